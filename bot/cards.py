@@ -1,0 +1,304 @@
+"""Neutral messages a request's life produces: cards, thread notes and prompts.
+
+Renderers (Block Kit, Adaptive Cards, console text) turn these into platform payloads;
+nothing here knows any platform. Card keys let later messages update a card in place.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.models import NEEDS, Action, ActionId, Event, EventKind, Fact, Message, MessageKind, Request, Status
+from bot.people import Directory
+
+
+def when(moment: datetime | None, tz: str) -> str:
+    """A short local time for people, e.g. ``Fri 28 Nov 17:00``."""
+    if moment is None:
+        return "no due date"
+    try:
+        zone = ZoneInfo(tz)
+    except (KeyError, ValueError):
+        zone = ZoneInfo("UTC")
+    return moment.astimezone(zone).strftime("%a %d %b %H:%M")
+
+
+def provider_card_key(request: Request, provider_id: str) -> str:
+    """The card a provider sees for a request (one per provider it passed through)."""
+    return f"{request.workspace}:{request.ref}:provider:{provider_id}"
+
+
+def requester_card_key(request: Request) -> str:
+    """The requester's confirmation card that tracks status live."""
+    return f"{request.workspace}:{request.ref}:requester"
+
+
+def _key(request: Request, kind: str, recipient_id: str) -> str:
+    return f"{request.workspace}:{request.ref}:e{len(request.events)}:{kind}:{recipient_id}"
+
+
+def describe(event: Event, directory: Directory) -> str:
+    """One line of history for an event, e.g. ``bob handed off to carol: "see the sheet"``."""
+    who = directory.handle(event.actor_id)
+    to = directory.handle(event.to_id) if event.to_id else ""
+    note = f': "{event.note}"' if event.note else ""
+    match event.kind:
+        case EventKind.CREATED:
+            return f"{who} asked {to}"
+        case EventKind.HANDED_OFF:
+            return f"{who} handed off to {to}{note}"
+        case EventKind.REASSIGNED:
+            return f"{who} reassigned it to {to}{note}"
+        case EventKind.DECLINED:
+            alternative = f' (alternative: "{event.alternative}")' if event.alternative else ""
+            return f"{who} declined{note}{alternative}"
+        case EventKind.DONE:
+            return f"{who} marked it done{note}"
+        case EventKind.RATED:
+            score = event.rating.score if event.rating else "?"
+            return f"{who} rated it {score}/5"
+        case EventKind.RECOVERY_PLANNED:
+            return f"{who} answered the rating{note}"
+        case EventKind.FOLLOWED_UP:
+            verdict = "is satisfied now" if event.satisfied else "is still not satisfied"
+            return f"{who} {verdict}{note}"
+        case EventKind.COMMENTED:
+            return f"{who} commented{note}"
+        case _:
+            return f"{who} {event.kind.value.replace('_', ' ')}{note}"
+
+
+def history(request: Request, directory: Directory, tz: str) -> list[str]:
+    """The whole log as lines, oldest first, in the viewer's time zone."""
+    return [f"{when(e.at, tz)} · {describe(e, directory)}" for e in request.events]
+
+
+def _facts(request: Request, directory: Directory, tz: str) -> list[Fact]:
+    facts = [
+        Fact(label="From", value=directory.name(request.requester_id)),
+        Fact(label="To", value=directory.name(request.provider_id)),
+        Fact(label="Status", value=request.status.label),
+        Fact(label="Due", value=when(request.due_at, tz)),
+    ]
+    if request.priority.value != "normal":
+        facts.append(Fact(label="Priority", value=request.priority.value))
+    if request.parent is not None:
+        facts.append(Fact(label="Part of", value=f"R-{request.parent}"))
+    if request.external:
+        facts.append(Fact(label="For", value="an external customer"))
+    if request.tags:
+        facts.append(Fact(label="Tags", value=" ".join(f"#{t}" for t in request.tags)))
+    return facts
+
+
+def provider_actions(request: Request) -> list[Action]:
+    """The buttons the current provider gets in the request's present state."""
+    n = request.number
+    by_status: dict[Status, list[Action]] = {
+        Status.OPEN: [Action(id=ActionId.ACKNOWLEDGE, label="Acknowledge", request=n, style="primary")],
+        Status.ACKNOWLEDGED: [Action(id=ActionId.START, label="Start", request=n, style="primary")],
+        Status.IN_PROGRESS: [],
+    }
+    if not request.status.is_open:
+        return []
+    actions = by_status[request.status]
+    if request.status == Status.OPEN:
+        actions.append(Action(id=ActionId.START, label="Start", request=n))
+    actions += [
+        Action(id=ActionId.DONE, label="Done", request=n, style="primary", inputs=["note"]),
+        Action(id=ActionId.DECLINE, label="Decline", request=n, style="danger", inputs=["note", "alternative"]),
+        Action(id=ActionId.HANDOFF, label="Hand off", request=n, inputs=["to", "note"]),
+    ]
+    return actions
+
+
+def requester_actions(request: Request) -> list[Action]:
+    """The buttons on the requester's confirmation card."""
+    n = request.number
+    if request.status.is_open:
+        return [Action(id=ActionId.CANCEL, label="Cancel request", request=n, style="danger")]
+    if request.status in (Status.DONE, Status.DECLINED, Status.CANCELLED):
+        return [Action(id=ActionId.REOPEN, label="Reopen", request=n, inputs=["note"])]
+    return []
+
+
+def provider_card(request: Request, directory: Directory, provider_id: str | None = None) -> Message:
+    """The provider's card: what is asked, by whom, the whole history, and what they can do."""
+    provider_id = provider_id or request.provider_id
+    tz = _tz(directory, provider_id)
+    current = provider_id == request.provider_id
+    title = f"{request.ref} from {directory.name(request.requester_id)}"
+    if not current:
+        title += f" (now with {directory.name(request.provider_id)})"
+    return Message(
+        key=_key(request, "provider_card", provider_id),
+        workspace=request.workspace,
+        recipient_id=provider_id,
+        kind="provider_card",
+        title=title,
+        text=request.text,
+        facts=_facts(request, directory, tz),
+        history=history(request, directory, tz),
+        actions=provider_actions(request) if current else [],
+        card_key=provider_card_key(request, provider_id),
+        request=request.number,
+    )
+
+
+def requester_card(request: Request, directory: Directory) -> Message:
+    """The requester's confirmation card; it tracks the status live."""
+    tz = _tz(directory, request.requester_id)
+    return Message(
+        key=_key(request, "requester_card", request.requester_id),
+        workspace=request.workspace,
+        recipient_id=request.requester_id,
+        kind="requester_card",
+        title=f"{request.ref} to {directory.name(request.provider_id)}: {request.status.label}",
+        text=request.text,
+        facts=_facts(request, directory, tz),
+        history=history(request, directory, tz),
+        actions=requester_actions(request),
+        card_key=requester_card_key(request),
+        request=request.number,
+    )
+
+
+def _note(request: Request, recipient_id: str, text: str, thread_key: str, kind: MessageKind = "update") -> Message:
+    return Message(
+        key=_key(request, kind, recipient_id),
+        workspace=request.workspace,
+        recipient_id=recipient_id,
+        kind=kind,
+        title=request.ref,
+        text=text,
+        thread_key=thread_key,
+        request=request.number,
+    )
+
+
+def rating_prompt(request: Request, directory: Directory) -> Message:
+    """Ask the requester to rate the service, with the six needs as optional scores."""
+    return Message(
+        key=_key(request, "rating_prompt", request.requester_id),
+        workspace=request.workspace,
+        recipient_id=request.requester_id,
+        kind="rating_prompt",
+        title=f"How did {directory.name(request.provider_id)} do on {request.ref}?",
+        text=f"Rate 1 (poor) to 5 (great). Optionally score: {', '.join(NEEDS)}.",
+        actions=[
+            Action(
+                id=ActionId.RATE,
+                label="Rate",
+                request=request.number,
+                style="primary",
+                inputs=["score", *NEEDS, "comment"],
+            )
+        ],
+        thread_key=requester_card_key(request),
+        request=request.number,
+    )
+
+
+def on_created(request: Request, directory: Directory) -> list[Message]:
+    """A new request: the provider's card and the requester's confirmation."""
+    return [provider_card(request, directory), requester_card(request, directory)]
+
+
+def on_action(before: Request, after: Request, action: ActionId, directory: Directory) -> list[Message]:
+    """Messages caused by one action: cards updated in place plus notes in their threads."""
+    event = after.events[-1]
+    line = describe(event, directory)
+    rq_thread = requester_card_key(after)
+    messages: list[Message] = []
+    card_changes = action not in (ActionId.RATE, ActionId.RECOVER, ActionId.FOLLOW_UP, ActionId.COMMENT)
+    if card_changes:
+        messages.append(provider_card(after, directory))
+        messages.append(requester_card(after, directory))
+    if before.provider_id != after.provider_id:
+        messages.append(provider_card(after, directory, provider_id=before.provider_id))
+        messages.append(
+            _note(
+                after,
+                after.provider_id,
+                f"{after.ref} is yours now: {line}",
+                provider_card_key(after, after.provider_id),
+            )
+        )
+    pv_thread = provider_card_key(after, after.provider_id)
+    if event.actor_id != after.requester_id:
+        messages.append(_note(after, after.requester_id, line, rq_thread))
+    elif action != ActionId.RATE or (event.rating and event.rating.score > 2):
+        messages.append(_note(after, after.provider_id, line, pv_thread))
+    if action == ActionId.DONE:
+        messages.append(rating_prompt(after, directory))
+    if action == ActionId.RATE and event.rating is not None and event.rating.score <= 2:
+        messages.append(
+            Message(
+                key=_key(after, "recovery_prompt", after.provider_id),
+                workspace=after.workspace,
+                recipient_id=after.provider_id,
+                kind="recovery_prompt",
+                title=f"{directory.name(after.requester_id)} rated {after.ref} {event.rating.score}/5",
+                text=(
+                    (f'They said: "{event.rating.comment}". ' if event.rating.comment else "")
+                    + "Please acknowledge it and tell them what you'll do about it."
+                ),
+                actions=[
+                    Action(
+                        id=ActionId.RECOVER,
+                        label="Here's what we'll do",
+                        request=after.number,
+                        style="primary",
+                        inputs=["note"],
+                    )
+                ],
+                thread_key=pv_thread,
+                request=after.number,
+            )
+        )
+        messages.append(
+            _note(
+                after,
+                after.requester_id,
+                f"Sorry it didn't go well. {directory.name(after.provider_id)} has been asked to follow up.",
+                rq_thread,
+            )
+        )
+    if action == ActionId.RECOVER:
+        messages.append(
+            Message(
+                key=_key(after, "follow_up_prompt", after.requester_id),
+                workspace=after.workspace,
+                recipient_id=after.requester_id,
+                kind="follow_up_prompt",
+                title=f"{directory.name(after.provider_id)} answered your rating of {after.ref}",
+                text=f'"{event.note}"\nAre you satisfied now?',
+                actions=[
+                    Action(
+                        id=ActionId.FOLLOW_UP, label="Yes, thanks", request=after.number, style="primary", value="yes"
+                    ),
+                    Action(id=ActionId.FOLLOW_UP, label="Not yet", request=after.number, value="no", inputs=["note"]),
+                ],
+                thread_key=rq_thread,
+                request=after.number,
+            )
+        )
+    if action == ActionId.FOLLOW_UP and event.satisfied is False:
+        manager_id = directory.manager_of(after.provider_id)
+        if manager_id:
+            messages.append(
+                _note(
+                    after,
+                    manager_id,
+                    f"{directory.name(after.requester_id)} is still not satisfied with {after.ref} "
+                    f"({directory.name(after.provider_id)}) after service recovery.",
+                    provider_card_key(after, manager_id),
+                )
+            )
+    return messages
+
+
+def _tz(directory: Directory, person_id: str) -> str:
+    person = directory.get(person_id)
+    return person.tz if person else "UTC"

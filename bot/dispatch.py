@@ -1,0 +1,261 @@
+"""Run one parsed chat command for one person: the single entry every front end calls.
+
+Front ends resolve *who* is speaking and how their platform's mentions map to people,
+then hand the raw command text here and render the :class:`Reply`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot import cards, commands
+from bot.errors import DomainError, InvalidCommand, NotFound
+from bot.models import Kudos, Message, Person, Request
+from bot.people import Directory
+from bot.requests import Outcome, can_view, create_request, outbox_items
+from storage.contract import Store
+
+MentionResolver = Callable[[commands.Mention], Person | None]
+
+DEFAULT_KUDOS_ALLOWANCE = 5
+
+
+@dataclass
+class Reply:
+    """What the speaker sees (ephemerally): text, optionally a card, or a request to open a form."""
+
+    text: str
+    card: Message | None = None
+    open_form: bool = False
+    ok: bool = True
+    request: Request | None = None
+    messages: list[Message] = field(default_factory=list)
+
+
+def resolver_for(directory: Directory, platform: MentionResolver | None = None) -> MentionResolver:
+    """Resolve ``@handle`` through the directory and ``<@ID>`` through the platform's resolver."""
+
+    def resolve(mention: commands.Mention) -> Person | None:
+        if mention.kind == "handle":
+            return directory.by_handle(mention.value)
+        if platform is not None:
+            return platform(mention)
+        return directory.by_handle(mention.label or mention.value)
+
+    return resolve
+
+
+def _require(resolve: MentionResolver, mention: commands.Mention) -> Person:
+    person = resolve(mention)
+    if person is None:
+        shown = mention.label or mention.value
+        raise NotFound(f"I don't know @{shown}. Check the name, or ask them to say hi to me first.")
+    return person
+
+
+def _line(request: Request, directory: Directory, viewer: Person) -> str:
+    other = request.provider_id if viewer.id == request.requester_id else request.requester_id
+    arrow = "→" if viewer.id == request.requester_id else "←"
+    due = f" · due {cards.when(request.due_at, viewer.tz)}" if request.due_at else ""
+    text = request.text if len(request.text) <= 60 else request.text[:57] + "..."
+    return f"{request.ref} {arrow} {directory.handle(other)} · {request.status.label}{due} · {text}"
+
+
+def run_request(
+    *,
+    store: Store,
+    actor: Person,
+    text: str,
+    now: datetime,
+    platform_resolver: MentionResolver | None = None,
+    idempotency_key: str | None = None,
+) -> Reply:
+    """Parse and run a ``/request`` command; domain errors become friendly replies."""
+    directory = Directory(store, actor.workspace)
+    directory.remember(actor)
+    command = commands.parse_request(text, now=now, tz=actor.tz)
+    try:
+        return _run_request(
+            command, store, directory, actor, now, resolver_for(directory, platform_resolver), idempotency_key
+        )
+    except DomainError as error:
+        return Reply(error.message, ok=False)
+
+
+def _run_request(
+    command: commands.Command | commands.Usage,
+    store: Store,
+    directory: Directory,
+    actor: Person,
+    now: datetime,
+    resolve: MentionResolver,
+    idempotency_key: str | None,
+) -> Reply:
+    match command:
+        case commands.Usage():
+            return Reply(command.text(), ok=False)
+        case commands.Help():
+            return Reply(commands.REQUEST_USAGE)
+        case commands.OpenForm():
+            return Reply("Opening the request form.", open_form=True)
+        case commands.CreateRequest():
+            provider = _require(resolve, command.provider)
+            outcome = create_request(
+                store=store,
+                directory=directory,
+                requester=actor,
+                provider=provider,
+                text=command.text,
+                now=now,
+                due_at=command.due,
+                priority=command.priority,
+                tags=command.tags,
+                parent=command.parent,
+                external=command.external,
+                idempotency_key=idempotency_key,
+            )
+            return _from_outcome(outcome)
+        case commands.ListMine():
+            mine = store.find_requests(actor.workspace, requester_id=actor.id, limit=20)
+            if not mine:
+                return Reply("You have no requests yet. Try /request @name what you need by friday.")
+            lines = [_line(r, directory, actor) for r in mine]
+            return Reply("Your requests (newest first):\n" + "\n".join(lines))
+        case commands.Queue():
+            queue = store.find_requests(actor.workspace, provider_id=actor.id, open_only=True)
+            if not queue:
+                return Reply("Your queue is empty. Nice!")
+            queue.sort(key=lambda r: (r.due_at is None, r.due_at or r.created_at, r.number))
+            return Reply("Waiting on you (soonest due first):\n" + "\n".join(_line(r, directory, actor) for r in queue))
+        case commands.Show():
+            request = store.get_request(actor.workspace, command.number)
+            if request is None or not can_view(request, actor, directory):
+                raise NotFound(f"I can't find R-{command.number}.")
+            if actor.id == request.provider_id:
+                card = cards.provider_card(request, directory)
+            else:
+                card = cards.requester_card(request, directory)
+                if actor.id != request.requester_id:
+                    card.actions = []
+            return Reply(f"{request.ref}: {request.status.label}", card=card, request=request)
+        case _:
+            raise InvalidCommand(f"/request {type(command).__name__.lower()} is not available yet.")
+
+
+def _from_outcome(outcome: Outcome) -> Reply:
+    return Reply(outcome.reply, request=outcome.request, messages=outcome.messages)
+
+
+def run_kudos(
+    *,
+    store: Store,
+    actor: Person,
+    text: str,
+    now: datetime,
+    platform_resolver: MentionResolver | None = None,
+    channel: str | None = None,
+    allowance: int = DEFAULT_KUDOS_ALLOWANCE,
+    idempotency_key: str | None = None,
+) -> Reply:
+    """Parse and run a ``/kudos`` command; domain errors become friendly replies."""
+    directory = Directory(store, actor.workspace)
+    directory.remember(actor)
+    command = commands.parse_kudos(text)
+    try:
+        match command:
+            case commands.Usage():
+                return Reply(command.text(), ok=False)
+            case commands.Help():
+                return Reply(commands.KUDOS_USAGE)
+            case commands.GiveKudos():
+                recipients = [_require(resolver_for(directory, platform_resolver), m) for m in command.recipients]
+                return give_kudos(
+                    store=store,
+                    directory=directory,
+                    giver=actor,
+                    recipients=recipients,
+                    message=command.message,
+                    values=command.values,
+                    now=now,
+                    channel=channel,
+                    allowance=allowance,
+                    idempotency_key=idempotency_key,
+                )
+            case _:
+                raise InvalidCommand("Kudos leaderboards are not available yet.")
+    except DomainError as error:
+        return Reply(error.message, ok=False)
+
+
+def _local_day_start(now: datetime, tz: str) -> datetime:
+    try:
+        zone = ZoneInfo(tz)
+    except (KeyError, ValueError):
+        zone = ZoneInfo("UTC")
+    local = now.astimezone(zone)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def give_kudos(
+    *,
+    store: Store,
+    directory: Directory,
+    giver: Person,
+    recipients: list[Person],
+    message: str,
+    values: list[str],
+    now: datetime,
+    channel: str | None = None,
+    allowance: int = DEFAULT_KUDOS_ALLOWANCE,
+    request_number: int | None = None,
+    idempotency_key: str | None = None,
+) -> Reply:
+    """Thank people: store the kudos and DM each recipient, within the giver's daily allowance."""
+    unique = list({p.id: p for p in recipients}.values())
+    if any(p.id == giver.id for p in unique):
+        raise InvalidCommand("Kudos are for others. You can't give kudos to yourself.")
+    bots = [p.handle for p in unique if p.is_bot]
+    if bots:
+        raise InvalidCommand(f"{', '.join(bots)} is a bot; kudos are for people.")
+    day_start = _local_day_start(now, giver.tz)
+    given_today = store.find_kudos(
+        giver.workspace, giver_id=giver.id, since=day_start, until=day_start + timedelta(days=1)
+    )
+    used = sum(len(k.recipient_ids) for k in given_today)
+    if used + len(unique) > allowance:
+        left = max(allowance - used, 0)
+        raise InvalidCommand(
+            f"You've used {used} of your {allowance} kudos for today"
+            + (f" and have {left} left." if left else ".")
+            + " Your allowance resets at midnight."
+        )
+    kudos = Kudos(
+        id="K-" + uuid.uuid4().hex[:12],
+        workspace=giver.workspace,
+        giver_id=giver.id,
+        recipient_ids=[p.id for p in unique],
+        message=message,
+        values=values,
+        at=now,
+        request_number=request_number,
+        channel=channel,
+    )
+    messages = [
+        Message(
+            key=f"{kudos.workspace}:{kudos.id}:kudos:{p.id}",
+            workspace=kudos.workspace,
+            recipient_id=p.id,
+            kind="kudos",
+            title=f"Kudos from {giver.name}!",
+            text=message,
+        )
+        for p in unique
+    ]
+    if not store.add_kudos(kudos, outbox=outbox_items(messages, now), idempotency_key=idempotency_key):
+        return Reply("Those kudos were already given.")
+    names = ", ".join(p.name for p in unique)
+    return Reply(f"Kudos sent to {names}. ({used + len(unique)}/{allowance} today)", messages=messages)

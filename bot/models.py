@@ -1,0 +1,314 @@
+"""Pydantic models of the domain: people, teams, requests with their event log, kudos.
+
+Every stored record carries its ``workspace`` (one servechain organisation; a Slack
+workspace and a Teams tenant map onto it) so nothing crosses between organisations.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+NEEDS: tuple[str, ...] = ("friendliness", "empathy", "fairness", "options", "control", "information")
+"""The six customer needs a requester may score on top of the overall 1-5 rating."""
+
+MAX_TEXT = 3000
+"""Longest request text, comment, reason or note we accept (characters)."""
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("datetimes must be timezone-aware")
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+
+class Model(BaseModel):
+    """Base model: forbid unknown fields so typos in stored data surface early."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Person(Model):
+    """One human, linked to their Slack and/or Teams identities so one history serves both."""
+
+    id: str
+    workspace: str = "default"
+    handle: str
+    name: str
+    email: str | None = None
+    tz: str = "UTC"
+    manager_id: str | None = None
+    team_id: str | None = None
+    slack_ids: dict[str, str] = Field(default_factory=dict, description="Slack team id -> user id")
+    teams_id: str | None = Field(default=None, description="Teams AAD object id")
+    is_bot: bool = False
+    mute_nudges: bool = False
+    active: bool = True
+
+
+class Team(Model):
+    """A team with a manager and an optional parent team (department)."""
+
+    id: str
+    workspace: str = "default"
+    name: str
+    manager_id: str | None = None
+    parent_id: str | None = None
+
+
+class Status(StrEnum):
+    """Current state of a request, derived from its event log."""
+
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+    DECLINED = "declined"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_open(self) -> bool:
+        return self in (Status.OPEN, Status.ACKNOWLEDGED, Status.IN_PROGRESS)
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ")
+
+
+class Priority(StrEnum):
+    """How urgent the requester says the request is."""
+
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class EventKind(StrEnum):
+    """Kinds of entries in a request's append-only log."""
+
+    CREATED = "created"
+    ACKNOWLEDGED = "acknowledged"
+    STARTED = "started"
+    COMMENTED = "commented"
+    HANDED_OFF = "handed_off"
+    REASSIGNED = "reassigned"
+    DECLINED = "declined"
+    DONE = "done"
+    REOPENED = "reopened"
+    CANCELLED = "cancelled"
+    RATED = "rated"
+    RECOVERY_PLANNED = "recovery_planned"
+    FOLLOWED_UP = "followed_up"
+
+
+class Rating(Model):
+    """The requester's rating of a closed request: 1-5 overall plus optional six-needs scores."""
+
+    score: int = Field(ge=1, le=5)
+    needs: dict[str, int] = Field(default_factory=dict)
+    comment: str | None = Field(default=None, max_length=MAX_TEXT)
+
+    def model_post_init(self, __context: object) -> None:
+        for need, value in self.needs.items():
+            if need not in NEEDS:
+                raise ValueError(f"unknown need {need!r}; the needs are {', '.join(NEEDS)}")
+            if not 1 <= value <= 5:
+                raise ValueError(f"{need} must be scored 1-5")
+
+
+class Event(Model):
+    """One entry of a request's log; which optional fields are set depends on ``kind``."""
+
+    kind: EventKind
+    at: AwareDatetime
+    actor_id: str
+    note: str | None = None
+    alternative: str | None = None
+    from_id: str | None = None
+    to_id: str | None = None
+    rating: Rating | None = None
+    satisfied: bool | None = None
+
+
+class Request(Model):
+    """A request from one person (requester) to another (provider) with its full history."""
+
+    workspace: str = "default"
+    number: int = 0
+    requester_id: str
+    provider_id: str
+    text: str = Field(max_length=MAX_TEXT)
+    created_at: AwareDatetime
+    due_at: AwareDatetime | None = None
+    priority: Priority = Priority.NORMAL
+    tags: list[str] = Field(default_factory=list)
+    parent: int | None = None
+    external: bool = False
+    status: Status = Status.OPEN
+    events: list[Event] = Field(default_factory=list)
+    version: int = 0
+
+    @property
+    def ref(self) -> str:
+        """Human id, e.g. ``R-7``."""
+        return f"R-{self.number}"
+
+    def provider_history(self) -> list[str]:
+        """Everyone who has been this request's provider, in order, current last."""
+        seen: list[str] = []
+        for event in self.events:
+            if event.kind == EventKind.CREATED and event.to_id:
+                seen.append(event.to_id)
+            elif event.kind in (EventKind.HANDED_OFF, EventKind.REASSIGNED) and event.to_id:
+                if event.to_id in seen:
+                    seen.remove(event.to_id)
+                seen.append(event.to_id)
+        if self.provider_id not in seen:
+            seen.append(self.provider_id)
+        return seen
+
+    def last(self, *kinds: EventKind) -> Event | None:
+        """The latest event of one of ``kinds``, if any."""
+        for event in reversed(self.events):
+            if event.kind in kinds:
+                return event
+        return None
+
+    @property
+    def closed_at(self) -> datetime | None:
+        """When the request last reached done/declined/cancelled, if it is closed now."""
+        if self.status.is_open:
+            return None
+        event = self.last(EventKind.DONE, EventKind.DECLINED, EventKind.CANCELLED)
+        return event.at if event else None
+
+    @property
+    def rating(self) -> Rating | None:
+        """The rating given for the current closure, if any."""
+        for event in reversed(self.events):
+            if event.kind == EventKind.RATED:
+                return event.rating
+            if event.kind == EventKind.REOPENED:
+                return None
+        return None
+
+
+class Kudos(Model):
+    """Thanks from one person to one or more others."""
+
+    id: str
+    workspace: str = "default"
+    giver_id: str
+    recipient_ids: list[str]
+    message: str = Field(max_length=1000)
+    values: list[str] = Field(default_factory=list)
+    at: AwareDatetime
+    request_number: int | None = None
+    channel: str | None = None
+
+
+class ActionId(StrEnum):
+    """Buttons on request cards; front ends route clicks back to these."""
+
+    ACKNOWLEDGE = "acknowledge"
+    START = "start"
+    DONE = "done"
+    DECLINE = "decline"
+    HANDOFF = "handoff"
+    REASSIGN = "reassign"
+    CANCEL = "cancel"
+    REOPEN = "reopen"
+    RATE = "rate"
+    RECOVER = "recover"
+    FOLLOW_UP = "follow_up"
+    COMMENT = "comment"
+    THANK = "thank"
+
+
+class Action(Model):
+    """A button on a neutral message; ``inputs`` names the fields a form must collect first."""
+
+    id: ActionId
+    label: str
+    request: int
+    style: Literal["primary", "danger", "default"] = "default"
+    inputs: list[str] = Field(default_factory=list)
+    value: str | None = None
+
+
+class Fact(Model):
+    """A label/value line on a card."""
+
+    label: str
+    value: str
+
+
+MessageKind = Literal[
+    "provider_card",
+    "requester_card",
+    "update",
+    "rating_prompt",
+    "recovery_prompt",
+    "follow_up_prompt",
+    "nudge",
+    "digest",
+    "kudos",
+    "text",
+]
+
+
+class Message(Model):
+    """A platform-neutral outbound message; renderers turn it into Block Kit, cards or text.
+
+    ``card_key`` identifies a card that later messages with the same key update in place;
+    ``thread_key`` names the card whose thread this message belongs in.
+    ``key`` is unique per message and makes delivery idempotent.
+    """
+
+    key: str
+    workspace: str = "default"
+    recipient_id: str
+    kind: MessageKind
+    title: str
+    text: str = ""
+    facts: list[Fact] = Field(default_factory=list)
+    history: list[str] = Field(default_factory=list)
+    actions: list[Action] = Field(default_factory=list)
+    card_key: str | None = None
+    thread_key: str | None = None
+    request: int | None = None
+
+
+OutboxState = Literal["pending", "sent", "failed"]
+
+
+class OutboxItem(Model):
+    """A message waiting for (or done with) delivery, stored with the change that caused it."""
+
+    key: str
+    workspace: str = "default"
+    message: Message
+    state: OutboxState = "pending"
+    created_at: AwareDatetime
+    attempts: int = 0
+    next_attempt_at: AwareDatetime
+    last_error: str | None = None
+    platform: str | None = None
+    platform_ref: str | None = None
+    version: int = 0
+
+
+class CardRef(Model):
+    """Where a card was posted on a platform, so updates edit the same message."""
+
+    workspace: str = "default"
+    card_key: str
+    platform: str
+    ref: str

@@ -1,0 +1,384 @@
+"""Request lifecycle: allowed transitions, who may do each, and the services that apply them.
+
+Every change appends one event to the request's log and stores it together with the
+messages it causes (the outbox) in one write. Services take their dependencies and
+``now`` as keyword arguments and never read the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from bot import cards
+from bot.errors import Conflict, InvalidCommand, InvalidTransition, NotAllowed, NotFound
+from bot.models import (
+    MAX_TEXT,
+    ActionId,
+    Event,
+    EventKind,
+    Message,
+    OutboxItem,
+    Person,
+    Priority,
+    Rating,
+    Request,
+    Status,
+)
+from bot.people import Directory
+from storage.contract import Store
+
+REOPEN_WINDOW = timedelta(days=14)
+POOR_RATING = 2
+"""A rating at or below this starts service recovery."""
+
+_OPEN = frozenset({Status.OPEN, Status.ACKNOWLEDGED, Status.IN_PROGRESS})
+_CLOSED_DONE_OR_DECLINED = frozenset({Status.DONE, Status.DECLINED})
+
+# action -> (event kind, states it may start from, state it leads to (None: unchanged), role)
+_TRANSITIONS: dict[ActionId, tuple[EventKind, frozenset[Status], Status | None, str]] = {
+    ActionId.ACKNOWLEDGE: (EventKind.ACKNOWLEDGED, frozenset({Status.OPEN}), Status.ACKNOWLEDGED, "provider"),
+    ActionId.START: (
+        EventKind.STARTED,
+        frozenset({Status.OPEN, Status.ACKNOWLEDGED}),
+        Status.IN_PROGRESS,
+        "provider",
+    ),
+    ActionId.DONE: (EventKind.DONE, _OPEN, Status.DONE, "provider"),
+    ActionId.DECLINE: (EventKind.DECLINED, _OPEN, Status.DECLINED, "provider"),
+    ActionId.HANDOFF: (EventKind.HANDED_OFF, _OPEN, Status.OPEN, "provider"),
+    ActionId.REASSIGN: (EventKind.REASSIGNED, _OPEN, Status.OPEN, "manager"),
+    ActionId.CANCEL: (EventKind.CANCELLED, _OPEN, Status.CANCELLED, "requester"),
+    ActionId.REOPEN: (
+        EventKind.REOPENED,
+        frozenset({Status.DONE, Status.DECLINED, Status.CANCELLED}),
+        Status.OPEN,
+        "requester",
+    ),
+    ActionId.RATE: (EventKind.RATED, _CLOSED_DONE_OR_DECLINED, None, "requester"),
+    ActionId.RECOVER: (EventKind.RECOVERY_PLANNED, _CLOSED_DONE_OR_DECLINED, None, "provider"),
+    ActionId.FOLLOW_UP: (EventKind.FOLLOWED_UP, _CLOSED_DONE_OR_DECLINED, None, "requester"),
+    ActionId.COMMENT: (EventKind.COMMENTED, frozenset(Status), None, "participant"),
+}
+
+_VERBS: dict[ActionId, str] = {
+    ActionId.ACKNOWLEDGE: "acknowledge",
+    ActionId.START: "start",
+    ActionId.DONE: "finish",
+    ActionId.DECLINE: "decline",
+    ActionId.HANDOFF: "hand off",
+    ActionId.REASSIGN: "reassign",
+    ActionId.CANCEL: "cancel",
+    ActionId.REOPEN: "reopen",
+    ActionId.RATE: "rate",
+    ActionId.RECOVER: "answer the poor rating of",
+    ActionId.FOLLOW_UP: "answer the follow-up of",
+    ActionId.COMMENT: "comment on",
+}
+
+_STATE_PHRASES: dict[Status, str] = {
+    Status.OPEN: "is still waiting to be acknowledged",
+    Status.ACKNOWLEDGED: "is already acknowledged",
+    Status.IN_PROGRESS: "is already in progress",
+    Status.DONE: "is already done",
+    Status.DECLINED: "was declined",
+    Status.CANCELLED: "was cancelled",
+}
+
+
+@dataclass
+class ActionInput:
+    """What a user supplied with an action (form fields); unused fields stay None."""
+
+    note: str | None = None
+    alternative: str | None = None
+    to: Person | None = None
+    rating: Rating | None = None
+    satisfied: bool | None = None
+
+
+@dataclass
+class Outcome:
+    """What a service did: the stored request, a reply for the actor, the messages queued."""
+
+    request: Request
+    reply: str
+    messages: list[Message] = field(default_factory=list)
+    repeated: bool = False
+
+
+def _clean(text: str | None, what: str, *, required: bool = False) -> str | None:
+    value = (text or "").strip()
+    if not value:
+        if required:
+            raise InvalidCommand(f"Please give {what}.")
+        return None
+    if len(value) > MAX_TEXT:
+        raise InvalidCommand(f"The {what} is {len(value)} characters long; the limit is {MAX_TEXT}.")
+    return value
+
+
+_TARGET_BY_KIND: dict[EventKind, Status] = {
+    kind: target for kind, _sources, target, _role in _TRANSITIONS.values() if target is not None
+}
+_TARGET_BY_KIND[EventKind.CREATED] = Status.OPEN
+
+
+def status_after(events: Sequence[Event]) -> Status:
+    """Replay a log to the status it leads to (the single source of truth for ``status``)."""
+    status = Status.OPEN
+    for event in events:
+        status = _TARGET_BY_KIND.get(event.kind, status)
+    return status
+
+
+def check_allowed(request: Request, action: ActionId, actor: Person, directory: Directory) -> None:
+    """Raise a readable error unless ``actor`` may take ``action`` on ``request`` now."""
+    _kind, sources, _target, role = _TRANSITIONS[action]
+    verb = _VERBS[action]
+    if role == "provider" and actor.id != request.provider_id:
+        raise NotAllowed(f"Only {directory.handle(request.provider_id)} can {verb} {request.ref}.")
+    if role == "requester" and actor.id != request.requester_id:
+        raise NotAllowed(f"Only {directory.handle(request.requester_id)} can {verb} {request.ref}.")
+    if role == "manager" and not directory.manages(actor.id, request.provider_id):
+        raise NotAllowed(f"Only {directory.handle(request.provider_id)}'s manager can {verb} {request.ref}.")
+    if role == "participant" and not can_view(request, actor, directory):
+        raise NotFound(f"I can't find {request.ref}.")
+    if request.status not in sources:
+        raise InvalidTransition(f"{request.ref} {_STATE_PHRASES[request.status]}, so you can't {verb} it.")
+
+
+def can_view(request: Request, person: Person, directory: Directory) -> bool:
+    """Requester, current and previous providers, and the provider's manager chain may see it."""
+    if person.id in (request.requester_id, request.provider_id):
+        return True
+    if person.id in request.provider_history():
+        return True
+    return directory.manages(person.id, request.provider_id)
+
+
+def _check_rules(request: Request, action: ActionId, inputs: ActionInput, now: datetime) -> None:
+    """Rules beyond state and role: required fields, reopen window, rating once, recovery order."""
+    if action == ActionId.DECLINE:
+        _clean(inputs.note, "a reason for declining", required=True)
+    if action in (ActionId.HANDOFF, ActionId.REASSIGN):
+        if inputs.to is None:
+            raise InvalidCommand("Say who should take it over.")
+        if inputs.to.id == request.provider_id:
+            raise InvalidCommand(f"{request.ref} is already with {inputs.to.handle}.")
+        if inputs.to.id == request.requester_id:
+            raise InvalidCommand(f"{request.ref} came from {inputs.to.handle}; hand it to someone else.")
+        if inputs.to.is_bot:
+            raise InvalidCommand(f"{inputs.to.handle} is a bot and can't take requests.")
+        if action == ActionId.HANDOFF:
+            _clean(inputs.note, "a context note for the new provider", required=True)
+    if action == ActionId.REOPEN:
+        closed = request.closed_at
+        if closed is not None and now - closed > REOPEN_WINDOW:
+            raise InvalidTransition(
+                f"{request.ref} was closed more than {REOPEN_WINDOW.days} days ago; please open a new request instead."
+            )
+    if action == ActionId.RATE:
+        if inputs.rating is None:
+            raise InvalidCommand("Please give a rating from 1 to 5.")
+        if request.rating is not None:
+            raise InvalidTransition(f"You already rated {request.ref}. Thank you!")
+    if action == ActionId.RECOVER:
+        rating = request.rating
+        if rating is None or rating.score > POOR_RATING:
+            raise InvalidTransition(f"{request.ref} has no poor rating to answer.")
+        if request.last(EventKind.RECOVERY_PLANNED, EventKind.RATED).kind != EventKind.RATED:  # type: ignore[union-attr]
+            raise InvalidTransition(f"You already answered the rating of {request.ref}.")
+        _clean(inputs.note, "what you will do about it", required=True)
+    if action == ActionId.FOLLOW_UP:
+        last = request.last(EventKind.RECOVERY_PLANNED, EventKind.FOLLOWED_UP, EventKind.RATED)
+        if last is None or last.kind != EventKind.RECOVERY_PLANNED:
+            raise InvalidTransition(f"There is no follow-up waiting for {request.ref}.")
+        if inputs.satisfied is None:
+            raise InvalidCommand("Please say whether you are satisfied now.")
+    if action == ActionId.COMMENT:
+        _clean(inputs.note, "a comment", required=True)
+
+
+_INPUTS: dict[ActionId, frozenset[str]] = {
+    ActionId.DONE: frozenset({"note"}),
+    ActionId.DECLINE: frozenset({"note", "alternative"}),
+    ActionId.HANDOFF: frozenset({"to", "note"}),
+    ActionId.REASSIGN: frozenset({"to", "note"}),
+    ActionId.REOPEN: frozenset({"note"}),
+    ActionId.CANCEL: frozenset({"note"}),
+    ActionId.RATE: frozenset({"rating"}),
+    ActionId.RECOVER: frozenset({"note"}),
+    ActionId.FOLLOW_UP: frozenset({"satisfied", "note"}),
+    ActionId.COMMENT: frozenset({"note"}),
+}
+
+
+def _relevant(action: ActionId, inputs: ActionInput) -> ActionInput:
+    """Keep only the inputs this action takes, so a stray field can't change anything."""
+    keep = _INPUTS.get(action, frozenset())
+    return ActionInput(**{name: getattr(inputs, name) if name in keep else None for name in vars(inputs)})
+
+
+def apply_action(
+    request: Request,
+    action: ActionId,
+    *,
+    actor: Person,
+    directory: Directory,
+    now: datetime,
+    inputs: ActionInput | None = None,
+) -> Request:
+    """Check and apply one action, returning a new request with the event appended (pure)."""
+    if action not in _TRANSITIONS:
+        raise InvalidCommand(f"That button ({action.value}) doesn't change a request.")
+    inputs = _relevant(action, inputs or ActionInput())
+    check_allowed(request, action, actor, directory)
+    _check_rules(request, action, inputs, now)
+    kind, _sources, target, _role = _TRANSITIONS[action]
+    event = Event(
+        kind=kind,
+        at=now,
+        actor_id=actor.id,
+        note=_clean(inputs.note, "note"),
+        alternative=_clean(inputs.alternative, "alternative"),
+        from_id=request.provider_id if inputs.to else None,
+        to_id=inputs.to.id if inputs.to else None,
+        rating=inputs.rating,
+        satisfied=inputs.satisfied,
+    )
+    updated = request.model_copy(deep=True)
+    updated.events.append(event)
+    if inputs.to is not None:
+        updated.provider_id = inputs.to.id
+    if target is not None:
+        updated.status = target
+    return updated
+
+
+def outbox_items(messages: Sequence[Message], now: datetime) -> list[OutboxItem]:
+    """Wrap messages for the outbox, due at once."""
+    return [
+        OutboxItem(key=m.key, workspace=m.workspace, message=m, created_at=now, next_attempt_at=now) for m in messages
+    ]
+
+
+def create_request(
+    *,
+    store: Store,
+    directory: Directory,
+    requester: Person,
+    provider: Person,
+    text: str,
+    now: datetime,
+    due_at: datetime | None = None,
+    priority: Priority = Priority.NORMAL,
+    tags: Sequence[str] = (),
+    parent: int | None = None,
+    external: bool = False,
+    idempotency_key: str | None = None,
+) -> Outcome:
+    """Create a request from ``requester`` to ``provider`` and queue the provider's card and the
+    requester's confirmation card in the same write."""
+    body = _clean(text, "a description of what you need", required=True)
+    assert body is not None
+    workspace = requester.workspace
+    if provider.id == requester.id:
+        raise InvalidCommand("You can't send a request to yourself.")
+    if provider.is_bot:
+        raise InvalidCommand(f"{provider.handle} is a bot and can't take requests.")
+    if not provider.active:
+        raise InvalidCommand(f"{provider.handle} is no longer active here; ask someone else.")
+    if due_at is not None and due_at <= now:
+        raise InvalidCommand("The due date is in the past; pick a later one.")
+    if parent is not None:
+        parent_request = store.get_request(workspace, parent)
+        if parent_request is None or not can_view(parent_request, requester, directory):
+            raise NotFound(f"I can't find R-{parent} to link this request to.")
+    draft = Request(
+        workspace=workspace,
+        requester_id=requester.id,
+        provider_id=provider.id,
+        text=body,
+        created_at=now,
+        due_at=due_at,
+        priority=priority,
+        tags=list(dict.fromkeys(tags)),
+        parent=parent,
+        external=external,
+        events=[Event(kind=EventKind.CREATED, at=now, actor_id=requester.id, to_id=provider.id)],
+    )
+    sent: list[Message] = []
+
+    def build(numbered: Request) -> list[OutboxItem]:
+        sent[:] = cards.on_created(numbered, directory)
+        return outbox_items(sent, now)
+
+    stored, created = store.create_request(draft, build_outbox=build, idempotency_key=idempotency_key)
+    if not created:
+        return Outcome(stored, f"{stored.ref} was already created.", [], repeated=True)
+    due = f", due {cards.when(stored.due_at, requester.tz)}" if stored.due_at else ""
+    return Outcome(
+        stored,
+        f"Sent {stored.ref} to {provider.name} ({provider.handle}){due}.",
+        sent,
+    )
+
+
+_REPLIES: dict[ActionId, str] = {
+    ActionId.ACKNOWLEDGE: "You acknowledged {ref}.",
+    ActionId.START: "You started {ref}.",
+    ActionId.DONE: "You finished {ref}. {requester} will be asked to rate it.",
+    ActionId.DECLINE: "You declined {ref}; {requester} has been told why.",
+    ActionId.HANDOFF: "You handed {ref} off to {provider}, with the full history.",
+    ActionId.REASSIGN: "You reassigned {ref} to {provider}.",
+    ActionId.CANCEL: "You cancelled {ref}.",
+    ActionId.REOPEN: "You reopened {ref}; {provider} has been told.",
+    ActionId.RATE: "Thanks for rating {ref}.",
+    ActionId.RECOVER: "Thanks. {requester} will see what you plan to do and be asked again.",
+    ActionId.FOLLOW_UP: "Thanks for letting us know.",
+    ActionId.COMMENT: "Comment added to {ref}.",
+}
+
+MAX_CONFLICT_RETRIES = 8
+
+
+def act(
+    *,
+    store: Store,
+    directory: Directory,
+    workspace: str,
+    number: int,
+    action: ActionId,
+    actor: Person,
+    now: datetime,
+    inputs: ActionInput | None = None,
+    idempotency_key: str | None = None,
+) -> Outcome:
+    """Apply ``action`` by ``actor`` to ``R-<number>`` and queue the messages it causes.
+
+    Concurrent changes are handled optimistically: on a version conflict the request is
+    re-read and the action checked again (a double click then reads "already acknowledged").
+    """
+    for _attempt in range(MAX_CONFLICT_RETRIES):
+        request = store.get_request(workspace, number)
+        if request is None or not can_view(request, actor, directory):
+            raise NotFound(f"I can't find R-{number}.")
+        updated = apply_action(request, action, actor=actor, directory=directory, now=now, inputs=inputs)
+        messages = cards.on_action(request, updated, action, directory)
+        try:
+            stored, fresh = store.update_request(
+                updated, outbox=outbox_items(messages, now), idempotency_key=idempotency_key
+            )
+        except Conflict:
+            continue
+        if not fresh:
+            return Outcome(stored, f"That was already done for {stored.ref}.", [], repeated=True)
+        reply = _REPLIES[action].format(
+            ref=stored.ref,
+            requester=directory.handle(stored.requester_id),
+            provider=directory.handle(stored.provider_id),
+        )
+        return Outcome(stored, reply, messages)
+    raise Conflict(f"R-{number} is changing too fast; please try again.")

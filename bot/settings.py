@@ -1,0 +1,53 @@
+"""Settings read once from the environment at start-up and passed down (pydantic-settings)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting servechain reads; names are the environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    servechain_db: str = Field(
+        default="servechain.json",
+        description="TinyDB file path (embedded default) or a postgresql:// URL.",
+    )
+    servechain_workspace: str = Field(default="default", description="The organisation every record belongs to.")
+    port: int = Field(default=3000, ge=0, le=65535, description="HTTP port for `servechain serve`.")
+    host: str = Field(default="0.0.0.0", description="Interface `servechain serve` binds to.")
+
+    slack_bot_token: SecretStr | None = Field(default=None, description="Slack bot token (xoxb-...).")
+    slack_signing_secret: SecretStr | None = Field(default=None, description="Slack request signing secret.")
+    slack_app_token: SecretStr | None = Field(default=None, description="Slack app-level token for Socket Mode.")
+    slack_api_url: str = Field(
+        default="https://slack.com/api/",
+        description="Base URL for every Slack Web API call (tests point it at a local fake).",
+    )
+
+    microsoft_app_id: str = Field(default="", description="Bot Framework app id; empty runs Teams without auth.")
+    microsoft_app_password: SecretStr = Field(default=SecretStr(""), description="Bot Framework app password.")
+    microsoft_app_tenant_id: str = Field(default="", description="Tenant for single-tenant bots.")
+    microsoft_app_type: str = Field(default="MultiTenant", description="MultiTenant, SingleTenant or UserAssignedMSI.")
+
+    servechain_teams: bool | None = Field(
+        default=None,
+        description="Force the Teams front end on (1) or off (0); by default it is on when MICROSOFT_APP_ID is set.",
+    )
+
+    kudos_daily_allowance: int = Field(default=5, ge=0, description="Kudos a person may give per day.")
+    reopen_days: int = Field(default=14, ge=0, description="Days after closing a requester may reopen.")
+
+    @property
+    def slack_enabled(self) -> bool:
+        """Slack runs when both its bot token and signing secret are set."""
+        return bool(self.slack_bot_token and self.slack_signing_secret)
+
+    @property
+    def teams_enabled(self) -> bool:
+        """Teams runs when an app id is set, or when forced on (then without auth if no app id)."""
+        if self.servechain_teams is not None:
+            return self.servechain_teams
+        return bool(self.microsoft_app_id)

@@ -1,0 +1,191 @@
+"""The repository contract the core depends on; every backend implements it.
+
+Rules every backend keeps (the contract tests in ``tests/contract`` check them):
+
+- Each mutating call is one atomic, durable write: when it returns, the change and the
+  outbox items passed with it are stored together and survive a crash; when it raises,
+  nothing of it is stored.
+- Request numbers are allocated per workspace without gaps or duplicates, also across
+  processes sharing one store.
+- ``update_request`` is optimistic: it stores the request only if the stored version
+  equals ``request.version`` and raises :class:`bot.errors.Conflict` otherwise; the stored
+  copy gets ``version + 1``.
+- Idempotency keys and claims are unique per workspace: the first caller wins, a repeat
+  changes nothing and reports that it was a repeat.
+- Reads return copies; mutating a returned model never changes the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from bot.models import CardRef, Kudos, OutboxItem, Person, Request, Team
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Persistence for people, teams, requests, kudos, outbox, claims and small documents."""
+
+    # --- people and teams -------------------------------------------------------------
+    def get_person(self, workspace: str, person_id: str) -> Person | None:
+        """The person with this stable id, or None."""
+        ...
+
+    def find_person(
+        self,
+        workspace: str,
+        *,
+        handle: str | None = None,
+        email: str | None = None,
+        slack_id: tuple[str, str] | None = None,
+        teams_id: str | None = None,
+    ) -> Person | None:
+        """The person matching exactly one given key (handle and email compare case-insensitively;
+        ``slack_id`` is ``(slack_team_id, user_id)``)."""
+        ...
+
+    def list_people(self, workspace: str) -> list[Person]:
+        """Everyone in the workspace, in a stable order (by handle)."""
+        ...
+
+    def get_team(self, workspace: str, team_id: str) -> Team | None:
+        """The team with this id, or None."""
+        ...
+
+    def list_teams(self, workspace: str) -> list[Team]:
+        """All teams in the workspace, by name."""
+        ...
+
+    def save_org(self, people: Sequence[Person], teams: Sequence[Team] = ()) -> None:
+        """Insert or replace (by id) these people and teams in one atomic write."""
+        ...
+
+    # --- requests -----------------------------------------------------------------------
+    def create_request(
+        self,
+        request: Request,
+        *,
+        build_outbox: Callable[[Request], Sequence[OutboxItem]] | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[Request, bool]:
+        """Allocate the next number in ``request.workspace`` and store the numbered request
+        together with ``build_outbox(numbered_request)`` atomically (so messages can name the
+        allocated ``R-<n>``). Returns ``(stored, True)``; when ``idempotency_key`` was used
+        before, stores nothing and returns ``(the request created then, False)``."""
+        ...
+
+    def update_request(
+        self,
+        request: Request,
+        *,
+        outbox: Sequence[OutboxItem] = (),
+        idempotency_key: str | None = None,
+    ) -> tuple[Request, bool]:
+        """Store ``request`` if the stored version equals ``request.version`` (else raise
+        ``Conflict``), with its outbox items, atomically. Returns ``(stored, True)``; a repeated
+        ``idempotency_key`` stores nothing and returns ``(current stored request, False)``."""
+        ...
+
+    def get_request(self, workspace: str, number: int) -> Request | None:
+        """The request ``R-<number>`` of this workspace, or None."""
+        ...
+
+    def find_requests(
+        self,
+        workspace: str,
+        *,
+        provider_id: str | None = None,
+        requester_id: str | None = None,
+        open_only: bool = False,
+        parent: int | None = None,
+        created_since: datetime | None = None,
+        created_until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Request]:
+        """Requests matching every given filter, newest first."""
+        ...
+
+    def iter_requests(self, workspace: str) -> Iterator[Request]:
+        """Every request of the workspace, oldest first (for metrics and exports)."""
+        ...
+
+    # --- kudos ------------------------------------------------------------------------
+    def add_kudos(
+        self,
+        kudos: Kudos,
+        *,
+        outbox: Sequence[OutboxItem] = (),
+        idempotency_key: str | None = None,
+    ) -> bool:
+        """Store kudos with its outbox items atomically; False (and nothing stored) on a
+        repeated idempotency key or an existing kudos id."""
+        ...
+
+    def find_kudos(
+        self,
+        workspace: str,
+        *,
+        giver_id: str | None = None,
+        recipient_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[Kudos]:
+        """Kudos matching every given filter (``since`` inclusive, ``until`` exclusive), oldest first."""
+        ...
+
+    # --- claims, outbox, card references ----------------------------------------------
+    def claim(self, workspace: str, key: str, *, at: datetime, outbox: Sequence[OutboxItem] = ()) -> bool:
+        """Claim a unique key (e.g. ``nudge:R-7:2026-11-24``) and store the outbox items with it;
+        True when this call claimed it, False (nothing stored) when it was claimed before."""
+        ...
+
+    def enqueue(self, items: Sequence[OutboxItem]) -> None:
+        """Store outbox items on their own (keys already present are left untouched)."""
+        ...
+
+    def due_outbox(self, *, now: datetime, limit: int = 100) -> list[OutboxItem]:
+        """Pending items whose ``next_attempt_at`` is at or before ``now``, oldest first."""
+        ...
+
+    def get_outbox_item(self, key: str) -> OutboxItem | None:
+        """The outbox item with this key, or None."""
+        ...
+
+    def list_outbox(self, workspace: str, *, state: str | None = None) -> list[OutboxItem]:
+        """Outbox items of the workspace (optionally in one state), oldest first."""
+        ...
+
+    def save_outbox_item(self, item: OutboxItem) -> OutboxItem:
+        """Store a delivery attempt's outcome if ``item.version`` matches (else ``Conflict``)."""
+        ...
+
+    def get_card_ref(self, workspace: str, card_key: str, platform: str) -> CardRef | None:
+        """Where the card with this key was posted on the platform, if it was."""
+        ...
+
+    def save_card_ref(self, ref: CardRef) -> None:
+        """Remember (or replace) where a card was posted."""
+        ...
+
+    # --- small documents (settings, conversation references, pulse, audit) ---------------
+    def put_doc(self, kind: str, workspace: str, key: str, doc: dict[str, Any]) -> None:
+        """Insert or replace a small JSON document."""
+        ...
+
+    def get_doc(self, kind: str, workspace: str, key: str) -> dict[str, Any] | None:
+        """A stored document, or None."""
+        ...
+
+    def list_docs(self, kind: str, workspace: str) -> list[tuple[str, dict[str, Any]]]:
+        """All ``(key, doc)`` of one kind in the workspace, by key."""
+        ...
+
+    def delete_doc(self, kind: str, workspace: str, key: str) -> bool:
+        """Remove a document; True if it existed."""
+        ...
+
+    def close(self) -> None:
+        """Release files, locks and connections."""
+        ...

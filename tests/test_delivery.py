@@ -1,0 +1,131 @@
+"""Outbox delivery: retries with backoff, permanent failures reported, cards edited in place."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from bot.delivery import MAX_ATTEMPTS, DeliveryError, backoff, deliver_due
+from bot.models import ActionId, Message, Person
+from bot.people import Directory
+from bot.requests import act, create_request
+from storage.contract import Store
+from tests.conftest import NOW
+
+
+@dataclass
+class RecordingNotifier:
+    """A notifier that records sends and fails on demand."""
+
+    platform: str = "test"
+    failures: list[DeliveryError] = field(default_factory=list)
+    sent: list[tuple[str, str, str | None, str | None]] = field(default_factory=list)
+    unreachable: set[str] = field(default_factory=set)
+
+    def can_reach(self, person: Person) -> bool:
+        return person.id not in self.unreachable
+
+    def send(self, message: Message, person: Person, *, card_ref: str | None, thread_ref: str | None) -> str | None:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append((message.kind, person.handle, card_ref, thread_ref))
+        return card_ref or f"ref-{len(self.sent)}"
+
+
+def _create(store: Store) -> None:
+    directory = Directory(store, "default")
+    create_request(
+        store=store,
+        directory=directory,
+        requester=directory.require("P-alice"),
+        provider=directory.require("P-bob"),
+        text="need numbers",
+        now=NOW,
+    )
+
+
+def test_each_queued_message_is_delivered_once(org_store: Store) -> None:
+    _create(org_store)
+    notifier = RecordingNotifier()
+    report = deliver_due(store=org_store, notifiers=[notifier], now=NOW)
+    assert report.sent == 2
+    again = deliver_due(store=org_store, notifiers=[notifier], now=NOW + timedelta(hours=1))
+    assert again.sent == 0 and len(notifier.sent) == 2
+    assert {item.state for item in org_store.list_outbox("default")} == {"sent"}
+
+
+def test_card_updates_edit_the_card_posted_before_and_notes_go_in_its_thread(org_store: Store) -> None:
+    _create(org_store)
+    notifier = RecordingNotifier()
+    deliver_due(store=org_store, notifiers=[notifier], now=NOW)
+    directory = Directory(org_store, "default")
+    act(
+        store=org_store,
+        directory=directory,
+        workspace="default",
+        number=1,
+        action=ActionId.ACKNOWLEDGE,
+        actor=directory.require("P-bob"),
+        now=NOW,
+    )
+    deliver_due(store=org_store, notifiers=[notifier], now=NOW)
+    first_provider_ref = "ref-1"
+    updates = notifier.sent[2:]
+    assert ("provider_card", "bob", first_provider_ref, None) in updates
+    note = next(s for s in updates if s[0] == "update")
+    assert note[1] == "alice" and note[3] == "ref-2", "the note goes into the requester card's thread"
+
+
+def test_transient_failures_are_retried_with_backoff_then_delivered(org_store: Store) -> None:
+    _create(org_store)
+    notifier = RecordingNotifier(failures=[DeliveryError("HTTP 503"), DeliveryError("ratelimited", retry_after=30)])
+    first = deliver_due(store=org_store, notifiers=[notifier], now=NOW, rng=random.Random(1))
+    assert first.retried == 2 and first.sent == 0
+    items = org_store.list_outbox("default")
+    waits = sorted(item.next_attempt_at - NOW for item in items)
+    assert waits[0] >= timedelta(seconds=1) and waits[1] == timedelta(seconds=30)
+    assert {item.last_error for item in items} == {"HTTP 503", "ratelimited"}
+    nothing_yet = deliver_due(store=org_store, notifiers=[notifier], now=NOW + timedelta(seconds=0.5))
+    assert nothing_yet.sent == 0
+    later = deliver_due(store=org_store, notifiers=[notifier], now=NOW + timedelta(minutes=1))
+    assert later.sent == 2
+
+
+def test_permanent_failure_is_recorded_and_the_requester_is_told(org_store: Store) -> None:
+    _create(org_store)
+    notifier = RecordingNotifier(failures=[DeliveryError("account_inactive", permanent=True)])
+    report = deliver_due(store=org_store, notifiers=[notifier], now=NOW)
+    assert report.failed == 1
+    failed = org_store.list_outbox("default", state="failed")
+    assert len(failed) == 1 and failed[0].last_error == "account_inactive"
+    deliver_due(store=org_store, notifiers=[notifier], now=NOW)
+    notices = [item for item in org_store.list_outbox("default") if item.key.endswith(":failed")]
+    assert len(notices) == 1
+    assert notices[0].message.recipient_id == "P-alice"
+    assert notices[0].message.text == "Bob could not be notified about R-1: account_inactive"
+
+
+def test_unreachable_person_fails_with_a_reason(org_store: Store) -> None:
+    _create(org_store)
+    notifier = RecordingNotifier(unreachable={"P-bob"})
+    deliver_due(store=org_store, notifiers=[notifier], now=NOW)
+    failed = org_store.list_outbox("default", state="failed")
+    assert [f.last_error for f in failed] == ["bob can't be reached on any connected platform"]
+
+
+def test_gives_up_after_the_maximum_attempts(org_store: Store) -> None:
+    _create(org_store)
+    notifier = RecordingNotifier(failures=[DeliveryError("HTTP 500") for _ in range(2 * MAX_ATTEMPTS)])
+    now = NOW
+    for _ in range(MAX_ATTEMPTS):
+        deliver_due(store=org_store, notifiers=[notifier], now=now)
+        now += timedelta(hours=1)
+    assert len(org_store.list_outbox("default", state="failed")) == 2
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    rng = random.Random(7)
+    waits = [backoff(n, rng) for n in range(1, 15)]
+    assert waits[0] < waits[4] < waits[8]
+    assert max(waits) <= 15 * 60
