@@ -1,0 +1,261 @@
+"""Storage benchmark: durable create-request latency and "open requests of X" query latency.
+
+Usage: ``python benchmarks/storage_bench.py [--backend tinydb|postgres] [--sizes 1000,10000,100000]
+[--ops 500] [--url URL]``
+
+For each size the store is preloaded (not timed) with that many requests spread over ~200
+providers, ~30% of them open; then ``--ops`` single ``create_request`` calls (each one an
+acknowledged, fsync'd write) and ``--ops`` ``find_requests(ws, provider_id=X, open_only=True)``
+calls are timed. Backends are opened with :func:`storage.open_store`; add one by adding a
+function to ``BACKENDS`` that yields the URL of an empty store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bot.models import Event, EventKind, Request, Status
+from storage import open_store
+from storage.contract import Store
+
+WORKSPACE = "bench"
+PROVIDERS = [f"P-provider-{i:03d}" for i in range(200)]
+REQUESTERS = [f"P-requester-{i:03d}" for i in range(500)]
+START = datetime(2026, 1, 1, tzinfo=UTC)
+CLOSED = (Status.DONE, Status.DECLINED, Status.CANCELLED)
+OPEN = (Status.OPEN, Status.ACKNOWLEDGED, Status.IN_PROGRESS)
+
+
+# --- backends ------------------------------------------------------------------------------------
+
+
+@contextmanager
+def tinydb_url(args: argparse.Namespace) -> Iterator[str]:
+    """A TinyDB file in a fresh temp folder (on the same disk as the system temp dir)."""
+    with tempfile.TemporaryDirectory(prefix="servechain-bench-") as folder:
+        yield os.path.join(folder, "bench.json")
+
+
+@contextmanager
+def postgres_url(args: argparse.Namespace) -> Iterator[str]:
+    """The database named by ``--url`` or ``SERVECHAIN_BENCH_POSTGRES_URL`` (it is emptied)."""
+    try:
+        import storage.postgres  # noqa: F401 - optional backend
+    except ImportError as exc:
+        raise SystemExit(f"postgres backend not available yet ({exc})") from None
+    url = args.url or os.environ.get("SERVECHAIN_BENCH_POSTGRES_URL")
+    if not url:
+        raise SystemExit("postgres: pass --url or set SERVECHAIN_BENCH_POSTGRES_URL (the database is emptied)")
+    yield url
+
+
+BACKENDS: dict[str, Callable[[argparse.Namespace], Any]] = {"tinydb": tinydb_url, "postgres": postgres_url}
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+
+def make_request(rng: random.Random, index: int, *, open_share: float = 0.3) -> Request:
+    """A request to one of ~200 providers; open with probability ``open_share``."""
+    requester, provider = rng.choice(REQUESTERS), rng.choice(PROVIDERS)
+    created = START + timedelta(minutes=index)
+    status = rng.choice(OPEN) if rng.random() < open_share else rng.choice(CLOSED)
+    events = [Event(kind=EventKind.CREATED, at=created, actor_id=requester, to_id=provider)]
+    if status != Status.OPEN:
+        events.append(Event(kind=EventKind.ACKNOWLEDGED, at=created + timedelta(hours=1), actor_id=provider))
+    return Request(
+        workspace=WORKSPACE,
+        requester_id=requester,
+        provider_id=provider,
+        text=f"Request {index}: please look at the attached numbers and tell me what you think",
+        created_at=created,
+        status=status,
+        tags=["bench"],
+        events=events,
+    )
+
+
+def preload(store: Store, count: int, rng: random.Random) -> None:
+    """Store ``count`` requests as fast as the backend allows (a bulk path when it has one)."""
+    requests = [make_request(rng, i) for i in range(count)]
+    bulk = getattr(store, "_bulk_load", None)
+    if callable(bulk):
+        bulk(requests)
+    else:
+        for request in requests:
+            store.create_request(request)
+    compact = getattr(store, "compact", None)
+    if callable(compact):
+        compact()
+
+
+# --- measuring -----------------------------------------------------------------------------------
+
+
+def percentile(samples: Sequence[float], share: float) -> float:
+    """The nearest-rank percentile (``share`` in 0..1) of the samples."""
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+@dataclass
+class Row:
+    """The figures of one store size."""
+
+    size: int
+    preload_s: float
+    open_s: float
+    file_mb: float | None
+    create_ms: list[float]
+    create_wall_s: float
+    find_ms: list[float]
+    found: list[int]
+    compact_s: float | None
+    during_compaction_ms: list[float]
+
+
+def timed(action: Callable[[], object]) -> float:
+    """Milliseconds one call takes."""
+    start = time.perf_counter()
+    action()
+    return (time.perf_counter() - start) * 1000
+
+
+def run_size(backend: str, args: argparse.Namespace, size: int) -> Row:
+    """Preload ``size`` requests into a fresh store, then time creates and queries."""
+    rng = random.Random(size)
+    with BACKENDS[backend](args) as url:
+        store = open_store(url)
+        reset = getattr(store, "reset", None)
+        if callable(reset):
+            reset()
+        start = time.perf_counter()
+        preload(store, size, rng)
+        preload_s = time.perf_counter() - start
+        store.close()
+
+        start = time.perf_counter()
+        store = open_store(url)
+        open_s = time.perf_counter() - start
+        try:
+            for i in range(20):  # warm up caches and code paths
+                store.create_request(make_request(rng, size + i, open_share=1.0))
+                store.find_requests(WORKSPACE, provider_id=rng.choice(PROVIDERS), open_only=True)
+
+            create_ms = []
+            start = time.perf_counter()
+            for i in range(args.ops):
+                request = make_request(rng, size + 20 + i, open_share=1.0)
+                create_ms.append(timed(lambda r=request: store.create_request(r)))  # type: ignore[misc]
+            create_wall_s = time.perf_counter() - start
+
+            find_ms, found = [], []
+            for _ in range(args.ops):
+                provider = rng.choice(PROVIDERS)
+                start = time.perf_counter()
+                result = store.find_requests(WORKSPACE, provider_id=provider, open_only=True)
+                find_ms.append((time.perf_counter() - start) * 1000)
+                found.append(len(result))
+
+            compact_s, during = None, []
+            if callable(getattr(store, "compact", None)):
+                start = time.perf_counter()
+                store.compact()  # type: ignore[attr-defined]
+                compact_s = time.perf_counter() - start
+            starter = getattr(store, "_start_compactor", None)
+            if callable(starter):
+                # Creates while a background compaction rewrites the snapshot.
+                starter()
+                for i in range(args.ops):
+                    if store._compactor is None or store._compactor.poll() is not None:  # type: ignore[attr-defined]
+                        break
+                    request = make_request(rng, size + 20 + args.ops + i, open_share=1.0)
+                    during.append(timed(lambda r=request: store.create_request(r)))  # type: ignore[misc]
+                store._wait_for_compactor(timeout=None)  # type: ignore[attr-defined]
+            file_mb = os.path.getsize(url) / 1e6 if os.path.exists(url) else None
+        finally:
+            store.close()
+    return Row(size, preload_s, open_s, file_mb, create_ms, create_wall_s, find_ms, found, compact_s, during)
+
+
+def print_table(backend: str, args: argparse.Namespace, rows: Sequence[Row]) -> None:
+    """One line per size."""
+    headers = [
+        "requests",
+        "preload s",
+        "open s",
+        "file MB",
+        "create p50 ms",
+        "create p99 ms",
+        "creates/s",
+        "find p50 ms",
+        "find p99 ms",
+        "found avg",
+        "compact s",
+        "create p99 ms while compacting (n)",
+    ]
+    lines = []
+    for row in rows:
+        during = (
+            f"{percentile(row.during_compaction_ms, 0.99):.2f} ({len(row.during_compaction_ms)})"
+            if row.during_compaction_ms
+            else "-"
+        )
+        lines.append(
+            [
+                f"{row.size:,}",
+                f"{row.preload_s:.1f}",
+                f"{row.open_s:.2f}",
+                "-" if row.file_mb is None else f"{row.file_mb:.1f}",
+                f"{percentile(row.create_ms, 0.50):.2f}",
+                f"{percentile(row.create_ms, 0.99):.2f}",
+                f"{len(row.create_ms) / row.create_wall_s:,.0f}",
+                f"{percentile(row.find_ms, 0.50):.2f}",
+                f"{percentile(row.find_ms, 0.99):.2f}",
+                f"{statistics.mean(row.found):.0f}",
+                "-" if row.compact_s is None else f"{row.compact_s:.2f}",
+                during,
+            ]
+        )
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(headers)]
+    print(f"\nbackend: {backend}; {args.ops} timed calls per figure; every create is a durable (fsync'd) write")
+    print(" | ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)))
+    print("-+-".join("-" * w for w in widths))
+    for line in lines:
+        print(" | ".join(cell.rjust(w) for cell, w in zip(line, widths, strict=True)))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments, run every size, print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--backend", choices=sorted(BACKENDS), default="tinydb")
+    parser.add_argument("--sizes", default="1000,10000,100000", help="comma-separated store sizes")
+    parser.add_argument("--ops", type=int, default=500, help="timed calls per measurement")
+    parser.add_argument("--url", help="database URL for server backends")
+    args = parser.parse_args(argv)
+    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    rows = []
+    for size in sizes:
+        print(f"{args.backend}: {size:,} requests ...", file=sys.stderr, flush=True)
+        rows.append(run_size(args.backend, args, size))
+    print_table(args.backend, args, rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,550 @@
+"""File layer of the TinyDB store: the snapshot (a TinyDB JSON file), the journal, locks.
+
+Files for a store at ``DB``:
+
+- ``DB``: a TinyDB database (one table per record kind plus a ``meta`` table holding the
+  snapshot's generation). Only ever replaced whole: temp file, fsync, rename, fsync dir.
+- ``DB.journal``: JSON lines. The first line is a header naming the journal's generation;
+  every further line is one atomic transaction ``{"ops": [...]}`` appended with a single
+  ``write`` + ``fdatasync`` under an exclusive lock. A line without its newline (or a final
+  line that does not parse) is a torn append of a writer that died: never acknowledged.
+- ``DB.lock``: ``flock`` target; shared for reads, exclusive for appends and for the
+  short commit step of a compaction. Never deleted.
+- ``DB.compact.lock``: held by the one compaction that may run at a time.
+
+Compaction writes the state at journal offset X to a new snapshot *without* holding the
+lock, then, holding it briefly, writes a new journal (header + the lines appended after X)
+and renames the snapshot and then the journal into place. The snapshot records
+``base_generation``/``base_offset`` so a crash between the two renames is recovered by
+replaying the old journal from X; the new journal's header records ``prev_generation`` and
+``prev_end`` so live processes switch to it without reloading the snapshot.
+
+This module imports only the standard library and tinydb so the compactor can run as
+``python storage/_journal.py DB`` in a child process (no app import, no shared GIL).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import glob
+import json
+import os
+import secrets
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from tinydb import TinyDB
+from tinydb.storages import Storage
+
+FORMAT = 1
+"""Version of the on-disk layout, stored in the snapshot meta table and journal header."""
+
+META_TABLE = "meta"
+KINDS: tuple[str, ...] = (
+    "people",
+    "teams",
+    "requests",
+    "counters",
+    "kudos",
+    "outbox",
+    "claims",
+    "idempotency",
+    "card_refs",
+    "docs",
+)
+"""Record kinds; each is one TinyDB table in the snapshot."""
+
+KEY_FIELDS: dict[str, tuple[str, ...]] = {
+    "people": ("workspace", "id"),
+    "teams": ("workspace", "id"),
+    "requests": ("workspace", "number"),
+    "counters": ("workspace",),
+    "kudos": ("workspace", "id"),
+    "outbox": ("key",),
+    "claims": ("workspace", "key"),
+    "idempotency": ("workspace", "key"),
+    "card_refs": ("workspace", "card_key", "platform"),
+    "docs": ("kind", "workspace", "key"),
+}
+"""The fields of each kind's documents that form its primary key."""
+
+Doc = dict[str, Any]
+Key = tuple[Any, ...]
+Op = list[Any]
+"""``["put", kind, doc]`` or ``["del", kind, [key fields...]]``."""
+Tables = dict[str, dict[Key, Doc]]
+
+_HEADER_TAG = "servechain_journal"
+_PREAD_CHUNK = 1 << 30
+
+
+class FormatError(ValueError):
+    """A store file is corrupt or not a servechain store; the message names the file."""
+
+
+def key_of(kind: str, doc: Doc) -> Key:
+    """The primary key of a document of ``kind``."""
+    return tuple(doc[field] for field in KEY_FIELDS[kind])
+
+
+def empty_tables() -> Tables:
+    """One empty table per kind."""
+    return {kind: {} for kind in KINDS}
+
+
+@dataclass(frozen=True)
+class Paths:
+    """The files that make up one store."""
+
+    db: str
+
+    @property
+    def journal(self) -> str:
+        return self.db + ".journal"
+
+    @property
+    def lock(self) -> str:
+        return self.db + ".lock"
+
+    @property
+    def compact_lock(self) -> str:
+        return self.db + ".compact.lock"
+
+    @property
+    def directory(self) -> str:
+        return os.path.dirname(self.db) or "."
+
+
+@dataclass(frozen=True)
+class Header:
+    """The first line of a journal: its generation and where it continues the previous one."""
+
+    generation: int
+    prev_generation: int | None
+    prev_end: int | None
+    carried_bytes: int
+    carried_lines: int
+    length: int
+
+
+# --- low-level file helpers ---------------------------------------------------------------
+
+
+def open_lock(path: str) -> int:
+    """Open (creating) a lock file; the fd is not inherited by child processes."""
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+
+
+@contextlib.contextmanager
+def flocked(fd: int, exclusive: bool) -> Iterator[None]:
+    """Hold an ``flock`` on ``fd`` for the duration of the block."""
+    fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def sync_data(fd: int) -> None:
+    """Flush file data (and the size) to disk; fdatasync where the OS has it."""
+    sync = getattr(os, "fdatasync", os.fsync)
+    sync(fd)
+
+
+def fsync_dir(directory: str) -> None:
+    """Make renames in ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def temp_name(target: str) -> str:
+    """A unique temp file name beside ``target`` that records the creating pid."""
+    return f"{target}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def pread_all(fd: int, size: int, offset: int = 0) -> bytes:
+    """Read exactly ``size`` bytes at ``offset`` (fewer only at end of file)."""
+    parts: list[bytes] = []
+    while size > 0:
+        chunk = os.pread(fd, min(size, _PREAD_CHUNK), offset)
+        if not chunk:
+            break
+        parts.append(chunk)
+        size -= len(chunk)
+        offset += len(chunk)
+    return b"".join(parts)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until every byte is written."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def write_temp_file(target: str, data: bytes) -> str:
+    """Write ``data`` to a new fsync'd temp file beside ``target``; returns its name."""
+    tmp = temp_name(target)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        write_all(fd, data)
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    os.close(fd)
+    return tmp
+
+
+def remove_stale_temps(paths: Paths) -> None:
+    """Delete temp files left by processes that died mid-compaction (their pid is gone)."""
+    for name in glob.glob(glob.escape(paths.db) + "*.tmp-*-*"):
+        try:
+            pid = int(name.rsplit(".tmp-", 1)[1].split("-", 1)[0])
+        except (IndexError, ValueError):
+            continue
+        if pid == os.getpid() or _alive(pid):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# --- snapshot (a TinyDB file) -------------------------------------------------------------
+
+
+class _FsyncOnCloseStorage(Storage):
+    """TinyDB storage that keeps data in memory and writes it once, fsync'd, on close.
+
+    Lets us build the snapshot with TinyDB's own ``insert_multiple`` without TinyDB
+    rewriting the file once per table.
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self._path = path
+        self._data: dict[str, dict[str, Any]] | None = None
+
+    def read(self) -> dict[str, dict[str, Any]] | None:
+        return self._data
+
+    def write(self, data: dict[str, dict[str, Any]]) -> None:
+        self._data = data
+
+    def close(self) -> None:
+        with open(self._path, "x", encoding="utf-8") as handle:
+            json.dump(self._data or {}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def write_snapshot(target: str, tables: Tables, meta: Doc) -> str:
+    """Write ``tables`` as a TinyDB database to an fsync'd temp file beside ``target``.
+
+    Returns the temp file's name; the caller renames it into place.
+    """
+    tmp = temp_name(target)
+    try:
+        db = TinyDB(tmp, storage=_FsyncOnCloseStorage)
+        db.table(META_TABLE).insert(meta)
+        for kind in KINDS:
+            db.table(kind).insert_multiple(tables.get(kind, {}).values())
+        db.close()
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
+def read_snapshot(handle: IO[bytes], name: str) -> tuple[Doc | None, Tables]:
+    """Parse a snapshot; ``(None, {})`` for an empty file or an empty TinyDB database."""
+    raw = handle.read()
+    if not raw.strip():
+        return None, empty_tables()
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FormatError(f"{name} is not a readable TinyDB JSON file: {exc}") from None
+    if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
+        raise FormatError(f"{name} is not a TinyDB database (expected an object of tables)")
+    if not any(data.values()):
+        return None, empty_tables()
+    meta_table = data.get(META_TABLE)
+    if not meta_table:
+        raise FormatError(f"{name} is a TinyDB file but not a servechain store (no 'meta' table)")
+    unknown = sorted(set(data) - {META_TABLE, *KINDS})
+    if unknown:
+        raise FormatError(f"{name} has tables this version does not know: {', '.join(unknown)}")
+    try:
+        meta = next(iter(meta_table.values()))
+        if meta.get("format") != FORMAT or not isinstance(meta.get("generation"), int):
+            raise FormatError(f"{name}: unsupported store format {meta.get('format')!r}")
+        tables = empty_tables()
+        for kind in KINDS:
+            rows = data.get(kind, {})
+            table = tables[kind]
+            for doc_id in sorted(rows, key=int):
+                doc = rows[doc_id]
+                table[key_of(kind, doc)] = doc
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        if isinstance(exc, FormatError):
+            raise
+        raise FormatError(f"{name} has a malformed record: {exc!r}") from None
+    return meta, tables
+
+
+def snapshot_meta(generation: int, base_generation: int | None, base_offset: int | None) -> Doc:
+    """The meta document of a snapshot."""
+    return {
+        "format": FORMAT,
+        "generation": generation,
+        "base_generation": base_generation,
+        "base_offset": base_offset,
+    }
+
+
+# --- journal -------------------------------------------------------------------------------
+
+
+def encode_line(obj: Any) -> bytes:
+    """One journal line: compact JSON (never containing a newline) plus ``\\n``."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+def encode_header(
+    generation: int,
+    prev_generation: int | None = None,
+    prev_end: int | None = None,
+    carried_bytes: int = 0,
+    carried_lines: int = 0,
+) -> bytes:
+    """The header line of a journal of ``generation``."""
+    return encode_line(
+        {
+            _HEADER_TAG: FORMAT,
+            "generation": generation,
+            "prev_generation": prev_generation,
+            "prev_end": prev_end,
+            "carried_bytes": carried_bytes,
+            "carried_lines": carried_lines,
+        }
+    )
+
+
+def parse_header(data: bytes, name: str) -> Header:
+    """Parse the header line at the start of ``data``."""
+    end = data.find(b"\n")
+    if end < 0:
+        raise FormatError(f"{name} has no complete journal header")
+    try:
+        obj = json.loads(data[:end])
+        if obj.get(_HEADER_TAG) != FORMAT:
+            raise FormatError(f"{name} is not a servechain journal (format {obj.get(_HEADER_TAG)!r})")
+        return Header(
+            generation=int(obj["generation"]),
+            prev_generation=obj.get("prev_generation"),
+            prev_end=obj.get("prev_end"),
+            carried_bytes=int(obj.get("carried_bytes", 0)),
+            carried_lines=int(obj.get("carried_lines", 0)),
+            length=end + 1,
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        if isinstance(exc, FormatError):
+            raise
+        raise FormatError(f"{name} has an unreadable journal header: {exc!r}") from None
+
+
+def parse_transactions(data: bytes, base: int, name: str) -> tuple[list[list[Op]], int]:
+    """Complete transactions in ``data`` (read from file offset ``base``).
+
+    Returns them and the file offset just after the last good line. A trailing line with no
+    newline, or a final line that does not parse, is a torn append and is left out; a bad
+    line followed by more lines is corruption and raises :class:`FormatError`.
+    """
+    txns: list[list[Op]] = []
+    pos = 0
+    size = len(data)
+    while pos < size:
+        newline = data.find(b"\n", pos)
+        if newline < 0:
+            break
+        try:
+            ops = json.loads(data[pos:newline])["ops"]
+            if not isinstance(ops, list):
+                raise TypeError("ops is not a list")
+        except (ValueError, KeyError, TypeError):
+            if data.find(b"\n", newline + 1) < 0:
+                break
+            raise FormatError(f"{name} is corrupt: unreadable journal line at byte {base + pos}") from None
+        txns.append(ops)
+        pos = newline + 1
+    return txns, base + pos
+
+
+def apply_ops(tables: Tables, ops: list[Op], name: str) -> None:
+    """Apply one transaction to raw tables (used by the compactor)."""
+    try:
+        for op in ops:
+            action, kind = op[0], op[1]
+            table = tables[kind]
+            if action == "put":
+                doc = op[2]
+                table[key_of(kind, doc)] = doc
+            elif action == "del":
+                table.pop(tuple(op[2]), None)
+            else:
+                raise ValueError(f"unknown operation {action!r}")
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise FormatError(f"{name} has a malformed operation: {exc!r}") from None
+
+
+def replay_start(meta: Doc, header: Header, paths: Paths, size: int) -> int:
+    """Offset in the journal from which to replay on top of the snapshot ``meta``."""
+    if header.generation == meta["generation"]:
+        return header.length
+    if header.generation == meta.get("base_generation"):
+        offset = meta.get("base_offset")
+        if isinstance(offset, int) and header.length <= offset <= size:
+            return offset
+    raise FormatError(
+        f"{paths.journal} (generation {header.generation}) does not belong to snapshot "
+        f"{paths.db} (generation {meta['generation']})"
+    )
+
+
+# --- creating and compacting -----------------------------------------------------------------
+
+
+def initialize(paths: Paths) -> None:
+    """Create a missing snapshot and/or journal. Call holding the exclusive lock."""
+    db_exists = os.path.exists(paths.db)
+    journal_exists = os.path.exists(paths.journal)
+    if db_exists and journal_exists:
+        return
+    meta: Doc | None = None
+    if db_exists:
+        with open(paths.db, "rb") as handle:
+            meta, _ = read_snapshot(handle, paths.db)
+    if meta is None:
+        if journal_exists:
+            raise FormatError(
+                f"{paths.db} is missing or empty but its journal {paths.journal} exists; "
+                "restore the snapshot or move the journal away"
+            )
+        tmp = write_snapshot(paths.db, empty_tables(), snapshot_meta(1, None, None))
+        os.replace(tmp, paths.db)
+        fsync_dir(paths.directory)
+        generation = 1
+    else:
+        generation = meta["generation"]
+    tmp = write_temp_file(paths.journal, encode_header(generation))
+    os.replace(tmp, paths.journal)
+    fsync_dir(paths.directory)
+
+
+def compact(db: str) -> bool:
+    """Write a new snapshot and journal generation for the store at ``db``.
+
+    Returns False when another compaction is running or won the race. Safe to run while
+    other processes read and write the store; only the final renames hold the lock.
+    """
+    paths = Paths(os.path.abspath(db))
+    compact_fd = open_lock(paths.compact_lock)
+    try:
+        try:
+            fcntl.flock(compact_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        lock_fd = open_lock(paths.lock)
+        try:
+            return _compact(paths, lock_fd)
+        finally:
+            os.close(lock_fd)
+    finally:
+        os.close(compact_fd)
+
+
+def _compact(paths: Paths, lock_fd: int) -> bool:
+    with flocked(lock_fd, exclusive=False):
+        snapshot = open(paths.db, "rb")  # noqa: SIM115 - closed below, opened under the lock
+        journal_fd = os.open(paths.journal, os.O_RDONLY | os.O_CLOEXEC)
+        journal_stat = os.fstat(journal_fd)
+    try:
+        with snapshot:
+            meta, tables = read_snapshot(snapshot, paths.db)
+        if meta is None:
+            raise FormatError(f"{paths.db} is empty")
+        data = pread_all(journal_fd, journal_stat.st_size)
+        header = parse_header(data, paths.journal)
+        start = replay_start(meta, header, paths, len(data))
+        txns, end = parse_transactions(data[start:], start, paths.journal)
+        for ops in txns:
+            apply_ops(tables, ops, paths.journal)
+        del data, txns
+        generation = max(meta["generation"], header.generation) + 1
+        snapshot_tmp: str | None = write_snapshot(
+            paths.db, tables, snapshot_meta(generation, header.generation, end)
+        )
+        del tables
+        try:
+            with flocked(lock_fd, exclusive=True):
+                current = os.stat(paths.journal)
+                if (current.st_dev, current.st_ino) != (journal_stat.st_dev, journal_stat.st_ino):
+                    return False
+                size = os.fstat(journal_fd).st_size
+                tail = pread_all(journal_fd, size - end, end)
+                tail_txns, tail_end = parse_transactions(tail, end, paths.journal)
+                carried = tail[: tail_end - end]
+                journal_tmp = write_temp_file(
+                    paths.journal,
+                    encode_header(generation, header.generation, tail_end, len(carried), len(tail_txns))
+                    + carried,
+                )
+                assert snapshot_tmp is not None
+                os.replace(snapshot_tmp, paths.db)
+                snapshot_tmp = None
+                os.replace(journal_tmp, paths.journal)
+                fsync_dir(paths.directory)
+                return True
+        finally:
+            if snapshot_tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(snapshot_tmp)
+    finally:
+        os.close(journal_fd)
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of the compactor child process: ``_journal.py DB``."""
+    if len(argv) != 1:
+        print("usage: _journal.py DB", file=sys.stderr)
+        return 2
+    try:
+        compact(argv[0])
+    except Exception as exc:  # reported to the parent through stderr
+        print(f"compaction of {argv[0]} failed: {exc!r}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,985 @@
+"""The embedded store: a TinyDB snapshot file plus an fsync'd append-only journal.
+
+Plain TinyDB rewrites the whole file on every write (quadratic inserts, see FINDINGS.md), so
+the TinyDB file at ``path`` is only a periodically rewritten snapshot. Every write is one
+JSON line appended to ``path + ".journal"`` with ``write`` + ``fdatasync`` while holding an
+exclusive ``flock`` on ``path + ".lock"``; every process keeps the whole state in memory
+with secondary indexes and, before each call, replays the lines other processes appended.
+Checks (versions, numbering, idempotency keys, claims) run against that caught-up state
+under the exclusive lock, so they hold across processes. Compaction (a new snapshot and
+journal generation) runs in a child process so writers never wait for a full rewrite.
+The file layout and its crash rules are described in :mod:`storage._journal`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import copy
+import fcntl
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from bot.errors import Conflict, StorageError
+from bot.models import CardRef, Kudos, OutboxItem, Person, Request, Status, Team
+from storage import _journal as files
+from storage._journal import Doc, FormatError, Key, Op
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_OPEN = frozenset(status.value for status in Status if status.is_open)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+CompactionMode = Literal["process", "inline", "off"]
+
+IndexSpec = dict[str, Callable[[Doc], tuple[Hashable, ...]]]
+
+
+def _micros(value: datetime | str) -> int:
+    """Exact integer microseconds since the epoch of an aware datetime or ISO string."""
+    when = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ValueError("datetimes must be timezone-aware")
+    return (when - _EPOCH) // _MICROSECOND
+
+
+def _is_open(doc: Doc) -> bool:
+    return doc["status"] in _OPEN
+
+
+_INDEX_SPECS: dict[str, IndexSpec] = {
+    "people": {
+        "ws": lambda d: (d["workspace"],),
+        "handle": lambda d: ((d["workspace"], d["handle"].lower()),),
+        "email": lambda d: ((d["workspace"], d["email"].lower()),) if d.get("email") else (),
+        "slack": lambda d: tuple((d["workspace"], team, user) for team, user in d["slack_ids"].items()),
+        "teams": lambda d: ((d["workspace"], d["teams_id"]),) if d.get("teams_id") else (),
+    },
+    "teams": {"ws": lambda d: (d["workspace"],)},
+    "requests": {
+        "ws": lambda d: (d["workspace"],),
+        "provider": lambda d: ((d["workspace"], d["provider_id"]),),
+        "requester": lambda d: ((d["workspace"], d["requester_id"]),),
+        "open": lambda d: (d["workspace"],) if _is_open(d) else (),
+        "open_provider": lambda d: ((d["workspace"], d["provider_id"]),) if _is_open(d) else (),
+        "open_requester": lambda d: ((d["workspace"], d["requester_id"]),) if _is_open(d) else (),
+        "parent": lambda d: ((d["workspace"], d["parent"]),) if d.get("parent") is not None else (),
+    },
+    "kudos": {
+        "ws": lambda d: (d["workspace"],),
+        "giver": lambda d: ((d["workspace"], d["giver_id"]),),
+        "recipient": lambda d: tuple((d["workspace"], r) for r in dict.fromkeys(d["recipient_ids"])),
+    },
+    "outbox": {
+        "ws": lambda d: (d["workspace"],),
+        "ws_state": lambda d: ((d["workspace"], d["state"]),),
+    },
+    "docs": {"kind_ws": lambda d: ((d["kind"], d["workspace"]),)},
+}
+"""Secondary indexes per kind: name -> function giving the index keys of a document."""
+
+_ORDERED_KINDS = frozenset({"kudos", "outbox"})
+"""Kinds whose first-insertion order breaks ties between equal timestamps."""
+
+
+class _State:
+    """The whole store in memory: raw JSON documents per kind plus secondary indexes.
+
+    Documents are never mutated in place (a put replaces the dict), so readers may hold
+    references to them outside the lock.
+    """
+
+    def __init__(self, tables: files.Tables) -> None:
+        self.tables: files.Tables = files.empty_tables()
+        self.index: dict[str, dict[str, dict[Hashable, dict[Key, None]]]] = {
+            kind: {name: {} for name in spec} for kind, spec in _INDEX_SPECS.items()
+        }
+        self.seq: dict[str, dict[Key, int]] = {kind: {} for kind in _ORDERED_KINDS}
+        self.next_seq = 0
+        self.pending: list[tuple[int, int, str]] = []
+        """Pending outbox items as sorted ``(next_attempt_at µs, seq, key)``."""
+        for kind, table in tables.items():
+            for doc in table.values():
+                self.put(kind, doc)
+
+    def lookup(self, kind: str, name: str, key: Hashable) -> dict[Key, None]:
+        """Primary keys under one index key (empty when none); do not mutate."""
+        return self.index[kind][name].get(key, {})
+
+    def put(self, kind: str, doc: Doc) -> None:
+        """Insert or replace one document and maintain the indexes."""
+        key = files.key_of(kind, doc)
+        table = self.tables[kind]
+        old = table.get(key)
+        if old is not None:
+            self._unindex(kind, key, old)
+        elif kind in _ORDERED_KINDS:
+            self.seq[kind][key] = self.next_seq
+            self.next_seq += 1
+        table[key] = doc
+        self._index(kind, key, doc)
+
+    def delete(self, kind: str, key: Key) -> None:
+        """Remove one document if present."""
+        old = self.tables[kind].pop(key, None)
+        if old is not None:
+            self._unindex(kind, key, old)
+            if kind in _ORDERED_KINDS:
+                self.seq[kind].pop(key, None)
+
+    def apply(self, ops: list[Op]) -> None:
+        """Apply one journal transaction."""
+        for op in ops:
+            if op[0] == "put":
+                self.put(op[1], op[2])
+            elif op[0] == "del":
+                self.delete(op[1], tuple(op[2]))
+            else:
+                raise ValueError(f"unknown operation {op[0]!r}")
+
+    def _index(self, kind: str, key: Key, doc: Doc) -> None:
+        for name, keys_of in _INDEX_SPECS.get(kind, {}).items():
+            buckets = self.index[kind][name]
+            for index_key in keys_of(doc):
+                buckets.setdefault(index_key, {})[key] = None
+        if kind == "outbox" and doc["state"] == "pending":
+            entry = (_micros(doc["next_attempt_at"]), self.seq["outbox"][key], key[0])
+            bisect.insort(self.pending, entry)
+
+    def _unindex(self, kind: str, key: Key, doc: Doc) -> None:
+        for name, keys_of in _INDEX_SPECS.get(kind, {}).items():
+            buckets = self.index[kind][name]
+            for index_key in keys_of(doc):
+                bucket = buckets.get(index_key)
+                if bucket is not None:
+                    bucket.pop(key, None)
+                    if not bucket:
+                        del buckets[index_key]
+        if kind == "outbox" and doc["state"] == "pending":
+            entry = (_micros(doc["next_attempt_at"]), self.seq["outbox"][key], key[0])
+            at = bisect.bisect_left(self.pending, entry)
+            if at < len(self.pending) and self.pending[at] == entry:
+                del self.pending[at]
+
+
+class TinyDBStore:
+    """:class:`storage.contract.Store` on a TinyDB snapshot file plus a durable journal.
+
+    Safe for several threads (one re-entrant mutex) and several processes (``flock``).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        compact_lines: int = 20_000,
+        compact_bytes: int = 32 << 20,
+        open_compact_lines: int | None = None,
+        compaction: CompactionMode = "process",
+    ) -> None:
+        """Open (creating if missing) the store at ``path``.
+
+        The journal is compacted when it passes ``compact_lines`` lines or ``compact_bytes``
+        bytes, and at open when it holds at least ``open_compact_lines`` lines (default
+        ``compact_lines // 20``). ``compaction`` runs it in a child process (default), in the
+        calling thread (``"inline"``), or never automatically (``"off"``).
+        """
+        self._paths = files.Paths(os.path.abspath(os.fspath(path)))
+        self._compact_lines = compact_lines
+        self._compact_bytes = compact_bytes
+        self._compaction: CompactionMode = compaction
+        self._mutex = threading.RLock()
+        self._pid = os.getpid()
+        self._lock_depth = 0
+        self._writing = False
+        self._closed = False
+        self._compactor: subprocess.Popen[bytes] | None = None
+        self._compact_retry_at = 0.0
+        self._lock_fd = -1
+        self._journal_fd = -1
+        self._journal_id: tuple[int, int] = (0, 0)
+        self._journal_gen = 0
+        self._journal_offset = 0
+        self._journal_lines = 0
+        self._state = _State({})
+        with self._io(self._paths.db):
+            self._lock_fd = files.open_lock(self._paths.lock)
+        try:
+            with self._io(self._paths.db):
+                with files.flocked(self._lock_fd, exclusive=True):
+                    files.initialize(self._paths)
+                    files.remove_stale_temps(self._paths)
+                    snapshot, journal_fd = self._open_pair()
+                self._install(snapshot, journal_fd)
+            with self._mutex, self._file_lock(exclusive=False):
+                self._catch_up(exclusive=False)
+            threshold = max(1, compact_lines // 20) if open_compact_lines is None else open_compact_lines
+            if compaction != "off" and self._journal_lines >= threshold:
+                self.compact()
+        except BaseException:
+            self._release_fds()
+            raise
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    @property
+    def path(self) -> str:
+        """The TinyDB snapshot file."""
+        return self._paths.db
+
+    def __repr__(self) -> str:
+        return f"TinyDBStore({self._paths.db!r})"
+
+    def __enter__(self) -> TinyDBStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _io(self, name: str) -> Iterator[None]:
+        """Turn file-system and format errors into :class:`StorageError` naming the file."""
+        try:
+            yield
+        except FormatError as exc:
+            raise StorageError(str(exc)) from exc
+        except OSError as exc:
+            where = exc.filename or name
+            raise StorageError(f"storage file {where}: {exc.strerror or exc}") from exc
+
+    def _open_pair(self) -> tuple[Any, int]:
+        """Open the snapshot and journal as a consistent pair; call holding the lock."""
+        snapshot = open(self._paths.db, "rb")  # noqa: SIM115 - closed by _install
+        try:
+            journal_fd = os.open(self._paths.journal, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+        except BaseException:
+            snapshot.close()
+            raise
+        return snapshot, journal_fd
+
+    def _install(self, snapshot: Any, journal_fd: int) -> None:
+        """Load state from an opened snapshot and journal (the journal is replayed later)."""
+        try:
+            with snapshot:
+                meta, tables = files.read_snapshot(snapshot, self._paths.db)
+            if meta is None:
+                raise FormatError(f"{self._paths.db} is empty")
+            stat = os.fstat(journal_fd)
+            head = files.pread_all(journal_fd, min(stat.st_size, 1 << 16))
+            header = files.parse_header(head, self._paths.journal)
+            start = files.replay_start(meta, header, self._paths, stat.st_size)
+            state = _State(tables)
+        except BaseException:
+            os.close(journal_fd)
+            raise
+        if self._journal_fd >= 0:
+            os.close(self._journal_fd)
+        self._state = state
+        self._journal_fd = journal_fd
+        self._journal_id = (stat.st_dev, stat.st_ino)
+        self._journal_gen = header.generation
+        self._journal_offset = start
+        self._journal_lines = 0
+
+    def _enter(self) -> None:
+        """Refuse use after close; after a fork, take a lock file handle of our own."""
+        if self._closed:
+            raise StorageError(f"store {self._paths.db} is closed")
+        if self._pid != os.getpid():
+            # flock belongs to the open file description, which a fork shares: get our own.
+            self._pid = os.getpid()
+            self._mutex = threading.RLock()
+            self._lock_depth = 0
+            self._writing = False
+            self._compactor = None
+            with self._io(self._paths.lock):
+                self._lock_fd = files.open_lock(self._paths.lock)
+
+    @contextlib.contextmanager
+    def _file_lock(self, *, exclusive: bool) -> Iterator[bool]:
+        """Hold the file lock; yields True for the outermost holder (who must catch up)."""
+        if self._lock_depth:
+            self._lock_depth += 1
+            try:
+                yield False
+            finally:
+                self._lock_depth -= 1
+            return
+        with self._io(self._paths.lock):
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        self._lock_depth = 1
+        try:
+            yield True
+        finally:
+            self._lock_depth = 0
+            with self._io(self._paths.lock):
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _catch_up(self, *, exclusive: bool) -> None:
+        """Apply lines other processes appended; follow a compaction to the new journal."""
+        with self._io(self._paths.journal):
+            self._read_journal(exclusive=exclusive, current=True)
+            stat = os.stat(self._paths.journal)
+            if (stat.st_dev, stat.st_ino) != self._journal_id:
+                self._switch_journal(exclusive=exclusive)
+
+    def _read_journal(self, *, exclusive: bool, current: bool) -> None:
+        size = os.fstat(self._journal_fd).st_size
+        if size <= self._journal_offset:
+            return
+        data = files.pread_all(self._journal_fd, size - self._journal_offset, self._journal_offset)
+        txns, end = files.parse_transactions(data, self._journal_offset, self._paths.journal)
+        try:
+            for ops in txns:
+                self._state.apply(ops)
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise FormatError(f"{self._paths.journal} has a malformed operation: {exc!r}") from None
+        self._journal_offset = end
+        self._journal_lines += len(txns)
+        if end < size and exclusive and current:
+            # A writer died mid-append: its line was never acknowledged. Cut it off.
+            os.ftruncate(self._journal_fd, end)
+            files.sync_data(self._journal_fd)
+
+    def _switch_journal(self, *, exclusive: bool) -> None:
+        """Move to a journal written by a compaction (old one fully read), or reload."""
+        fd = os.open(self._paths.journal, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+        try:
+            stat = os.fstat(fd)
+            header = files.parse_header(files.pread_all(fd, min(stat.st_size, 1 << 16)), self._paths.journal)
+        except BaseException:
+            os.close(fd)
+            raise
+        if header.prev_generation == self._journal_gen and header.prev_end == self._journal_offset:
+            os.close(self._journal_fd)
+            self._journal_fd = fd
+            self._journal_id = (stat.st_dev, stat.st_ino)
+            self._journal_gen = header.generation
+            self._journal_offset = header.length + header.carried_bytes
+            self._journal_lines = header.carried_lines
+        else:
+            # We missed a whole generation: start again from the snapshot.
+            os.close(fd)
+            snapshot, journal_fd = self._open_pair()
+            self._install(snapshot, journal_fd)
+        self._read_journal(exclusive=exclusive, current=True)
+
+    def _read(self, query: Callable[[_State], T]) -> T:
+        """Run ``query`` on the caught-up state under a shared lock."""
+        self._enter()
+        with self._mutex, self._file_lock(exclusive=False) as outermost:
+            if outermost:
+                self._catch_up(exclusive=False)
+            return query(self._state)
+
+    def _write(self, plan: Callable[[_State], tuple[list[Op], T]]) -> T:
+        """Plan a transaction on the caught-up state under the exclusive lock and append it.
+
+        ``plan`` returns the operations (none: nothing to store) and the call's result; it
+        may raise to store nothing.
+        """
+        self._enter()
+        with self._mutex:
+            if self._writing:
+                raise RuntimeError("store writes cannot be nested (e.g. called from build_outbox)")
+            if self._lock_depth:
+                raise RuntimeError("store writes cannot run inside a read")
+            self._writing = True
+            try:
+                with self._file_lock(exclusive=True):
+                    self._catch_up(exclusive=True)
+                    ops, result = plan(self._state)
+                    if ops:
+                        self._append(ops)
+                        self._state.apply(ops)
+            finally:
+                self._writing = False
+            self._maybe_compact()
+            return result
+
+    def _append(self, ops: list[Op]) -> None:
+        """Append one transaction durably; on failure cut the file back and raise."""
+        line = files.encode_line({"ops": ops})
+        start = self._journal_offset
+        try:
+            files.write_all(self._journal_fd, line)
+            files.sync_data(self._journal_fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._journal_fd, start)
+            raise StorageError(f"could not write journal {self._paths.journal}: {exc.strerror or exc}") from exc
+        self._journal_offset = start + len(line)
+        self._journal_lines += 1
+
+    # --- compaction -------------------------------------------------------------------------
+
+    def compact(self) -> bool:
+        """Write a new snapshot and journal generation now; False if another process was
+        compacting (its result is just as good)."""
+        self._enter()
+        with self._mutex:
+            self._wait_for_compactor(timeout=None)
+            with self._io(self._paths.db):
+                done = files.compact(self._paths.db)
+            with self._file_lock(exclusive=False):
+                self._catch_up(exclusive=False)
+            return done
+
+    def _maybe_compact(self) -> None:
+        """Start a compaction when the journal has grown past the thresholds."""
+        self._reap_compactor()
+        if self._compaction == "off" or self._compactor is not None:
+            return
+        if self._journal_lines < self._compact_lines and self._journal_offset < self._compact_bytes:
+            return
+        if time.monotonic() < self._compact_retry_at:
+            return
+        if self._compaction == "inline":
+            try:
+                self.compact()
+            except StorageError as exc:
+                # The write itself is durable; compaction is retried later.
+                log.warning("compaction failed: %s", exc)
+                self._compact_retry_at = time.monotonic() + 60
+            return
+        self._start_compactor()
+
+    def _start_compactor(self) -> None:
+        """Run a compaction in a child process (``python storage/_journal.py DB``)."""
+        if self._compactor is not None:
+            return
+        try:
+            # -P: do not put storage/ itself on sys.path (its modules must not shadow stdlib ones).
+            self._compactor = subprocess.Popen(
+                [sys.executable, "-P", files.__file__, self._paths.db],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                close_fds=True,
+            )
+        except OSError as exc:
+            log.warning("could not start the compactor for %s: %s", self._paths.db, exc)
+            self._compact_retry_at = time.monotonic() + 60
+
+    def _reap_compactor(self) -> None:
+        if self._compactor is not None and self._compactor.poll() is not None:
+            self._finish_compactor()
+
+    def _wait_for_compactor(self, timeout: float | None) -> None:
+        if self._compactor is None:
+            return
+        try:
+            self._compactor.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("compactor of %s still running; leaving it to finish", self._paths.db)
+            self._compactor = None
+            return
+        self._finish_compactor()
+
+    def _finish_compactor(self) -> None:
+        process = self._compactor
+        self._compactor = None
+        if process is None:
+            return
+        _, stderr = process.communicate()
+        if process.returncode != 0:
+            log.warning("compactor exited with %s: %s", process.returncode, stderr.decode(errors="replace"))
+            self._compact_retry_at = time.monotonic() + 60
+
+    def close(self) -> None:
+        """Wait briefly for a running compaction and release the journal and lock files."""
+        with self._mutex:
+            if self._closed:
+                return
+            self._closed = True
+            if self._pid == os.getpid():
+                self._wait_for_compactor(timeout=60)
+            self._release_fds()
+
+    def _release_fds(self) -> None:
+        for fd in (self._journal_fd, self._lock_fd):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._journal_fd = self._lock_fd = -1
+
+    def _bulk_load(self, requests: Sequence[Request], *, batch: int = 2_000) -> list[int]:
+        """Number and store many requests in a few large transactions (imports, benchmarks).
+
+        Each batch is one durable journal line; returns the allocated numbers.
+        """
+        numbers: list[int] = []
+        for start in range(0, len(requests), batch):
+            chunk = requests[start : start + batch]
+
+            def plan(state: _State, chunk: Sequence[Request] = chunk) -> tuple[list[Op], list[int]]:
+                ops: list[Op] = []
+                last: dict[str, int] = {}
+                allocated = []
+                for request in chunk:
+                    ws = request.workspace
+                    number = last.get(ws, self._last_number(state, ws)) + 1
+                    last[ws] = number
+                    doc = request.model_dump(mode="json")
+                    doc["number"] = number
+                    doc["version"] = 0
+                    ops.append(["put", "requests", doc])
+                    allocated.append(number)
+                ops.extend(["put", "counters", {"workspace": ws, "last": n}] for ws, n in last.items())
+                return ops, allocated
+
+            numbers.extend(self._write(plan))
+        return numbers
+
+    # --- people and teams -------------------------------------------------------------------
+
+    def get_person(self, workspace: str, person_id: str) -> Person | None:
+        """The person with this stable id, or None."""
+        doc = self._read(lambda s: s.tables["people"].get((workspace, person_id)))
+        return None if doc is None else Person.model_validate(doc)
+
+    def find_person(
+        self,
+        workspace: str,
+        *,
+        handle: str | None = None,
+        email: str | None = None,
+        slack_id: tuple[str, str] | None = None,
+        teams_id: str | None = None,
+    ) -> Person | None:
+        """The person matching the given key(s) (all of them when several are given); handle
+        (a leading ``@`` ignored) and email compare case-insensitively."""
+        probes: list[tuple[str, Hashable]] = []
+        if handle is not None:
+            probes.append(("handle", (workspace, handle.lstrip("@").lower())))
+        if email is not None:
+            probes.append(("email", (workspace, email.lower())))
+        if slack_id is not None:
+            probes.append(("slack", (workspace, slack_id[0], slack_id[1])))
+        if teams_id is not None:
+            probes.append(("teams", (workspace, teams_id)))
+        if not probes:
+            return None
+
+        def query(state: _State) -> Doc | None:
+            matches: set[Key] | None = None
+            for name, key in probes:
+                found = set(state.lookup("people", name, key))
+                matches = found if matches is None else matches & found
+            if not matches:
+                return None
+            return state.tables["people"][min(matches)]
+
+        doc = self._read(query)
+        return None if doc is None else Person.model_validate(doc)
+
+    def list_people(self, workspace: str) -> list[Person]:
+        """Everyone in the workspace, by handle (case-insensitively), then id."""
+
+        def query(state: _State) -> list[Doc]:
+            table = state.tables["people"]
+            return [table[key] for key in state.lookup("people", "ws", workspace)]
+
+        docs = self._read(query)
+        docs.sort(key=lambda d: (d["handle"].lower(), d["handle"], d["id"]))
+        return [Person.model_validate(doc) for doc in docs]
+
+    def get_team(self, workspace: str, team_id: str) -> Team | None:
+        """The team with this id, or None."""
+        doc = self._read(lambda s: s.tables["teams"].get((workspace, team_id)))
+        return None if doc is None else Team.model_validate(doc)
+
+    def list_teams(self, workspace: str) -> list[Team]:
+        """All teams in the workspace, by name (case-insensitively), then id."""
+
+        def query(state: _State) -> list[Doc]:
+            table = state.tables["teams"]
+            return [table[key] for key in state.lookup("teams", "ws", workspace)]
+
+        docs = self._read(query)
+        docs.sort(key=lambda d: (d["name"].lower(), d["name"], d["id"]))
+        return [Team.model_validate(doc) for doc in docs]
+
+    def save_org(self, people: Sequence[Person], teams: Sequence[Team] = ()) -> None:
+        """Insert or replace (by id) these people and teams in one atomic write."""
+        ops: list[Op] = [["put", "people", p.model_dump(mode="json")] for p in people]
+        ops += [["put", "teams", t.model_dump(mode="json")] for t in teams]
+        if ops:
+            self._write(lambda state: (ops, None))
+
+    # --- requests ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _last_number(state: _State, workspace: str) -> int:
+        counter = state.tables["counters"].get((workspace,))
+        return 0 if counter is None else int(counter["last"])
+
+    @staticmethod
+    def _new_outbox(state: _State, items: Iterable[OutboxItem], ops: list[Op]) -> None:
+        """Add puts for the outbox items whose keys are not stored yet (first one wins)."""
+        seen: set[str] = set()
+        table = state.tables["outbox"]
+        for item in items:
+            if item.key in seen or (item.key,) in table:
+                continue
+            seen.add(item.key)
+            ops.append(["put", "outbox", item.model_dump(mode="json")])
+
+    def create_request(
+        self,
+        request: Request,
+        *,
+        build_outbox: Callable[[Request], Sequence[OutboxItem]] | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[Request, bool]:
+        """Number and store ``request`` (as version 0) with ``build_outbox(numbered)`` in one
+        journal line.
+
+        A repeated ``idempotency_key`` stores nothing and returns the request created then.
+        """
+        ws = request.workspace
+
+        def plan(state: _State) -> tuple[list[Op], tuple[Doc, bool]]:
+            if idempotency_key is not None:
+                seen = state.tables["idempotency"].get((ws, idempotency_key))
+                if seen is not None:
+                    return [], (self._idempotent_request(state, seen, idempotency_key), False)
+            number = self._last_number(state, ws) + 1
+            doc = request.model_dump(mode="json")
+            doc["number"] = number
+            doc["version"] = 0
+            ops: list[Op] = [
+                ["put", "requests", doc],
+                ["put", "counters", {"workspace": ws, "last": number}],
+            ]
+            if build_outbox is not None:
+                self._new_outbox(state, build_outbox(Request.model_validate(doc)), ops)
+            if idempotency_key is not None:
+                ops.append(["put", "idempotency", _idem(ws, idempotency_key, "create_request", number=number)])
+            return ops, (doc, True)
+
+        doc, created = self._write(plan)
+        return Request.model_validate(doc), created
+
+    @staticmethod
+    def _idempotent_request(state: _State, seen: Doc, key: str) -> Doc:
+        number = seen.get("number")
+        doc = None if number is None else state.tables["requests"].get((seen["workspace"], number))
+        if doc is None:
+            raise StorageError(f"idempotency key {key!r} was used by {seen.get('op')} and points at no request")
+        return doc
+
+    def update_request(
+        self,
+        request: Request,
+        *,
+        outbox: Sequence[OutboxItem] = (),
+        idempotency_key: str | None = None,
+    ) -> tuple[Request, bool]:
+        """Store ``request`` as version + 1 if the stored version matches (else ``Conflict``)."""
+        ws, number = request.workspace, request.number
+
+        def plan(state: _State) -> tuple[list[Op], tuple[Doc, bool]]:
+            if idempotency_key is not None:
+                seen = state.tables["idempotency"].get((ws, idempotency_key))
+                if seen is not None:
+                    return [], (self._idempotent_request(state, seen, idempotency_key), False)
+            current = state.tables["requests"].get((ws, number))
+            if current is None:
+                raise Conflict(f"R-{number} does not exist in workspace {ws}")
+            if current["version"] != request.version:
+                raise Conflict(
+                    f"R-{number} was changed meanwhile (stored version {current['version']}, "
+                    f"update based on version {request.version})"
+                )
+            doc = request.model_dump(mode="json")
+            doc["version"] = request.version + 1
+            ops: list[Op] = [["put", "requests", doc]]
+            self._new_outbox(state, outbox, ops)
+            if idempotency_key is not None:
+                ops.append(["put", "idempotency", _idem(ws, idempotency_key, "update_request", number=number)])
+            return ops, (doc, True)
+
+        doc, stored = self._write(plan)
+        return Request.model_validate(doc), stored
+
+    def get_request(self, workspace: str, number: int) -> Request | None:
+        """The request ``R-<number>`` of this workspace, or None."""
+        doc = self._read(lambda s: s.tables["requests"].get((workspace, number)))
+        return None if doc is None else Request.model_validate(doc)
+
+    def find_requests(
+        self,
+        workspace: str,
+        *,
+        provider_id: str | None = None,
+        requester_id: str | None = None,
+        open_only: bool = False,
+        parent: int | None = None,
+        created_since: datetime | None = None,
+        created_until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Request]:
+        """Requests matching every filter (``created_since`` inclusive, ``created_until``
+        exclusive), newest first; starts from the smallest matching index."""
+        since = None if created_since is None else _micros(created_since)
+        until = None if created_until is None else _micros(created_until)
+        if limit is not None and limit <= 0:
+            return []
+
+        def matches(doc: Doc) -> bool:
+            if provider_id is not None and doc["provider_id"] != provider_id:
+                return False
+            if requester_id is not None and doc["requester_id"] != requester_id:
+                return False
+            if open_only and not _is_open(doc):
+                return False
+            if parent is not None and doc.get("parent") != parent:
+                return False
+            if since is not None or until is not None:
+                created = _micros(doc["created_at"])
+                if since is not None and created < since:
+                    return False
+                if until is not None and created >= until:
+                    return False
+            return True
+
+        def query(state: _State) -> list[Doc]:
+            candidates: list[dict[Key, None]] = []
+            if provider_id is not None:
+                name = "open_provider" if open_only else "provider"
+                candidates.append(state.lookup("requests", name, (workspace, provider_id)))
+            if requester_id is not None:
+                name = "open_requester" if open_only else "requester"
+                candidates.append(state.lookup("requests", name, (workspace, requester_id)))
+            if parent is not None:
+                candidates.append(state.lookup("requests", "parent", (workspace, parent)))
+            if open_only:
+                candidates.append(state.lookup("requests", "open", workspace))
+            candidates.append(state.lookup("requests", "ws", workspace))
+            smallest = min(candidates, key=len)
+            table = state.tables["requests"]
+            found: list[Doc] = []
+            for key in sorted(smallest, key=lambda k: k[1], reverse=True):
+                doc = table[key]
+                if matches(doc):
+                    found.append(doc)
+                    if limit is not None and len(found) >= limit:
+                        break
+            return found
+
+        return [Request.model_validate(doc) for doc in self._read(query)]
+
+    def iter_requests(self, workspace: str) -> Iterator[Request]:
+        """Every request of the workspace, oldest first, as of the call (no lock held while
+        the caller iterates)."""
+
+        def query(state: _State) -> list[Doc]:
+            table = state.tables["requests"]
+            return [table[key] for key in sorted(state.lookup("requests", "ws", workspace), key=lambda k: k[1])]
+
+        docs = self._read(query)
+        return (Request.model_validate(doc) for doc in docs)
+
+    # --- kudos ------------------------------------------------------------------------------
+
+    def add_kudos(
+        self,
+        kudos: Kudos,
+        *,
+        outbox: Sequence[OutboxItem] = (),
+        idempotency_key: str | None = None,
+    ) -> bool:
+        """Store kudos with its outbox items atomically; False on a repeated key or id."""
+        ws = kudos.workspace
+
+        def plan(state: _State) -> tuple[list[Op], bool]:
+            if idempotency_key is not None and (ws, idempotency_key) in state.tables["idempotency"]:
+                return [], False
+            if (ws, kudos.id) in state.tables["kudos"]:
+                return [], False
+            ops: list[Op] = [["put", "kudos", kudos.model_dump(mode="json")]]
+            self._new_outbox(state, outbox, ops)
+            if idempotency_key is not None:
+                ops.append(["put", "idempotency", _idem(ws, idempotency_key, "add_kudos", kudos_id=kudos.id)])
+            return ops, True
+
+        return self._write(plan)
+
+    def find_kudos(
+        self,
+        workspace: str,
+        *,
+        giver_id: str | None = None,
+        recipient_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[Kudos]:
+        """Kudos matching every filter (``since`` inclusive, ``until`` exclusive), oldest first."""
+        lo = None if since is None else _micros(since)
+        hi = None if until is None else _micros(until)
+
+        def query(state: _State) -> list[tuple[int, int, Doc]]:
+            candidates = [state.lookup("kudos", "ws", workspace)]
+            if giver_id is not None:
+                candidates.append(state.lookup("kudos", "giver", (workspace, giver_id)))
+            if recipient_id is not None:
+                candidates.append(state.lookup("kudos", "recipient", (workspace, recipient_id)))
+            table, seq = state.tables["kudos"], state.seq["kudos"]
+            found = []
+            for key in min(candidates, key=len):
+                doc = table[key]
+                if giver_id is not None and doc["giver_id"] != giver_id:
+                    continue
+                if recipient_id is not None and recipient_id not in doc["recipient_ids"]:
+                    continue
+                at = _micros(doc["at"])
+                if (lo is not None and at < lo) or (hi is not None and at >= hi):
+                    continue
+                found.append((at, seq[key], doc))
+            return found
+
+        found = self._read(query)
+        found.sort(key=lambda item: (item[0], item[1]))
+        return [Kudos.model_validate(doc) for _, _, doc in found]
+
+    # --- claims, outbox, card references ----------------------------------------------------
+
+    def claim(
+        self, workspace: str, key: str, *, at: datetime, outbox: Sequence[OutboxItem] = ()
+    ) -> bool:
+        """Claim a unique key with its outbox items; False (nothing stored) if claimed before."""
+        _micros(at)
+
+        def plan(state: _State) -> tuple[list[Op], bool]:
+            if (workspace, key) in state.tables["claims"]:
+                return [], False
+            ops: list[Op] = [["put", "claims", {"workspace": workspace, "key": key, "at": at.isoformat()}]]
+            self._new_outbox(state, outbox, ops)
+            return ops, True
+
+        return self._write(plan)
+
+    def enqueue(self, items: Sequence[OutboxItem]) -> None:
+        """Store outbox items on their own; keys already present are left untouched."""
+
+        def plan(state: _State) -> tuple[list[Op], None]:
+            ops: list[Op] = []
+            self._new_outbox(state, items, ops)
+            return ops, None
+
+        if items:
+            self._write(plan)
+
+    def due_outbox(self, *, now: datetime, limit: int = 100) -> list[OutboxItem]:
+        """Pending items whose ``next_attempt_at`` is at or before ``now``, oldest first."""
+        cutoff = _micros(now)
+
+        def query(state: _State) -> list[Doc]:
+            found: list[Doc] = []
+            table = state.tables["outbox"]
+            for due, _, key in state.pending:
+                if due > cutoff or len(found) >= limit:
+                    break
+                found.append(table[(key,)])
+            return found
+
+        return [OutboxItem.model_validate(doc) for doc in self._read(query)]
+
+    def get_outbox_item(self, key: str) -> OutboxItem | None:
+        """The outbox item with this key, or None."""
+        doc = self._read(lambda s: s.tables["outbox"].get((key,)))
+        return None if doc is None else OutboxItem.model_validate(doc)
+
+    def list_outbox(self, workspace: str, *, state: str | None = None) -> list[OutboxItem]:
+        """Outbox items of the workspace (optionally in one state), oldest first."""
+
+        def query(s: _State) -> list[tuple[int, int, Doc]]:
+            keys = s.lookup("outbox", "ws", workspace) if state is None else s.lookup(
+                "outbox", "ws_state", (workspace, state)
+            )
+            table, seq = s.tables["outbox"], s.seq["outbox"]
+            return [(_micros(table[k]["created_at"]), seq[k], table[k]) for k in keys]
+
+        found = self._read(query)
+        found.sort(key=lambda item: (item[0], item[1]))
+        return [OutboxItem.model_validate(doc) for _, _, doc in found]
+
+    def save_outbox_item(self, item: OutboxItem) -> OutboxItem:
+        """Store a delivery outcome as version + 1 if ``item.version`` matches (else ``Conflict``)."""
+
+        def plan(state: _State) -> tuple[list[Op], Doc]:
+            current = state.tables["outbox"].get((item.key,))
+            if current is None:
+                raise Conflict(f"outbox item {item.key} does not exist")
+            if current["version"] != item.version:
+                raise Conflict(
+                    f"outbox item {item.key} was changed meanwhile (stored version "
+                    f"{current['version']}, update based on version {item.version})"
+                )
+            doc = item.model_dump(mode="json")
+            doc["version"] = item.version + 1
+            return [["put", "outbox", doc]], doc
+
+        return OutboxItem.model_validate(self._write(plan))
+
+    def get_card_ref(self, workspace: str, card_key: str, platform: str) -> CardRef | None:
+        """Where the card with this key was posted on the platform, if it was."""
+        doc = self._read(lambda s: s.tables["card_refs"].get((workspace, card_key, platform)))
+        return None if doc is None else CardRef.model_validate(doc)
+
+    def save_card_ref(self, ref: CardRef) -> None:
+        """Remember (or replace) where a card was posted."""
+        ops: list[Op] = [["put", "card_refs", ref.model_dump(mode="json")]]
+        self._write(lambda state: (ops, None))
+
+    # --- small documents --------------------------------------------------------------------
+
+    def put_doc(self, kind: str, workspace: str, key: str, doc: dict[str, Any]) -> None:
+        """Insert or replace a small JSON document (stored as a JSON copy; like the Postgres
+        backend, values JSON cannot hold are stored as ``str(value)``)."""
+        record = {"kind": kind, "workspace": workspace, "key": key, "doc": json.loads(json.dumps(doc, default=str))}
+        ops: list[Op] = [["put", "docs", record]]
+        self._write(lambda state: (ops, None))
+
+    def get_doc(self, kind: str, workspace: str, key: str) -> dict[str, Any] | None:
+        """A copy of a stored document, or None."""
+        record = self._read(lambda s: s.tables["docs"].get((kind, workspace, key)))
+        return None if record is None else copy.deepcopy(record["doc"])
+
+    def list_docs(self, kind: str, workspace: str) -> list[tuple[str, dict[str, Any]]]:
+        """All ``(key, doc)`` of one kind in the workspace, by key."""
+
+        def query(state: _State) -> list[Doc]:
+            table = state.tables["docs"]
+            return [table[k] for k in state.lookup("docs", "kind_ws", (kind, workspace))]
+
+        records = sorted(self._read(query), key=lambda r: r["key"])
+        return [(r["key"], copy.deepcopy(r["doc"])) for r in records]
+
+    def delete_doc(self, kind: str, workspace: str, key: str) -> bool:
+        """Remove a document; True if it existed."""
+
+        def plan(state: _State) -> tuple[list[Op], bool]:
+            if (kind, workspace, key) not in state.tables["docs"]:
+                return [], False
+            return [["del", "docs", [kind, workspace, key]]], True
+
+        return self._write(plan)
+
+
+def _idem(workspace: str, key: str, op: str, **ref: Any) -> Doc:
+    """The idempotency record: which call used the key and what it produced."""
+    return {"workspace": workspace, "key": key, "op": op, **ref}
