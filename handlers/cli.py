@@ -1,0 +1,162 @@
+"""The ``servechain`` command: ``console``, ``org import`` and ``serve``.
+
+This is the entry point, so it is the one place that reads the settings and configures
+logging; everything below it gets what it needs passed in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from bot.errors import StorageError
+from bot.org import OrgImportError, load_org, save_org_file
+from bot.settings import Settings
+from handlers.console import describe_db, run_console
+from storage import open_store
+
+log = logging.getLogger(__name__)
+
+LOG_LEVEL_VARIABLE = "SERVECHAIN_LOG_LEVEL"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="servechain",
+        description="A Slack and Microsoft Teams bot that treats coworkers as each other's internal customers.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="<command>", required=True)
+    db_help = "TinyDB file or postgresql:// URL (default: $SERVECHAIN_DB, else servechain.json)"
+
+    console = commands.add_parser(
+        "console",
+        help="a chat workspace in your terminal, on the embedded store",
+        description="Act as anyone in the org: /request, /kudos and click buttons. Reads a script from stdin "
+        "when it is not a terminal.",
+    )
+    console.add_argument("--db", help=db_help)
+    console.add_argument("--org", type=Path, metavar="FILE", help="import this org file (YAML or CSV) first")
+
+    org = commands.add_parser("org", help="manage people and teams", description="Manage people and teams.")
+    org_commands = org.add_subparsers(dest="org_command", metavar="<org command>", required=True)
+    org_import = org_commands.add_parser(
+        "import",
+        help="import people and teams from a YAML or CSV file",
+        description="Import people and teams; an invalid file imports nothing. Re-importing updates people "
+        "in place (matched by handle, then email).",
+    )
+    org_import.add_argument("file", type=Path, metavar="FILE")
+    org_import.add_argument("--db", help=db_help)
+
+    serve = commands.add_parser(
+        "serve", help="run the Slack and Teams bot server", description="Run the Slack and Teams bot server."
+    )
+    serve.add_argument("--socket", action="store_true", help="connect to Slack with Socket Mode")
+    serve.add_argument("--port", type=int, help="HTTP port (default: $PORT, else 3000)")
+    serve.add_argument("--host", help="interface to bind (default: $HOST, else 0.0.0.0)")
+    return parser
+
+
+def _configure_logging(default_level: str) -> bool:
+    """Log to stderr at ``$SERVECHAIN_LOG_LEVEL`` (else ``default_level``); False if it names no level."""
+    name = os.environ.get(LOG_LEVEL_VARIABLE, "").strip().upper() or default_level
+    level = logging.getLevelNamesMapping().get(name)
+    if level is None:
+        print(
+            f"servechain: bad setting {LOG_LEVEL_VARIABLE}: {name!r} is not a log level "
+            "(use DEBUG, INFO, WARNING or ERROR)",
+            file=sys.stderr,
+        )
+        return False
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    return True
+
+
+def _load_settings(db: str | None) -> Settings | None:
+    """Read the settings once; print one line naming each malformed setting and return None."""
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{str(problem['loc'][0]).upper() if problem['loc'] else 'settings'}: {problem['msg']}"
+            for problem in error.errors()
+        )
+        print(f"servechain: bad setting {problems}", file=sys.stderr)
+        return None
+    if db:
+        settings = settings.model_copy(update={"servechain_db": db})
+    return settings
+
+
+def _org_import(settings: Settings, path: Path) -> int:
+    try:
+        org = load_org(path, workspace=settings.servechain_workspace)
+    except OrgImportError as error:
+        for line in error.errors:
+            print(line, file=sys.stderr)
+        print("Nothing was imported.", file=sys.stderr)
+        return EXIT_USAGE
+    where = describe_db(settings.servechain_db)
+    try:
+        store = open_store(settings.servechain_db)
+        try:
+            report = save_org_file(store=store, org=org)
+        finally:
+            store.close()
+    except OrgImportError as error:
+        for line in error.errors:
+            print(line, file=sys.stderr)
+        print("Nothing was imported.", file=sys.stderr)
+        return EXIT_USAGE
+    except StorageError as error:
+        print(f"servechain: the store {where} failed: {error}. Nothing was imported.", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"Imported {report.people} people and {report.teams} teams into {where}.")
+    return EXIT_OK
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        server = importlib.import_module("handlers.server")
+    except ModuleNotFoundError as error:
+        if error.name != "handlers.server":
+            print(f"servechain serve can't start: {error}. Is servechain fully installed?", file=sys.stderr)
+            return EXIT_FAILED
+        print("servechain serve isn't available: handlers/server.py is missing from this install.", file=sys.stderr)
+        return EXIT_FAILED
+    result = server.main(settings, socket=args.socket, port=args.port, host=args.host)
+    return int(result or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``servechain`` with ``argv`` (default: the command line); returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    if not _configure_logging("INFO" if args.command == "serve" else "WARNING"):
+        return EXIT_USAGE
+    settings = _load_settings(getattr(args, "db", None))
+    if settings is None:
+        return EXIT_USAGE
+    try:
+        if args.command == "console":
+            return run_console(settings, org=args.org)
+        if args.command == "org":
+            return _org_import(settings, args.file)
+        return _serve(settings, args)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

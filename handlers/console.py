@@ -1,0 +1,544 @@
+"""A chat workspace in the terminal: switch between people, run /request and /kudos, click buttons.
+
+The console is one more thin front end over the core, on the embedded store: it turns a
+typed line into the same calls the Slack and Teams handlers make, then drains the outbox
+through :class:`ConsoleNotifier`, which prints each message with :func:`render_text`.
+It reads a script from stdin when stdin is not a terminal, so demos and tests can pipe it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import sys
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TextIO
+from urllib.parse import urlsplit, urlunsplit
+
+from bot import commands
+from bot.delivery import deliver_due
+from bot.dispatch import DEFAULT_KUDOS_ALLOWANCE, Reply, run_kudos, run_request
+from bot.errors import Conflict, DomainError, InvalidCommand, NotFound, StorageError
+from bot.models import NEEDS, Action, ActionId, Message, Person, Rating
+from bot.org import OrgImportError, import_org
+from bot.people import Directory
+from bot.requests import ActionInput, act
+from bot.settings import Settings
+from storage import open_store
+from storage.contract import Store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ORG = Path(__file__).resolve().parents[1] / "examples" / "org.yml"
+"""The sample org a fresh console store is seeded with."""
+
+PLATFORM = "console"
+
+Clock = Callable[[], datetime]
+
+
+def describe_db(url: str) -> str:
+    """The store's location for messages, without any password in a database URL."""
+    parts = urlsplit(url)
+    if parts.scheme and parts.netloc and "@" in parts.netloc:
+        host = parts.netloc.rsplit("@", 1)[1]
+        user = parts.username or ""
+        return urlunsplit(parts._replace(netloc=f"{user}@{host}" if user else host))
+    return url
+
+
+def real_now() -> datetime:
+    """The real current time in UTC."""
+    return datetime.now(UTC)
+
+
+# --------------------------------------------------------------------------- rendering
+
+CLICK_USAGE: dict[ActionId, str] = {
+    ActionId.ACKNOWLEDGE: "click acknowledge R-<n>",
+    ActionId.START: "click start R-<n>",
+    ActionId.DONE: "click done R-<n> [resolution]",
+    ActionId.DECLINE: "click decline R-<n> <reason> [-- <alternative>]",
+    ActionId.HANDOFF: "click handoff R-<n> @handle <context note>",
+    ActionId.REASSIGN: "click reassign R-<n> @handle [note]",
+    ActionId.CANCEL: "click cancel R-<n> [reason]",
+    ActionId.REOPEN: "click reopen R-<n> [note]",
+    ActionId.RATE: "click rate R-<n> <1-5> [need=score ...] [comment]",
+    ActionId.RECOVER: "click recover R-<n> <what we'll do>",
+    ActionId.FOLLOW_UP: "click follow_up R-<n> yes|no [note]",
+    ActionId.COMMENT: "click comment R-<n> <text>",
+}
+"""How to press each button in the console; cards show these as hints."""
+
+
+def action_hint(action: Action) -> str:
+    """How to press one button of a card, e.g. ``Hand off: click handoff R-1 @handle <context note>``."""
+    usage = CLICK_USAGE.get(action.id, f"click {action.id.value} R-<n>")
+    if action.id == ActionId.FOLLOW_UP and action.value in ("yes", "no"):
+        usage = "click follow_up R-<n> yes" if action.value == "yes" else "click follow_up R-<n> no [note]"
+    return f"{action.label}: {usage.replace('R-<n>', f'R-{action.request}')}"
+
+
+def _is_note(message: Message) -> bool:
+    return message.kind in ("update", "text") and not (message.actions or message.facts or message.history)
+
+
+def render_text(message: Message, person: Person, *, updated: bool = False) -> str:
+    """A neutral message as console text for its recipient: title, text, facts, history and
+    the buttons as ``click ...`` hints; thread notes are one line."""
+    to = f"[to {person.handle}]"
+    if _is_note(message):
+        body = " ".join(message.text.split())
+        if not body:
+            return f"{to} {message.title}"
+        return f"{to} {body}" if body.startswith(message.title) else f"{to} {message.title}: {body}"
+    lines = [f"{to} {message.title}" + (" (updated)" if updated else "")]
+    lines += [f"  {line}" for line in message.text.splitlines() if line.strip()]
+    if message.facts:
+        lines.append("  " + " · ".join(f"{fact.label}: {fact.value}" for fact in message.facts))
+    if message.history:
+        lines.append("  History:")
+        lines += [f"    {entry}" for entry in message.history]
+    if message.actions:
+        lines.append("  Actions:")
+        lines += [f"    {action_hint(action)}" for action in message.actions]
+    return "\n".join(lines)
+
+
+def _indent_rest(text: str) -> str:
+    first, *rest = text.splitlines() or [""]
+    return "\n".join([first, *(f"  {line}" for line in rest)])
+
+
+class ConsoleNotifier:
+    """The console's :class:`bot.delivery.Notifier`: prints every message; reaches everyone."""
+
+    platform = PLATFORM
+
+    def __init__(self, write: Callable[[str], None]) -> None:
+        self._write = write
+        self._posted = 0
+
+    def can_reach(self, person: Person) -> bool:
+        """Everyone is at the same terminal."""
+        return True
+
+    def send(self, message: Message, person: Person, *, card_ref: str | None, thread_ref: str | None) -> str | None:
+        """Print the message; an update of a posted card keeps that card's reference."""
+        self._write(render_text(message, person, updated=card_ref is not None))
+        if card_ref is not None:
+            return card_ref
+        self._posted += 1
+        return f"{PLATFORM}:{self._posted}"
+
+
+# --------------------------------------------------------------------------- clicks
+
+
+class ConsoleError(DomainError):
+    """A problem with a console command itself (as, clock), printed as the console's own line."""
+
+
+class ClickUsage(InvalidCommand):
+    """A ``click`` line that doesn't fit its action's syntax; the message is the usage line."""
+
+
+@dataclass
+class Click:
+    """A parsed ``click <action> R-<n> [args]`` line."""
+
+    action: ActionId
+    number: int
+    inputs: ActionInput
+
+
+_NEED_SCORE = re.compile(r"([A-Za-z_]+)=(\S*)\s*")
+_ACTION_ALIASES = {"ack": "acknowledge", "followup": "follow_up", "hand_off": "handoff", "finish": "done"}
+
+
+def _usage(action: ActionId) -> ClickUsage:
+    return ClickUsage(f"Usage: {CLICK_USAGE[action]}")
+
+
+def parse_click(text: str, directory: Directory) -> Click:
+    """Parse the text after ``click``; raise ClickUsage (or NotFound for an unknown @handle)."""
+    parts = text.split(maxsplit=2)
+    if not parts:
+        raise ClickUsage("Usage: click <action> R-<n> [...]; type help for the actions.")
+    name = parts[0].lower().replace("-", "_")
+    name = _ACTION_ALIASES.get(name, name)
+    try:
+        action = ActionId(name)
+    except ValueError:
+        action = None
+    if action is None or action not in CLICK_USAGE:
+        known = ", ".join(a.value for a in CLICK_USAGE)
+        raise InvalidCommand(f"There's no '{parts[0]}' button. The actions are: {known}.")
+    number = commands.parse_request_id(parts[1]) if len(parts) > 1 else None
+    if number is None:
+        raise _usage(action)
+    args = parts[2].strip() if len(parts) > 2 else ""
+    return Click(action, number, _inputs(action, args, directory))
+
+
+def _inputs(action: ActionId, args: str, directory: Directory) -> ActionInput:
+    match action:
+        case ActionId.ACKNOWLEDGE | ActionId.START:
+            if args:
+                raise _usage(action)
+            return ActionInput()
+        case ActionId.DONE | ActionId.CANCEL | ActionId.REOPEN:
+            return ActionInput(note=args or None)
+        case ActionId.DECLINE:
+            reason, _sep, alternative = args.partition("--")
+            if not reason.strip():
+                raise _usage(action)
+            return ActionInput(note=reason.strip(), alternative=alternative.strip() or None)
+        case ActionId.HANDOFF | ActionId.REASSIGN:
+            who, _sep, note = args.partition(" ")
+            if not who.startswith("@") or len(who) < 2 or (action == ActionId.HANDOFF and not note.strip()):
+                raise _usage(action)
+            person = directory.by_handle(who)
+            if person is None:
+                raise NotFound(f"I don't know {who}. Type who to see everyone's handle.")
+            return ActionInput(to=person, note=note.strip() or None)
+        case ActionId.RATE:
+            return ActionInput(rating=_rating(args))
+        case ActionId.RECOVER | ActionId.COMMENT:
+            if not args:
+                raise _usage(action)
+            return ActionInput(note=args)
+        case ActionId.FOLLOW_UP:
+            answer, _sep, note = args.partition(" ")
+            verdict = {"yes": True, "y": True, "no": False, "n": False}.get(answer.lower().rstrip(".!,"))
+            if verdict is None:
+                raise _usage(action)
+            return ActionInput(satisfied=verdict, note=note.strip() or None)
+    raise _usage(action)
+
+
+def _rating(args: str) -> Rating:
+    score_text, _sep, rest = args.partition(" ")
+    if not score_text.isdigit() or not 1 <= int(score_text) <= 5:
+        raise _usage(ActionId.RATE)
+    needs: dict[str, int] = {}
+    rest = rest.strip()
+    while (match := _NEED_SCORE.match(rest)) is not None:
+        need, value = match.group(1).lower(), match.group(2)
+        if need not in NEEDS:
+            raise InvalidCommand(f"There's no need called '{need}'. The needs are: {', '.join(NEEDS)}.")
+        if not value.isdigit() or not 1 <= int(value) <= 5:
+            raise InvalidCommand(f"Score {need} from 1 to 5, e.g. {need}=4.")
+        needs[need] = int(value)
+        rest = rest[match.end() :]
+    return Rating(score=int(score_text), needs=needs, comment=rest.strip() or None)
+
+
+# --------------------------------------------------------------------------- the console
+
+HELP = """\
+Commands:
+  who                           list everyone (handle, name, team, manager)
+  as <handle>                   act as that person
+  /request ...                  as in chat; /request help shows everything it can do
+  /kudos ...                    as in chat, e.g. /kudos @bob thanks for the numbers
+  click <action> R-<n> ...      press a button on a card:
+{clicks}
+  clock <ISO-8601 datetime>     simulate the time (clock +2h / +1d moves it on, clock real goes back)
+  help                          this help
+  quit                          leave (so does exit or Ctrl-D)
+Lines starting with # are ignored, so scripts can have comments."""
+
+_DELIVERY_BATCH = 100
+_CLOCK_STEP = re.compile(r"\+(\d{1,5})\s*([mhd])")
+_STEP_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+class Console:
+    """One console session: who is speaking, the (possibly simulated) clock, and the output."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        workspace: str = "default",
+        out: TextIO | None = None,
+        clock: Clock = real_now,
+        kudos_allowance: int = DEFAULT_KUDOS_ALLOWANCE,
+    ) -> None:
+        self.store = store
+        self.workspace = workspace
+        self.out = out if out is not None else sys.stdout
+        self.clock = clock
+        self.simulated: datetime | None = None
+        self.kudos_allowance = kudos_allowance
+        self.actor_id: str | None = None
+        self.notifier = ConsoleNotifier(self.say)
+
+    # output --------------------------------------------------------------------------
+    def say(self, text: str) -> None:
+        """Print one block of output."""
+        print(text, file=self.out, flush=True)
+
+    def reply(self, actor: Person | None, text: str) -> None:
+        """What the bot tells the person speaking, e.g. ``[to alice] Sent R-1 to Bob Brennan``."""
+        self.say(_indent_rest(f"[to {actor.handle}] {text}" if actor else text))
+
+    # state ---------------------------------------------------------------------------
+    def now(self) -> datetime:
+        """The simulated time if one is set, else the real time."""
+        return self.simulated or self.clock()
+
+    def actor(self) -> Person | None:
+        """The person the console is speaking as, fresh from the store."""
+        if self.actor_id is None:
+            return None
+        return self.store.get_person(self.workspace, self.actor_id)
+
+    def prompt(self) -> str:
+        """``servechain (alice)> `` once someone is chosen."""
+        actor = self.actor()
+        return f"servechain ({actor.handle})> " if actor else "servechain> "
+
+    # lines ---------------------------------------------------------------------------
+    def handle_line(self, line: str) -> bool:
+        """Run one typed line and deliver what it queued; False when the session should end.
+
+        Nothing a line does ends the session by accident: domain errors are replies,
+        storage faults are reported, and anything unexpected is logged with an id."""
+        text = line.strip()
+        if not text or text.startswith("#"):
+            return True
+        if text.lower() in ("quit", "exit"):
+            return False
+        self._guarded(lambda: self._run(text))
+        self._guarded(self.deliver)
+        return True
+
+    def _guarded(self, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except ConsoleError as error:
+            self.say(error.message)
+        except DomainError as error:
+            self.reply(self._actor_or_none(), error.message)
+        except StorageError as error:
+            self.say(f"The store failed: {error or type(error).__name__}. That command may not have been saved; "
+                     "try again.")
+        except Conflict as error:
+            self.say(str(error) or "Someone else changed that at the same time; please try again.")
+        except Exception:
+            error_id = uuid.uuid4().hex[:8]
+            log.exception("console command failed (error id %s)", error_id)
+            self.say(f"Sorry, something went wrong (error id {error_id}). The details are in the log.")
+
+    def _actor_or_none(self) -> Person | None:
+        try:
+            return self.actor()
+        except StorageError:
+            return None
+
+    def _run(self, text: str) -> None:
+        word, _sep, rest = text.partition(" ")
+        rest = rest.strip()
+        match word.lower():
+            case "help" | "?":
+                clicks = "\n".join(f"      {usage}" for usage in CLICK_USAGE.values())
+                self.say(HELP.format(clicks=clicks))
+            case "who":
+                self.say(self._who())
+            case "as":
+                self._switch(rest)
+            case "clock":
+                self._set_clock(rest)
+            case "/request":
+                actor = self._require_actor()
+                self._show_reply(
+                    actor, run_request(store=self.store, actor=actor, text=rest, now=self.now())
+                )
+            case "/kudos":
+                actor = self._require_actor()
+                reply = run_kudos(
+                    store=self.store, actor=actor, text=rest, now=self.now(), allowance=self.kudos_allowance
+                )
+                self._show_reply(actor, reply)
+            case "click":
+                self._click(rest)
+            case _:
+                self.say(f"I don't know '{word}'. Type help to see what you can do.")
+
+    def deliver(self) -> None:
+        """Send everything due in the outbox through the console notifier."""
+        while True:
+            report = deliver_due(store=self.store, notifiers=[self.notifier], now=self.now(), limit=_DELIVERY_BATCH)
+            if report.sent + report.failed + report.retried < _DELIVERY_BATCH:
+                return
+
+    # commands ------------------------------------------------------------------------
+    def _require_actor(self) -> Person:
+        actor = self.actor()
+        if actor is None:
+            raise ConsoleError("Pick who you are first: as <handle> (type who to see everyone).")
+        return actor
+
+    def _who(self) -> str:
+        people = self.store.list_people(self.workspace)
+        if not people:
+            return "Nobody here yet. Import an org with: servechain org import examples/org.yml"
+        directory = Directory(self.store, self.workspace)
+        rows = [("handle", "name", "team", "manager")]
+        for person in people:
+            team = directory.team(person.team_id)
+            manager = directory.manager_of(person.id)
+            rows.append(
+                (person.handle, person.name, team.name if team else "-", directory.handle(manager) if manager else "-")
+            )
+        widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        return "\n".join(
+            "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + "  " + row[3]
+            for row in rows
+        )
+
+    def _switch(self, handle: str) -> None:
+        handle = handle.strip().lstrip("@").lower()
+        if not handle:
+            raise ConsoleError("Usage: as <handle>, e.g. as alice (type who to see everyone).")
+        person = self.store.find_person(self.workspace, handle=handle)
+        if person is None:
+            handles = ", ".join(p.handle for p in self.store.list_people(self.workspace)) or "nobody yet"
+            raise ConsoleError(f"I don't know '{handle}'. People here: {handles}. Type who for details.")
+        self.actor_id = person.id
+        team = Directory(self.store, self.workspace).team(person.team_id)
+        about = f"{person.name}, {team.name}" if team else person.name
+        self.say(f"You are now {person.handle} ({about}).")
+
+    def _set_clock(self, text: str) -> None:
+        text = text.strip()
+        if not text:
+            shown = self.now().isoformat(timespec="minutes")
+            self.say(f"The clock says {shown} ({'simulated' if self.simulated else 'real time'}).")
+            return
+        if text.lower() in ("real", "now", "reset"):
+            self.simulated = None
+            self.say("The clock follows real time again.")
+            return
+        step = _CLOCK_STEP.fullmatch(text)
+        if step is not None:
+            moment = self.now() + timedelta(**{_STEP_UNITS[step.group(2)]: int(step.group(1))})
+        else:
+            try:
+                moment = datetime.fromisoformat(text)
+            except ValueError:
+                raise ConsoleError(
+                    "Usage: clock <ISO-8601 datetime>, e.g. clock 2026-11-23T09:00:00+00:00, clock +2h or clock real."
+                ) from None
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+        self.simulated = moment
+        self.say(f"The clock is now {moment.isoformat(timespec='minutes')}.")
+
+    def _show_reply(self, actor: Person, reply: Reply) -> None:
+        if reply.open_form:
+            no_forms = "The console has no forms; type the whole request on one line."
+            self.reply(actor, f"{no_forms}\n{commands.REQUEST_USAGE}")
+            return
+        self.reply(actor, reply.text)
+        if reply.card is not None:
+            self.say(render_text(reply.card, actor))
+
+    def _click(self, text: str) -> None:
+        actor = self._require_actor()
+        directory = Directory(self.store, self.workspace)
+        directory.remember(actor)
+        click = parse_click(text, directory)
+        outcome = act(
+            store=self.store,
+            directory=directory,
+            workspace=self.workspace,
+            number=click.number,
+            action=click.action,
+            actor=actor,
+            now=self.now(),
+            inputs=click.inputs,
+        )
+        self.reply(actor, outcome.reply)
+
+    # the loop ------------------------------------------------------------------------
+    def run(self, stdin: TextIO, *, interactive: bool) -> None:
+        """Read lines until quit or end of input; with a terminal, prompt and edit lines."""
+        if not interactive:
+            for line in stdin:
+                if not self.handle_line(line):
+                    return
+            return
+        with contextlib.suppress(ImportError):
+            import readline  # noqa: F401 - gives input() history and line editing
+        while True:
+            try:
+                line = input(self.prompt())
+            except (EOFError, KeyboardInterrupt):
+                self.say("")
+                return
+            if not self.handle_line(line):
+                return
+
+
+def seed(store: Store, *, workspace: str, org: Path | None, out: TextIO) -> None:
+    """Import ``org`` when given, else the sample org into a store that has no people yet."""
+    path = org
+    if path is None:
+        if store.list_people(workspace):
+            return
+        path = DEFAULT_ORG
+    report = import_org(store=store, path=path, workspace=workspace)
+    print(f"Loaded {report.people} people and {report.teams} teams from {path}.", file=out)
+
+
+def run_console(
+    settings: Settings,
+    *,
+    org: Path | None = None,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    interactive: bool | None = None,
+) -> int:
+    """``servechain console``: open the store, seed it, and run the session; returns the exit code."""
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    if interactive is None:
+        interactive = stdin.isatty()
+    try:
+        store = open_store(settings.servechain_db)
+    except StorageError as error:
+        print(f"servechain: can't open the store {describe_db(settings.servechain_db)}: {error}", file=stderr)
+        return 1
+    try:
+        try:
+            seed(store, workspace=settings.servechain_workspace, org=org, out=stderr)
+        except OrgImportError as error:
+            for line in error.errors:
+                print(line, file=stderr)
+            print("Nothing was imported.", file=stderr)
+            return 2
+        except StorageError as error:
+            print(f"servechain: the store failed while loading the org: {error}", file=stderr)
+            return 1
+        if interactive:
+            print("servechain console. Type help to see what you can do, who to see everyone.", file=stderr)
+        console = Console(
+            store=store,
+            workspace=settings.servechain_workspace,
+            out=stdout,
+            kudos_allowance=settings.kudos_daily_allowance,
+        )
+        console.run(stdin, interactive=interactive)
+    finally:
+        store.close()
+    return 0

@@ -1,0 +1,510 @@
+"""The local console and the servechain CLI: piped sessions in real subprocesses on real TinyDB
+files, plus in-process tests of the line handler's error paths."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import subprocess
+import sys
+import types
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.errors import StorageError
+from bot.models import Action, ActionId, Message, Person
+from bot.org import import_org
+from bot.settings import Settings
+from handlers import cli
+from handlers.console import Console, ConsoleNotifier, render_text, run_console
+from storage.contract import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_CSV = ROOT / "examples" / "org.csv"
+MONDAY = "2026-11-23T09:00:00+00:00"
+
+LIFE = f"""\
+# a whole request life, as three people
+clock {MONDAY}
+as alice
+/request @bob need Q3 numbers by friday
+as bob
+/request queue
+click acknowledge R-1
+click handoff R-1 @carol she owns the warehouse tables
+click acknowledge R-1
+click handoff R-1
+as carol
+click done R-1 numbers are in the shared sheet
+as alice
+click rate R-1 2 friendliness=2 too slow
+as carol
+click recover R-1 we will send the numbers on the first of each month
+as alice
+click follow_up R-1 yes
+/request list
+/request show R-1
+/kudos @bob thanks for the quick hand-off
+"""
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SERVECHAIN_") and k not in ("PORT", "HOST")}
+    env.update(extra)
+    return env
+
+
+def _servechain(
+    *args: str, cwd: Path, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "handlers.cli", *args],
+        cwd=cwd,
+        input=stdin,
+        env=env if env is not None else _clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _in_order(output: str, *expected: str) -> None:
+    """Each expected line occurs in ``output``, in this order."""
+    lines = output.splitlines()
+    position = 0
+    for line in expected:
+        assert line in lines[position:], f"{line!r} not found after line {position}:\n{output}"
+        position = lines.index(line, position) + 1
+
+
+# --------------------------------------------------------------------------- real subprocesses
+
+
+def test_a_piped_session_runs_a_request_from_ask_to_follow_up(tmp_path: Path) -> None:
+    result = _servechain("console", "--db", "life.json", cwd=tmp_path, stdin=LIFE)
+
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    _in_order(
+        out,
+        "You are now alice (Alice Adams, Sales).",
+        "[to alice] Sent R-1 to Bob Brennan (bob), due Fri 27 Nov 17:00.",
+        "[to bob] R-1 from Alice Adams",
+        "  need Q3 numbers",
+        "    Acknowledge: click acknowledge R-1",
+        "    Hand off: click handoff R-1 @handle <context note>",
+        "[to alice] R-1 to Bob Brennan: open",
+        "    Cancel request: click cancel R-1 [reason]",
+        "You are now bob (Bob Brennan, Finance).",
+        "[to bob] Waiting on you (soonest due first):",
+        "[to bob] You acknowledged R-1.",
+        "[to bob] R-1 from Alice Adams (updated)",
+        "[to alice] R-1: bob acknowledged",
+        "[to bob] You handed R-1 off to carol, with the full history.",
+        "[to carol] R-1 from Alice Adams",
+        '[to carol] R-1 is yours now: bob handed off to carol: "she owns the warehouse tables"',
+        "[to bob] Only carol can acknowledge R-1.",
+        "[to bob] Usage: click handoff R-<n> @handle <context note>",
+        "[to carol] You finished R-1. alice will be asked to rate it.",
+        "[to alice] How did Carol Chen do on R-1?",
+        "    Rate: click rate R-1 <1-5> [need=score ...] [comment]",
+        "[to alice] Thanks for rating R-1.",
+        "[to carol] Alice Adams rated R-1 2/5",
+        '  They said: "too slow". Please acknowledge it and tell them what you\'ll do about it.',
+        "    Here's what we'll do: click recover R-1 <what we'll do>",
+        "[to alice] R-1: Sorry it didn't go well. Carol Chen has been asked to follow up.",
+        "[to carol] Thanks. alice will see what you plan to do and be asked again.",
+        "[to alice] Carol Chen answered your rating of R-1",
+        "    Yes, thanks: click follow_up R-1 yes",
+        "[to alice] Thanks for letting us know.",
+        "[to carol] R-1: alice is satisfied now",
+        "[to alice] Your requests (newest first):",
+        "  R-1 → carol · done · due Fri 27 Nov 17:00 · need Q3 numbers",
+        "[to alice] R-1: done",
+        "[to alice] R-1 to Carol Chen: done",
+        "    Mon 23 Nov 09:00 · alice rated it 2/5",
+        "[to alice] Kudos sent to Bob Brennan. (1/5 today)",
+        "[to bob] Kudos from Alice Adams!",
+        "  thanks for the quick hand-off",
+    )
+    assert "servechain (" not in out  # no prompt when stdin is not a terminal
+    assert "Loaded 12 people and 3 teams from" in result.stderr
+
+
+def test_the_store_keeps_the_conversation_between_sessions(tmp_path: Path) -> None:
+    first = _servechain(
+        "console", "--db", "kept.json", cwd=tmp_path,
+        stdin=f"clock {MONDAY}\nas alice\n/request @bob need Q3 numbers by friday\n",
+    )
+    assert first.returncode == 0, first.stderr
+
+    second = _servechain("console", "--db", "kept.json", cwd=tmp_path, stdin="as bob\n/request queue\n")
+
+    assert second.returncode == 0, second.stderr
+    assert "  R-1 ← alice · open · due Fri 27 Nov 12:00 · need Q3 numbers" in second.stdout.splitlines()
+    assert "Loaded" not in second.stderr  # people exist, so the sample org is not loaded again
+
+
+def test_console_reads_the_db_path_from_the_environment(tmp_path: Path) -> None:
+    result = _servechain(
+        "console", cwd=tmp_path, stdin="as alice\n", env=_clean_env(SERVECHAIN_DB=str(tmp_path / "env.json"))
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "env.json").exists()
+    assert not (tmp_path / "servechain.json").exists()
+
+
+def test_console_imports_the_org_file_given_with_org(tmp_path: Path) -> None:
+    org = tmp_path / "tiny.csv"
+    org.write_text("handle,name,email,team,manager,time_zone\nann,Ann Lee,ann@example.com,Ops,,UTC\n"
+                   "ben,Ben Ode,ben@example.com,Ops,ann,Asia/Tokyo\n")
+
+    result = _servechain("console", "--db", "tiny.json", "--org", str(org), cwd=tmp_path, stdin="who\nas ben\n")
+
+    assert result.returncode == 0, result.stderr
+    assert "You are now ben (Ben Ode, Ops)." in result.stdout
+    assert "alice" not in result.stdout
+    assert f"Loaded 2 people and 1 teams from {org}." in result.stderr
+
+
+def test_console_refuses_an_invalid_org_file_and_exits_2(tmp_path: Path) -> None:
+    bad = ROOT / "tests" / "data" / "org" / "bad.csv"
+    result = _servechain("console", "--db", "bad.json", "--org", str(bad), cwd=tmp_path, stdin="who\n")
+
+    assert result.returncode == 2
+    assert f"{bad}:4: field 'manager': unknown handle 'zed'" in result.stderr.splitlines()
+    assert result.stdout == ""
+
+
+def test_servechain_help_lists_the_subcommands(tmp_path: Path) -> None:
+    result = _servechain("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    for command in ("console", "org", "serve"):
+        assert command in result.stdout
+
+
+def test_a_malformed_setting_exits_with_one_line_naming_it(tmp_path: Path) -> None:
+    result = _servechain("org", "import", str(EXAMPLE_CSV), cwd=tmp_path, env=_clean_env(PORT="not-a-port"))
+
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("servechain: bad setting PORT:")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_bad_log_level_is_named(tmp_path: Path) -> None:
+    result = _servechain("console", cwd=tmp_path, env=_clean_env(SERVECHAIN_LOG_LEVEL="chatty"))
+    assert result.returncode == 2
+    assert "SERVECHAIN_LOG_LEVEL" in result.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_with_a_terminal_the_console_prompts_with_the_current_person(tmp_path: Path) -> None:
+    controller, terminal = os.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "handlers.cli", "console", "--db", "tty.json"],
+        cwd=tmp_path,
+        env=_clean_env(TERM="dumb"),
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    os.write(controller, b"as alice\nquit\n")
+    chunks: list[bytes] = []
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the terminal closed when the process exited
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(controller)
+    assert process.wait(timeout=60) == 0
+    shown = b"".join(chunks).decode()
+    assert "servechain> " in shown
+    assert "servechain (alice)> " in shown
+
+
+# --------------------------------------------------------------------------- in process
+
+
+@pytest.fixture
+def console(store: Store) -> Console:
+    import_org(store=store, path=EXAMPLE_CSV)
+    session = Console(store=store, out=io.StringIO(), clock=lambda: datetime(2026, 11, 23, 9, tzinfo=UTC))
+    return session
+
+
+def said(console: Console, *lines: str) -> list[str]:
+    """Run lines through the console's line handler and return what it printed."""
+    out = console.out
+    assert isinstance(out, io.StringIO)
+    start = len(out.getvalue())
+    for line in lines:
+        assert console.handle_line(line) is True
+    return out.getvalue()[start:].splitlines()
+
+
+def test_commands_need_someone_to_speak_as_first(console: Console) -> None:
+    assert said(console, "/request @bob need numbers") == [
+        "Pick who you are first: as <handle> (type who to see everyone)."
+    ]
+
+
+def test_switching_to_an_unknown_person_lists_who_is_here(console: Console) -> None:
+    [line] = said(console, "as zed")
+    assert line.startswith("I don't know 'zed'. People here: alice, bob, carol,")
+    assert line.endswith("Type who for details.")
+    assert console.actor() is None
+
+
+def test_switching_tolerates_an_at_sign_and_capitals(console: Console) -> None:
+    assert said(console, "as @Morgan") == ["You are now morgan (Morgan Reyes)."]
+
+
+@pytest.mark.parametrize(
+    ("line", "usage"),
+    [
+        ("click acknowledge", "click acknowledge R-<n>"),
+        ("click acknowledge R-1 right away", "click acknowledge R-<n>"),
+        ("click decline R-1", "click decline R-<n> <reason> [-- <alternative>]"),
+        ("click decline R-1 -- ask ivan", "click decline R-<n> <reason> [-- <alternative>]"),
+        ("click handoff R-1 carol needs a note", "click handoff R-<n> @handle <context note>"),
+        ("click handoff R-1 @carol", "click handoff R-<n> @handle <context note>"),
+        ("click reassign R-1", "click reassign R-<n> @handle [note]"),
+        ("click rate R-1", "click rate R-<n> <1-5> [need=score ...] [comment]"),
+        ("click rate R-1 6", "click rate R-<n> <1-5> [need=score ...] [comment]"),
+        ("click recover R-1", "click recover R-<n> <what we'll do>"),
+        ("click follow_up R-1 maybe", "click follow_up R-<n> yes|no [note]"),
+        ("click comment R-1", "click comment R-<n> <text>"),
+        ("click done seven", "click done R-<n> [resolution]"),
+    ],
+)
+def test_bad_click_syntax_prints_the_usage_of_that_action(console: Console, line: str, usage: str) -> None:
+    said(console, "as alice")
+    assert said(console, line) == [f"[to alice] Usage: {usage}"]
+
+
+def test_an_unknown_button_lists_the_actions(console: Console) -> None:
+    said(console, "as alice")
+    [line] = said(console, "click approve R-1")
+    assert line.startswith("[to alice] There's no 'approve' button. The actions are: acknowledge, start, done,")
+
+
+def test_rating_names_unknown_needs_and_bad_scores(console: Console) -> None:
+    said(console, "as alice", "/request @bob need Q3 numbers by friday", "as bob", "click done R-1", "as alice")
+    assert said(console, "click rate R-1 4 speed=5") == [
+        "[to alice] There's no need called 'speed'. The needs are: "
+        "friendliness, empathy, fairness, options, control, information."
+    ]
+    assert said(console, "click rate R-1 4 empathy=9") == ["[to alice] Score empathy from 1 to 5, e.g. empathy=4."]
+    assert said(console, "click rate R-1 5 empathy=5 options=4 lovely")[0] == "[to alice] Thanks for rating R-1."
+    rating = console.store.get_request("default", 1).rating  # type: ignore[union-attr]
+    assert rating is not None
+    assert (rating.score, rating.needs, rating.comment) == (5, {"empathy": 5, "options": 4}, "lovely")
+
+
+def test_decline_takes_a_reason_and_an_alternative(console: Console) -> None:
+    said(console, "as alice", "/request @bob need Q3 numbers by friday", "as bob")
+    assert said(console, "click decline R-1 not my area -- ask ivan")[0] == (
+        "[to bob] You declined R-1; alice has been told why."
+    )
+    declined = console.store.get_request("default", 1).events[-1]  # type: ignore[union-attr]
+    assert (declined.note, declined.alternative) == ("not my area", "ask ivan")
+
+
+def test_handoff_to_an_unknown_handle_says_so(console: Console) -> None:
+    said(console, "as alice", "/request @bob need Q3 numbers by friday", "as bob")
+    assert said(console, "click handoff R-1 @zed over to you") == [
+        "[to bob] I don't know @zed. Type who to see everyone's handle."
+    ]
+
+
+def test_a_request_someone_cannot_see_is_not_found(console: Console) -> None:
+    said(console, "as alice", "/request @bob need Q3 numbers by friday", "as raj")
+    assert said(console, "click done R-1") == ["[to raj] I can't find R-1."]
+
+
+def test_the_bare_request_command_explains_there_are_no_forms(console: Console) -> None:
+    said(console, "as alice")
+    lines = said(console, "/request")
+    assert lines[0] == "[to alice] The console has no forms; type the whole request on one line."
+    assert "  Usage:" in lines
+
+
+def test_blank_lines_and_comments_print_nothing_and_quit_ends(console: Console) -> None:
+    assert said(console, "", "   ", "# a comment") == []
+    assert console.handle_line("quit") is False
+    assert console.handle_line("EXIT") is False
+
+
+def test_unknown_commands_point_to_help(console: Console) -> None:
+    assert said(console, "dance") == ["I don't know 'dance'. Type help to see what you can do."]
+    assert "  click <action> R-<n> ...      press a button on a card:" in said(console, "help")
+
+
+def test_the_clock_can_be_set_moved_and_reset(console: Console) -> None:
+    assert said(console, "clock 2026-12-01T08:30") == ["The clock is now 2026-12-01T08:30+00:00."]
+    assert said(console, "clock +2h") == ["The clock is now 2026-12-01T10:30+00:00."]
+    assert said(console, "clock") == ["The clock says 2026-12-01T10:30+00:00 (simulated)."]
+    assert said(console, "clock yesterday")[0].startswith("Usage: clock <ISO-8601 datetime>")
+    assert said(console, "clock real") == ["The clock follows real time again."]
+    assert console.now() == datetime(2026, 11, 23, 9, tzinfo=UTC)
+
+
+class FaultyStore:
+    """A real store whose named methods fail the way a broken disk or a bug would."""
+
+    def __init__(self, inner: Store, failures: dict[str, BaseException]) -> None:
+        self._inner = inner
+        self.failures = failures
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self.failures:
+            failure = self.failures[name]
+
+            def fail(*args: object, **kwargs: object) -> None:
+                raise failure
+
+            return fail
+        return getattr(self._inner, name)
+
+
+def test_a_storage_fault_is_reported_and_the_console_keeps_going(store: Store) -> None:
+    import_org(store=store, path=EXAMPLE_CSV)
+    faulty = FaultyStore(store, {"create_request": StorageError("disk full")})
+    session = Console(store=faulty, out=io.StringIO())  # type: ignore[arg-type]
+
+    lines = said(session, "as alice", "/request @bob need Q3 numbers by friday")
+
+    assert lines[-1] == "The store failed: disk full. That command may not have been saved; try again."
+    faulty.failures.clear()
+    assert said(session, "/request @bob need Q3 numbers by friday")[0].startswith("[to alice] Sent R-1 to Bob Brennan")
+
+
+def test_an_unexpected_error_prints_an_id_and_logs_the_traceback(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    import_org(store=store, path=EXAMPLE_CSV)
+    session = Console(store=FaultyStore(store, {"list_people": RuntimeError("boom")}), out=io.StringIO())  # type: ignore[arg-type]
+
+    with caplog.at_level(logging.ERROR, logger="handlers.console"):
+        [line] = said(session, "who")
+
+    assert line.startswith("Sorry, something went wrong (error id ")
+    error_id = line.split("error id ")[1][:8]
+    [record] = [r for r in caplog.records if r.name == "handlers.console"]
+    assert error_id in record.getMessage()
+    assert record.exc_info is not None and isinstance(record.exc_info[1], RuntimeError)
+    assert said(session, "as alice") == ["You are now alice (Alice Adams, Sales)."]
+
+
+def test_run_console_seeds_the_sample_org_and_reads_a_script(tmp_path: Path) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    settings = Settings(servechain_db=str(tmp_path / "inproc.json"))
+
+    code = run_console(settings, stdin=io.StringIO("as kofi\nwho\nquit\nas alice\n"), stdout=out, stderr=err)
+
+    assert code == 0
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "You are now kofi (Kofi Mensah, Data Engineering)."
+    assert lines[1].split() == ["handle", "name", "team", "manager"]
+    assert "You are now alice" not in out.getvalue()  # quit stopped the script
+    assert err.getvalue().startswith("Loaded 12 people and 3 teams from ")
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _person(handle: str) -> Person:
+    return Person(id=f"P-{handle}", handle=handle, name=handle.title())
+
+
+def test_thread_notes_render_as_one_line() -> None:
+    note = Message(
+        key="k", recipient_id="P-alice", kind="update", title="R-3", text="bob acknowledged\n", thread_key="t"
+    )
+    assert render_text(note, _person("alice")) == "[to alice] R-3: bob acknowledged"
+
+
+def test_cards_show_buttons_as_click_hints_and_updates_say_so() -> None:
+    card = Message(
+        key="k",
+        recipient_id="P-alice",
+        kind="follow_up_prompt",
+        title="Bob answered your rating of R-3",
+        text='"we will do better"\nAre you satisfied now?',
+        actions=[
+            Action(id=ActionId.FOLLOW_UP, label="Yes, thanks", request=3, value="yes"),
+            Action(id=ActionId.FOLLOW_UP, label="Not yet", request=3, value="no", inputs=["note"]),
+        ],
+    )
+    assert render_text(card, _person("alice"), updated=True).splitlines() == [
+        "[to alice] Bob answered your rating of R-3 (updated)",
+        '  "we will do better"',
+        "  Are you satisfied now?",
+        "  Actions:",
+        "    Yes, thanks: click follow_up R-3 yes",
+        "    Not yet: click follow_up R-3 no [note]",
+    ]
+
+
+def test_console_notifier_reaches_everyone_and_keeps_card_refs() -> None:
+    printed: list[str] = []
+    notifier = ConsoleNotifier(printed.append)
+    card = Message(key="k", recipient_id="P-bob", kind="provider_card", title="R-1 from Alice", card_key="c")
+    bob = _person("bob")
+
+    assert notifier.platform == "console"
+    assert notifier.can_reach(bob)
+    first = notifier.send(card, bob, card_ref=None, thread_ref=None)
+    again = notifier.send(card, bob, card_ref=first, thread_ref=None)
+    other = notifier.send(card, bob, card_ref=None, thread_ref=None)
+
+    assert (first, again, other) == ("console:1", "console:1", "console:2")
+    assert printed[1] == "[to bob] R-1 from Alice (updated)"
+
+
+# --------------------------------------------------------------------------- serve
+
+
+@pytest.fixture
+def no_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in list(os.environ):
+        if name.startswith("SERVECHAIN_") or name in ("PORT", "HOST"):
+            monkeypatch.delenv(name)
+    yield
+
+
+def test_serve_hands_its_flags_to_the_server(monkeypatch: pytest.MonkeyPatch, no_env: None) -> None:
+    calls: list[tuple[Settings, dict[str, object]]] = []
+    fake = types.ModuleType("handlers.server")
+
+    def main(settings: Settings, **flags: object) -> int:
+        calls.append((settings, flags))
+        return 0
+
+    fake.main = main  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "handlers.server", fake)
+    monkeypatch.setattr(logging, "basicConfig", lambda **kwargs: None)
+
+    assert cli.main(["serve", "--socket", "--port", "0", "--host", "127.0.0.1"]) == 0
+    [(settings, flags)] = calls
+    assert flags == {"socket": True, "port": 0, "host": "127.0.0.1"}
+    assert settings.servechain_db == "servechain.json"
+
+
+def test_serve_without_a_server_module_explains_and_exits_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], no_env: None
+) -> None:
+    monkeypatch.setitem(sys.modules, "handlers.server", None)
+    monkeypatch.setattr(logging, "basicConfig", lambda **kwargs: None)
+
+    assert cli.main(["serve"]) == 1
+    assert "handlers/server.py is missing" in capsys.readouterr().err
