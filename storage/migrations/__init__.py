@@ -1,0 +1,1 @@
+"""Versioned PostgreSQL schema migrations: ``NNNN_name.sql`` files applied in order."""

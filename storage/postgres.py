@@ -1,0 +1,472 @@
+"""PostgreSQL backend: the same contract as the embedded store, for several replicas.
+
+Each record is a row holding the full pydantic document (jsonb) plus the columns queries
+filter on. Correctness under concurrency comes from the database: request numbers from a
+per-workspace counter row updated in the same transaction as the insert (gapless, since
+a rollback undoes both), idempotency keys and claims from primary keys, optimistic
+updates from ``WHERE version = %s``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+import psycopg
+from psycopg.rows import tuple_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from bot.errors import Conflict, StorageError
+from bot.models import CardRef, Kudos, OutboxItem, Person, Request, Team
+
+log = logging.getLogger(__name__)
+
+_MIGRATION_LOCK = 0x5E7C4A17  # advisory lock id serialising schema upgrades across replicas
+_TABLES = ("people", "teams", "counters", "requests", "idempotency", "kudos", "claims", "outbox", "card_refs", "docs")
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """``(version, name, sql)`` of every migration shipped with the package, in order."""
+    found = []
+    for entry in resources.files("storage.migrations").iterdir():
+        if entry.name.endswith(".sql"):
+            version = int(entry.name.split("_", 1)[0])
+            found.append((version, entry.name, entry.read_text()))
+    return sorted(found)
+
+
+def schema_version(conn: psycopg.Connection[Any]) -> int:
+    """The highest applied migration, 0 on an empty database."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+    )
+    row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+    return int(row[0]) if row else 0
+
+
+def upgrade(url: str) -> list[str]:
+    """Apply pending migrations (safe to run from several replicas at once); returns their names."""
+    applied: list[str] = []
+    try:
+        with psycopg.connect(url, autocommit=False) as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            current = schema_version(conn)
+            for version, name, sql in migrations():
+                if version > current:
+                    conn.execute(sql)  # type: ignore[arg-type]
+                    conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (version, name))
+                    applied.append(name)
+            conn.commit()
+    except psycopg.Error as error:
+        raise StorageError(f"Could not upgrade the PostgreSQL schema at {_safe(url)}: {error}") from error
+    return applied
+
+
+def _safe(url: str) -> str:
+    """The URL without a password, for messages and logs."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.Error:
+        return "the configured database"
+    return f"{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+
+
+def _dump(model: Any) -> Jsonb:
+    return Jsonb(model.model_dump(mode="json"))
+
+
+class PostgresStore:
+    """The :class:`storage.contract.Store` on PostgreSQL (psycopg 3 with a connection pool)."""
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8, auto_upgrade: bool = True) -> None:
+        self.url = url
+        if auto_upgrade:
+            applied = upgrade(url)
+            if applied:
+                log.info("applied migrations %s to %s", ", ".join(applied), _safe(url))
+        try:
+            self.pool = ConnectionPool(
+                url, min_size=min_size, max_size=max_size, open=True, timeout=10, kwargs={"row_factory": tuple_row}
+            )
+        except psycopg.Error as error:
+            raise StorageError(f"Could not connect to PostgreSQL at {_safe(url)}: {error}") from error
+
+    @contextmanager
+    def _tx(self) -> Iterator[psycopg.Connection[Any]]:
+        """One transaction; database faults become StorageError, Conflict passes through."""
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                yield conn
+        except (Conflict, StorageError):
+            raise
+        except psycopg.errors.UniqueViolation as error:
+            raise Conflict(str(error)) from error
+        except (psycopg.Error, TimeoutError) as error:
+            raise StorageError(f"PostgreSQL at {_safe(self.url)} failed: {error}") from error
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._tx() as conn:
+            return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+
+    def reset(self) -> None:
+        """Empty every table (tests only)."""
+        with self._tx() as conn:
+            conn.execute("TRUNCATE " + ", ".join(_TABLES) + " RESTART IDENTITY")
+
+    def close(self) -> None:
+        """Close the pool."""
+        self.pool.close()
+
+    # --- people and teams -----------------------------------------------------------------
+    def get_person(self, workspace: str, person_id: str) -> Person | None:
+        rows = self._rows("SELECT doc FROM people WHERE workspace = %s AND id = %s", (workspace, person_id))
+        return Person.model_validate(rows[0][0]) if rows else None
+
+    def find_person(
+        self,
+        workspace: str,
+        *,
+        handle: str | None = None,
+        email: str | None = None,
+        slack_id: tuple[str, str] | None = None,
+        teams_id: str | None = None,
+    ) -> Person | None:
+        if handle is not None:
+            where, param = "lower(handle) = lower(%s)", handle.lstrip("@")
+        elif email is not None:
+            where, param = "lower(email) = lower(%s)", email
+        elif slack_id is not None:
+            where, param = "doc @> %s", Jsonb({"slack_ids": {slack_id[0]: slack_id[1]}})  # type: ignore[assignment]
+        elif teams_id is not None:
+            where, param = "teams_id = %s", teams_id
+        else:
+            return None
+        rows = self._rows(
+            f"SELECT doc FROM people WHERE workspace = %s AND {where} ORDER BY id LIMIT 1", (workspace, param)
+        )
+        return Person.model_validate(rows[0][0]) if rows else None
+
+    def list_people(self, workspace: str) -> list[Person]:
+        rows = self._rows("SELECT doc FROM people WHERE workspace = %s ORDER BY handle, id", (workspace,))
+        return [Person.model_validate(r[0]) for r in rows]
+
+    def get_team(self, workspace: str, team_id: str) -> Team | None:
+        rows = self._rows("SELECT doc FROM teams WHERE workspace = %s AND id = %s", (workspace, team_id))
+        return Team.model_validate(rows[0][0]) if rows else None
+
+    def list_teams(self, workspace: str) -> list[Team]:
+        rows = self._rows("SELECT doc FROM teams WHERE workspace = %s ORDER BY name, id", (workspace,))
+        return [Team.model_validate(r[0]) for r in rows]
+
+    def save_org(self, people: Sequence[Person], teams: Sequence[Team] = ()) -> None:
+        with self._tx() as conn, conn.cursor() as cur:
+            if teams:
+                cur.executemany(
+                    "INSERT INTO teams (workspace, id, name, doc) VALUES (%s, %s, %s, %s) "
+                    "ON CONFLICT (workspace, id) DO UPDATE SET name = EXCLUDED.name, doc = EXCLUDED.doc",
+                    [(t.workspace, t.id, t.name, _dump(t)) for t in teams],
+                )
+            if people:
+                cur.executemany(
+                    "INSERT INTO people (workspace, id, handle, email, teams_id, doc) VALUES (%s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (workspace, id) DO UPDATE SET handle = EXCLUDED.handle, email = EXCLUDED.email, "
+                    "teams_id = EXCLUDED.teams_id, doc = EXCLUDED.doc",
+                    [(p.workspace, p.id, p.handle, p.email, p.teams_id, _dump(p)) for p in people],
+                )
+
+    # --- requests ---------------------------------------------------------------------------
+    def _insert_outbox(self, conn: psycopg.Connection[Any], items: Sequence[OutboxItem]) -> None:
+        if not items:
+            return
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO outbox (key, workspace, state, created_at, next_attempt_at, version, doc) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING",
+                [(i.key, i.workspace, i.state, i.created_at, i.next_attempt_at, i.version, _dump(i)) for i in items],
+            )
+
+    def _seen(self, conn: psycopg.Connection[Any], workspace: str, key: str, kind: str) -> str | bool | None:
+        """Record an idempotency key; False when new, else the ref stored with it (maybe None)."""
+        row = conn.execute(
+            "INSERT INTO idempotency (workspace, key, kind) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING RETURNING key",
+            (workspace, key, kind),
+        ).fetchone()
+        if row is not None:
+            return False
+        found = conn.execute(
+            "SELECT ref FROM idempotency WHERE workspace = %s AND key = %s", (workspace, key)
+        ).fetchone()
+        return found[0] if found else None
+
+    def _write_request(self, conn: psycopg.Connection[Any], request: Request, *, insert: bool) -> None:
+        params = (
+            request.requester_id,
+            request.provider_id,
+            request.status.is_open,
+            request.parent,
+            request.created_at,
+            request.version,
+            _dump(request),
+            request.workspace,
+            request.number,
+        )
+        if insert:
+            conn.execute(
+                "INSERT INTO requests "
+                "(requester_id, provider_id, is_open, parent, created_at, version, doc, workspace, number) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                params,
+            )
+        else:
+            cur = conn.execute(
+                "UPDATE requests SET requester_id = %s, provider_id = %s, is_open = %s, parent = %s, created_at = %s, "
+                "version = %s, doc = %s WHERE workspace = %s AND number = %s AND version = %s",
+                (*params, request.version - 1),
+            )
+            if cur.rowcount != 1:
+                raise Conflict(f"{request.ref} changed since it was read")
+
+    def create_request(
+        self,
+        request: Request,
+        *,
+        build_outbox: Callable[[Request], Sequence[OutboxItem]] | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[Request, bool]:
+        workspace = request.workspace
+        with self._tx() as conn:
+            if idempotency_key is not None:
+                seen = self._seen(conn, workspace, idempotency_key, "create_request")
+                if seen is not False:
+                    existing = self._get_request(conn, workspace, int(seen)) if seen else None
+                    if existing is None:
+                        raise StorageError(f"idempotency key {idempotency_key!r} points at no request")
+                    return existing, False
+            row = conn.execute(
+                "INSERT INTO counters (workspace, name, value) VALUES (%s, 'request', 1) "
+                "ON CONFLICT (workspace, name) DO UPDATE SET value = counters.value + 1 RETURNING value",
+                (workspace,),
+            ).fetchone()
+            assert row is not None
+            numbered = request.model_copy(deep=True, update={"number": int(row[0]), "version": 0})
+            self._write_request(conn, numbered, insert=True)
+            self._insert_outbox(conn, build_outbox(numbered) if build_outbox else ())
+            if idempotency_key is not None:
+                conn.execute(
+                    "UPDATE idempotency SET ref = %s WHERE workspace = %s AND key = %s",
+                    (str(numbered.number), workspace, idempotency_key),
+                )
+        return numbered.model_copy(deep=True), True
+
+    def update_request(
+        self,
+        request: Request,
+        *,
+        outbox: Sequence[OutboxItem] = (),
+        idempotency_key: str | None = None,
+    ) -> tuple[Request, bool]:
+        with self._tx() as conn:
+            if (
+                idempotency_key is not None
+                and self._seen(conn, request.workspace, idempotency_key, "update_request") is not False
+            ):
+                current = self._get_request(conn, request.workspace, request.number)
+                if current is None:
+                    raise StorageError(f"{request.ref} vanished")
+                return current, False
+            stored = request.model_copy(deep=True, update={"version": request.version + 1})
+            self._write_request(conn, stored, insert=False)
+            self._insert_outbox(conn, outbox)
+        return stored.model_copy(deep=True), True
+
+    def _get_request(self, conn: psycopg.Connection[Any], workspace: str, number: int) -> Request | None:
+        row = conn.execute(
+            "SELECT doc FROM requests WHERE workspace = %s AND number = %s", (workspace, number)
+        ).fetchone()
+        return Request.model_validate(row[0]) if row else None
+
+    def get_request(self, workspace: str, number: int) -> Request | None:
+        with self._tx() as conn:
+            return self._get_request(conn, workspace, number)
+
+    def find_requests(
+        self,
+        workspace: str,
+        *,
+        provider_id: str | None = None,
+        requester_id: str | None = None,
+        open_only: bool = False,
+        parent: int | None = None,
+        created_since: datetime | None = None,
+        created_until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Request]:
+        where, params = ["workspace = %s"], [workspace]
+        for column, value in (("provider_id", provider_id), ("requester_id", requester_id), ("parent", parent)):
+            if value is not None:
+                where.append(f"{column} = %s")
+                params.append(value)  # type: ignore[arg-type]
+        if open_only:
+            where.append("is_open")
+        if created_since is not None:
+            where.append("created_at >= %s")
+            params.append(created_since)  # type: ignore[arg-type]
+        if created_until is not None:
+            where.append("created_at < %s")
+            params.append(created_until)  # type: ignore[arg-type]
+        sql = f"SELECT doc FROM requests WHERE {' AND '.join(where)} ORDER BY number DESC"
+        if limit is not None:
+            sql += " LIMIT %s"
+            params.append(limit)  # type: ignore[arg-type]
+        return [Request.model_validate(r[0]) for r in self._rows(sql, params)]
+
+    def iter_requests(self, workspace: str) -> Iterator[Request]:
+        last = 0
+        while True:
+            rows = self._rows(
+                "SELECT number, doc FROM requests WHERE workspace = %s AND number > %s ORDER BY number LIMIT 1000",
+                (workspace, last),
+            )
+            if not rows:
+                return
+            for number, doc in rows:
+                last = number
+                yield Request.model_validate(doc)
+
+    # --- kudos --------------------------------------------------------------------------------
+    def add_kudos(self, kudos: Kudos, *, outbox: Sequence[OutboxItem] = (), idempotency_key: str | None = None) -> bool:
+        with self._tx() as conn:
+            if idempotency_key is not None and self._seen(conn, kudos.workspace, idempotency_key, "kudos") is not False:
+                return False
+            row = conn.execute(
+                "INSERT INTO kudos (workspace, id, giver_id, recipient_ids, at, doc) VALUES (%s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (workspace, id) DO NOTHING RETURNING id",
+                (kudos.workspace, kudos.id, kudos.giver_id, kudos.recipient_ids, kudos.at, _dump(kudos)),
+            ).fetchone()
+            if row is None:
+                return False
+            self._insert_outbox(conn, outbox)
+        return True
+
+    def find_kudos(
+        self,
+        workspace: str,
+        *,
+        giver_id: str | None = None,
+        recipient_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[Kudos]:
+        where, params = ["workspace = %s"], [workspace]
+        if giver_id is not None:
+            where.append("giver_id = %s")
+            params.append(giver_id)
+        if recipient_id is not None:
+            where.append("recipient_ids @> ARRAY[%s]::text[]")
+            params.append(recipient_id)
+        if since is not None:
+            where.append("at >= %s")
+            params.append(since)  # type: ignore[arg-type]
+        if until is not None:
+            where.append("at < %s")
+            params.append(until)  # type: ignore[arg-type]
+        rows = self._rows(f"SELECT doc FROM kudos WHERE {' AND '.join(where)} ORDER BY at, seq", params)
+        return [Kudos.model_validate(r[0]) for r in rows]
+
+    # --- claims, outbox, card refs ----------------------------------------------------------------
+    def claim(self, workspace: str, key: str, *, at: datetime, outbox: Sequence[OutboxItem] = ()) -> bool:
+        with self._tx() as conn:
+            row = conn.execute(
+                "INSERT INTO claims (workspace, key, at) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING RETURNING key",
+                (workspace, key, at),
+            ).fetchone()
+            if row is None:
+                return False
+            self._insert_outbox(conn, outbox)
+        return True
+
+    def enqueue(self, items: Sequence[OutboxItem]) -> None:
+        with self._tx() as conn:
+            self._insert_outbox(conn, items)
+
+    def due_outbox(self, *, now: datetime, limit: int = 100) -> list[OutboxItem]:
+        rows = self._rows(
+            "SELECT doc, version FROM outbox WHERE state = 'pending' AND next_attempt_at <= %s "
+            "ORDER BY next_attempt_at, seq LIMIT %s",
+            (now, limit),
+        )
+        return [OutboxItem.model_validate({**r[0], "version": r[1]}) for r in rows]
+
+    def get_outbox_item(self, key: str) -> OutboxItem | None:
+        rows = self._rows("SELECT doc, version FROM outbox WHERE key = %s", (key,))
+        return OutboxItem.model_validate({**rows[0][0], "version": rows[0][1]}) if rows else None
+
+    def list_outbox(self, workspace: str, *, state: str | None = None) -> list[OutboxItem]:
+        sql, params = "SELECT doc, version FROM outbox WHERE workspace = %s", [workspace]
+        if state is not None:
+            sql += " AND state = %s"
+            params.append(state)
+        rows = self._rows(sql + " ORDER BY created_at, seq", params)
+        return [OutboxItem.model_validate({**r[0], "version": r[1]}) for r in rows]
+
+    def save_outbox_item(self, item: OutboxItem) -> OutboxItem:
+        stored = item.model_copy(deep=True, update={"version": item.version + 1})
+        with self._tx() as conn:
+            cur = conn.execute(
+                "UPDATE outbox SET state = %s, next_attempt_at = %s, version = %s, doc = %s "
+                "WHERE key = %s AND version = %s",
+                (stored.state, stored.next_attempt_at, stored.version, _dump(stored), item.key, item.version),
+            )
+            if cur.rowcount != 1:
+                raise Conflict(f"outbox item {item.key} changed since it was read")
+        return stored
+
+    def get_card_ref(self, workspace: str, card_key: str, platform: str) -> CardRef | None:
+        rows = self._rows(
+            "SELECT ref FROM card_refs WHERE workspace = %s AND card_key = %s AND platform = %s",
+            (workspace, card_key, platform),
+        )
+        return CardRef(workspace=workspace, card_key=card_key, platform=platform, ref=rows[0][0]) if rows else None
+
+    def save_card_ref(self, ref: CardRef) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO card_refs (workspace, card_key, platform, ref) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (workspace, card_key, platform) DO UPDATE SET ref = EXCLUDED.ref",
+                (ref.workspace, ref.card_key, ref.platform, ref.ref),
+            )
+
+    # --- small documents ----------------------------------------------------------------------------
+    def put_doc(self, kind: str, workspace: str, key: str, doc: dict[str, Any]) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO docs (kind, workspace, key, doc) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (kind, workspace, key) DO UPDATE SET doc = EXCLUDED.doc",
+                (kind, workspace, key, Jsonb(json.loads(json.dumps(doc, default=str)))),
+            )
+
+    def get_doc(self, kind: str, workspace: str, key: str) -> dict[str, Any] | None:
+        rows = self._rows(
+            "SELECT doc FROM docs WHERE kind = %s AND workspace = %s AND key = %s", (kind, workspace, key)
+        )
+        return dict(rows[0][0]) if rows else None
+
+    def list_docs(self, kind: str, workspace: str) -> list[tuple[str, dict[str, Any]]]:
+        rows = self._rows(
+            "SELECT key, doc FROM docs WHERE kind = %s AND workspace = %s ORDER BY key", (kind, workspace)
+        )
+        return [(r[0], dict(r[1])) for r in rows]
+
+    def delete_doc(self, kind: str, workspace: str, key: str) -> bool:
+        with self._tx() as conn:
+            cur = conn.execute(
+                "DELETE FROM docs WHERE kind = %s AND workspace = %s AND key = %s", (kind, workspace, key)
+            )
+            return cur.rowcount == 1
