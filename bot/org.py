@@ -25,7 +25,7 @@ from bot.models import Person, Team
 from bot.people import new_person_id
 from storage.contract import Store
 
-HANDLE_PATTERN = re.compile(r"[a-z0-9._-]+")
+HANDLE_PATTERN = re.compile(r"[a-z0-9_](?:[a-z0-9._-]*[a-z0-9_])?")
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 MAX_HANDLE = 64
 MAX_NAME = 200
@@ -311,7 +311,7 @@ class _Builder:
             if row.missing("handle"):
                 self.errors.add(row.line_of("handle"), "handle", "required")
         elif len(handle) > MAX_HANDLE or not HANDLE_PATTERN.fullmatch(handle):
-            rule = f"use up to {MAX_HANDLE} of a-z, 0-9, '.', '_' and '-'"
+            rule = f"use up to {MAX_HANDLE} of a-z, 0-9, '.', '_' and '-', starting and ending with a letter or digit"
             self.errors.add(row.line_of("handle"), "handle", f"'{row.get('handle')}' is not a valid handle; {rule}")
         elif handle in self.person_rows:
             first = self.person_rows[handle].line

@@ -107,7 +107,7 @@ def new_person_id() -> str:
 def handle_from(name: str, email: str | None = None) -> str:
     """A readable handle from an email's local part or a display name."""
     source = email.split("@", 1)[0] if email else name
-    handle = _HANDLE_CLEAN.sub(".", source.strip().lower()).strip(".")
+    handle = _HANDLE_CLEAN.sub(".", source.strip().lower()).strip("._-")
     return handle or "user"
 
 
