@@ -44,6 +44,11 @@ _MICROSECOND = timedelta(microseconds=1)
 
 CompactionMode = Literal["process", "inline", "off"]
 
+_SKIPPED_RETRY_S = 2.0
+"""Wait before trying again when another process was already compacting."""
+_FAILED_RETRY_S = 60.0
+"""Wait before trying again after a compaction failed (the writes themselves are durable)."""
+
 IndexSpec = dict[str, Callable[[Doc], tuple[Hashable, ...]]]
 
 
@@ -272,7 +277,7 @@ class TinyDBStore:
     def _install(self, snapshot: Any, journal_fd: int) -> None:
         """Load state from an opened snapshot and journal (the journal is replayed later)."""
         try:
-            with snapshot:
+            with snapshot, files.paused_gc():
                 meta, tables = files.read_snapshot(snapshot, self._paths.db)
             if meta is None:
                 raise FormatError(f"{self._paths.db} is empty")
@@ -280,7 +285,8 @@ class TinyDBStore:
             head = files.pread_all(journal_fd, min(stat.st_size, 1 << 16))
             header = files.parse_header(head, self._paths.journal)
             start = files.replay_start(meta, header, self._paths, stat.st_size)
-            state = _State(tables)
+            with files.paused_gc():
+                state = _State(tables)
         except BaseException:
             os.close(journal_fd)
             raise
@@ -304,8 +310,11 @@ class TinyDBStore:
             self._lock_depth = 0
             self._writing = False
             self._compactor = None
+            inherited = self._lock_fd
             with self._io(self._paths.lock):
                 self._lock_fd = files.open_lock(self._paths.lock)
+            with contextlib.suppress(OSError):
+                os.close(inherited)  # the parent's descriptor stays open (and locked) in the parent
 
     @contextlib.contextmanager
     def _file_lock(self, *, exclusive: bool) -> Iterator[bool]:
@@ -448,11 +457,12 @@ class TinyDBStore:
             return
         if self._compaction == "inline":
             try:
-                self.compact()
+                if not self.compact():
+                    self._compact_retry_at = time.monotonic() + _SKIPPED_RETRY_S
             except StorageError as exc:
                 # The write itself is durable; compaction is retried later.
                 log.warning("compaction failed: %s", exc)
-                self._compact_retry_at = time.monotonic() + 60
+                self._compact_retry_at = time.monotonic() + _FAILED_RETRY_S
             return
         self._start_compactor()
 
@@ -471,7 +481,7 @@ class TinyDBStore:
             )
         except OSError as exc:
             log.warning("could not start the compactor for %s: %s", self._paths.db, exc)
-            self._compact_retry_at = time.monotonic() + 60
+            self._compact_retry_at = time.monotonic() + _FAILED_RETRY_S
 
     def _reap_compactor(self) -> None:
         if self._compactor is not None and self._compactor.poll() is not None:
@@ -494,9 +504,11 @@ class TinyDBStore:
         if process is None:
             return
         _, stderr = process.communicate()
-        if process.returncode != 0:
+        if process.returncode == files.EXIT_SKIPPED:
+            self._compact_retry_at = time.monotonic() + _SKIPPED_RETRY_S
+        elif process.returncode != 0:
             log.warning("compactor exited with %s: %s", process.returncode, stderr.decode(errors="replace"))
-            self._compact_retry_at = time.monotonic() + 60
+            self._compact_retry_at = time.monotonic() + _FAILED_RETRY_S
 
     def close(self) -> None:
         """Wait briefly for a running compaction and release the journal and lock files."""

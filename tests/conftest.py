@@ -65,3 +65,11 @@ def org_store(store: Store) -> Store:
     people, teams = small_org()
     store.save_org(people, teams)
     return store
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One visible line when the PostgreSQL tests were skipped, instead of one per test."""
+    from tests.pg import skipped_reason
+
+    for reason in skipped_reason:
+        terminalreporter.write_line(f"PostgreSQL tests skipped: {reason}", yellow=True)

@@ -209,6 +209,27 @@ def test_torn_last_line_is_ignored_and_cut_off_by_the_next_write(tmp_path: Path)
         assert _numbers(store) == [1, 2]
 
 
+def test_every_acknowledged_write_is_one_fsynced_append(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_sync = files.sync_data
+    synced: list[int] = []
+
+    def counting_sync(fd: int) -> None:
+        synced.append(fd)
+        real_sync(fd)
+
+    with TinyDBStore(tmp_path / "db.json", compaction="off") as store:
+        journal = Path(store.path + ".journal")
+        monkeypatch.setattr(files, "sync_data", counting_sync)
+        before = journal.stat().st_size
+        store.create_request(request(), build_outbox=lambda r: [outbox_item("a"), outbox_item("b")])
+        store.claim("default", "k", at=NOW)
+        store.claim("default", "k", at=NOW)  # a repeat writes nothing
+        store.get_request("default", 1)
+
+        assert len(synced) == 2
+        assert journal.read_bytes()[before:].count(b"\n") == 2
+
+
 def test_failed_append_stores_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "db.json"
     with TinyDBStore(path, compaction="off") as store:

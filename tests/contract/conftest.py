@@ -1,21 +1,19 @@
 """The ``store`` fixture, parameterized over every backend of :class:`storage.contract.Store`.
 
-``tinydb`` always runs (a real file in ``tmp_path``). ``postgres`` runs when
-``storage.postgres`` exists and ``SERVECHAIN_TEST_POSTGRES_URL`` names a database the tests
-may empty (``reset()`` is called before each test).
+``tinydb`` always runs (a real file in ``tmp_path``). ``postgres`` runs against the test
+database named in ``tests/pg.py`` (``reset()`` empties it before each test); without a
+server it skips, or fails when ``SERVECHAIN_REQUIRE_POSTGRES=1``.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from storage.contract import Store
-
-POSTGRES_URL_ENV = "SERVECHAIN_TEST_POSTGRES_URL"
+from tests.pg import postgres_url
 
 StoreOpener = Callable[[], Store]
 
@@ -27,13 +25,10 @@ def _opener(backend: str, tmp_path: Path) -> StoreOpener:
 
         path = tmp_path / "contract.json"
         return lambda: TinyDBStore(path)
-    module = pytest.importorskip(
-        "storage.postgres", reason="storage.postgres (the PostgreSQL backend) is not available"
-    )
-    url = os.environ.get(POSTGRES_URL_ENV)
-    if not url:
-        pytest.skip(f"set {POSTGRES_URL_ENV} to run the contract tests on PostgreSQL")
-    return lambda: module.PostgresStore(url)
+    from storage.postgres import PostgresStore
+
+    url = postgres_url()
+    return lambda: PostgresStore(url)
 
 
 @pytest.fixture(params=["tinydb", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -140,6 +140,21 @@ def test_failing_build_outbox_stores_nothing_and_keeps_the_number_free(store: St
     assert (stored.number, created) == (1, True)
 
 
+def test_build_outbox_may_read_the_store(store: Store) -> None:
+    store.save_org([person("bob")])
+    store.create_request(request())
+
+    def build(numbered: Request) -> Sequence[OutboxItem]:
+        provider = store.find_person("default", handle="bob")
+        previous = store.get_request("default", numbered.number - 1)
+        assert provider is not None and previous is not None
+        return [outbox_item(f"card:{numbered.ref}:{provider.handle}:{previous.ref}")]
+
+    store.create_request(request(), build_outbox=build)
+
+    assert store.get_outbox_item("card:R-2:bob:R-1") is not None
+
+
 def test_outbox_key_already_present_is_not_overwritten_by_a_later_write(store: Store) -> None:
     store.enqueue([outbox_item("digest:P-bob", state="sent")])
 

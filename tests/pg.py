@@ -1,0 +1,51 @@
+"""Where the PostgreSQL tests find their server, and what happens when there is none.
+
+By default they use ``postgresql://postgres@127.0.0.1:5432/servechain_test`` (created if
+missing); ``SERVECHAIN_TEST_POSTGRES_URL`` overrides it. Without a server the tests skip
+with one summary line, except when ``SERVECHAIN_REQUIRE_POSTGRES=1`` (CI): then they fail.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import pytest
+
+URL_ENV = "SERVECHAIN_TEST_POSTGRES_URL"
+REQUIRE_ENV = "SERVECHAIN_REQUIRE_POSTGRES"
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/servechain_test"
+
+skipped_reason: list[str] = []
+
+
+@functools.cache
+def _probe(url: str) -> str | None:
+    """None when the database is reachable (creating it if needed), else why not."""
+    import psycopg
+    from psycopg import conninfo, sql
+
+    try:
+        info = conninfo.conninfo_to_dict(url)
+        dbname = str(info.get("dbname") or "servechain_test")
+        admin = conninfo.make_conninfo(url, dbname="postgres", connect_timeout="3")
+        with psycopg.connect(admin, autocommit=True) as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone() is None:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+        return None
+    except Exception as error:  # any failure means "no usable server"; the reason is shown
+        return f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+
+
+def postgres_url() -> str:
+    """The URL of a usable test database, or skip/fail the calling test."""
+    url = os.environ.get(URL_ENV) or DEFAULT_URL
+    problem = _probe(url)
+    if problem is None:
+        return url
+    message = f"PostgreSQL is not reachable at {url.split('@')[-1]} ({problem})"
+    if os.environ.get(REQUIRE_ENV) == "1":
+        pytest.fail(f"{message}, and {REQUIRE_ENV}=1 requires it")
+    if not skipped_reason:
+        skipped_reason.append(f"{message}; set {URL_ENV} to run them")
+    pytest.skip(message)
