@@ -1,4 +1,4 @@
-"""The ``servechain`` command: ``console``, ``org import`` and ``serve``.
+"""The ``servechain`` command: ``console``, ``org import``, ``serve`` and ``db``.
 
 This is the entry point, so it is the one place that reads the settings and configures
 logging; everything below it gets what it needs passed in.
@@ -55,6 +55,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     org_import.add_argument("file", type=Path, metavar="FILE")
     org_import.add_argument("--db", help=db_help)
+
+    db = commands.add_parser("db", help="database schema and copies", description="Database schema and copies.")
+    db_commands = db.add_subparsers(dest="db_command", metavar="<db command>", required=True)
+    upgrade = db_commands.add_parser(
+        "upgrade",
+        help="apply pending PostgreSQL schema migrations",
+        description="Apply pending schema migrations (safe while other replicas run; a no-op for TinyDB).",
+    )
+    upgrade.add_argument("--db", help=db_help)
+    copy = db_commands.add_parser(
+        "migrate",
+        help="copy one store into another and verify counts per kind",
+        description="Copy every record of one store into another (e.g. servechain.json into PostgreSQL) and "
+        "verify the counts per kind. Records the target already has are skipped, so re-running is harmless.",
+    )
+    copy.add_argument("--from", dest="source", required=True, metavar="SOURCE", help="TinyDB file or URL")
+    copy.add_argument("--to", dest="target", required=True, metavar="TARGET", help="TinyDB file or URL")
 
     serve = commands.add_parser(
         "serve", help="run the Slack and Teams bot server", description="Run the Slack and Teams bot server."
@@ -123,6 +140,41 @@ def _org_import(settings: Settings, path: Path) -> int:
     return EXIT_OK
 
 
+def _db(settings: Settings, args: argparse.Namespace) -> int:
+    from storage.migrate import migrate
+    from storage.postgres import upgrade
+
+    try:
+        if args.db_command == "upgrade":
+            url = settings.servechain_db
+            if not url.startswith(("postgresql://", "postgres://")):
+                print(f"{describe_db(url)} is an embedded store; it needs no migrations.")
+                return EXIT_OK
+            applied = upgrade(url)
+            print(f"Applied {', '.join(applied)}." if applied else "The schema is up to date.")
+            return EXIT_OK
+        source, target = open_store(args.source), None
+        try:
+            target = open_store(args.target)
+            report = migrate(source, target)
+        finally:
+            source.close()
+            if target is not None:
+                target.close()
+    except StorageError as error:
+        print(f"servechain: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    print("\n".join(report.lines()))
+    if not report.verified:
+        print("The counts do not match: the target is missing records (see above).", file=sys.stderr)
+        return EXIT_FAILED
+    print(
+        f"Copied {sum(report.copied.values())} new records from {describe_db(args.source)} to "
+        f"{describe_db(args.target)}; counts verified."
+    )
+    return EXIT_OK
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     try:
         server = importlib.import_module("handlers.server")
@@ -153,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_console(settings, org=args.org)
         if args.command == "org":
             return _org_import(settings, args.file)
+        if args.command == "db":
+            return _db(settings, args)
         return _serve(settings, args)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

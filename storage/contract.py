@@ -13,6 +13,8 @@ Rules every backend keeps (the contract tests in ``tests/contract`` check them):
 - Idempotency keys and claims are unique per workspace: the first caller wins, a repeat
   changes nothing and reports that it was a repeat.
 - Reads return copies; mutating a returned model never changes the store.
+- ``build_outbox`` callbacks may read the store but must not write to it.
+- Date ranges include their start and exclude their end (``created_since`` <= t < ``created_until``).
 """
 
 from __future__ import annotations
@@ -184,6 +186,17 @@ class Store(Protocol):
 
     def delete_doc(self, kind: str, workspace: str, key: str) -> bool:
         """Remove a document; True if it existed."""
+        ...
+
+    # --- whole-store copy (``servechain db migrate``) -----------------------------------------
+    def export_records(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every stored record as ``(kind, JSON document)`` in the backend-neutral shapes named in
+        ``storage.migrate.KINDS``, for copying one store into another."""
+        ...
+
+    def import_records(self, kind: str, docs: Sequence[dict[str, Any]]) -> int:
+        """Store the records of one kind that are not stored yet (matched by their key) in one
+        atomic write and return how many were new; a counter only ever rises."""
         ...
 
     def close(self) -> None:

@@ -192,11 +192,14 @@ class PostgresStore:
                 [(i.key, i.workspace, i.state, i.created_at, i.next_attempt_at, i.version, _dump(i)) for i in items],
             )
 
-    def _seen(self, conn: psycopg.Connection[Any], workspace: str, key: str, kind: str) -> str | bool | None:
+    def _seen(
+        self, conn: psycopg.Connection[Any], workspace: str, key: str, kind: str, ref: str | None = None
+    ) -> str | bool | None:
         """Record an idempotency key; False when new, else the ref stored with it (maybe None)."""
         row = conn.execute(
-            "INSERT INTO idempotency (workspace, key, kind) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING RETURNING key",
-            (workspace, key, kind),
+            "INSERT INTO idempotency (workspace, key, kind, ref) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT DO NOTHING RETURNING key",
+            (workspace, key, kind, ref),
         ).fetchone()
         if row is not None:
             return False
@@ -275,7 +278,8 @@ class PostgresStore:
         with self._tx() as conn:
             if (
                 idempotency_key is not None
-                and self._seen(conn, request.workspace, idempotency_key, "update_request") is not False
+                and self._seen(conn, request.workspace, idempotency_key, "update_request", str(request.number))
+                is not False
             ):
                 current = self._get_request(conn, request.workspace, request.number)
                 if current is None:
@@ -343,7 +347,10 @@ class PostgresStore:
     # --- kudos --------------------------------------------------------------------------------
     def add_kudos(self, kudos: Kudos, *, outbox: Sequence[OutboxItem] = (), idempotency_key: str | None = None) -> bool:
         with self._tx() as conn:
-            if idempotency_key is not None and self._seen(conn, kudos.workspace, idempotency_key, "kudos") is not False:
+            if (
+                idempotency_key is not None
+                and self._seen(conn, kudos.workspace, idempotency_key, "add_kudos", kudos.id) is not False
+            ):
                 return False
             row = conn.execute(
                 "INSERT INTO kudos (workspace, id, giver_id, recipient_ids, at, doc) VALUES (%s, %s, %s, %s, %s, %s) "
@@ -470,3 +477,123 @@ class PostgresStore:
                 "DELETE FROM docs WHERE kind = %s AND workspace = %s AND key = %s", (kind, workspace, key)
             )
             return cur.rowcount == 1
+
+    # --- whole-store copy ---------------------------------------------------------------------------
+    def export_records(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every record as ``(kind, document)`` in the neutral shapes of ``storage.migrate``."""
+        for kind in ("people", "teams", "requests", "kudos"):
+            for (doc,) in self._rows(f"SELECT doc FROM {kind}"):
+                yield kind, doc
+        for workspace, value in self._rows("SELECT workspace, value FROM counters WHERE name = 'request'"):
+            yield "counters", {"workspace": workspace, "last": int(value)}
+        for doc, version in self._rows("SELECT doc, version FROM outbox ORDER BY seq"):
+            yield "outbox", {**doc, "version": version}
+        for workspace, key, at in self._rows("SELECT workspace, key, at FROM claims"):
+            yield "claims", {"workspace": workspace, "key": key, "at": at.isoformat()}
+        for workspace, key, op, ref in self._rows("SELECT workspace, key, kind, ref FROM idempotency"):
+            record: dict[str, Any] = {"workspace": workspace, "key": key, "op": op}
+            if ref is not None:
+                record.update({"kudos_id": ref} if op == "add_kudos" else {"number": int(ref)})
+            yield "idempotency", record
+        for workspace, card_key, platform, ref in self._rows(
+            "SELECT workspace, card_key, platform, ref FROM card_refs"
+        ):
+            yield "card_refs", {"workspace": workspace, "card_key": card_key, "platform": platform, "ref": ref}
+        for kind, workspace, key, doc in self._rows("SELECT kind, workspace, key, doc FROM docs"):
+            yield "docs", {"kind": kind, "workspace": workspace, "key": key, "doc": doc}
+
+    def import_records(self, kind: str, docs: Sequence[dict[str, Any]]) -> int:
+        """Insert the records not stored yet in one transaction; counters only rise."""
+        if kind not in _IMPORTS:
+            raise ValueError(f"unknown record kind {kind!r}")
+        if not docs:
+            return 0
+        sql, to_row = _IMPORTS[kind]
+        with self._tx() as conn, conn.cursor() as cur:
+            cur.executemany(sql, [to_row(doc) for doc in docs])  # rowcount sums every row inserted
+            return max(cur.rowcount, 0)
+
+
+def _request_row(doc: dict[str, Any]) -> tuple[Any, ...]:
+    r = Request.model_validate(doc)
+    return (
+        r.requester_id,
+        r.provider_id,
+        r.status.is_open,
+        r.parent,
+        r.created_at,
+        r.version,
+        _dump(r),
+        r.workspace,
+        r.number,
+    )
+
+
+def _person_row(doc: dict[str, Any]) -> tuple[Any, ...]:
+    p = Person.model_validate(doc)
+    return (p.workspace, p.id, p.handle, p.email, p.teams_id, _dump(p))
+
+
+def _kudos_row(doc: dict[str, Any]) -> tuple[Any, ...]:
+    k = Kudos.model_validate(doc)
+    return (k.workspace, k.id, k.giver_id, k.recipient_ids, k.at, _dump(k))
+
+
+def _outbox_row(doc: dict[str, Any]) -> tuple[Any, ...]:
+    i = OutboxItem.model_validate(doc)
+    return (i.key, i.workspace, i.state, i.created_at, i.next_attempt_at, i.version, _dump(i))
+
+
+def _idempotency_row(doc: dict[str, Any]) -> tuple[Any, ...]:
+    ref = doc.get("kudos_id") or (str(doc["number"]) if doc.get("number") is not None else None)
+    return (doc["workspace"], doc["key"], doc["op"], ref)
+
+
+_IMPORTS: dict[str, tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]]] = {
+    "people": (
+        "INSERT INTO people (workspace, id, handle, email, teams_id, doc) VALUES (%s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT DO NOTHING",
+        _person_row,
+    ),
+    "teams": (
+        "INSERT INTO teams (workspace, id, name, doc) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        lambda d: (d["workspace"], d["id"], d["name"], Jsonb(Team.model_validate(d).model_dump(mode="json"))),
+    ),
+    "requests": (
+        "INSERT INTO requests (requester_id, provider_id, is_open, parent, created_at, version, doc, workspace, "
+        "number) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        _request_row,
+    ),
+    "kudos": (
+        "INSERT INTO kudos (workspace, id, giver_id, recipient_ids, at, doc) VALUES (%s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT DO NOTHING",
+        _kudos_row,
+    ),
+    "counters": (
+        "INSERT INTO counters (workspace, name, value) VALUES (%s, 'request', %s) ON CONFLICT (workspace, name) "
+        "DO UPDATE SET value = EXCLUDED.value WHERE counters.value < EXCLUDED.value",
+        lambda d: (d["workspace"], int(d["last"])),
+    ),
+    "outbox": (
+        "INSERT INTO outbox (key, workspace, state, created_at, next_attempt_at, version, doc) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        _outbox_row,
+    ),
+    "claims": (
+        "INSERT INTO claims (workspace, key, at) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+        lambda d: (d["workspace"], d["key"], d["at"]),
+    ),
+    "idempotency": (
+        "INSERT INTO idempotency (workspace, key, kind, ref) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        _idempotency_row,
+    ),
+    "card_refs": (
+        "INSERT INTO card_refs (workspace, card_key, platform, ref) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        lambda d: (d["workspace"], d["card_key"], d["platform"], d["ref"]),
+    ),
+    "docs": (
+        "INSERT INTO docs (kind, workspace, key, doc) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        lambda d: (d["kind"], d["workspace"], d["key"], Jsonb(d["doc"])),
+    ),
+}
+"""Per neutral record kind: the idempotent insert and how a document becomes its row."""

@@ -869,9 +869,7 @@ class TinyDBStore:
 
     # --- claims, outbox, card references ----------------------------------------------------
 
-    def claim(
-        self, workspace: str, key: str, *, at: datetime, outbox: Sequence[OutboxItem] = ()
-    ) -> bool:
+    def claim(self, workspace: str, key: str, *, at: datetime, outbox: Sequence[OutboxItem] = ()) -> bool:
         """Claim a unique key with its outbox items; False (nothing stored) if claimed before."""
         _micros(at)
 
@@ -919,8 +917,10 @@ class TinyDBStore:
         """Outbox items of the workspace (optionally in one state), oldest first."""
 
         def query(s: _State) -> list[tuple[int, int, Doc]]:
-            keys = s.lookup("outbox", "ws", workspace) if state is None else s.lookup(
-                "outbox", "ws_state", (workspace, state)
+            keys = (
+                s.lookup("outbox", "ws", workspace)
+                if state is None
+                else s.lookup("outbox", "ws_state", (workspace, state))
             )
             table, seq = s.tables["outbox"], s.seq["outbox"]
             return [(_micros(table[k]["created_at"]), seq[k], table[k]) for k in keys]
@@ -988,6 +988,35 @@ class TinyDBStore:
             if (kind, workspace, key) not in state.tables["docs"]:
                 return [], False
             return [["del", "docs", [kind, workspace, key]]], True
+
+        return self._write(plan)
+
+    # --- whole-store copy -----------------------------------------------------------------------
+
+    def export_records(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every record as ``(kind, document)``; the table shapes are the neutral format."""
+        tables = self._read(lambda state: {kind: list(state.tables[kind].values()) for kind in files.KINDS})
+        for kind in files.KINDS:
+            for doc in tables[kind]:
+                yield kind, copy.deepcopy(doc)
+
+    def import_records(self, kind: str, docs: Sequence[dict[str, Any]]) -> int:
+        """Store the records not stored yet in one journal line; counters only rise."""
+        if kind not in files.KEY_FIELDS:
+            raise ValueError(f"unknown record kind {kind!r}")
+
+        def plan(state: _State) -> tuple[list[Op], int]:
+            table = state.tables[kind]
+            ops: list[Op] = []
+            seen: set[Key] = set()
+            for doc in docs:
+                key = files.key_of(kind, doc)
+                stored = table.get(key)
+                if key in seen or (stored is not None and (kind != "counters" or stored["last"] >= doc["last"])):
+                    continue
+                seen.add(key)
+                ops.append(["put", kind, copy.deepcopy(doc)])
+            return ops, len(ops)
 
         return self._write(plan)
 

@@ -73,3 +73,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
     for reason in skipped_reason:
         terminalreporter.write_line(f"PostgreSQL tests skipped: {reason}", yellow=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Drop this session's PostgreSQL test database."""
+    from tests.pg import drop_created
+
+    drop_created()

@@ -1,7 +1,8 @@
 """Where the PostgreSQL tests find their server, and what happens when there is none.
 
-By default they use ``postgresql://postgres@127.0.0.1:5432/servechain_test`` (created if
-missing); ``SERVECHAIN_TEST_POSTGRES_URL`` overrides it. Without a server the tests skip
+By default each test session gets its own database on ``postgres@127.0.0.1:5432``
+(``servechain_test_<pid>``, dropped when the session ends), so parallel runs never empty
+each other's tables; ``SERVECHAIN_TEST_POSTGRES_URL`` names a database to use instead. Without a server the tests skip
 with one summary line, except when ``SERVECHAIN_REQUIRE_POSTGRES=1`` (CI): then they fail.
 """
 
@@ -14,9 +15,10 @@ import pytest
 
 URL_ENV = "SERVECHAIN_TEST_POSTGRES_URL"
 REQUIRE_ENV = "SERVECHAIN_REQUIRE_POSTGRES"
-DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/servechain_test"
+DEFAULT_URL = f"postgresql://postgres@127.0.0.1:5432/servechain_test_{os.getpid()}"
 
 skipped_reason: list[str] = []
+created: list[str] = []
 
 
 @functools.cache
@@ -32,6 +34,8 @@ def _probe(url: str) -> str | None:
         with psycopg.connect(admin, autocommit=True) as conn:
             if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone() is None:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+                if url == DEFAULT_URL:
+                    created.append(admin)
         return None
     except Exception as error:  # any failure means "no usable server"; the reason is shown
         return f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
@@ -49,3 +53,18 @@ def postgres_url() -> str:
     if not skipped_reason:
         skipped_reason.append(f"{message}; set {URL_ENV} to run them")
     pytest.skip(message)
+
+
+def drop_created() -> None:
+    """Drop the per-session database, if this session created one."""
+    import psycopg
+    from psycopg import conninfo, sql
+
+    for admin in created:
+        dbname = str(conninfo.conninfo_to_dict(DEFAULT_URL)["dbname"])
+        try:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+        except psycopg.Error:
+            pass  # best effort: a leftover test database is harmless
+    created.clear()
