@@ -70,6 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Copy every record of one store into another (e.g. servechain.json into PostgreSQL) and "
         "verify the counts per kind. Records the target already has are skipped, so re-running is harmless.",
     )
+    teams = commands.add_parser("teams", help="Microsoft Teams app", description="Microsoft Teams app.")
+    teams_commands = teams.add_subparsers(dest="teams_command", metavar="<teams command>", required=True)
+    package = teams_commands.add_parser(
+        "package",
+        help="write the installable Teams app zip",
+        description="Write the Teams app package (manifest.json with the bot id from MICROSOFT_APP_ID, and icons).",
+    )
+    package.add_argument("--output", type=Path, default=Path("."), help="folder or .zip path (default: .)")
     copy.add_argument("--from", dest="source", required=True, metavar="SOURCE", help="TinyDB file or URL")
     copy.add_argument("--to", dest="target", required=True, metavar="TARGET", help="TinyDB file or URL")
 
@@ -175,6 +183,19 @@ def _db(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _teams_package(settings: Settings, output: Path) -> int:
+    from handlers.server import ConfigError
+    from handlers.teams.package import build_package
+
+    try:
+        written = build_package(settings, output)
+    except ConfigError as error:
+        print(f"servechain: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"Wrote the Teams app package to {written}.")
+    return EXIT_OK
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     try:
         server = importlib.import_module("handlers.server")
@@ -207,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
             return _org_import(settings, args.file)
         if args.command == "db":
             return _db(settings, args)
+        if args.command == "teams":
+            return _teams_package(settings, args.output)
         return _serve(settings, args)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

@@ -1,0 +1,81 @@
+"""The Bot Framework adapter built from Settings, and ``POST /api/messages`` with its auth guard.
+
+With ``MICROSOFT_APP_ID`` empty the adapter accepts unauthenticated activities (local
+development; one warning says so). With it set, every activity must carry a valid Bot Framework
+token. The request is authenticated before the bot sees it, and *any* failure to authenticate
+is a 401: botbuilder 4.17.1 raises ``jwt.DecodeError`` on a malformed ``Authorization`` header,
+which its own ``CloudAdapter.process`` turns into a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from botbuilder.core import Bot
+from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+from botbuilder.schema import Activity
+
+from bot.settings import Settings
+from handlers.server import ConfigError
+from handlers.teams.errors import on_turn_error
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class BotFrameworkConfig:
+    """The attribute names ``ConfigurationBotFrameworkAuthentication`` reads, filled from Settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.APP_ID = settings.microsoft_app_id
+        self.APP_PASSWORD = settings.microsoft_app_password.get_secret_value()
+        self.APP_TYPE = settings.microsoft_app_type or "MultiTenant"
+        self.APP_TENANTID = settings.microsoft_app_tenant_id
+
+
+def build_adapter(settings: Settings) -> CloudAdapter:
+    """A CloudAdapter authenticating with the settings' app id, or with none (logged once)."""
+    if not settings.microsoft_app_id:
+        log.warning(
+            "MICROSOFT_APP_ID is not set: Teams runs WITHOUT authentication (local development only); "
+            "anyone who can reach /api/messages can act as any user."
+        )
+    try:
+        authentication = ConfigurationBotFrameworkAuthentication(BotFrameworkConfig(settings))
+    except Exception as error:  # the SDK raises bare Exceptions naming the missing setting
+        raise ConfigError(
+            f"Teams settings are incomplete for MICROSOFT_APP_TYPE={settings.microsoft_app_type}: {error}"
+        ) from error
+    adapter = CloudAdapter(authentication)
+    adapter.on_turn_error = on_turn_error
+    return adapter
+
+
+def messages_handler(adapter: CloudAdapter, bot: Bot) -> Handler:
+    """``POST /api/messages``: parse, authenticate (401 on any failure), then run the turn."""
+
+    async def messages(request: web.Request) -> web.StreamResponse:
+        if "application/json" not in request.headers.get("Content-Type", ""):
+            return web.Response(status=415, text="expected application/json")
+        try:
+            body = await request.json()
+            activity = Activity().deserialize(body) if isinstance(body, dict) else None
+        except Exception:  # not JSON, or not an activity
+            activity = None
+        if activity is None or not activity.type:
+            return web.Response(status=400, text="expected a Bot Framework activity")
+        header = request.headers.get("Authorization", "")
+        try:
+            authenticated = await adapter.bot_framework_authentication.authenticate_request(activity, header)
+        except Exception as error:  # PermissionError, PyJWT errors, bad headers: all "not authenticated"
+            log.warning("rejected a Bot Framework request that failed authentication (%s)", type(error).__name__)
+            return web.Response(status=401)
+        response = await adapter.process_activity(authenticated, activity, bot.on_turn)
+        if response is not None:
+            return web.json_response(response.body, status=response.status)
+        return web.Response(status=201)
+
+    return messages

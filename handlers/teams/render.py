@@ -1,0 +1,247 @@
+"""Neutral messages to Adaptive Cards (version 1.5, which Teams renders) and Bot Framework activities.
+
+Buttons are ``Action.Execute`` (Teams answers with an ``adaptiveCard/action`` invoke, so the
+clicked card can be replaced at once); actions that need fields first (Decline, Hand off,
+Rate...) are ``Action.ShowCard`` with the inputs inside. Every submit carries
+``{"action": ActionId, "request": n}`` (plus ``"value"`` when the action has one); inputs are
+named ``<action>.<field>`` so two forms on one card never share an id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botbuilder.core import CardFactory, MessageFactory
+from botbuilder.schema import Activity
+
+from bot.models import NEEDS, Action, ActionId, Message
+
+CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
+CARD_VERSION = "1.5"
+CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+TEXT_LIMIT = 3000
+
+Card = dict[str, Any]
+
+_PLAIN_KINDS = frozenset({"update", "nudge", "text"})
+_STYLES = {"primary": "positive", "danger": "destructive"}
+
+# (label, required, placeholder) for the free-text fields, by action where it differs.
+_NOTE_FIELDS: dict[ActionId, tuple[str, bool, str]] = {
+    ActionId.DONE: ("Note for the requester (optional)", False, "What you did, where to find it"),
+    ActionId.DECLINE: ("Why are you declining?", True, "The reason the requester will see"),
+    ActionId.HANDOFF: ("Context for the new provider", True, "What they need to know"),
+    ActionId.REOPEN: ("Why reopen it? (optional)", False, "What is still missing"),
+    ActionId.RECOVER: ("What will you do about it?", True, "Your plan, in a sentence or two"),
+    ActionId.FOLLOW_UP: ("What is still wrong? (optional)", False, ""),
+    ActionId.COMMENT: ("Comment", True, ""),
+}
+_SUBMIT_LABELS: dict[ActionId, str] = {
+    ActionId.DONE: "Mark done",
+    ActionId.DECLINE: "Decline request",
+    ActionId.HANDOFF: "Hand off",
+    ActionId.RATE: "Send rating",
+    ActionId.RECOVER: "Send",
+    ActionId.FOLLOW_UP: "Send",
+    ActionId.REOPEN: "Reopen",
+}
+_SCORES = [{"title": f"{n}", "value": f"{n}"} for n in range(1, 6)]
+
+
+def input_id(action: ActionId, field: str) -> str:
+    """The card input id of ``field`` in the form of ``action``, e.g. ``decline.note``."""
+    return f"{action.value}.{field}"
+
+
+def submit_data(action: Action) -> dict[str, Any]:
+    """The data a click sends back: which action on which request (and its value, if any)."""
+    data: dict[str, Any] = {"action": action.id.value, "request": action.request}
+    if action.value is not None:
+        data["value"] = action.value
+    return data
+
+
+def _text(text: str, **style: Any) -> dict[str, Any]:
+    return {"type": "TextBlock", "text": text, "wrap": True, **style}
+
+
+def _field(action: ActionId, field: str) -> list[dict[str, Any]]:
+    """The input element(s) collecting ``field`` for ``action``."""
+    ident = input_id(action, field)
+    if field == "note":
+        label, required, placeholder = _NOTE_FIELDS.get(action, ("Note (optional)", False, ""))
+        element: dict[str, Any] = {
+            "type": "Input.Text",
+            "id": ident,
+            "label": label,
+            "isMultiline": True,
+            "maxLength": TEXT_LIMIT,
+            "isRequired": required,
+        }
+        if placeholder:
+            element["placeholder"] = placeholder
+        if required:
+            element["errorMessage"] = "Please fill this in."
+        return [element]
+    if field == "alternative":
+        return [
+            {
+                "type": "Input.Text",
+                "id": ident,
+                "label": "An alternative you can offer (optional)",
+                "placeholder": "Who or what could help instead",
+                "maxLength": TEXT_LIMIT,
+            }
+        ]
+    if field == "to":
+        return [
+            {
+                "type": "Input.Text",
+                "id": ident,
+                "label": "Hand off to",
+                "placeholder": "Their handle or email, e.g. carol",
+                "isRequired": True,
+                "errorMessage": "Say who should take it over.",
+            }
+        ]
+    if field == "score":
+        return [
+            {
+                "type": "Input.ChoiceSet",
+                "id": ident,
+                "label": "Overall, from 1 (poor) to 5 (great)",
+                "style": "expanded",
+                "choices": _SCORES,
+                "isRequired": True,
+                "errorMessage": "Please pick a rating from 1 to 5.",
+            }
+        ]
+    if field in NEEDS:
+        return [
+            {
+                "type": "Input.ChoiceSet",
+                "id": ident,
+                "label": f"{field.capitalize()} (optional)",
+                "style": "compact",
+                "placeholder": "Not scored",
+                "choices": _SCORES,
+            }
+        ]
+    if field == "comment":
+        return [
+            {
+                "type": "Input.Text",
+                "id": ident,
+                "label": "Comment (optional)",
+                "isMultiline": True,
+                "maxLength": TEXT_LIMIT,
+            }
+        ]
+    return [{"type": "Input.Text", "id": ident, "label": field.capitalize(), "maxLength": TEXT_LIMIT}]
+
+
+def _execute(action: Action, title: str) -> dict[str, Any]:
+    element: dict[str, Any] = {
+        "type": "Action.Execute",
+        "title": title,
+        "verb": action.id.value,
+        "data": submit_data(action),
+    }
+    style = _STYLES.get(action.style)
+    if style:
+        element["style"] = style
+    return element
+
+
+def render_action(action: Action) -> dict[str, Any]:
+    """One button: a direct ``Action.Execute``, or a ``Action.ShowCard`` form when fields are needed."""
+    if not action.inputs:
+        return _execute(action, action.label)
+    body: list[dict[str, Any]] = []
+    for field in action.inputs:
+        body.extend(_field(action.id, field))
+    show: dict[str, Any] = {
+        "type": "Action.ShowCard",
+        "title": action.label,
+        "card": {
+            "type": "AdaptiveCard",
+            "body": body,
+            "actions": [_execute(action, _SUBMIT_LABELS.get(action.id, action.label))],
+        },
+    }
+    style = _STYLES.get(action.style)
+    if style:
+        show["style"] = style
+    return show
+
+
+def render_card(message: Message) -> Card:
+    """The Adaptive Card for a neutral message: title, text, facts, a collapsible history, buttons."""
+    body: list[dict[str, Any]] = [_text(message.title, size="Medium", weight="Bolder")]
+    if message.text:
+        body.append(_text(message.text))
+    if message.facts:
+        body.append({"type": "FactSet", "facts": [{"title": f.label, "value": f.value} for f in message.facts]})
+    if message.history:
+        body.append(
+            {
+                "type": "ActionSet",
+                "actions": [{"type": "Action.ToggleVisibility", "title": "History", "targetElements": ["history"]}],
+            }
+        )
+        body.append(
+            {
+                "type": "Container",
+                "id": "history",
+                "isVisible": False,
+                "items": [_text(line, size="Small", isSubtle=True, spacing="None") for line in message.history],
+            }
+        )
+    card: Card = {
+        "$schema": CARD_SCHEMA,
+        "type": "AdaptiveCard",
+        "version": CARD_VERSION,
+        "fallbackText": plain_text(message),
+        "body": body,
+    }
+    if message.actions:
+        card["actions"] = [render_action(a) for a in message.actions]
+    return card
+
+
+def notice_card(title: str, text: str) -> Card:
+    """A card without buttons, e.g. what a submitted rating form turns into."""
+    return {
+        "$schema": CARD_SCHEMA,
+        "type": "AdaptiveCard",
+        "version": CARD_VERSION,
+        "fallbackText": f"{title}: {text}",
+        "body": [_text(title, weight="Bolder"), _text(text)],
+    }
+
+
+def plain_text(message: Message) -> str:
+    """The message as one line of text (for plain messages, notifications and card fallbacks)."""
+    if message.text:
+        return f"{message.title}: {message.text}"
+    return message.title
+
+
+def is_card(message: Message) -> bool:
+    """True when the message needs a card (it has buttons, facts or history, or is not a plain note)."""
+    return bool(message.actions or message.facts or message.history) or message.kind not in _PLAIN_KINDS
+
+
+def card_activity(card: Card, summary: str | None = None) -> Activity:
+    """A message activity carrying one Adaptive Card (``summary`` shows in notifications)."""
+    activity = MessageFactory.attachment(CardFactory.adaptive_card(card))
+    if summary:
+        activity.summary = summary
+    return activity
+
+
+def to_activity(message: Message) -> Activity:
+    """The Bot Framework activity that delivers ``message``."""
+    if is_card(message):
+        return card_activity(render_card(message), summary=message.title)
+    return MessageFactory.text(plain_text(message))
