@@ -1,0 +1,170 @@
+"""What Slack listeners share: the store and clock, identity, App Home, a work pool that
+runs everything after the ack, and a record of what the app listens to (checked against
+``manifest.yml``)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook import WebhookClient
+
+from handlers.slack.errors import friendly
+from handlers.slack.home import HomePublisher
+from handlers.slack.identity import SlackIdentity
+from handlers.slack.render import escape
+from storage.contract import Store
+
+log = logging.getLogger(__name__)
+
+
+class BackgroundWork:
+    """A thread pool of its own for everything after the ack, so acks never queue behind
+    storage or Web API work in Bolt's executor; ``wait_idle`` lets tests and shutdown drain it."""
+
+    def __init__(self, workers: int = 4) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slack-work")
+        self._pending = 0
+        self._idle = threading.Condition()
+
+    def submit(self, job: Callable[[], None], *, what: str) -> None:
+        """Run ``job`` soon; an exception it lets through is logged, never lost silently."""
+        with self._idle:
+            self._pending += 1
+
+        def run() -> None:
+            try:
+                job()
+            except Exception:
+                log.exception("background job failed: %s", what)
+            finally:
+                with self._idle:
+                    self._pending -= 1
+                    self._idle.notify_all()
+
+        self._pool.submit(run)
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until every submitted job has finished; False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def close(self) -> None:
+        """Finish queued jobs and stop the threads."""
+        self._pool.shutdown(wait=True)
+
+
+class RecentKeys:
+    """Idempotency keys this process handled lately, so a redelivered command or click is
+    acknowledged and dropped silently (the store's idempotency keys guard the writes; this
+    spares the person a second "already done" reply)."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._keys: OrderedDict[str, None] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def first_time(self, key: str) -> bool:
+        """True the first time ``key`` is seen (then remembered), False after."""
+        with self._lock:
+            if key in self._keys:
+                self._keys.move_to_end(key)
+                return False
+            self._keys[key] = None
+            if len(self._keys) > self._size:
+                self._keys.popitem(last=False)
+            return True
+
+
+@dataclass
+class Subscriptions:
+    """Everything the listeners registered, by kind, for the manifest check."""
+
+    commands: set[str] = field(default_factory=set)
+    shortcuts: set[str] = field(default_factory=set)
+    events: set[str] = field(default_factory=set)
+    actions: set[str] = field(default_factory=set)
+    views: set[str] = field(default_factory=set)
+
+
+@dataclass
+class SlackDeps:
+    """Dependencies passed to every listener group's ``register``."""
+
+    store: Store
+    workspace: str
+    clock: Callable[[], datetime]
+    kick: Callable[[], None]
+    identity: SlackIdentity
+    homes: HomePublisher
+    work: BackgroundWork
+    kudos_allowance: int = 5
+    subscriptions: Subscriptions = field(default_factory=Subscriptions)
+    recent: RecentKeys = field(default_factory=RecentKeys)
+    team_ids: set[str] = field(default_factory=set)
+
+    def seen_team(self, team_id: str) -> None:
+        """Remember the Slack team we serve (the notifier picks user ids from it)."""
+        if team_id and team_id not in self.team_ids:
+            self.team_ids.add(team_id)
+
+    def team_id(self) -> str | None:
+        """The Slack team seen so far (one org per deployment), if any."""
+        return next(iter(self.team_ids), None)
+
+    def after_change(self, client: WebClient, team_id: str, people_ids: set[str]) -> None:
+        """Deliver what a change queued and refresh the App Home of the people it touched."""
+        self.kick()
+        people = [p for pid in sorted(people_ids) if (p := self.store.get_person(self.workspace, pid)) is not None]
+        self.homes.refresh(client, people, team_id, self.clock())
+
+
+class Replier:
+    """Answers the person who typed or clicked: ephemerally through ``response_url`` when Slack
+    gave one, else as a DM from the bot."""
+
+    def __init__(self, client: WebClient, user_id: str, response_url: str | None) -> None:
+        self.client = client
+        self.user_id = user_id
+        self.response_url = response_url
+
+    def say(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        """Send ``text`` (and optional blocks) to the person only; ``text`` is escaped for mrkdwn
+        (usage texts say ``<when>``, which Slack would otherwise take for a link)."""
+        text = escape(text)
+        if self.response_url:
+            response = WebhookClient(self.response_url).send(
+                text=text, blocks=blocks, response_type="ephemeral", replace_original=False
+            )
+            if response.status_code == 200:
+                return
+            log.warning("response_url answered %s; sending a DM instead", response.status_code)
+        self.client.chat_postMessage(channel=self.user_id, text=text, blocks=blocks)
+
+    def fail(self, error: BaseException, *, doing: str) -> None:
+        """Tell the person what went wrong (see :func:`handlers.slack.errors.friendly`)."""
+        text = friendly(error, doing=doing)
+        try:
+            self.say(text)
+        except (SlackApiError, OSError):
+            log.exception("could not tell %s that %s failed", self.user_id, doing)
+
+
+def guarded(replier: Replier, doing: str, job: Callable[[], None]) -> Callable[[], None]:
+    """``job`` wrapped so any failure is answered to the person instead of only logged."""
+
+    def run() -> None:
+        try:
+            job()
+        except Exception as error:
+            replier.fail(error, doing=doing)
+
+    return run

@@ -1,0 +1,75 @@
+"""A request card's button: act at once, or open the form that collects the action's inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Ack
+from slack_sdk import WebClient
+
+from bot.errors import NotFound
+from bot.models import ActionId
+from bot.people import Directory
+from bot.requests import ActionInput, act, can_view
+from handlers.slack.deps import Replier, SlackDeps, guarded
+from handlers.slack.listeners._common import click_key, touched
+from handlers.slack.payloads import BlockAction, BlockActions
+from handlers.slack.render import ButtonValue, action_of
+from handlers.slack.views import FormTarget, action_modal
+
+
+def satisfied(action: ActionId, value: str | None) -> bool | None:
+    """The follow-up buttons carry ``yes`` / ``no``: is the requester satisfied now?"""
+    if action != ActionId.FOLLOW_UP or value is None:
+        return None
+    return value == "yes"
+
+
+def listener(deps: SlackDeps) -> Callable[..., None]:
+    """The listener of every request button."""
+
+    def request_button(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        payload = BlockActions.model_validate(body)
+        clicked = payload.actions[0]
+        if not deps.recent.first_time(click_key(payload.team_id, payload.user.id, clicked.action_ts)):
+            ack()  # Slack redelivered a click we already have
+            return
+        replier = Replier(client, payload.user.id, payload.response_url)
+        job = guarded(replier, "that click", lambda: run(deps, client, payload, clicked, replier))
+        deps.work.submit(job, what=f"button {clicked.action_id}")
+        ack()
+
+    return request_button
+
+
+def run(deps: SlackDeps, client: WebClient, payload: BlockActions, clicked: BlockAction, replier: Replier) -> None:
+    """Handle one click (after the ack)."""
+    action = action_of(clicked.action_id)
+    button = ButtonValue.load(clicked.value)
+    if button.workspace != deps.workspace:
+        raise NotFound(f"I can't find R-{button.request}.")
+    actor = deps.identity.require(client, payload.team_id, payload.user.id)
+    directory = Directory(deps.store, deps.workspace)
+    directory.remember(actor)
+    if button.inputs:
+        request = deps.store.get_request(deps.workspace, button.request)
+        visible = request if request is not None and can_view(request, actor, directory) else None
+        target = FormTarget(button.request, action, deps.workspace, button.value, payload.response_url)
+        client.views_open(trigger_id=payload.trigger_id, view=action_modal(target, button.inputs, visible))
+        return
+    outcome = act(
+        store=deps.store,
+        directory=directory,
+        workspace=deps.workspace,
+        number=button.request,
+        action=action,
+        actor=actor,
+        now=deps.clock(),
+        inputs=ActionInput(satisfied=satisfied(action, button.value)),
+        idempotency_key=click_key(payload.team_id, payload.user.id, clicked.action_ts),
+    )
+    if outcome.repeated:
+        return
+    replier.say(outcome.reply)
+    deps.after_change(client, payload.team_id, touched(actor, outcome.messages))

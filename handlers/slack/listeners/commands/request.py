@@ -1,0 +1,50 @@
+"""``/request ...``: ack at once, then run the command and answer ephemerally (or open the form)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Ack
+from slack_sdk import WebClient
+
+from bot.dispatch import run_request
+from handlers.slack.deps import Replier, SlackDeps, guarded
+from handlers.slack.listeners._common import command_key, touched
+from handlers.slack.payloads import SlashCommand
+from handlers.slack.render import message_blocks
+from handlers.slack.views import new_request_modal
+
+
+def listener(deps: SlackDeps) -> Callable[..., None]:
+    """The ``/request`` listener."""
+
+    def request_command(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        command = SlashCommand.model_validate(body)
+        if not deps.recent.first_time(command_key(command.team_id, command.trigger_id)):
+            ack()  # Slack redelivered a command we already have
+            return
+        replier = Replier(client, command.user_id, command.response_url)
+        deps.work.submit(guarded(replier, "/request", lambda: run(deps, client, command, replier)), what="/request")
+        ack()
+
+    return request_command
+
+
+def run(deps: SlackDeps, client: WebClient, command: SlashCommand, replier: Replier) -> None:
+    """Run one ``/request`` for its author (after the ack)."""
+    actor = deps.identity.require(client, command.team_id, command.user_id)
+    reply = run_request(
+        store=deps.store,
+        actor=actor,
+        text=command.text,
+        now=deps.clock(),
+        platform_resolver=deps.identity.resolver(client, command.team_id),
+        idempotency_key=command_key(command.team_id, command.trigger_id),
+    )
+    if reply.open_form:
+        client.views_open(trigger_id=command.trigger_id, view=new_request_modal())
+        return
+    replier.say(reply.text, message_blocks(reply.card) if reply.card else None)
+    if reply.messages:
+        deps.after_change(client, command.team_id, touched(actor, reply.messages))

@@ -1,0 +1,111 @@
+"""Submit of an action form (decline, hand off, done, rate, recover, follow-up...):
+apply the action, or show what to fix inline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+from slack_bolt import Ack
+from slack_sdk import WebClient
+
+from bot.errors import InvalidCommand, NotFound
+from bot.models import NEEDS, ActionId, Rating
+from bot.people import Directory
+from bot.requests import ActionInput, act
+from handlers.slack.clients import pre_ack_client
+from handlers.slack.deps import Replier, SlackDeps
+from handlers.slack.listeners._common import touched, view_key
+from handlers.slack.listeners.actions.request_button import satisfied
+from handlers.slack.listeners.views._errors import inline_errors
+from handlers.slack.payloads import ViewSubmission
+from handlers.slack.views import FormTarget, FormValues
+
+
+class FieldError(InvalidCommand):
+    """A form value the core can't take as it is, on a named field."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _rating(form: FormValues) -> Rating | None:
+    if not form.has("score"):
+        return None
+    score = form.option("score")
+    if score is None:
+        raise FieldError("Please pick a score from 1 to 5.", "score")
+    needs = {need: int(value) for need in NEEDS if (value := form.option(need)) is not None}
+    try:
+        return Rating(score=int(score), needs=needs, comment=form.text("comment"))
+    except (ValidationError, ValueError) as error:
+        raise FieldError(f"That rating doesn't work: {error}", "score") from None
+
+
+def _guess_field(action: ActionId, error: BaseException, fields: list[str]) -> str | None:
+    message = getattr(error, "message", "")
+    if "to" in fields and "note" not in message:
+        return "to"
+    if action == ActionId.RATE:
+        return "comment" if "comment" in message else "score"
+    return "note" if "note" in fields else None
+
+
+def listener(deps: SlackDeps) -> Callable[..., None]:
+    """The listener of every action form's Submit."""
+
+    def action_form_submitted(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        payload = ViewSubmission.model_validate(body)
+        form = FormValues(payload.view.state.values)
+        fields = list(payload.view.state.values)
+        team_id = payload.team_id
+        lookup = pre_ack_client(client)
+        try:
+            target = FormTarget.load(payload.view.private_metadata)
+        except ValueError:
+            message = "This form is out of date. Close it and click the button on the card again."
+            ack(response_action="errors", errors={fields[0]: message} if fields else None)
+            return
+        try:
+            if target.workspace != deps.workspace:
+                raise NotFound(f"I can't find R-{target.request}.")
+            actor = deps.identity.require(lookup, team_id, payload.user.id)
+            to = None
+            if (to_user := form.user("to")) is not None:
+                to = deps.identity.person(lookup, team_id, to_user)
+                if to is None:
+                    raise FieldError("I couldn't find that person in Slack. Pick someone else.", "to")
+            inputs = ActionInput(
+                note=form.text("note"),
+                alternative=form.text("alternative"),
+                to=to,
+                rating=_rating(form),
+                satisfied=satisfied(target.action, target.value),
+            )
+            outcome = act(
+                store=deps.store,
+                directory=Directory(deps.store, deps.workspace),
+                workspace=deps.workspace,
+                number=target.request,
+                action=target.action,
+                actor=actor,
+                now=deps.clock(),
+                inputs=inputs,
+                idempotency_key=view_key(payload.view.id),
+            )
+        except Exception as error:
+            guess = _guess_field(target.action, error, fields)
+            ack(response_action="errors", errors=inline_errors(error, fields, guess, doing=f"R-{target.request}"))
+            return
+
+        def after() -> None:
+            if not outcome.repeated:
+                Replier(client, payload.user.id, target.response_url).say(outcome.reply)
+            deps.after_change(client, team_id, touched(actor, outcome.messages))
+
+        deps.work.submit(after, what=f"after {target.action.value} form")
+        ack()
+
+    return action_form_submitted

@@ -1,0 +1,413 @@
+"""A fake Slack Web API on 127.0.0.1 (an ephemeral port) for tests and benchmarks.
+
+Point ``SLACK_API_URL`` at :attr:`FakeSlackApi.url`. It records every call (method, params,
+token), answers like Slack for the methods servechain uses, validates Block Kit payloads
+with ``slack_sdk.models`` (answering ``invalid_blocks`` like Slack would), serves
+``response_url`` posts under :meth:`FakeSlackApi.response_url`, and fails on demand
+(``ok: false`` errors, HTTP 429 with Retry-After, 5xx).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+from aiohttp import web
+from slack_sdk.errors import SlackObjectFormationError
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
+
+MAX_MESSAGE_BLOCKS = 50
+_JSON_PARAMS = ("blocks", "view", "attachments", "metadata")
+
+
+class ServerThread:
+    """Runs an aiohttp application on 127.0.0.1:0 in a thread with its own event loop."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self.loop = asyncio.new_event_loop()
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+        self._thread = threading.Thread(target=self.loop.run_forever, name="test-server", daemon=True)
+
+    def start(self) -> ServerThread:
+        """Start serving; returns once the port is bound."""
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(timeout=10)
+        return self
+
+    async def _start(self) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    @property
+    def base(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        """Stop serving (runs the app's cleanup) and end the thread."""
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self.loop).result(timeout=30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        self.loop.close()
+
+
+@dataclass
+class Call:
+    """One recorded Web API call or response_url post."""
+
+    method: str
+    params: dict[str, Any]
+    token: str | None
+    status: int = 200
+    answer: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Failure:
+    """An injected failure for the next ``times`` calls of a method."""
+
+    error: str
+    status: int = 200
+    retry_after: int | None = None
+    times: int = 1
+
+
+@dataclass
+class FakeUser:
+    """A Slack user ``users.info`` knows."""
+
+    id: str
+    name: str
+    email: str | None = None
+    tz: str = "Europe/London"
+    is_bot: bool = False
+
+    def payload(self, team_id: str) -> dict[str, Any]:
+        """The ``user`` object of a users.info answer."""
+        return {
+            "id": self.id,
+            "team_id": team_id,
+            "name": self.name.lower(),
+            "real_name": self.name,
+            "deleted": False,
+            "tz": self.tz,
+            "tz_label": self.tz,
+            "tz_offset": 0,
+            "is_bot": self.is_bot,
+            "profile": {"real_name": self.name, "display_name": self.name.split()[0], "email": self.email},
+        }
+
+
+def _text(obj: Any) -> str:
+    return str(obj.get("text", "")) if isinstance(obj, dict) else ""
+
+
+def _limit_problems(raw: dict[str, Any]) -> list[str]:
+    """Slack's documented limits, including those slack_sdk.models does not check."""
+    problems: list[str] = []
+
+    def over(what: str, value: str, limit: int) -> None:
+        if len(value) > limit:
+            problems.append(f"{what} is {len(value)} characters; the limit is {limit}")
+        if what.endswith("plain text") and not value:
+            problems.append(f"{what} is empty")
+
+    kind = raw.get("type")
+    over("block_id", str(raw.get("block_id", "")), 255)
+    if kind == "header":
+        over("header plain text", _text(raw.get("text")), 150)
+    if kind == "section":
+        over("section text", _text(raw.get("text")), 3000)
+        fields = raw.get("fields") or []
+        if len(fields) > 10:
+            problems.append(f"{len(fields)} section fields; the limit is 10")
+        for item in fields:
+            over("section field", _text(item), 2000)
+    if kind == "context" and len(raw.get("elements") or []) > 10:
+        problems.append("more than 10 context elements")
+    if kind == "actions":
+        elements = raw.get("elements") or []
+        if len(elements) > 25:
+            problems.append("more than 25 elements in an actions block")
+        ids = [e.get("action_id") for e in elements]
+        if len(ids) != len(set(ids)):
+            problems.append(f"duplicate action_id in one block: {ids}")
+        for element in elements:
+            over("action_id", str(element.get("action_id", "")), 255)
+            if element.get("type") == "button":
+                over("button plain text", _text(element.get("text")), 75)
+                over("button value", str(element.get("value", "")), 2000)
+    if kind == "input":
+        over("input label plain text", _text(raw.get("label")), 2000)
+        element = raw.get("element") or {}
+        if element.get("type") == "plain_text_input":
+            maximum = int(element.get("max_length", 3000))
+            if maximum > 3000:
+                problems.append("plain_text_input max_length over 3000")
+            over("initial_value", str(element.get("initial_value", "")), maximum)
+        for option in element.get("options") or []:
+            over("option plain text", _text(option.get("text")), 75)
+    return problems
+
+
+def block_problems(blocks: Any, *, limit: int = MAX_MESSAGE_BLOCKS) -> list[str]:
+    """Why Slack would refuse these blocks (empty when they are fine): each must parse with
+    ``slack_sdk.models`` and keep to Slack's limits."""
+    if not isinstance(blocks, list):
+        return ["blocks must be a list"]
+    problems = [f"{len(blocks)} blocks; the limit is {limit}"] if len(blocks) > limit else []
+    for index, raw in enumerate(blocks):
+        try:
+            block = Block.parse(raw)
+            if block is None:
+                problems.append(f"block {index}: unknown type {raw.get('type')!r}")
+                continue
+            block.to_dict()
+        except (SlackObjectFormationError, KeyError, TypeError, ValueError) as error:
+            problems.append(f"block {index}: {error}")
+            continue
+        problems += [f"block {index} ({raw.get('type')}): {p}" for p in _limit_problems(raw)]
+    return problems
+
+
+def view_problems(view: Any) -> list[str]:
+    """Why Slack would refuse this view (empty when it is fine)."""
+    if not isinstance(view, dict):
+        return ["view must be an object"]
+    try:
+        View(**view).to_dict()
+    except (SlackObjectFormationError, KeyError, TypeError, ValueError) as error:
+        return [str(error)]
+    return block_problems(view.get("blocks"), limit=100)
+
+
+class FakeSlackApi:
+    """The fake Web API; use as a context manager or call start()/stop()."""
+
+    def __init__(self, *, team_id: str = "T0ACME") -> None:
+        self.team_id = team_id
+        self.users: dict[str, FakeUser] = {}
+        self.messages: dict[tuple[str, str], dict[str, Any]] = {}
+        self.views: dict[str, dict[str, Any]] = {}
+        self._calls: list[Call] = []
+        self._failures: dict[str, list[Failure]] = defaultdict(list)
+        self._delays: dict[str, float] = {}
+        self._lock = threading.Condition()
+        self._ts = itertools.count(1)
+        app = web.Application()
+        app.router.add_post("/api/{method}", self._api)
+        app.router.add_post("/response/{name}", self._response_url)
+        self._server = ServerThread(app)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> FakeSlackApi:
+        """Start serving on an ephemeral port."""
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self._server.stop()
+
+    def __enter__(self) -> FakeSlackApi:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """The base URL for ``SLACK_API_URL``."""
+        return f"{self._server.base}/api/"
+
+    def response_url(self, name: str = "cmd") -> str:
+        """A response_url for a payload; posts to it are recorded as method ``response_url``."""
+        return f"{self._server.base}/response/{name}"
+
+    # ------------------------------------------------------------------ test controls
+
+    def add_user(
+        self, user_id: str, name: str, *, email: str | None = None, tz: str = "Europe/London", is_bot: bool = False
+    ) -> None:
+        """Make ``users.info`` know a user."""
+        self.users[user_id] = FakeUser(user_id, name, email, tz, is_bot)
+
+    def fail(
+        self, method: str, error: str, *, status: int = 200, retry_after: int | None = None, times: int = 1
+    ) -> None:
+        """Answer the next ``times`` calls of ``method`` with an error."""
+        with self._lock:
+            self._failures[method].append(Failure(error, status, retry_after, times))
+
+    def delay(self, method: str, seconds: float) -> None:
+        """Make every call of ``method`` take at least ``seconds`` (a slow Slack)."""
+        self._delays[method] = seconds
+
+    def calls(self, method: str | None = None) -> list[Call]:
+        """Recorded calls (of one method), oldest first."""
+        with self._lock:
+            return [c for c in self._calls if method is None or c.method == method]
+
+    def clear(self) -> None:
+        """Forget recorded calls (messages and views stay)."""
+        with self._lock:
+            self._calls.clear()
+
+    def wait_for(self, predicate: Callable[[list[Call]], bool], timeout: float = 5.0) -> list[Call]:
+        """Wait until ``predicate(all calls)`` holds; AssertionError on timeout."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: predicate(self._calls), timeout):
+                methods = [c.method for c in self._calls]
+                raise AssertionError(f"timed out waiting for Slack calls; saw {methods}")
+            return list(self._calls)
+
+    def wait_calls(self, method: str, count: int = 1, timeout: float = 5.0) -> list[Call]:
+        """Wait until ``method`` was called at least ``count`` times; returns those calls."""
+        self.wait_for(lambda calls: sum(c.method == method for c in calls) >= count, timeout)
+        return self.calls(method)
+
+    # ------------------------------------------------------------------ serving
+
+    def _record(self, call: Call) -> None:
+        with self._lock:
+            self._calls.append(call)
+            self._lock.notify_all()
+
+    def _take_failure(self, method: str) -> Failure | None:
+        with self._lock:
+            queue = self._failures.get(method)
+            if not queue:
+                return None
+            failure = queue[0]
+            failure.times -= 1
+            if failure.times <= 0:
+                queue.pop(0)
+            return failure
+
+    @staticmethod
+    async def _params(request: web.Request) -> dict[str, Any]:
+        raw = await request.text()
+        if request.content_type == "application/json":
+            data = json.loads(raw) if raw.strip() else {}
+            return data if isinstance(data, dict) else {}
+        params: dict[str, Any] = {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+        params.update({k: v for k, v in request.query.items()})
+        for name in _JSON_PARAMS:
+            if isinstance(params.get(name), str):
+                with contextlib.suppress(json.JSONDecodeError):
+                    params[name] = json.loads(params[name])
+        return params
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params = await self._params(request)
+        if method in self._delays:
+            await asyncio.sleep(self._delays[method])
+        auth = request.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
+        failure = self._take_failure(method)
+        if failure is not None:
+            answer = {"ok": False, "error": failure.error}
+            headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
+            self._record(Call(method, params, token, failure.status, answer))
+            return web.json_response(answer, status=failure.status, headers=headers)
+        answer = {"ok": False, "error": "not_authed"} if not token else self._answer(method, params)
+        self._record(Call(method, params, token, 200, answer))
+        return web.json_response(answer)
+
+    async def _response_url(self, request: web.Request) -> web.Response:
+        params = await self._params(request)
+        params["_name"] = request.match_info["name"]
+        if "response_url" in self._delays:
+            await asyncio.sleep(self._delays["response_url"])
+        failure = self._take_failure("response_url")
+        if failure is not None:
+            self._record(Call("response_url", params, None, failure.status or 404, {"error": failure.error}))
+            return web.Response(status=failure.status or 404, text=failure.error)
+        problems = block_problems(params["blocks"]) if "blocks" in params else []
+        if problems:
+            self._record(Call("response_url", params, None, 400, {"error": "invalid_blocks"}))
+            return web.Response(status=400, text="invalid_blocks")
+        self._record(Call("response_url", params, None, 200, {"ok": True}))
+        return web.Response(text="ok")
+
+    def _next_ts(self) -> str:
+        return f"1700000000.{next(self._ts):06d}"
+
+    def _channel(self, channel: str) -> str:
+        return f"D{channel}" if channel.startswith(("U", "W")) else channel
+
+    def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        match method:
+            case "auth.test":
+                return {
+                    "ok": True,
+                    "url": "https://acme.slack.com/",
+                    "team": "Acme",
+                    "user": "servechain",
+                    "team_id": self.team_id,
+                    "user_id": "UBOT",
+                    "bot_id": "BBOT",
+                }
+            case "users.info":
+                user = self.users.get(str(params.get("user", "")))
+                if user is None:
+                    return {"ok": False, "error": "user_not_found"}
+                return {"ok": True, "user": user.payload(self.team_id)}
+            case "conversations.open":
+                users = str(params.get("users", ""))
+                if not users or users.split(",")[0] not in self.users:
+                    return {"ok": False, "error": "user_not_found"}
+                return {"ok": True, "channel": {"id": self._channel(users.split(",")[0])}}
+            case "chat.postMessage" | "chat.postEphemeral":
+                problems = block_problems(params["blocks"]) if "blocks" in params else []
+                if problems:
+                    return {"ok": False, "error": "invalid_blocks", "errors": problems}
+                if not params.get("text") and not params.get("blocks"):
+                    return {"ok": False, "error": "no_text"}
+                channel = self._channel(str(params.get("channel", "")))
+                ts = self._next_ts()
+                with self._lock:
+                    self.messages[(channel, ts)] = dict(params)
+                if method == "chat.postEphemeral":
+                    return {"ok": True, "message_ts": ts}
+                return {"ok": True, "channel": channel, "ts": ts, "message": {"text": params.get("text"), "ts": ts}}
+            case "chat.update":
+                key = (str(params.get("channel")), str(params.get("ts")))
+                problems = block_problems(params["blocks"]) if "blocks" in params else []
+                if problems:
+                    return {"ok": False, "error": "invalid_blocks", "errors": problems}
+                with self._lock:
+                    if key not in self.messages:
+                        return {"ok": False, "error": "message_not_found"}
+                    self.messages[key] = {**self.messages[key], **params}
+                return {"ok": True, "channel": key[0], "ts": key[1], "text": params.get("text")}
+            case "views.open" | "views.update" | "views.publish" | "views.push":
+                view = params.get("view")
+                problems = view_problems(view)
+                if problems:
+                    return {"ok": False, "error": "invalid_arguments", "response_metadata": {"messages": problems}}
+                view_id = f"V{next(self._ts):06d}"
+                assert isinstance(view, dict)
+                stored = {**view, "id": view_id}
+                with self._lock:
+                    self.views[view_id] = stored
+                return {"ok": True, "view": stored}
+            case _:
+                return {"ok": False, "error": "unknown_method"}

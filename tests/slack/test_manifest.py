@@ -1,0 +1,80 @@
+"""manifest.yml matches the code: every command, shortcut and event the listeners register is
+declared and nothing else is, and the bot scopes are exactly those the Web API calls need."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from handlers.slack.deps import Subscriptions
+from tests.slack.conftest import SlackHarness
+
+MANIFEST = Path(__file__).resolve().parents[2] / "manifest.yml"
+
+METHOD_SCOPES = {
+    "chat.postMessage": "chat:write",
+    "chat.update": "chat:write",
+    "conversations.open": "im:write",
+    "users.info": "users:read",
+    "views.open": None,
+    "views.publish": None,
+    "response_url": None,
+}
+"""Bot scope each Web API method servechain calls needs (None: no scope)."""
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict[str, Any]:
+    data = yaml.safe_load(MANIFEST.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def _subscriptions(harness: SlackHarness) -> Subscriptions:
+    return harness.slack.deps.subscriptions
+
+
+def test_the_manifest_declares_exactly_what_the_code_listens_to(
+    manifest: dict[str, Any], harness: SlackHarness
+) -> None:
+    listens = _subscriptions(harness)
+    features, settings = manifest["features"], manifest["settings"]
+    assert {c["command"] for c in features["slash_commands"]} == listens.commands
+    assert {s["callback_id"] for s in features["shortcuts"]} == listens.shortcuts
+    assert all(s["type"] == "message" for s in features["shortcuts"])
+    assert set(settings["event_subscriptions"]["bot_events"]) == listens.events
+    assert settings["interactivity"]["is_enabled"] is bool(listens.actions or listens.views or listens.shortcuts)
+    assert features["app_home"]["home_tab_enabled"] is ("app_home_opened" in listens.events)
+
+
+def test_slash_commands_escape_mentions_so_they_arrive_as_user_ids(manifest: dict[str, Any]) -> None:
+    assert all(c["should_escape"] is True for c in manifest["features"]["slash_commands"])
+
+
+def test_the_manifest_keeps_slacks_field_limits(manifest: dict[str, Any]) -> None:
+    info = manifest["display_information"]
+    assert 1 <= len(info["name"]) <= 35 and 1 <= len(info["description"]) <= 140
+    assert 175 <= len(info["long_description"]) <= 4000
+    for shortcut in manifest["features"]["shortcuts"]:
+        assert len(shortcut["name"]) <= 24 and len(shortcut["description"]) <= 150
+    for command in manifest["features"]["slash_commands"]:
+        assert command["command"].startswith("/") and len(command["command"]) <= 32
+        assert len(command["description"]) <= 2000 and len(command["usage_hint"]) <= 1000
+    assert manifest["features"]["bot_user"]["display_name"]
+
+
+def test_the_bot_scopes_are_the_smallest_set_that_works(manifest: dict[str, Any], harness: SlackHarness) -> None:
+    # exercise every kind of call the app makes
+    harness.command("U0ALICE", "<@U0BOB|bob> need the Q3 numbers")
+    harness.command("U0ALICE", "")
+    harness.open_home("U0ALICE")
+    harness.settle()
+    called = {c.method for c in harness.fake.calls()}
+    assert called <= set(METHOD_SCOPES), f"unmapped Web API methods: {called - set(METHOD_SCOPES)}"
+    needed = {scope for method in called if (scope := METHOD_SCOPES[method])}
+    needed.add("commands")  # slash commands and shortcuts
+    needed.add("users:read.email")  # users.info answers with the email that links Slack and Teams people
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == needed
