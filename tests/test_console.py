@@ -138,7 +138,10 @@ def test_a_piped_session_runs_a_request_from_ask_to_follow_up(tmp_path: Path) ->
 
 def test_the_store_keeps_the_conversation_between_sessions(tmp_path: Path) -> None:
     first = _servechain(
-        "console", "--db", "kept.json", cwd=tmp_path,
+        "console",
+        "--db",
+        "kept.json",
+        cwd=tmp_path,
         stdin=f"clock {MONDAY}\nas alice\n/request @bob need Q3 numbers by friday\n",
     )
     assert first.returncode == 0, first.stderr
@@ -161,8 +164,10 @@ def test_console_reads_the_db_path_from_the_environment(tmp_path: Path) -> None:
 
 def test_console_imports_the_org_file_given_with_org(tmp_path: Path) -> None:
     org = tmp_path / "tiny.csv"
-    org.write_text("handle,name,email,team,manager,time_zone\nann,Ann Lee,ann@example.com,Ops,,UTC\n"
-                   "ben,Ben Ode,ben@example.com,Ops,ann,Asia/Tokyo\n")
+    org.write_text(
+        "handle,name,email,team,manager,time_zone\nann,Ann Lee,ann@example.com,Ops,,UTC\n"
+        "ben,Ben Ode,ben@example.com,Ops,ann,Asia/Tokyo\n"
+    )
 
     result = _servechain("console", "--db", "tiny.json", "--org", str(org), cwd=tmp_path, stdin="who\nas ben\n")
 

@@ -200,9 +200,9 @@ def test_error_message_lists_every_problem_for_chat_users() -> None:
 
 # --------------------------------------------------------------------------- properties
 
-_names = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), min_size=1, max_size=30
-).filter(lambda name: name == name.strip() and bool(name))
+_names = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), min_size=1, max_size=30).filter(
+    lambda name: name == name.strip() and bool(name)
+)
 
 
 @st.composite

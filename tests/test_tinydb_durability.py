@@ -45,9 +45,9 @@ store.close()
 """A writer process: ``count`` creates (each printed once acknowledged) and ``claims`` claims."""
 
 
-def _start_writer(path: Path, count: int, *, claims: int = 0, compact_lines: int = 20_000, mode: str = "inline") -> (
-    subprocess.Popen[str]
-):
+def _start_writer(
+    path: Path, count: int, *, claims: int = 0, compact_lines: int = 20_000, mode: str = "inline"
+) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
         [sys.executable, "-c", WRITER, str(path), str(count), str(claims), str(compact_lines), mode],
