@@ -167,8 +167,8 @@ def _fail(store: Store, item: OutboxItem, reason: str, now: datetime) -> None:
     if message.request is None or message.kind == "text":
         return
     request = store.get_request(item.workspace, message.request)
-    if request is None or request.requester_id == message.recipient_id:
-        return
+    if request is None or message.recipient_id not in request.provider_history():
+        return  # only the people serving the request concern the requester; escalations stay internal
     recipient = store.get_person(item.workspace, message.recipient_id)
     who = recipient.name if recipient else "Someone"
     notice = Message(

@@ -6,9 +6,11 @@ from __future__ import annotations
 class DomainError(Exception):
     """Base for errors caused by what a user asked for; the message is shown to them."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.field = field
+        """The form field the error is about (``text``, ``provider``, ``due``, ``note``, ``to``...), if one."""
 
 
 class NotFound(DomainError):

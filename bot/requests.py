@@ -108,14 +108,14 @@ class Outcome:
     repeated: bool = False
 
 
-def _clean(text: str | None, what: str, *, required: bool = False) -> str | None:
+def _clean(text: str | None, what: str, *, field: str = "note", required: bool = False) -> str | None:
     value = (text or "").strip()
     if not value:
         if required:
-            raise InvalidCommand(f"Please give {what}.")
+            raise InvalidCommand(f"Please give {what}.", field=field)
         return None
     if len(value) > MAX_TEXT:
-        raise InvalidCommand(f"The {what} is {len(value)} characters long; the limit is {MAX_TEXT}.")
+        raise InvalidCommand(f"The {what} is {len(value)} characters long; the limit is {MAX_TEXT}.", field=field)
     return value
 
 
@@ -164,13 +164,13 @@ def _check_rules(request: Request, action: ActionId, inputs: ActionInput, now: d
         _clean(inputs.note, "a reason for declining", required=True)
     if action in (ActionId.HANDOFF, ActionId.REASSIGN):
         if inputs.to is None:
-            raise InvalidCommand("Say who should take it over.")
+            raise InvalidCommand("Say who should take it over.", field="to")
         if inputs.to.id == request.provider_id:
-            raise InvalidCommand(f"{request.ref} is already with {inputs.to.handle}.")
+            raise InvalidCommand(f"{request.ref} is already with {inputs.to.handle}.", field="to")
         if inputs.to.id == request.requester_id:
-            raise InvalidCommand(f"{request.ref} came from {inputs.to.handle}; hand it to someone else.")
+            raise InvalidCommand(f"{request.ref} came from {inputs.to.handle}; hand it to someone else.", field="to")
         if inputs.to.is_bot:
-            raise InvalidCommand(f"{inputs.to.handle} is a bot and can't take requests.")
+            raise InvalidCommand(f"{inputs.to.handle} is a bot and can't take requests.", field="to")
         if action == ActionId.HANDOFF:
             _clean(inputs.note, "a context note for the new provider", required=True)
     if action == ActionId.REOPEN:
@@ -181,7 +181,7 @@ def _check_rules(request: Request, action: ActionId, inputs: ActionInput, now: d
             )
     if action == ActionId.RATE:
         if inputs.rating is None:
-            raise InvalidCommand("Please give a rating from 1 to 5.")
+            raise InvalidCommand("Please give a rating from 1 to 5.", field="score")
         if request.rating is not None:
             raise InvalidTransition(f"You already rated {request.ref}. Thank you!")
     if action == ActionId.RECOVER:
@@ -196,7 +196,7 @@ def _check_rules(request: Request, action: ActionId, inputs: ActionInput, now: d
         if last is None or last.kind != EventKind.RECOVERY_PLANNED:
             raise InvalidTransition(f"There is no follow-up waiting for {request.ref}.")
         if inputs.satisfied is None:
-            raise InvalidCommand("Please say whether you are satisfied now.")
+            raise InvalidCommand("Please say whether you are satisfied now.", field="satisfied")
     if action == ActionId.COMMENT:
         _clean(inputs.note, "a comment", required=True)
 
@@ -242,7 +242,7 @@ def apply_action(
         at=now,
         actor_id=actor.id,
         note=_clean(inputs.note, "note"),
-        alternative=_clean(inputs.alternative, "alternative"),
+        alternative=_clean(inputs.alternative, "alternative", field="alternative"),
         from_id=request.provider_id if inputs.to else None,
         to_id=inputs.to.id if inputs.to else None,
         rating=inputs.rating,
@@ -281,21 +281,21 @@ def create_request(
 ) -> Outcome:
     """Create a request from ``requester`` to ``provider`` and queue the provider's card and the
     requester's confirmation card in the same write."""
-    body = _clean(text, "a description of what you need", required=True)
+    body = _clean(text, "a description of what you need", field="text", required=True)
     assert body is not None
     workspace = requester.workspace
     if provider.id == requester.id:
-        raise InvalidCommand("You can't send a request to yourself.")
+        raise InvalidCommand("You can't send a request to yourself.", field="provider")
     if provider.is_bot:
-        raise InvalidCommand(f"{provider.handle} is a bot and can't take requests.")
+        raise InvalidCommand(f"{provider.handle} is a bot and can't take requests.", field="provider")
     if not provider.active:
-        raise InvalidCommand(f"{provider.handle} is no longer active here; ask someone else.")
+        raise InvalidCommand(f"{provider.handle} is no longer active here; ask someone else.", field="provider")
     if due_at is not None and due_at <= now:
-        raise InvalidCommand("The due date is in the past; pick a later one.")
+        raise InvalidCommand("The due date is in the past; pick a later one.", field="due")
     if parent is not None:
         parent_request = store.get_request(workspace, parent)
         if parent_request is None or not can_view(parent_request, requester, directory):
-            raise NotFound(f"I can't find R-{parent} to link this request to.")
+            raise NotFound(f"I can't find R-{parent} to link this request to.", field="parent")
     draft = Request(
         workspace=workspace,
         requester_id=requester.id,
@@ -362,6 +362,10 @@ def act(
     re-read and the action checked again (a double click then reads "already acknowledged").
     """
     for _attempt in range(MAX_CONFLICT_RETRIES):
+        if idempotency_key is not None and store.was_seen(workspace, idempotency_key):
+            current = store.get_request(workspace, number)
+            if current is not None:
+                return Outcome(current, f"That was already done for {current.ref}.", [], repeated=True)
         request = store.get_request(workspace, number)
         if request is None or not can_view(request, actor, directory):
             raise NotFound(f"I can't find R-{number}.")

@@ -521,9 +521,7 @@ def _compact(paths: Paths, lock_fd: int) -> bool:
             apply_ops(tables, ops, paths.journal)
         del data, txns
         generation = max(meta["generation"], header.generation) + 1
-        snapshot_tmp: str | None = write_snapshot(
-            paths.db, tables, snapshot_meta(generation, header.generation, end)
-        )
+        snapshot_tmp: str | None = write_snapshot(paths.db, tables, snapshot_meta(generation, header.generation, end))
         del tables
         try:
             with flocked(lock_fd, exclusive=True):
@@ -536,8 +534,7 @@ def _compact(paths: Paths, lock_fd: int) -> bool:
                 carried = tail[: tail_end - end]
                 journal_tmp = write_temp_file(
                     paths.journal,
-                    encode_header(generation, header.generation, tail_end, len(carried), len(tail_txns))
-                    + carried,
+                    encode_header(generation, header.generation, tail_end, len(carried), len(tail_txns)) + carried,
                 )
                 assert snapshot_tmp is not None
                 os.replace(snapshot_tmp, paths.db)

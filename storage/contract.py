@@ -113,6 +113,10 @@ class Store(Protocol):
         """Every request of the workspace, oldest first (for metrics and exports)."""
         ...
 
+    def was_seen(self, workspace: str, key: str) -> bool:
+        """True when this idempotency key was already used by a write (a platform retry)."""
+        ...
+
     # --- kudos ------------------------------------------------------------------------
     def add_kudos(
         self,

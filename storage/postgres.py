@@ -296,6 +296,10 @@ class PostgresStore:
         ).fetchone()
         return Request.model_validate(row[0]) if row else None
 
+    def was_seen(self, workspace: str, key: str) -> bool:
+        """True when the idempotency key was used before."""
+        return bool(self._rows("SELECT 1 FROM idempotency WHERE workspace = %s AND key = %s", (workspace, key)))
+
     def get_request(self, workspace: str, number: int) -> Request | None:
         with self._tx() as conn:
             return self._get_request(conn, workspace, number)

@@ -727,6 +727,10 @@ class TinyDBStore:
         doc, stored = self._write(plan)
         return Request.model_validate(doc), stored
 
+    def was_seen(self, workspace: str, key: str) -> bool:
+        """True when the idempotency key was used before."""
+        return self._read(lambda state: (workspace, key) in state.tables["idempotency"])
+
     def get_request(self, workspace: str, number: int) -> Request | None:
         """The request ``R-<number>`` of this workspace, or None."""
         doc = self._read(lambda s: s.tables["requests"].get((workspace, number)))

@@ -129,3 +129,35 @@ def test_backoff_grows_and_is_capped() -> None:
     waits = [backoff(n, rng) for n in range(1, 15)]
     assert waits[0] < waits[4] < waits[8]
     assert max(waits) <= 15 * 60
+
+
+def test_a_failed_escalation_to_a_manager_is_not_revealed_to_the_requester(org_store: Store) -> None:
+    from bot.models import Rating
+    from bot.requests import ActionInput
+
+    _create(org_store)
+    directory = Directory(org_store, "default")
+    alice, bob = directory.require("P-alice"), directory.require("P-bob")
+
+    def step(action: ActionId, actor: Person, **inputs: object) -> None:
+        act(
+            store=org_store,
+            directory=directory,
+            workspace="default",
+            number=1,
+            action=action,
+            actor=actor,
+            now=NOW,
+            inputs=ActionInput(**inputs),  # type: ignore[arg-type]
+        )
+
+    step(ActionId.DONE, bob)
+    step(ActionId.RATE, alice, rating=Rating(score=1))
+    step(ActionId.RECOVER, bob, note="we'll fix it")
+    step(ActionId.FOLLOW_UP, alice, satisfied=False)
+    notifier = RecordingNotifier(unreachable={"P-dave"})
+    deliver_due(store=org_store, notifiers=[notifier], now=NOW)
+    deliver_due(store=org_store, notifiers=[notifier], now=NOW)
+    failed = org_store.list_outbox("default", state="failed")
+    assert [f.message.recipient_id for f in failed] == ["P-dave"]
+    assert not [i for i in org_store.list_outbox("default") if i.key.endswith(":failed")]

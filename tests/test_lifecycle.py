@@ -252,3 +252,48 @@ def test_unicode_and_emoji_round_trip(org_store: Store) -> None:
     _create(org_store, text)
     stored = org_store.get_request("default", 1)
     assert stored is not None and stored.text == text
+
+
+def test_a_retried_click_with_the_same_key_is_reported_as_repeated_not_as_an_error(org_store: Store) -> None:
+    _create(org_store)
+    directory = Directory(org_store, "default")
+    bob = directory.require("P-bob")
+    first = act(
+        store=org_store,
+        directory=directory,
+        workspace="default",
+        number=1,
+        action=ActionId.ACKNOWLEDGE,
+        actor=bob,
+        now=NOW,
+        idempotency_key="slack:1700000000.1:U1",
+    )
+    retry = act(
+        store=org_store,
+        directory=directory,
+        workspace="default",
+        number=1,
+        action=ActionId.ACKNOWLEDGE,
+        actor=bob,
+        now=NOW,
+        idempotency_key="slack:1700000000.1:U1",
+    )
+    assert not first.repeated and retry.repeated and retry.messages == []
+    stored = org_store.get_request("default", 1)
+    assert stored is not None and len(stored.events) == 2
+
+
+def test_domain_errors_name_the_form_field_they_are_about(org_store: Store) -> None:
+    with pytest.raises(InvalidCommand) as no_text:
+        _create(org_store, " ")
+    assert no_text.value.field == "text"
+    with pytest.raises(InvalidCommand) as to_self:
+        _create(org_store, provider="alice")
+    assert to_self.value.field == "provider"
+    _create(org_store)
+    with pytest.raises(InvalidCommand) as no_reason:
+        _act(org_store, "bob", ActionId.DECLINE)
+    assert no_reason.value.field == "note"
+    with pytest.raises(InvalidCommand) as no_one:
+        _act(org_store, "bob", ActionId.HANDOFF, note="x")
+    assert no_one.value.field == "to"

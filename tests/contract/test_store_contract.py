@@ -183,9 +183,7 @@ def test_update_with_a_stale_version_raises_conflict_and_stores_nothing(store: S
     store.update_request(stored.model_copy(update={"status": Status.ACKNOWLEDGED}))
 
     with pytest.raises(Conflict):
-        store.update_request(
-            stored.model_copy(update={"status": Status.DONE}), outbox=[outbox_item("update:R-1")]
-        )
+        store.update_request(stored.model_copy(update={"status": Status.DONE}), outbox=[outbox_item("update:R-1")])
 
     current = store.get_request("default", 1)
     assert current is not None
@@ -647,3 +645,14 @@ def test_mutating_inputs_after_a_write_never_changes_the_store(store: Store) -> 
     assert store.get_request("default", 1).tags == ["q3"]  # type: ignore[union-attr]
     assert store.get_person("default", "P-bob").name == "Bob"  # type: ignore[union-attr]
     assert store.get_doc("settings", "default", "main") == {"list": [1]}
+
+
+def test_was_seen_reports_keys_used_by_any_write(store: Store) -> None:
+    from tests.contract import factories
+
+    assert not store.was_seen("ws1", "k-create")
+    stored, _ = store.create_request(factories.request(workspace="ws1"), idempotency_key="k-create")
+    assert store.was_seen("ws1", "k-create")
+    assert not store.was_seen("ws2", "k-create"), "keys are per workspace"
+    store.update_request(stored, idempotency_key="k-update")
+    assert store.was_seen("ws1", "k-update")

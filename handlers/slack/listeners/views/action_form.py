@@ -11,7 +11,7 @@ from slack_bolt import Ack
 from slack_sdk import WebClient
 
 from bot.errors import InvalidCommand, NotFound
-from bot.models import NEEDS, ActionId, Rating
+from bot.models import NEEDS, Rating
 from bot.people import Directory
 from bot.requests import ActionInput, act
 from handlers.slack.clients import pre_ack_client
@@ -42,15 +42,6 @@ def _rating(form: FormValues) -> Rating | None:
         return Rating(score=int(score), needs=needs, comment=form.text("comment"))
     except (ValidationError, ValueError) as error:
         raise FieldError(f"That rating doesn't work: {error}", "score") from None
-
-
-def _guess_field(action: ActionId, error: BaseException, fields: list[str]) -> str | None:
-    message = getattr(error, "message", "")
-    if "to" in fields and "note" not in message:
-        return "to"
-    if action == ActionId.RATE:
-        return "comment" if "comment" in message else "score"
-    return "note" if "note" in fields else None
 
 
 def listener(deps: SlackDeps) -> Callable[..., None]:
@@ -96,8 +87,7 @@ def listener(deps: SlackDeps) -> Callable[..., None]:
                 idempotency_key=view_key(payload.view.id),
             )
         except Exception as error:
-            guess = _guess_field(target.action, error, fields)
-            ack(response_action="errors", errors=inline_errors(error, fields, guess, doing=f"R-{target.request}"))
+            ack(response_action="errors", errors=inline_errors(error, fields, None, doing=f"R-{target.request}"))
             return
 
         def after() -> None:

@@ -10,7 +10,6 @@ from slack_sdk import WebClient
 
 from bot.commands import parse_request_id
 from bot.dates import DueDateError, parse_due
-from bot.errors import InvalidCommand, NotFound
 from bot.models import Priority
 from bot.people import Directory
 from bot.requests import create_request
@@ -22,18 +21,6 @@ from handlers.slack.payloads import ViewSubmission
 from handlers.slack.views import FormValues
 
 FIELDS = ("provider", "text", "due", "priority", "parent")
-
-
-def _guess_field(error: BaseException) -> str:
-    """Which field a create error is about, for the inline message."""
-    if isinstance(error, NotFound):
-        return "parent"
-    message = getattr(error, "message", "")
-    if "due date" in message:
-        return "due"
-    if isinstance(error, InvalidCommand) and ("description" in message or "characters long" in message):
-        return "text"
-    return "provider"
 
 
 def listener(deps: SlackDeps) -> Callable[..., None]:
@@ -81,9 +68,7 @@ def listener(deps: SlackDeps) -> Callable[..., None]:
                 idempotency_key=view_key(payload.view.id),
             )
         except Exception as error:
-            ack(
-                response_action="errors", errors=inline_errors(error, FIELDS, _guess_field(error), doing="your request")
-            )
+            ack(response_action="errors", errors=inline_errors(error, FIELDS, "provider", doing="your request"))
             return
         people = touched(actor, outcome.messages)
         deps.work.submit(lambda: deps.after_change(client, team_id, people), what="after new request")
