@@ -15,7 +15,6 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from statistics import median
 
 from bot.errors import InvalidCommand
 from bot.models import NEEDS, Event, EventKind, Person, Rating, Request, Status, Team
@@ -166,6 +165,17 @@ def percentile(values: Sequence[timedelta], fraction: float) -> timedelta | None
     return ordered[rank - 1]
 
 
+def median(values: Sequence[timedelta]) -> timedelta | None:
+    """The middle value; the mean of the two middle values for an even count."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
 def _ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
@@ -236,10 +246,10 @@ def figures(facts: Iterable[RequestFacts]) -> Figures:
         open=sum(f.is_open for f in rows),
         external=sum(f.external for f in rows),
         acknowledged=len(acks),
-        median_time_to_acknowledge=median(acks) if acks else None,
+        median_time_to_acknowledge=median(acks),
         p90_time_to_acknowledge=percentile(acks, 0.9),
         resolved=len(resolves),
-        median_time_to_resolve=median(resolves) if resolves else None,
+        median_time_to_resolve=median(resolves),
         p90_time_to_resolve=percentile(resolves, 0.9),
         promises_kept=sum(promises),
         promises_total=len(promises),
@@ -341,11 +351,6 @@ class OrgMetrics:
             return "(no team)"
         team = self.teams.get(team_id)
         return team.name if team else team_id
-
-
-def window(now: datetime, length: timedelta = DEFAULT_WINDOW) -> tuple[datetime, datetime]:
-    """``(since, until)`` for the ``length`` before ``now``."""
-    return now - length, now
 
 
 def parse_window(text: str) -> timedelta:
