@@ -13,10 +13,13 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot import cards, commands
+from bot.chain import chain_lines
 from bot.errors import DomainError, InvalidCommand, NotFound
 from bot.models import Kudos, Message, Person, Request
 from bot.people import Directory
 from bot.requests import Outcome, can_view, create_request, outbox_items
+from bot.stats import request_stats
+from bot.workhours import DEFAULT_HOURS, WorkingHours
 from storage.contract import Store
 
 MentionResolver = Callable[[commands.Mention], Person | None]
@@ -73,15 +76,15 @@ def run_request(
     now: datetime,
     platform_resolver: MentionResolver | None = None,
     idempotency_key: str | None = None,
+    hours: WorkingHours = DEFAULT_HOURS,
 ) -> Reply:
     """Parse and run a ``/request`` command; domain errors become friendly replies."""
     directory = Directory(store, actor.workspace)
     directory.remember(actor)
     command = commands.parse_request(text, now=now, tz=actor.tz)
+    resolve = resolver_for(directory, platform_resolver)
     try:
-        return _run_request(
-            command, store, directory, actor, now, resolver_for(directory, platform_resolver), idempotency_key
-        )
+        return _run_request(command, store, directory, actor, now, resolve, idempotency_key, hours)
     except DomainError as error:
         return Reply(error.message, ok=False)
 
@@ -94,6 +97,7 @@ def _run_request(
     now: datetime,
     resolve: MentionResolver,
     idempotency_key: str | None,
+    hours: WorkingHours,
 ) -> Reply:
     match command:
         case commands.Usage():
@@ -142,8 +146,23 @@ def _run_request(
                 if actor.id != request.requester_id:
                     card.actions = []
             return Reply(f"{request.ref}: {request.status.label}", card=card, request=request)
-        case _:
-            raise InvalidCommand(f"/request {type(command).__name__.lower()} is not available yet.")
+        case commands.Stats():
+            person = _require(resolve, command.target) if command.target else None
+            text = request_stats(
+                store=store,
+                workspace=actor.workspace,
+                viewer=actor,
+                now=now,
+                person=person,
+                team=command.team,
+                hours=hours,
+            )
+            return Reply(text)
+        case commands.Chain():
+            lines = chain_lines(
+                store=store, workspace=actor.workspace, number=command.number, now=now, viewer=actor, hours=hours
+            )
+            return Reply("\n".join(lines))
 
 
 def _from_outcome(outcome: Outcome) -> Reply:

@@ -215,7 +215,8 @@ class Kudos(Model):
 
 
 class ActionId(StrEnum):
-    """Buttons on request cards; front ends route clicks back to these."""
+    """Buttons on neutral messages; front ends route clicks back to these (lifecycle actions to
+    ``bot.requests.act``, nudge actions to ``bot.nudges.handle_nudge_action``)."""
 
     ACKNOWLEDGE = "acknowledge"
     START = "start"
@@ -230,6 +231,9 @@ class ActionId(StrEnum):
     FOLLOW_UP = "follow_up"
     COMMENT = "comment"
     THANK = "thank"
+    SNOOZE = "snooze"
+    MUTE = "mute"
+    UNMUTE = "unmute"
 
 
 class Action(Model):

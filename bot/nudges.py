@@ -56,6 +56,8 @@ MUTE_DOC = "nudge_mute"
 SNOOZE_ACTION = "snooze"
 MUTE_ACTION = "mute"
 UNMUTE_ACTION = "unmute"
+NUDGE_ACTIONS: frozenset[str] = frozenset({SNOOZE_ACTION, MUTE_ACTION, UNMUTE_ACTION})
+"""Button ids that belong to nudge messages, not to a request's lifecycle."""
 
 NudgeKind = Literal["unacknowledged", "overdue", "escalation", "recovery", "follow_up", "snoozed"]
 ALL_RULES: frozenset[NudgeKind] = frozenset(

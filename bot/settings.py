@@ -5,6 +5,9 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.nudges import NudgeSettings
+from bot.workhours import WorkingHours
+
 
 class Settings(BaseSettings):
     """Every setting servechain reads; names are the environment variables."""
@@ -39,6 +42,15 @@ class Settings(BaseSettings):
 
     kudos_daily_allowance: int = Field(default=5, ge=0, description="Kudos a person may give per day.")
     reopen_days: int = Field(default=14, ge=0, description="Days after closing a requester may reopen.")
+    working_hours: WorkingHours = Field(
+        default_factory=WorkingHours,
+        description='Org working hours and holidays as JSON, e.g. {"start": "09:00", "holidays": ["2026-12-25"]}.',
+    )
+    nudges: NudgeSettings = Field(
+        default_factory=NudgeSettings,
+        description='Nudge and escalation thresholds as JSON, e.g. {"unacknowledged_hours": 4}.',
+    )
+    scheduler_interval: float = Field(default=60.0, gt=0, description="Seconds between scheduler passes.")
 
     @property
     def slack_enabled(self) -> bool:

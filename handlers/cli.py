@@ -11,15 +11,20 @@ import importlib
 import logging
 import os
 import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from bot.chain import add_chain_arguments, chain_command
 from bot.errors import StorageError
 from bot.org import OrgImportError, load_org, save_org_file
 from bot.settings import Settings
+from bot.stats import add_stats_arguments, stats_command
 from handlers.console import describe_db, run_console
 from storage import open_store
+from storage.contract import Store
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +75,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Copy every record of one store into another (e.g. servechain.json into PostgreSQL) and "
         "verify the counts per kind. Records the target already has are skipped, so re-running is harmless.",
     )
+    stats = commands.add_parser(
+        "stats",
+        help="responsiveness figures for a person, a team, a team link or everyone",
+        description="Responsiveness in working hours: volume, time to acknowledge and resolve, promises kept, "
+        "declines, hand-offs, reopens and ratings, both as provider and as customer.",
+    )
+    add_stats_arguments(stats).add_argument("--db", help=db_help)
+    chain = commands.add_parser(
+        "chain",
+        help="the team-to-team service map, or one request's chain",
+        description="Render who serves whom between teams (text, dot or png), naming the slowest links; "
+        "or, given R-<n>, that request's tree from its origin down.",
+    )
+    add_chain_arguments(chain).add_argument("--db", help=db_help)
+
     teams = commands.add_parser("teams", help="Microsoft Teams app", description="Microsoft Teams app.")
     teams_commands = teams.add_subparsers(dest="teams_command", metavar="<teams command>", required=True)
     package = teams_commands.add_parser(
@@ -183,6 +203,19 @@ def _db(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _with_store(settings: Settings, run: Callable[[Store], int]) -> int:
+    """Open the store, run ``run`` on it, close it; storage faults become one clear line."""
+    try:
+        store = open_store(settings.servechain_db)
+        try:
+            return run(store)
+        finally:
+            store.close()
+    except StorageError as error:
+        print(f"servechain: the store {describe_db(settings.servechain_db)} failed: {error}", file=sys.stderr)
+        return EXIT_FAILED
+
+
 def _teams_package(settings: Settings, output: Path) -> int:
     from handlers.server import ConfigError
     from handlers.teams.package import build_package
@@ -230,6 +263,37 @@ def main(argv: list[str] | None = None) -> int:
             return _db(settings, args)
         if args.command == "teams":
             return _teams_package(settings, args.output)
+        workspace, hours, now = settings.servechain_workspace, settings.working_hours, datetime.now(UTC)
+        if args.command == "stats":
+            return _with_store(
+                settings,
+                lambda store: stats_command(
+                    store=store,
+                    workspace=workspace,
+                    now=now,
+                    target=args.target,
+                    window=args.window,
+                    stdout=sys.stdout,
+                    stderr=sys.stderr,
+                    hours=hours,
+                ),
+            )
+        if args.command == "chain":
+            return _with_store(
+                settings,
+                lambda store: chain_command(
+                    store=store,
+                    workspace=workspace,
+                    now=now,
+                    request=args.request,
+                    window=args.window,
+                    format=args.format,
+                    output=args.output,
+                    stdout=sys.stdout,
+                    stderr=sys.stderr,
+                    hours=hours,
+                ),
+            )
         return _serve(settings, args)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

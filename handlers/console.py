@@ -25,10 +25,12 @@ from bot.delivery import deliver_due
 from bot.dispatch import DEFAULT_KUDOS_ALLOWANCE, Reply, run_kudos, run_request
 from bot.errors import Conflict, DomainError, InvalidCommand, NotFound, StorageError
 from bot.models import NEEDS, Action, ActionId, Message, Person, Rating
+from bot.nudges import DEFAULT_NUDGES, NUDGE_ACTIONS, NudgeSettings, handle_nudge_action
 from bot.org import OrgImportError, import_org
 from bot.people import Directory
 from bot.requests import ActionInput, act
 from bot.settings import Settings
+from bot.workhours import DEFAULT_HOURS, WorkingHours
 from storage import open_store
 from storage.contract import Store
 
@@ -72,6 +74,9 @@ CLICK_USAGE: dict[ActionId, str] = {
     ActionId.RECOVER: "click recover R-<n> <what we'll do>",
     ActionId.FOLLOW_UP: "click follow_up R-<n> yes|no [note]",
     ActionId.COMMENT: "click comment R-<n> <text>",
+    ActionId.SNOOZE: "click snooze R-<n> [30m|4h|1d]",
+    ActionId.MUTE: "click mute R-<n>",
+    ActionId.UNMUTE: "click unmute R-<n>",
 }
 """How to press each button in the console; cards show these as hints."""
 
@@ -213,6 +218,8 @@ def _inputs(action: ActionId, args: str, directory: Directory) -> ActionInput:
             if not args:
                 raise _usage(action)
             return ActionInput(note=args)
+        case ActionId.SNOOZE | ActionId.MUTE | ActionId.UNMUTE:
+            return ActionInput(note=args or None)  # the snooze length, if any
         case ActionId.FOLLOW_UP:
             answer, _sep, note = args.partition(" ")
             verdict = {"yes": True, "y": True, "no": False, "n": False}.get(answer.lower().rstrip(".!,"))
@@ -270,8 +277,12 @@ class Console:
         out: TextIO | None = None,
         clock: Clock = real_now,
         kudos_allowance: int = DEFAULT_KUDOS_ALLOWANCE,
+        hours: WorkingHours = DEFAULT_HOURS,
+        nudges: NudgeSettings = DEFAULT_NUDGES,
     ) -> None:
         self.store = store
+        self.hours = hours
+        self.nudges = nudges
         self.workspace = workspace
         self.out = out if out is not None else sys.stdout
         self.clock = clock
@@ -328,8 +339,9 @@ class Console:
         except DomainError as error:
             self.reply(self._actor_or_none(), error.message)
         except StorageError as error:
-            self.say(f"The store failed: {error or type(error).__name__}. That command may not have been saved; "
-                     "try again.")
+            self.say(
+                f"The store failed: {error or type(error).__name__}. That command may not have been saved; try again."
+            )
         except Conflict as error:
             self.say(str(error) or "Someone else changed that at the same time; please try again.")
         except Exception:
@@ -359,7 +371,7 @@ class Console:
             case "/request":
                 actor = self._require_actor()
                 self._show_reply(
-                    actor, run_request(store=self.store, actor=actor, text=rest, now=self.now())
+                    actor, run_request(store=self.store, actor=actor, text=rest, now=self.now(), hours=self.hours)
                 )
             case "/kudos":
                 actor = self._require_actor()
@@ -456,6 +468,19 @@ class Console:
         directory = Directory(self.store, self.workspace)
         directory.remember(actor)
         click = parse_click(text, directory)
+        if click.action in NUDGE_ACTIONS:
+            reply = handle_nudge_action(
+                store=self.store,
+                actor=actor,
+                action=click.action.value,
+                request=click.number,
+                value=click.inputs.note,
+                now=self.now(),
+                settings=self.nudges,
+                hours=self.hours,
+            )
+            self.reply(actor, reply)
+            return
         outcome = act(
             store=self.store,
             directory=directory,
@@ -537,6 +562,8 @@ def run_console(
             workspace=settings.servechain_workspace,
             out=stdout,
             kudos_allowance=settings.kudos_daily_allowance,
+            hours=settings.working_hours,
+            nudges=settings.nudges,
         )
         console.run(stdin, interactive=interactive)
     finally:

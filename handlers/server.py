@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from bot.delivery import Notifier, deliver_due
+from bot.scheduler import JobContext, RunReport, Scheduler, default_registry, run_forever
 from bot.settings import Settings
 from storage import open_store
 from storage.contract import Store
@@ -81,6 +82,48 @@ class DeliveryWorker:
             self._wake.clear()
 
 
+class SchedulerThread:
+    """Runs the scheduler (nudges, follow-ups, digests) every ``interval`` seconds in a thread.
+
+    Every replica may run one: each send is claimed in storage first, so none goes out twice."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        settings = runtime.settings
+        jobs = default_registry().build(JobContext(nudges=settings.nudges, hours=settings.working_hours))
+        self.runtime = runtime
+        self.scheduler = Scheduler(store=runtime.store, jobs=jobs, workspace=settings.servechain_workspace)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _on_report(self, report: RunReport) -> None:
+        if report.sent:
+            self.runtime.kick()
+
+    def start(self) -> None:
+        """Start the loop (idempotent)."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=run_forever,
+                kwargs={
+                    "scheduler": self.scheduler,
+                    "clock": self.runtime.clock,
+                    "stop": self._stop,
+                    "interval": self.runtime.settings.scheduler_interval,
+                    "on_report": self._on_report,
+                },
+                name="servechain-scheduler",
+                daemon=True,
+            )
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the loop."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+
 @dataclass
 class Runtime:
     """What the front ends share in one ``serve`` process."""
@@ -136,13 +179,16 @@ def build_web_app(settings: Settings, store: Store, *, clock: Clock = utcnow, de
         add_teams(app, runtime)
         runtime.frontends.append("teams")
     if deliver:
-        runtime.worker = DeliveryWorker(runtime)
+        worker = runtime.worker = DeliveryWorker(runtime)
+        scheduler = SchedulerThread(runtime)
 
         async def start_worker(_app: web.Application) -> None:
-            runtime.worker.start()  # type: ignore[union-attr]
+            worker.start()
+            scheduler.start()
 
         async def stop_worker(_app: web.Application) -> None:
-            runtime.worker.stop()  # type: ignore[union-attr]
+            scheduler.stop()
+            worker.stop()
 
         app.on_startup.append(start_worker)
         app.on_cleanup.append(stop_worker)

@@ -513,3 +513,39 @@ def test_serve_without_a_server_module_explains_and_exits_1(
 
     assert cli.main(["serve"]) == 1
     assert "handlers/server.py is missing" in capsys.readouterr().err
+
+
+def test_console_snoozes_and_mutes_nudges(tmp_path: Path) -> None:
+    result = _servechain(
+        "console",
+        "--db",
+        "n.json",
+        cwd=tmp_path,
+        stdin=f"clock {MONDAY}\nas alice\n/request @bob need Q3 numbers by friday\n"
+        "as bob\nclick snooze R-1 2h\nclick mute R-1\nclick unmute R-1\nclick snooze R-1 forever\n",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "[to bob] Snoozed R-1 until" in result.stdout
+    assert "[to bob] Nudges muted." in result.stdout
+    assert "[to bob] Nudges are back on." in result.stdout
+    assert "I don't understand snoozing for 'forever'" in result.stdout
+
+
+def test_cli_prints_stats_and_renders_the_team_map(tmp_path: Path) -> None:
+    _servechain(
+        "console",
+        "--db",
+        "m.json",
+        cwd=tmp_path,
+        stdin=f"clock {MONDAY}\nas alice\n/request @bob need Q3 numbers by friday\n",
+    )
+    stats = _servechain("stats", "--db", "m.json", cwd=tmp_path)
+    assert stats.returncode == 0 and "Sales → Finance: 1 request" in stats.stdout
+    person = _servechain("stats", "@bob", "--db", "m.json", cwd=tmp_path)
+    assert "As provider" in person.stdout
+    unknown = _servechain("stats", "@zed", "--db", "m.json", cwd=tmp_path)
+    assert unknown.returncode == 1 and "zed" in unknown.stderr
+    png = _servechain("chain", "--db", "m.json", "--format", "png", "--output", "map.png", cwd=tmp_path)
+    assert png.returncode == 0 and (tmp_path / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    dot = _servechain("chain", "--db", "m.json", "--format", "dot", cwd=tmp_path)
+    assert dot.stdout.startswith("digraph") and 'label="Sales"' in dot.stdout and " -> " in dot.stdout

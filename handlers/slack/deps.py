@@ -17,6 +17,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
+from bot.nudges import DEFAULT_NUDGES, NudgeSettings
+from bot.workhours import DEFAULT_HOURS, WorkingHours
 from handlers.slack.errors import friendly
 from handlers.slack.home import HomePublisher
 from handlers.slack.identity import SlackIdentity
@@ -107,6 +109,8 @@ class SlackDeps:
     homes: HomePublisher
     work: BackgroundWork
     kudos_allowance: int = 5
+    hours: WorkingHours = DEFAULT_HOURS
+    nudges: NudgeSettings = DEFAULT_NUDGES
     subscriptions: Subscriptions = field(default_factory=Subscriptions)
     recent: RecentKeys = field(default_factory=RecentKeys)
     team_ids: set[str] = field(default_factory=set)

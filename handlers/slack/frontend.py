@@ -75,6 +75,8 @@ class SlackFrontEnd:
             homes=HomePublisher(store, workspace),
             work=self.work,
             kudos_allowance=settings.kudos_daily_allowance,
+            hours=settings.working_hours,
+            nudges=settings.nudges,
         )
         self._listeners = ThreadPoolExecutor(max_workers=16, thread_name_prefix="slack-ack")
         self.bolt: App = build_bolt_app(

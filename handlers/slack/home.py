@@ -77,7 +77,9 @@ def home_view(*, store: Store, person: Person, now: datetime) -> dict[str, Any]:
     queue.sort(key=lambda r: (r.due_at is None, r.due_at or r.created_at, r.number))
     mine = store.find_requests(person.workspace, requester_id=person.id, open_only=True)
     since = _month_start(now, person.tz)
-    summary = provider_summary(store=store, workspace=person.workspace, person_id=person.id, since=since, until=now)
+    summary = provider_summary(
+        store=store, workspace=person.workspace, person_id=person.id, since=since, until=now, now=now
+    )
     kudos = store.find_kudos(person.workspace, recipient_id=person.id)
     new_button = {
         "type": "actions",

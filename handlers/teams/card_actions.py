@@ -18,6 +18,7 @@ from botbuilder.schema import Activity, ActivityTypes
 from bot import cards
 from bot.errors import InvalidCommand, NotFound
 from bot.models import NEEDS, ActionId, Person, Rating
+from bot.nudges import NUDGE_ACTIONS, handle_nudge_action
 from bot.people import Directory
 from bot.requests import ActionInput, Outcome, act
 from handlers.teams import identity, render
@@ -104,6 +105,21 @@ def action_input(submission: Submission, directory: Directory) -> ActionInput:
     return inputs
 
 
+def nudge_click(runtime: Runtime, actor: Person, submission: Submission) -> tuple[str, render.Card]:
+    """A nudge's Snooze / Mute button (blocking): the reply and the card that replaces the nudge."""
+    reply = handle_nudge_action(
+        store=runtime.store,
+        actor=actor,
+        action=submission.action.value,
+        request=submission.request,
+        value=submission.value,
+        now=runtime.clock(),
+        settings=runtime.settings.nudges,
+        hours=runtime.settings.working_hours,
+    )
+    return reply, render.notice_card(f"R-{submission.request}", reply)
+
+
 def apply(runtime: Runtime, actor: Person, submission: Submission, key: str | None) -> tuple[Outcome, render.Card]:
     """Run the click against the core (blocking); returns the outcome and the actor's new card."""
     workspace = runtime.settings.servechain_workspace
@@ -158,6 +174,10 @@ async def on_execute(context: TurnContext, runtime: Runtime) -> InvokeResponse:
         return _invoke(MESSAGE_RESPONSE, "That button is not one of mine any more.")
     try:
         actor = await _actor(context, runtime)
+        if submission.action in NUDGE_ACTIONS:
+            reply, notice = await asyncio.to_thread(nudge_click, runtime, actor, submission)
+            await context.send_activity(MessageFactory.text(reply))
+            return _invoke(CARD_RESPONSE, notice)
         outcome, card = await asyncio.to_thread(apply, runtime, actor, submission, idempotency_key(context))
     except Exception as error:
         return _invoke(MESSAGE_RESPONSE, teams_words(friendly_message(error)))
@@ -175,6 +195,10 @@ async def on_submit(context: TurnContext, runtime: Runtime) -> bool:
         return False
     try:
         actor = await _actor(context, runtime)
+        if submission.action in NUDGE_ACTIONS:
+            reply, _notice = await asyncio.to_thread(nudge_click, runtime, actor, submission)
+            await context.send_activity(MessageFactory.text(reply))
+            return True
         outcome, card = await asyncio.to_thread(apply, runtime, actor, submission, idempotency_key(context))
     except Exception as error:
         await context.send_activity(MessageFactory.text(teams_words(friendly_message(error))))

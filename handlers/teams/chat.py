@@ -82,7 +82,13 @@ def route(
             idempotency_key=key,
         )
     reply = run_request(
-        store=runtime.store, actor=actor, text=text, now=now, platform_resolver=resolve, idempotency_key=key
+        store=runtime.store,
+        actor=actor,
+        text=text,
+        now=now,
+        platform_resolver=resolve,
+        idempotency_key=key,
+        hours=runtime.settings.working_hours,
     )
     if reply.open_form:
         return Reply(NO_FORM + REQUEST_USAGE, ok=False)

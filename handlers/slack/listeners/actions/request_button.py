@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 
 from bot.errors import NotFound
 from bot.models import ActionId
+from bot.nudges import NUDGE_ACTIONS, handle_nudge_action
 from bot.people import Directory
 from bot.requests import ActionInput, act, can_view
 from handlers.slack.deps import Replier, SlackDeps, guarded
@@ -50,6 +51,20 @@ def run(deps: SlackDeps, client: WebClient, payload: BlockActions, clicked: Bloc
     if button.workspace != deps.workspace:
         raise NotFound(f"I can't find R-{button.request}.")
     actor = deps.identity.require(client, payload.team_id, payload.user.id)
+    if action in NUDGE_ACTIONS:
+        replier.say(
+            handle_nudge_action(
+                store=deps.store,
+                actor=actor,
+                action=action.value,
+                request=button.request,
+                value=button.value,
+                now=deps.clock(),
+                settings=deps.nudges,
+                hours=deps.hours,
+            )
+        )
+        return
     directory = Directory(deps.store, deps.workspace)
     directory.remember(actor)
     if button.inputs:
