@@ -86,7 +86,7 @@ class FixedClock:
 class SlackHarness:
     """The running app plus helpers that speak Slack to it."""
 
-    def __init__(self, store: Store, fake: FakeSlackApi, *, workspace: str = "default") -> None:
+    def __init__(self, store: Store, fake: FakeSlackApi, *, workspace: str = "default", **more_settings: Any) -> None:
         self.store = store
         self.fake = fake
         self.clock = FixedClock(NOW)
@@ -96,6 +96,7 @@ class SlackHarness:
             slack_api_url=fake.url,
             servechain_workspace=workspace,
             servechain_db="unused-in-tests.json",
+            **more_settings,
         )
         self.app = build_web_app(self.settings, store, clock=self.clock, deliver=False)
         self.runtime: Runtime = self.app[RUNTIME_KEY]
