@@ -13,15 +13,15 @@ from bot.models import NEEDS, Action, ActionId, Event, EventKind, Fact, Message,
 from bot.people import Directory
 
 
-def when(moment: datetime | None, tz: str) -> str:
-    """A short local time for people, e.g. ``Fri 28 Nov 17:00``."""
+def when(moment: datetime | None, tz: str, *, zone_name: bool = False) -> str:
+    """A short local time for people, e.g. ``Fri 28 Nov 17:00`` (``... 17:00 GMT`` with ``zone_name``)."""
     if moment is None:
         return "no due date"
     try:
         zone = ZoneInfo(tz)
     except (KeyError, ValueError):
         zone = ZoneInfo("UTC")
-    return moment.astimezone(zone).strftime("%a %d %b %H:%M")
+    return moment.astimezone(zone).strftime("%a %d %b %H:%M %Z" if zone_name else "%a %d %b %H:%M")
 
 
 def provider_card_key(request: Request, provider_id: str) -> str:
@@ -79,7 +79,7 @@ def _facts(request: Request, directory: Directory, tz: str) -> list[Fact]:
         Fact(label="From", value=directory.name(request.requester_id)),
         Fact(label="To", value=directory.name(request.provider_id)),
         Fact(label="Status", value=request.status.label),
-        Fact(label="Due", value=when(request.due_at, tz)),
+        Fact(label="Due", value=when(request.due_at, tz, zone_name=True)),
     ]
     if request.priority.value != "normal":
         facts.append(Fact(label="Priority", value=request.priority.value))
