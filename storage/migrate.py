@@ -11,21 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from storage._journal import KINDS as RECORD_KINDS
 from storage.contract import Store
 
-KINDS: tuple[str, ...] = (
-    "people",
-    "teams",
-    "requests",
-    "counters",
-    "kudos",
-    "outbox",
-    "claims",
-    "idempotency",
-    "card_refs",
-    "docs",
-)
-"""Record kinds, in the order they are copied."""
+KINDS = RECORD_KINDS
+"""Record kinds, in the order they are copied: the embedded store's tables are the neutral format."""
 
 BATCH = 2_000
 
