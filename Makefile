@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test e2e lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+e2e: $(STAMP)
+	bash tests/e2e/setup.sh
+	$(BIN)/python -m pytest tests/e2e -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check bot handlers storage tests benchmarks

@@ -1,0 +1,65 @@
+"""What the browser tests need, and what happens when it is missing.
+
+They need Chromium (``/usr/bin/chromium``, or ``$SERVECHAIN_CHROMIUM``), Web Chat's npm packages
+(``tests/e2e/webchat/node_modules``, from ``npm ci``) and the Python ``playwright`` package;
+``tests/e2e/setup.sh`` installs all three. Without them the tests skip with one summary line,
+except when ``SERVECHAIN_REQUIRE_BROWSER=1`` (CI): then they fail.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+CHROMIUM_ENV = "SERVECHAIN_CHROMIUM"
+REQUIRE_ENV = "SERVECHAIN_REQUIRE_BROWSER"
+DEFAULT_CHROMIUM = "/usr/bin/chromium"
+WEBCHAT_DIR = Path(__file__).resolve().parent / "webchat"
+WEBCHAT_JS = WEBCHAT_DIR / "node_modules" / "botframework-webchat" / "dist" / "webchat.js"
+# Chromium on a closed network: no background connections, no sandbox (root in CI), a fresh profile.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+skipped_reason: list[str] = []
+
+
+def chromium_path() -> str:
+    return os.environ.get(CHROMIUM_ENV) or DEFAULT_CHROMIUM
+
+
+@functools.cache
+def _problems(chromium: str) -> tuple[str, ...]:
+    found = []
+    if not (os.path.isfile(chromium) and os.access(chromium, os.X_OK)):
+        found.append(f"no Chromium at {chromium}")
+    if not WEBCHAT_JS.is_file():
+        found.append(f"no Web Chat bundle at {WEBCHAT_JS} (npm ci in tests/e2e/webchat)")
+    if importlib.util.find_spec("playwright") is None:
+        found.append("the Python package playwright is not installed")
+    return tuple(found)
+
+
+def require_browser() -> str:
+    """The Chromium executable to drive, or skip/fail the calling test."""
+    chromium = chromium_path()
+    problems = _problems(chromium)
+    if not problems:
+        return chromium
+    message = "; ".join(problems)
+    if os.environ.get(REQUIRE_ENV) == "1":
+        pytest.fail(f"{message}, and {REQUIRE_ENV}=1 requires them (run tests/e2e/setup.sh)")
+    if not skipped_reason:
+        skipped_reason.append(f"{message}; run tests/e2e/setup.sh to install them")
+    pytest.skip(message)
