@@ -136,6 +136,22 @@ def timed(action: Callable[[], object]) -> float:
     return (time.perf_counter() - start) * 1000
 
 
+def store_mb(url: str) -> float | None:
+    """Size of the store on disk: the TinyDB file, or PostgreSQL's tables with their indexes and TOAST."""
+    if os.path.exists(url):
+        return os.path.getsize(url) / 1e6
+    if url.startswith(("postgresql://", "postgres://")):
+        import psycopg
+
+        with psycopg.connect(url) as conn:
+            row = conn.execute(
+                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r'"
+            ).fetchone()
+        return int(row[0]) / 1e6 if row else None
+    return None
+
+
 def run_size(backend: str, args: argparse.Namespace, size: int) -> Row:
     """Preload ``size`` requests into a fresh store, then time creates and queries."""
     rng = random.Random(size)
@@ -187,7 +203,7 @@ def run_size(backend: str, args: argparse.Namespace, size: int) -> Row:
                     request = make_request(rng, size + 20 + args.ops + i, open_share=1.0)
                     during.append(timed(lambda r=request: store.create_request(r)))  # type: ignore[misc]
                 store._wait_for_compactor(timeout=None)  # type: ignore[attr-defined]
-            file_mb = os.path.getsize(url) / 1e6 if os.path.exists(url) else None
+            file_mb = store_mb(url)
         finally:
             store.close()
     return Row(size, preload_s, open_s, file_mb, create_ms, create_wall_s, find_ms, found, compact_s, during)
@@ -234,6 +250,8 @@ def print_table(backend: str, args: argparse.Namespace, rows: Sequence[Row]) -> 
         )
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(headers)]
     print(f"\nbackend: {backend}; {args.ops} timed calls per figure; every create is a durable (fsync'd) write")
+    if backend == "postgres":
+        print("file MB: tables + indexes (pg_total_relation_size); preload: one create_request per request")
     print(" | ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)))
     print("-+-".join("-" * w for w in widths))
     for line in lines:
