@@ -113,14 +113,24 @@ def provider_actions(request: Request) -> list[Action]:
     return actions
 
 
-def requester_actions(request: Request) -> list[Action]:
-    """The buttons on the requester's confirmation card."""
+def requester_actions(request: Request, thank: str | None = None) -> list[Action]:
+    """The buttons on the requester's confirmation card; once it is done, ``thank`` (the name of
+    whoever finished it) gets a "Thank ..." button that gives them kudos (``bot.kudos``)."""
     n = request.number
     if request.status.is_open:
         return [Action(id=ActionId.CANCEL, label="Cancel request", request=n, style="danger")]
+    actions = []
+    if request.status == Status.DONE and thank:
+        actions.append(Action(id=ActionId.THANK, label=f"Thank {thank}", request=n, inputs=["message"]))
     if request.status in (Status.DONE, Status.DECLINED, Status.CANCELLED):
-        return [Action(id=ActionId.REOPEN, label="Reopen", request=n, inputs=["note"])]
-    return []
+        actions.append(Action(id=ActionId.REOPEN, label="Reopen", request=n, inputs=["note"]))
+    return actions
+
+
+def finished_by(request: Request) -> str | None:
+    """Who marked a done request done (the provider a thank-you goes to), if it is done."""
+    done = request.last(EventKind.DONE) if request.status == Status.DONE else None
+    return done.actor_id if done is not None else None
 
 
 def provider_card(request: Request, directory: Directory, provider_id: str | None = None) -> Message:
@@ -158,7 +168,7 @@ def requester_card(request: Request, directory: Directory) -> Message:
         text=request.text,
         facts=_facts(request, directory, tz),
         history=history(request, directory, tz),
-        actions=requester_actions(request),
+        actions=requester_actions(request, thank=_first_name(directory, finished_by(request))),
         card_key=requester_card_key(request),
         request=request.number,
     )
@@ -297,6 +307,13 @@ def on_action(before: Request, after: Request, action: ActionId, directory: Dire
                 )
             )
     return messages
+
+
+def _first_name(directory: Directory, person_id: str | None) -> str | None:
+    if person_id is None:
+        return None
+    name = directory.name(person_id).strip()
+    return name.split()[0] if name else None
 
 
 def _tz(directory: Directory, person_id: str) -> str:

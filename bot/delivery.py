@@ -4,16 +4,27 @@ Delivery is at-least-once: an item is leased (its next attempt pushed into the f
 before it is sent, so a second worker skips it, and a crashed worker's lease runs out.
 Cards are updated in place through stored card references, so a resend edits the same
 card instead of posting a duplicate.
+
+The one gap at-least-once leaves is a *new* post whose outcome was never recorded (the
+process died after the platform accepted it, or the platform timed out). Leasing marks the
+item :data:`UNCONFIRMED`; the next attempt at such an item first asks the notifier whether
+the post went through (:class:`Reconciler`, e.g. Slack looks the message key up in the
+conversation's message metadata) and records that post instead of posting again.
+
+Faults are retried with exponential backoff and jitter (or the platform's Retry-After) for at
+least :data:`RETRY_WINDOW`, so a long platform outage delays messages but does not lose them;
+permanent refusals are recorded with their reason and the requester is told.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bot.errors import Conflict
 from bot.models import CardRef, Message, OutboxItem, Person
@@ -22,19 +33,29 @@ from storage.contract import Store
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 12
+RETRY_WINDOW = timedelta(hours=6)
+"""A failing item is given up only after MAX_ATTEMPTS attempts *and* this long since it was queued."""
 LEASE = timedelta(seconds=60)
 BASE_BACKOFF = 2.0
 MAX_BACKOFF = 15 * 60.0
+MIN_WAIT = 1.0
+"""No retry sooner than this, even when a platform says ``Retry-After: 0``."""
+UNCONFIRMED = "unconfirmed: "
+"""Prefix of ``last_error`` while it is unknown whether the platform took the last send."""
 
 
 class DeliveryError(Exception):
     """A platform refused or failed a send; ``permanent`` ones are not retried."""
 
-    def __init__(self, reason: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
+    def __init__(
+        self, reason: str, *, permanent: bool = False, retry_after: float | None = None, unconfirmed: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
         self.retry_after = retry_after
+        self.unconfirmed = unconfirmed
+        """True when the platform may have taken the message anyway (e.g. it timed out)."""
 
 
 class Notifier(Protocol):
@@ -52,6 +73,16 @@ class Notifier(Protocol):
         ...
 
 
+@runtime_checkable
+class Reconciler(Protocol):
+    """Optionally, a notifier that can tell whether an unconfirmed earlier send went through."""
+
+    def find_sent(self, message: Message, person: Person, *, thread_ref: str | None) -> str | None:
+        """The platform's reference of ``message`` (by ``message.key``) if an earlier attempt
+        posted it, else None. Raise DeliveryError when the platform can't be asked now."""
+        ...
+
+
 @dataclass
 class DeliveryReport:
     """Counts from one pass over the outbox."""
@@ -60,6 +91,17 @@ class DeliveryReport:
     retried: int = 0
     failed: int = 0
     skipped: int = 0
+
+
+def private_reply(recipient: Person, text: str, *, card: Message | None = None) -> Message:
+    """A reply for one person as a DM through the outbox, for when it can't (or must not) be
+    given where they asked: a failed ephemeral answer, or a question asked in a channel."""
+    key = f"{recipient.workspace}:reply:{uuid.uuid4().hex}"
+    if card is not None:
+        return card.model_copy(update={"key": key, "recipient_id": recipient.id, "card_key": None, "thread_key": None})
+    return Message(
+        key=key, workspace=recipient.workspace, recipient_id=recipient.id, kind="text", title="servechain", text=text
+    )
 
 
 def backoff(attempts: int, rng: random.Random) -> float:
@@ -87,14 +129,30 @@ def deliver_due(
     rng = rng or random.Random()
     report = DeliveryReport()
     for item in store.due_outbox(now=now, limit=limit):
-        leased = item.model_copy(update={"attempts": item.attempts + 1, "next_attempt_at": now + LEASE})
+        unsure = is_unconfirmed(item)
+        leased = item.model_copy(
+            update={
+                "attempts": item.attempts + 1,
+                "next_attempt_at": now + LEASE,
+                "last_error": f"{UNCONFIRMED}attempt {item.attempts + 1} was sending",
+            }
+        )
         try:
             leased = store.save_outbox_item(leased)
         except Conflict:
             report.skipped += 1
             continue
-        _deliver_one(store, notifiers, leased, now, rng, report)
+        try:
+            _deliver_one(store, notifiers, leased, now, rng, report, unsure=unsure)
+        except Exception as error:  # a bug must not stop the rest of the outbox; retried like a fault
+            log.exception("delivery of %s failed unexpectedly", leased.key)
+            _retry(store, leased, DeliveryError(f"unexpected error ({type(error).__name__})"), now, rng, report, True)
     return report
+
+
+def is_unconfirmed(item: OutboxItem) -> bool:
+    """True when the item's last send may have reached the platform without being recorded."""
+    return item.state == "pending" and (item.last_error or "").startswith(UNCONFIRMED)
 
 
 def _deliver_one(
@@ -104,6 +162,8 @@ def _deliver_one(
     now: datetime,
     rng: random.Random,
     report: DeliveryReport,
+    *,
+    unsure: bool,
 ) -> None:
     message = item.message
     person = store.get_person(item.workspace, message.recipient_id)
@@ -116,21 +176,20 @@ def _deliver_one(
     card_ref = _ref(store, item.workspace, message.card_key, notifier.platform)
     thread_ref = _ref(store, item.workspace, message.thread_key, notifier.platform)
     try:
-        ref = notifier.send(message, person, card_ref=card_ref, thread_ref=thread_ref)
+        ref: str | None = None
+        if unsure and card_ref is None and isinstance(notifier, Reconciler):
+            ref = notifier.find_sent(message, person, thread_ref=thread_ref)
+            if ref is not None:
+                log.info("%s was already posted by an unrecorded attempt; recording it", item.key)
+            unsure = False  # we looked: it is there (recorded below) or it is not (post it now)
+        if ref is None:
+            ref = notifier.send(message, person, card_ref=card_ref, thread_ref=thread_ref)
     except DeliveryError as error:
-        if error.permanent or item.attempts >= MAX_ATTEMPTS:
+        if error.permanent:
             _fail(store, item, error.reason, now)
             report.failed += 1
         else:
-            wait = error.retry_after if error.retry_after is not None else backoff(item.attempts, rng)
-            log.warning(
-                "delivery of %s to %s failed (%s); retrying in %.0fs", item.key, notifier.platform, error.reason, wait
-            )
-            _save(
-                store,
-                item.model_copy(update={"next_attempt_at": now + timedelta(seconds=wait), "last_error": error.reason}),
-            )
-            report.retried += 1
+            _retry(store, item, error, now, rng, report, unsure or error.unconfirmed, platform=notifier.platform)
         return
     if message.card_key and ref:
         store.save_card_ref(
@@ -143,6 +202,30 @@ def _deliver_one(
         ),
     )
     report.sent += 1
+
+
+def _retry(
+    store: Store,
+    item: OutboxItem,
+    error: DeliveryError,
+    now: datetime,
+    rng: random.Random,
+    report: DeliveryReport,
+    unconfirmed: bool,
+    *,
+    platform: str = "?",
+) -> None:
+    """Schedule the next attempt, or give up once the item has been failing for long enough."""
+    if item.attempts >= MAX_ATTEMPTS and now - item.created_at >= RETRY_WINDOW:
+        _fail(store, item, error.reason, now)
+        report.failed += 1
+        return
+    wait = error.retry_after if error.retry_after is not None else backoff(item.attempts, rng)
+    wait = max(wait, MIN_WAIT)
+    log.warning("delivery of %s to %s failed (%s); retrying in %.0fs", item.key, platform, error.reason, wait)
+    reason = f"{UNCONFIRMED}{error.reason}" if unconfirmed else error.reason
+    _save(store, item.model_copy(update={"next_attempt_at": now + timedelta(seconds=wait), "last_error": reason}))
+    report.retried += 1
 
 
 def _ref(store: Store, workspace: str, card_key: str | None, platform: str) -> str | None:

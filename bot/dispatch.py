@@ -6,25 +6,24 @@ then hand the raw command text here and render the :class:`Reply`.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 from bot import cards, commands
 from bot.chain import chain_lines
-from bot.errors import DomainError, InvalidCommand, NotFound
-from bot.models import Kudos, Message, Person, Request
+from bot.digest import DEFAULT_DIGEST, DigestSettings, digest_preview
+from bot.errors import DomainError, NotFound
+from bot.kudos import DEFAULT_KUDOS_ALLOWANCE, give_kudos, leaderboard_text
+from bot.models import Message, Person, Request
 from bot.people import Directory
-from bot.requests import Outcome, can_view, create_request, outbox_items
+from bot.pulse import DEFAULT_PULSE, PulseSettings
+from bot.requests import Outcome, can_view, create_request
 from bot.stats import request_stats
 from bot.workhours import DEFAULT_HOURS, WorkingHours
 from storage.contract import Store
 
 MentionResolver = Callable[[commands.Mention], Person | None]
-
-DEFAULT_KUDOS_ALLOWANCE = 5
 
 
 @dataclass
@@ -37,6 +36,8 @@ class Reply:
     ok: bool = True
     request: Request | None = None
     messages: list[Message] = field(default_factory=list)
+    announcement: Message | None = None
+    """A public post for the conversation the command was typed in (kudos), if any."""
 
 
 def resolver_for(directory: Directory, platform: MentionResolver | None = None) -> MentionResolver:
@@ -180,7 +181,8 @@ def run_kudos(
     allowance: int = DEFAULT_KUDOS_ALLOWANCE,
     idempotency_key: str | None = None,
 ) -> Reply:
-    """Parse and run a ``/kudos`` command; domain errors become friendly replies."""
+    """Parse and run a ``/kudos`` command (give kudos, or the leaderboard); domain errors become
+    friendly replies. The reply's ``announcement`` is for the conversation it was typed in."""
     directory = Directory(store, actor.workspace)
     directory.remember(actor)
     command = commands.parse_kudos(text)
@@ -190,9 +192,20 @@ def run_kudos(
                 return Reply(command.text(), ok=False)
             case commands.Help():
                 return Reply(commands.KUDOS_USAGE)
+            case commands.KudosTop():
+                return Reply(
+                    leaderboard_text(
+                        store=store,
+                        workspace=actor.workspace,
+                        period=command.period,
+                        now=now,
+                        tz=actor.tz,
+                        team=command.team,
+                    )
+                )
             case commands.GiveKudos():
                 recipients = [_require(resolver_for(directory, platform_resolver), m) for m in command.recipients]
-                return give_kudos(
+                outcome = give_kudos(
                     store=store,
                     directory=directory,
                     giver=actor,
@@ -204,77 +217,27 @@ def run_kudos(
                     allowance=allowance,
                     idempotency_key=idempotency_key,
                 )
-            case _:
-                raise InvalidCommand("Kudos leaderboards are not available yet.")
+                return Reply(outcome.text, messages=outcome.messages, announcement=outcome.announcement)
     except DomainError as error:
         return Reply(error.message, ok=False)
 
 
-def _local_day_start(now: datetime, tz: str) -> datetime:
-    try:
-        zone = ZoneInfo(tz)
-    except (KeyError, ValueError):
-        zone = ZoneInfo("UTC")
-    local = now.astimezone(zone)
-    return local.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def give_kudos(
+def run_digest(
     *,
     store: Store,
-    directory: Directory,
-    giver: Person,
-    recipients: list[Person],
-    message: str,
-    values: list[str],
+    actor: Person,
+    text: str,
     now: datetime,
-    channel: str | None = None,
-    allowance: int = DEFAULT_KUDOS_ALLOWANCE,
-    request_number: int | None = None,
-    idempotency_key: str | None = None,
+    hours: WorkingHours = DEFAULT_HOURS,
+    settings: DigestSettings = DEFAULT_DIGEST,
+    pulse: PulseSettings = DEFAULT_PULSE,
 ) -> Reply:
-    """Thank people: store the kudos and DM each recipient, within the giver's daily allowance."""
-    unique = list({p.id: p for p in recipients}.values())
-    if any(p.id == giver.id for p in unique):
-        raise InvalidCommand("Kudos are for others. You can't give kudos to yourself.")
-    bots = [p.handle for p in unique if p.is_bot]
-    if bots:
-        raise InvalidCommand(f"{', '.join(bots)} is a bot; kudos are for people.")
-    day_start = _local_day_start(now, giver.tz)
-    given_today = store.find_kudos(
-        giver.workspace, giver_id=giver.id, since=day_start, until=day_start + timedelta(days=1)
-    )
-    used = sum(len(k.recipient_ids) for k in given_today)
-    if used + len(unique) > allowance:
-        left = max(allowance - used, 0)
-        raise InvalidCommand(
-            f"You've used {used} of your {allowance} kudos for today"
-            + (f" and have {left} left." if left else ".")
-            + " Your allowance resets at midnight."
+    """``/digest [last|now|2026-W47]``: a manager's own weekly digest as a card, for their eyes only
+    (front ends show it ephemerally, or in the 1:1 chat); domain errors become friendly replies."""
+    try:
+        card = digest_preview(
+            store=store, manager=actor, text=text, now=now, hours=hours, settings=settings, pulse_settings=pulse
         )
-    kudos = Kudos(
-        id="K-" + uuid.uuid4().hex[:12],
-        workspace=giver.workspace,
-        giver_id=giver.id,
-        recipient_ids=[p.id for p in unique],
-        message=message,
-        values=values,
-        at=now,
-        request_number=request_number,
-        channel=channel,
-    )
-    messages = [
-        Message(
-            key=f"{kudos.workspace}:{kudos.id}:kudos:{p.id}",
-            workspace=kudos.workspace,
-            recipient_id=p.id,
-            kind="kudos",
-            title=f"Kudos from {giver.name}!",
-            text=message,
-        )
-        for p in unique
-    ]
-    if not store.add_kudos(kudos, outbox=outbox_items(messages, now), idempotency_key=idempotency_key):
-        return Reply("Those kudos were already given.")
-    names = ", ".join(p.name for p in unique)
-    return Reply(f"Kudos sent to {names}. ({used + len(unique)}/{allowance} today)", messages=messages)
+    except DomainError as error:
+        return Reply(error.message, ok=False)
+    return Reply(f"Your digest preview (only you can see it): {card.title}", card=card)

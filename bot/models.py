@@ -234,6 +234,8 @@ class ActionId(StrEnum):
     SNOOZE = "snooze"
     MUTE = "mute"
     UNMUTE = "unmute"
+    PULSE = "pulse"
+    """Answer the weekly pulse (``bot.pulse``); the action's ``value`` names the ISO week."""
 
 
 class Action(Model):
@@ -264,8 +266,43 @@ MessageKind = Literal[
     "nudge",
     "digest",
     "kudos",
+    "pulse",
     "text",
 ]
+
+
+class Section(Model):
+    """A titled block of lines on a long message such as the weekly digest."""
+
+    title: str
+    lines: list[str] = Field(default_factory=list)
+
+
+class ChartSeries(Model):
+    """One line of a chart panel; ``None`` leaves a gap (no data, or hidden to keep answers anonymous)."""
+
+    label: str
+    values: list[float | None]
+
+
+class ChartPanel(Model):
+    """One small chart: its series share the x-axis labels of the :class:`Chart`."""
+
+    title: str
+    series: list[ChartSeries]
+    unit: str = ""
+    y_min: float | None = None
+    y_max: float | None = None
+
+
+class Chart(Model):
+    """A neutral chart description (data, not pixels): notifiers draw it with ``bot.charts`` when
+    they send, so the outbox stores numbers instead of an image."""
+
+    title: str
+    labels: list[str]
+    panels: list[ChartPanel]
+    alt_text: str
 
 
 class Message(Model):
@@ -288,6 +325,8 @@ class Message(Model):
     card_key: str | None = None
     thread_key: str | None = None
     request: int | None = None
+    sections: list[Section] = Field(default_factory=list)
+    chart: Chart | None = None
 
 
 OutboxState = Literal["pending", "sent", "failed"]

@@ -1,4 +1,5 @@
-"""Request lifecycle: allowed transitions, who may do each, and the services that apply them.
+"""Request lifecycle: allowed transitions and the services that apply them (who may take each
+action is decided in :mod:`bot.access`).
 
 Every change appends one event to the request's log and stores it together with the
 messages it causes (the outbox) in one write. Services take their dependencies and
@@ -7,14 +8,16 @@ messages it causes (the outbox) in one write. Services take their dependencies a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from bot import cards
-from bot.errors import Conflict, InvalidCommand, InvalidTransition, NotAllowed, NotFound
+from bot import access, cards
+from bot.access import can_view
+from bot.errors import Conflict, InvalidCommand, InvalidTransition, NotFound
 from bot.models import (
     MAX_TEXT,
+    NEEDS,
     ActionId,
     Event,
     EventKind,
@@ -29,6 +32,19 @@ from bot.models import (
 from bot.people import Directory
 from storage.contract import Store
 
+__all__ = [
+    "ActionInput",
+    "Outcome",
+    "act",
+    "apply_action",
+    "can_view",
+    "check_allowed",
+    "create_request",
+    "make_rating",
+    "outbox_items",
+    "status_after",
+]
+
 REOPEN_WINDOW = timedelta(days=14)
 POOR_RATING = 2
 """A rating at or below this starts service recovery."""
@@ -36,45 +52,25 @@ POOR_RATING = 2
 _OPEN = frozenset({Status.OPEN, Status.ACKNOWLEDGED, Status.IN_PROGRESS})
 _CLOSED_DONE_OR_DECLINED = frozenset({Status.DONE, Status.DECLINED})
 
-# action -> (event kind, states it may start from, state it leads to (None: unchanged), role)
-_TRANSITIONS: dict[ActionId, tuple[EventKind, frozenset[Status], Status | None, str]] = {
-    ActionId.ACKNOWLEDGE: (EventKind.ACKNOWLEDGED, frozenset({Status.OPEN}), Status.ACKNOWLEDGED, "provider"),
-    ActionId.START: (
-        EventKind.STARTED,
-        frozenset({Status.OPEN, Status.ACKNOWLEDGED}),
-        Status.IN_PROGRESS,
-        "provider",
-    ),
-    ActionId.DONE: (EventKind.DONE, _OPEN, Status.DONE, "provider"),
-    ActionId.DECLINE: (EventKind.DECLINED, _OPEN, Status.DECLINED, "provider"),
-    ActionId.HANDOFF: (EventKind.HANDED_OFF, _OPEN, Status.OPEN, "provider"),
-    ActionId.REASSIGN: (EventKind.REASSIGNED, _OPEN, Status.OPEN, "manager"),
-    ActionId.CANCEL: (EventKind.CANCELLED, _OPEN, Status.CANCELLED, "requester"),
+# action -> (event kind, states it may start from, state it leads to (None: unchanged));
+# who may take each action is decided in bot.access.
+_TRANSITIONS: dict[ActionId, tuple[EventKind, frozenset[Status], Status | None]] = {
+    ActionId.ACKNOWLEDGE: (EventKind.ACKNOWLEDGED, frozenset({Status.OPEN}), Status.ACKNOWLEDGED),
+    ActionId.START: (EventKind.STARTED, frozenset({Status.OPEN, Status.ACKNOWLEDGED}), Status.IN_PROGRESS),
+    ActionId.DONE: (EventKind.DONE, _OPEN, Status.DONE),
+    ActionId.DECLINE: (EventKind.DECLINED, _OPEN, Status.DECLINED),
+    ActionId.HANDOFF: (EventKind.HANDED_OFF, _OPEN, Status.OPEN),
+    ActionId.REASSIGN: (EventKind.REASSIGNED, _OPEN, Status.OPEN),
+    ActionId.CANCEL: (EventKind.CANCELLED, _OPEN, Status.CANCELLED),
     ActionId.REOPEN: (
         EventKind.REOPENED,
         frozenset({Status.DONE, Status.DECLINED, Status.CANCELLED}),
         Status.OPEN,
-        "requester",
     ),
-    ActionId.RATE: (EventKind.RATED, _CLOSED_DONE_OR_DECLINED, None, "requester"),
-    ActionId.RECOVER: (EventKind.RECOVERY_PLANNED, _CLOSED_DONE_OR_DECLINED, None, "provider"),
-    ActionId.FOLLOW_UP: (EventKind.FOLLOWED_UP, _CLOSED_DONE_OR_DECLINED, None, "requester"),
-    ActionId.COMMENT: (EventKind.COMMENTED, frozenset(Status), None, "participant"),
-}
-
-_VERBS: dict[ActionId, str] = {
-    ActionId.ACKNOWLEDGE: "acknowledge",
-    ActionId.START: "start",
-    ActionId.DONE: "finish",
-    ActionId.DECLINE: "decline",
-    ActionId.HANDOFF: "hand off",
-    ActionId.REASSIGN: "reassign",
-    ActionId.CANCEL: "cancel",
-    ActionId.REOPEN: "reopen",
-    ActionId.RATE: "rate",
-    ActionId.RECOVER: "answer the poor rating of",
-    ActionId.FOLLOW_UP: "answer the follow-up of",
-    ActionId.COMMENT: "comment on",
+    ActionId.RATE: (EventKind.RATED, _CLOSED_DONE_OR_DECLINED, None),
+    ActionId.RECOVER: (EventKind.RECOVERY_PLANNED, _CLOSED_DONE_OR_DECLINED, None),
+    ActionId.FOLLOW_UP: (EventKind.FOLLOWED_UP, _CLOSED_DONE_OR_DECLINED, None),
+    ActionId.COMMENT: (EventKind.COMMENTED, frozenset(Status), None),
 }
 
 _STATE_PHRASES: dict[Status, str] = {
@@ -108,6 +104,9 @@ class Outcome:
     repeated: bool = False
 
 
+_NOUNS: dict[str, str] = {"text": "request", "note": "note", "alternative": "alternative", "comment": "comment"}
+
+
 def _clean(text: str | None, what: str, *, field: str = "note", required: bool = False) -> str | None:
     value = (text or "").strip()
     if not value:
@@ -115,12 +114,32 @@ def _clean(text: str | None, what: str, *, field: str = "note", required: bool =
             raise InvalidCommand(f"Please give {what}.", field=field)
         return None
     if len(value) > MAX_TEXT:
-        raise InvalidCommand(f"The {what} is {len(value)} characters long; the limit is {MAX_TEXT}.", field=field)
+        noun = _NOUNS.get(field, field)
+        raise InvalidCommand(
+            f"That {noun} is {len(value)} characters long; the limit is {MAX_TEXT} characters. Please shorten it.",
+            field=field,
+        )
     return value
 
 
+def make_rating(score: object, needs: Mapping[str, object], comment: str | None) -> Rating:
+    """A rating from form fields, or an InvalidCommand saying exactly what is wrong (on its field)."""
+    try:
+        overall = int(str(score).strip())
+        scored = {need: int(str(value).strip()) for need, value in needs.items()}
+    except ValueError:
+        raise InvalidCommand("Ratings are whole numbers from 1 (poor) to 5 (great).", field="score") from None
+    if not 1 <= overall <= 5 or any(not 1 <= value <= 5 for value in scored.values()):
+        raise InvalidCommand("Ratings are whole numbers from 1 (poor) to 5 (great).", field="score")
+    unknown = sorted(set(scored) - set(NEEDS))
+    if unknown:
+        raise InvalidCommand(f"{unknown[0]} is not one of the needs ({', '.join(NEEDS)}).", field="score")
+    text = _clean(comment, "a comment", field="comment")
+    return Rating(score=overall, needs=scored, comment=text)
+
+
 _TARGET_BY_KIND: dict[EventKind, Status] = {
-    kind: target for kind, _sources, target, _role in _TRANSITIONS.values() if target is not None
+    kind: target for kind, _sources, target in _TRANSITIONS.values() if target is not None
 }
 _TARGET_BY_KIND[EventKind.CREATED] = Status.OPEN
 
@@ -133,29 +152,19 @@ def status_after(events: Sequence[Event]) -> Status:
     return status
 
 
+def states_from(action: ActionId) -> frozenset[Status]:
+    """The states ``action`` may start from."""
+    return _TRANSITIONS[action][1]
+
+
 def check_allowed(request: Request, action: ActionId, actor: Person, directory: Directory) -> None:
-    """Raise a readable error unless ``actor`` may take ``action`` on ``request`` now."""
-    _kind, sources, _target, role = _TRANSITIONS[action]
-    verb = _VERBS[action]
-    if role == "provider" and actor.id != request.provider_id:
-        raise NotAllowed(f"Only {directory.handle(request.provider_id)} can {verb} {request.ref}.")
-    if role == "requester" and actor.id != request.requester_id:
-        raise NotAllowed(f"Only {directory.handle(request.requester_id)} can {verb} {request.ref}.")
-    if role == "manager" and not directory.manages(actor.id, request.provider_id):
-        raise NotAllowed(f"Only {directory.handle(request.provider_id)}'s manager can {verb} {request.ref}.")
-    if role == "participant" and not can_view(request, actor, directory):
-        raise NotFound(f"I can't find {request.ref}.")
-    if request.status not in sources:
-        raise InvalidTransition(f"{request.ref} {_STATE_PHRASES[request.status]}, so you can't {verb} it.")
-
-
-def can_view(request: Request, person: Person, directory: Directory) -> bool:
-    """Requester, current and previous providers, and the provider's manager chain may see it."""
-    if person.id in (request.requester_id, request.provider_id):
-        return True
-    if person.id in request.provider_history():
-        return True
-    return directory.manages(person.id, request.provider_id)
+    """Raise a readable error unless ``actor`` may take ``action`` on ``request`` now: who may is
+    :func:`bot.access.check_action`'s call, when is the state machine's."""
+    access.check_action(request, action, actor, directory)
+    if request.status not in states_from(action):
+        raise InvalidTransition(
+            f"{request.ref} {_STATE_PHRASES[request.status]}, so you can't {access.verb(action)} it."
+        )
 
 
 def _check_rules(request: Request, action: ActionId, inputs: ActionInput, now: datetime) -> None:
@@ -236,7 +245,7 @@ def apply_action(
     inputs = _relevant(action, inputs or ActionInput())
     check_allowed(request, action, actor, directory)
     _check_rules(request, action, inputs, now)
-    kind, _sources, target, _role = _TRANSITIONS[action]
+    kind, _sources, target = _TRANSITIONS[action]
     event = Event(
         kind=kind,
         at=now,

@@ -25,7 +25,9 @@ from bot.workhours import DEFAULT_HOURS, WorkingHours, zone
 from storage.contract import Store
 
 if TYPE_CHECKING:
+    from bot.digest import DigestSettings
     from bot.nudges import NudgeSettings
+    from bot.pulse import PulseSettings
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,8 @@ class JobContext:
 
     nudges: NudgeSettings | None = None
     hours: WorkingHours = DEFAULT_HOURS
+    pulse: PulseSettings | None = None
+    digest: DigestSettings | None = None
 
 
 JobFactory = Callable[[JobContext], Job]
@@ -109,11 +113,19 @@ class JobRegistry:
 
 
 def default_registry() -> JobRegistry:
-    """A fresh registry with servechain's jobs (the digest job registers here too)."""
-    from bot.nudges import DEFAULT_NUDGES, NudgeJob  # nudges builds on this module's JobReport
+    """A fresh registry with servechain's jobs: nudges, the weekly pulse and the manager digest."""
+    # the jobs build on this module's JobReport and claim_and_send, so they are imported here
+    from bot.digest import DEFAULT_DIGEST, DigestJob
+    from bot.nudges import DEFAULT_NUDGES, NudgeJob
+    from bot.pulse import DEFAULT_PULSE, PulseJob
 
     registry = JobRegistry()
     registry.register("nudges", lambda ctx: NudgeJob(settings=ctx.nudges or DEFAULT_NUDGES, hours=ctx.hours))
+    registry.register("pulse", lambda ctx: PulseJob(settings=ctx.pulse or DEFAULT_PULSE, hours=ctx.hours))
+    registry.register(
+        "digest",
+        lambda ctx: DigestJob(settings=ctx.digest or DEFAULT_DIGEST, pulse=ctx.pulse or DEFAULT_PULSE, hours=ctx.hours),
+    )
     return registry
 
 

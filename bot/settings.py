@@ -5,7 +5,9 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.digest import DigestSettings
 from bot.nudges import NudgeSettings
+from bot.pulse import PulseSettings
 from bot.workhours import WorkingHours
 
 
@@ -49,6 +51,13 @@ class Settings(BaseSettings):
     nudges: NudgeSettings = Field(
         default_factory=NudgeSettings,
         description='Nudge and escalation thresholds as JSON, e.g. {"unacknowledged_hours": 4}.',
+    )
+    pulse: PulseSettings = Field(
+        default_factory=PulseSettings,
+        description='Weekly anonymous pulse as JSON, e.g. {"min_answers": 3, "min_team_size": 5}.',
+    )
+    digest: DigestSettings = Field(
+        default_factory=DigestSettings, description="Weekly manager digest timing and trend length as JSON."
     )
     scheduler_interval: float = Field(default=60.0, gt=0, description="Seconds between scheduler passes.")
 

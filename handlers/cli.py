@@ -18,6 +18,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bot.chain import add_chain_arguments, chain_command
+from bot.digest import add_digest_arguments, digest_command
 from bot.errors import StorageError
 from bot.org import OrgImportError, load_org, save_org_file
 from bot.settings import Settings
@@ -89,6 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
         "or, given R-<n>, that request's tree from its origin down.",
     )
     add_chain_arguments(chain).add_argument("--db", help=db_help)
+
+    digest = commands.add_parser(
+        "digest",
+        help="a manager's weekly digest (md) or its chart (png)",
+        description="Render one manager's weekly digest as it would be sent: morale, service to staff, "
+        "service to other teams, overdue items and one suggested action; or its 8-week chart as PNG.",
+    )
+    add_digest_arguments(digest).add_argument("--db", help=db_help)
 
     teams = commands.add_parser("teams", help="Microsoft Teams app", description="Microsoft Teams app.")
     teams_commands = teams.add_subparsers(dest="teams_command", metavar="<teams command>", required=True)
@@ -276,6 +285,24 @@ def main(argv: list[str] | None = None) -> int:
                     stdout=sys.stdout,
                     stderr=sys.stderr,
                     hours=hours,
+                ),
+            )
+        if args.command == "digest":
+            return _with_store(
+                settings,
+                lambda store: digest_command(
+                    store=store,
+                    workspace=workspace,
+                    now=now,
+                    manager=args.manager,
+                    week=args.week,
+                    format=args.format,
+                    output=args.output,
+                    stdout=sys.stdout,
+                    stderr=sys.stderr,
+                    hours=hours,
+                    settings=settings.digest,
+                    pulse_settings=settings.pulse,
                 ),
             )
         if args.command == "chain":

@@ -22,13 +22,17 @@ from urllib.parse import urlsplit, urlunsplit
 
 from bot import commands
 from bot.delivery import deliver_due
-from bot.dispatch import DEFAULT_KUDOS_ALLOWANCE, Reply, run_kudos, run_request
+from bot.digest import DEFAULT_DIGEST, DigestSettings
+from bot.dispatch import DEFAULT_KUDOS_ALLOWANCE, Reply, run_digest, run_kudos, run_request
 from bot.errors import Conflict, DomainError, InvalidCommand, NotFound, StorageError
+from bot.kudos import thank_for_request
 from bot.models import NEEDS, Action, ActionId, Message, Person, Rating
 from bot.nudges import DEFAULT_NUDGES, NUDGE_ACTIONS, NudgeSettings, handle_nudge_action
 from bot.org import OrgImportError, import_org
 from bot.people import Directory
+from bot.pulse import DEFAULT_PULSE, PulseSettings, answer_pulse, week_code, week_from_code
 from bot.requests import ActionInput, act
+from bot.scheduler import JobContext, Scheduler, default_registry
 from bot.settings import Settings
 from bot.workhours import DEFAULT_HOURS, WorkingHours
 from storage import open_store
@@ -77,6 +81,8 @@ CLICK_USAGE: dict[ActionId, str] = {
     ActionId.SNOOZE: "click snooze R-<n> [30m|4h|1d]",
     ActionId.MUTE: "click mute R-<n>",
     ActionId.UNMUTE: "click unmute R-<n>",
+    ActionId.THANK: "click thank R-<n> <what they did>",
+    ActionId.PULSE: "click pulse <week> <1-5> <1-5> [comment]",
 }
 """How to press each button in the console; cards show these as hints."""
 
@@ -86,6 +92,8 @@ def action_hint(action: Action) -> str:
     usage = CLICK_USAGE.get(action.id, f"click {action.id.value} R-<n>")
     if action.id == ActionId.FOLLOW_UP and action.value in ("yes", "no"):
         usage = "click follow_up R-<n> yes" if action.value == "yes" else "click follow_up R-<n> no [note]"
+    if action.id == ActionId.PULSE:
+        return f"{action.label}: {usage.replace('<week>', action.value or '<week>')}"
     return f"{action.label}: {usage.replace('R-<n>', f'R-{action.request}')}"
 
 
@@ -109,6 +117,11 @@ def render_text(message: Message, person: Person, *, updated: bool = False) -> s
     if message.history:
         lines.append("  History:")
         lines += [f"    {entry}" for entry in message.history]
+    for section in message.sections:
+        lines.append(f"  {section.title}:")
+        lines += [f"    {line}" for line in section.lines]
+    if message.chart is not None:
+        lines.append(f"  [chart: {message.chart.title}; servechain digest --format png draws it]")
     if message.actions:
         lines.append("  Actions:")
         lines += [f"    {action_hint(action)}" for action in message.actions]
@@ -184,7 +197,13 @@ def parse_click(text: str, directory: Directory) -> Click:
     if action is None or action not in CLICK_USAGE:
         known = ", ".join(a.value for a in CLICK_USAGE)
         raise InvalidCommand(f"There's no '{parts[0]}' button. The actions are: {known}.")
-    number = commands.parse_request_id(parts[1]) if len(parts) > 1 else None
+    if action == ActionId.PULSE:
+        try:
+            number = week_code(parts[1]) if len(parts) > 1 else None
+        except InvalidCommand:
+            number = None
+    else:
+        number = commands.parse_request_id(parts[1]) if len(parts) > 1 else None
     if number is None:
         raise _usage(action)
     args = parts[2].strip() if len(parts) > 2 else ""
@@ -220,6 +239,10 @@ def _inputs(action: ActionId, args: str, directory: Directory) -> ActionInput:
             return ActionInput(note=args)
         case ActionId.SNOOZE | ActionId.MUTE | ActionId.UNMUTE:
             return ActionInput(note=args or None)  # the snooze length, if any
+        case ActionId.THANK | ActionId.PULSE:
+            if not args:
+                raise _usage(action)
+            return ActionInput(note=args)  # the thanks, or the pulse's scores and comment
         case ActionId.FOLLOW_UP:
             answer, _sep, note = args.partition(" ")
             verdict = {"yes": True, "y": True, "no": False, "n": False}.get(answer.lower().rstrip(".!,"))
@@ -253,7 +276,9 @@ Commands:
   who                           list everyone (handle, name, team, manager)
   as <handle>                   act as that person
   /request ...                  as in chat; /request help shows everything it can do
-  /kudos ...                    as in chat, e.g. /kudos @bob thanks for the numbers
+  /kudos ...                    as in chat, e.g. /kudos @bob thanks for the numbers, /kudos top month
+  /digest [now|<week>]          your team's weekly digest (managers)
+  tick                          run the scheduler once (nudges, the Friday pulse, Monday's digests)
   click <action> R-<n> ...      press a button on a card:
 {clicks}
   clock <ISO-8601 datetime>     simulate the time (clock +2h / +1d moves it on, clock real goes back)
@@ -279,10 +304,14 @@ class Console:
         kudos_allowance: int = DEFAULT_KUDOS_ALLOWANCE,
         hours: WorkingHours = DEFAULT_HOURS,
         nudges: NudgeSettings = DEFAULT_NUDGES,
+        digest: DigestSettings = DEFAULT_DIGEST,
+        pulse: PulseSettings = DEFAULT_PULSE,
     ) -> None:
         self.store = store
         self.hours = hours
         self.nudges = nudges
+        self.digest = digest
+        self.pulse = pulse
         self.workspace = workspace
         self.out = out if out is not None else sys.stdout
         self.clock = clock
@@ -379,6 +408,22 @@ class Console:
                     store=self.store, actor=actor, text=rest, now=self.now(), allowance=self.kudos_allowance
                 )
                 self._show_reply(actor, reply)
+            case "/digest" | "digest":
+                actor = self._require_actor()
+                self._show_reply(
+                    actor,
+                    run_digest(
+                        store=self.store,
+                        actor=actor,
+                        text=rest,
+                        now=self.now(),
+                        hours=self.hours,
+                        settings=self.digest,
+                        pulse=self.pulse,
+                    ),
+                )
+            case "tick":
+                self._tick()
             case "click":
                 self._click(rest)
             case _:
@@ -468,6 +513,21 @@ class Console:
         directory = Directory(self.store, self.workspace)
         directory.remember(actor)
         click = parse_click(text, directory)
+        if click.action == ActionId.THANK:
+            thanks = thank_for_request(
+                store=self.store,
+                directory=directory,
+                actor=actor,
+                number=click.number,
+                message=click.inputs.note,
+                now=self.now(),
+                allowance=self.kudos_allowance,
+            )
+            self.reply(actor, thanks.text)
+            return
+        if click.action == ActionId.PULSE:
+            self.reply(actor, self._answer_pulse(actor, week_from_code(click.number), click.inputs.note or ""))
+            return
         if click.action in NUDGE_ACTIONS:
             reply = handle_nudge_action(
                 store=self.store,
@@ -492,6 +552,28 @@ class Console:
             inputs=click.inputs,
         )
         self.reply(actor, outcome.reply)
+
+    def _answer_pulse(self, actor: Person, week: str, args: str) -> str:
+        support, service, comment = ([*args.split(maxsplit=2), "", ""])[:3]
+        if not support or not service:
+            raise ClickUsage(f"Usage: {CLICK_USAGE[ActionId.PULSE]}")
+        return answer_pulse(
+            store=self.store,
+            person=actor,
+            week=week,
+            manager_support=support,
+            service=service,
+            comment=comment or None,
+            now=self.now(),
+        )
+
+    def _tick(self) -> None:
+        """One scheduler pass at the console's clock; what it queues is delivered next."""
+        jobs = default_registry().build(
+            JobContext(nudges=self.nudges, hours=self.hours, pulse=self.pulse, digest=self.digest)
+        )
+        report = Scheduler(store=self.store, jobs=jobs, workspace=self.workspace).run_due(self.now())
+        self.say(f"The scheduler queued {len(report.sent)} message(s).")
 
     # the loop ------------------------------------------------------------------------
     def run(self, stdin: TextIO, *, interactive: bool) -> None:
@@ -564,6 +646,8 @@ def run_console(
             kudos_allowance=settings.kudos_daily_allowance,
             hours=settings.working_hours,
             nudges=settings.nudges,
+            digest=settings.digest,
+            pulse=settings.pulse,
         )
         console.run(stdin, interactive=interactive)
     finally:

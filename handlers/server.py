@@ -89,7 +89,10 @@ class SchedulerThread:
 
     def __init__(self, runtime: Runtime) -> None:
         settings = runtime.settings
-        jobs = default_registry().build(JobContext(nudges=settings.nudges, hours=settings.working_hours))
+        context = JobContext(
+            nudges=settings.nudges, hours=settings.working_hours, pulse=settings.pulse, digest=settings.digest
+        )
+        jobs = default_registry().build(context)
         self.runtime = runtime
         self.scheduler = Scheduler(store=runtime.store, jobs=jobs, workspace=settings.servechain_workspace)
         self._stop = threading.Event()

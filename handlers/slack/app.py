@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Executor
+from typing import cast
 
 from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
@@ -13,15 +15,26 @@ from handlers.slack.listeners import register_listeners
 
 
 def build_bolt_app(
-    *, bot_token: str, signing_secret: str | None, api_url: str, deps: SlackDeps, executor: Executor
+    *,
+    bot_token: str,
+    signing_secret: str | None,
+    api_url: str,
+    deps: SlackDeps,
+    executor: Executor,
+    admit: Callable[[str | None], bool] = lambda _team: True,
+    refusal: str | None = None,
 ) -> App:
     """A Bolt app that makes no network call at start-up (``authorize`` answers from the token
     we were given instead of calling ``auth.test``) and acks before doing any work.
 
     Without a signing secret (Socket Mode only) requests are not signed, so not verified.
-    ``executor`` runs listeners, which only ack and hand work to ``deps.work``."""
+    ``executor`` runs listeners, which only ack and hand work to ``deps.work``. A team that
+    ``admit`` refuses is not authorized (Bolt then answers ``refusal``): the HTTP endpoint
+    refuses such teams before Bolt, this covers Socket Mode."""
 
-    def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+    def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
+        if not admit(team_id):
+            return None
         deps.seen_team(team_id or "")
         return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=bot_token)
 
@@ -30,9 +43,10 @@ def build_bolt_app(
         client=interactive_client(api_url),
         signing_secret=signing_secret or None,
         request_verification_enabled=bool(signing_secret),
-        authorize=authorize,
+        authorize=cast(Callable[..., AuthorizeResult], authorize),  # Bolt takes None as "not installed here"
         process_before_response=False,
         listener_executor=executor,
+        user_facing_authorize_error_message=refusal,
     )
     register_listeners(app, deps)
     return app

@@ -17,7 +17,12 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
+from bot.delivery import private_reply
+from bot.digest import DEFAULT_DIGEST, DigestSettings
+from bot.models import Message
 from bot.nudges import DEFAULT_NUDGES, NudgeSettings
+from bot.pulse import DEFAULT_PULSE, PulseSettings
+from bot.requests import outbox_items
 from bot.workhours import DEFAULT_HOURS, WorkingHours
 from handlers.slack.errors import friendly
 from handlers.slack.home import HomePublisher
@@ -111,6 +116,8 @@ class SlackDeps:
     kudos_allowance: int = 5
     hours: WorkingHours = DEFAULT_HOURS
     nudges: NudgeSettings = DEFAULT_NUDGES
+    digest: DigestSettings = DEFAULT_DIGEST
+    pulse: PulseSettings = DEFAULT_PULSE
     subscriptions: Subscriptions = field(default_factory=Subscriptions)
     recent: RecentKeys = field(default_factory=RecentKeys)
     team_ids: set[str] = field(default_factory=set)
@@ -124,6 +131,24 @@ class SlackDeps:
         """The Slack team seen so far (one org per deployment), if any."""
         return next(iter(self.team_ids), None)
 
+    def replier(self, client: WebClient, team_id: str, user_id: str, response_url: str | None) -> Replier:
+        """A :class:`Replier` for ``user_id`` whose DM fallback goes through the outbox."""
+
+        def through_outbox(text: str, card: Message | None) -> bool:
+            return self.reply_later(team_id, user_id, text, card)
+
+        return Replier(client, user_id, response_url, fallback=through_outbox)
+
+    def reply_later(self, team_id: str, user_id: str, text: str, card: Message | None = None) -> bool:
+        """Queue a reply as a DM in the outbox (durable, retried); False when the user is not
+        linked to a person yet (then there is nobody to queue it for)."""
+        person = self.store.find_person(self.workspace, slack_id=(team_id, user_id))
+        if person is None:
+            return False
+        self.store.enqueue(outbox_items([private_reply(person, text, card=card)], self.clock()))
+        self.kick()
+        return True
+
     def after_change(self, client: WebClient, team_id: str, people_ids: set[str]) -> None:
         """Deliver what a change queued and refresh the App Home of the people it touched."""
         self.kick()
@@ -131,26 +156,41 @@ class SlackDeps:
         self.homes.refresh(client, people, team_id, self.clock())
 
 
-class Replier:
-    """Answers the person who typed or clicked: ephemerally through ``response_url`` when Slack
-    gave one, else as a DM from the bot."""
+Fallback = Callable[[str, Message | None], bool]
+"""Queues a reply for later delivery (text, optional card); False when it can't."""
 
-    def __init__(self, client: WebClient, user_id: str, response_url: str | None) -> None:
+
+class Replier:
+    """Answers the person who typed or clicked, and only them: ephemerally through
+    ``response_url`` when Slack gave one and it works, else as a DM from the bot, queued in the
+    outbox (``fallback``) so a Slack outage delays the answer instead of losing it."""
+
+    def __init__(
+        self, client: WebClient, user_id: str, response_url: str | None, *, fallback: Fallback | None = None
+    ) -> None:
         self.client = client
         self.user_id = user_id
         self.response_url = response_url
+        self.fallback = fallback
 
-    def say(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
-        """Send ``text`` (and optional blocks) to the person only; ``text`` is escaped for mrkdwn
-        (usage texts say ``<when>``, which Slack would otherwise take for a link)."""
-        text = escape(text)
+    def say(self, text: str, blocks: list[dict[str, Any]] | None = None, *, card: Message | None = None) -> None:
+        """Send ``text`` (and optional blocks, rendered from ``card`` when there is one) to the
+        person only; ``text`` is escaped for mrkdwn (usage texts say ``<when>``, which Slack
+        would otherwise take for a link)."""
+        raw, text = text, escape(text)
         if self.response_url:
-            response = WebhookClient(self.response_url).send(
-                text=text, blocks=blocks, response_type="ephemeral", replace_original=False
-            )
-            if response.status_code == 200:
-                return
-            log.warning("response_url answered %s; sending a DM instead", response.status_code)
+            try:
+                response = WebhookClient(self.response_url).send(
+                    text=text, blocks=blocks, response_type="ephemeral", replace_original=False
+                )
+            except OSError as error:
+                log.warning("response_url failed (%s); sending a DM instead", error)
+            else:
+                if response.status_code == 200:
+                    return
+                log.warning("response_url answered %s; sending a DM instead", response.status_code)
+        if self.fallback is not None and self.fallback(raw, card):
+            return
         self.client.chat_postMessage(channel=self.user_id, text=text, blocks=blocks)
 
     def fail(self, error: BaseException, *, doing: str) -> None:

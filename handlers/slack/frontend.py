@@ -2,8 +2,9 @@
 app, the notifier, and the aiohttp endpoint that feeds Bolt.
 
 The endpoint verifies the signature itself first (so a forged request gets 401 whatever its
-body), rejects unreadable payloads with 400, then runs Bolt's synchronous ``dispatch`` in a
-thread and returns its ack.
+body), rejects unreadable payloads with 400, refuses Slack teams this workspace does not serve
+(see :class:`bot.access.WorkspaceGate`), then runs Bolt's synchronous ``dispatch`` in a thread
+and returns its ack.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from slack_bolt import App
 from slack_bolt.request import BoltRequest
 from slack_sdk.signature import SignatureVerifier
 
+from bot.access import WorkspaceGate, org_ids
 from bot.settings import Settings
 from handlers.slack.app import build_bolt_app
 from handlers.slack.clients import delivery_client
@@ -27,10 +29,15 @@ from handlers.slack.deps import BackgroundWork, SlackDeps
 from handlers.slack.home import HomePublisher
 from handlers.slack.identity import SlackIdentity
 from handlers.slack.notifier import SlackNotifier
-from handlers.slack.payloads import MalformedPayload, check
+from handlers.slack.payloads import MalformedPayload, check, is_command, team_of
 from storage.contract import Store
 
 log = logging.getLogger(__name__)
+
+FOREIGN_TEAM = (
+    "servechain here serves another Slack workspace, so nothing was done. "
+    "An admin can add this workspace's team id to SLACK_TEAM_IDS."
+)
 
 
 class SlackConfigError(ValueError):
@@ -72,15 +79,26 @@ class SlackFrontEnd:
             clock=clock,
             kick=kick,
             identity=SlackIdentity(store, workspace),
-            homes=HomePublisher(store, workspace),
+            homes=HomePublisher(store, workspace, kudos_allowance=settings.kudos_daily_allowance),
             work=self.work,
             kudos_allowance=settings.kudos_daily_allowance,
             hours=settings.working_hours,
             nudges=settings.nudges,
+            digest=settings.digest,
+            pulse=settings.pulse,
+        )
+        self.gate = WorkspaceGate(
+            store, workspace, platform="slack", allowed=org_ids(getattr(settings, "slack_team_ids", ""))
         )
         self._listeners = ThreadPoolExecutor(max_workers=16, thread_name_prefix="slack-ack")
         self.bolt: App = build_bolt_app(
-            bot_token=token, signing_secret=secret, api_url=url, deps=self.deps, executor=self._listeners
+            bot_token=token,
+            signing_secret=secret,
+            api_url=url,
+            deps=self.deps,
+            executor=self._listeners,
+            admit=self.gate.admits,
+            refusal=FOREIGN_TEAM,
         )
         self.notifier = SlackNotifier(delivery_client(url, token), team_id=self.deps.team_id)
         self._verifier = SignatureVerifier(secret) if secret else None
@@ -97,6 +115,13 @@ class SlackFrontEnd:
         except (UnicodeDecodeError, MalformedPayload) as error:
             log.warning("rejected a malformed Slack request: %s", error)
             return web.json_response({"error": f"malformed payload: {error}"}, status=400)
+        content_type = headers.get("content-type", "")
+        team = team_of(body, content_type)
+        if not await asyncio.to_thread(self.gate.admits, team):
+            log.warning("refused a request from Slack team %s, which this workspace does not serve", team)
+            if is_command(body, content_type):
+                return web.json_response({"response_type": "ephemeral", "text": FOREIGN_TEAM})
+            return web.Response(status=200)
         bolt_request = BoltRequest(body=body, query=request.query_string, headers=_multi(request))
         response = await asyncio.to_thread(self.bolt.dispatch, bolt_request)
         return web.Response(

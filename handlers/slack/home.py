@@ -1,4 +1,4 @@
-"""App Home: my open requests, my queue, my responsiveness this month, kudos received.
+"""App Home: my open requests, my queue, my responsiveness this month, kudos received and given.
 
 Published with ``views.publish`` when someone opens the tab, and again after a change
 touches them, but only for people who have opened it once (the rest see it fresh when
@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from slack_sdk import WebClient
 
 from bot import cards
+from bot.kudos import DEFAULT_KUDOS_ALLOWANCE, kudos_tally
 from bot.metrics import provider_summary
 from bot.models import Person, Request
 from bot.people import Directory
@@ -69,7 +70,9 @@ def _listing(title: str, requests: list[Request], directory: Directory, viewer: 
     return blocks
 
 
-def home_view(*, store: Store, person: Person, now: datetime) -> dict[str, Any]:
+def home_view(
+    *, store: Store, person: Person, now: datetime, allowance: int = DEFAULT_KUDOS_ALLOWANCE
+) -> dict[str, Any]:
     """The App Home view for ``person`` at ``now``."""
     directory = Directory(store, person.workspace)
     directory.remember(person)
@@ -80,7 +83,7 @@ def home_view(*, store: Store, person: Person, now: datetime) -> dict[str, Any]:
     summary = provider_summary(
         store=store, workspace=person.workspace, person_id=person.id, since=since, until=now, now=now
     )
-    kudos = store.find_kudos(person.workspace, recipient_id=person.id)
+    tally = kudos_tally(store=store, person=person, now=now, allowance=allowance)
     new_button = {
         "type": "actions",
         "block_id": "home_actions",
@@ -106,22 +109,35 @@ def home_view(*, store: Store, person: Person, now: datetime) -> dict[str, Any]:
                 {"type": "mrkdwn", "text": f"*Still open*\n{summary.open_now}"},
             ],
         },
-        header(f"Kudos received ({len(kudos)})"),
+        header(f"Kudos received ({len(tally.received)})"),
     ]
-    if not kudos:
+    if not tally.received:
         blocks.append(context("No kudos yet. Give some with /kudos @name what they did."))
-    for item in reversed(kudos[-5:]):
+    elif tally.received_today:
+        blocks.append(context(f"{tally.received_today} of them today."))
+    for item in reversed(tally.received[-5:]):
         giver = fit(directory.name(item.giver_id), 100)
         blocks.append(section(f"*{giver}*: {fit(clip(item.message, 300), 900)}"))
+    blocks.append(header(f"Kudos given ({len(tally.given)})"))
+    blocks.append(
+        context(
+            f"{tally.given_today} today; you can give {tally.left_today} more. "
+            "/kudos top shows this week's leaderboard."
+        )
+    )
+    for item in reversed(tally.given[-3:]):
+        names = fit(", ".join(directory.name(r) for r in item.recipient_ids), 200)
+        blocks.append(section(f"To *{names}*: {fit(clip(item.message, 300), 900)}"))
     return {"type": "home", "blocks": blocks[:MAX_VIEW_BLOCKS]}
 
 
 class HomePublisher:
     """Publishes App Home views; remembers who has opened theirs."""
 
-    def __init__(self, store: Store, workspace: str) -> None:
+    def __init__(self, store: Store, workspace: str, *, kudos_allowance: int = DEFAULT_KUDOS_ALLOWANCE) -> None:
         self.store = store
         self.workspace = workspace
+        self.kudos_allowance = kudos_allowance
 
     def opened(self, user_id: str) -> None:
         """Remember that ``user_id`` opened the App Home."""
@@ -130,7 +146,8 @@ class HomePublisher:
 
     def publish(self, client: WebClient, person: Person, user_id: str, now: datetime) -> None:
         """Build and publish ``person``'s home."""
-        client.views_publish(user_id=user_id, view=home_view(store=self.store, person=person, now=now))
+        view = home_view(store=self.store, person=person, now=now, allowance=self.kudos_allowance)
+        client.views_publish(user_id=user_id, view=view)
 
     def refresh(self, client: WebClient, people: Iterable[Person], team_id: str, now: datetime) -> None:
         """Republish the homes of these people, if they have opened theirs before."""

@@ -2,6 +2,12 @@
 
 Card references are ``"<channel>:<ts>"``. Rate limits and server faults become retryable
 :class:`DeliveryError` s (with Slack's Retry-After); errors that no retry can fix are permanent.
+
+Every post carries the outbox key in its message metadata (``event_type``
+:data:`METADATA_EVENT`), so when an earlier post's outcome is unknown (a crash or a timeout
+after Slack may have taken it) :meth:`SlackNotifier.find_sent` finds it in the conversation
+(``conversations.history`` / ``conversations.replies``, scope ``im:history``) and the outbox
+records it instead of posting a duplicate.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from urllib.error import URLError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.charts import chart_png
 from bot.delivery import DeliveryError
 from bot.models import Message, Person
 from handlers.slack.errors import is_rate_limited, slack_error_code
@@ -36,6 +43,10 @@ _REASONS: dict[str, str] = {
     "cannot_dm_bot": "they are a bot",
 }
 _CARD_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
+METADATA_EVENT = "servechain_message"
+"""``metadata.event_type`` of every message the outbox posts; the payload holds the outbox key."""
+LOOKUP_LIMIT = 200
+"""Newest messages searched for an unconfirmed post (it is at most minutes old)."""
 
 
 def encode_ref(channel: str, ts: str) -> str:
@@ -49,6 +60,40 @@ def decode_ref(ref: str) -> tuple[str, str]:
     if not channel or not ts:
         raise ValueError(f"not a Slack card reference: {ref!r}")
     return channel, ts
+
+
+def _readable(ref: str | None) -> str | None:
+    """``ref`` when it is a Slack card reference; None (post afresh) for anything else."""
+    if ref is None:
+        return None
+    try:
+        decode_ref(ref)
+    except ValueError:
+        log.warning("ignoring an unreadable Slack card reference %r", ref)
+        return None
+    return ref
+
+
+def metadata(message: Message) -> dict[str, object]:
+    """The message metadata that lets a later attempt find this post by its outbox key."""
+    return {"event_type": METADATA_EVENT, "event_payload": {"key": message.key}}
+
+
+def _posted_key(posted: dict[str, object]) -> str | None:
+    meta = posted.get("metadata")
+    if not isinstance(meta, dict) or meta.get("event_type") != METADATA_EVENT:
+        return None
+    payload = meta.get("event_payload")
+    return str(payload.get("key")) if isinstance(payload, dict) else None
+
+
+def _may_have_posted(error: Exception) -> bool:
+    """True when Slack may have taken the post despite the error (timeouts, dropped
+    connections, server errors), so the next attempt must look before posting again."""
+    if isinstance(error, SlackApiError):
+        return (error.response.status_code if error.response is not None else 0) >= 500
+    reason = error.reason if isinstance(error, URLError) else error
+    return not isinstance(reason, ConnectionRefusedError)
 
 
 def delivery_error(error: Exception) -> DeliveryError:
@@ -67,11 +112,11 @@ def delivery_error(error: Exception) -> DeliveryError:
                 wait = 30.0
             return DeliveryError(f"Slack rate limit ({code})", retry_after=max(wait, 1.0))
         if status >= 500 or code in _TRANSIENT:
-            return DeliveryError(f"Slack is having trouble ({code})")
+            return DeliveryError(f"Slack is having trouble ({code})", unconfirmed=_may_have_posted(error))
         reason = _REASONS.get(code, "Slack refused the message")
         return DeliveryError(f"{reason} ({code})", permanent=True)
     if isinstance(error, URLError | TimeoutError | ConnectionError):
-        return DeliveryError(f"Slack unreachable ({error})")
+        return DeliveryError(f"Slack unreachable ({error})", unconfirmed=_may_have_posted(error))
     raise error
 
 
@@ -106,6 +151,7 @@ class SlackNotifier:
             raise DeliveryError(f"{person.handle} has no Slack account", permanent=True)
         blocks = message_blocks(message)
         text = fallback_text(message)
+        card_ref, thread_ref = _readable(card_ref), _readable(thread_ref)
         try:
             if card_ref is not None:
                 updated = self._update(card_ref, blocks, text)
@@ -117,14 +163,67 @@ class SlackNotifier:
             else:
                 channel = self._dm(user)
             response = self.client.chat_postMessage(
-                channel=channel, text=text, blocks=blocks, thread_ts=thread_ts, unfurl_links=False, unfurl_media=False
+                channel=channel,
+                text=text,
+                blocks=blocks,
+                thread_ts=thread_ts,
+                unfurl_links=False,
+                unfurl_media=False,
+                metadata=metadata(message),
             )
         except (SlackApiError, URLError, TimeoutError, ConnectionError) as error:
             if isinstance(error, SlackApiError) and slack_error_code(error) == "channel_not_found":
                 with self._lock:
                     self._channels.pop(user, None)
             raise delivery_error(error) from error
+        if message.chart is not None:
+            self._upload_chart(message, str(response["channel"]))
         return encode_ref(str(response["channel"]), str(response["ts"]))
+
+    def _upload_chart(self, message: Message, channel: str) -> None:
+        """Post the message's chart as a PNG right under it (``files_upload_v2``, scope
+        ``files:write``). Best effort: the text already carries every figure, and failing the
+        send now would post the message again on the retry."""
+        assert message.chart is not None
+        try:
+            self.client.files_upload_v2(
+                channel=channel,
+                content=chart_png(message.chart),
+                filename=f"{message.kind}-{message.key.rsplit(':', 1)[-1]}.png",
+                title=message.chart.title,
+                alt_txt=message.chart.alt_text[:1000],
+            )
+        except Exception as error:  # a lost chart must never lose (or repeat) the message
+            log.warning("could not attach the chart of %s: %s", message.key, error)
+
+    def find_sent(self, message: Message, person: Person, *, thread_ref: str | None) -> str | None:
+        """The reference of an earlier post of ``message`` (found by the outbox key in its
+        metadata) in the person's DM or in ``thread_ref``'s thread, if Slack has it."""
+        user = self.user_id(person)
+        thread_ref = _readable(thread_ref)
+        if user is None:
+            return None
+        try:
+            if thread_ref is not None:
+                channel, thread_ts = decode_ref(thread_ref)
+                response = self.client.conversations_replies(
+                    channel=channel, ts=thread_ts, include_all_metadata=True, limit=LOOKUP_LIMIT
+                )
+            else:
+                channel = self._dm(user)
+                response = self.client.conversations_history(
+                    channel=channel, include_all_metadata=True, limit=LOOKUP_LIMIT
+                )
+        except (SlackApiError, URLError, TimeoutError, ConnectionError) as error:
+            problem = delivery_error(error)
+            if problem.permanent:  # e.g. missing_scope: we can't look, so post (at-least-once)
+                log.warning("can't look for an earlier post of %s (%s); posting it", message.key, problem.reason)
+                return None
+            raise problem from error
+        for posted in response.get("messages") or []:
+            if isinstance(posted, dict) and _posted_key(posted) == message.key:
+                return encode_ref(channel, str(posted["ts"]))
+        return None
 
     def _update(self, card_ref: str, blocks: list[dict[str, object]], text: str) -> str | None:
         """Edit the card in place; None when it is gone (then a new one is posted)."""

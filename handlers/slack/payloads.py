@@ -7,10 +7,10 @@ Slack adds fields freely, so every model ignores what it does not name.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from handlers.slack.render import ACTION_ID_PATTERN, ButtonValue
 from handlers.slack.views import ACTION_FORM, FormTarget
@@ -20,11 +20,17 @@ class _Payload(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+def unescape(text: str) -> str:
+    """Undo the three entities Slack escapes in typed text (``&amp;``, ``&lt;``, ``&gt;``); the
+    ``<@U…>`` / ``<#C…>`` / ``<http…>`` tokens it adds are real angle brackets and stay."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 class SlashCommand(_Payload):
-    """A slash command invocation (form-encoded)."""
+    """A slash command invocation (form-encoded); ``text`` as the person typed it."""
 
     command: str = Field(pattern=r"^/\S+$")
-    text: str = ""
+    text: Annotated[str, AfterValidator(unescape)] = ""
     team_id: str = Field(min_length=1)
     user_id: str = Field(min_length=1)
     channel_id: str | None = None
@@ -175,7 +181,11 @@ def check(body: str, content_type: str) -> None:
             _validate(EventCallback, data)
             if data["event"].get("type") == "app_home_opened":
                 _validate(AppHomeOpened, data["event"])
-        return
+            return
+        if data["type"] == "app_rate_limited":
+            return
+        # Slack sends interactivity as a form (payload=...), never as a JSON body.
+        raise MalformedPayload(f"a JSON body of type {data['type'][:40]!r} is not something Slack sends us")
     if not content_type.startswith("application/x-www-form-urlencoded"):
         raise MalformedPayload(f"unsupported content type {content_type or 'none'}")
     form = _first_values(parse_qs(body, keep_blank_values=True))
@@ -189,14 +199,36 @@ def check(body: str, content_type: str) -> None:
         if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
             raise MalformedPayload("payload has no type")
         model = _INTERACTIVE.get(payload["type"])
-        if model is not None:
-            _validate(model, payload)
-            _check_ours(payload)
+        if model is None:  # nothing listens to it, and Bolt trips over odd ones
+            raise MalformedPayload(f"interactivity of type {payload['type'][:40]!r} is not handled here")
+        _validate(model, payload)
+        _check_ours(payload)
         return
     if "command" in form:
         _validate(SlashCommand, form)
         return
     raise MalformedPayload("neither a slash command nor an interactivity payload")
+
+
+def team_of(body: str, content_type: str) -> str | None:
+    """The Slack team a checked request comes from (None when it names none, e.g.
+    ``url_verification``); for a ``view_submission`` the user's team, as for clicks."""
+    if content_type.startswith("application/json"):
+        data = json.loads(body)
+        return str(data.get("team_id") or "") or None
+    form = _first_values(parse_qs(body, keep_blank_values=True))
+    if "payload" in form:
+        payload = json.loads(form["payload"])
+        team = payload.get("team") if isinstance(payload.get("team"), dict) else {}
+        user = payload.get("user") if isinstance(payload.get("user"), dict) else {}
+        view = payload.get("view") if isinstance(payload.get("view"), dict) else {}
+        return str(team.get("id") or user.get("team_id") or view.get("team_id") or "") or None
+    return form.get("team_id") or None
+
+
+def is_command(body: str, content_type: str) -> bool:
+    """True for a slash command (its ack body is shown to the person who typed it)."""
+    return content_type.startswith("application/x-www-form-urlencoded") and "command" in parse_qs(body)
 
 
 def _check_ours(payload: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.models import Action, ActionId, Fact, Message
+from bot.models import Action, ActionId, Fact, Message, Section
 
 Block = dict[str, Any]
 
@@ -42,8 +42,14 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+_FOREIGN_MENTION = re.compile(r"<@(?![UW][A-Z0-9]+[|>])[^\s|<>]+(?:\|([^<>]*))?>")
+"""A mention from another platform (a Teams user id), e.g. ``<@29:1abc|Carol Chen>``."""
+
+
 def escape(text: str) -> str:
-    """Escape ``&``, ``<`` and ``>`` for mrkdwn, keeping Slack user and channel mentions."""
+    """Escape ``&``, ``<`` and ``>`` for mrkdwn, keeping Slack user and channel mentions; a
+    mention of someone on another platform (typed in Teams) reads ``@Their Name``."""
+    text = _FOREIGN_MENTION.sub(lambda m: "@" + (m.group(1) or "someone").strip(), text)
     out: list[str] = []
     position = 0
     for match in _KEEP_TOKEN.finditer(text):
@@ -220,11 +226,23 @@ def message_blocks(message: Message) -> list[Block]:
             body = "\n".join(f">{line}" for line in body.splitlines())
         blocks.append(section(f"{icon}*{title}*" + (f"\n{body}" if body else "")))
     blocks += facts_blocks(message.facts)
+    blocks += [section_block(s) for s in message.sections]
     if message.history:
         blocks.append(section(history_text(message.history)))
     if message.actions:
         blocks.append(buttons(message.actions, message.workspace))
     return blocks[:MAX_MESSAGE_BLOCKS]
+
+
+def section_block(part: Section) -> Block:
+    """A titled part of a long message (the digest's parts): bold title, then bullet lines."""
+    title = f"*{fit(part.title, 150)}*"
+    lines = [f"• {fit(line, MAX_HISTORY_LINE * 2)}" for line in part.lines]
+    text = "\n".join([title, *lines])
+    while len(text) > MAX_SECTION_TEXT and len(lines) > 1:
+        lines = [*lines[:-2], "• …"]
+        text = "\n".join([title, *lines])
+    return section(text)
 
 
 def fallback_text(message: Message) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.models import MAX_TEXT, NEEDS, ActionId, Priority, Request
+from bot.pulse import ANONYMITY_NOTE, MAX_COMMENT, QUESTIONS, SCALE, PulseSettings
 from handlers.slack.render import Block, clip, fit, plain, section
 
 NEW_REQUEST = "new_request"
@@ -21,6 +22,10 @@ ACTION_FORM = "request_action"
 """callback_id of the modal that collects an action's inputs."""
 VALUE = "value"
 """action_id of every input element; the block_id names the field."""
+THANK_FORM = "thank_form"
+"""callback_id of the "Thank <provider>" form of a finished request (metadata: a FormTarget)."""
+PULSE_FORM = "pulse_form"
+"""callback_id of the weekly pulse's form (its private metadata holds the week only)."""
 
 MAX_TITLE = 24
 MAX_LABEL = 2000
@@ -41,6 +46,7 @@ _VERB: dict[ActionId, str] = {
     ActionId.RECOVER: "Reply",
     ActionId.FOLLOW_UP: "Reply",
     ActionId.COMMENT: "Comment",
+    ActionId.THANK: "Send thanks",
 }
 
 # (label, required) of the free-text "note" field per action
@@ -169,6 +175,9 @@ class FormTarget:
 
 def field_block(action: ActionId, name: str) -> Block | None:
     """The input block collecting one named field for ``action`` (None for unknown names)."""
+    if name == "message":
+        thanks = _text_element(multiline=True, placeholder="e.g. the numbers were spot on #quality")
+        return _input("message", "What are you thanking them for?", thanks, optional=False)
     if name == "note":
         label, required = _NOTE.get(action, ("Note", False))
         return _input("note", label, _text_element(multiline=True), optional=not required)
@@ -208,7 +217,29 @@ def action_modal(target: FormTarget, inputs: list[str], request: Request | None)
     if target.action == ActionId.RATE:
         blocks.append(section("Scoring the six needs is optional; they help the team see what to improve."))
     blocks += [b for name in inputs if (b := field_block(target.action, name)) is not None]
-    return _modal(ACTION_FORM, f"{verb} {ref}", verb, blocks, target.dump())
+    callback = THANK_FORM if target.action == ActionId.THANK else ACTION_FORM  # thanks are kudos, not a request action
+    return _modal(callback, f"{verb} {ref}", verb, blocks, target.dump())
+
+
+def pulse_modal(week: str, response_url: str | None, settings: PulseSettings | None = None) -> dict[str, Any]:
+    """The weekly pulse: two 1-5 questions and an optional comment. The metadata names the
+    week (and where to answer), never the person: Slack tells us who submits."""
+    settings = settings or PulseSettings()
+    scores = [_option(text, str(i + 1)) for i, text in enumerate(_SCORES)]
+    note = ANONYMITY_NOTE.format(min_answers=settings.min_answers, min_team_size=settings.min_team_size)
+    comment = {"type": "plain_text_input", "multiline": True, "max_length": MAX_COMMENT}
+    blocks = [
+        section(fit(f"*{week}* ({SCALE}). {note}", 2900)),
+        *(
+            _input(field, question, {"type": "radio_buttons", "options": scores}, optional=False)
+            for field, question in QUESTIONS.items()
+        ),
+        _input("comment", "Anything to add? (optional)", comment, optional=True),
+    ]
+    metadata: dict[str, Any] = {"w": week}
+    if response_url:
+        metadata["r"] = response_url
+    return _modal(PULSE_FORM, "Weekly pulse", "Send answers", blocks, metadata)
 
 
 # --------------------------------------------------------------------------- reading forms

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from bot.access import WorkspaceGate, org_ids
 from handlers.teams.adapter import build_adapter, messages_handler
 from handlers.teams.bot import ServechainTeamsBot
 from handlers.teams.notifier import TeamsNotifier
@@ -21,9 +22,12 @@ MESSAGES_PATH = "/api/messages"
 
 def add_routes(app: web.Application, runtime: Runtime) -> None:
     """Serve Bot Framework activities at ``/api/messages`` and deliver through Teams."""
-    adapter = build_adapter(runtime.settings)
+    settings = runtime.settings
+    adapter = build_adapter(settings)
     bot = ServechainTeamsBot(runtime)
-    app.router.add_post(MESSAGES_PATH, messages_handler(adapter, bot))
+    tenants = org_ids(f"{getattr(settings, 'teams_tenant_ids', '')} {settings.microsoft_app_tenant_id}")
+    gate = WorkspaceGate(runtime.store, settings.servechain_workspace, platform="teams", allowed=tenants)
+    app.router.add_post(MESSAGES_PATH, messages_handler(adapter, bot, gate))
     runtime.notifiers.append(
         TeamsNotifier(adapter=adapter, store=runtime.store, app_id=runtime.settings.microsoft_app_id)
     )

@@ -9,14 +9,17 @@ which its own ``CloudAdapter.process`` turns into a 500.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
-from botbuilder.core import Bot
+from botbuilder.core import Bot, MessageFactory, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import Activity
 
+from bot.access import WorkspaceGate
 from bot.settings import Settings
 from handlers.server import ConfigError
 from handlers.teams.errors import on_turn_error
@@ -24,6 +27,47 @@ from handlers.teams.errors import on_turn_error
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+FOREIGN_TENANT = (
+    "servechain here serves another Microsoft 365 organisation, so nothing was done. "
+    "An admin can add your tenant id to TEAMS_TENANT_IDS."
+)
+
+
+def tenant_of(body: dict[str, Any]) -> str | None:
+    """The Microsoft 365 tenant a raw activity names (``conversation.tenantId``, which botbuilder's
+    schema drops, else ``channelData.tenant.id``), if any."""
+    conversation = body.get("conversation")
+    channel_data = body.get("channelData")
+    tenant = channel_data.get("tenant") if isinstance(channel_data, dict) else None
+    for value in (
+        conversation.get("tenantId") if isinstance(conversation, dict) else None,
+        tenant.get("id") if isinstance(tenant, dict) else None,
+    ):
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+_STRING_FIELDS = ("type", "id", "name", "text", "replyToId", "serviceUrl", "channelId", "locale", "textFormat")
+
+
+def _strings_where_strings_belong(body: dict[str, Any]) -> bool:
+    """The activity's scalar fields are strings (the SDK would otherwise carry ``{}`` along as an id)."""
+    return all(body.get(name) is None or isinstance(body[name], str) for name in _STRING_FIELDS)
+
+
+def _addressed(activity: Activity) -> bool:
+    """True when the activity says who sent it, to which bot and in which conversation (every
+    turn needs all three; a reply or a stored conversation reference without them is useless)."""
+    parts = (activity.from_property, activity.recipient, activity.conversation)
+    return all(bool(getattr(part, "id", None)) for part in parts)
+
+
+async def _refuse(context: TurnContext) -> None:
+    """Tell someone typing from a foreign tenant why nothing happens; nothing else is done."""
+    if context.activity.type == "message":
+        await context.send_activity(MessageFactory.text(FOREIGN_TENANT))
 
 
 class BotFrameworkConfig:
@@ -54,8 +98,9 @@ def build_adapter(settings: Settings) -> CloudAdapter:
     return adapter
 
 
-def messages_handler(adapter: CloudAdapter, bot: Bot) -> Handler:
-    """``POST /api/messages``: parse, authenticate (401 on any failure), then run the turn."""
+def messages_handler(adapter: CloudAdapter, bot: Bot, gate: WorkspaceGate | None = None) -> Handler:
+    """``POST /api/messages``: parse, authenticate (401 on any failure), refuse tenants the
+    workspace does not serve (see :class:`bot.access.WorkspaceGate`), then run the turn."""
 
     async def messages(request: web.Request) -> web.StreamResponse:
         if "application/json" not in request.headers.get("Content-Type", ""):
@@ -65,14 +110,28 @@ def messages_handler(adapter: CloudAdapter, bot: Bot) -> Handler:
             activity = Activity().deserialize(body) if isinstance(body, dict) else None
         except Exception:  # not JSON, or not an activity
             activity = None
-        if activity is None or not activity.type:
+        if activity is None or not activity.type or not _strings_where_strings_belong(body):
             return web.Response(status=400, text="expected a Bot Framework activity")
+        if not _addressed(activity):
+            return web.Response(status=400, text="expected an activity with a sender, a recipient and a conversation")
         header = request.headers.get("Authorization", "")
         try:
             authenticated = await adapter.bot_framework_authentication.authenticate_request(activity, header)
         except Exception as error:  # PermissionError, PyJWT errors, bad headers: all "not authenticated"
             log.warning("rejected a Bot Framework request that failed authentication (%s)", type(error).__name__)
             return web.Response(status=401)
+        tenant = tenant_of(body)
+        if gate is not None and not await asyncio.to_thread(gate.admits, tenant):
+            log.warning("refused an activity from tenant %s, which this workspace does not serve", tenant)
+            if activity.type == "invoke":
+                value = {
+                    "statusCode": 200,
+                    "type": "application/vnd.microsoft.activity.message",
+                    "value": FOREIGN_TENANT,
+                }
+                return web.json_response(value)
+            await adapter.process_activity(authenticated, activity, _refuse)
+            return web.Response(status=201)
         response = await adapter.process_activity(authenticated, activity, bot.on_turn)
         if response is not None:
             return web.json_response(response.body, status=response.status)

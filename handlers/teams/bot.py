@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from botbuilder.core import InvokeResponse, TurnContext
@@ -30,10 +31,16 @@ class ServechainTeamsBot(TeamsActivityHandler):
         await chat.on_text(turn_context, self.runtime)
 
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
-        """``Action.Execute`` clicks; every other invoke is left to the base handler."""
+        """``Action.Execute`` clicks; every other invoke is left to the base handler, and one
+        it does not know either is a client error (400), not the SDK's 501."""
         if turn_context.activity.name == ADAPTIVE_CARD_ACTION:
             return await card_actions.on_execute(turn_context, self.runtime)
-        return await super().on_invoke_activity(turn_context)
+        response = await super().on_invoke_activity(turn_context)
+        if response is not None and response.status == int(HTTPStatus.NOT_IMPLEMENTED):
+            return InvokeResponse(
+                status=int(HTTPStatus.BAD_REQUEST), body={"error": "servechain does not handle this invoke"}
+            )
+        return response
 
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
         await installation.on_installed(turn_context, self.runtime)

@@ -16,13 +16,13 @@ from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnCon
 from botbuilder.schema import Activity, ActivityTypes
 
 from bot import cards
-from bot.errors import InvalidCommand, NotFound
-from bot.models import NEEDS, ActionId, Person, Rating
+from bot.errors import NotFound
+from bot.models import NEEDS, ActionId, Person
 from bot.nudges import NUDGE_ACTIONS, handle_nudge_action
 from bot.people import Directory
-from bot.requests import ActionInput, Outcome, act
-from handlers.teams import identity, render
-from handlers.teams.chat import idempotency_key, remember_contact, teams_words
+from bot.requests import ActionInput, Outcome, act, make_rating
+from handlers.teams import identity, kudos_pulse, render
+from handlers.teams.chat import idempotency_key, remember_contact, teams_words, tell
 from handlers.teams.errors import friendly_message
 
 if TYPE_CHECKING:
@@ -92,14 +92,8 @@ def action_input(submission: Submission, directory: Directory) -> ActionInput:
     if fields.get("to"):
         inputs.to = _person(directory, fields["to"])
     if submission.action == ActionId.RATE and fields.get("score"):
-        try:
-            inputs.rating = Rating(
-                score=int(fields["score"]),
-                needs={need: int(fields[need]) for need in NEEDS if fields.get(need)},
-                comment=fields.get("comment"),
-            )
-        except ValueError as error:  # pydantic's ValidationError is a ValueError
-            raise InvalidCommand("Ratings are whole numbers from 1 (poor) to 5 (great).") from error
+        needs = {need: fields[need] for need in NEEDS if fields.get(need)}
+        inputs.rating = make_rating(fields["score"], needs, fields.get("comment"))
     if submission.action == ActionId.FOLLOW_UP:
         inputs.satisfied = {"yes": True, "no": False}.get((submission.value or "").lower())
     return inputs
@@ -118,6 +112,16 @@ def nudge_click(runtime: Runtime, actor: Person, submission: Submission) -> tupl
         hours=runtime.settings.working_hours,
     )
     return reply, render.notice_card(f"R-{submission.request}", reply)
+
+
+def _kudos_or_pulse(
+    runtime: Runtime, actor: Person, submission: Submission, context: TurnContext
+) -> tuple[str, render.Card, bool]:
+    """Thanks from a request's card, or a pulse answer (see ``handlers.teams.kudos_pulse``)."""
+    key = idempotency_key(context) if submission.action == ActionId.THANK else None  # pulse answers keep none
+    return kudos_pulse.handle(
+        runtime, actor, submission.action, submission.request, submission.value, submission.fields, key
+    )
 
 
 def apply(runtime: Runtime, actor: Person, submission: Submission, key: str | None) -> tuple[Outcome, render.Card]:
@@ -178,10 +182,16 @@ async def on_execute(context: TurnContext, runtime: Runtime) -> InvokeResponse:
             reply, notice = await asyncio.to_thread(nudge_click, runtime, actor, submission)
             await context.send_activity(MessageFactory.text(reply))
             return _invoke(CARD_RESPONSE, notice)
+        if submission.action in kudos_pulse.ACTIONS:
+            reply, notice, queued = await asyncio.to_thread(_kudos_or_pulse, runtime, actor, submission, context)
+            await tell(context, runtime, actor, teams_words(reply))
+            if queued:
+                runtime.kick()
+            return _invoke(CARD_RESPONSE, notice)
         outcome, card = await asyncio.to_thread(apply, runtime, actor, submission, idempotency_key(context))
     except Exception as error:
         return _invoke(MESSAGE_RESPONSE, teams_words(friendly_message(error)))
-    await context.send_activity(MessageFactory.text(teams_words(outcome.reply)))
+    await tell(context, runtime, actor, teams_words(outcome.reply))
     if outcome.messages:
         runtime.kick()
     return _invoke(CARD_RESPONSE, card)
@@ -199,6 +209,12 @@ async def on_submit(context: TurnContext, runtime: Runtime) -> bool:
             reply, _notice = await asyncio.to_thread(nudge_click, runtime, actor, submission)
             await context.send_activity(MessageFactory.text(reply))
             return True
+        if submission.action in kudos_pulse.ACTIONS:
+            reply, _notice, queued = await asyncio.to_thread(_kudos_or_pulse, runtime, actor, submission, context)
+            await tell(context, runtime, actor, teams_words(reply))
+            if queued:
+                runtime.kick()
+            return True
         outcome, card = await asyncio.to_thread(apply, runtime, actor, submission, idempotency_key(context))
     except Exception as error:
         await context.send_activity(MessageFactory.text(teams_words(friendly_message(error))))
@@ -210,7 +226,7 @@ async def on_submit(context: TurnContext, runtime: Runtime) -> bool:
             await context.update_activity(updated)
         except Exception as error:  # the reply below still tells them; the outbox fixes the card
             log.warning("could not update the clicked card %s: %s", clicked, error)
-    await context.send_activity(MessageFactory.text(teams_words(outcome.reply)))
+    await tell(context, runtime, actor, teams_words(outcome.reply))
     if outcome.messages:
         runtime.kick()
     return True

@@ -92,7 +92,10 @@ def remember_service(store: Store, workspace: str, activity: Activity) -> None:
         "bot_id": activity.recipient.id if activity.recipient else None,
         "bot_name": activity.recipient.name if activity.recipient else None,
     }
-    if not doc["service_url"] or store.get_doc(SERVICE_KIND, workspace, SERVICE_KEY) == doc:
+    known = store.get_doc(SERVICE_KIND, workspace, SERVICE_KEY)
+    if known:  # an activity that leaves something out doesn't erase what we knew
+        doc = {name: value or known.get(name) for name, value in doc.items()}
+    if not doc["service_url"] or known == doc:
         return
     store.put_doc(SERVICE_KIND, workspace, SERVICE_KEY, doc)
 

@@ -1,7 +1,9 @@
 """Neutral messages to Adaptive Cards (version 1.5, which Teams renders) and Bot Framework activities.
 
 Buttons are ``Action.Execute`` (Teams answers with an ``adaptiveCard/action`` invoke, so the
-clicked card can be replaced at once); actions that need fields first (Decline, Hand off,
+clicked card can be replaced at once), each with an ``Action.Submit`` twin as its ``fallback``
+for clients without Universal Actions (Microsoft Web Chat, older Teams clients), which send it
+as a message with ``value`` instead; actions that need fields first (Decline, Hand off,
 Rate...) are ``Action.ShowCard`` with the inputs inside. Every submit carries
 ``{"action": ActionId, "request": n}`` (plus ``"value"`` when the action has one); inputs are
 named ``<action>.<field>`` so two forms on one card never share an id.
@@ -9,12 +11,18 @@ named ``<action>.<field>`` so two forms on one card never share an id.
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import Any
 
 from botbuilder.core import CardFactory, MessageFactory
 from botbuilder.schema import Activity
 
-from bot.models import NEEDS, Action, ActionId, Message
+from bot.charts import chart_png, data_uri
+from bot.models import NEEDS, Action, ActionId, Chart, Message, Section
+from bot.pulse import QUESTIONS, SCALE
+
+log = logging.getLogger(__name__)
 
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 CARD_VERSION = "1.5"
@@ -44,6 +52,8 @@ _SUBMIT_LABELS: dict[ActionId, str] = {
     ActionId.RECOVER: "Send",
     ActionId.FOLLOW_UP: "Send",
     ActionId.REOPEN: "Reopen",
+    ActionId.THANK: "Send thanks",
+    ActionId.PULSE: "Send answers",
 }
 _SCORES = [{"title": f"{n}", "value": f"{n}"} for n in range(1, 6)]
 
@@ -61,13 +71,68 @@ def submit_data(action: Action) -> dict[str, Any]:
     return data
 
 
+_PLATFORM_TOKEN = re.compile(r"<([@#])([^\s|<>]+)(?:\|([^<>]*))?>")
+"""A Slack-style token in stored text: ``<@U123|carol>``, ``<#C123|general>``, ``<@29:…|Carol Chen>``."""
+_LINK = re.compile(r"<(https?://[^\s|<>]+)(?:\|([^<>]*))?>")
+
+
+def readable(text: str) -> str:
+    """Stored text as a person reads it in Teams: mentions as ``@Name``, channels as ``#name``,
+    Slack-style links as their label and address."""
+
+    def token(match: re.Match[str]) -> str:
+        sigil, ident, label = match.groups()
+        return f"{sigil}{(label or ident).strip()}"
+
+    def link(match: re.Match[str]) -> str:
+        url, label = match.groups()
+        return f"{label} ({url})" if label and label != url else url
+
+    return _PLATFORM_TOKEN.sub(token, _LINK.sub(link, text))
+
+
 def _text(text: str, **style: Any) -> dict[str, Any]:
-    return {"type": "TextBlock", "text": text, "wrap": True, **style}
+    return {"type": "TextBlock", "text": readable(text), "wrap": True, **style}
 
 
 def _field(action: ActionId, field: str) -> list[dict[str, Any]]:
     """The input element(s) collecting ``field`` for ``action``."""
     ident = input_id(action, field)
+    if action == ActionId.PULSE and field in QUESTIONS:
+        return [
+            {
+                "type": "Input.ChoiceSet",
+                "id": ident,
+                "label": f"{QUESTIONS[field]} ({SCALE})",
+                "style": "expanded",
+                "choices": _SCORES,
+                "isRequired": True,
+                "errorMessage": "Please pick 1 to 5.",
+            }
+        ]
+    if action == ActionId.PULSE and field == "comment":
+        return [
+            {
+                "type": "Input.Text",
+                "id": ident,
+                "label": "Anything to add? (optional; shown to your manager word for word, without your name)",
+                "isMultiline": True,
+                "maxLength": 1000,
+            }
+        ]
+    if action == ActionId.THANK and field == "message":
+        return [
+            {
+                "type": "Input.Text",
+                "id": ident,
+                "label": "What are you thanking them for?",
+                "placeholder": "e.g. the numbers were spot on #quality",
+                "isMultiline": True,
+                "maxLength": 1000,
+                "isRequired": True,
+                "errorMessage": "Say what they did.",
+            }
+        ]
     if field == "note":
         label, required, placeholder = _NOTE_FIELDS.get(action, ("Note (optional)", False, ""))
         element: dict[str, Any] = {
@@ -141,16 +206,12 @@ def _field(action: ActionId, field: str) -> list[dict[str, Any]]:
 
 
 def _execute(action: Action, title: str) -> dict[str, Any]:
-    element: dict[str, Any] = {
-        "type": "Action.Execute",
-        "title": title,
-        "verb": action.id.value,
-        "data": submit_data(action),
-    }
+    submit: dict[str, Any] = {"type": "Action.Submit", "title": title, "data": submit_data(action)}
     style = _STYLES.get(action.style)
     if style:
-        element["style"] = style
-    return element
+        submit["style"] = style
+    # The same button for clients that can't send Action.Execute; card_actions handles both.
+    return {**submit, "type": "Action.Execute", "verb": action.id.value, "fallback": submit}
 
 
 def render_action(action: Action) -> dict[str, Any]:
@@ -181,7 +242,9 @@ def render_card(message: Message) -> Card:
     if message.text:
         body.append(_text(message.text))
     if message.facts:
-        body.append({"type": "FactSet", "facts": [{"title": f.label, "value": f.value} for f in message.facts]})
+        body.append(
+            {"type": "FactSet", "facts": [{"title": f.label, "value": readable(f.value)} for f in message.facts]}
+        )
     if message.history:
         body.append(
             {
@@ -204,9 +267,33 @@ def render_card(message: Message) -> Card:
         "fallbackText": plain_text(message),
         "body": body,
     }
-    if message.actions:
+    body += [item for section in message.sections for item in _section(section)]
+    if message.chart is not None:
+        body += _chart(message.chart)
+    if message.kind == "pulse" and message.actions:
+        # the pulse's form sits in the card itself: two questions, a comment, one button
+        action = message.actions[0]
+        body += [element for field in action.inputs for element in _field(action.id, field)]
+        card["actions"] = [_execute(action, _SUBMIT_LABELS[ActionId.PULSE])]
+    elif message.actions:
         card["actions"] = [render_action(a) for a in message.actions]
     return card
+
+
+def _section(section: Section) -> list[dict[str, Any]]:
+    """A titled block of lines (the digest's parts)."""
+    items = [_text(section.title, weight="Bolder", spacing="Medium", separator=True)]
+    return items + [_text(line, spacing="Small") for line in section.lines]
+
+
+def _chart(chart: Chart) -> list[dict[str, Any]]:
+    """The chart inline as a data URI; nothing (the text says it all) if it can't be drawn."""
+    try:
+        url = data_uri(chart_png(chart))
+    except Exception:  # a chart is a bonus: never lose the message over it
+        log.exception("could not draw the chart %r", chart.title)
+        return []
+    return [{"type": "Image", "url": url, "altText": chart.alt_text, "size": "Stretch", "spacing": "Medium"}]
 
 
 def notice_card(title: str, text: str) -> Card:
@@ -223,8 +310,8 @@ def notice_card(title: str, text: str) -> Card:
 def plain_text(message: Message) -> str:
     """The message as one line of text (for plain messages, notifications and card fallbacks)."""
     if message.text:
-        return f"{message.title}: {message.text}"
-    return message.title
+        return readable(f"{message.title}: {message.text}")
+    return readable(message.title)
 
 
 def is_card(message: Message) -> bool:

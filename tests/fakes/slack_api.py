@@ -4,7 +4,9 @@ Point ``SLACK_API_URL`` at :attr:`FakeSlackApi.url`. It records every call (meth
 token), answers like Slack for the methods servechain uses, validates Block Kit payloads
 with ``slack_sdk.models`` (answering ``invalid_blocks`` like Slack would), serves
 ``response_url`` posts under :meth:`FakeSlackApi.response_url`, and fails on demand
-(``ok: false`` errors, HTTP 429 with Retry-After, 5xx).
+(``ok: false`` errors, HTTP 429 with Retry-After, 5xx), or wholesale (:meth:`FakeSlackApi.outage`:
+every call fails until :meth:`FakeSlackApi.recover`). ``conversations.history`` and
+``conversations.replies`` answer from the messages posted, with their metadata.
 """
 
 from __future__ import annotations
@@ -204,14 +206,20 @@ class FakeSlackApi:
         self.users: dict[str, FakeUser] = {}
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.views: dict[str, dict[str, Any]] = {}
+        self.files: dict[str, dict[str, Any]] = {}
+        """Uploaded files by id: ``filename``, ``length``, ``data`` (bytes) and, once completed, ``shared``."""
         self._calls: list[Call] = []
         self._failures: dict[str, list[Failure]] = defaultdict(list)
         self._delays: dict[str, float] = {}
+        self._late: dict[str, float] = {}
+        self._outage: Failure | None = None
         self._lock = threading.Condition()
         self._ts = itertools.count(1)
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/api/{method}", self._api)
         app.router.add_post("/response/{name}", self._response_url)
+        app.router.add_post("/upload/{file_id}", self._upload)
         self._server = ServerThread(app)
 
     # ------------------------------------------------------------------ lifecycle
@@ -259,6 +267,21 @@ class FakeSlackApi:
         """Make every call of ``method`` take at least ``seconds`` (a slow Slack)."""
         self._delays[method] = seconds
 
+    def answer_late(self, method: str, seconds: float) -> None:
+        """Do every call of ``method`` at once, but answer only after ``seconds``: the window in
+        which Slack has posted a message and the caller does not know it yet."""
+        self._late[method] = seconds
+
+    def outage(self, error: str = "service_unavailable", *, status: int = 503, retry_after: int | None = None) -> None:
+        """Fail every Web API call and response_url post until :meth:`recover`."""
+        with self._lock:
+            self._outage = Failure(error, status, retry_after)
+
+    def recover(self) -> None:
+        """End an :meth:`outage`."""
+        with self._lock:
+            self._outage = None
+
     def calls(self, method: str | None = None) -> list[Call]:
         """Recorded calls (of one method), oldest first."""
         with self._lock:
@@ -291,6 +314,8 @@ class FakeSlackApi:
 
     def _take_failure(self, method: str) -> Failure | None:
         with self._lock:
+            if self._outage is not None:
+                return self._outage
             queue = self._failures.get(method)
             if not queue:
                 return None
@@ -329,6 +354,8 @@ class FakeSlackApi:
             return web.json_response(answer, status=failure.status, headers=headers)
         answer = {"ok": False, "error": "not_authed"} if not token else self._answer(method, params)
         self._record(Call(method, params, token, 200, answer))
+        if method in self._late:
+            await asyncio.sleep(self._late[method])
         return web.json_response(answer)
 
     async def _response_url(self, request: web.Request) -> web.Response:
@@ -337,15 +364,64 @@ class FakeSlackApi:
         if "response_url" in self._delays:
             await asyncio.sleep(self._delays["response_url"])
         failure = self._take_failure("response_url")
-        if failure is not None:
-            self._record(Call("response_url", params, None, failure.status or 404, {"error": failure.error}))
-            return web.Response(status=failure.status or 404, text=failure.error)
+        if failure is not None:  # a response_url has no ``ok: false``: it fails with an HTTP error
+            status = failure.status if failure.status >= 400 else 503
+            self._record(Call("response_url", params, None, status, {"error": failure.error}))
+            return web.Response(status=status, text=failure.error)
         problems = block_problems(params["blocks"]) if "blocks" in params else []
         if problems:
             self._record(Call("response_url", params, None, 400, {"error": "invalid_blocks"}))
             return web.Response(status=400, text="invalid_blocks")
         self._record(Call("response_url", params, None, 200, {"ok": True}))
         return web.Response(text="ok")
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """Step two of ``files_upload_v2``: the bytes, posted to the URL step one handed out."""
+        file_id = request.match_info["file_id"]
+        data = await request.read()
+        with self._lock:
+            known = file_id in self.files
+            if known:
+                self.files[file_id]["data"] = data
+        self._record(Call("file_upload", {"file_id": file_id, "bytes": len(data)}, None, 200 if known else 404))
+        return web.Response(text="OK - uploaded" if known else "unknown file", status=200 if known else 404)
+
+    def _history(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Top-level messages of a channel (history) or one thread (replies), newest first for
+        history, oldest first for replies, with metadata only when asked for."""
+        channel = str(params.get("channel", ""))
+        parent = str(params.get("ts", ""))
+        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        with self._lock:
+            found = []
+            for (where, ts), posted in sorted(self.messages.items(), key=lambda item: item[0][1]):
+                thread = posted.get("thread_ts")
+                if where != channel:
+                    continue
+                if method == "conversations.history" and thread and thread != ts:
+                    continue
+                if method == "conversations.replies" and ts != parent and thread != parent:
+                    continue
+                message = {"type": "message", "ts": ts, "text": posted.get("text", ""), "bot_id": "BBOT"}
+                if thread:
+                    message["thread_ts"] = thread
+                if with_metadata and posted.get("metadata"):
+                    message["metadata"] = posted["metadata"]
+                found.append(message)
+        if method == "conversations.history":
+            found.reverse()
+        limit = int(params.get("limit") or 100)
+        return {"ok": True, "messages": found[:limit], "has_more": len(found) > limit}
+
+    def posted_keys(self) -> list[str]:
+        """The outbox key in the metadata of every message posted, in posting order."""
+        with self._lock:
+            ordered = sorted(self.messages.items(), key=lambda item: item[0][1])
+            return [
+                str(p["metadata"]["event_payload"]["key"])
+                for _key, p in ordered
+                if isinstance(p.get("metadata"), dict) and isinstance(p["metadata"].get("event_payload"), dict)
+            ]
 
     def _next_ts(self) -> str:
         return f"1700000000.{next(self._ts):06d}"
@@ -388,6 +464,8 @@ class FakeSlackApi:
                 if method == "chat.postEphemeral":
                     return {"ok": True, "message_ts": ts}
                 return {"ok": True, "channel": channel, "ts": ts, "message": {"text": params.get("text"), "ts": ts}}
+            case "conversations.history" | "conversations.replies":
+                return self._history(method, params)
             case "chat.update":
                 key = (str(params.get("channel")), str(params.get("ts")))
                 problems = block_problems(params["blocks"]) if "blocks" in params else []
@@ -409,5 +487,19 @@ class FakeSlackApi:
                 with self._lock:
                     self.views[view_id] = stored
                 return {"ok": True, "view": stored}
+            case "files.getUploadURLExternal":
+                file_id = f"F{next(self._ts):08d}"
+                with self._lock:
+                    self.files[file_id] = {"filename": params.get("filename"), "length": int(params.get("length", 0))}
+                return {"ok": True, "file_id": file_id, "upload_url": f"{self._server.base}/upload/{file_id}"}
+            case "files.completeUploadExternal":
+                files = json.loads(params.get("files") or "[]")
+                with self._lock:
+                    unknown = [f.get("id") for f in files if f.get("id") not in self.files]
+                    if unknown or not files:
+                        return {"ok": False, "error": "file_not_found"}
+                    for item in files:
+                        self.files[item["id"]].update(shared=params.get("channel_id"), title=item.get("title"))
+                return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in files]}
             case _:
                 return {"ok": False, "error": "unknown_method"}

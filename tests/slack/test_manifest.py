@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bot.digest import DigestJob
 from handlers.slack.deps import Subscriptions
 from tests.slack.conftest import SlackHarness
 
@@ -18,10 +19,15 @@ METHOD_SCOPES = {
     "chat.postMessage": "chat:write",
     "chat.update": "chat:write",
     "conversations.open": "im:write",
+    "conversations.history": "im:history",
+    "conversations.replies": "im:history",
     "users.info": "users:read",
     "views.open": None,
     "views.publish": None,
     "response_url": None,
+    "files.getUploadURLExternal": "files:write",
+    "files.completeUploadExternal": "files:write",
+    "file_upload": None,  # the upload URL files.getUploadURLExternal hands out
 }
 """Bot scope each Web API method servechain calls needs (None: no scope)."""
 
@@ -71,10 +77,14 @@ def test_the_bot_scopes_are_the_smallest_set_that_works(manifest: dict[str, Any]
     harness.command("U0ALICE", "<@U0BOB|bob> need the Q3 numbers")
     harness.command("U0ALICE", "")
     harness.open_home("U0ALICE")
+    harness.command("U0DAVE", "", command="/digest")
+    harness.settle()
+    DigestJob().run(store=harness.store, workspace="default", now=harness.clock())  # Monday's DM, with its chart
     harness.settle()
     called = {c.method for c in harness.fake.calls()}
     assert called <= set(METHOD_SCOPES), f"unmapped Web API methods: {called - set(METHOD_SCOPES)}"
     needed = {scope for method in called if (scope := METHOD_SCOPES[method])}
     needed.add("commands")  # slash commands and shortcuts
     needed.add("users:read.email")  # users.info answers with the email that links Slack and Teams people
+    needed.add("im:history")  # the outbox looks up a post whose send was interrupted (see bot.delivery)
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == needed

@@ -97,8 +97,8 @@ def test_digest_is_routed_and_answered_politely(teams_org: Store) -> None:
     adapter, _ = make_adapter(teams_org)
 
     async def scenario() -> None:
-        flow = await adapter.send("digest")
-        await flow.assert_reply(lambda reply, _d: _contains(reply, "coming soon"))
+        flow = await adapter.send("digest")  # alice manages nobody
+        await flow.assert_reply(lambda reply, _d: _contains(reply, "The weekly digest is for managers"))
 
     run(scenario())
 

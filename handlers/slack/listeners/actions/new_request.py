@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt import Ack
 from slack_sdk import WebClient
 
-from handlers.slack.deps import Replier, SlackDeps, guarded
+from handlers.slack.deps import SlackDeps, guarded
 from handlers.slack.payloads import BlockActions
 from handlers.slack.views import new_request_modal
 
@@ -18,7 +18,7 @@ def listener(deps: SlackDeps) -> Callable[..., None]:
 
     def open_new_request(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         payload = BlockActions.model_validate(body)
-        replier = Replier(client, payload.user.id, payload.response_url)
+        replier = deps.replier(client, payload.team_id, payload.user.id, payload.response_url)
 
         def job() -> None:
             client.views_open(trigger_id=payload.trigger_id, view=new_request_modal())

@@ -8,16 +8,18 @@ from typing import Any
 from slack_bolt import Ack
 from slack_sdk import WebClient
 
+from bot.access import can_view
 from bot.errors import NotFound
 from bot.models import ActionId
 from bot.nudges import NUDGE_ACTIONS, handle_nudge_action
 from bot.people import Directory
-from bot.requests import ActionInput, act, can_view
+from bot.pulse import week_from_code
+from bot.requests import ActionInput, act
 from handlers.slack.deps import Replier, SlackDeps, guarded
 from handlers.slack.listeners._common import click_key, touched
 from handlers.slack.payloads import BlockAction, BlockActions
 from handlers.slack.render import ButtonValue, action_of
-from handlers.slack.views import FormTarget, action_modal
+from handlers.slack.views import FormTarget, action_modal, pulse_modal
 
 
 def satisfied(action: ActionId, value: str | None) -> bool | None:
@@ -36,7 +38,7 @@ def listener(deps: SlackDeps) -> Callable[..., None]:
         if not deps.recent.first_time(click_key(payload.team_id, payload.user.id, clicked.action_ts)):
             ack()  # Slack redelivered a click we already have
             return
-        replier = Replier(client, payload.user.id, payload.response_url)
+        replier = deps.replier(client, payload.team_id, payload.user.id, payload.response_url)
         job = guarded(replier, "that click", lambda: run(deps, client, payload, clicked, replier))
         deps.work.submit(job, what=f"button {clicked.action_id}")
         ack()
@@ -64,6 +66,10 @@ def run(deps: SlackDeps, client: WebClient, payload: BlockActions, clicked: Bloc
                 hours=deps.hours,
             )
         )
+        return
+    if action == ActionId.PULSE:  # the pulse's form: the week only, answered in views/pulse_form
+        week = button.value or week_from_code(button.request)
+        client.views_open(trigger_id=payload.trigger_id, view=pulse_modal(week, payload.response_url))
         return
     directory = Directory(deps.store, deps.workspace)
     directory.remember(actor)

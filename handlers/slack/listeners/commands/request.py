@@ -24,7 +24,7 @@ def listener(deps: SlackDeps) -> Callable[..., None]:
         if not deps.recent.first_time(command_key(command.team_id, command.trigger_id)):
             ack()  # Slack redelivered a command we already have
             return
-        replier = Replier(client, command.user_id, command.response_url)
+        replier = deps.replier(client, command.team_id, command.user_id, command.response_url)
         deps.work.submit(guarded(replier, "/request", lambda: run(deps, client, command, replier)), what="/request")
         ack()
 
@@ -46,6 +46,6 @@ def run(deps: SlackDeps, client: WebClient, command: SlashCommand, replier: Repl
     if reply.open_form:
         client.views_open(trigger_id=command.trigger_id, view=new_request_modal())
         return
-    replier.say(reply.text, message_blocks(reply.card) if reply.card else None)
+    replier.say(reply.text, message_blocks(reply.card) if reply.card else None, card=reply.card)
     if reply.messages:
         deps.after_change(client, command.team_id, touched(actor, reply.messages))

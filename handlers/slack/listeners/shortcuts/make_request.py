@@ -9,7 +9,7 @@ from typing import Any
 from slack_bolt import Ack
 from slack_sdk import WebClient
 
-from handlers.slack.deps import Replier, SlackDeps, guarded
+from handlers.slack.deps import SlackDeps, guarded
 from handlers.slack.payloads import MessageShortcut
 from handlers.slack.views import new_request_modal
 
@@ -19,7 +19,7 @@ def listener(deps: SlackDeps) -> Callable[..., None]:
 
     def make_request(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         payload = MessageShortcut.model_validate(body)
-        replier = Replier(client, payload.user.id, payload.response_url)
+        replier = deps.replier(client, payload.team_id, payload.user.id, payload.response_url)
         author = payload.message.user
         provider = author if author and author != payload.user.id else None
         text = html.unescape(payload.message.text)

@@ -6,16 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import ValidationError
 from slack_bolt import Ack
 from slack_sdk import WebClient
 
 from bot.errors import InvalidCommand, NotFound
 from bot.models import NEEDS, Rating
 from bot.people import Directory
-from bot.requests import ActionInput, act
+from bot.requests import ActionInput, act, make_rating
 from handlers.slack.clients import pre_ack_client
-from handlers.slack.deps import Replier, SlackDeps
+from handlers.slack.deps import SlackDeps
 from handlers.slack.listeners._common import touched, view_key
 from handlers.slack.listeners.actions.request_button import satisfied
 from handlers.slack.listeners.views._errors import inline_errors
@@ -37,11 +36,8 @@ def _rating(form: FormValues) -> Rating | None:
     score = form.option("score")
     if score is None:
         raise FieldError("Please pick a score from 1 to 5.", "score")
-    needs = {need: int(value) for need in NEEDS if (value := form.option(need)) is not None}
-    try:
-        return Rating(score=int(score), needs=needs, comment=form.text("comment"))
-    except (ValidationError, ValueError) as error:
-        raise FieldError(f"That rating doesn't work: {error}", "score") from None
+    needs = {need: value for need in NEEDS if (value := form.option(need)) is not None}
+    return make_rating(score, needs, form.text("comment"))
 
 
 def listener(deps: SlackDeps) -> Callable[..., None]:
@@ -92,7 +88,7 @@ def listener(deps: SlackDeps) -> Callable[..., None]:
 
         def after() -> None:
             if not outcome.repeated:
-                Replier(client, payload.user.id, target.response_url).say(outcome.reply)
+                deps.replier(client, team_id, payload.user.id, target.response_url).say(outcome.reply)
             deps.after_change(client, team_id, touched(actor, outcome.messages))
 
         deps.work.submit(after, what=f"after {target.action.value} form")

@@ -1,0 +1,209 @@
+"""Who may do what with a request, and which platform organisation may reach a workspace:
+the one place these rules live.
+
+A person stands in one or more :class:`Role` s towards a request (requester, current
+provider, a previous provider, someone in the current provider's manager chain, or none
+of these). Each :class:`Permission` is granted to a fixed set of roles; the lifecycle
+(``bot.requests``) adds *when*: which states an action may start from.
+
+Someone who may not view a request is told it does not exist (``NotFound``), never that
+they may not see it, so request numbers reveal nothing. Someone who may view it but not
+act is told who can (``NotAllowed``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Collection
+from enum import StrEnum
+
+from bot.errors import NotAllowed, NotFound
+from bot.models import ActionId, Person, Request
+from bot.people import Directory
+from storage.contract import Store
+
+log = logging.getLogger(__name__)
+
+
+class Role(StrEnum):
+    """How a person stands towards one request."""
+
+    REQUESTER = "requester"
+    PROVIDER = "provider"
+    PREVIOUS_PROVIDER = "previous_provider"
+    MANAGER = "manager"
+    """Anyone in the *current* provider's manager chain."""
+    OTHER = "other"
+
+
+class Permission(StrEnum):
+    """What a person may do with a request."""
+
+    VIEW = "view"
+    """See it: ``/request show``, its card, its status."""
+    HISTORY = "history"
+    """See its full event log (notes, hand-offs, ratings)."""
+    COMMENT = "comment"
+    """Add a comment to its log."""
+    ACT = "act"
+    """Serve it: acknowledge, start, finish, decline, hand off, answer a poor rating."""
+    REASSIGN = "reassign"
+    """Give it to someone else over the provider's head."""
+    RATE = "rate"
+    """Rate the service once it is closed."""
+    STEER = "steer"
+    """The requester's own moves: cancel, reopen, answer a follow-up."""
+
+
+_INVOLVED = frozenset({Role.REQUESTER, Role.PROVIDER, Role.PREVIOUS_PROVIDER, Role.MANAGER})
+
+GRANTS: dict[Permission, frozenset[Role]] = {
+    Permission.VIEW: _INVOLVED,
+    Permission.HISTORY: _INVOLVED,
+    Permission.COMMENT: _INVOLVED,
+    Permission.ACT: frozenset({Role.PROVIDER}),
+    Permission.REASSIGN: frozenset({Role.MANAGER}),
+    Permission.RATE: frozenset({Role.REQUESTER}),
+    Permission.STEER: frozenset({Role.REQUESTER}),
+}
+"""Which roles hold each permission; :data:`Role.OTHER` holds none."""
+
+ACTION_PERMISSIONS: dict[ActionId, Permission] = {
+    ActionId.ACKNOWLEDGE: Permission.ACT,
+    ActionId.START: Permission.ACT,
+    ActionId.DONE: Permission.ACT,
+    ActionId.DECLINE: Permission.ACT,
+    ActionId.HANDOFF: Permission.ACT,
+    ActionId.RECOVER: Permission.ACT,
+    ActionId.REASSIGN: Permission.REASSIGN,
+    ActionId.RATE: Permission.RATE,
+    ActionId.CANCEL: Permission.STEER,
+    ActionId.REOPEN: Permission.STEER,
+    ActionId.FOLLOW_UP: Permission.STEER,
+    ActionId.COMMENT: Permission.COMMENT,
+    ActionId.THANK: Permission.RATE,
+}
+"""The permission each request action needs (thanking the provider is the requester's, like rating)."""
+
+
+def roles(request: Request, person: Person, directory: Directory) -> frozenset[Role]:
+    """Every role ``person`` holds towards ``request`` (``{OTHER}`` when none)."""
+    found: set[Role] = set()
+    if person.workspace != request.workspace:
+        return frozenset({Role.OTHER})
+    if person.id == request.requester_id:
+        found.add(Role.REQUESTER)
+    if person.id == request.provider_id:
+        found.add(Role.PROVIDER)
+    elif person.id in request.provider_history():
+        found.add(Role.PREVIOUS_PROVIDER)
+    if directory.manages(person.id, request.provider_id):
+        found.add(Role.MANAGER)
+    return frozenset(found or {Role.OTHER})
+
+
+def may(permission: Permission, request: Request, person: Person, directory: Directory) -> bool:
+    """True when one of ``person``'s roles holds ``permission`` on ``request`` (states aside)."""
+    return bool(GRANTS[permission] & roles(request, person, directory))
+
+
+def can_view(request: Request, person: Person, directory: Directory) -> bool:
+    """Requester, current and previous providers, and the provider's manager chain may see it."""
+    return may(Permission.VIEW, request, person, directory)
+
+
+_VERBS: dict[ActionId, str] = {
+    ActionId.ACKNOWLEDGE: "acknowledge",
+    ActionId.START: "start",
+    ActionId.DONE: "finish",
+    ActionId.DECLINE: "decline",
+    ActionId.HANDOFF: "hand off",
+    ActionId.REASSIGN: "reassign",
+    ActionId.CANCEL: "cancel",
+    ActionId.REOPEN: "reopen",
+    ActionId.RATE: "rate",
+    ActionId.RECOVER: "answer the poor rating of",
+    ActionId.FOLLOW_UP: "answer the follow-up of",
+    ActionId.COMMENT: "comment on",
+    ActionId.THANK: "say thanks for",
+}
+
+
+def verb(action: ActionId) -> str:
+    """How a sentence names ``action``: ``Only bob can <verb> R-7``."""
+    return _VERBS.get(action, action.value.replace("_", " "))
+
+
+def check_action(request: Request, action: ActionId, actor: Person, directory: Directory) -> None:
+    """Raise ``NotFound`` when ``actor`` may not even see ``request``, ``NotAllowed`` (naming who
+    can) when they see it but ``action`` is not theirs; states are the lifecycle's business."""
+    if not can_view(request, actor, directory):
+        raise NotFound(f"I can't find {request.ref}.")
+    permission = ACTION_PERMISSIONS.get(action)
+    if permission is None:
+        raise NotAllowed(f"That button ({action.value}) doesn't change a request.")
+    if may(permission, request, actor, directory):
+        return
+    who = {
+        Permission.ACT: directory.handle(request.provider_id),
+        Permission.RATE: directory.handle(request.requester_id),
+        Permission.STEER: directory.handle(request.requester_id),
+        Permission.REASSIGN: f"{directory.handle(request.provider_id)}'s manager",
+    }.get(permission, "the people on it")
+    raise NotAllowed(f"Only {who} can {verb(action)} {request.ref}.")
+
+
+HOME_DOC = "home_org"
+"""Document kind (key: platform) recording the Slack team or Teams tenant a workspace serves."""
+
+
+class WorkspaceGate:
+    """Which Slack team or Teams tenant may reach one servechain workspace.
+
+    One deployment serves one workspace. Its home organisation on a platform is configured
+    (``allowed``: Slack team ids, Teams tenant ids), or else the first one seen is pinned in the
+    store (trust on first use: Slack and the Bot Framework only send us what our own app
+    receives). Anything else is refused before it reads or writes a thing, so a second Slack
+    workspace or Teams tenant that installs the same app can neither see nor touch this one's
+    people and requests. Activities that name no organisation (the emulator, Web Chat) are let
+    through: they authenticate as our own app and can't claim to be another tenant.
+    """
+
+    def __init__(self, store: Store, workspace: str, *, platform: str, allowed: Collection[str] = ()) -> None:
+        self.store = store
+        self.workspace = workspace
+        self.platform = platform
+        self.allowed = frozenset(org for org in allowed if org)
+        self._pinned: str | None = None
+        self._lock = threading.Lock()
+
+    def admits(self, org_id: str | None) -> bool:
+        """True when ``org_id`` (a Slack team id, a Teams tenant id) is this workspace's."""
+        if not org_id:
+            return True
+        if self.allowed:
+            return org_id in self.allowed
+        return org_id == self.home(org_id)
+
+    def home(self, candidate: str) -> str:
+        """The pinned home organisation, pinning ``candidate`` when there is none yet."""
+        with self._lock:
+            if self._pinned is None:
+                doc = self.store.get_doc(HOME_DOC, self.workspace, self.platform)
+                if doc is None or not doc.get("org_id"):
+                    doc = {"org_id": candidate}
+                    self.store.put_doc(HOME_DOC, self.workspace, self.platform, doc)
+                    log.warning(
+                        "%s organisation %s is now the home of workspace %r; others will be refused",
+                        self.platform,
+                        candidate,
+                        self.workspace,
+                    )
+                self._pinned = str(doc["org_id"])
+            return self._pinned
+
+
+def org_ids(setting: str | None) -> list[str]:
+    """Organisation ids from a comma- or space-separated setting."""
+    return [part for part in (setting or "").replace(",", " ").split() if part]
