@@ -32,9 +32,19 @@ class Settings(BaseSettings):
         description="Base URL for every Slack Web API call (tests point it at a local fake).",
     )
 
+    slack_team_ids: str = Field(
+        default="",
+        description="Slack team ids this deployment serves (comma-separated); empty: the first team seen is "
+        "pinned and any other is refused.",
+    )
     microsoft_app_id: str = Field(default="", description="Bot Framework app id; empty runs Teams without auth.")
     microsoft_app_password: SecretStr = Field(default=SecretStr(""), description="Bot Framework app password.")
     microsoft_app_tenant_id: str = Field(default="", description="Tenant for single-tenant bots.")
+    teams_tenant_ids: str = Field(
+        default="",
+        description="Microsoft 365 tenant ids served besides MICROSOFT_APP_TENANT_ID (comma-separated); empty: "
+        "the first tenant seen is pinned and any other is refused.",
+    )
     microsoft_app_type: str = Field(default="MultiTenant", description="MultiTenant, SingleTenant or UserAssignedMSI.")
 
     servechain_teams: bool | None = Field(

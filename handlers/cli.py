@@ -21,6 +21,7 @@ from bot.chain import add_chain_arguments, chain_command
 from bot.digest import add_digest_arguments, digest_command
 from bot.errors import StorageError
 from bot.org import OrgImportError, load_org, save_org_file
+from bot.privacy import add_privacy_arguments, export_command, forget_command
 from bot.settings import Settings
 from bot.stats import add_stats_arguments, stats_command
 from handlers.console import describe_db, run_console
@@ -98,6 +99,17 @@ def build_parser() -> argparse.ArgumentParser:
         "service to other teams, overdue items and one suggested action; or its 8-week chart as PNG.",
     )
     add_digest_arguments(digest).add_argument("--db", help=db_help)
+
+    export = commands.add_parser(
+        "export", help="write everything stored about one person as JSON", description="Export one person's data."
+    )
+    add_privacy_arguments(export)
+    forget = commands.add_parser(
+        "forget",
+        help="remove or anonymise one person, keeping every figure right (a dry run without --yes)",
+        description="Forget one person: their identity and their words go, counts, times and scores stay.",
+    )
+    add_privacy_arguments(forget, forget=True)
 
     teams = commands.add_parser("teams", help="Microsoft Teams app", description="Microsoft Teams app.")
     teams_commands = teams.add_subparsers(dest="teams_command", metavar="<teams command>", required=True)
@@ -287,6 +299,9 @@ def main(argv: list[str] | None = None) -> int:
                     hours=hours,
                 ),
             )
+        if args.command in ("export", "forget"):
+            run = export_command if args.command == "export" else forget_command
+            return _with_store(settings, lambda store: run(args, store=store, workspace=workspace, now=now))
         if args.command == "digest":
             return _with_store(
                 settings,

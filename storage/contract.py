@@ -203,6 +203,15 @@ class Store(Protocol):
         atomic write and return how many were new; a counter only ever rises."""
         ...
 
+    def replace_records(self, kind: str, docs: Sequence[dict[str, Any]]) -> int:
+        """Insert or replace (by key) records of one kind in one atomic write (used to rewrite or
+        anonymise what the typed methods can't, e.g. by ``servechain forget``); returns how many."""
+        ...
+
+    def delete_records(self, kind: str, docs: Sequence[dict[str, Any]]) -> int:
+        """Delete the records with these records' keys in one atomic write; returns how many existed."""
+        ...
+
     def close(self) -> None:
         """Release files, locks and connections."""
         ...

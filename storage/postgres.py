@@ -24,6 +24,7 @@ from psycopg_pool import ConnectionPool
 
 from bot.errors import Conflict, StorageError
 from bot.models import CardRef, Kudos, OutboxItem, Person, Request, Team
+from storage._journal import KEY_FIELDS
 
 log = logging.getLogger(__name__)
 
@@ -516,6 +517,38 @@ class PostgresStore:
         with self._tx() as conn, conn.cursor() as cur:
             cur.executemany(sql, [to_row(doc) for doc in docs])  # rowcount sums every row inserted
             return max(cur.rowcount, 0)
+
+    def replace_records(self, kind: str, docs: Sequence[dict[str, Any]]) -> int:
+        """Insert or replace (by key) these records in one transaction."""
+        if kind not in _IMPORTS:
+            raise ValueError(f"unknown record kind {kind!r}")
+        sql, to_row = _IMPORTS[kind]
+        with self._tx() as conn, conn.cursor() as cur:
+            cur.executemany(_delete_sql(kind), [_key_of(kind, doc) for doc in docs])
+            cur.executemany(sql, [to_row(doc) for doc in docs])
+        return len(docs)
+
+    def delete_records(self, kind: str, docs: Sequence[dict[str, Any]]) -> int:
+        """Delete the records with these keys in one transaction."""
+        if kind not in _IMPORTS:
+            raise ValueError(f"unknown record kind {kind!r}")
+        if not docs:
+            return 0
+        with self._tx() as conn, conn.cursor() as cur:
+            cur.executemany(_delete_sql(kind), [_key_of(kind, doc) for doc in docs])
+            return max(cur.rowcount, 0)
+
+
+def _key_of(kind: str, doc: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(doc[field] for field in KEY_FIELDS[kind])
+
+
+def _delete_sql(kind: str) -> str:
+    """Delete one record of ``kind`` by its neutral key (a counter row is the 'request' counter)."""
+    where = " AND ".join(f"{column} = %s" for column in KEY_FIELDS[kind])
+    if kind == "counters":
+        where += " AND name = 'request'"
+    return f"DELETE FROM {kind} WHERE {where}"
 
 
 def _request_row(doc: dict[str, Any]) -> tuple[Any, ...]:

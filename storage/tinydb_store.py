@@ -1024,6 +1024,25 @@ class TinyDBStore:
 
         return self._write(plan)
 
+    def replace_records(self, kind: str, docs: Sequence[dict[str, Any]]) -> int:
+        """Insert or replace (by key) these records in one journal line."""
+        if kind not in files.KEY_FIELDS:
+            raise ValueError(f"unknown record kind {kind!r}")
+        ops: list[Op] = [["put", kind, copy.deepcopy(doc)] for doc in docs]
+        return self._write(lambda _state: (ops, len(ops)))
+
+    def delete_records(self, kind: str, docs: Sequence[dict[str, Any]]) -> int:
+        """Delete the records with these keys in one journal line."""
+        if kind not in files.KEY_FIELDS:
+            raise ValueError(f"unknown record kind {kind!r}")
+
+        def plan(state: _State) -> tuple[list[Op], int]:
+            keys = dict.fromkeys(files.key_of(kind, doc) for doc in docs)
+            present = [key for key in keys if key in state.tables[kind]]
+            return [["del", kind, list(key)] for key in present], len(present)
+
+        return self._write(plan)
+
 
 def _idem(workspace: str, key: str, op: str, **ref: Any) -> Doc:
     """The idempotency record: which call used the key and what it produced."""

@@ -34,7 +34,7 @@ from bot.requests import ActionInput, act, create_request
 from storage.contract import Store
 from tests.conftest import NOW, small_org
 from tests.pg import postgres_url
-from tests.privacy_stores import ContractOnly, RewritableTinyDBStore
+from tests.privacy_stores import ContractOnly
 
 # What alice wrote or is known by: none of it may survive a forget.
 ALICE_SAYS = [
@@ -157,9 +157,20 @@ def dump(store: Store) -> str:
     return json.dumps(list(store.export_records()), default=str, ensure_ascii=False)
 
 
-@pytest.fixture
-def rewritable(tmp_path: Path) -> Iterator[RewritableTinyDBStore]:
-    store = RewritableTinyDBStore(tmp_path / "store.json")
+@pytest.fixture(params=["tinydb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def rewritable(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A store with the whole contract (replace_records / delete_records included), on each backend."""
+    if request.param == "tinydb":
+        from storage.tinydb_store import TinyDBStore
+
+        store: Store = TinyDBStore(tmp_path / "store.json")
+    else:
+        from storage.postgres import PostgresStore
+
+        pg = PostgresStore(postgres_url())
+        pg.reset()
+        store = pg
+    assert isinstance(store, Rewritable)
     build_history(store)
     yield store
     store.close()
@@ -222,7 +233,7 @@ def test_export_of_an_unknown_handle_is_not_found(rewritable: Store) -> None:
 # --------------------------------------------------------------------------- forget
 
 
-def test_forget_leaves_no_trace_of_them_and_keeps_every_figure(rewritable: RewritableTinyDBStore) -> None:
+def test_forget_leaves_no_trace_of_them_and_keeps_every_figure(rewritable: Store) -> None:
     before = figures(rewritable)
     kudos_before = len(rewritable.find_kudos("default"))
     report = forget_person(store=rewritable, workspace="default", handle="alice", now=NOW, actor="privacy-officer")
@@ -252,7 +263,7 @@ def test_forget_leaves_no_trace_of_them_and_keeps_every_figure(rewritable: Rewri
     assert r5 is not None and r5.text == "nothing to do with her"
 
 
-def test_messages_to_them_are_blanked_and_no_longer_sent(rewritable: RewritableTinyDBStore) -> None:
+def test_messages_to_them_are_blanked_and_no_longer_sent(rewritable: Store) -> None:
     report = forget_person(store=rewritable, workspace="default", handle="alice", now=NOW, actor="dpo")
     to_former = [i for i in rewritable.list_outbox("default") if i.message.recipient_id == report.person_id]
     assert to_former and all(i.message.title == REMOVED and not i.message.text for i in to_former)
@@ -262,7 +273,7 @@ def test_messages_to_them_are_blanked_and_no_longer_sent(rewritable: RewritableT
     assert report.messages >= len(to_former)
 
 
-def test_the_forget_is_audited_without_naming_them(rewritable: RewritableTinyDBStore) -> None:
+def test_the_forget_is_audited_without_naming_them(rewritable: Store) -> None:
     export_person(store=rewritable, workspace="default", handle="alice", now=NOW, actor="dpo")
     report = forget_person(store=rewritable, workspace="default", handle="alice", now=NOW, actor="dpo")
     audits = [doc for _key, doc in rewritable.list_docs(AUDIT_DOC, "default")]
@@ -272,7 +283,7 @@ def test_the_forget_is_audited_without_naming_them(rewritable: RewritableTinyDBS
     assert forget["counts"]["requests"] == 5 and forget["counts"]["kudos"] == 2
 
 
-def test_someone_returning_after_being_forgotten_starts_afresh(rewritable: RewritableTinyDBStore) -> None:
+def test_someone_returning_after_being_forgotten_starts_afresh(rewritable: Store) -> None:
     report = forget_person(store=rewritable, workspace="default", handle="alice", now=NOW, actor="dpo")
     back = link_person(rewritable, "default", name="Alice Archer", email="alice@example.com", slack_id=("T0", "U0X"))
     assert back.id != report.person_id
@@ -280,7 +291,7 @@ def test_someone_returning_after_being_forgotten_starts_afresh(rewritable: Rewri
     assert rewritable.find_kudos("default", recipient_id=back.id) == []
 
 
-def test_a_dry_run_changes_nothing(rewritable: RewritableTinyDBStore) -> None:
+def test_a_dry_run_changes_nothing(rewritable: Store) -> None:
     before = dump(rewritable)
     report = forget_person(store=rewritable, workspace="default", handle="alice", now=NOW, actor="dpo", dry_run=True)
     assert dump(rewritable) == before
@@ -306,7 +317,7 @@ def test_on_a_contract_only_store_forget_erases_what_it_can_and_names_the_rest(p
     assert ghost is not None and ghost.name == FORMER and ghost.email is None and not ghost.slack_ids
 
 
-def test_forgetting_someone_twice_finds_nobody_the_second_time(rewritable: RewritableTinyDBStore) -> None:
+def test_forgetting_someone_twice_finds_nobody_the_second_time(rewritable: Store) -> None:
     forget_person(store=rewritable, workspace="default", handle="alice", now=NOW, actor="dpo")
     with pytest.raises(NotFound):
         forget_person(store=rewritable, workspace="default", handle="alice", now=NOW, actor="dpo")
@@ -345,7 +356,7 @@ def test_the_forget_command_needs_yes_and_reports_what_it_did(rewritable: Store)
     assert rewritable.find_person("default", handle="alice") is None
 
 
-def test_the_request_cards_after_a_forget_name_a_former_colleague(rewritable: RewritableTinyDBStore) -> None:
+def test_the_request_cards_after_a_forget_name_a_former_colleague(rewritable: Store) -> None:
     from bot import cards
 
     report = forget_person(store=rewritable, workspace="default", handle="alice", now=NOW, actor="dpo")

@@ -25,7 +25,7 @@ def add_routes(app: web.Application, runtime: Runtime) -> None:
     settings = runtime.settings
     adapter = build_adapter(settings)
     bot = ServechainTeamsBot(runtime)
-    tenants = org_ids(f"{getattr(settings, 'teams_tenant_ids', '')} {settings.microsoft_app_tenant_id}")
+    tenants = org_ids(f"{settings.teams_tenant_ids} {settings.microsoft_app_tenant_id}")
     gate = WorkspaceGate(runtime.store, settings.servechain_workspace, platform="teams", allowed=tenants)
     app.router.add_post(MESSAGES_PATH, messages_handler(adapter, bot, gate))
     runtime.notifiers.append(

@@ -656,3 +656,25 @@ def test_was_seen_reports_keys_used_by_any_write(store: Store) -> None:
     assert not store.was_seen("ws2", "k-create"), "keys are per workspace"
     store.update_request(stored, idempotency_key="k-update")
     assert store.was_seen("ws1", "k-update")
+
+
+def test_replace_and_delete_records_rewrite_any_kind_atomically(store: Store) -> None:
+    from bot.models import CardRef, Kudos
+    from tests.contract import factories
+
+    store.create_request(factories.request(workspace="ws1"))
+    store.add_kudos(
+        Kudos(id="K-1", workspace="ws1", giver_id="P-a", recipient_ids=["P-b"], message="thanks", at=factories.NOW)
+    )
+    store.save_card_ref(CardRef(workspace="ws1", card_key="c1", platform="slack", ref="D1:1"))
+    kudos = next(doc for kind, doc in store.export_records() if kind == "kudos")
+    assert store.replace_records("kudos", [{**kudos, "message": "[removed]"}]) == 1
+    assert [k.message for k in store.find_kudos("ws1")] == ["[removed]"]
+    request = next(doc for kind, doc in store.export_records() if kind == "requests")
+    store.replace_records("requests", [{**request, "text": "[removed]"}])
+    stored = store.get_request("ws1", 1)
+    assert stored is not None and stored.text == "[removed]"
+    card = {"workspace": "ws1", "card_key": "c1", "platform": "slack", "ref": "D1:1"}
+    assert store.delete_records("card_refs", [card, card]) == 1
+    assert store.get_card_ref("ws1", "c1", "slack") is None
+    assert store.delete_records("card_refs", [card]) == 0
