@@ -152,6 +152,7 @@ def provider_card(request: Request, directory: Directory, provider_id: str | Non
         history=history(request, directory, tz),
         actions=provider_actions(request) if current else [],
         card_key=provider_card_key(request, provider_id),
+        revision=len(request.events),
         request=request.number,
     )
 
@@ -170,6 +171,7 @@ def requester_card(request: Request, directory: Directory) -> Message:
         history=history(request, directory, tz),
         actions=requester_actions(request, thank=_first_name(directory, finished_by(request))),
         card_key=requester_card_key(request),
+        revision=len(request.events),
         request=request.number,
     )
 

@@ -38,6 +38,10 @@ RETRY_WINDOW = timedelta(hours=6)
 LEASE = timedelta(seconds=60)
 BASE_BACKOFF = 2.0
 MAX_BACKOFF = 15 * 60.0
+UNREACHABLE_WINDOW = timedelta(days=7)
+"""How long a message waits for a recipient who hasn't connected any platform yet."""
+UNREACHABLE_RETRY = timedelta(minutes=10)
+"""How often such a message checks whether they have connected."""
 MIN_WAIT = 1.0
 """No retry sooner than this, even when a platform says ``Retry-After: 0``."""
 UNCONFIRMED = "unconfirmed: "
@@ -169,11 +173,15 @@ def _deliver_one(
     person = store.get_person(item.workspace, message.recipient_id)
     notifier = _pick(notifiers, person) if person else None
     if person is None or notifier is None:
-        who = person.handle if person else "someone"
-        _fail(store, item, f"{who} can't be reached on any connected platform", now)
-        report.failed += 1
+        _unreachable(store, item, person, now, report)
         return
-    card_ref = _ref(store, item.workspace, message.card_key, notifier.platform)
+    posted = store.get_card_ref(item.workspace, message.card_key, notifier.platform) if message.card_key else None
+    if posted is not None and message.revision is not None and posted.revision > message.revision:
+        superseded = {"state": "sent", "platform": notifier.platform, "platform_ref": posted.ref}
+        _save(store, item.model_copy(update={**superseded, "last_error": "superseded by a newer card"}))
+        report.skipped += 1
+        return
+    card_ref = posted.ref if posted else None
     thread_ref = _ref(store, item.workspace, message.thread_key, notifier.platform)
     try:
         ref: str | None = None
@@ -193,7 +201,13 @@ def _deliver_one(
         return
     if message.card_key and ref:
         store.save_card_ref(
-            CardRef(workspace=item.workspace, card_key=message.card_key, platform=notifier.platform, ref=ref)
+            CardRef(
+                workspace=item.workspace,
+                card_key=message.card_key,
+                platform=notifier.platform,
+                ref=ref,
+                revision=message.revision or 0,
+            )
         )
     _save(
         store,
@@ -242,25 +256,54 @@ def _save(store: Store, item: OutboxItem) -> None:
         log.warning("outbox item %s changed under us; leaving it to the other worker", item.key)
 
 
+def _unreachable(store: Store, item: OutboxItem, person: Person | None, now: datetime, report: DeliveryReport) -> None:
+    """Nobody can reach the recipient yet (they never used servechain on a connected platform):
+    wait for them to connect, telling the requester once, and give up only after a week."""
+    who = person.handle if person else "someone"
+    if person is None or now - item.created_at >= UNREACHABLE_WINDOW:
+        _fail(store, item, f"{who} can't be reached on any connected platform", now)
+        report.failed += 1
+        return
+    if item.attempts <= 1:
+        _tell_requester(
+            store,
+            item,
+            now,
+            "waiting",
+            f"{person.name} hasn't connected servechain on Slack or Teams yet; they'll get {{ref}} as soon as they do.",
+        )
+    reason = f"waiting for {who} to connect servechain on Slack or Teams"
+    _save(store, item.model_copy(update={"next_attempt_at": now + UNREACHABLE_RETRY, "last_error": reason}))
+    report.retried += 1
+
+
 def _fail(store: Store, item: OutboxItem, reason: str, now: datetime) -> None:
     """Record a permanent failure and tell the requester, so nothing is lost silently."""
     log.error("delivery of %s failed for good: %s", item.key, reason)
     _save(store, item.model_copy(update={"state": "failed", "last_error": reason}))
+    recipient = store.get_person(item.workspace, item.message.recipient_id)
+    who = recipient.name if recipient else "Someone"
+    _tell_requester(store, item, now, "failed", f"{who} could not be notified about {{ref}}: {reason}")
+
+
+def _tell_requester(store: Store, item: OutboxItem, now: datetime, what: str, text: str) -> None:
+    """Tell the requester (once per item and ``what``) that a provider's message is stuck.
+
+    Only messages to the people serving the request concern the requester; escalations to
+    managers and notes to others stay internal."""
     message = item.message
     if message.request is None or message.kind == "text":
         return
     request = store.get_request(item.workspace, message.request)
     if request is None or message.recipient_id not in request.provider_history():
-        return  # only the people serving the request concern the requester; escalations stay internal
-    recipient = store.get_person(item.workspace, message.recipient_id)
-    who = recipient.name if recipient else "Someone"
+        return
     notice = Message(
-        key=f"{item.key}:failed",
+        key=f"{item.key}:{what}",
         workspace=item.workspace,
         recipient_id=request.requester_id,
         kind="text",
         title=request.ref,
-        text=f"{who} could not be notified about {request.ref}: {reason}",
+        text=text.format(ref=request.ref),
         request=request.number,
     )
     store.enqueue(

@@ -323,6 +323,9 @@ class Message(Model):
     history: list[str] = Field(default_factory=list)
     actions: list[Action] = Field(default_factory=list)
     card_key: str | None = None
+    revision: int | None = None
+    """For cards: which state of the request this is (its event count). Delivery never lets an
+    older state overwrite a newer one, whatever order retries and replicas send them in."""
     thread_key: str | None = None
     request: int | None = None
     sections: list[Section] = Field(default_factory=list)
@@ -355,3 +358,5 @@ class CardRef(Model):
     card_key: str
     platform: str
     ref: str
+    revision: int = 0
+    """The newest card state posted there (see ``Message.revision``); it only ever rises."""

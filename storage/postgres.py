@@ -442,17 +442,20 @@ class PostgresStore:
 
     def get_card_ref(self, workspace: str, card_key: str, platform: str) -> CardRef | None:
         rows = self._rows(
-            "SELECT ref FROM card_refs WHERE workspace = %s AND card_key = %s AND platform = %s",
+            "SELECT ref, revision FROM card_refs WHERE workspace = %s AND card_key = %s AND platform = %s",
             (workspace, card_key, platform),
         )
-        return CardRef(workspace=workspace, card_key=card_key, platform=platform, ref=rows[0][0]) if rows else None
+        if not rows:
+            return None
+        return CardRef(workspace=workspace, card_key=card_key, platform=platform, ref=rows[0][0], revision=rows[0][1])
 
     def save_card_ref(self, ref: CardRef) -> None:
         with self._tx() as conn:
             conn.execute(
-                "INSERT INTO card_refs (workspace, card_key, platform, ref) VALUES (%s, %s, %s, %s) "
-                "ON CONFLICT (workspace, card_key, platform) DO UPDATE SET ref = EXCLUDED.ref",
-                (ref.workspace, ref.card_key, ref.platform, ref.ref),
+                "INSERT INTO card_refs (workspace, card_key, platform, ref, revision) VALUES (%s, %s, %s, %s, %s) "
+                "ON CONFLICT (workspace, card_key, platform) DO UPDATE SET ref = EXCLUDED.ref, "
+                "revision = GREATEST(card_refs.revision, EXCLUDED.revision)",
+                (ref.workspace, ref.card_key, ref.platform, ref.ref, ref.revision),
             )
 
     # --- small documents ----------------------------------------------------------------------------
@@ -500,10 +503,19 @@ class PostgresStore:
             if ref is not None:
                 record.update({"kudos_id": ref} if op == "add_kudos" else {"number": int(ref)})
             yield "idempotency", record
-        for workspace, card_key, platform, ref in self._rows(
-            "SELECT workspace, card_key, platform, ref FROM card_refs"
+        for workspace, card_key, platform, ref, revision in self._rows(
+            "SELECT workspace, card_key, platform, ref, revision FROM card_refs"
         ):
-            yield "card_refs", {"workspace": workspace, "card_key": card_key, "platform": platform, "ref": ref}
+            yield (
+                "card_refs",
+                {
+                    "workspace": workspace,
+                    "card_key": card_key,
+                    "platform": platform,
+                    "ref": ref,
+                    "revision": revision,
+                },
+            )
         for kind, workspace, key, doc in self._rows("SELECT kind, workspace, key, doc FROM docs"):
             yield "docs", {"kind": kind, "workspace": workspace, "key": key, "doc": doc}
 
@@ -625,8 +637,9 @@ _IMPORTS: dict[str, tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]]] = {
         _idempotency_row,
     ),
     "card_refs": (
-        "INSERT INTO card_refs (workspace, card_key, platform, ref) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-        lambda d: (d["workspace"], d["card_key"], d["platform"], d["ref"]),
+        "INSERT INTO card_refs (workspace, card_key, platform, ref, revision) VALUES (%s, %s, %s, %s, %s) "
+        "ON CONFLICT DO NOTHING",
+        lambda d: (d["workspace"], d["card_key"], d["platform"], d["ref"], d.get("revision", 0)),
     ),
     "docs": (
         "INSERT INTO docs (kind, workspace, key, doc) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",

@@ -957,9 +957,16 @@ class TinyDBStore:
         return None if doc is None else CardRef.model_validate(doc)
 
     def save_card_ref(self, ref: CardRef) -> None:
-        """Remember (or replace) where a card was posted."""
-        ops: list[Op] = [["put", "card_refs", ref.model_dump(mode="json")]]
-        self._write(lambda state: (ops, None))
+        """Remember (or replace) where a card was posted; its revision never goes down."""
+        doc = ref.model_dump(mode="json")
+
+        def plan(state: _State) -> tuple[list[Op], None]:
+            stored = state.tables["card_refs"].get((ref.workspace, ref.card_key, ref.platform))
+            if stored is not None:
+                doc["revision"] = max(doc["revision"], stored.get("revision", 0))
+            return [["put", "card_refs", doc]], None
+
+        self._write(plan)
 
     # --- small documents --------------------------------------------------------------------
 

@@ -106,12 +106,58 @@ def test_permanent_failure_is_recorded_and_the_requester_is_told(org_store: Stor
     assert notices[0].message.text == "Bob could not be notified about R-1: account_inactive"
 
 
-def test_unreachable_person_fails_with_a_reason(org_store: Store) -> None:
+def test_a_recipient_not_connected_yet_gets_it_when_they_connect_and_the_requester_is_told_once(
+    org_store: Store,
+) -> None:
+    from bot.delivery import UNREACHABLE_WINDOW
+
     _create(org_store)
     notifier = RecordingNotifier(unreachable={"P-bob"})
+    first = deliver_due(store=org_store, notifiers=[notifier], now=NOW)
+    assert first.retried == 1 and first.failed == 0
+    waiting = [i for i in org_store.list_outbox("default") if i.key.endswith(":waiting")]
+    assert [w.message.text for w in waiting] == [
+        "Bob hasn't connected servechain on Slack or Teams yet; they'll get R-1 as soon as they do."
+    ]
+    deliver_due(store=org_store, notifiers=[notifier], now=NOW + timedelta(minutes=30))
+    assert len([i for i in org_store.list_outbox("default") if i.key.endswith(":waiting")]) == 1, "told once"
+    notifier.unreachable.clear()  # bob connects
+    deliver_due(store=org_store, notifiers=[notifier], now=NOW + timedelta(hours=1))
+    assert ("provider_card", "bob", None, None) in notifier.sent
+    assert org_store.list_outbox("default", state="failed") == []
+
+    _create(org_store)  # R-2, and bob disconnects for good
+    notifier.unreachable.add("P-bob")
     deliver_due(store=org_store, notifiers=[notifier], now=NOW)
+    deliver_due(store=org_store, notifiers=[notifier], now=NOW + UNREACHABLE_WINDOW + timedelta(minutes=1))
     failed = org_store.list_outbox("default", state="failed")
     assert [f.last_error for f in failed] == ["bob can't be reached on any connected platform"]
+
+
+def test_an_older_card_state_retried_late_never_overwrites_a_newer_one(org_store: Store) -> None:
+    """Slack rate-limits bob's first card; he acknowledges before the retry: the retry of the
+    'open' card must not overwrite the 'acknowledged' one."""
+    _create(org_store)
+    notifier = RecordingNotifier(failures=[DeliveryError("ratelimited", retry_after=30)])
+    deliver_due(store=org_store, notifiers=[notifier], now=NOW)  # provider card throttled, requester card sent
+    directory = Directory(org_store, "default")
+    act(
+        store=org_store,
+        directory=directory,
+        workspace="default",
+        number=1,
+        action=ActionId.ACKNOWLEDGE,
+        actor=directory.require("P-bob"),
+        now=NOW + timedelta(seconds=5),
+    )
+    deliver_due(store=org_store, notifiers=[notifier], now=NOW + timedelta(seconds=5))
+    provider_sends = [s for s in notifier.sent if s[0] == "provider_card"]
+    assert len(provider_sends) == 1, "the acknowledged card was posted"
+    report = deliver_due(store=org_store, notifiers=[notifier], now=NOW + timedelta(minutes=1))
+    assert report.skipped == 1 and report.sent == 0, "the stale 'open' card was dropped, not sent"
+    assert [s for s in notifier.sent if s[0] == "provider_card"] == provider_sends
+    stale = [i for i in org_store.list_outbox("default") if i.last_error == "superseded by a newer card"]
+    assert len(stale) == 1 and stale[0].message.revision == 1
 
 
 def test_gives_up_after_the_maximum_attempts(org_store: Store) -> None:
@@ -157,7 +203,8 @@ def test_a_failed_escalation_to_a_manager_is_not_revealed_to_the_requester(org_s
     step(ActionId.FOLLOW_UP, alice, satisfied=False)
     notifier = RecordingNotifier(unreachable={"P-dave"})
     deliver_due(store=org_store, notifiers=[notifier], now=NOW)
-    deliver_due(store=org_store, notifiers=[notifier], now=NOW)
+    deliver_due(store=org_store, notifiers=[notifier], now=NOW + timedelta(days=8))
+    deliver_due(store=org_store, notifiers=[notifier], now=NOW + timedelta(days=8))
     failed = org_store.list_outbox("default", state="failed")
     assert [f.message.recipient_id for f in failed] == ["P-dave"]
-    assert not [i for i in org_store.list_outbox("default") if i.key.endswith(":failed")]
+    assert not [i for i in org_store.list_outbox("default") if i.key.endswith((":failed", ":waiting"))]

@@ -116,7 +116,7 @@ def test_cli_upgrade_then_migrate_twice_reports_verified_counts(tmp_path: Path) 
     source.close()
     cli = [sys.executable, "-m", "handlers.cli"]
     upgraded = subprocess.run([*cli, "db", "upgrade", "--db", url], capture_output=True, text=True, check=True)
-    assert upgraded.stdout.strip() in {"The schema is up to date.", "Applied 0001_initial.sql."}
+    assert upgraded.stdout.strip() == "The schema is up to date." or upgraded.stdout.startswith("Applied ")
     first = subprocess.run([*cli, "db", "migrate", "--from", str(db), "--to", url], capture_output=True, text=True)
     assert first.returncode == 0, first.stderr
     assert "requests            5        5        5" in first.stdout and "counts verified" in first.stdout

@@ -271,9 +271,6 @@ class DirectLineEmulator:
                     "from": {"id": user.get("id"), "name": user.get("name")},
                     "recipient": dict(BOT),
                     "membersAdded": [dict(BOT), {"id": user.get("id"), "name": user.get("name")}],
-                    # Without channelData, botbuilder's TeamsInfo.get_member raises before it asks the
-                    # member lookup, and the bot links the user by id alone (see the e2e README).
-                    "channelData": {},
                 }
             )
         await self._forward(activity)

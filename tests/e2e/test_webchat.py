@@ -7,6 +7,7 @@ clicking the card Web Chat rendered for him; alice rates it from her card; the s
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -113,6 +114,9 @@ def test_a_request_goes_from_requester_to_provider_and_back_to_a_rating_in_web_c
         assert page.console_errors == []  # type: ignore[attr-defined]
     assert stack.emulator.forward_errors == []
     assert [call for call in stack.emulator.bot_calls if call.status >= 400] == []
+    # Web Chat can't send Action.Execute: the bot gave it plain Action.Submit buttons only.
+    sent = json.dumps([call.body for call in stack.emulator.bot_calls])
+    assert '"Action.Submit"' in sent and '"Action.Execute"' not in sent
     stack.stop_server()
     assert " ERROR " not in stack.server_log(), stack.server_log()
 
