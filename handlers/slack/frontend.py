@@ -87,9 +87,7 @@ class SlackFrontEnd:
             digest=settings.digest,
             pulse=settings.pulse,
         )
-        self.gate = WorkspaceGate(
-            store, workspace, platform="slack", allowed=org_ids(settings.slack_team_ids)
-        )
+        self.gate = WorkspaceGate(store, workspace, platform="slack", allowed=org_ids(settings.slack_team_ids))
         self._listeners = ThreadPoolExecutor(max_workers=16, thread_name_prefix="slack-ack")
         self.bolt: App = build_bolt_app(
             bot_token=token,

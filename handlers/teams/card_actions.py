@@ -120,12 +120,27 @@ def _kudos_or_pulse(
     """Thanks from a request's card, or a pulse answer (see ``handlers.teams.kudos_pulse``)."""
     key = idempotency_key(context) if submission.action == ActionId.THANK else None  # pulse answers keep none
     return kudos_pulse.handle(
-        runtime, actor, submission.action, submission.request, submission.value, submission.fields, key
+        runtime,
+        actor,
+        submission.action,
+        submission.request,
+        submission.value,
+        submission.fields,
+        key,
+        channel_id=context.activity.channel_id,
     )
 
 
-def apply(runtime: Runtime, actor: Person, submission: Submission, key: str | None) -> tuple[Outcome, render.Card]:
-    """Run the click against the core (blocking); returns the outcome and the actor's new card."""
+def apply(
+    runtime: Runtime,
+    actor: Person,
+    submission: Submission,
+    key: str | None,
+    *,
+    channel_id: str | None = render.TEAMS_CHANNEL,
+) -> tuple[Outcome, render.Card]:
+    """Run the click against the core (blocking); returns the outcome and the actor's new card
+    (with buttons for ``channel_id``)."""
     workspace = runtime.settings.servechain_workspace
     directory = Directory(runtime.store, workspace)
     directory.remember(actor)
@@ -140,21 +155,29 @@ def apply(runtime: Runtime, actor: Person, submission: Submission, key: str | No
         inputs=action_input(submission, directory),
         idempotency_key=key,
     )
-    return outcome, card_after(outcome, actor, submission, directory)
+    return outcome, card_after(outcome, actor, submission, directory, channel_id=channel_id)
 
 
-def card_after(outcome: Outcome, actor: Person, submission: Submission, directory: Directory) -> render.Card:
+def card_after(
+    outcome: Outcome,
+    actor: Person,
+    submission: Submission,
+    directory: Directory,
+    *,
+    channel_id: str | None = render.TEAMS_CHANNEL,
+) -> render.Card:
     """What the clicked card turns into: the actor's updated request card, or a thank-you note
     in place of a submitted form (rating, recovery, follow-up)."""
     for message in outcome.messages:
         if message.recipient_id == actor.id and message.kind in ("provider_card", "requester_card"):
-            return render.render_card(message)
+            return render.render_card(message, channel_id=channel_id)
     request = outcome.request
     if submission.action not in _CARD_ACTIONS:
         if actor.id in request.provider_history():
-            return render.render_card(cards.provider_card(request, directory, provider_id=actor.id))
+            card = cards.provider_card(request, directory, provider_id=actor.id)
+            return render.render_card(card, channel_id=channel_id)
         if actor.id == request.requester_id:
-            return render.render_card(cards.requester_card(request, directory))
+            return render.render_card(cards.requester_card(request, directory), channel_id=channel_id)
     return render.notice_card(request.ref, teams_words(outcome.reply))
 
 
@@ -188,7 +211,9 @@ async def on_execute(context: TurnContext, runtime: Runtime) -> InvokeResponse:
             if queued:
                 runtime.kick()
             return _invoke(CARD_RESPONSE, notice)
-        outcome, card = await asyncio.to_thread(apply, runtime, actor, submission, idempotency_key(context))
+        outcome, card = await asyncio.to_thread(
+            apply, runtime, actor, submission, idempotency_key(context), channel_id=context.activity.channel_id
+        )
     except Exception as error:
         return _invoke(MESSAGE_RESPONSE, teams_words(friendly_message(error)))
     await tell(context, runtime, actor, teams_words(outcome.reply))
@@ -215,7 +240,9 @@ async def on_submit(context: TurnContext, runtime: Runtime) -> bool:
             if queued:
                 runtime.kick()
             return True
-        outcome, card = await asyncio.to_thread(apply, runtime, actor, submission, idempotency_key(context))
+        outcome, card = await asyncio.to_thread(
+            apply, runtime, actor, submission, idempotency_key(context), channel_id=context.activity.channel_id
+        )
     except Exception as error:
         await context.send_activity(MessageFactory.text(teams_words(friendly_message(error))))
         return True

@@ -120,7 +120,9 @@ def route(
 async def send_reply(context: TurnContext, reply: Reply) -> None:
     """The reply as text, or as a card (with the text as its summary)."""
     if reply.card is not None:
-        card = await asyncio.to_thread(render.render_card, reply.card)  # a digest's chart takes a moment to draw
+        card = await asyncio.to_thread(  # a digest's chart takes a moment to draw
+            render.render_card, reply.card, channel_id=context.activity.channel_id
+        )
         await context.send_activity(render.card_activity(card, summary=teams_words(reply.text)))
     else:
         await context.send_activity(MessageFactory.text(teams_words(reply.text)))
@@ -162,7 +164,8 @@ async def on_text(context: TurnContext, runtime: Runtime) -> None:
         runtime.kick()
         await _answer_or_queue(context, runtime, actor, Reply(IN_PRIVATE), private=False)
     elif channel is not None and reply.announcement is not None:
-        await context.send_activity(render.to_activity(reply.announcement))  # kudos: said out loud where given
+        # kudos: said out loud where given
+        await context.send_activity(render.to_activity(reply.announcement, channel_id=activity.channel_id))
     else:
         await _answer_or_queue(context, runtime, actor, reply, private=channel is None)
     if reply.messages:

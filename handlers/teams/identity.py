@@ -2,7 +2,8 @@
 
 A Teams user is linked to a person by AAD object id, else by email (so someone first seen on
 Slack keeps one history), else a person is created. Email comes from the Bot Connector's
-member lookup when it answers; the activity's own ``from`` (name, AAD id) is the fallback.
+member lookup when it answers (asked directly when the activity has no Teams ``channelData``);
+the activity's own ``from`` (name, AAD id) is the fallback.
 Mentions are rewritten to the parser's ``<@ID|Name>`` form and resolved before the core runs,
 because the core's resolver is synchronous and runs in a worker thread.
 """
@@ -16,9 +17,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from botbuilder.core import TurnContext
+from botbuilder.core import BotAdapter, TurnContext
 from botbuilder.core.teams import TeamsInfo
 from botbuilder.schema import Activity, ChannelAccount
+from botbuilder.schema.teams import TeamsChannelAccount
 
 from bot.commands import Mention
 from bot.dispatch import MentionResolver
@@ -94,10 +96,28 @@ def command_text(activity: Activity) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+async def _conversation_member(context: TurnContext, user_id: str) -> TeamsChannelAccount:
+    """The member lookup asked directly (``GET /v3/conversations/{id}/members/{userId}``), for
+    activities without ``channelData`` (Web Chat, Direct Line, the emulator): botbuilder's
+    ``TeamsInfo.get_member`` reads Teams' ``channelData`` and raises before it asks."""
+    client = context.turn_state.get(BotAdapter.BOT_CONNECTOR_CLIENT_KEY)
+    if client is None:
+        raise ValueError("no Bot Connector client in this turn")
+    member = await client.conversations.get_conversation_member(context.activity.conversation.id, user_id)
+    # Email, UPN and the like arrive as extra fields, or inside ``properties`` on some channels.
+    properties = member.properties if isinstance(member.properties, dict) else {}
+    return TeamsChannelAccount().deserialize(
+        {**properties, **(member.additional_properties or {}), **member.serialize()}
+    )
+
+
 async def lookup_member(context: TurnContext, user_id: str) -> TeamsUser | None:
     """Ask the Bot Connector about a member of this conversation (None when it can't say)."""
     try:
-        member = await TeamsInfo.get_member(context, user_id)
+        if context.activity.channel_data is None:
+            member = await _conversation_member(context, user_id)
+        else:
+            member = await TeamsInfo.get_member(context, user_id)
     except Exception as error:  # no connector (tests), not a member, or the service is down
         log.debug("member lookup for %s failed: %s", user_id, error)
         return None

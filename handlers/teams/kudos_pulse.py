@@ -31,9 +31,11 @@ def handle(
     value: str | None,
     fields: Mapping[str, str],
     key: str | None,
+    *,
+    channel_id: str | None = render.TEAMS_CHANNEL,
 ) -> tuple[str, render.Card, bool]:
-    """Run the click (blocking): the reply, the card that replaces the clicked one, and whether
-    messages were queued for others."""
+    """Run the click (blocking): the reply, the card that replaces the clicked one (with buttons
+    for ``channel_id``), and whether messages were queued for others."""
     if action == ActionId.THANK:
         directory = Directory(runtime.store, actor.workspace)
         directory.remember(actor)
@@ -49,7 +51,7 @@ def handle(
         )
         stored = runtime.store.get_request(actor.workspace, request)
         card = (
-            render.render_card(cards.requester_card(stored, directory))
+            render.render_card(cards.requester_card(stored, directory), channel_id=channel_id)
             if stored is not None
             else render.notice_card(f"R-{request}", outcome.text)
         )

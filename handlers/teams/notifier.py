@@ -43,16 +43,18 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SEND_TIMEOUT = 30.0
-TEAMS_CHANNEL = "msteams"
+TEAMS_CHANNEL = render.TEAMS_CHANNEL
 
 
 @dataclass(frozen=True)
 class CardTarget:
-    """Where a card was posted: what ``CardRef.ref`` holds for Teams (as JSON)."""
+    """Where a card was posted: what ``CardRef.ref`` holds for Teams (as JSON). ``channel_id`` is
+    None in references stored before it was recorded."""
 
     service_url: str
     conversation_id: str
     activity_id: str
+    channel_id: str | None = None
 
     def dump(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -143,19 +145,22 @@ class TeamsNotifier:
     def send(self, message: Message, person: Person, *, card_ref: str | None, thread_ref: str | None) -> str | None:
         """Post the message (or update the card at ``card_ref``); returns the new card reference.
 
-        ``thread_ref`` is not used: Teams 1:1 chats have no threads, so notes follow the card."""
-        activity = render.to_activity(message)
+        ``thread_ref`` is not used: Teams 1:1 chats have no threads, so notes follow the card.
+        Cards get the buttons the chat's channel can send (see ``render``)."""
         target = CardTarget.load(card_ref) if card_ref else None
+        reference = references.personal(self.store, person.workspace, person.id)
         if target is not None:
+            channel_id = target.channel_id or (reference.channel_id if reference else None) or TEAMS_CHANNEL
             try:
-                self._run(self._update(target, activity))
+                self._run(self._update(target, render.to_activity(message, channel_id=channel_id)))
                 return target.dump()
             except _Gone:
                 log.info("card %s was deleted in Teams; posting a new one", message.card_key)
-        reference = references.personal(self.store, person.workspace, person.id) or self._open_chat(person)
-        activity_id = self._run(self._post(reference, activity))
+        reference = reference or self._open_chat(person)
+        channel_id = reference.channel_id or TEAMS_CHANNEL
+        activity_id = self._run(self._post(reference, render.to_activity(message, channel_id=channel_id)))
         conversation_id = reference.conversation.id if reference.conversation else ""
-        return CardTarget(reference.service_url or "", conversation_id, activity_id or "").dump()
+        return CardTarget(reference.service_url or "", conversation_id, activity_id or "", channel_id).dump()
 
     # --- internals ---------------------------------------------------------------------
 
@@ -198,7 +203,7 @@ class TeamsNotifier:
 
     async def _update(self, target: CardTarget, activity: Activity) -> None:
         reference = ConversationReference(
-            channel_id=TEAMS_CHANNEL,
+            channel_id=target.channel_id or TEAMS_CHANNEL,
             service_url=target.service_url,
             conversation=ConversationAccount(id=target.conversation_id),
         )

@@ -1,10 +1,12 @@
 """Neutral messages to Adaptive Cards (version 1.5, which Teams renders) and Bot Framework activities.
 
-Buttons are ``Action.Execute`` (Teams answers with an ``adaptiveCard/action`` invoke, so the
-clicked card can be replaced at once), each with an ``Action.Submit`` twin as its ``fallback``
-for clients without Universal Actions (Microsoft Web Chat, older Teams clients), which send it
-as a message with ``value`` instead; actions that need fields first (Decline, Hand off,
-Rate...) are ``Action.ShowCard`` with the inputs inside. Every submit carries
+Buttons depend on the channel the card goes to. In Teams (``msteams``) they are
+``Action.Execute`` (Teams answers with an ``adaptiveCard/action`` invoke, so the clicked card
+can be replaced at once), each with an ``Action.Submit`` twin as its ``fallback`` for older
+Teams clients. Every other channel (Microsoft Web Chat, Direct Line, the emulator) cannot send
+``Action.Execute`` at all, so there they are plain ``Action.Submit``, sent back as a message with
+``value``. Actions that need fields first (Decline, Hand off, Rate...) are ``Action.ShowCard``
+with the inputs inside. Every submit carries
 ``{"action": ActionId, "request": n}`` (plus ``"value"`` when the action has one); inputs are
 named ``<action>.<field>`` so two forms on one card never share an id.
 """
@@ -27,6 +29,8 @@ log = logging.getLogger(__name__)
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 CARD_VERSION = "1.5"
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+TEAMS_CHANNEL = "msteams"
+"""The only channel whose clients send ``Action.Execute`` (Universal Actions)."""
 TEXT_LIMIT = 3000
 
 Card = dict[str, Any]
@@ -205,19 +209,28 @@ def _field(action: ActionId, field: str) -> list[dict[str, Any]]:
     return [{"type": "Input.Text", "id": ident, "label": field.capitalize(), "maxLength": TEXT_LIMIT}]
 
 
-def _execute(action: Action, title: str) -> dict[str, Any]:
+def universal_actions(channel_id: str | None) -> bool:
+    """True when the channel's clients can send ``Action.Execute`` (Teams only)."""
+    return channel_id == TEAMS_CHANNEL
+
+
+def _button(action: Action, title: str, channel_id: str | None) -> dict[str, Any]:
+    """The button that sends ``action``: ``Action.Execute`` with an ``Action.Submit`` fallback in
+    Teams, the plain ``Action.Submit`` elsewhere; card_actions handles both."""
     submit: dict[str, Any] = {"type": "Action.Submit", "title": title, "data": submit_data(action)}
     style = _STYLES.get(action.style)
     if style:
         submit["style"] = style
-    # The same button for clients that can't send Action.Execute; card_actions handles both.
+    if not universal_actions(channel_id):
+        return submit
     return {**submit, "type": "Action.Execute", "verb": action.id.value, "fallback": submit}
 
 
-def render_action(action: Action) -> dict[str, Any]:
-    """One button: a direct ``Action.Execute``, or a ``Action.ShowCard`` form when fields are needed."""
+def render_action(action: Action, *, channel_id: str | None = TEAMS_CHANNEL) -> dict[str, Any]:
+    """One button that sends the action (see ``_button``), or an ``Action.ShowCard`` form when
+    fields are needed."""
     if not action.inputs:
-        return _execute(action, action.label)
+        return _button(action, action.label, channel_id)
     body: list[dict[str, Any]] = []
     for field in action.inputs:
         body.extend(_field(action.id, field))
@@ -227,7 +240,7 @@ def render_action(action: Action) -> dict[str, Any]:
         "card": {
             "type": "AdaptiveCard",
             "body": body,
-            "actions": [_execute(action, _SUBMIT_LABELS.get(action.id, action.label))],
+            "actions": [_button(action, _SUBMIT_LABELS.get(action.id, action.label), channel_id)],
         },
     }
     style = _STYLES.get(action.style)
@@ -236,8 +249,9 @@ def render_action(action: Action) -> dict[str, Any]:
     return show
 
 
-def render_card(message: Message) -> Card:
-    """The Adaptive Card for a neutral message: title, text, facts, a collapsible history, buttons."""
+def render_card(message: Message, *, channel_id: str | None = TEAMS_CHANNEL) -> Card:
+    """The Adaptive Card for a neutral message: title, text, facts, a collapsible history, buttons
+    (of the kind the clients of ``channel_id`` can send)."""
     body: list[dict[str, Any]] = [_text(message.title, size="Medium", weight="Bolder")]
     if message.text:
         body.append(_text(message.text))
@@ -274,9 +288,9 @@ def render_card(message: Message) -> Card:
         # the pulse's form sits in the card itself: two questions, a comment, one button
         action = message.actions[0]
         body += [element for field in action.inputs for element in _field(action.id, field)]
-        card["actions"] = [_execute(action, _SUBMIT_LABELS[ActionId.PULSE])]
+        card["actions"] = [_button(action, _SUBMIT_LABELS[ActionId.PULSE], channel_id)]
     elif message.actions:
-        card["actions"] = [render_action(a) for a in message.actions]
+        card["actions"] = [render_action(a, channel_id=channel_id) for a in message.actions]
     return card
 
 
@@ -327,8 +341,8 @@ def card_activity(card: Card, summary: str | None = None) -> Activity:
     return activity
 
 
-def to_activity(message: Message) -> Activity:
-    """The Bot Framework activity that delivers ``message``."""
+def to_activity(message: Message, *, channel_id: str | None = TEAMS_CHANNEL) -> Activity:
+    """The Bot Framework activity that delivers ``message`` in ``channel_id``."""
     if is_card(message):
-        return card_activity(render_card(message), summary=message.title)
+        return card_activity(render_card(message, channel_id=channel_id), summary=message.title)
     return MessageFactory.text(plain_text(message))

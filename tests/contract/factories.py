@@ -89,6 +89,4 @@ def kudos(
 ) -> Kudos:
     """Kudos from ``giver`` to ``recipients``."""
     fields.setdefault("message", "Thanks for the quick turnaround!")
-    return Kudos(
-        id=kudos_id, workspace=workspace, giver_id=giver, recipient_ids=list(recipients), at=when, **fields
-    )
+    return Kudos(id=kudos_id, workspace=workspace, giver_id=giver, recipient_ids=list(recipients), at=when, **fields)

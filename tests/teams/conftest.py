@@ -91,6 +91,17 @@ def assert_valid_cards(validator: jsonschema.protocols.Validator, cards: list[di
     assert not problems, "\n".join(problems)
 
 
+def action_types(element: Any) -> set[str]:
+    """The type of every action in a card (or list of cards), fallbacks and nested cards included."""
+    if isinstance(element, list):
+        return {kind for item in element for kind in action_types(item)}
+    if not isinstance(element, dict):
+        return set()
+    kind = element.get("type")
+    found = {kind} if isinstance(kind, str) and kind.startswith("Action.") else set()
+    return found.union(*(action_types(value) for value in element.values()))
+
+
 @dataclass(frozen=True)
 class TeamsAccount:
     """One Teams user of the tests: ids as Teams would send them, and their 1:1 chat."""

@@ -11,12 +11,13 @@ import jsonschema
 from bot.dispatch import give_kudos
 from bot.models import NEEDS, ActionId, Fact, Message, Rating
 from bot.people import Directory
+from bot.pulse import pulse_message
 from bot.requests import ActionInput, act, create_request
 from handlers.teams import render
 from handlers.teams.card_actions import parse_submission
 from storage.contract import Store
 from tests.conftest import NOW
-from tests.teams.conftest import assert_valid_cards
+from tests.teams.conftest import action_types, assert_valid_cards
 
 
 def _life_messages(store: Store) -> list[Message]:
@@ -78,6 +79,21 @@ def test_every_card_of_a_request_life_is_valid_adaptive_card_1_5(
     cards = [render.render_card(m) for m in messages]
     assert_valid_cards(card_validator, cards)
     assert all(card["version"] == "1.5" for card in cards)
+
+
+def test_buttons_are_execute_only_for_teams_and_plain_submit_for_other_channels(
+    org_store: Store, card_validator: jsonschema.protocols.Validator
+) -> None:
+    alice = Directory(org_store, "default").require("P-alice")
+    messages = [*_life_messages(org_store), pulse_message(alice, "2026-W48")]
+    for channel in ("webchat", "directline", "emulator"):
+        cards = [render.render_card(m, channel_id=channel) for m in messages]
+        assert_valid_cards(card_validator, cards)
+        buttons = action_types(cards)
+        assert "Action.Submit" in buttons and "Action.Execute" not in buttons, channel
+    teams = [render.render_card(m, channel_id="msteams") for m in messages]
+    assert teams == [render.render_card(m) for m in messages]  # Teams is the default
+    assert "Action.Execute" in action_types(teams)
 
 
 def test_digest_and_notice_cards_are_valid(card_validator: jsonschema.protocols.Validator) -> None:
