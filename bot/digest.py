@@ -42,7 +42,7 @@ from bot import cards
 from bot.access import can_view
 from bot.chain import SLOW
 from bot.errors import DomainError, InvalidCommand, NotFound
-from bot.metrics import Figures, RequestFacts, figures, request_facts
+from bot.metrics import Figures, OrgMetrics, RequestFacts, figures
 from bot.models import Chart, ChartPanel, ChartSeries, Kudos, Message, Person, Request, Section, Team
 from bot.people import Directory
 from bot.pulse import (
@@ -143,12 +143,9 @@ class OrgSnapshot:
         hours: WorkingHours = DEFAULT_HOURS,
     ) -> OrgSnapshot:
         """One pass over the store: six reads, whatever the number of managers."""
-        people = {p.id: p for p in store.list_people(workspace)}
-        teams = {t.id: t for t in store.list_teams(workspace)}
-        requests = store.find_requests(workspace, created_since=since, created_until=until)
-        facts = sorted(
-            (request_facts(r, people=people, now=now, hours=hours) for r in requests), key=lambda f: f.created_at
-        )
+        org = OrgMetrics.load(store=store, workspace=workspace, since=since, until=until, now=now, hours=hours)
+        people, teams = dict(org.people), dict(org.teams)
+        facts = sorted(org.facts, key=lambda f: f.created_at)
         overdue = [r for r in store.find_requests(workspace, open_only=True) if r.due_at is not None and r.due_at < now]
         kudos = store.find_kudos(workspace, since=since, until=until)
         weeks = {iso_week(since + timedelta(days=d)) for d in range((until - since).days + 1)}
