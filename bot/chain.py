@@ -12,7 +12,6 @@ import argparse
 import io
 import math
 import textwrap
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -491,32 +490,3 @@ def _request_number(text: str) -> int:
     if not cleaned.isdigit():
         raise InvalidCommand(f"{text!r} is not a request id; write it like R-12.")
     return int(cleaned)
-
-
-def chain_main(
-    argv: Sequence[str],
-    *,
-    store: Store,
-    workspace: str,
-    now: datetime,
-    stdout: TextIO,
-    stderr: TextIO,
-    hours: WorkingHours = DEFAULT_HOURS,
-) -> int:
-    """``servechain chain [R-12] [--window 30d] [--format text|dot|png] [--output FILE]``."""
-    parser = add_chain_arguments(
-        argparse.ArgumentParser(prog="servechain chain", description="Render the team map or one request's chain.")
-    )
-    args = parser.parse_args(list(argv))
-    return chain_command(
-        store=store,
-        workspace=workspace,
-        now=now,
-        request=args.request,
-        window=args.window,
-        format=args.format,
-        output=args.output,
-        stdout=stdout,
-        stderr=stderr,
-        hours=hours,
-    )

@@ -8,7 +8,6 @@ Front ends show the returned text as it is (monospace is not needed). Resolution
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TextIO
 
@@ -255,30 +254,3 @@ def stats_command(
         return 2 if isinstance(error, InvalidCommand) else 1
     print(text, file=stdout)
     return 0
-
-
-def stats_main(
-    argv: Sequence[str],
-    *,
-    store: Store,
-    workspace: str,
-    now: datetime,
-    stdout: TextIO,
-    stderr: TextIO,
-    hours: WorkingHours = DEFAULT_HOURS,
-) -> int:
-    """``servechain stats [@handle|team|team->team] [--window 30d]`` from raw arguments."""
-    parser = add_stats_arguments(
-        argparse.ArgumentParser(prog="servechain stats", description="Print responsiveness figures.")
-    )
-    args = parser.parse_args(list(argv))
-    return stats_command(
-        store=store,
-        workspace=workspace,
-        now=now,
-        target=args.target,
-        window=args.window,
-        stdout=stdout,
-        stderr=stderr,
-        hours=hours,
-    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import shutil
 import subprocess
@@ -14,9 +15,10 @@ from matplotlib import image
 
 from bot.chain import (
     PNG_SIZE,
+    add_chain_arguments,
     build_team_map,
+    chain_command,
     chain_lines,
-    chain_main,
     find_origin,
     render_team_map,
     request_tree,
@@ -28,6 +30,15 @@ from bot.models import ActionId, Person
 from bot.people import Directory
 from bot.requests import ActionInput, act, create_request
 from storage.contract import Store
+
+
+def chain_main(argv: list[str], **kw: object) -> int:
+    """``servechain chain`` from raw arguments, on a given store (the CLI's parser and command)."""
+    args = add_chain_arguments(argparse.ArgumentParser(prog="servechain chain")).parse_args(argv)
+    return chain_command(  # type: ignore[arg-type]
+        request=args.request, window=args.window, format=args.format, output=args.output, **kw
+    )
+
 
 WS = "default"
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # Tuesday

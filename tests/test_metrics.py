@@ -19,6 +19,7 @@ London is UTC in November, Tokyo UTC+9, New York UTC-5; working hours 09:00-18:0
 
 from __future__ import annotations
 
+import argparse
 import io
 from datetime import UTC, datetime, timedelta
 
@@ -38,8 +39,15 @@ from bot.metrics import (
 )
 from bot.models import Event, EventKind, Person, Rating, Request, Team
 from bot.requests import status_after
-from bot.stats import format_duration, format_figures, stats_main, stats_text
+from bot.stats import add_stats_arguments, format_duration, format_figures, stats_command, stats_text
 from storage.contract import Store
+
+
+def stats_main(argv: list[str], **kw: object) -> int:
+    """``servechain stats`` from raw arguments, on a given store (the CLI's parser and command)."""
+    args = add_stats_arguments(argparse.ArgumentParser(prog="servechain stats")).parse_args(argv)
+    return stats_command(target=args.target, window=args.window, **kw)  # type: ignore[arg-type]
+
 
 WS = "default"
 SINCE = datetime(2026, 11, 23, tzinfo=UTC)
