@@ -20,8 +20,6 @@ machine's cores, which the output states.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import http.client
 import itertools
 import json
@@ -42,6 +40,8 @@ from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+
+from slack_sdk.signature import SignatureVerifier
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -324,7 +324,7 @@ class Client:
             }
         )
         timestamp = str(int(time.time()))
-        signature = "v0=" + hmac.new(SECRET.encode(), f"v0:{timestamp}:{body}".encode(), hashlib.sha256).hexdigest()
+        signature = SignatureVerifier(SECRET).generate_signature(timestamp=timestamp, body=body)
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",
             "X-Slack-Request-Timestamp": timestamp,

@@ -5,8 +5,6 @@ fixed clock, and delivery driven by hand (``settle``)."""
 from __future__ import annotations
 
 import copy
-import hashlib
-import hmac
 import json
 import os
 import time
@@ -20,6 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from slack_sdk.signature import SignatureVerifier
 
 from bot.models import ActionId, Request
 from bot.settings import Settings
@@ -52,8 +51,7 @@ def fixture(name: str) -> dict[str, Any]:
 
 def sign(body: str, timestamp: int, secret: str = SIGNING_SECRET) -> str:
     """Slack's v0 request signature."""
-    base = f"v0:{timestamp}:{body}".encode()
-    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    return str(SignatureVerifier(secret).generate_signature(timestamp=str(timestamp), body=body))
 
 
 @dataclass
