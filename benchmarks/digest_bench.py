@@ -50,11 +50,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bot.charts import chart_png
 from bot.digest import DEFAULT_DIGEST, build_digest, digest_message, last_week, snapshot_for
 from bot.models import Event, EventKind, Kudos, Person, Rating, Request, Status, Team
+from bot.ports import Store
 from bot.pulse import ANSWER_DOC, pulse_team
 from bot.scheduler import iso_week
 from bot.workhours import DEFAULT_HOURS
 from storage import open_store
-from storage.contract import Store
 
 WORKSPACE = "default"
 NOW = datetime(2026, 11, 30, 9, 30, tzinfo=UTC)  # a Monday morning: digest time

@@ -40,10 +40,10 @@ from slack_bolt.request import BoltRequest  # noqa: E402
 from slack_sdk import WebClient  # noqa: E402
 
 from bot.models import Event, EventKind, Person, Request, Status  # noqa: E402
+from bot.ports import Store  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from handlers.server import RUNTIME_KEY, build_web_app  # noqa: E402
 from handlers.slack import SLACK_KEY  # noqa: E402
-from storage.contract import Store  # noqa: E402
 from storage.tinydb_store import TinyDBStore  # noqa: E402
 from tests.fakes.slack_api import FakeSlackApi, ServerThread  # noqa: E402
 

@@ -30,8 +30,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.models import Event, EventKind, Request, Status
+from bot.ports import Store
 from storage import open_store
-from storage.contract import Store
 
 WORKSPACE = "bench"
 PROVIDERS = [f"P-provider-{i:03d}" for i in range(200)]

@@ -21,7 +21,7 @@ from enum import StrEnum
 from bot.errors import NotAllowed, NotFound
 from bot.models import ActionId, Person, Request
 from bot.people import Directory
-from storage.contract import Store
+from bot.ports import Store
 
 log = logging.getLogger(__name__)
 

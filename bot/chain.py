@@ -22,10 +22,10 @@ from bot.errors import DomainError, InvalidCommand, NotFound
 from bot.metrics import DEFAULT_WINDOW, Figures, OrgMetrics, parse_window
 from bot.models import EventKind, Person, Request, Status
 from bot.people import Directory
+from bot.ports import Store
 from bot.requests import can_view
 from bot.stats import format_duration, link_line
 from bot.workhours import DEFAULT_HOURS, WorkingHours, working_time
-from storage.contract import Store
 
 MapFormat = Literal["text", "dot", "png"]
 FORMATS: tuple[MapFormat, ...] = ("text", "dot", "png")

@@ -24,11 +24,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
 
 from bot.errors import Conflict
 from bot.models import CardRef, Message, OutboxItem, Person
-from storage.contract import Store
+from bot.ports import DeliveryError, Notifier, Reconciler, Store
+
+__all__ = ["DeliveryError", "DeliveryReport", "Notifier", "Reconciler", "deliver_due", "private_reply"]
 
 log = logging.getLogger(__name__)
 
@@ -46,45 +47,6 @@ MIN_WAIT = 1.0
 """No retry sooner than this, even when a platform says ``Retry-After: 0``."""
 UNCONFIRMED = "unconfirmed: "
 """Prefix of ``last_error`` while it is unknown whether the platform took the last send."""
-
-
-class DeliveryError(Exception):
-    """A platform refused or failed a send; ``permanent`` ones are not retried."""
-
-    def __init__(
-        self, reason: str, *, permanent: bool = False, retry_after: float | None = None, unconfirmed: bool = False
-    ) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.permanent = permanent
-        self.retry_after = retry_after
-        self.unconfirmed = unconfirmed
-        """True when the platform may have taken the message anyway (e.g. it timed out)."""
-
-
-class Notifier(Protocol):
-    """A platform's way of reaching people (Slack, Teams, the console)."""
-
-    platform: str
-
-    def can_reach(self, person: Person) -> bool:
-        """True when this platform knows how to message ``person``."""
-        ...
-
-    def send(self, message: Message, person: Person, *, card_ref: str | None, thread_ref: str | None) -> str | None:
-        """Post (or, with ``card_ref``, update) the message; return the platform's reference
-        for the posted card so later updates can edit it. Raise DeliveryError on failure."""
-        ...
-
-
-@runtime_checkable
-class Reconciler(Protocol):
-    """Optionally, a notifier that can tell whether an unconfirmed earlier send went through."""
-
-    def find_sent(self, message: Message, person: Person, *, thread_ref: str | None) -> str | None:
-        """The platform's reference of ``message`` (by ``message.key``) if an earlier attempt
-        posted it, else None. Raise DeliveryError when the platform can't be asked now."""
-        ...
 
 
 @dataclass

@@ -45,6 +45,7 @@ from bot.errors import DomainError, InvalidCommand, NotFound
 from bot.metrics import Figures, OrgMetrics, RequestFacts, figures
 from bot.models import Chart, ChartPanel, ChartSeries, Kudos, Message, Person, Request, Section, Team
 from bot.people import Directory
+from bot.ports import Store
 from bot.pulse import (
     DEFAULT_PULSE,
     PulseIndex,
@@ -58,7 +59,6 @@ from bot.pulse import (
 from bot.scheduler import JobReport, claim_and_send, iso_week
 from bot.stats import format_duration
 from bot.workhours import DEFAULT_HOURS, WorkingHours, is_working_time, zone
-from storage.contract import Store
 
 log = logging.getLogger(__name__)
 

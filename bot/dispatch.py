@@ -17,11 +17,11 @@ from bot.errors import DomainError, NotFound
 from bot.kudos import DEFAULT_KUDOS_ALLOWANCE, give_kudos, leaderboard_text
 from bot.models import Message, Person, Request
 from bot.people import Directory
+from bot.ports import Store
 from bot.pulse import DEFAULT_PULSE, PulseSettings
 from bot.requests import Outcome, can_view, create_request
 from bot.stats import request_stats
 from bot.workhours import DEFAULT_HOURS, WorkingHours
-from storage.contract import Store
 
 MentionResolver = Callable[[commands.Mention], Person | None]
 

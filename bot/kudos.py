@@ -22,9 +22,9 @@ from bot.commands import _hashtags as hashtags
 from bot.errors import InvalidCommand, InvalidTransition, NotAllowed, NotFound
 from bot.models import Kudos, Message, Person, Status, Team
 from bot.people import Directory
+from bot.ports import Store
 from bot.requests import outbox_items
 from bot.workhours import zone
-from storage.contract import Store
 
 DEFAULT_KUDOS_ALLOWANCE = 5
 """Kudos one person may give per local day (``Settings.kudos_daily_allowance``)."""

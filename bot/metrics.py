@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 
 from bot.errors import InvalidCommand
 from bot.models import NEEDS, Event, EventKind, Person, Rating, Request, Status, Team
+from bot.ports import Store
 from bot.workhours import DEFAULT_HOURS, WorkingHours, working_time
-from storage.contract import Store
 
 NO_TEAM = ""
 """Team id used for people without a team (shown as "(no team)")."""

@@ -23,7 +23,7 @@ import yaml
 from bot.errors import InvalidCommand
 from bot.models import Person, Team
 from bot.people import new_person_id
-from storage.contract import Store
+from bot.ports import Store
 
 HANDLE_PATTERN = re.compile(r"[a-z0-9_](?:[a-z0-9._-]*[a-z0-9_])?")
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")

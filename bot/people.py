@@ -8,7 +8,7 @@ import uuid
 
 from bot.errors import NotFound
 from bot.models import Person, Team
-from storage.contract import Store
+from bot.ports import Store
 
 _HANDLE_CLEAN = re.compile(r"[^a-z0-9._-]+")
 

@@ -39,7 +39,7 @@ from typing import Any, Protocol, TextIO, runtime_checkable
 from bot.errors import Conflict, NotFound
 from bot.models import Event, Fact, Kudos, Message, OutboxItem, Person, Rating, Request, Team
 from bot.people import new_person_id
-from storage.contract import Store
+from bot.ports import Store
 
 AUDIT_DOC = "audit"
 PENDING_DOC = "forget_pending"

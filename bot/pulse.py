@@ -48,9 +48,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.errors import InvalidCommand, NotAllowed
 from bot.models import Action, ActionId, Message, Person, Team
+from bot.ports import Store
 from bot.scheduler import JobReport, claim_and_send, iso_week
 from bot.workhours import DEFAULT_HOURS, WorkingHours, is_working_time, zone
-from storage.contract import Store
 
 log = logging.getLogger(__name__)
 

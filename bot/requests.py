@@ -30,7 +30,7 @@ from bot.models import (
     Status,
 )
 from bot.people import Directory
-from storage.contract import Store
+from bot.ports import Store
 
 __all__ = [
     "ActionInput",

@@ -20,9 +20,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from bot.models import Message
+from bot.ports import Store
 from bot.requests import outbox_items
 from bot.workhours import DEFAULT_HOURS, WorkingHours, zone
-from storage.contract import Store
 
 if TYPE_CHECKING:
     from bot.digest import DigestSettings

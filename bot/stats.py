@@ -14,8 +14,8 @@ from typing import TextIO
 from bot.errors import DomainError, InvalidCommand, NotFound
 from bot.metrics import DEFAULT_WINDOW, NO_TEAM, Figures, OrgMetrics, TwoSided, parse_window
 from bot.models import NEEDS, Person, Team
+from bot.ports import Store
 from bot.workhours import DEFAULT_HOURS, WorkingHours, zone
-from storage.contract import Store
 
 _LINK_ARROWS = ("->", "→")
 

@@ -21,12 +21,12 @@ from bot.chain import add_chain_arguments, chain_command
 from bot.digest import add_digest_arguments, digest_command
 from bot.errors import StorageError
 from bot.org import OrgImportError, load_org, save_org_file
+from bot.ports import Store
 from bot.privacy import add_privacy_arguments, export_command, forget_command
 from bot.settings import Settings
 from bot.stats import add_stats_arguments, stats_command
 from handlers.console import describe_db, run_console
 from storage import open_store
-from storage.contract import Store
 
 log = logging.getLogger(__name__)
 

@@ -30,13 +30,13 @@ from bot.models import NEEDS, Action, ActionId, Message, Person, Rating
 from bot.nudges import DEFAULT_NUDGES, NUDGE_ACTIONS, NudgeSettings, handle_nudge_action
 from bot.org import OrgImportError, import_org
 from bot.people import Directory
+from bot.ports import Clock, Store
 from bot.pulse import DEFAULT_PULSE, PulseSettings, answer_pulse, week_code, week_from_code
 from bot.requests import ActionInput, act
 from bot.scheduler import JobContext, Scheduler, default_registry
 from bot.settings import Settings
 from bot.workhours import DEFAULT_HOURS, WorkingHours
 from storage import open_store
-from storage.contract import Store
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,6 @@ DEFAULT_ORG = Path(__file__).resolve().parents[1] / "examples" / "org.yml"
 """The sample org a fresh console store is seeded with."""
 
 PLATFORM = "console"
-
-Clock = Callable[[], datetime]
 
 
 def describe_db(url: str) -> str:

@@ -10,21 +10,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiohttp import web
 
 from bot.delivery import Notifier, deliver_due
+from bot.ports import Clock, Store
 from bot.scheduler import JobContext, RunReport, Scheduler, default_registry, run_forever
 from bot.settings import Settings
 from storage import open_store
-from storage.contract import Store
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
 
 
 def utcnow() -> datetime:

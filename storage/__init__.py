@@ -1,8 +1,8 @@
-"""Persistence: one repository contract (``storage.contract.Store``) and its backends."""
+"""Persistence: one repository contract (``bot.ports.Store``) and its backends."""
 
 from __future__ import annotations
 
-from storage.contract import Store
+from bot.ports import Store
 
 
 def open_store(url: str) -> Store:

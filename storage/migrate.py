@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.ports import Store
 from storage._journal import KINDS as RECORD_KINDS
-from storage.contract import Store
 
 KINDS = RECORD_KINDS
 """Record kinds, in the order they are copied: the embedded store's tables are the neutral format."""

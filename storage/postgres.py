@@ -84,7 +84,7 @@ def _dump(model: Any) -> Jsonb:
 
 
 class PostgresStore:
-    """The :class:`storage.contract.Store` on PostgreSQL (psycopg 3 with a connection pool)."""
+    """The :class:`bot.ports.Store` on PostgreSQL (psycopg 3 with a connection pool)."""
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8, auto_upgrade: bool = True) -> None:
         self.url = url

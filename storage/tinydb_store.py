@@ -180,7 +180,7 @@ class _State:
 
 
 class TinyDBStore:
-    """:class:`storage.contract.Store` on a TinyDB snapshot file plus a durable journal.
+    """:class:`bot.ports.Store` on a TinyDB snapshot file plus a durable journal.
 
     Safe for several threads (one re-entrant mutex) and several processes (``flock``).
     """

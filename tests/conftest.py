@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.models import Person, Team
-from storage.contract import Store
+from bot.ports import Store
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday
 

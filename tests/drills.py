@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from storage.contract import Store
+from bot.ports import Store
 from tests.conftest import small_org
 from tests.fakes.slack_api import FakeSlackApi
 from tests.slack.conftest import TEAM, USERS, SlackHarness

@@ -16,10 +16,10 @@ from bot.access import HOME_DOC, Permission, Role, WorkspaceGate, org_ids
 from bot.errors import InvalidTransition, NotAllowed, NotFound
 from bot.models import ActionId, Event, EventKind, Person, Request, Status
 from bot.people import Directory
+from bot.ports import Store
 from bot.requests import ActionInput, act, check_allowed, create_request, states_from
 from handlers.teams.adapter import FOREIGN_TENANT
 from handlers.teams.chat import IN_PRIVATE
-from storage.contract import Store
 from tests.conftest import NOW, small_org
 from tests.drills import seed_linked_org, slack_app
 from tests.slack.conftest import SlackHarness, button

@@ -28,8 +28,8 @@ from bot.errors import InvalidCommand, NotFound
 from bot.metrics import Figures
 from bot.models import ActionId, Person
 from bot.people import Directory
+from bot.ports import Store
 from bot.requests import ActionInput, act, create_request
-from storage.contract import Store
 
 
 def chain_main(argv: list[str], **kw: object) -> int:

@@ -19,10 +19,10 @@ import pytest
 from bot.errors import StorageError
 from bot.models import Action, ActionId, Message, Person
 from bot.org import import_org
+from bot.ports import Store
 from bot.settings import Settings
 from handlers import cli
 from handlers.console import Console, ConsoleNotifier, render_text, run_console
-from storage.contract import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_CSV = ROOT / "examples" / "org.csv"

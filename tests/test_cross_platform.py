@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bot.models import ActionId, EventKind, Status
-from storage.contract import Store
+from bot.ports import Store
 from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.slack_api import FakeSlackApi
 from tests.slack.conftest import TEAM, USERS, SlackHarness, button

@@ -9,8 +9,8 @@ from datetime import timedelta
 from bot.delivery import MAX_ATTEMPTS, DeliveryError, backoff, deliver_due
 from bot.models import ActionId, Message, Person
 from bot.people import Directory
+from bot.ports import Store
 from bot.requests import act, create_request
-from storage.contract import Store
 from tests.conftest import NOW
 
 

@@ -47,10 +47,10 @@ from bot.digest import (
 from bot.errors import NotFound
 from bot.models import Event, EventKind, Kudos, Person, Rating, Request, Status, Team
 from bot.people import Directory
+from bot.ports import Store
 from bot.pulse import PulseJob, answer_pulse
 from bot.scheduler import JobContext, Scheduler, default_registry
 from bot.workhours import DEFAULT_HOURS
-from storage.contract import Store
 from storage.tinydb_store import TinyDBStore
 
 WS = "default"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.dispatch import run_request
-from storage.contract import Store
+from bot.ports import Store
 from tests.conftest import NOW
 
 

@@ -27,8 +27,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.models import ActionId
+from bot.ports import Store
 from handlers.server import RUNTIME_KEY, build_web_app
-from storage.contract import Store
 from tests.conftest import NOW
 from tests.drills import seed_linked_org, slack_app
 from tests.fakes.bot_connector import FakeBotConnector

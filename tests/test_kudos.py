@@ -13,8 +13,8 @@ from bot.errors import InvalidCommand, InvalidTransition, NotAllowed, NotFound
 from bot.kudos import give_kudos, kudos_tally, leaderboard, leaderboard_text, thank_for_request
 from bot.models import ActionId, Kudos, Person, Team
 from bot.people import Directory
+from bot.ports import Store
 from bot.requests import ActionInput, act, create_request
-from storage.contract import Store
 from tests.conftest import NOW
 
 WS = "default"

@@ -9,8 +9,8 @@ import pytest
 from bot.errors import InvalidCommand, InvalidTransition, NotAllowed, NotFound
 from bot.models import ActionId, EventKind, Rating, Status
 from bot.people import Directory
+from bot.ports import Store
 from bot.requests import ActionInput, Outcome, act, create_request, status_after
-from storage.contract import Store
 from tests.conftest import NOW
 
 

@@ -38,9 +38,9 @@ from bot.metrics import (
     team_stats,
 )
 from bot.models import Event, EventKind, Person, Rating, Request, Team
+from bot.ports import Store
 from bot.requests import status_after
 from bot.stats import add_stats_arguments, format_duration, format_figures, stats_command, stats_text
-from storage.contract import Store
 
 
 def stats_main(argv: list[str], **kw: object) -> int:

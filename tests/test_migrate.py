@@ -7,8 +7,8 @@ from pathlib import Path
 
 from bot.models import ActionId, Kudos, Rating
 from bot.people import Directory
+from bot.ports import Store
 from bot.requests import ActionInput, act, create_request
-from storage.contract import Store
 from storage.migrate import migrate
 from storage.postgres import PostgresStore
 from storage.tinydb_store import TinyDBStore

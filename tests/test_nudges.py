@@ -28,10 +28,10 @@ from bot.nudges import (
     snooze,
 )
 from bot.people import Directory
+from bot.ports import Store
 from bot.requests import ActionInput, act, create_request
 from bot.scheduler import Scheduler
 from bot.workhours import WorkingHours
-from storage.contract import Store
 
 WS = "default"
 STEP = timedelta(minutes=15)

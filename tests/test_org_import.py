@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from bot.models import Person, Team
 from bot.org import OrgFile, OrgImportError, import_org, load_org
 from bot.people import Directory
-from storage.contract import Store
+from bot.ports import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_YAML = ROOT / "examples" / "org.yml"

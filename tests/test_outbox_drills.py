@@ -27,8 +27,8 @@ import pytest
 
 from bot.delivery import LEASE, RETRY_WINDOW, UNCONFIRMED, DeliveryError, deliver_due, is_unconfirmed
 from bot.models import ActionId, CardRef, Message, OutboxItem, Person
+from bot.ports import Store
 from handlers.slack.notifier import delivery_error
-from storage.contract import Store
 from tests.drills import posts_per_key, seed_linked_org, slack_app, top_level_cards
 from tests.fakes.slack_api import FakeSlackApi
 from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET, TEAM, USERS, SlackHarness, button, fixture, sign

@@ -19,6 +19,7 @@ from bot.errors import NotFound
 from bot.kudos import give_kudos
 from bot.models import ActionId, Message, Person, Rating, Request
 from bot.people import Directory, link_person
+from bot.ports import Store
 from bot.privacy import (
     AUDIT_DOC,
     FORMER,
@@ -31,7 +32,6 @@ from bot.privacy import (
     forget_person,
 )
 from bot.requests import ActionInput, act, create_request
-from storage.contract import Store
 from tests.conftest import NOW, small_org
 from tests.pg import postgres_url
 from tests.privacy_stores import ContractOnly

@@ -13,6 +13,7 @@ import pytest
 
 from bot.errors import InvalidCommand, NotAllowed
 from bot.models import ActionId, Person, Team
+from bot.ports import Store
 from bot.pulse import (
     ANSWER_DOC,
     MARKER_PREFIX,
@@ -25,7 +26,6 @@ from bot.pulse import (
     week_from_code,
     week_start,
 )
-from storage.contract import Store
 from tests.conftest import small_org
 
 WS = "default"

@@ -18,6 +18,7 @@ import pytest
 
 from bot.models import ActionId, Message, Rating
 from bot.nudges import NudgeJob, handle_nudge_action, sent_nudges, set_muted
+from bot.ports import Store
 from bot.scheduler import (
     JobContext,
     JobRegistry,
@@ -29,7 +30,6 @@ from bot.scheduler import (
     iso_week,
     run_forever,
 )
-from storage.contract import Store
 from storage.tinydb_store import TinyDBStore
 from tests.conftest import small_org
 from tests.test_nudges import STEP, WS, Life, utc

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from bot.models import MAX_TEXT, ActionId
-from storage.contract import Store
+from bot.ports import Store
 from tests.drills import seed_linked_org, slack_app
 from tests.slack.conftest import SlackHarness, button
 from tests.teams.conftest import ALICE, BOB, CAROL, TeamsHarness, as_user, load, run, with_harness

@@ -7,10 +7,10 @@ import logging
 
 from aiohttp import web
 
+from bot.ports import Store
 from bot.settings import Settings
 from handlers.server import ConfigError, DeliveryWorker, Runtime
 from handlers.slack.frontend import SlackConfigError, SlackFrontEnd
-from storage.contract import Store
 
 log = logging.getLogger(__name__)
 

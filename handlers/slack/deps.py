@@ -21,6 +21,7 @@ from bot.delivery import private_reply
 from bot.digest import DEFAULT_DIGEST, DigestSettings
 from bot.models import Message
 from bot.nudges import DEFAULT_NUDGES, NudgeSettings
+from bot.ports import Store
 from bot.pulse import DEFAULT_PULSE, PulseSettings
 from bot.requests import outbox_items
 from bot.workhours import DEFAULT_HOURS, WorkingHours
@@ -28,7 +29,6 @@ from handlers.slack.errors import friendly
 from handlers.slack.home import HomePublisher
 from handlers.slack.identity import SlackIdentity
 from handlers.slack.render import escape
-from storage.contract import Store
 
 log = logging.getLogger(__name__)
 

@@ -22,6 +22,7 @@ from slack_bolt.request import BoltRequest
 from slack_sdk.signature import SignatureVerifier
 
 from bot.access import WorkspaceGate, org_ids
+from bot.ports import Store
 from bot.settings import Settings
 from handlers.slack.app import build_bolt_app
 from handlers.slack.clients import delivery_client
@@ -30,7 +31,6 @@ from handlers.slack.home import HomePublisher
 from handlers.slack.identity import SlackIdentity
 from handlers.slack.notifier import SlackNotifier
 from handlers.slack.payloads import MalformedPayload, check, is_command, team_of
-from storage.contract import Store
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ from bot.kudos import DEFAULT_KUDOS_ALLOWANCE, kudos_tally
 from bot.metrics import provider_summary
 from bot.models import Person, Request
 from bot.people import Directory
+from bot.ports import Store
 from handlers.slack.render import MAX_VIEW_BLOCKS, Block, clip, context, fit, header, plain, section
 from handlers.slack.views import NEW_REQUEST
-from storage.contract import Store
 
 log = logging.getLogger(__name__)
 

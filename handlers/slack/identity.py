@@ -17,8 +17,8 @@ from bot.dispatch import MentionResolver
 from bot.errors import NotFound
 from bot.models import Person
 from bot.people import link_person
+from bot.ports import Store
 from handlers.slack.errors import slack_error_code
-from storage.contract import Store
 
 log = logging.getLogger(__name__)
 

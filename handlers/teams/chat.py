@@ -24,9 +24,9 @@ from bot.commands import REQUEST_USAGE, CreateRequest, Help, OpenForm, Usage, pa
 from bot.delivery import private_reply
 from bot.dispatch import MentionResolver, Reply, run_digest, run_kudos, run_request
 from bot.models import Person
+from bot.ports import Store
 from bot.requests import outbox_items
 from handlers.teams import identity, references, render
-from storage.contract import Store
 
 if TYPE_CHECKING:
     from handlers.server import Runtime

@@ -26,8 +26,8 @@ from bot.commands import Mention
 from bot.dispatch import MentionResolver
 from bot.models import Person
 from bot.people import link_person
+from bot.ports import Store
 from handlers.teams import references
-from storage.contract import Store
 
 log = logging.getLogger(__name__)
 

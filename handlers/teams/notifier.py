@@ -35,8 +35,8 @@ from msrest.exceptions import HttpOperationError
 
 from bot.delivery import DeliveryError
 from bot.models import Message, Person
+from bot.ports import Store
 from handlers.teams import references, render
-from storage.contract import Store
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Any
 from botbuilder.core import TurnContext
 from botbuilder.schema import Activity, ConversationReference
 
-from storage.contract import Store
+from bot.ports import Store
 
 CONVERSATION_KIND = "teams_conversation"
 TEAM_KIND = "teams_team"

@@ -1,4 +1,4 @@
-"""The ``store`` fixture, parameterized over every backend of :class:`storage.contract.Store`.
+"""The ``store`` fixture, parameterized over every backend of :class:`bot.ports.Store`.
 
 ``tinydb`` always runs (a real file in ``tmp_path``). ``postgres`` runs against the test
 database named in ``tests/pg.py`` (``reset()`` empties it before each test); without a
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from storage.contract import Store
+from bot.ports import Store
 from tests.pg import postgres_url
 
 StoreOpener = Callable[[], Store]

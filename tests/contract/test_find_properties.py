@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.models import Request, Status
-from storage.contract import Store
+from bot.ports import Store
 from tests.contract.factories import at, request
 
 PEOPLE = ["P-a", "P-b", "P-c"]

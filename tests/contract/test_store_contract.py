@@ -1,4 +1,4 @@
-"""The rules of :mod:`storage.contract`, checked on every backend (see ``conftest.py``)."""
+"""The rules of :mod:`bot.ports`, checked on every backend (see ``conftest.py``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from bot.errors import Conflict
 from bot.models import CardRef, Fact, OutboxItem, Request, Status
-from storage.contract import Store
+from bot.ports import Store
 from tests.contract.conftest import StoreOpener
 from tests.contract.factories import NOW, at, kudos, outbox_item, person, request, team
 

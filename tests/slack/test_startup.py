@@ -7,10 +7,10 @@ import urllib.request
 
 import pytest
 
+from bot.ports import Store
 from bot.settings import Settings
 from handlers.server import ConfigError, build_web_app
 from handlers.slack import run_socket_mode
-from storage.contract import Store
 from tests.fakes.slack_api import FakeSlackApi
 from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET, SlackHarness
 

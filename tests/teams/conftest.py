@@ -23,9 +23,9 @@ import pytest
 from aiohttp import ClientSession, web
 
 from bot.delivery import DeliveryReport, deliver_due
+from bot.ports import Store
 from bot.settings import Settings
 from handlers.server import RUNTIME_KEY, Runtime, build_web_app
-from storage.contract import Store
 from tests.conftest import NOW
 from tests.fakes.bot_connector import FakeBotConnector
 

@@ -19,11 +19,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 from pydantic import SecretStr
 
+from bot.ports import Store
 from bot.settings import Settings
 from handlers.server import ConfigError, Runtime, build_web_app
 from handlers.teams.adapter import BotFrameworkConfig, messages_handler
 from handlers.teams.bot import ServechainTeamsBot
-from storage.contract import Store
 from tests.teams.conftest import ALICE, TeamsHarness, as_user, load, run, teams_settings
 
 APP_ID = "11111111-2222-3333-4444-555555555555"

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from bot.delivery import DeliveryError
 from bot.models import Person
+from bot.ports import Store
 from handlers.teams.notifier import CardTarget, delivery_error, retry_after
-from storage.contract import Store
 from tests.teams.conftest import ALICE, BOB, TeamsHarness, run, with_harness
 
 

@@ -14,12 +14,12 @@ from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, Conversat
 
 from bot.errors import StorageError
 from bot.models import EventKind, Status
+from bot.ports import Store
 from handlers.server import Runtime
 from handlers.teams import references
 from handlers.teams.bot import ServechainTeamsBot
 from handlers.teams.errors import on_turn_error
 from handlers.teams.identity import command_text
-from storage.contract import Store
 from tests.teams.conftest import (
     ALICE,
     BOB,

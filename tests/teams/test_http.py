@@ -11,10 +11,10 @@ import jsonschema
 import pytest
 
 from bot.models import EventKind, Status
+from bot.ports import Store
 from bot.settings import Settings
 from handlers.server import build_web_app
 from handlers.teams import references
-from storage.contract import Store
 from tests.teams.conftest import (
     ALICE,
     BOB,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bot.models import Person
+from bot.ports import Store
 from handlers.teams import references
-from storage.contract import Store
 from tests.teams.conftest import BOB, TeamsHarness, as_user, load, run, with_harness
 
 TEAM = "19:sales-team@thread.tacv2"

@@ -11,8 +11,8 @@ from typing import Any
 
 from bot.digest import DigestJob
 from bot.models import ActionId
+from bot.ports import Store
 from bot.pulse import ANSWER_DOC, PulseJob
-from storage.contract import Store
 from tests.teams.conftest import ALICE, BOB, DAVE, TeamsHarness, as_user, load, run, with_harness
 
 WS = "default"

@@ -11,11 +11,11 @@ import jsonschema
 from bot.dispatch import give_kudos
 from bot.models import NEEDS, ActionId, Fact, Message, Rating
 from bot.people import Directory
+from bot.ports import Store
 from bot.pulse import pulse_message
 from bot.requests import ActionInput, act, create_request
 from handlers.teams import render
 from handlers.teams.card_actions import parse_submission
-from storage.contract import Store
 from tests.conftest import NOW
 from tests.teams.conftest import action_types, assert_valid_cards
 

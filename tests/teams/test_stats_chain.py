@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storage.contract import Store
+from bot.ports import Store
 from tests.teams.conftest import ALICE, BOB, TeamsHarness, run, with_harness
 
 

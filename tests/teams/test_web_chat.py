@@ -7,8 +7,8 @@ import copy
 from typing import Any
 
 from bot.models import Person
+from bot.ports import Store
 from handlers.teams import references
-from storage.contract import Store
 from tests.fakes.bot_connector import CallKind
 from tests.teams.conftest import ALICE, TeamsHarness, action_types, load, run, with_harness
 

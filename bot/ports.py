@@ -1,4 +1,8 @@
-"""The repository contract the core depends on; every backend implements it.
+"""The ports the core depends on: the repository contract (:class:`Store`), the way out to
+people (:class:`Notifier`, :class:`Reconciler`) and the clock. Adapters implement them:
+``storage/`` the store, ``handlers/`` the notifiers; the core never imports an adapter.
+
+The repository contract; every backend implements it.
 
 Rules every backend keeps (the contract tests in ``tests/contract`` check them):
 
@@ -23,7 +27,10 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from bot.models import CardRef, Kudos, OutboxItem, Person, Request, Team
+from bot.models import CardRef, Kudos, Message, OutboxItem, Person, Request, Team
+
+Clock = Callable[[], datetime]
+"""Where the time comes from: the real clock in a process, a simulated one in tests."""
 
 
 @runtime_checkable
@@ -214,4 +221,44 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release files, locks and connections."""
+        ...
+
+
+# --- the way out to people -------------------------------------------------------------
+class DeliveryError(Exception):
+    """A platform refused or failed a send; ``permanent`` ones are not retried."""
+
+    def __init__(
+        self, reason: str, *, permanent: bool = False, retry_after: float | None = None, unconfirmed: bool = False
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+        self.retry_after = retry_after
+        self.unconfirmed = unconfirmed
+        """True when the platform may have taken the message anyway (e.g. it timed out)."""
+
+
+class Notifier(Protocol):
+    """A platform's way of reaching people (Slack, Teams, the console)."""
+
+    platform: str
+
+    def can_reach(self, person: Person) -> bool:
+        """True when this platform knows how to message ``person``."""
+        ...
+
+    def send(self, message: Message, person: Person, *, card_ref: str | None, thread_ref: str | None) -> str | None:
+        """Post (or, with ``card_ref``, update) the message; return the platform's reference
+        for the posted card so later updates can edit it. Raise DeliveryError on failure."""
+        ...
+
+
+@runtime_checkable
+class Reconciler(Protocol):
+    """Optionally, a notifier that can tell whether an unconfirmed earlier send went through."""
+
+    def find_sent(self, message: Message, person: Person, *, thread_ref: str | None) -> str | None:
+        """The platform's reference of ``message`` (by ``message.key``) if an earlier attempt
+        posted it, else None. Raise DeliveryError when the platform can't be asked now."""
         ...
