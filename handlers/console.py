@@ -20,19 +20,19 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit, urlunsplit
 
-from bot import commands
+from bot import clicks, commands
+from bot.clicks import run_click
 from bot.delivery import deliver_due
 from bot.digest import DEFAULT_DIGEST, DigestSettings
 from bot.dispatch import DEFAULT_KUDOS_ALLOWANCE, Reply, run_digest, run_kudos, run_request
 from bot.errors import Conflict, DomainError, InvalidCommand, NotFound, StorageError
-from bot.kudos import thank_for_request
 from bot.models import NEEDS, Action, ActionId, Message, Person, Rating
-from bot.nudges import DEFAULT_NUDGES, NUDGE_ACTIONS, NudgeSettings, handle_nudge_action
+from bot.nudges import DEFAULT_NUDGES, NUDGE_ACTIONS, NudgeSettings
 from bot.org import OrgImportError, import_org
 from bot.people import Directory
 from bot.ports import Clock, Store
-from bot.pulse import DEFAULT_PULSE, PulseSettings, answer_pulse, week_code, week_from_code
-from bot.requests import ActionInput, act
+from bot.pulse import DEFAULT_PULSE, PulseSettings, week_code
+from bot.requests import ActionInput
 from bot.scheduler import JobContext, Scheduler, default_registry
 from bot.settings import Settings
 from bot.workhours import DEFAULT_HOURS, WorkingHours
@@ -248,6 +248,36 @@ def _inputs(action: ActionId, args: str, directory: Directory) -> ActionInput:
                 raise _usage(action)
             return ActionInput(satisfied=verdict, note=note.strip() or None)
     raise _usage(action)
+
+
+def neutral_click(click: Click, actor: Person) -> clicks.Click:
+    """A parsed ``click`` line as the core's neutral click (the console keeps no idempotency keys)."""
+    match click.action:
+        case ActionId.THANK:
+            return clicks.Click(
+                platform=PLATFORM,
+                actor=actor,
+                action=click.action,
+                request=click.number,
+                fields={"message": click.inputs.note or ""},
+            )
+        case ActionId.PULSE:
+            support, service, comment = ([*(click.inputs.note or "").split(maxsplit=2), "", ""])[:3]
+            if not support or not service:
+                raise _usage(ActionId.PULSE)
+            answers = {"manager_support": support, "service": service, "comment": comment}
+            return clicks.Click(
+                platform=PLATFORM,
+                actor=actor,
+                action=click.action,
+                request=click.number,
+                fields={name: text for name, text in answers.items() if text},
+            )
+        case action if action in NUDGE_ACTIONS:
+            return clicks.Click(
+                platform=PLATFORM, actor=actor, action=action, request=click.number, value=click.inputs.note
+            )
+    return clicks.Click(platform=PLATFORM, actor=actor, action=click.action, request=click.number, inputs=click.inputs)
 
 
 def _rating(args: str) -> Rating:
@@ -510,60 +540,15 @@ class Console:
         actor = self._require_actor()
         directory = Directory(self.store, self.workspace)
         directory.remember(actor)
-        click = parse_click(text, directory)
-        if click.action == ActionId.THANK:
-            thanks = thank_for_request(
-                store=self.store,
-                directory=directory,
-                actor=actor,
-                number=click.number,
-                message=click.inputs.note,
-                now=self.now(),
-                allowance=self.kudos_allowance,
-            )
-            self.reply(actor, thanks.text)
-            return
-        if click.action == ActionId.PULSE:
-            self.reply(actor, self._answer_pulse(actor, week_from_code(click.number), click.inputs.note or ""))
-            return
-        if click.action in NUDGE_ACTIONS:
-            reply = handle_nudge_action(
-                store=self.store,
-                actor=actor,
-                action=click.action.value,
-                request=click.number,
-                value=click.inputs.note,
-                now=self.now(),
-                settings=self.nudges,
-                hours=self.hours,
-            )
-            self.reply(actor, reply)
-            return
-        outcome = act(
+        result = run_click(
             store=self.store,
-            directory=directory,
-            workspace=self.workspace,
-            number=click.number,
-            action=click.action,
-            actor=actor,
+            click=neutral_click(parse_click(text, directory), actor),
             now=self.now(),
-            inputs=click.inputs,
+            nudges=self.nudges,
+            hours=self.hours,
+            kudos_allowance=self.kudos_allowance,
         )
-        self.reply(actor, outcome.reply)
-
-    def _answer_pulse(self, actor: Person, week: str, args: str) -> str:
-        support, service, comment = ([*args.split(maxsplit=2), "", ""])[:3]
-        if not support or not service:
-            raise ClickUsage(f"Usage: {CLICK_USAGE[ActionId.PULSE]}")
-        return answer_pulse(
-            store=self.store,
-            person=actor,
-            week=week,
-            manager_support=support,
-            service=service,
-            comment=comment or None,
-            now=self.now(),
-        )
+        self.reply(actor, result.reply)
 
     def _tick(self) -> None:
         """One scheduler pass at the console's clock; what it queues is delivered next."""

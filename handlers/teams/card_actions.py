@@ -1,7 +1,10 @@
 """Card clicks: ``Action.Execute`` (an ``adaptiveCard/action`` invoke) or ``Action.Submit`` (a message
-carrying ``value``). Both become one ``bot.requests.act`` call; the clicked card is replaced by
-its updated version (in the invoke response, or with ``update_activity``), the actor gets the
-core's reply, and everybody else's cards are updated by the outbox worker.
+carrying ``value``). Both become one neutral click for ``bot.clicks.run_click``; the actor gets the
+core's reply, and the cards the click changed, the actor's included, are updated by the outbox.
+
+Execute answers the invoke with the actor's new card (Teams shows it at once in the actor's view).
+Submit has no such answer, so it edits the clicked message only when the outbox won't, i.e. when
+it is not the posted copy of a card this click queued (see ``bot.clicks`` for the rule).
 """
 
 from __future__ import annotations
@@ -15,15 +18,15 @@ from typing import TYPE_CHECKING, Any
 from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.schema import Activity, ActivityTypes
 
-from bot import cards
+from bot.clicks import UNKNOWN_BUTTON, Click, ClickResult, outbox_card_ref, run_click
 from bot.errors import NotFound
 from bot.models import NEEDS, ActionId, Person
-from bot.nudges import NUDGE_ACTIONS, handle_nudge_action
 from bot.people import Directory
-from bot.requests import ActionInput, Outcome, act, make_rating
-from handlers.teams import identity, kudos_pulse, render
+from bot.requests import ActionInput, make_rating
+from handlers.teams import identity, render
 from handlers.teams.chat import idempotency_key, remember_contact, teams_words, tell
 from handlers.teams.errors import friendly_message
+from handlers.teams.notifier import CardTarget, TeamsNotifier
 
 if TYPE_CHECKING:
     from handlers.server import Runtime
@@ -32,7 +35,9 @@ log = logging.getLogger(__name__)
 
 CARD_RESPONSE = "application/vnd.microsoft.card.adaptive"
 MESSAGE_RESPONSE = "application/vnd.microsoft.activity.message"
-_CARD_ACTIONS = frozenset({ActionId.RATE, ActionId.RECOVER, ActionId.FOLLOW_UP, ActionId.COMMENT})
+_UNKEYED = frozenset({ActionId.PULSE})
+"""Pulse answers keep no idempotency key (it would tie the answer to a conversation); the core's
+"answered" marker keeps a retried click from counting twice."""
 
 
 @dataclass(frozen=True)
@@ -94,91 +99,50 @@ def action_input(submission: Submission, directory: Directory) -> ActionInput:
     if submission.action == ActionId.RATE and fields.get("score"):
         needs = {need: fields[need] for need in NEEDS if fields.get(need)}
         inputs.rating = make_rating(fields["score"], needs, fields.get("comment"))
-    if submission.action == ActionId.FOLLOW_UP:
-        inputs.satisfied = {"yes": True, "no": False}.get((submission.value or "").lower())
     return inputs
 
 
-def nudge_click(runtime: Runtime, actor: Person, submission: Submission) -> tuple[str, render.Card]:
-    """A nudge's Snooze / Mute button (blocking): the reply and the card that replaces the nudge."""
-    reply = handle_nudge_action(
-        store=runtime.store,
+def neutral_click(runtime: Runtime, actor: Person, submission: Submission, key: str | None) -> Click:
+    """The submission as the core's neutral click (blocking: a hand-off looks its person up)."""
+    directory = Directory(runtime.store, runtime.settings.servechain_workspace)
+    return Click(
+        platform=TeamsNotifier.platform,
         actor=actor,
-        action=submission.action.value,
+        action=submission.action,
         request=submission.request,
         value=submission.value,
-        now=runtime.clock(),
-        settings=runtime.settings.nudges,
-        hours=runtime.settings.working_hours,
-    )
-    return reply, render.notice_card(f"R-{submission.request}", reply)
-
-
-def _kudos_or_pulse(
-    runtime: Runtime, actor: Person, submission: Submission, context: TurnContext
-) -> tuple[str, render.Card, bool]:
-    """Thanks from a request's card, or a pulse answer (see ``handlers.teams.kudos_pulse``)."""
-    key = idempotency_key(context) if submission.action == ActionId.THANK else None  # pulse answers keep none
-    return kudos_pulse.handle(
-        runtime,
-        actor,
-        submission.action,
-        submission.request,
-        submission.value,
-        submission.fields,
-        key,
-        channel_id=context.activity.channel_id,
-    )
-
-
-def apply(
-    runtime: Runtime,
-    actor: Person,
-    submission: Submission,
-    key: str | None,
-    *,
-    channel_id: str | None = render.TEAMS_CHANNEL,
-) -> tuple[Outcome, render.Card]:
-    """Run the click against the core (blocking); returns the outcome and the actor's new card
-    (with buttons for ``channel_id``)."""
-    workspace = runtime.settings.servechain_workspace
-    directory = Directory(runtime.store, workspace)
-    directory.remember(actor)
-    outcome = act(
-        store=runtime.store,
-        directory=directory,
-        workspace=workspace,
-        number=submission.request,
-        action=submission.action,
-        actor=actor,
-        now=runtime.clock(),
         inputs=action_input(submission, directory),
-        idempotency_key=key,
+        fields=submission.fields,
+        key=None if submission.action in _UNKEYED else key,
     )
-    return outcome, card_after(outcome, actor, submission, directory, channel_id=channel_id)
 
 
-def card_after(
-    outcome: Outcome,
-    actor: Person,
-    submission: Submission,
-    directory: Directory,
-    *,
-    channel_id: str | None = render.TEAMS_CHANNEL,
-) -> render.Card:
-    """What the clicked card turns into: the actor's updated request card, or a thank-you note
-    in place of a submitted form (rating, recovery, follow-up)."""
-    for message in outcome.messages:
-        if message.recipient_id == actor.id and message.kind in ("provider_card", "requester_card"):
-            return render.render_card(message, channel_id=channel_id)
-    request = outcome.request
-    if submission.action not in _CARD_ACTIONS:
-        if actor.id in request.provider_history():
-            card = cards.provider_card(request, directory, provider_id=actor.id)
-            return render.render_card(card, channel_id=channel_id)
-        if actor.id == request.requester_id:
-            return render.render_card(cards.requester_card(request, directory), channel_id=channel_id)
-    return render.notice_card(request.ref, teams_words(outcome.reply))
+def run(runtime: Runtime, actor: Person, submission: Submission, key: str | None) -> ClickResult:
+    """Run the click against the core (blocking; call it in a thread)."""
+    settings = runtime.settings
+    return run_click(
+        store=runtime.store,
+        click=neutral_click(runtime, actor, submission, key),
+        now=runtime.clock(),
+        nudges=settings.nudges,
+        hours=settings.working_hours,
+        kudos_allowance=settings.kudos_daily_allowance,
+    )
+
+
+def card_of(result: ClickResult, *, channel_id: str | None = render.TEAMS_CHANNEL) -> render.Card:
+    """What the clicked card turns into: the actor's request card (with buttons for ``channel_id``),
+    or a note in place of a submitted form or a nudge."""
+    if result.card is not None:
+        return render.render_card(result.card, channel_id=channel_id)
+    return render.notice_card(result.heading, teams_words(result.reply))
+
+
+def left_to_outbox(runtime: Runtime, result: ClickResult, clicked: str) -> bool:
+    """True when the clicked message is the posted copy of a card this click queued (blocking)."""
+    posted = outbox_card_ref(runtime.store, result, TeamsNotifier.platform)
+    target = CardTarget.load(posted) if posted else None
+    return target is not None and target.activity_id == clicked
 
 
 async def _actor(context: TurnContext, runtime: Runtime) -> Person:
@@ -186,6 +150,18 @@ async def _actor(context: TurnContext, runtime: Runtime) -> Person:
     actor = await identity.sender(context, store, workspace)
     await asyncio.to_thread(remember_contact, store, workspace, actor, context)
     return actor
+
+
+async def _click(context: TurnContext, runtime: Runtime, submission: Submission) -> tuple[Person, ClickResult]:
+    actor = await _actor(context, runtime)
+    result = await asyncio.to_thread(run, runtime, actor, submission, idempotency_key(context))
+    return actor, result
+
+
+async def _tell(context: TurnContext, runtime: Runtime, actor: Person, result: ClickResult) -> None:
+    await tell(context, runtime, actor, teams_words(result.reply))
+    if result.queued:
+        runtime.kick()
 
 
 def _invoke(kind: str, value: Any) -> InvokeResponse:
@@ -198,62 +174,34 @@ async def on_execute(context: TurnContext, runtime: Runtime) -> InvokeResponse:
     """``Action.Execute``: act, answer with the refreshed card, and tell the actor what happened."""
     submission = parse_submission(execute_data(context.activity.value))
     if submission is None:
-        return _invoke(MESSAGE_RESPONSE, "That button is not one of mine any more.")
+        return _invoke(MESSAGE_RESPONSE, UNKNOWN_BUTTON)
     try:
-        actor = await _actor(context, runtime)
-        if submission.action in NUDGE_ACTIONS:
-            reply, notice = await asyncio.to_thread(nudge_click, runtime, actor, submission)
-            await context.send_activity(MessageFactory.text(reply))
-            return _invoke(CARD_RESPONSE, notice)
-        if submission.action in kudos_pulse.ACTIONS:
-            reply, notice, queued = await asyncio.to_thread(_kudos_or_pulse, runtime, actor, submission, context)
-            await tell(context, runtime, actor, teams_words(reply))
-            if queued:
-                runtime.kick()
-            return _invoke(CARD_RESPONSE, notice)
-        outcome, card = await asyncio.to_thread(
-            apply, runtime, actor, submission, idempotency_key(context), channel_id=context.activity.channel_id
-        )
+        actor, result = await _click(context, runtime, submission)
+        card = await asyncio.to_thread(card_of, result, channel_id=context.activity.channel_id)
     except Exception as error:
         return _invoke(MESSAGE_RESPONSE, teams_words(friendly_message(error)))
-    await tell(context, runtime, actor, teams_words(outcome.reply))
-    if outcome.messages:
-        runtime.kick()
+    await _tell(context, runtime, actor, result)
     return _invoke(CARD_RESPONSE, card)
 
 
 async def on_submit(context: TurnContext, runtime: Runtime) -> bool:
-    """``Action.Submit`` (a message with ``value``): act and update the clicked card in place.
-    Returns False when the value is not one of our submissions."""
+    """``Action.Submit`` (a message with ``value``): act, and redraw the clicked card unless the
+    outbox will. Returns False when the value is not one of our submissions."""
     submission = parse_submission(context.activity.value)
     if submission is None:
         return False
     try:
-        actor = await _actor(context, runtime)
-        if submission.action in NUDGE_ACTIONS:
-            reply, _notice = await asyncio.to_thread(nudge_click, runtime, actor, submission)
-            await context.send_activity(MessageFactory.text(reply))
-            return True
-        if submission.action in kudos_pulse.ACTIONS:
-            reply, _notice, queued = await asyncio.to_thread(_kudos_or_pulse, runtime, actor, submission, context)
-            await tell(context, runtime, actor, teams_words(reply))
-            if queued:
-                runtime.kick()
-            return True
-        outcome, card = await asyncio.to_thread(
-            apply, runtime, actor, submission, idempotency_key(context), channel_id=context.activity.channel_id
-        )
+        actor, result = await _click(context, runtime, submission)
     except Exception as error:
         await context.send_activity(MessageFactory.text(teams_words(friendly_message(error))))
         return True
     clicked = context.activity.reply_to_id
-    if clicked:
+    if clicked and not await asyncio.to_thread(left_to_outbox, runtime, result, clicked):
+        card = await asyncio.to_thread(card_of, result, channel_id=context.activity.channel_id)
         updated = Activity(type=ActivityTypes.message, id=clicked, attachments=[CardFactory.adaptive_card(card)])
         try:
             await context.update_activity(updated)
-        except Exception as error:  # the reply below still tells them; the outbox fixes the card
+        except Exception as error:  # the reply below still tells them
             log.warning("could not update the clicked card %s: %s", clicked, error)
-    await tell(context, runtime, actor, teams_words(outcome.reply))
-    if outcome.messages:
-        runtime.kick()
+    await _tell(context, runtime, actor, result)
     return True

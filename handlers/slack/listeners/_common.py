@@ -1,10 +1,16 @@
-"""Small helpers shared by the listeners: idempotency keys and the people a change touched."""
+"""Small helpers shared by the listeners: idempotency keys, the people a change touched, and
+running a neutral click with the app's settings."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
+from bot.clicks import Click, ClickResult, run_click
 from bot.models import Message, Person
+
+if TYPE_CHECKING:
+    from handlers.slack.deps import SlackDeps
 
 
 def touched(actor: Person, messages: Iterable[Message]) -> set[str]:
@@ -25,3 +31,15 @@ def click_key(team_id: str, user_id: str, action_ts: str) -> str:
 def view_key(view_id: str) -> str:
     """Idempotency key of a modal submission (one modal is submitted successfully once)."""
     return f"slack:view:{view_id}"
+
+
+def run(deps: SlackDeps, click: Click) -> ClickResult:
+    """Run one neutral click (a button or a form's submit) against the core."""
+    return run_click(
+        store=deps.store,
+        click=click,
+        now=deps.clock(),
+        nudges=deps.nudges,
+        hours=deps.hours,
+        kudos_allowance=deps.kudos_allowance,
+    )

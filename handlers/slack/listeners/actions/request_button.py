@@ -9,24 +9,19 @@ from slack_bolt import Ack
 from slack_sdk import WebClient
 
 from bot.access import can_view
+from bot.clicks import Click
 from bot.errors import NotFound
 from bot.models import ActionId
-from bot.nudges import NUDGE_ACTIONS, handle_nudge_action
+from bot.nudges import NUDGE_ACTIONS
 from bot.people import Directory
 from bot.pulse import week_from_code
-from bot.requests import ActionInput, act
 from handlers.slack.deps import Replier, SlackDeps, guarded
 from handlers.slack.listeners._common import click_key, touched
+from handlers.slack.listeners._common import run as run_click
+from handlers.slack.notifier import PLATFORM
 from handlers.slack.payloads import BlockAction, BlockActions
 from handlers.slack.render import ButtonValue, action_of
 from handlers.slack.views import FormTarget, action_modal, pulse_modal
-
-
-def satisfied(action: ActionId, value: str | None) -> bool | None:
-    """The follow-up buttons carry ``yes`` / ``no``: is the requester satisfied now?"""
-    if action != ActionId.FOLLOW_UP or value is None:
-        return None
-    return value == "yes"
 
 
 def listener(deps: SlackDeps) -> Callable[..., None]:
@@ -47,50 +42,36 @@ def listener(deps: SlackDeps) -> Callable[..., None]:
 
 
 def run(deps: SlackDeps, client: WebClient, payload: BlockActions, clicked: BlockAction, replier: Replier) -> None:
-    """Handle one click (after the ack)."""
+    """Handle one click (after the ack): open the form the action needs first, or run it."""
     action = action_of(clicked.action_id)
     button = ButtonValue.load(clicked.value)
     if button.workspace != deps.workspace:
         raise NotFound(f"I can't find R-{button.request}.")
     actor = deps.identity.require(client, payload.team_id, payload.user.id)
-    if action in NUDGE_ACTIONS:
-        replier.say(
-            handle_nudge_action(
-                store=deps.store,
-                actor=actor,
-                action=action.value,
-                request=button.request,
-                value=button.value,
-                now=deps.clock(),
-                settings=deps.nudges,
-                hours=deps.hours,
-            )
-        )
-        return
     if action == ActionId.PULSE:  # the pulse's form: the week only, answered in views/pulse_form
         week = button.value or week_from_code(button.request)
         client.views_open(trigger_id=payload.trigger_id, view=pulse_modal(week, payload.response_url))
         return
-    directory = Directory(deps.store, deps.workspace)
-    directory.remember(actor)
-    if button.inputs:
+    if button.inputs and action not in NUDGE_ACTIONS:
         request = deps.store.get_request(deps.workspace, button.request)
+        directory = Directory(deps.store, deps.workspace)
         visible = request if request is not None and can_view(request, actor, directory) else None
         target = FormTarget(button.request, action, deps.workspace, button.value, payload.response_url)
         client.views_open(trigger_id=payload.trigger_id, view=action_modal(target, button.inputs, visible))
         return
-    outcome = act(
-        store=deps.store,
-        directory=directory,
-        workspace=deps.workspace,
-        number=button.request,
-        action=action,
-        actor=actor,
-        now=deps.clock(),
-        inputs=ActionInput(satisfied=satisfied(action, button.value)),
-        idempotency_key=click_key(payload.team_id, payload.user.id, clicked.action_ts),
+    result = run_click(
+        deps,
+        Click(
+            platform=PLATFORM,
+            actor=actor,
+            action=action,
+            request=button.request,
+            value=button.value,
+            key=click_key(payload.team_id, payload.user.id, clicked.action_ts),
+        ),
     )
-    if outcome.repeated:
+    if result.repeated:
         return
-    replier.say(outcome.reply)
-    deps.after_change(client, payload.team_id, touched(actor, outcome.messages))
+    replier.say(result.reply)
+    if result.request is not None:
+        deps.after_change(client, payload.team_id, touched(actor, result.queued))

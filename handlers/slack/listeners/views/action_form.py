@@ -9,15 +9,15 @@ from typing import Any
 from slack_bolt import Ack
 from slack_sdk import WebClient
 
+from bot.clicks import Click
 from bot.errors import InvalidCommand, NotFound
 from bot.models import NEEDS, Rating
-from bot.people import Directory
-from bot.requests import ActionInput, act, make_rating
+from bot.requests import ActionInput, make_rating
 from handlers.slack.clients import pre_ack_client
 from handlers.slack.deps import SlackDeps
-from handlers.slack.listeners._common import touched, view_key
-from handlers.slack.listeners.actions.request_button import satisfied
+from handlers.slack.listeners._common import run, touched, view_key
 from handlers.slack.listeners.views._errors import inline_errors
+from handlers.slack.notifier import PLATFORM
 from handlers.slack.payloads import ViewSubmission
 from handlers.slack.views import FormTarget, FormValues
 
@@ -65,31 +65,28 @@ def listener(deps: SlackDeps) -> Callable[..., None]:
                 if to is None:
                     raise FieldError("I couldn't find that person in Slack. Pick someone else.", "to")
             inputs = ActionInput(
-                note=form.text("note"),
-                alternative=form.text("alternative"),
-                to=to,
-                rating=_rating(form),
-                satisfied=satisfied(target.action, target.value),
+                note=form.text("note"), alternative=form.text("alternative"), to=to, rating=_rating(form)
             )
-            outcome = act(
-                store=deps.store,
-                directory=Directory(deps.store, deps.workspace),
-                workspace=deps.workspace,
-                number=target.request,
-                action=target.action,
-                actor=actor,
-                now=deps.clock(),
-                inputs=inputs,
-                idempotency_key=view_key(payload.view.id),
+            result = run(
+                deps,
+                Click(
+                    platform=PLATFORM,
+                    actor=actor,
+                    action=target.action,
+                    request=target.request,
+                    value=target.value,
+                    inputs=inputs,
+                    key=view_key(payload.view.id),
+                ),
             )
         except Exception as error:
             ack(response_action="errors", errors=inline_errors(error, fields, None, doing=f"R-{target.request}"))
             return
 
         def after() -> None:
-            if not outcome.repeated:
-                deps.replier(client, team_id, payload.user.id, target.response_url).say(outcome.reply)
-            deps.after_change(client, team_id, touched(actor, outcome.messages))
+            if not result.repeated:
+                deps.replier(client, team_id, payload.user.id, target.response_url).say(result.reply)
+            deps.after_change(client, team_id, touched(actor, result.queued))
 
         deps.work.submit(after, what=f"after {target.action.value} form")
         ack()

@@ -14,10 +14,13 @@ from typing import Any
 from slack_bolt import Ack
 from slack_sdk import WebClient
 
-from bot.pulse import answer_pulse
+from bot.clicks import Click
+from bot.models import ActionId
 from handlers.slack.clients import pre_ack_client
 from handlers.slack.deps import SlackDeps
+from handlers.slack.listeners._common import run
 from handlers.slack.listeners.views._errors import inline_errors
+from handlers.slack.notifier import PLATFORM
 from handlers.slack.payloads import ViewSubmission
 from handlers.slack.views import FormValues
 
@@ -40,15 +43,22 @@ def listener(deps: SlackDeps) -> Callable[..., None]:
             return
         try:
             actor = deps.identity.require(pre_ack_client(client), team_id, payload.user.id)
-            reply = answer_pulse(
-                store=deps.store,
-                person=actor,
-                week=week,
-                manager_support=form.option("manager_support") or "",
-                service=form.option("service") or "",
-                comment=form.text("comment"),
-                now=deps.clock(),
-            )
+            answers = {
+                "manager_support": form.option("manager_support"),
+                "service": form.option("service"),
+                "comment": form.text("comment"),
+            }
+            reply = run(
+                deps,
+                Click(
+                    platform=PLATFORM,
+                    actor=actor,
+                    action=ActionId.PULSE,
+                    request=0,
+                    value=week,
+                    fields={name: text for name, text in answers.items() if text is not None},
+                ),
+            ).reply
         except Exception as error:
             ack(response_action="errors", errors=inline_errors(error, fields, None, doing="your answers"))
             return

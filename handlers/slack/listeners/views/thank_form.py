@@ -9,13 +9,14 @@ from typing import Any
 from slack_bolt import Ack
 from slack_sdk import WebClient
 
+from bot.clicks import Click
 from bot.errors import NotFound
-from bot.kudos import thank_for_request
-from bot.people import Directory
+from bot.models import ActionId
 from handlers.slack.clients import pre_ack_client
 from handlers.slack.deps import SlackDeps
-from handlers.slack.listeners._common import touched, view_key
+from handlers.slack.listeners._common import run, touched, view_key
 from handlers.slack.listeners.views._errors import inline_errors
+from handlers.slack.notifier import PLATFORM
 from handlers.slack.payloads import ViewSubmission
 from handlers.slack.views import FormTarget, FormValues
 
@@ -33,24 +34,26 @@ def listener(deps: SlackDeps) -> Callable[..., None]:
             if target.workspace != deps.workspace:
                 raise NotFound(f"I can't find R-{target.request}.")
             actor = deps.identity.require(pre_ack_client(client), team_id, payload.user.id)
-            outcome = thank_for_request(
-                store=deps.store,
-                directory=Directory(deps.store, deps.workspace),
-                actor=actor,
-                number=target.request,
-                message=form.text("message"),
-                now=deps.clock(),
-                allowance=deps.kudos_allowance,
-                idempotency_key=view_key(payload.view.id),
+            message = form.text("message")
+            result = run(
+                deps,
+                Click(
+                    platform=PLATFORM,
+                    actor=actor,
+                    action=ActionId.THANK,
+                    request=target.request,
+                    fields={"message": message} if message is not None else {},
+                    key=view_key(payload.view.id),
+                ),
             )
         except Exception as error:
             ack(response_action="errors", errors=inline_errors(error, fields, "message", doing="your thanks"))
             return
 
         def after() -> None:
-            if not outcome.repeated:
-                deps.replier(client, team_id, payload.user.id, target.response_url).say(outcome.text)
-            deps.after_change(client, team_id, touched(actor, outcome.messages))
+            if not result.repeated:
+                deps.replier(client, team_id, payload.user.id, target.response_url).say(result.reply)
+            deps.after_change(client, team_id, touched(actor, result.queued))
 
         deps.work.submit(after, what="after the thank form")
         ack()
