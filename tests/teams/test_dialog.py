@@ -200,6 +200,26 @@ def test_submit_click_acts_and_updates_the_clicked_card(teams_org: Store) -> Non
     assert request is not None and request.status == Status.ACKNOWLEDGED
 
 
+def test_submit_click_on_a_nudge_turns_the_nudge_into_a_note_like_execute_does(teams_org: Store) -> None:
+    adapter, _ = make_adapter(teams_org)
+
+    async def scenario() -> None:
+        await adapter.receive_activity(said_by(ALICE, "request @bob the invoices"))
+        adapter.activity_buffer.clear()
+        click = said_by(BOB, value={"action": "mute", "request": 1}, reply_to_id="nudge-3")
+        click.text = None
+        await adapter.receive_activity(click)
+
+    run(scenario())
+    muted = "Nudges muted. Your manager still hears about requests nobody acknowledges."
+    assert texts(adapter) == [muted]
+    [updated] = adapter.updated_activities
+    assert updated.id == "nudge-3"
+    note = updated.attachments[0].content
+    assert [block["text"] for block in note["body"]] == ["R-1", muted]
+    assert "actions" not in note
+
+
 def invoke(account: TeamsAccount, data: dict[str, Any]) -> Activity:
     activity = said_by(account)
     activity.type = ActivityTypes.invoke

@@ -147,6 +147,25 @@ def test_decline_from_an_action_submit_updates_the_clicked_card_in_place(org_sto
     assert request.events[-1].alternative == "Ask dave for the Q2 summary"
 
 
+def test_an_action_submit_on_a_posted_card_leaves_its_update_to_the_outbox(org_store: Store) -> None:
+    """The clicked card is the one the outbox posted: it is updated once (by the outbox), not
+    also in place by the click."""
+
+    async def main(h: TeamsHarness) -> None:
+        assert await h.install(BOB) == 201
+        await h.say(ALICE, "request @bob need the Q3 numbers")
+        await h.deliver()
+        [provider_card] = h.sent_to(BOB)
+        bob_card = provider_card.response["id"]
+        assert await h.submit(BOB, {"action": "acknowledge", "request": 1}, card_id=bob_card) == 201
+        assert h.replies_to(BOB)[-1] == "You acknowledged R-1."
+        await h.deliver()
+        [update] = [u for u in h.connector.of("update") if u.activity_id == bob_card]
+        assert [a["title"] for a in update.cards[0]["actions"]] == ["Start", "Done", "Decline", "Hand off"]
+
+    run(with_harness(org_store, main))
+
+
 def test_a_redelivered_activity_changes_nothing_twice(org_store: Store) -> None:
     async def main(h: TeamsHarness) -> None:
         payload = as_user(load("message_personal"), ALICE)
