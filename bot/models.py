@@ -215,8 +215,9 @@ class Kudos(Model):
 
 
 class ActionId(StrEnum):
-    """Buttons on neutral messages; front ends route clicks back to these (lifecycle actions to
-    ``bot.requests.act``, nudge actions to ``bot.nudges.handle_nudge_action``)."""
+    """Buttons on neutral messages; front ends hand every click back to ``bot.clicks.run_click``,
+    which routes lifecycle actions to ``bot.requests.act``, nudge actions to
+    ``bot.nudges.handle_nudge_action``, thanks to ``bot.kudos`` and pulse answers to ``bot.pulse``."""
 
     ACKNOWLEDGE = "acknowledge"
     START = "start"
