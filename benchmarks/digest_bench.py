@@ -52,7 +52,7 @@ from bot.digest import DEFAULT_DIGEST, build_digest, digest_message, last_week, 
 from bot.models import Event, EventKind, Kudos, Person, Rating, Request, Status, Team
 from bot.ports import Store
 from bot.pulse import ANSWER_DOC, pulse_team
-from bot.scheduler import iso_week
+from bot.weeks import iso_week
 from bot.workhours import DEFAULT_HOURS
 from storage import open_store
 

@@ -26,7 +26,6 @@ thousand people's digests reads the store a handful of times, not once per manag
 from __future__ import annotations
 
 import argparse
-import bisect
 import logging
 import statistics
 from collections import defaultdict
@@ -41,23 +40,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from bot import cards
 from bot.access import can_view
 from bot.chain import SLOW
+from bot.claims import JobReport, claim_and_send
 from bot.errors import DomainError, InvalidCommand, NotFound
 from bot.metrics import Figures, OrgMetrics, RequestFacts, figures
 from bot.models import Chart, ChartPanel, ChartSeries, Kudos, Message, Person, Request, Section, Team
 from bot.people import Directory
 from bot.ports import Store
-from bot.pulse import (
-    DEFAULT_PULSE,
-    PulseIndex,
-    PulseSettings,
-    PulseSummary,
-    pulse_team,
-    shift_week,
-    week_end,
-    week_start,
-)
-from bot.scheduler import JobReport, claim_and_send, iso_week
+from bot.pulse import DEFAULT_PULSE, PulseIndex, PulseSettings, PulseSummary, pulse_team
 from bot.stats import format_duration
+from bot.weeks import Weeks, iso_week, last_week, shift_week, week_end, week_start
 from bot.workhours import DEFAULT_HOURS, WorkingHours, is_working_time, zone
 
 log = logging.getLogger(__name__)
@@ -233,52 +224,6 @@ class OrgSnapshot:
         """A team's display name."""
         team = self.teams.get(team_id)
         return team.name if team else "(no team)"
-
-
-# --------------------------------------------------------------------------- weeks
-
-
-def last_week(now: datetime, tz: str | None) -> str:
-    """The ISO week that ended most recently in ``tz`` (what Monday's digest is about)."""
-    return shift_week(iso_week(now, tz), -1)
-
-
-@dataclass(frozen=True)
-class Weeks:
-    """The weeks a digest covers in the manager's zone, oldest first; the last is its week."""
-
-    names: list[str]
-    starts: list[datetime]
-    end: datetime
-
-    @classmethod
-    def ending(cls, week: str, count: int, tz: str | None) -> Weeks:
-        names = [shift_week(week, offset) for offset in range(1 - count, 1)]
-        return cls(names, [week_start(name, tz) for name in names], week_end(week, tz))
-
-    @property
-    def week(self) -> str:
-        return self.names[-1]
-
-    @property
-    def start(self) -> datetime:
-        """Start of the digest's own week."""
-        return self.starts[-1]
-
-    def index(self, moment: datetime) -> int | None:
-        """Which week ``moment`` falls in, or None when outside them all."""
-        if moment < self.starts[0] or moment >= self.end:
-            return None
-        return bisect.bisect_right(self.starts, moment) - 1
-
-    def split(self, facts: Iterable[RequestFacts]) -> list[list[RequestFacts]]:
-        """Facts per week by creation time (outside the weeks: dropped)."""
-        buckets: list[list[RequestFacts]] = [[] for _ in self.names]
-        for fact in facts:
-            index = self.index(fact.created_at)
-            if index is not None:
-                buckets[index].append(fact)
-        return buckets
 
 
 # --------------------------------------------------------------------------- one digest

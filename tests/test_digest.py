@@ -45,11 +45,12 @@ from bot.digest import (
     snapshot_for,
 )
 from bot.errors import NotFound
+from bot.jobs import JobContext, default_registry
 from bot.models import Event, EventKind, Kudos, Person, Rating, Request, Status, Team
 from bot.people import Directory
 from bot.ports import Store
 from bot.pulse import PulseJob, answer_pulse
-from bot.scheduler import JobContext, Scheduler, default_registry
+from bot.scheduler import Scheduler
 from bot.workhours import DEFAULT_HOURS
 from storage.tinydb_store import TinyDBStore
 
