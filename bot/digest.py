@@ -25,15 +25,13 @@ thousand people's digests reads the store a handful of times, not once per manag
 
 from __future__ import annotations
 
-import argparse
 import logging
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
-from pathlib import Path
-from typing import Literal, TextIO
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,7 +39,7 @@ from bot import cards
 from bot.access import can_view
 from bot.chain import SLOW
 from bot.claims import JobReport, claim_and_send
-from bot.errors import DomainError, InvalidCommand, NotFound
+from bot.errors import InvalidCommand, NotFound
 from bot.metrics import Figures, OrgMetrics, RequestFacts, figures
 from bot.models import Chart, ChartPanel, ChartSeries, Kudos, Message, Person, Request, Section, Team
 from bot.people import Directory
@@ -863,71 +861,3 @@ class DigestJob:
                     report.already.append(key)
             self._known_claimed.add((workspace, key))
         return report
-
-
-# --------------------------------------------------------------------------- the CLI
-
-
-def add_digest_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the arguments of ``servechain digest`` to a (sub)parser."""
-    parser.add_argument("--manager", required=True, metavar="HANDLE", help="whose digest, e.g. dave")
-    parser.add_argument("--week", help="ISO week, e.g. 2026-W47 (default: last week in the manager's time zone)")
-    parser.add_argument("--format", choices=FORMATS, default="md", help="md (the text) or png (the chart)")
-    parser.add_argument("--output", type=Path, metavar="FILE", help="write here instead of standard output")
-    return parser
-
-
-def digest_command(
-    *,
-    store: Store,
-    workspace: str,
-    now: datetime,
-    manager: str,
-    week: str | None,
-    format: DigestFormat,
-    output: Path | None,
-    stdout: TextIO,
-    stderr: TextIO,
-    hours: WorkingHours = DEFAULT_HOURS,
-    settings: DigestSettings = DEFAULT_DIGEST,
-    pulse_settings: PulseSettings = DEFAULT_PULSE,
-) -> int:
-    """Print or write one manager's digest; returns the exit code (2 for bad input, 1 when the
-    manager is unknown or has no team)."""
-    try:
-        person = store.find_person(workspace, handle=manager.lstrip("@").lower())
-        if person is None:
-            raise NotFound(f"I don't know @{manager.lstrip('@')}.")
-        digest = manager_digest(
-            store=store,
-            manager=person,
-            week=(week or last_week(now, person.tz)).upper(),
-            now=now,
-            hours=hours,
-            settings=settings,
-            pulse_settings=pulse_settings,
-        )
-    except DomainError as error:
-        print(f"servechain digest: {error.message}", file=stderr)
-        return 2 if isinstance(error, InvalidCommand) else 1
-    if format == "png":
-        from bot.charts import chart_png
-
-        png = chart_png(digest_chart(digest))
-        if output is not None:
-            output.write_bytes(png)
-            return 0
-        binary = getattr(stdout, "buffer", None)
-        if binary is None:
-            print("servechain digest: standard output takes no binary data; use --output FILE", file=stderr)
-            return 2
-        stdout.flush()
-        binary.write(png)
-        binary.flush()
-        return 0
-    text = digest_markdown(digest)
-    if output is not None:
-        output.write_text(text, encoding="utf-8")
-    else:
-        print(text, file=stdout, end="")
-    return 0

@@ -38,7 +38,6 @@ from bot.digest import (
     DigestJob,
     OrgSnapshot,
     build_digest,
-    digest_command,
     digest_markdown,
     digest_message,
     manager_digest,
@@ -52,6 +51,7 @@ from bot.ports import Store
 from bot.pulse import PulseJob, answer_pulse
 from bot.scheduler import Scheduler
 from bot.workhours import DEFAULT_HOURS
+from handlers.cli.digest import digest_command
 from storage.tinydb_store import TinyDBStore
 
 WS = "default"
