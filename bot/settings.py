@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.digest import DigestSettings
+from bot.digest.settings import DigestSettings
 from bot.nudges import NudgeSettings
 from bot.pulse import PulseSettings
 from bot.workhours import WorkingHours
