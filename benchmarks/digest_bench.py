@@ -48,11 +48,11 @@ from urllib.parse import urlsplit, urlunsplit
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.charts import chart_png
-from bot.digest import DEFAULT_DIGEST, build_digest, digest_message, last_week, snapshot_for
+from bot.digest import DEFAULT_DIGEST, build_digest, digest_message, snapshot_for
 from bot.models import Event, EventKind, Kudos, Person, Rating, Request, Status, Team
 from bot.ports import Store
 from bot.pulse import ANSWER_DOC, pulse_team
-from bot.scheduler import iso_week
+from bot.weeks import iso_week, last_week
 from bot.workhours import DEFAULT_HOURS
 from storage import open_store
 

@@ -8,18 +8,16 @@ binaries are needed): edge width by volume, colour by responsiveness, slowest li
 
 from __future__ import annotations
 
-import argparse
 import io
 import math
 import textwrap
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Literal, TextIO
+from typing import Literal
 
 from bot import cards
-from bot.errors import DomainError, InvalidCommand, NotFound
-from bot.metrics import DEFAULT_WINDOW, Figures, OrgMetrics, parse_window
+from bot.errors import InvalidCommand, NotFound
+from bot.metrics import DEFAULT_WINDOW, Figures, OrgMetrics
 from bot.models import EventKind, Person, Request, Status
 from bot.people import Directory
 from bot.ports import Store
@@ -431,61 +429,8 @@ def render_team_map(team_map: TeamMap, *, format: MapFormat = "text") -> str | b
     raise InvalidCommand(f"Unknown format {format!r}; use one of {', '.join(FORMATS)}.")
 
 
-def add_chain_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the arguments of ``servechain chain`` to a (sub)parser."""
-    parser.add_argument("request", nargs="?", help="show this request's tree (e.g. R-12) instead of the team map")
-    parser.add_argument("--window", default="30d", help="how far back requests were created, e.g. 30d, 2w")
-    parser.add_argument("--format", choices=FORMATS, default="text", help="text, dot (Graphviz) or png")
-    parser.add_argument("--output", type=Path, metavar="FILE", help="write here instead of standard output")
-    return parser
-
-
-def chain_command(
-    *,
-    store: Store,
-    workspace: str,
-    now: datetime,
-    request: str | None,
-    window: str,
-    format: MapFormat,
-    output: Path | None,
-    stdout: TextIO,
-    stderr: TextIO,
-    hours: WorkingHours = DEFAULT_HOURS,
-) -> int:
-    """Print a request's tree (``request`` given) or render the team map; returns the exit code."""
-    try:
-        if request is not None:
-            number = _request_number(request)
-            rendered: str | bytes = "\n".join(chain_lines(store=store, workspace=workspace, number=number, now=now))
-        else:
-            team_map = build_team_map(
-                store=store, workspace=workspace, now=now, window_length=parse_window(window), hours=hours
-            )
-            rendered = render_team_map(team_map, format=format)
-    except DomainError as error:
-        print(f"servechain chain: {error.message}", file=stderr)
-        return 2 if isinstance(error, InvalidCommand) else 1
-    if output is not None:
-        if isinstance(rendered, bytes):
-            output.write_bytes(rendered)
-        else:
-            output.write_text(rendered if rendered.endswith("\n") else rendered + "\n", encoding="utf-8")
-        return 0
-    if isinstance(rendered, bytes):
-        binary = getattr(stdout, "buffer", None)
-        if binary is None:
-            print("servechain chain: standard output takes no binary data; use --output FILE", file=stderr)
-            return 2
-        stdout.flush()
-        binary.write(rendered)
-        binary.flush()
-        return 0
-    print(rendered, file=stdout, end="" if rendered.endswith("\n") else "\n")
-    return 0
-
-
-def _request_number(text: str) -> int:
+def request_number(text: str) -> int:
+    """``R-12``, ``r12`` or ``12`` -> 12; InvalidCommand for anything else."""
     cleaned = text.strip().upper().removeprefix("R-").removeprefix("R")
     if not cleaned.isdigit():
         raise InvalidCommand(f"{text!r} is not a request id; write it like R-12.")

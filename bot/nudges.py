@@ -37,12 +37,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot import cards
+from bot.claims import JobReport, claim_and_send
 from bot.errors import InvalidCommand, NotFound
 from bot.models import Action, ActionId, Event, EventKind, Fact, Message, Person, Request, Status
 from bot.people import Directory
 from bot.ports import Store
 from bot.requests import POOR_RATING
-from bot.scheduler import JobReport, claim_and_send
 from bot.stats import format_duration
 from bot.workhours import DEFAULT_HOURS, WorkingHours, add_working_time, is_working_time
 

@@ -26,15 +26,12 @@ that also implements :class:`Rewritable` gets those erased too; on any other sto
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
-import sys
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, TextIO, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from bot.errors import Conflict, NotFound
 from bot.models import Event, Fact, Kudos, Message, OutboxItem, Person, Rating, Request, Team
@@ -523,66 +520,3 @@ def _rewrite_outbox(store: Store, key: str, scrub: _Scrubber, *, to_them: bool, 
         except Conflict:
             continue
     raise Conflict(f"outbox item {key} kept changing while it was being anonymised; run forget again.")
-
-
-# --------------------------------------------------------------------------- command line
-
-
-def add_privacy_arguments(parser: argparse.ArgumentParser, *, forget: bool = False) -> None:
-    """The arguments of ``servechain export`` (or, with ``forget``, ``servechain forget``)."""
-    parser.add_argument("--person", required=True, metavar="HANDLE", help="the person's handle, e.g. alice")
-    parser.add_argument("--db", help="TinyDB file or postgresql:// URL (default: $SERVECHAIN_DB)")
-    parser.add_argument("--actor", default=None, help="who is doing this, for the audit record (default: $USER)")
-    if forget:
-        parser.add_argument("--yes", action="store_true", help="really forget them (without it: a dry run)")
-    else:
-        parser.add_argument("--output", "-o", default="-", metavar="FILE", help="write the JSON here (default: stdout)")
-
-
-def _actor(args: argparse.Namespace) -> str:
-    import os
-
-    return str(args.actor or os.environ.get("USER") or "servechain cli")
-
-
-def export_command(
-    args: argparse.Namespace, *, store: Store, workspace: str, now: datetime, out: TextIO | None = None
-) -> int:
-    """Run ``servechain export --person HANDLE [--output FILE]``; returns the exit code."""
-    out = out or sys.stdout
-    try:
-        data = export_person(store=store, workspace=workspace, handle=args.person, now=now, actor=_actor(args))
-    except NotFound as error:
-        print(f"servechain: {error.message}", file=sys.stderr)
-        return 2
-    text = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
-    if args.output in (None, "-"):
-        out.write(text)
-    else:
-        with open(args.output, "w", encoding="utf-8") as file:
-            file.write(text)
-        print(f"Wrote everything stored about {args.person} to {args.output}.", file=out)
-    return 0
-
-
-def forget_command(
-    args: argparse.Namespace, *, store: Store, workspace: str, now: datetime, out: TextIO | None = None
-) -> int:
-    """Run ``servechain forget --person HANDLE [--yes]``; without ``--yes`` it only shows what
-    would change. Returns the exit code."""
-    out = out or sys.stdout
-    try:
-        report = forget_person(
-            store=store, workspace=workspace, handle=args.person, now=now, actor=_actor(args), dry_run=not args.yes
-        )
-    except NotFound as error:
-        print(f"servechain: {error.message}", file=sys.stderr)
-        return 2
-    if not args.yes:
-        print(f"Forgetting {args.person} would change:", file=out)
-        print("\n".join(f"  {line}" for line in report.lines()), file=out)
-        print("Nothing was changed. Run again with --yes to forget them.", file=out)
-        return 0
-    print(f"Forgot {args.person}; their records now belong to {report.person_id} ({FORMER}).", file=out)
-    print("\n".join(f"  {line}" for line in report.lines()), file=out)
-    return 0

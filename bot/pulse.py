@@ -41,15 +41,16 @@ import secrets
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.claims import JobReport, claim_and_send
 from bot.errors import InvalidCommand, NotAllowed
 from bot.models import Action, ActionId, Message, Person, Team
 from bot.ports import Store
-from bot.scheduler import JobReport, claim_and_send, iso_week
+from bot.weeks import iso_week, week_end, week_start
 from bot.workhours import DEFAULT_HOURS, WorkingHours, is_working_time, zone
 
 log = logging.getLogger(__name__)
@@ -99,27 +100,6 @@ DEFAULT_PULSE = PulseSettings()
 
 
 # --------------------------------------------------------------------------- weeks
-
-
-def week_start(week: str, tz: str | None = "UTC") -> datetime:
-    """Monday 00:00 of ISO week ``2026-W47`` in ``tz``; InvalidCommand for a malformed week."""
-    try:
-        year_text, number_text = week.upper().split("-W")
-        monday = date.fromisocalendar(int(year_text), int(number_text), 1)
-    except ValueError:
-        raise InvalidCommand(f"{week!r} is not an ISO week; write it like 2026-W47.") from None
-    return datetime.combine(monday, time(0), tzinfo=zone(tz))
-
-
-def week_end(week: str, tz: str | None = "UTC") -> datetime:
-    """The Monday 00:00 after ISO week ``week`` in ``tz``."""
-    start = week_start(week, tz)
-    return datetime.combine(start.date() + timedelta(days=7), time(0), tzinfo=start.tzinfo)
-
-
-def shift_week(week: str, weeks: int) -> str:
-    """The ISO week ``weeks`` after (or, negative, before) ``week``."""
-    return iso_week(week_start(week) + timedelta(weeks=weeks, hours=12))
 
 
 def week_code(week: str) -> int:

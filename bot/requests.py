@@ -46,6 +46,7 @@ __all__ = [
 ]
 
 REOPEN_WINDOW = timedelta(days=14)
+"""How long after closing a requester may reopen (fixed; there is no setting for it)."""
 POOR_RATING = 2
 """A rating at or below this starts service recovery."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.digest import DigestSettings
+from bot.digest.settings import DigestSettings
 from bot.nudges import NudgeSettings
 from bot.pulse import PulseSettings
 from bot.workhours import WorkingHours
@@ -53,7 +53,6 @@ class Settings(BaseSettings):
     )
 
     kudos_daily_allowance: int = Field(default=5, ge=0, description="Kudos a person may give per day.")
-    reopen_days: int = Field(default=14, ge=0, description="Days after closing a requester may reopen.")
     working_hours: WorkingHours = Field(
         default_factory=WorkingHours,
         description='Org working hours and holidays as JSON, e.g. {"start": "09:00", "holidays": ["2026-12-25"]}.',

@@ -7,12 +7,10 @@ Front ends show the returned text as it is (monospace is not needed). Resolution
 
 from __future__ import annotations
 
-import argparse
 from datetime import datetime, timedelta
-from typing import TextIO
 
-from bot.errors import DomainError, InvalidCommand, NotFound
-from bot.metrics import DEFAULT_WINDOW, NO_TEAM, Figures, OrgMetrics, TwoSided, parse_window
+from bot.errors import NotFound
+from bot.metrics import DEFAULT_WINDOW, NO_TEAM, Figures, OrgMetrics, TwoSided
 from bot.models import NEEDS, Person, Team
 from bot.ports import Store
 from bot.workhours import DEFAULT_HOURS, WorkingHours, zone
@@ -216,41 +214,3 @@ def request_stats(
     if person is None and not team:
         person = viewer
     return stats_text(org=org, person=person, team=team, tz=viewer.tz)
-
-
-def add_stats_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the arguments of ``servechain stats`` to a (sub)parser."""
-    parser.add_argument(
-        "target", nargs="?", help="@handle, a team name, or 'team->team' (default: the whole organisation)"
-    )
-    parser.add_argument("--window", default="30d", help="how far back requests were created, e.g. 30d, 2w, 12h")
-    return parser
-
-
-def stats_command(
-    *,
-    store: Store,
-    workspace: str,
-    now: datetime,
-    target: str | None,
-    window: str,
-    stdout: TextIO,
-    stderr: TextIO,
-    hours: WorkingHours = DEFAULT_HOURS,
-) -> int:
-    """Print the figures for ``target`` (``@handle``, team, ``team->team`` or None for everyone);
-    returns the exit code (2 for a malformed window, 1 for an unknown target)."""
-    try:
-        length = parse_window(window)
-        org = OrgMetrics.load(store=store, workspace=workspace, since=now - length, until=now, now=now, hours=hours)
-        person = None
-        if target and target.startswith("@"):
-            person = store.find_person(workspace, handle=target[1:].lower())
-            if person is None:
-                raise NotFound(f"I don't know {target}.")
-        text = stats_text(org=org, person=person, team=None if person else target, tz="UTC")
-    except DomainError as error:
-        print(f"servechain stats: {error.message}", file=stderr)
-        return 2 if isinstance(error, InvalidCommand) else 1
-    print(text, file=stdout)
-    return 0

@@ -26,6 +26,7 @@ from bot.delivery import deliver_due
 from bot.digest import DEFAULT_DIGEST, DigestSettings
 from bot.dispatch import DEFAULT_KUDOS_ALLOWANCE, Reply, run_digest, run_kudos, run_request
 from bot.errors import Conflict, DomainError, InvalidCommand, NotFound, StorageError
+from bot.jobs import JobContext, default_registry
 from bot.models import NEEDS, Action, ActionId, Message, Person, Rating
 from bot.nudges import DEFAULT_NUDGES, NUDGE_ACTIONS, NudgeSettings
 from bot.org import OrgImportError, import_org
@@ -33,7 +34,7 @@ from bot.people import Directory
 from bot.ports import Clock, Store
 from bot.pulse import DEFAULT_PULSE, PulseSettings, week_code
 from bot.requests import ActionInput
-from bot.scheduler import JobContext, Scheduler, default_registry
+from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.workhours import DEFAULT_HOURS, WorkingHours
 from storage import open_store

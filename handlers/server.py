@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from bot.delivery import Notifier, deliver_due
+from bot.jobs import JobContext, default_registry
 from bot.ports import Clock, Store
-from bot.scheduler import JobContext, RunReport, Scheduler, default_registry, run_forever
+from bot.scheduler import RunReport, Scheduler, run_forever
 from bot.settings import Settings
 from storage import open_store
 

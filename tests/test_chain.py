@@ -15,9 +15,7 @@ from matplotlib import image
 
 from bot.chain import (
     PNG_SIZE,
-    add_chain_arguments,
     build_team_map,
-    chain_command,
     chain_lines,
     find_origin,
     render_team_map,
@@ -30,6 +28,7 @@ from bot.models import ActionId, Person
 from bot.people import Directory
 from bot.ports import Store
 from bot.requests import ActionInput, act, create_request
+from handlers.cli.chain import add_chain_arguments, chain_command
 
 
 def chain_main(argv: list[str], **kw: object) -> int:

@@ -38,19 +38,20 @@ from bot.digest import (
     DigestJob,
     OrgSnapshot,
     build_digest,
-    digest_command,
     digest_markdown,
     digest_message,
     manager_digest,
     snapshot_for,
 )
 from bot.errors import NotFound
+from bot.jobs import JobContext, default_registry
 from bot.models import Event, EventKind, Kudos, Person, Rating, Request, Status, Team
 from bot.people import Directory
 from bot.ports import Store
 from bot.pulse import PulseJob, answer_pulse
-from bot.scheduler import JobContext, Scheduler, default_registry
+from bot.scheduler import Scheduler
 from bot.workhours import DEFAULT_HOURS
+from handlers.cli.digest import digest_command
 from storage.tinydb_store import TinyDBStore
 
 WS = "default"

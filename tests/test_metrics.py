@@ -40,7 +40,8 @@ from bot.metrics import (
 from bot.models import Event, EventKind, Person, Rating, Request, Team
 from bot.ports import Store
 from bot.requests import status_after
-from bot.stats import add_stats_arguments, format_duration, format_figures, stats_command, stats_text
+from bot.stats import format_duration, format_figures, stats_text
+from handlers.cli.stats import add_stats_arguments, stats_command
 
 
 def stats_main(argv: list[str], **kw: object) -> int:

@@ -25,13 +25,11 @@ from bot.privacy import (
     FORMER,
     REMOVED,
     Rewritable,
-    add_privacy_arguments,
-    export_command,
     export_person,
-    forget_command,
     forget_person,
 )
 from bot.requests import ActionInput, act, create_request
+from handlers.cli.privacy import add_privacy_arguments, export_command, forget_command
 from tests.conftest import NOW, small_org
 from tests.pg import postgres_url
 from tests.privacy_stores import ContractOnly

@@ -16,20 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from bot.claims import JobReport, claim_and_send
+from bot.jobs import JobContext, JobRegistry, default_registry
 from bot.models import ActionId, Message, Rating
 from bot.nudges import NudgeJob, handle_nudge_action, sent_nudges, set_muted
 from bot.ports import Store
-from bot.scheduler import (
-    JobContext,
-    JobRegistry,
-    JobReport,
-    RunReport,
-    Scheduler,
-    claim_and_send,
-    default_registry,
-    iso_week,
-    run_forever,
-)
+from bot.scheduler import RunReport, Scheduler, run_forever
+from bot.weeks import iso_week
 from storage.tinydb_store import TinyDBStore
 from tests.conftest import small_org
 from tests.test_nudges import STEP, WS, Life, utc

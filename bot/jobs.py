@@ -1,0 +1,69 @@
+"""The scheduled jobs servechain runs and how they are built from the settings.
+
+A new scheduled report is a class with ``name`` and ``run(*, store, workspace, now)`` (see
+:class:`bot.claims.Job`) registered with one ``register`` call in :func:`default_registry`;
+the scheduler loop (:mod:`bot.scheduler`) knows nothing about any particular job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from bot.claims import Job
+from bot.digest import DEFAULT_DIGEST, DigestJob, DigestSettings
+from bot.nudges import DEFAULT_NUDGES, NudgeJob, NudgeSettings
+from bot.pulse import DEFAULT_PULSE, PulseJob, PulseSettings
+from bot.workhours import DEFAULT_HOURS, WorkingHours
+
+__all__ = ["JobContext", "JobFactory", "JobRegistry", "default_registry"]
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What job factories may use: the settings, read once at start-up (None: the defaults)."""
+
+    nudges: NudgeSettings | None = None
+    hours: WorkingHours = DEFAULT_HOURS
+    pulse: PulseSettings | None = None
+    digest: DigestSettings | None = None
+
+
+JobFactory = Callable[[JobContext], Job]
+
+
+class JobRegistry:
+    """Named job factories; the entry point builds the scheduler's jobs from it."""
+
+    def __init__(self) -> None:
+        self._factories: dict[str, JobFactory] = {}
+
+    def register(self, name: str, factory: JobFactory) -> None:
+        """Add a job; names are unique."""
+        if name in self._factories:
+            raise ValueError(f"a job called {name!r} is already registered")
+        self._factories[name] = factory
+
+    @property
+    def names(self) -> list[str]:
+        """Registered job names, in registration order."""
+        return list(self._factories)
+
+    def build(self, context: JobContext, only: Sequence[str] | None = None) -> list[Job]:
+        """The jobs (all, or those named in ``only``), in registration order."""
+        unknown = set(only or ()) - set(self._factories)
+        if unknown:
+            raise ValueError(f"unknown jobs: {', '.join(sorted(unknown))}")
+        return [factory(context) for name, factory in self._factories.items() if only is None or name in only]
+
+
+def default_registry() -> JobRegistry:
+    """A fresh registry with servechain's jobs: nudges, the weekly pulse and the manager digest."""
+    registry = JobRegistry()
+    registry.register("nudges", lambda ctx: NudgeJob(settings=ctx.nudges or DEFAULT_NUDGES, hours=ctx.hours))
+    registry.register("pulse", lambda ctx: PulseJob(settings=ctx.pulse or DEFAULT_PULSE, hours=ctx.hours))
+    registry.register(
+        "digest",
+        lambda ctx: DigestJob(settings=ctx.digest or DEFAULT_DIGEST, pulse=ctx.pulse or DEFAULT_PULSE, hours=ctx.hours),
+    )
+    return registry

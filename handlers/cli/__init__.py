@@ -1,0 +1,116 @@
+"""The ``servechain`` command: ``console``, ``org import``, ``serve``, ``db`` and the reports.
+
+This is the entry point, so it is the one place that reads the settings and configures
+logging; everything below it gets what it needs passed in. Each command group is one module
+here with ``register(commands)`` (its arguments) and ``run(settings, args, ...)`` (parse,
+call the core, print); the core (``bot/``) returns data and text and never prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+
+from bot.settings import Settings
+from handlers.cli import chain, console, db, digest, org, privacy, serve, stats, teams
+from handlers.cli.common import EXIT_INTERRUPTED, EXIT_USAGE
+
+log = logging.getLogger(__name__)
+
+LOG_LEVEL_VARIABLE = "SERVECHAIN_LOG_LEVEL"
+
+GROUPS = (console, org, db, stats, chain, digest, privacy, teams, serve)
+"""Command groups in the order ``servechain --help`` lists them."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="servechain",
+        description="A Slack and Microsoft Teams bot that treats coworkers as each other's internal customers.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="<command>", required=True)
+    for group in GROUPS:
+        group.register(commands)
+    return parser
+
+
+def _configure_logging(default_level: str) -> bool:
+    """Log to stderr at ``$SERVECHAIN_LOG_LEVEL`` (else ``default_level``); False if it names no level."""
+    name = os.environ.get(LOG_LEVEL_VARIABLE, "").strip().upper() or default_level
+    level = logging.getLevelNamesMapping().get(name)
+    if level is None:
+        print(
+            f"servechain: bad setting {LOG_LEVEL_VARIABLE}: {name!r} is not a log level "
+            "(use DEBUG, INFO, WARNING or ERROR)",
+            file=sys.stderr,
+        )
+        return False
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    return True
+
+
+def _load_settings(db: str | None) -> Settings | None:
+    """Read the settings once; print one line naming each malformed setting and return None."""
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{str(problem['loc'][0]).upper() if problem['loc'] else 'settings'}: {problem['msg']}"
+            for problem in error.errors()
+        )
+        print(f"servechain: bad setting {problems}", file=sys.stderr)
+        return None
+    if db:
+        settings = settings.model_copy(update={"servechain_db": db})
+    return settings
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
+    """Hand the parsed command to its group."""
+    command: str = args.command
+    if command == "console":
+        return console.run(settings, args)
+    if command == "org":
+        return org.run(settings, args)
+    if command == "db":
+        return db.run(settings, args)
+    if command == "teams":
+        return teams.run(settings, args)
+    if command == "serve":
+        return serve.run(settings, args)
+    now = datetime.now(UTC)
+    if command == "stats":
+        return stats.run(settings, args, now)
+    if command in ("export", "forget"):
+        return privacy.run(settings, args, now)
+    if command == "digest":
+        return digest.run(settings, args, now)
+    return chain.run(settings, args, now)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``servechain`` with ``argv`` (default: the command line); returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    if not _configure_logging("INFO" if args.command == "serve" else "WARNING"):
+        return EXIT_USAGE
+    settings = _load_settings(getattr(args, "db", None))
+    if settings is None:
+        return EXIT_USAGE
+    try:
+        return _run(settings, args)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

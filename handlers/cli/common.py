@@ -1,0 +1,52 @@
+"""What every ``servechain`` command shares: exit codes, the ``--db`` option and opening the store."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TextIO, TypeAlias
+
+from bot.errors import StorageError
+from bot.ports import Store
+from bot.settings import Settings
+from handlers.console import describe_db
+from storage import open_store
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+DB_HELP = "TinyDB file or postgresql:// URL (default: $SERVECHAIN_DB, else servechain.json)"
+
+if TYPE_CHECKING:
+    Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
+    """What ``add_subparsers()`` returns; each command group adds its parsers to it."""
+
+
+def add_db_argument(parser: argparse.ArgumentParser) -> None:
+    """The ``--db`` option most commands take."""
+    parser.add_argument("--db", help=DB_HELP)
+
+
+def with_store(settings: Settings, run: Callable[[Store], int]) -> int:
+    """Open the store, run ``run`` on it, close it; storage faults become one clear line."""
+    try:
+        store = open_store(settings.servechain_db)
+        try:
+            return run(store)
+        finally:
+            store.close()
+    except StorageError as error:
+        print(f"servechain: the store {describe_db(settings.servechain_db)} failed: {error}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def write_binary(data: bytes, *, stdout: TextIO, stderr: TextIO, prog: str) -> int:
+    """Write ``data`` (a PNG) to standard output's byte stream; a usage error when it has none."""
+    binary = getattr(stdout, "buffer", None)
+    if binary is None:
+        print(f"{prog}: standard output takes no binary data; use --output FILE", file=stderr)
+        return EXIT_USAGE
+    stdout.flush()
+    binary.write(data)
+    binary.flush()
+    return EXIT_OK

@@ -1,0 +1,72 @@
+"""``servechain db upgrade`` and ``servechain db migrate``: schema and copies."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from bot.errors import StorageError
+from bot.settings import Settings
+from handlers.cli.common import EXIT_FAILED, EXIT_OK, add_db_argument
+from handlers.console import describe_db
+from storage import open_store
+
+if TYPE_CHECKING:
+    from handlers.cli.common import Commands
+
+
+def register(commands: Commands) -> None:
+    """Add ``db upgrade`` and ``db migrate`` to the command line."""
+    db = commands.add_parser("db", help="database schema and copies", description="Database schema and copies.")
+    db_commands = db.add_subparsers(dest="db_command", metavar="<db command>", required=True)
+    upgrade = db_commands.add_parser(
+        "upgrade",
+        help="apply pending PostgreSQL schema migrations",
+        description="Apply pending schema migrations (safe while other replicas run; a no-op for TinyDB).",
+    )
+    add_db_argument(upgrade)
+    copy = db_commands.add_parser(
+        "migrate",
+        help="copy one store into another and verify counts per kind",
+        description="Copy every record of one store into another (e.g. servechain.json into PostgreSQL) and "
+        "verify the counts per kind. Records the target already has are skipped, so re-running is harmless.",
+    )
+    copy.add_argument("--from", dest="source", required=True, metavar="SOURCE", help="TinyDB file or URL")
+    copy.add_argument("--to", dest="target", required=True, metavar="TARGET", help="TinyDB file or URL")
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    """Upgrade the schema, or copy ``--from`` into ``--to`` and verify the counts."""
+    from storage.migrate import migrate
+    from storage.postgres import upgrade
+
+    try:
+        if args.db_command == "upgrade":
+            url = settings.servechain_db
+            if not url.startswith(("postgresql://", "postgres://")):
+                print(f"{describe_db(url)} is an embedded store; it needs no migrations.")
+                return EXIT_OK
+            applied = upgrade(url)
+            print(f"Applied {', '.join(applied)}." if applied else "The schema is up to date.")
+            return EXIT_OK
+        source, target = open_store(args.source), None
+        try:
+            target = open_store(args.target)
+            report = migrate(source, target)
+        finally:
+            source.close()
+            if target is not None:
+                target.close()
+    except StorageError as error:
+        print(f"servechain: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    print("\n".join(report.lines()))
+    if not report.verified:
+        print("The counts do not match: the target is missing records (see above).", file=sys.stderr)
+        return EXIT_FAILED
+    print(
+        f"Copied {sum(report.copied.values())} new records from {describe_db(args.source)} to "
+        f"{describe_db(args.target)}; counts verified."
+    )
+    return EXIT_OK

@@ -1,0 +1,87 @@
+"""The ``servechain`` command line is a public contract: every command's help, usage errors,
+messages and exit codes stay as they are (``tests/data/cli`` holds the help as it was)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from handlers import cli
+
+HELP = Path(__file__).resolve().parent / "data" / "cli"
+COMMANDS = [
+    "",
+    "console",
+    "org",
+    "org import",
+    "db",
+    "db upgrade",
+    "db migrate",
+    "stats",
+    "chain",
+    "digest",
+    "export",
+    "forget",
+    "teams",
+    "teams package",
+    "serve",
+]
+
+
+@pytest.fixture(autouse=True)
+def plain_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """80 columns, no servechain settings from the outside, and no logging set up for the test run."""
+    for name in list(os.environ):
+        if name.startswith("SERVECHAIN_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setattr(logging, "basicConfig", lambda **kwargs: None)
+    yield
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c or "servechain")
+def test_every_command_keeps_its_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main([*command.split(), "--help"]) == 0
+    golden = HELP / f"help_{command.replace(' ', '_') or 'servechain'}.txt"
+    assert capsys.readouterr().out == golden.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "servechain: error: the following arguments are required: <command>"),
+        (["digest"], "servechain digest: error: the following arguments are required: --manager"),
+        (["forget"], "servechain forget: error: the following arguments are required: --person"),
+        (["db", "migrate"], "servechain db migrate: error: the following arguments are required: --from, --to"),
+        (["stats", "--window", "x"], "servechain stats: I don't understand the window 'x'; try 30d, 2w or 12h."),
+        (["chain", "R-x"], "servechain chain: 'R-x' is not a request id; write it like R-12."),
+        (["forget", "--person", "ghost"], "servechain: "),
+        (["export", "--person", "ghost"], "servechain: "),
+    ],
+)
+def test_usage_errors_exit_2_with_one_clear_line(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = [] if not argv or argv[-1] in ("digest", "forget", "migrate") else ["--db", str(tmp_path / "s.json")]
+    assert cli.main([*argv, *db]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err
+    assert captured.out == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["stats", "@ghost"], "servechain stats: I don't know @ghost."),
+        (["digest", "--manager", "ghost"], "servechain digest: I don't know @ghost."),
+    ],
+)
+def test_unknown_people_exit_1(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main([*argv, "--db", str(tmp_path / "s.json")]) == 1
+    assert capsys.readouterr().err.strip() == message
