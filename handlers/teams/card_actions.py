@@ -26,7 +26,7 @@ from handlers.teams.chat import idempotency_key, remember_contact, teams_words, 
 from handlers.teams.errors import friendly_message
 
 if TYPE_CHECKING:
-    from handlers.server import Runtime
+    from handlers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

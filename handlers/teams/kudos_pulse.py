@@ -18,7 +18,7 @@ from bot.pulse import answer_pulse, week_from_code
 from handlers.teams import render
 
 if TYPE_CHECKING:
-    from handlers.server import Runtime
+    from handlers.runtime import Runtime
 
 ACTIONS = frozenset({ActionId.THANK, ActionId.PULSE})
 
