@@ -1,8 +1,11 @@
 """A chat workspace in the terminal: switch between people, run /request and /kudos, click buttons.
 
-The console is one more thin front end over the core, on the embedded store: it turns a
-typed line into the same calls the Slack and Teams handlers make, then drains the outbox
-through :class:`ConsoleNotifier`, which prints each message with :func:`render_text`.
+The console is one more thin front end over the core (it has the
+:class:`handlers.frontend.FrontEnd` shape), on the embedded store: it turns a typed line into
+the same calls the Slack and Teams handlers make. It runs the same :class:`handlers.runtime.Runtime`
+as ``servechain serve``, in the foreground: after each line the runtime delivers the outbox
+through :class:`ConsoleNotifier`, which prints each message with :func:`render_text`, and
+``tick`` runs the runtime's scheduler, both at the console's (possibly simulated) clock.
 It reads a script from stdin when stdin is not a terminal, so demos and tests can pipe it.
 """
 
@@ -20,23 +23,21 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit, urlunsplit
 
+from aiohttp import web
+
 from bot import clicks, commands
 from bot.clicks import run_click
-from bot.delivery import deliver_due
-from bot.digest import DEFAULT_DIGEST, DigestSettings
-from bot.dispatch import DEFAULT_KUDOS_ALLOWANCE, Reply, run_digest, run_kudos, run_request
+from bot.dispatch import Reply, run_digest, run_kudos, run_request
 from bot.errors import Conflict, DomainError, InvalidCommand, NotFound, StorageError
-from bot.jobs import JobContext, default_registry
 from bot.models import NEEDS, Action, ActionId, Message, Person, Rating
-from bot.nudges import DEFAULT_NUDGES, NUDGE_ACTIONS, NudgeSettings
+from bot.nudges import NUDGE_ACTIONS
 from bot.org import OrgImportError, import_org
 from bot.people import Directory
 from bot.ports import Clock, Store
-from bot.pulse import DEFAULT_PULSE, PulseSettings, week_code
+from bot.pulse import week_code
 from bot.requests import ActionInput
-from bot.scheduler import Scheduler
 from bot.settings import Settings
-from bot.workhours import DEFAULT_HOURS, WorkingHours
+from handlers.runtime import Runtime
 from storage import open_store
 
 log = logging.getLogger(__name__)
@@ -321,33 +322,54 @@ _STEP_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
 
 class Console:
-    """One console session: who is speaking, the (possibly simulated) clock, and the output."""
+    """One console session: who is speaking, the (possibly simulated) clock, and the output.
+
+    It is the console front end of its own :class:`Runtime` (no background threads: it
+    delivers after each line and runs the scheduler on ``tick``)."""
+
+    name = PLATFORM
 
     def __init__(
         self,
         *,
         store: Store,
-        workspace: str = "default",
+        settings: Settings | None = None,
         out: TextIO | None = None,
         clock: Clock = real_now,
-        kudos_allowance: int = DEFAULT_KUDOS_ALLOWANCE,
-        hours: WorkingHours = DEFAULT_HOURS,
-        nudges: NudgeSettings = DEFAULT_NUDGES,
-        digest: DigestSettings = DEFAULT_DIGEST,
-        pulse: PulseSettings = DEFAULT_PULSE,
     ) -> None:
+        settings = settings if settings is not None else Settings.model_construct()  # the defaults, no environment
         self.store = store
-        self.hours = hours
-        self.nudges = nudges
-        self.digest = digest
-        self.pulse = pulse
-        self.workspace = workspace
+        self.hours = settings.working_hours
+        self.nudges = settings.nudges
+        self.digest = settings.digest
+        self.pulse = settings.pulse
+        self.workspace = settings.servechain_workspace
         self.out = out if out is not None else sys.stdout
         self.clock = clock
         self.simulated: datetime | None = None
-        self.kudos_allowance = kudos_allowance
+        self.kudos_allowance = settings.kudos_daily_allowance
         self.actor_id: str | None = None
         self.notifier = ConsoleNotifier(self.say)
+        self.runtime = Runtime(settings=settings, store=store, clock=self.now, background=False)
+        self.runtime.attach(self)
+
+    # the FrontEnd shape -------------------------------------------------------------
+    def who(self, user_id: str) -> Person | None:
+        """The person with this handle (console users are named by handle)."""
+        return self.store.find_person(self.workspace, handle=user_id.strip().lstrip("@").lower())
+
+    def render(self, message: Message, recipient: Person) -> str:
+        """The message as console text."""
+        return render_text(message, recipient)
+
+    def mount(self, app: web.Application) -> None:
+        """No routes: the console's loop is the terminal (:meth:`run`)."""
+
+    def start(self) -> None:
+        """Nothing to start: ``servechain console`` runs :meth:`run` in the foreground."""
+
+    def close(self) -> None:
+        """Nothing to close."""
 
     # output --------------------------------------------------------------------------
     def say(self, text: str) -> None:
@@ -459,9 +481,9 @@ class Console:
                 self.say(f"I don't know '{word}'. Type help to see what you can do.")
 
     def deliver(self) -> None:
-        """Send everything due in the outbox through the console notifier."""
+        """Send everything due in the outbox through the runtime (the console notifier)."""
         while True:
-            report = deliver_due(store=self.store, notifiers=[self.notifier], now=self.now(), limit=_DELIVERY_BATCH)
+            report = self.runtime.deliver_due(limit=_DELIVERY_BATCH)
             if report.sent + report.failed + report.retried < _DELIVERY_BATCH:
                 return
 
@@ -552,11 +574,8 @@ class Console:
         self.reply(actor, result.reply)
 
     def _tick(self) -> None:
-        """One scheduler pass at the console's clock; what it queues is delivered next."""
-        jobs = default_registry().build(
-            JobContext(nudges=self.nudges, hours=self.hours, pulse=self.pulse, digest=self.digest)
-        )
-        report = Scheduler(store=self.store, jobs=jobs, workspace=self.workspace).run_due(self.now())
+        """One pass of the runtime's scheduler at the console's clock; what it queues is delivered next."""
+        report = self.runtime.run_scheduler()
         self.say(f"The scheduler queued {len(report.sent)} message(s).")
 
     # the loop ------------------------------------------------------------------------
@@ -623,17 +642,12 @@ def run_console(
             return 1
         if interactive:
             print("servechain console. Type help to see what you can do, who to see everyone.", file=stderr)
-        console = Console(
-            store=store,
-            workspace=settings.servechain_workspace,
-            out=stdout,
-            kudos_allowance=settings.kudos_daily_allowance,
-            hours=settings.working_hours,
-            nudges=settings.nudges,
-            digest=settings.digest,
-            pulse=settings.pulse,
-        )
-        console.run(stdin, interactive=interactive)
+        console = Console(store=store, settings=settings, out=stdout)
+        console.runtime.start()
+        try:
+            console.run(stdin, interactive=interactive)
+        finally:
+            console.runtime.stop()
     finally:
         store.close()
     return 0

@@ -28,7 +28,7 @@ def register(commands: Commands) -> None:
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     """Write the Teams app package to ``args.output``."""
-    from handlers.server import ConfigError
+    from handlers.runtime import ConfigError
     from handlers.teams.package import build_package
 
     try:

@@ -1,5 +1,7 @@
 """The Slack front end of one ``serve`` process: settings checked, clients, deps, the Bolt
-app, the notifier, and the aiohttp endpoint that feeds Bolt.
+app, the notifier, and either the aiohttp endpoint that feeds Bolt (HTTP mode) or the Socket
+Mode connection (``servechain serve --socket``). It has the :class:`handlers.frontend.FrontEnd`
+shape, so the runtime runs it like any other front end.
 
 The endpoint verifies the signature itself first (so a forged request gets 401 whatever its
 body), rejects unreadable payloads with 400, refuses Slack teams this workspace does not serve
@@ -14,7 +16,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from slack_bolt import App
@@ -22,8 +24,10 @@ from slack_bolt.request import BoltRequest
 from slack_sdk.signature import SignatureVerifier
 
 from bot.access import WorkspaceGate, org_ids
+from bot.models import Message, Person
 from bot.ports import Store
 from bot.settings import Settings
+from handlers.runtime import ConfigError, StartError
 from handlers.slack.app import build_bolt_app
 from handlers.slack.clients import delivery_client
 from handlers.slack.deps import BackgroundWork, SlackDeps
@@ -31,6 +35,12 @@ from handlers.slack.home import HomePublisher
 from handlers.slack.identity import SlackIdentity
 from handlers.slack.notifier import SlackNotifier
 from handlers.slack.payloads import MalformedPayload, check, is_command, team_of
+from handlers.slack.render import fallback_text, message_blocks
+
+if TYPE_CHECKING:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from handlers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +50,12 @@ FOREIGN_TEAM = (
 )
 
 
-class SlackConfigError(ValueError):
+EVENTS_PATH = "/slack/events"
+
+SOCKET_MODE_NEEDS = "Socket Mode needs SLACK_APP_TOKEN set to an app-level token (xapp-...) with connections:write."
+
+
+class SlackConfigError(ConfigError, ValueError):
     """A Slack setting is missing or malformed; the message names it."""
 
 
@@ -48,6 +63,9 @@ def checked_settings(settings: Settings, *, socket: bool = False) -> tuple[str, 
     """``(bot token, signing secret, api url)``, or a SlackConfigError naming the bad setting."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+    app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else ""
+    if socket and not app_token.startswith("xapp-"):
+        raise SlackConfigError(SOCKET_MODE_NEEDS)
     if not token.startswith("xox"):
         raise SlackConfigError("SLACK_BOT_TOKEN must be a Slack bot token (xoxb-...).")
     if not socket and not secret.strip():
@@ -59,7 +77,15 @@ def checked_settings(settings: Settings, *, socket: bool = False) -> tuple[str, 
 
 
 class SlackFrontEnd:
-    """Everything Slack needs in one process; ``handle`` is the ``POST /slack/events`` route."""
+    """Everything Slack needs in one process; ``handle`` is the ``POST /slack/events`` route, or
+    in Socket Mode :meth:`start` connects and Slack sends the same payloads over the socket."""
+
+    name = "slack"
+
+    @classmethod
+    def for_runtime(cls, runtime: Runtime, *, socket: bool = False) -> SlackFrontEnd:
+        """The Slack front end of ``runtime`` (HTTP mode, or Socket Mode with ``socket``)."""
+        return cls(runtime.settings, runtime.store, clock=runtime.clock, kick=runtime.kick, socket=socket)
 
     def __init__(
         self,
@@ -100,6 +126,54 @@ class SlackFrontEnd:
         )
         self.notifier = SlackNotifier(delivery_client(url, token), team_id=self.deps.team_id)
         self._verifier = SignatureVerifier(secret) if secret else None
+        self.socket = socket
+        self._app_token = settings.slack_app_token.get_secret_value() if socket and settings.slack_app_token else ""
+        self._socket_handler: SocketModeHandler | None = None
+
+    # ------------------------------------------------------------------ the FrontEnd shape
+
+    def who(self, user_id: str) -> Person | None:
+        """The person linked to this Slack user id in the team served (any team if none seen yet)."""
+        store, workspace = self.deps.store, self.deps.workspace
+        team = self.deps.team_id()
+        if team:
+            return store.find_person(workspace, slack_id=(team, user_id))
+        return next((p for p in store.list_people(workspace) if user_id in p.slack_ids.values()), None)
+
+    def render(self, message: Message, recipient: Person) -> dict[str, Any]:
+        """The ``chat.postMessage`` fields (Block Kit and its fallback text) for ``message``."""
+        return {"text": fallback_text(message), "blocks": message_blocks(message)}
+
+    def mount(self, app: web.Application) -> None:
+        """``POST /slack/events`` in HTTP mode; in Socket Mode no route (events come over the socket)."""
+        app[SLACK_KEY] = self
+        if not self.socket:
+            app.router.add_post(EVENTS_PATH, self.handle)
+
+    def start(self) -> None:
+        """In Socket Mode, open the connection (``apps.connections.open``, then the websocket)
+        with slack_sdk's built-in client; it reconnects by itself. Nothing to do in HTTP mode."""
+        if not self.socket or self._socket_handler is not None:
+            return
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        self._socket_handler = SocketModeHandler(self.bolt, self._app_token)
+        try:
+            self._socket_handler.connect()
+        except Exception as error:
+            log.error("Socket Mode could not connect: %s", error)
+            raise StartError(
+                f"Socket Mode could not connect to Slack ({_reason(error)}). Check SLACK_APP_TOKEN (an app-level "
+                "token, xapp-..., with connections:write) and that Socket Mode is on in the app's settings."
+            ) from None
+        log.info("Slack Socket Mode connected")
+
+    @property
+    def connected(self) -> bool | None:
+        """In Socket Mode, whether the socket is open now; None in HTTP mode."""
+        if not self.socket:
+            return None
+        return self._socket_handler is not None and self._socket_handler.client.is_connected()
 
     async def handle(self, request: web.Request) -> web.Response:
         """``POST /slack/events``: slash commands, interactivity and events."""
@@ -136,9 +210,23 @@ class SlackFrontEnd:
             return False
 
     def close(self) -> None:
-        """Let queued work finish and stop the thread pools."""
+        """Close the Socket Mode connection (if any), let queued work finish, stop the thread pools."""
+        if self._socket_handler is not None:
+            self._socket_handler.close()
+            self._socket_handler = None
         self._listeners.shutdown(wait=True)
         self.work.close()
+
+
+SLACK_KEY = web.AppKey("servechain_slack", SlackFrontEnd)
+"""Where the running Slack front end is kept on the aiohttp app (tests reach it here)."""
+
+
+def _reason(error: Exception) -> str:
+    """Slack's error code (``invalid_auth``) when there is one, else the error's own words."""
+    response = getattr(error, "response", None)
+    code = response.get("error") if response is not None and hasattr(response, "get") else None
+    return str(code) if code else str(error) or type(error).__name__
 
 
 def _multi(request: web.Request) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from botbuilder.schema import Activity
 
 from bot.access import WorkspaceGate
 from bot.settings import Settings
-from handlers.server import ConfigError
+from handlers.runtime import ConfigError
 from handlers.teams.errors import on_turn_error
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from botbuilder.core.teams import TeamsActivityHandler
 from handlers.teams import card_actions, chat, installation
 
 if TYPE_CHECKING:
-    from handlers.server import Runtime
+    from handlers.runtime import Runtime
 
 ADAPTIVE_CARD_ACTION = "adaptiveCard/action"
 

@@ -29,7 +29,7 @@ from handlers.teams.errors import friendly_message
 from handlers.teams.notifier import CardTarget, TeamsNotifier
 
 if TYPE_CHECKING:
-    from handlers.server import Runtime
+    from handlers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from bot.requests import outbox_items
 from handlers.teams import identity, references, render
 
 if TYPE_CHECKING:
-    from handlers.server import Runtime
+    from handlers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

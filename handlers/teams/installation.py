@@ -16,7 +16,7 @@ from handlers.teams import identity, references
 from handlers.teams.chat import HELP
 
 if TYPE_CHECKING:
-    from handlers.server import Runtime
+    from handlers.runtime import Runtime
 
 
 async def on_installed(context: TurnContext, runtime: Runtime) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.settings import Settings
-from handlers.server import ConfigError
+from handlers.runtime import ConfigError
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "teams"
 PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"

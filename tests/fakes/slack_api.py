@@ -7,6 +7,13 @@ with ``slack_sdk.models`` (answering ``invalid_blocks`` like Slack would), serve
 (``ok: false`` errors, HTTP 429 with Retry-After, 5xx), or wholesale (:meth:`FakeSlackApi.outage`:
 every call fails until :meth:`FakeSlackApi.recover`). ``conversations.history`` and
 ``conversations.replies`` answer from the messages posted, with their metadata.
+
+It is also Slack's Socket Mode side: ``apps.connections.open`` (with an app-level ``xapp-``
+token) hands out ``ws://127.0.0.1:<port>/link/?ticket=...``, where a websocket greets each
+client with the ``hello`` envelope. :meth:`FakeSlackApi.socket_send` delivers an envelope
+(``slash_commands``, ``interactive``, ``events_api``) to the connected client, and every ack
+envelope the client sends back is recorded as a ``socket.ack`` call
+(:meth:`FakeSlackApi.socket_ack` waits for one).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from aiohttp import web
+from aiohttp import WSCloseCode, WSMsgType, web
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
@@ -220,6 +227,10 @@ class FakeSlackApi:
         app.router.add_get("/api/{method}", self._api)
         app.router.add_post("/response/{name}", self._response_url)
         app.router.add_post("/upload/{file_id}", self._upload)
+        app.router.add_get("/link/", self._socket_mode)
+        app.on_shutdown.append(self._close_sockets)
+        self._sockets: list[web.WebSocketResponse] = []
+        self._tickets = itertools.count(1)
         self._server = ServerThread(app)
 
     # ------------------------------------------------------------------ lifecycle
@@ -305,6 +316,73 @@ class FakeSlackApi:
         self.wait_for(lambda calls: sum(c.method == method for c in calls) >= count, timeout)
         return self.calls(method)
 
+    # ------------------------------------------------------------------ Socket Mode
+
+    def socket_send(self, kind: str, payload: dict[str, Any], *, accepts_response_payload: bool = True) -> str:
+        """Deliver one envelope (``slash_commands``, ``interactive``, ``events_api``) to the
+        newest Socket Mode connection; returns its ``envelope_id``."""
+        envelope_id = f"fake-envelope-{next(self._tickets)}"
+        envelope = {
+            "envelope_id": envelope_id,
+            "type": kind,
+            "payload": payload,
+            "accepts_response_payload": accepts_response_payload,
+        }
+        with self._lock:
+            socket = self._sockets[-1] if self._sockets else None
+        if socket is None:
+            raise AssertionError("no Socket Mode client is connected")
+        asyncio.run_coroutine_threadsafe(socket.send_str(json.dumps(envelope)), self._server.loop).result(timeout=5)
+        return envelope_id
+
+    def socket_ack(self, envelope_id: str, timeout: float = 5.0) -> dict[str, Any]:
+        """Wait for the client's ack envelope of ``envelope_id``; returns it."""
+
+        def acked(calls: list[Call]) -> bool:
+            return any(c.method == "socket.ack" and c.params.get("envelope_id") == envelope_id for c in calls)
+
+        self.wait_for(acked, timeout)
+        return next(c.params for c in self.calls("socket.ack") if c.params.get("envelope_id") == envelope_id)
+
+    def _connections_open(self, token: str) -> dict[str, Any]:
+        if not token.startswith("xapp-"):
+            return {"ok": False, "error": "not_allowed_token_type"}
+        ticket = f"fake-ticket-{next(self._tickets)}"
+        return {"ok": True, "url": f"ws://127.0.0.1:{self._server.port}/link/?ticket={ticket}&app_id=A0FAKE"}
+
+    async def _socket_mode(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse(autoping=True)
+        await socket.prepare(request)
+        with self._lock:
+            self._sockets.append(socket)
+        hello = {
+            "type": "hello",
+            "num_connections": 1,
+            "debug_info": {"host": "fake-socket-mode", "approximate_connection_time": 3600},
+            "connection_info": {"app_id": "A0FAKE"},
+        }
+        await socket.send_str(json.dumps(hello))
+        self._record(Call("socket.hello", {"ticket": request.query.get("ticket")}, None))
+        try:
+            async for frame in socket:
+                if frame.type != WSMsgType.TEXT:
+                    continue
+                try:
+                    envelope = json.loads(frame.data)
+                except json.JSONDecodeError:
+                    envelope = {"unreadable": frame.data}
+                self._record(Call("socket.ack", envelope if isinstance(envelope, dict) else {}, None))
+        finally:
+            with self._lock:
+                self._sockets.remove(socket)
+        return socket
+
+    async def _close_sockets(self, _app: web.Application) -> None:
+        with self._lock:
+            sockets = list(self._sockets)
+        for socket in sockets:
+            await socket.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+
     # ------------------------------------------------------------------ serving
 
     def _record(self, call: Call) -> None:
@@ -352,7 +430,12 @@ class FakeSlackApi:
             headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
             self._record(Call(method, params, token, failure.status, answer))
             return web.json_response(answer, status=failure.status, headers=headers)
-        answer = {"ok": False, "error": "not_authed"} if not token else self._answer(method, params)
+        if not token:
+            answer = {"ok": False, "error": "not_authed"}
+        elif method == "apps.connections.open":
+            answer = self._connections_open(token)
+        else:
+            answer = self._answer(method, params)
         self._record(Call(method, params, token, 200, answer))
         if method in self._late:
             await asyncio.sleep(self._late[method])

@@ -23,7 +23,8 @@ from slack_sdk.signature import SignatureVerifier
 from bot.models import ActionId, Request
 from bot.ports import Store
 from bot.settings import Settings
-from handlers.server import RUNTIME_KEY, DeliveryWorker, Runtime, build_web_app
+from handlers.runtime import DeliveryWorker, Runtime
+from handlers.server import RUNTIME_KEY, build_web_app
 from handlers.slack import SLACK_KEY, SlackFrontEnd
 from tests.conftest import NOW, small_org
 from tests.fakes.slack_api import FakeSlackApi, ServerThread

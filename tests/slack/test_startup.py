@@ -9,8 +9,8 @@ import pytest
 
 from bot.ports import Store
 from bot.settings import Settings
-from handlers.server import ConfigError, build_web_app
-from handlers.slack import run_socket_mode
+from handlers.runtime import ConfigError
+from handlers.server import build_web_app, serve
 from tests.fakes.slack_api import FakeSlackApi
 from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET, SlackHarness
 
@@ -55,5 +55,5 @@ def test_a_malformed_slack_setting_stops_start_up_naming_it(
 def test_socket_mode_without_an_app_token_exits_2_saying_what_to_set(
     store: Store, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run_socket_mode(_settings(), store) == 2
+    assert serve(_settings(), store, socket=True) == 2
     assert "SLACK_APP_TOKEN" in capsys.readouterr().out

@@ -25,7 +25,8 @@ from aiohttp import ClientSession, web
 from bot.delivery import DeliveryReport, deliver_due
 from bot.ports import Store
 from bot.settings import Settings
-from handlers.server import RUNTIME_KEY, Runtime, build_web_app
+from handlers.runtime import Runtime
+from handlers.server import RUNTIME_KEY, build_web_app
 from tests.conftest import NOW
 from tests.fakes.bot_connector import FakeBotConnector
 

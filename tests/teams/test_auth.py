@@ -21,7 +21,8 @@ from pydantic import SecretStr
 
 from bot.ports import Store
 from bot.settings import Settings
-from handlers.server import ConfigError, Runtime, build_web_app
+from handlers.runtime import ConfigError, Runtime
+from handlers.server import build_web_app
 from handlers.teams.adapter import BotFrameworkConfig, messages_handler
 from handlers.teams.bot import ServechainTeamsBot
 from tests.teams.conftest import ALICE, TeamsHarness, as_user, load, run, teams_settings

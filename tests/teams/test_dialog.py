@@ -15,7 +15,7 @@ from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, Conversat
 from bot.errors import StorageError
 from bot.models import EventKind, Status
 from bot.ports import Store
-from handlers.server import Runtime
+from handlers.runtime import Runtime
 from handlers.teams import references
 from handlers.teams.bot import ServechainTeamsBot
 from handlers.teams.errors import on_turn_error

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from handlers.server import ConfigError
+from handlers.runtime import ConfigError
 from handlers.teams.package import PLACEHOLDER_ID, TEMPLATE_DIR, build_package
 from tests.teams.conftest import teams_settings
 

@@ -1,0 +1,212 @@
+"""The one runtime of a servechain process: settings, store, clock, the front ends' notifiers,
+the delivery worker and the scheduler, with ``start()`` and ``stop()``.
+
+HTTP mode and Socket Mode (:mod:`handlers.server`) and the console (:mod:`handlers.console`)
+all build this object and attach their front ends to it (:meth:`Runtime.attach`); nothing
+else assembles a worker or a scheduler. The front ends import this module, never the server.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+
+from bot.delivery import DeliveryReport, deliver_due
+from bot.jobs import JobContext, default_registry
+from bot.ports import Clock, Notifier, Store
+from bot.scheduler import RunReport, Scheduler, run_forever
+from bot.settings import Settings
+from handlers.frontend import FrontEnd
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    """The real clock (the only place a server process reads it)."""
+    return datetime.now(UTC)
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message says which and what to set."""
+
+
+class StartError(Exception):
+    """A front end could not start (e.g. Socket Mode could not connect); the message says why."""
+
+
+class DeliveryWorker:
+    """Background thread that delivers due outbox items; ``kick()`` wakes it at once."""
+
+    def __init__(self, runtime: Runtime, *, interval: float = 1.0) -> None:
+        self.runtime = runtime
+        self.interval = interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the loop (idempotent)."""
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="servechain-delivery", daemon=True)
+            self._thread.start()
+
+    def kick(self) -> None:
+        """Deliver as soon as possible (after a command queued messages)."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the loop and wait for the current pass to end."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def run_once(self) -> None:
+        """Delivery passes until nothing more is due now."""
+        while True:
+            report = self.runtime.deliver_due()
+            if report.sent + report.retried + report.failed == 0 or self._stop.is_set():
+                return
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("delivery pass failed; will retry")
+            self._wake.wait(self.interval)
+            self._wake.clear()
+
+
+class SchedulerThread:
+    """Runs the runtime's scheduler (nudges, pulse, digests) every ``SCHEDULER_INTERVAL`` seconds.
+
+    Every replica may run one: each send is claimed in storage first, so none goes out twice."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _on_report(self, report: RunReport) -> None:
+        if report.sent:
+            self.runtime.kick()
+
+    def start(self) -> None:
+        """Start the loop (idempotent)."""
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=run_forever,
+                kwargs={
+                    "scheduler": self.runtime.scheduler,
+                    "clock": self.runtime.clock,
+                    "stop": self._stop,
+                    "interval": self.runtime.settings.scheduler_interval,
+                    "on_report": self._on_report,
+                },
+                name="servechain-scheduler",
+                daemon=True,
+            )
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the loop."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+
+class Runtime:
+    """What the front ends of one process share, and the background work they need.
+
+    With ``background`` (servers) :meth:`start` runs the delivery worker and the scheduler in
+    threads; without it (the console) the front end drives both itself, at its own clock, with
+    :meth:`deliver_due` and :meth:`run_scheduler`."""
+
+    def __init__(self, *, settings: Settings, store: Store, clock: Clock = utcnow, background: bool = True) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.background = background
+        self.frontends: list[FrontEnd] = []
+        self.notifiers: list[Notifier] = []
+        context = JobContext(
+            nudges=settings.nudges, hours=settings.working_hours, pulse=settings.pulse, digest=settings.digest
+        )
+        self.scheduler = Scheduler(
+            store=store, jobs=default_registry().build(context), workspace=settings.servechain_workspace
+        )
+        self.worker: DeliveryWorker | None = DeliveryWorker(self)
+        self.scheduler_thread = SchedulerThread(self)
+        self._started = False
+        self._closed = False
+        self._lock = threading.Lock()
+
+    @property
+    def workspace(self) -> str:
+        """The workspace every record of this process belongs to."""
+        return self.settings.servechain_workspace
+
+    @property
+    def frontend_names(self) -> list[str]:
+        """The attached front ends' names, e.g. ``["slack", "teams"]``."""
+        return [frontend.name for frontend in self.frontends]
+
+    def attach(self, frontend: FrontEnd) -> None:
+        """Add a front end: its notifier joins delivery; :meth:`start` and :meth:`stop` include it."""
+        self.frontends.append(frontend)
+        self.notifiers.append(frontend.notifier)
+
+    def kick(self) -> None:
+        """Wake the delivery worker, if one runs."""
+        if self.worker is not None:
+            self.worker.kick()
+
+    def deliver_due(self, *, limit: int = 100) -> DeliveryReport:
+        """One delivery pass over what is due at the runtime's clock, through every notifier."""
+        return deliver_due(store=self.store, notifiers=self.notifiers, now=self.clock(), limit=limit)
+
+    def run_scheduler(self) -> RunReport:
+        """One scheduler pass at the runtime's clock (the console's ``tick``)."""
+        return self.scheduler.run_due(self.clock())
+
+    def start(self) -> None:
+        """Start the front ends' own loops, and the worker and the scheduler when in the background
+        (idempotent). A front end that can't start stops what was started and raises StartError."""
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        try:
+            for frontend in self.frontends:
+                frontend.start()
+        except Exception:
+            self.stop()
+            raise
+        if self.background:
+            if self.worker is not None:
+                self.worker.start()
+            self.scheduler_thread.start()
+
+    def stop(self) -> None:
+        """Close the front ends (no new work comes in), then stop the scheduler and the worker
+        (idempotent)."""
+        with self._lock:
+            frontends = [] if self._closed else list(reversed(self.frontends))
+            self._closed = True
+        for frontend in frontends:
+            try:
+                frontend.close()
+            except Exception:
+                log.exception("closing the %s front end failed", frontend.name)
+        self.scheduler_thread.stop()
+        if self.worker is not None:
+            self.worker.stop()
+
+
+__all__ = ["ConfigError", "DeliveryWorker", "Runtime", "SchedulerThread", "StartError", "utcnow"]
