@@ -71,6 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Apply pending schema migrations (safe while other replicas run; a no-op for TinyDB).",
     )
     upgrade.add_argument("--db", help=db_help)
+    # --- db check / db repair (storage/repair.py) ---
+    for name, summary in (
+        ("check", "list damaged records of the embedded store (exit 1 if any)"),
+        ("repair", "move damaged records of the embedded store aside, keeping every intact one"),
+    ):
+        db_commands.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".").add_argument(
+            "--db", help=db_help
+        )
+    # --- end db check / db repair ---
     copy = db_commands.add_parser(
         "migrate",
         help="copy one store into another and verify counts per kind",
@@ -193,6 +202,13 @@ def _db(settings: Settings, args: argparse.Namespace) -> int:
     from storage.migrate import migrate
     from storage.postgres import upgrade
 
+    if args.db_command in ("check", "repair"):
+        from storage.repair import db_command
+
+        url = settings.servechain_db
+        return db_command(
+            url, args.db_command, where=describe_db(url), now=datetime.now(UTC), stdout=sys.stdout, stderr=sys.stderr
+        )
     try:
         if args.db_command == "upgrade":
             url = settings.servechain_db
@@ -339,6 +355,9 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(settings, args)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except StorageError as error:  # e.g. a damaged store at start-up: one line, no traceback
+        print(f"servechain: the store {describe_db(settings.servechain_db)} can't be used: {error}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":
