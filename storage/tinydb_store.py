@@ -635,7 +635,7 @@ class TinyDBStore:
             self._catch_up(exclusive=False)
             data = files.pread_all(self._journal_fd, self._journal_offset - self._journal_start, self._journal_start)
         known = self._damage
-        self._damage = files.scan_journal(data, self._journal_start).damage
+        self._damage = files.scan_journal(data, self._journal_start, parse=False).damage
         self._verified_at = time.monotonic()
         if self._damage and self._damage != known:
             first = self._damage[0]

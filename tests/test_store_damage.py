@@ -467,3 +467,20 @@ def test_opening_writes_nothing_even_with_a_long_journal(tmp_path: Path, monkeyp
     with TinyDBStore(path, open_compact_lines=10, compaction="inline") as store:
         assert _numbers(store) == list(range(1, 31))
     assert time.monotonic() - started < 5
+
+
+def test_quick_verification_finds_the_same_damage_as_a_full_parse(tmp_path: Path) -> None:
+    path = tmp_path / "db.json"
+    with TinyDBStore(path, compaction="off") as store:
+        for _ in range(6):
+            store.create_request(request())
+    journal = Path(f"{path}.journal")
+    offsets = _line_offsets(journal)
+    _damage(journal, offsets[1] + 3)  # inside the checksum's digits
+    _damage(journal, offsets[3] + 1)  # the prefix: no longer looks checksummed
+    _damage(journal, offsets[4] + 200)
+    data = journal.read_bytes()
+
+    full = files.scan_journal(data[offsets[0] :], offsets[0])
+    quick = files.scan_journal(data[offsets[0] :], offsets[0], parse=False)
+    assert [d.offset for d in quick.damage] == [d.offset for d in full.damage] == [offsets[1], offsets[3], offsets[4]]
