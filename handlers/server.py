@@ -37,7 +37,11 @@ async def healthz(request: web.Request) -> web.Response:
     except Exception as error:  # a storage fault makes us unready, with the reason
         log.warning("health check: store unavailable: %s", error)
         return web.json_response({"ok": False, "error": "store unavailable"}, status=503)
-    return web.json_response({"ok": True, "frontends": runtime.frontend_names, "outbox_pending": pending})
+    health = getattr(runtime.store, "health", None)  # the embedded store reports damage found
+    store_health = await asyncio.to_thread(health) if callable(health) else None
+    return web.json_response(
+        {"ok": True, "frontends": runtime.frontend_names, "outbox_pending": pending, "store": store_health}
+    )
 
 
 def configured_frontends(runtime: Runtime, *, socket: bool = False) -> list[FrontEnd]:

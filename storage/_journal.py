@@ -5,9 +5,15 @@ Files for a store at ``DB``:
 - ``DB``: a TinyDB database (one table per record kind plus a ``meta`` table holding the
   snapshot's generation). Only ever replaced whole: temp file, fsync, rename, fsync dir.
 - ``DB.journal``: JSON lines. The first line is a header naming the journal's generation;
-  every further line is one atomic transaction ``{"ops": [...]}`` appended with a single
-  ``write`` + ``fdatasync`` under an exclusive lock. A line without its newline (or a final
-  line that does not parse) is a torn append of a writer that died: never acknowledged.
+  every further line is one atomic transaction ``{"c":"<crc32>","ops":[...]}`` appended with
+  a single ``write`` + ``fdatasync`` under an exclusive lock. ``c`` is the CRC32 (8 hex
+  digits) of the line's bytes after the fixed 16-byte prefix ``{"c":"xxxxxxxx",``; lines of
+  journals written before checksums (``{"ops":[...]}``) are still read.
+  The tail rule: bytes after the last newline are a torn append of a writer that died
+  (it had not fsync'd, so it was never acknowledged): dropped, logged once, and cut off by
+  the next writer. A complete line (newline present) that fails its checksum or does not
+  parse is *damage*, wherever it is: reported with its byte offset, never skipped silently
+  (:class:`JournalDamaged`); ``servechain db repair`` moves it aside.
 - ``DB.lock``: ``flock`` target; shared for reads, exclusive for appends and for the
   short commit step of a compaction. Never deleted.
 - ``DB.compact.lock``: held by the one compaction that may run at a time.
@@ -32,9 +38,12 @@ import glob
 import json
 import os
 import secrets
+import shutil
+import string
 import sys
+import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from tinydb import TinyDB
@@ -87,6 +96,28 @@ _PREAD_CHUNK = 1 << 30
 
 class FormatError(ValueError):
     """A store file is corrupt or not a servechain store; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Damage:
+    """One complete journal line that fails its checksum or does not parse."""
+
+    offset: int
+    """Byte offset of the line in the journal file."""
+    problem: str
+    data: bytes = field(repr=False)
+    """The line's bytes, its newline included."""
+
+
+class JournalDamaged(FormatError):
+    """Complete journal lines that fail their checksum: damage, not a torn write."""
+
+    def __init__(self, journal: str, damage: list[Damage]) -> None:
+        first = damage[0]
+        more = f" (and {len(damage) - 1} more damaged line(s))" if len(damage) > 1 else ""
+        super().__init__(f"{journal} is damaged at byte {first.offset}: {first.problem}{more}")
+        self.journal = journal
+        self.damage = damage
 
 
 def key_of(kind: str, doc: Doc) -> Key:
@@ -392,14 +423,75 @@ def parse_header(data: bytes, name: str) -> Header:
         raise FormatError(f"{name} has an unreadable journal header: {exc!r}") from None
 
 
-def parse_transactions(data: bytes, base: int, name: str) -> tuple[list[list[Op]], int]:
-    """Complete transactions in ``data`` (read from file offset ``base``).
+_CRC_PREFIX = b'{"c":"'
+_CRC_PREFIX_LEN = 16
+"""``{"c":"xxxxxxxx",``: the checksum covers the line's bytes after it."""
+_HEX = frozenset(string.hexdigits.encode())
 
-    Returns them and the file offset just after the last good line. A trailing line with no
-    newline, or a final line that does not parse, is a torn append and is left out; a bad
-    line followed by more lines is corruption and raises :class:`FormatError`.
-    """
-    txns: list[list[Op]] = []
+
+def encode_record(ops: list[Op]) -> bytes:
+    """One checksummed journal line holding one transaction (valid JSON plus ``\n``)."""
+    body = b'"ops":' + json.dumps(ops, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"}"
+    return b'{"c":"%08x",' % zlib.crc32(body) + body + b"\n"
+
+
+def decode_record(line: bytes) -> list[Op]:
+    """The operations of one journal line (without its newline); ValueError says what is wrong."""
+    if line.startswith(_CRC_PREFIX):
+        digits = line[len(_CRC_PREFIX) : _CRC_PREFIX_LEN - 2]
+        if (
+            len(line) < _CRC_PREFIX_LEN
+            or line[_CRC_PREFIX_LEN - 2 : _CRC_PREFIX_LEN] != b'",'
+            or not (len(digits) == 8 and set(digits) <= _HEX)
+        ):
+            raise ValueError("malformed checksum")
+        if zlib.crc32(line[_CRC_PREFIX_LEN:]) != int(digits, 16):
+            raise ValueError("checksum mismatch")
+        expected_keys = {"c", "ops"}
+    else:
+        expected_keys = {"ops"}  # a line written before checksums
+    try:
+        obj = json.loads(line)
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("unreadable record (not JSON)") from None
+    if not isinstance(obj, dict) or set(obj) != expected_keys:
+        raise ValueError("not a journal record")
+    ops = obj["ops"]
+    if not isinstance(ops, list) or not all(isinstance(op, list) for op in ops):
+        raise ValueError("ops is not a list of operations")
+    return ops
+
+
+@dataclass
+class Scan:
+    """What a journal's bytes from some offset hold."""
+
+    records: list[tuple[int, list[Op]]]
+    """``(offset, ops)`` of every intact line, in order."""
+    damage: list[Damage]
+    end: int
+    """File offset just after the last complete line (intact or damaged)."""
+    torn: int
+    """Bytes after ``end``: a torn append, never acknowledged."""
+
+
+def verify_record(line: bytes) -> None:
+    """Check one line (without its newline) like :func:`decode_record`, but a checksummed
+    line only by its checksum (no JSON parse: fast enough for periodic re-verification)."""
+    if line.startswith(_CRC_PREFIX) and line[_CRC_PREFIX_LEN - 2 : _CRC_PREFIX_LEN] == b'",':
+        digits = line[len(_CRC_PREFIX) : _CRC_PREFIX_LEN - 2]
+        if len(digits) == 8 and set(digits) <= _HEX:
+            if zlib.crc32(line[_CRC_PREFIX_LEN:]) != int(digits, 16):
+                raise ValueError("checksum mismatch")
+            return
+    decode_record(line)
+
+
+def scan_journal(data: bytes, base: int, *, parse: bool = True) -> Scan:
+    """Sort ``data`` (read from file offset ``base``) into intact lines, damage and a torn tail
+    (``parse=False``: only find damage, records come back without their operations)."""
+    records: list[tuple[int, list[Op]]] = []
+    damage: list[Damage] = []
     pos = 0
     size = len(data)
     while pos < size:
@@ -407,16 +499,33 @@ def parse_transactions(data: bytes, base: int, name: str) -> tuple[list[list[Op]
         if newline < 0:
             break
         try:
-            ops = json.loads(data[pos:newline])["ops"]
-            if not isinstance(ops, list):
-                raise TypeError("ops is not a list")
-        except (ValueError, KeyError, TypeError):
-            if data.find(b"\n", newline + 1) < 0:
-                break
-            raise FormatError(f"{name} is corrupt: unreadable journal line at byte {base + pos}") from None
-        txns.append(ops)
+            if parse:
+                records.append((base + pos, decode_record(data[pos:newline])))
+            else:
+                verify_record(data[pos:newline])
+        except ValueError as exc:
+            damage.append(Damage(base + pos, str(exc), data[pos : newline + 1]))
         pos = newline + 1
-    return txns, base + pos
+    if pos < size and data.startswith(_CRC_PREFIX, pos):
+        with contextlib.suppress(ValueError):
+            # A whole checksummed record plus one byte where its newline belongs: a torn
+            # write never ends like that (a writer writes the record and newline at once).
+            decode_record(data[pos : size - 1])
+            damage.append(Damage(base + pos, "the record's newline is damaged", data[pos:size]))
+            pos = size
+    return Scan(records, damage, base + pos, size - pos)
+
+
+def parse_transactions(data: bytes, base: int, name: str) -> tuple[list[list[Op]], int]:
+    """Complete transactions in ``data`` (read from file offset ``base``).
+
+    Returns them and the file offset just after the last complete line; a torn tail (no
+    newline) is left out. Any damaged complete line raises :class:`JournalDamaged`.
+    """
+    scan = scan_journal(data, base)
+    if scan.damage:
+        raise JournalDamaged(name, scan.damage)
+    return [ops for _, ops in scan.records], scan.end
 
 
 def apply_ops(tables: Tables, ops: list[Op], name: str) -> None:
@@ -451,6 +560,21 @@ def replay_start(meta: Doc, header: Header, paths: Paths, size: int) -> int:
 
 
 # --- creating and compacting -----------------------------------------------------------------
+
+
+COMPACTION_MARGIN = 64 << 10
+"""Free bytes a compaction wants beyond the size of the snapshot and journal it rewrites."""
+
+
+def compaction_room(paths: Paths) -> tuple[int, int]:
+    """``(free, needed)`` bytes on the store's file system for a compaction: the new snapshot
+    holds at most what the old snapshot and journal hold, and both stay until the renames."""
+    free = shutil.disk_usage(paths.directory).free
+    needed = COMPACTION_MARGIN
+    for name in (paths.db, paths.journal):
+        with contextlib.suppress(OSError):
+            needed += os.stat(name).st_size
+    return free, needed
 
 
 def initialize(paths: Paths) -> None:

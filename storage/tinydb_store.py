@@ -9,6 +9,18 @@ Checks (versions, numbering, idempotency keys, claims) run against that caught-u
 under the exclusive lock, so they hold across processes. Compaction (a new snapshot and
 journal generation) runs in a child process so writers never wait for a full rewrite.
 The file layout and its crash rules are described in :mod:`storage._journal`.
+
+Damage (a complete journal line failing its checksum) stops the store from opening with
+:class:`StoreDamaged`, one line naming the file, the byte and the repair command. A running
+process notices damage in two ways: lines other processes append are checked as it catches
+up under the lock (damage there makes every call raise :class:`StoreDamaged`, since the
+state is incomplete and writing on would risk reusing a request number); and the bytes it
+has already applied are re-verified by :meth:`TinyDBStore.health` (at most every
+``verify_interval`` seconds), which ``/healthz`` shows. Damage in bytes already applied does
+not stop the process: its memory holds the intact state, so it keeps serving, but the next
+start refuses until ``servechain db repair``. The store never compacts at open (that needs
+room for a whole snapshot); it compacts after writes, once the journal is long and
+``shutil.disk_usage`` shows room, and keeps running on the journal when a compaction fails.
 """
 
 from __future__ import annotations
@@ -32,7 +44,7 @@ from typing import Any, Literal, TypeVar
 from bot.errors import Conflict, StorageError
 from bot.models import CardRef, Kudos, OutboxItem, Person, Request, Status, Team
 from storage import _journal as files
-from storage._journal import Doc, FormatError, Key, Op
+from storage._journal import Doc, FormatError, JournalDamaged, Key, Op
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +62,23 @@ _FAILED_RETRY_S = 60.0
 """Wait before trying again after a compaction failed (the writes themselves are durable)."""
 
 IndexSpec = dict[str, Callable[[Doc], tuple[Hashable, ...]]]
+
+
+class StoreDamaged(StorageError):
+    """The store's journal holds damaged records; the message names the file, the first
+    damaged byte and the command that repairs it."""
+
+    def __init__(self, db: str, damaged: JournalDamaged) -> None:
+        first = damaged.damage[0]
+        more = f" and {len(damaged.damage) - 1} more damaged record(s)" if len(damaged.damage) > 1 else ""
+        super().__init__(
+            f"{damaged.journal} is damaged at byte {first.offset} ({first.problem}){more}. "
+            f"See `servechain db check --db {db}`; `servechain db repair --db {db}` keeps every intact "
+            "record and moves the damaged bytes aside."
+        )
+        self.db = db
+        self.journal = damaged.journal
+        self.damage = damaged.damage
 
 
 def _micros(value: datetime | str) -> int:
@@ -193,13 +222,17 @@ class TinyDBStore:
         compact_bytes: int = 32 << 20,
         open_compact_lines: int | None = None,
         compaction: CompactionMode = "process",
+        verify_interval: float = 30.0,
     ) -> None:
-        """Open (creating if missing) the store at ``path``.
+        """Open (creating if missing) the store at ``path``; raises :class:`StoreDamaged` when
+        its journal holds damaged records.
 
-        The journal is compacted when it passes ``compact_lines`` lines or ``compact_bytes``
-        bytes, and at open when it holds at least ``open_compact_lines`` lines (default
-        ``compact_lines // 20``). ``compaction`` runs it in a child process (default), in the
-        calling thread (``"inline"``), or never automatically (``"off"``).
+        The journal is compacted after a write once it passes ``compact_lines`` lines or
+        ``compact_bytes`` bytes, or (after the first write) when it held at least
+        ``open_compact_lines`` lines at open (default ``compact_lines // 20``); never during
+        the open itself, so a full disk cannot stop a restart. ``compaction`` runs it in a
+        child process (default), in the calling thread (``"inline"``), or never automatically
+        (``"off"``). :meth:`health` re-verifies the journal at most every ``verify_interval`` s.
         """
         self._paths = files.Paths(os.path.abspath(os.fspath(path)))
         self._compact_lines = compact_lines
@@ -212,11 +245,19 @@ class TinyDBStore:
         self._closed = False
         self._compactor: subprocess.Popen[bytes] | None = None
         self._compact_retry_at = 0.0
+        self._compact_due = False
+        self._compaction_problem: str | None = None
+        self._compaction_cause: str | None = None
+        self._verify_interval = verify_interval
+        self._verified_at = float("-inf")
+        self._damage: list[files.Damage] = []
+        self._torn_logged: tuple[tuple[int, int], int] | None = None
         self._lock_fd = -1
         self._journal_fd = -1
         self._journal_id: tuple[int, int] = (0, 0)
         self._journal_gen = 0
         self._journal_offset = 0
+        self._journal_start = 0
         self._journal_lines = 0
         self._state = _State({})
         with self._io(self._paths.db):
@@ -231,8 +272,7 @@ class TinyDBStore:
             with self._mutex, self._file_lock(exclusive=False):
                 self._catch_up(exclusive=False)
             threshold = max(1, compact_lines // 20) if open_compact_lines is None else open_compact_lines
-            if compaction != "off" and self._journal_lines >= threshold:
-                self.compact()
+            self._compact_due = compaction != "off" and self._journal_lines >= threshold
         except BaseException:
             self._release_fds()
             raise
@@ -258,6 +298,9 @@ class TinyDBStore:
         """Turn file-system and format errors into :class:`StorageError` naming the file."""
         try:
             yield
+        except JournalDamaged as exc:
+            self._damage = exc.damage
+            raise StoreDamaged(self._paths.db, exc) from None
         except FormatError as exc:
             raise StorageError(str(exc)) from exc
         except OSError as exc:
@@ -296,7 +339,7 @@ class TinyDBStore:
         self._journal_fd = journal_fd
         self._journal_id = (stat.st_dev, stat.st_ino)
         self._journal_gen = header.generation
-        self._journal_offset = start
+        self._journal_offset = self._journal_start = start
         self._journal_lines = 0
 
     def _enter(self) -> None:
@@ -339,7 +382,18 @@ class TinyDBStore:
     def _catch_up(self, *, exclusive: bool) -> None:
         """Apply lines other processes appended; follow a compaction to the new journal."""
         with self._io(self._paths.journal):
-            self._read_journal(exclusive=exclusive, current=True)
+            try:
+                self._read_journal(exclusive=exclusive, current=True)
+            except JournalDamaged:
+                stat = os.stat(self._paths.journal)
+                if (stat.st_dev, stat.st_ino) == self._journal_id:
+                    raise
+                # `db repair` replaced the damaged journal: start again from its snapshot.
+                snapshot, journal_fd = self._open_pair()
+                self._install(snapshot, journal_fd)
+                self._damage = []
+                self._read_journal(exclusive=exclusive, current=True)
+                return
             stat = os.stat(self._paths.journal)
             if (stat.st_dev, stat.st_ino) != self._journal_id:
                 self._switch_journal(exclusive=exclusive)
@@ -357,10 +411,19 @@ class TinyDBStore:
             raise FormatError(f"{self._paths.journal} has a malformed operation: {exc!r}") from None
         self._journal_offset = end
         self._journal_lines += len(txns)
-        if end < size and exclusive and current:
-            # A writer died mid-append: its line was never acknowledged. Cut it off.
-            os.ftruncate(self._journal_fd, end)
-            files.sync_data(self._journal_fd)
+        if end < size:
+            # A writer died mid-append (no newline): it had not synced, so never acknowledged.
+            if self._torn_logged != (self._journal_id, end):
+                self._torn_logged = (self._journal_id, end)
+                log.warning(
+                    "dropping a torn write at byte %d of %s (%d bytes without a newline; never acknowledged)",
+                    end,
+                    self._paths.journal,
+                    size - end,
+                )
+            if exclusive and current:
+                os.ftruncate(self._journal_fd, end)
+                files.sync_data(self._journal_fd)
 
     def _switch_journal(self, *, exclusive: bool) -> None:
         """Move to a journal written by a compaction (old one fully read), or reload."""
@@ -376,6 +439,7 @@ class TinyDBStore:
             self._journal_fd = fd
             self._journal_id = (stat.st_dev, stat.st_ino)
             self._journal_gen = header.generation
+            self._journal_start = header.length
             self._journal_offset = header.length + header.carried_bytes
             self._journal_lines = header.carried_lines
         else:
@@ -420,7 +484,7 @@ class TinyDBStore:
 
     def _append(self, ops: list[Op]) -> None:
         """Append one transaction durably; on failure cut the file back and raise."""
-        line = files.encode_line({"ops": ops})
+        line = files.encode_record(ops)
         start = self._journal_offset
         try:
             files.write_all(self._journal_fd, line)
@@ -451,20 +515,48 @@ class TinyDBStore:
         self._reap_compactor()
         if self._compaction == "off" or self._compactor is not None:
             return
-        if self._journal_lines < self._compact_lines and self._journal_offset < self._compact_bytes:
+        due = self._compact_due or self._journal_lines >= self._compact_lines
+        if not due and self._journal_offset < self._compact_bytes:
             return
         if time.monotonic() < self._compact_retry_at:
             return
+        try:
+            free, needed = files.compaction_room(self._paths)
+        except OSError as exc:
+            free, needed = 0, 1
+            self._compaction_failed(f"cannot see the free space: {exc.strerror or exc}")
+        if free < needed:
+            self._compaction_failed(f"{free} bytes free, a new snapshot needs about {needed}", cause="room")
+            return
         if self._compaction == "inline":
             try:
-                if not self.compact():
-                    self._compact_retry_at = time.monotonic() + _SKIPPED_RETRY_S
+                done = self.compact()
             except StorageError as exc:
                 # The write itself is durable; compaction is retried later.
-                log.warning("compaction failed: %s", exc)
-                self._compact_retry_at = time.monotonic() + _FAILED_RETRY_S
+                self._compaction_failed(str(exc))
+                return
+            if done:
+                self._compaction_succeeded()
+            else:
+                self._compact_retry_at = time.monotonic() + _SKIPPED_RETRY_S
             return
         self._start_compactor()
+
+    def _compaction_failed(self, reason: str, *, cause: str = "failed") -> None:
+        """Keep running on the journal, retry later; log once per cause (no room, or failing)."""
+        if self._compaction_cause != cause:
+            self._compaction_cause = cause
+            log.warning(
+                "compaction of %s postponed (%s); writes go on to the journal, will retry", self._paths.db, reason
+            )
+        self._compaction_problem = reason
+        self._compact_retry_at = time.monotonic() + _FAILED_RETRY_S
+
+    def _compaction_succeeded(self) -> None:
+        if self._compaction_problem is not None:
+            log.info("compaction of %s works again", self._paths.db)
+        self._compaction_problem = self._compaction_cause = None
+        self._compact_due = False
 
     def _start_compactor(self) -> None:
         """Run a compaction in a child process (``python storage/_journal.py DB``)."""
@@ -480,8 +572,7 @@ class TinyDBStore:
                 close_fds=True,
             )
         except OSError as exc:
-            log.warning("could not start the compactor for %s: %s", self._paths.db, exc)
-            self._compact_retry_at = time.monotonic() + _FAILED_RETRY_S
+            self._compaction_failed(f"could not start the compactor: {exc}")
 
     def _reap_compactor(self) -> None:
         if self._compactor is not None and self._compactor.poll() is not None:
@@ -507,8 +598,55 @@ class TinyDBStore:
         if process.returncode == files.EXIT_SKIPPED:
             self._compact_retry_at = time.monotonic() + _SKIPPED_RETRY_S
         elif process.returncode != 0:
-            log.warning("compactor exited with %s: %s", process.returncode, stderr.decode(errors="replace"))
-            self._compact_retry_at = time.monotonic() + _FAILED_RETRY_S
+            self._compaction_failed(
+                f"compactor exited with {process.returncode}: {stderr.decode(errors='replace').strip()}"
+            )
+        else:
+            self._compaction_succeeded()
+
+    def health(self) -> dict[str, Any]:
+        """The store's condition for ``/healthz``: damage found (re-verifying the journal's
+        checksums at most every ``verify_interval`` seconds) and whether compaction is held up.
+
+        Never raises: a fault is reported in the result.
+        """
+        result: dict[str, Any] = {"backend": "tinydb"}
+        try:
+            self._enter()
+            with self._mutex:
+                if time.monotonic() - self._verified_at >= self._verify_interval:
+                    self._verify()
+        except StorageError as exc:
+            if not isinstance(exc, StoreDamaged):
+                result["error"] = str(exc)
+        result["damaged"] = bool(self._damage)
+        result["damage"] = [
+            {"file": self._paths.journal, "byte": damage.offset, "problem": damage.problem}
+            for damage in self._damage[:10]
+        ]
+        result["journal_lines"] = self._journal_lines
+        if self._compaction_problem is not None:
+            result["compaction_postponed"] = self._compaction_problem
+        return result
+
+    def _verify(self) -> None:
+        """Catch up, then re-check the checksums of the journal bytes already applied."""
+        with self._file_lock(exclusive=False), self._io(self._paths.journal):
+            self._catch_up(exclusive=False)
+            data = files.pread_all(self._journal_fd, self._journal_offset - self._journal_start, self._journal_start)
+        known = self._damage
+        self._damage = files.scan_journal(data, self._journal_start, parse=False).damage
+        self._verified_at = time.monotonic()
+        if self._damage and self._damage != known:
+            first = self._damage[0]
+            log.error(
+                "%s is damaged at byte %d (%s), in records this process has already applied: it keeps serving, "
+                "but the next start refuses until `servechain db repair --db %s`",
+                self._paths.journal,
+                first.offset,
+                first.problem,
+                self._paths.db,
+            )
 
     def close(self) -> None:
         """Wait briefly for a running compaction and release the journal and lock files."""

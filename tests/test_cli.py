@@ -21,6 +21,8 @@ COMMANDS = [
     "db",
     "db upgrade",
     "db migrate",
+    "db check",
+    "db repair",
     "stats",
     "chain",
     "digest",

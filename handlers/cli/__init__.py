@@ -16,9 +16,11 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
+from bot.errors import StorageError
 from bot.settings import Settings
 from handlers.cli import chain, console, db, digest, org, privacy, serve, stats, teams
-from handlers.cli.common import EXIT_INTERRUPTED, EXIT_USAGE
+from handlers.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
+from handlers.console import describe_db
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         return _run(settings, args)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except StorageError as error:  # e.g. a damaged store at start-up: one line, no traceback
+        print(f"servechain: the store {describe_db(settings.servechain_db)} can't be used: {error}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

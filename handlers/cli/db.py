@@ -1,9 +1,10 @@
-"""``servechain db upgrade`` and ``servechain db migrate``: schema and copies."""
+"""``servechain db upgrade``, ``db migrate``, ``db check`` and ``db repair``: schema, copies and damage."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot.errors import StorageError
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 
 
 def register(commands: Commands) -> None:
-    """Add ``db upgrade`` and ``db migrate`` to the command line."""
+    """Add ``db upgrade``, ``db migrate``, ``db check`` and ``db repair`` to the command line."""
     db = commands.add_parser("db", help="database schema and copies", description="Database schema and copies.")
     db_commands = db.add_subparsers(dest="db_command", metavar="<db command>", required=True)
     upgrade = db_commands.add_parser(
@@ -26,6 +27,11 @@ def register(commands: Commands) -> None:
         description="Apply pending schema migrations (safe while other replicas run; a no-op for TinyDB).",
     )
     add_db_argument(upgrade)
+    for name, summary in (
+        ("check", "list damaged records of the embedded store (exit 1 if any)"),
+        ("repair", "move damaged records of the embedded store aside, keeping every intact one"),
+    ):
+        add_db_argument(db_commands.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + "."))
     copy = db_commands.add_parser(
         "migrate",
         help="copy one store into another and verify counts per kind",
@@ -41,6 +47,13 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     from storage.migrate import migrate
     from storage.postgres import upgrade
 
+    if args.db_command in ("check", "repair"):
+        from storage.repair import db_command
+
+        url = settings.servechain_db
+        return db_command(
+            url, args.db_command, where=describe_db(url), now=datetime.now(UTC), stdout=sys.stdout, stderr=sys.stderr
+        )
     try:
         if args.db_command == "upgrade":
             url = settings.servechain_db
