@@ -512,7 +512,7 @@ class PostgresStore:
         self, *, now: datetime, until: datetime, owner: str, limit: int = 50, key: tuple[str, str] | None = None
     ) -> list[InboxItem]:
         """``FOR UPDATE SKIP LOCKED``: replicas leasing at once take different items."""
-        where, params = "state = 'pending' AND lease_until <= %s", [now]
+        where, params = "state = 'pending' AND lease_until <= %s", list[Any]([now])
         if key is not None:
             where += " AND workspace = %s AND key = %s"
             params += list(key)
