@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -361,3 +361,32 @@ class CardRef(Model):
     ref: str
     revision: int = 0
     """The newest card state posted there (see ``Message.revision``); it only ever rises."""
+
+
+InboxState = Literal["pending", "done", "failed"]
+
+
+class InboxItem(Model):
+    """A command, click or form a front end acknowledged, stored before the acknowledgement.
+
+    The front end writes it durably first, acknowledges the platform, and then runs it from
+    here; a process that dies in between leaves it ``pending`` with a lease that runs out, so a
+    restart (or another replica) runs it. ``key`` is the platform's idempotency key (a retried
+    delivery of the same command is the same item). Once run, the payload is dropped: a done
+    item keeps no words, only that it happened."""
+
+    workspace: str = "default"
+    key: str
+    platform: str
+    kind: str
+    """Which handler runs it, e.g. ``slack.command``."""
+    payload: dict[str, Any] = Field(default_factory=dict)
+    received_at: AwareDatetime
+    state: InboxState = "pending"
+    attempts: int = 0
+    lease_until: AwareDatetime
+    """Nobody else takes it before this; the accepting process holds it at first."""
+    owner: str = ""
+    finished_at: AwareDatetime | None = None
+    last_error: str | None = None
+    version: int = 0

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from bot.models import CardRef, Kudos, Message, OutboxItem, Person, Request, Team
+from bot.models import CardRef, InboxItem, Kudos, Message, OutboxItem, Person, Request, Team
 
 Clock = Callable[[], datetime]
 """Where the time comes from: the real clock in a process, a simulated one in tests."""
@@ -180,6 +180,33 @@ class Store(Protocol):
 
     def save_card_ref(self, ref: CardRef) -> None:
         """Remember (or replace) where a card was posted."""
+        ...
+
+    # --- inbox: acknowledged work not yet done -------------------------------------------
+    def accept_inbox(self, item: InboxItem) -> bool:
+        """Store a new pending item durably (held by ``item.owner`` until ``item.lease_until``);
+        False, storing nothing, when ``(item.workspace, item.key)`` was accepted before."""
+        ...
+
+    def lease_inbox(
+        self, *, now: datetime, until: datetime, owner: str, limit: int = 50, key: tuple[str, str] | None = None
+    ) -> list[InboxItem]:
+        """Take up to ``limit`` pending items whose lease ran out (``lease_until <= now``), oldest
+        first, for ``owner`` until ``until`` (attempts + 1); with ``key`` = ``(workspace, key)``
+        only that item. An item is leased to one caller at a time, also across processes."""
+        ...
+
+    def finish_inbox(self, workspace: str, key: str, *, owner: str, at: datetime, error: str | None = None) -> bool:
+        """Mark the item ``done`` (or ``failed`` with ``error``) and drop its payload, if
+        ``owner`` still holds it; False when it doesn't (then someone else took it over)."""
+        ...
+
+    def count_inbox(self, workspace: str, *, state: str = "pending") -> int:
+        """How many items of the workspace are in ``state``."""
+        ...
+
+    def get_inbox_item(self, workspace: str, key: str) -> InboxItem | None:
+        """The item with this key, or None."""
         ...
 
     # --- small documents (settings, conversation references, pulse, audit) ---------------

@@ -64,6 +64,7 @@ KINDS: tuple[str, ...] = (
     "idempotency",
     "card_refs",
     "docs",
+    "inbox",
 )
 """Record kinds; each is one TinyDB table in the snapshot."""
 
@@ -78,6 +79,7 @@ KEY_FIELDS: dict[str, tuple[str, ...]] = {
     "idempotency": ("workspace", "key"),
     "card_refs": ("workspace", "card_key", "platform"),
     "docs": ("kind", "workspace", "key"),
+    "inbox": ("workspace", "key"),
 }
 """The fields of each kind's documents that form its primary key."""
 

@@ -23,13 +23,25 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from bot.errors import Conflict, StorageError
-from bot.models import CardRef, Kudos, OutboxItem, Person, Request, Team
+from bot.models import CardRef, InboxItem, Kudos, OutboxItem, Person, Request, Team
 from storage._journal import KEY_FIELDS
 
 log = logging.getLogger(__name__)
 
 _MIGRATION_LOCK = 0x5E7C4A17  # advisory lock id serialising schema upgrades across replicas
-_TABLES = ("people", "teams", "counters", "requests", "idempotency", "kudos", "claims", "outbox", "card_refs", "docs")
+_TABLES = (
+    "people",
+    "teams",
+    "counters",
+    "requests",
+    "idempotency",
+    "kudos",
+    "claims",
+    "outbox",
+    "card_refs",
+    "docs",
+    "inbox",
+)
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -486,6 +498,57 @@ class PostgresStore:
             )
             return cur.rowcount == 1
 
+    # --- inbox -----------------------------------------------------------------------------------
+    def accept_inbox(self, item: InboxItem) -> bool:
+        with self._tx() as conn:
+            row = conn.execute(
+                "INSERT INTO inbox (workspace, key, state, received_at, lease_until, owner, version, doc) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING key",
+                _inbox_row(item.model_dump(mode="json")),
+            ).fetchone()
+        return row is not None
+
+    def lease_inbox(
+        self, *, now: datetime, until: datetime, owner: str, limit: int = 50, key: tuple[str, str] | None = None
+    ) -> list[InboxItem]:
+        """``FOR UPDATE SKIP LOCKED``: replicas leasing at once take different items."""
+        where, params = "state = 'pending' AND lease_until <= %s", list[Any]([now])
+        if key is not None:
+            where += " AND workspace = %s AND key = %s"
+            params += list(key)
+        with self._tx() as conn:
+            rows = conn.execute(
+                "UPDATE inbox SET lease_until = %s, owner = %s, version = version + 1, "
+                "doc = doc || jsonb_build_object('lease_until', %s::text, 'owner', %s::text, "
+                "'attempts', (doc->>'attempts')::int + 1, 'version', version + 1) "
+                f"WHERE (workspace, key) IN (SELECT workspace, key FROM inbox WHERE {where} "
+                "ORDER BY received_at, key LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING doc",
+                [until, owner, until.isoformat(), owner, *params, limit],
+            ).fetchall()
+        items = [InboxItem.model_validate(r[0]) for r in rows]
+        items.sort(key=lambda i: (i.received_at, i.key))
+        return items
+
+    def finish_inbox(self, workspace: str, key: str, *, owner: str, at: datetime, error: str | None = None) -> bool:
+        state = "failed" if error else "done"
+        with self._tx() as conn:
+            row = conn.execute(
+                "UPDATE inbox SET state = %s, version = version + 1, doc = doc || jsonb_build_object("
+                "'state', %s::text, 'payload', '{}'::jsonb, 'finished_at', %s::text, 'last_error', %s::text, "
+                "'version', version + 1) WHERE workspace = %s AND key = %s AND owner = %s AND state = 'pending' "
+                "RETURNING key",
+                (state, state, at.isoformat(), error, workspace, key, owner),
+            ).fetchone()
+        return row is not None
+
+    def count_inbox(self, workspace: str, *, state: str = "pending") -> int:
+        rows = self._rows("SELECT count(*) FROM inbox WHERE workspace = %s AND state = %s", (workspace, state))
+        return int(rows[0][0])
+
+    def get_inbox_item(self, workspace: str, key: str) -> InboxItem | None:
+        rows = self._rows("SELECT doc FROM inbox WHERE workspace = %s AND key = %s", (workspace, key))
+        return InboxItem.model_validate(rows[0][0]) if rows else None
+
     # --- whole-store copy ---------------------------------------------------------------------------
     def export_records(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every record as ``(kind, document)`` in the neutral shapes of ``storage.migrate``."""
@@ -518,6 +581,8 @@ class PostgresStore:
             )
         for kind, workspace, key, doc in self._rows("SELECT kind, workspace, key, doc FROM docs"):
             yield "docs", {"kind": kind, "workspace": workspace, "key": key, "doc": doc}
+        for (doc,) in self._rows("SELECT doc FROM inbox ORDER BY received_at, key"):
+            yield "inbox", doc
 
     def import_records(self, kind: str, docs: Sequence[dict[str, Any]]) -> int:
         """Insert the records not stored yet in one transaction; counters only rise."""
@@ -593,6 +658,11 @@ def _outbox_row(doc: dict[str, Any]) -> tuple[Any, ...]:
     return (i.key, i.workspace, i.state, i.created_at, i.next_attempt_at, i.version, _dump(i))
 
 
+def _inbox_row(doc: dict[str, Any]) -> tuple[Any, ...]:
+    i = InboxItem.model_validate(doc)
+    return (i.workspace, i.key, i.state, i.received_at, i.lease_until, i.owner, i.version, _dump(i))
+
+
 def _idempotency_row(doc: dict[str, Any]) -> tuple[Any, ...]:
     ref = doc.get("kudos_id") or (str(doc["number"]) if doc.get("number") is not None else None)
     return (doc["workspace"], doc["key"], doc["op"], ref)
@@ -644,6 +714,11 @@ _IMPORTS: dict[str, tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]]] = {
     "docs": (
         "INSERT INTO docs (kind, workspace, key, doc) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
         lambda d: (d["kind"], d["workspace"], d["key"], Jsonb(d["doc"])),
+    ),
+    "inbox": (
+        "INSERT INTO inbox (workspace, key, state, received_at, lease_until, owner, version, doc) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        _inbox_row,
     ),
 }
 """Per neutral record kind: the idempotent insert and how a document becomes its row."""

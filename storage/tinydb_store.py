@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from bot.errors import Conflict, StorageError
-from bot.models import CardRef, Kudos, OutboxItem, Person, Request, Status, Team
+from bot.models import CardRef, InboxItem, Kudos, OutboxItem, Person, Request, Status, Team
 from storage import _journal as files
 from storage._journal import Doc, FormatError, JournalDamaged, Key, Op
 
@@ -121,6 +121,10 @@ _INDEX_SPECS: dict[str, IndexSpec] = {
         "ws_state": lambda d: ((d["workspace"], d["state"]),),
     },
     "docs": {"kind_ws": lambda d: ((d["kind"], d["workspace"]),)},
+    "inbox": {
+        "ws_state": lambda d: ((d["workspace"], d["state"]),),
+        "pending": lambda d: ("pending",) if d["state"] == "pending" else (),
+    },
 }
 """Secondary indexes per kind: name -> function giving the index keys of a document."""
 
@@ -1088,6 +1092,78 @@ class TinyDBStore:
             return [["put", "outbox", doc]], doc
 
         return OutboxItem.model_validate(self._write(plan))
+
+    def accept_inbox(self, item: InboxItem) -> bool:
+        """Store a new pending item unless its key was accepted before."""
+        doc = item.model_dump(mode="json")
+        _micros(item.lease_until)
+
+        def plan(state: _State) -> tuple[list[Op], bool]:
+            if (item.workspace, item.key) in state.tables["inbox"]:
+                return [], False
+            return [["put", "inbox", doc]], True
+
+        return self._write(plan)
+
+    def lease_inbox(
+        self, *, now: datetime, until: datetime, owner: str, limit: int = 50, key: tuple[str, str] | None = None
+    ) -> list[InboxItem]:
+        """Take pending items whose lease ran out, oldest first, in one write."""
+        cutoff = _micros(now)
+
+        def plan(state: _State) -> tuple[list[Op], list[Doc]]:
+            table = state.tables["inbox"]
+            keys = [key] if key is not None else list(state.lookup("inbox", "pending", "pending"))
+            due = [
+                doc
+                for k in keys
+                if (doc := table.get(k)) is not None
+                and doc["state"] == "pending"
+                and _micros(doc["lease_until"]) <= cutoff
+            ]
+            due.sort(key=lambda d: (_micros(d["received_at"]), d["key"]))
+            taken = [
+                {
+                    **doc,
+                    "lease_until": until.isoformat(),
+                    "owner": owner,
+                    "attempts": doc["attempts"] + 1,
+                    "version": doc["version"] + 1,
+                }
+                for doc in due[:limit]
+            ]
+            return [["put", "inbox", doc] for doc in taken], taken
+
+        return [InboxItem.model_validate(doc) for doc in self._write(plan)]
+
+    def finish_inbox(self, workspace: str, key: str, *, owner: str, at: datetime, error: str | None = None) -> bool:
+        """Mark the item done (or failed) and drop its payload, if ``owner`` still holds it."""
+        _micros(at)
+
+        def plan(state: _State) -> tuple[list[Op], bool]:
+            doc = state.tables["inbox"].get((workspace, key))
+            if doc is None or doc["owner"] != owner or doc["state"] != "pending":
+                return [], False
+            done = {
+                **doc,
+                "state": "failed" if error else "done",
+                "payload": {},
+                "finished_at": at.isoformat(),
+                "last_error": error,
+                "version": doc["version"] + 1,
+            }
+            return [["put", "inbox", done]], True
+
+        return self._write(plan)
+
+    def count_inbox(self, workspace: str, *, state: str = "pending") -> int:
+        """How many items of the workspace are in ``state``."""
+        return self._read(lambda s: len(s.lookup("inbox", "ws_state", (workspace, state))))
+
+    def get_inbox_item(self, workspace: str, key: str) -> InboxItem | None:
+        """The item with this key, or None."""
+        doc = self._read(lambda s: s.tables["inbox"].get((workspace, key)))
+        return None if doc is None else InboxItem.model_validate(doc)
 
     def get_card_ref(self, workspace: str, card_key: str, platform: str) -> CardRef | None:
         """Where the card with this key was posted on the platform, if it was."""
