@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -52,7 +52,8 @@ class InboxRunner:
 
     store: Store
     clock: Clock
-    handlers: Mapping[str, Handler] = field(default_factory=dict)
+    handlers: dict[str, Handler] = field(default_factory=dict)
+    """Kind -> handler; front ends add theirs when they are attached."""
     owner: str = field(default_factory=new_owner)
     accept_lease: timedelta = ACCEPT_LEASE
 

@@ -69,6 +69,13 @@ class Settings(BaseSettings):
         default_factory=DigestSettings, description="Weekly manager digest timing and trend length as JSON."
     )
     scheduler_interval: float = Field(default=60.0, gt=0, description="Seconds between scheduler passes.")
+    inbox_lease_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=3600,
+        description="Seconds an acknowledged command or click stays with the process that took it before "
+        "another (a restart, another replica) may run it.",
+    )
 
     @property
     def slack_enabled(self) -> bool:

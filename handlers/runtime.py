@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bot.delivery import DeliveryReport, deliver_due
+from bot.inbox import InboxRunner
 from bot.jobs import JobContext, default_registry
 from bot.ports import Clock, Notifier, Store
 from bot.scheduler import RunReport, Scheduler, run_forever
@@ -121,6 +122,41 @@ class SchedulerThread:
             self._thread = None
 
 
+class InboxThread:
+    """Takes over acknowledged work whose holder's lease ran out (a process that died after the
+    acknowledgement, or a stuck one) and runs it; see :mod:`bot.inbox`."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.interval = min(2.0, runtime.settings.inbox_lease_seconds / 4)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the loop (idempotent); the first pass runs at once, so a restart finishes
+        what its previous life acknowledged as soon as those leases run out."""
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="servechain-inbox", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                while self.runtime.inbox.recover() and not self._stop.is_set():
+                    pass
+            except Exception:
+                log.exception("inbox pass failed; will retry")
+            self._stop.wait(self.interval)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the loop."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+
 class Runtime:
     """What the front ends of one process share, and the background work they need.
 
@@ -141,8 +177,11 @@ class Runtime:
         self.scheduler = Scheduler(
             store=store, jobs=default_registry().build(context), workspace=settings.servechain_workspace
         )
+        self.inbox = InboxRunner(store=store, clock=clock, accept_lease=timedelta(seconds=settings.inbox_lease_seconds))
+        """Front ends store acknowledged work here and register a handler per kind."""
         self.worker: DeliveryWorker | None = DeliveryWorker(self)
         self.scheduler_thread = SchedulerThread(self)
+        self.inbox_thread = InboxThread(self)
         self._started = False
         self._closed = False
         self._lock = threading.Lock()
@@ -192,6 +231,7 @@ class Runtime:
             if self.worker is not None:
                 self.worker.start()
             self.scheduler_thread.start()
+            self.inbox_thread.start()
 
     def stop(self) -> None:
         """Close the front ends (no new work comes in), then stop the scheduler and the worker
@@ -204,9 +244,10 @@ class Runtime:
                 frontend.close()
             except Exception:
                 log.exception("closing the %s front end failed", frontend.name)
+        self.inbox_thread.stop()
         self.scheduler_thread.stop()
         if self.worker is not None:
             self.worker.stop()
 
 
-__all__ = ["ConfigError", "DeliveryWorker", "Runtime", "SchedulerThread", "StartError", "utcnow"]
+__all__ = ["ConfigError", "DeliveryWorker", "InboxThread", "Runtime", "SchedulerThread", "StartError", "utcnow"]

@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from slack_bolt import Ack
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
 from bot.delivery import private_reply
 from bot.digest import DEFAULT_DIGEST, DigestSettings
+from bot.inbox import InboxRunner
 from bot.models import Message
 from bot.nudges import DEFAULT_NUDGES, NudgeSettings
 from bot.ports import Store
@@ -42,7 +44,7 @@ class BackgroundWork:
         self._pending = 0
         self._idle = threading.Condition()
 
-    def submit(self, job: Callable[[], None], *, what: str) -> None:
+    def submit(self, job: Callable[[], object], *, what: str) -> None:
         """Run ``job`` soon; an exception it lets through is logged, never lost silently."""
         with self._idle:
             self._pending += 1
@@ -121,6 +123,35 @@ class SlackDeps:
     subscriptions: Subscriptions = field(default_factory=Subscriptions)
     recent: RecentKeys = field(default_factory=RecentKeys)
     team_ids: set[str] = field(default_factory=set)
+    inbox: InboxRunner | None = None
+    """Where acknowledged commands and clicks are stored before the ack (see :meth:`take`)."""
+
+    def take(
+        self, ack: Ack, *, kind: str, key: str, body: dict[str, Any], doing: str, replier: Replier | None = None
+    ) -> None:
+        """Store a command or click in the inbox, *then* acknowledge it, then run it in the work
+        pool. A process that dies after the ack leaves it in the store, where a restart or another
+        replica runs it (:mod:`bot.inbox`). A redelivery is acknowledged and dropped. When the
+        store can't take it, the person is told at once (in the ack of a command, else through
+        ``replier``) that nothing was done."""
+        if not self.recent.first_time(key):
+            ack()  # Slack redelivered something this process already has
+            return
+        assert self.inbox is not None, "the Slack front end sets the inbox"
+        try:
+            item = self.inbox.accept(workspace=self.workspace, key=key, platform="slack", kind=kind, payload=body)
+        except Exception as error:
+            text = friendly(error, doing=doing) + " Nothing was done."
+            if replier is None:
+                ack(text=text)
+            else:
+                ack()
+                self.work.submit(lambda: replier.say(text), what=f"telling that {doing} failed")
+            return
+        if item is not None:
+            runner = self.inbox
+            self.work.submit(lambda: runner.run(item), what=doing)
+        ack()
 
     def seen_team(self, team_id: str) -> None:
         """Remember the Slack team we serve (the notifier picks user ids from it)."""

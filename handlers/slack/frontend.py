@@ -24,15 +24,17 @@ from slack_bolt.request import BoltRequest
 from slack_sdk.signature import SignatureVerifier
 
 from bot.access import WorkspaceGate, org_ids
+from bot.inbox import InboxRunner
 from bot.models import Message, Person
 from bot.ports import Store
 from bot.settings import Settings
 from handlers.runtime import ConfigError, StartError
 from handlers.slack.app import build_bolt_app
-from handlers.slack.clients import delivery_client
+from handlers.slack.clients import delivery_client, interactive_client
 from handlers.slack.deps import BackgroundWork, SlackDeps
 from handlers.slack.home import HomePublisher
 from handlers.slack.identity import SlackIdentity
+from handlers.slack.listeners import inbox_handlers
 from handlers.slack.notifier import SlackNotifier
 from handlers.slack.payloads import MalformedPayload, check, is_command, team_of
 from handlers.slack.render import fallback_text, message_blocks
@@ -85,7 +87,9 @@ class SlackFrontEnd:
     @classmethod
     def for_runtime(cls, runtime: Runtime, *, socket: bool = False) -> SlackFrontEnd:
         """The Slack front end of ``runtime`` (HTTP mode, or Socket Mode with ``socket``)."""
-        return cls(runtime.settings, runtime.store, clock=runtime.clock, kick=runtime.kick, socket=socket)
+        return cls(
+            runtime.settings, runtime.store, clock=runtime.clock, kick=runtime.kick, socket=socket, inbox=runtime.inbox
+        )
 
     def __init__(
         self,
@@ -95,6 +99,7 @@ class SlackFrontEnd:
         clock: Callable[[], datetime],
         kick: Callable[[], None],
         socket: bool = False,
+        inbox: InboxRunner | None = None,
     ) -> None:
         token, secret, url = checked_settings(settings, socket=socket)
         workspace = settings.servechain_workspace
@@ -112,7 +117,10 @@ class SlackFrontEnd:
             nudges=settings.nudges,
             digest=settings.digest,
             pulse=settings.pulse,
+            inbox=inbox or InboxRunner(store=store, clock=clock),
         )
+        assert self.deps.inbox is not None
+        self.deps.inbox.handlers.update(inbox_handlers(self.deps, interactive_client(url, token=token)))
         self.gate = WorkspaceGate(store, workspace, platform="slack", allowed=org_ids(settings.slack_team_ids))
         self._listeners = ThreadPoolExecutor(max_workers=16, thread_name_prefix="slack-ack")
         self.bolt: App = build_bolt_app(

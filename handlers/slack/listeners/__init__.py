@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from slack_bolt import App
+from slack_sdk import WebClient
 
+from bot.inbox import Handler
 from handlers.slack.deps import SlackDeps
 from handlers.slack.listeners import actions, commands, events, shortcuts, views
 
@@ -15,3 +17,11 @@ def register_listeners(app: App, deps: SlackDeps) -> None:
     views.register(app, deps)
     events.register(app, deps)
     shortcuts.register(app, deps)
+
+
+def inbox_handlers(deps: SlackDeps, client: WebClient) -> dict[str, Handler]:
+    """What runs each kind of stored Slack work (``client`` carries the bot token)."""
+    return {
+        commands.KIND: commands.run_item(deps, client),
+        actions.request_button.KIND: actions.request_button.run_item(deps, client),
+    }

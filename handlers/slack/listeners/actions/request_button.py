@@ -11,7 +11,8 @@ from slack_sdk import WebClient
 from bot.access import can_view
 from bot.clicks import Click
 from bot.errors import NotFound
-from bot.models import ActionId
+from bot.inbox import Handler
+from bot.models import ActionId, InboxItem
 from bot.nudges import NUDGE_ACTIONS
 from bot.people import Directory
 from bot.pulse import week_from_code
@@ -23,22 +24,33 @@ from handlers.slack.payloads import BlockAction, BlockActions
 from handlers.slack.render import ButtonValue, action_of
 from handlers.slack.views import FormTarget, action_modal, pulse_modal
 
+KIND = "slack.click"
+"""The inbox kind of a request card's button click."""
+
 
 def listener(deps: SlackDeps) -> Callable[..., None]:
-    """The listener of every request button."""
+    """The listener of every request button: store the click, ack, run it from the inbox."""
 
     def request_button(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         payload = BlockActions.model_validate(body)
         clicked = payload.actions[0]
-        if not deps.recent.first_time(click_key(payload.team_id, payload.user.id, clicked.action_ts)):
-            ack()  # Slack redelivered a click we already have
-            return
+        key = click_key(payload.team_id, payload.user.id, clicked.action_ts)
         replier = deps.replier(client, payload.team_id, payload.user.id, payload.response_url)
-        job = guarded(replier, "that click", lambda: run(deps, client, payload, clicked, replier))
-        deps.work.submit(job, what=f"button {clicked.action_id}")
-        ack()
+        deps.take(ack, kind=KIND, key=key, body=body, doing="that click", replier=replier)
 
     return request_button
+
+
+def run_item(deps: SlackDeps, client: WebClient) -> Handler:
+    """Run one stored click for its clicker; failures are told to them."""
+
+    def run_stored(item: InboxItem) -> None:
+        payload = BlockActions.model_validate(item.payload)
+        clicked = payload.actions[0]
+        replier = deps.replier(client, payload.team_id, payload.user.id, payload.response_url)
+        guarded(replier, "that click", lambda: run(deps, client, payload, clicked, replier))()
+
+    return run_stored
 
 
 def run(deps: SlackDeps, client: WebClient, payload: BlockActions, clicked: BlockAction, replier: Replier) -> None:

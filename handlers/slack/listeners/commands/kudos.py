@@ -4,37 +4,19 @@ were given in (the kudos text only), and answer ephemerally. ``/kudos top`` is t
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any
 
-from slack_bolt import Ack
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.dispatch import run_kudos
 from bot.models import Message
-from handlers.slack.deps import Replier, SlackDeps, guarded
+from handlers.slack.deps import Replier, SlackDeps
 from handlers.slack.errors import slack_error_code
 from handlers.slack.listeners._common import command_key, touched
 from handlers.slack.payloads import SlashCommand
 from handlers.slack.render import fallback_text, message_blocks
 
 log = logging.getLogger(__name__)
-
-
-def listener(deps: SlackDeps) -> Callable[..., None]:
-    """The ``/kudos`` listener."""
-
-    def kudos_command(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        command = SlashCommand.model_validate(body)
-        if not deps.recent.first_time(command_key(command.team_id, command.trigger_id)):
-            ack()  # Slack redelivered a command we already have
-            return
-        replier = deps.replier(client, command.team_id, command.user_id, command.response_url)
-        deps.work.submit(guarded(replier, "/kudos", lambda: run(deps, client, command, replier)), what="/kudos")
-        ack()
-
-    return kudos_command
 
 
 def run(deps: SlackDeps, client: WebClient, command: SlashCommand, replier: Replier) -> None:

@@ -2,33 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from slack_bolt import Ack
 from slack_sdk import WebClient
 
 from bot.dispatch import run_request
-from handlers.slack.deps import Replier, SlackDeps, guarded
+from handlers.slack.deps import Replier, SlackDeps
 from handlers.slack.listeners._common import command_key, touched
 from handlers.slack.payloads import SlashCommand
 from handlers.slack.render import message_blocks
 from handlers.slack.views import new_request_modal
-
-
-def listener(deps: SlackDeps) -> Callable[..., None]:
-    """The ``/request`` listener."""
-
-    def request_command(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        command = SlashCommand.model_validate(body)
-        if not deps.recent.first_time(command_key(command.team_id, command.trigger_id)):
-            ack()  # Slack redelivered a command we already have
-            return
-        replier = deps.replier(client, command.team_id, command.user_id, command.response_url)
-        deps.work.submit(guarded(replier, "/request", lambda: run(deps, client, command, replier)), what="/request")
-        ack()
-
-    return request_command
 
 
 def run(deps: SlackDeps, client: WebClient, command: SlashCommand, replier: Replier) -> None:
