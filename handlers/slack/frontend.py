@@ -3,7 +3,8 @@ app, the notifier, and the aiohttp endpoint that feeds Bolt.
 
 The endpoint verifies the signature itself first (so a forged request gets 401 whatever its
 body), rejects unreadable payloads with 400, refuses Slack teams this workspace does not serve
-(see :class:`bot.access.WorkspaceGate`), then runs Bolt's synchronous ``dispatch`` in a thread
+(see :class:`bot.access.WorkspaceGate`: ``SLACK_TEAM_IDS``, else the one team ``auth.test`` names
+for our bot token) and payloads naming no team, then runs Bolt's synchronous ``dispatch`` in a thread
 and returns its ack.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 from aiohttp import web
 from slack_bolt import App
 from slack_bolt.request import BoltRequest
+from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
 
 from bot.access import WorkspaceGate, org_ids
@@ -30,13 +32,17 @@ from handlers.slack.deps import BackgroundWork, SlackDeps
 from handlers.slack.home import HomePublisher
 from handlers.slack.identity import SlackIdentity
 from handlers.slack.notifier import SlackNotifier
-from handlers.slack.payloads import MalformedPayload, check, is_command, team_of
+from handlers.slack.payloads import MalformedPayload, check, is_command, is_handshake, team_of
 
 log = logging.getLogger(__name__)
 
 FOREIGN_TEAM = (
     "servechain here serves another Slack workspace, so nothing was done. "
     "An admin can add this workspace's team id to SLACK_TEAM_IDS."
+)
+
+HOME_UNKNOWN = (
+    "servechain couldn't check with Slack which workspace it serves, so nothing was done. Please try again in a minute."
 )
 
 
@@ -87,7 +93,10 @@ class SlackFrontEnd:
             digest=settings.digest,
             pulse=settings.pulse,
         )
-        self.gate = WorkspaceGate(store, workspace, platform="slack", allowed=org_ids(settings.slack_team_ids))
+        web_api = delivery_client(url, token)
+        self.gate = WorkspaceGate(
+            store, workspace, platform="slack", allowed=org_ids(settings.slack_team_ids), home=lambda: own_team(web_api)
+        )
         self._listeners = ThreadPoolExecutor(max_workers=16, thread_name_prefix="slack-ack")
         self.bolt: App = build_bolt_app(
             bot_token=token,
@@ -98,7 +107,7 @@ class SlackFrontEnd:
             admit=self.gate.admits,
             refusal=FOREIGN_TEAM,
         )
-        self.notifier = SlackNotifier(delivery_client(url, token), team_id=self.deps.team_id)
+        self.notifier = SlackNotifier(web_api, team_id=self.deps.team_id)
         self._verifier = SignatureVerifier(secret) if secret else None
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -115,10 +124,17 @@ class SlackFrontEnd:
             return web.json_response({"error": f"malformed payload: {error}"}, status=400)
         content_type = headers.get("content-type", "")
         team = team_of(body, content_type)
-        if not await asyncio.to_thread(self.gate.admits, team):
-            log.warning("refused a request from Slack team %s, which this workspace does not serve", team)
+        if not is_handshake(body, content_type) and not await asyncio.to_thread(self.gate.admits, team):
+            home = ", ".join(sorted(self.gate.allowed)) or self.gate.known_home
+            log.warning(
+                "refused a request from Slack team %s: this deployment serves %s; "
+                "to serve another workspace too, list every team id in SLACK_TEAM_IDS",
+                team or "(none named)",
+                home or "no team yet (auth.test on the bot token failed; it is asked again shortly)",
+            )
             if is_command(body, content_type):
-                return web.json_response({"response_type": "ephemeral", "text": FOREIGN_TEAM})
+                text = FOREIGN_TEAM if home else HOME_UNKNOWN
+                return web.json_response({"response_type": "ephemeral", "text": text})
             return web.Response(status=200)
         bolt_request = BoltRequest(body=body, query=request.query_string, headers=_multi(request))
         response = await asyncio.to_thread(self.bolt.dispatch, bolt_request)
@@ -139,6 +155,13 @@ class SlackFrontEnd:
         """Let queued work finish and stop the thread pools."""
         self._listeners.shutdown(wait=True)
         self.work.close()
+
+
+def own_team(client: WebClient) -> str | None:
+    """The Slack team our bot token belongs to (``auth.test``): the one workspace we serve when
+    ``SLACK_TEAM_IDS`` is not set."""
+    team = client.auth_test().get("team_id")
+    return str(team) if team else None
 
 
 def _multi(request: web.Request) -> dict[str, Any]:
