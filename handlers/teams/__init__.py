@@ -5,17 +5,21 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from bot.access import WorkspaceGate, org_ids
 from handlers.teams.adapter import build_adapter, messages_handler
+from handlers.teams.authentication import AuthenticationGuard
 from handlers.teams.bot import ServechainTeamsBot
 from handlers.teams.notifier import TeamsNotifier
 
 if TYPE_CHECKING:
     from handlers.server import Runtime
+
+log = logging.getLogger(__name__)
 
 MESSAGES_PATH = "/api/messages"
 
@@ -26,8 +30,27 @@ def add_routes(app: web.Application, runtime: Runtime) -> None:
     adapter = build_adapter(settings)
     bot = ServechainTeamsBot(runtime)
     tenants = org_ids(f"{settings.teams_tenant_ids} {settings.microsoft_app_tenant_id}")
-    gate = WorkspaceGate(runtime.store, settings.servechain_workspace, platform="teams", allowed=tenants)
-    app.router.add_post(MESSAGES_PATH, messages_handler(adapter, bot, gate))
+    authenticated = bool(settings.microsoft_app_id)
+    if authenticated and not tenants:
+        log.warning(
+            "neither TEAMS_TENANT_IDS nor MICROSOFT_APP_TENANT_ID is set: every Teams tenant will be refused; "
+            "set TEAMS_TENANT_IDS to the Microsoft 365 tenant id(s) this deployment serves"
+        )
+    gate = WorkspaceGate(
+        runtime.store,
+        settings.servechain_workspace,
+        platform="teams",
+        allowed=tenants,
+        orgless=True,  # Web Chat, Direct Line and the emulator name no tenant, and authenticate as our app
+        pin_first_seen=not authenticated,  # local development (SERVECHAIN_TEAMS=1): nothing to protect
+    )
+    guard = AuthenticationGuard(adapter.bot_framework_authentication)
+    app.router.add_post(MESSAGES_PATH, messages_handler(adapter, bot, gate, guard))
+
+    async def stop_guard(_app: web.Application) -> None:
+        guard.close()
+
+    app.on_cleanup.append(stop_guard)
     runtime.notifiers.append(
         TeamsNotifier(adapter=adapter, store=runtime.store, app_id=runtime.settings.microsoft_app_id)
     )
