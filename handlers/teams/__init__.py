@@ -17,6 +17,8 @@ from handlers.teams.bot import ServechainTeamsBot
 from handlers.teams.notifier import TeamsNotifier
 
 if TYPE_CHECKING:
+    from bot.ports import Store
+    from bot.settings import Settings
     from handlers.server import Runtime
 
 log = logging.getLogger(__name__)
@@ -24,11 +26,10 @@ log = logging.getLogger(__name__)
 MESSAGES_PATH = "/api/messages"
 
 
-def add_routes(app: web.Application, runtime: Runtime) -> None:
-    """Serve Bot Framework activities at ``/api/messages`` and deliver through Teams."""
-    settings = runtime.settings
-    adapter = build_adapter(settings)
-    bot = ServechainTeamsBot(runtime)
+def workspace_gate(settings: Settings, store: Store) -> WorkspaceGate:
+    """The tenants this deployment serves: ``TEAMS_TENANT_IDS`` and ``MICROSOFT_APP_TENANT_ID``;
+    with an app id and neither set, none (a warning says what to set); without an app id (local
+    development, no authentication, nothing to protect) the first tenant seen is pinned."""
     tenants = org_ids(f"{settings.teams_tenant_ids} {settings.microsoft_app_tenant_id}")
     authenticated = bool(settings.microsoft_app_id)
     if authenticated and not tenants:
@@ -37,13 +38,22 @@ def add_routes(app: web.Application, runtime: Runtime) -> None:
             "set TEAMS_TENANT_IDS to the Microsoft 365 tenant id(s) this deployment serves"
         )
     gate = WorkspaceGate(
-        runtime.store,
+        store,
         settings.servechain_workspace,
         platform="teams",
         allowed=tenants,
         orgless=True,  # Web Chat, Direct Line and the emulator name no tenant, and authenticate as our app
         pin_first_seen=not authenticated,  # local development (SERVECHAIN_TEAMS=1): nothing to protect
     )
+    return gate
+
+
+def add_routes(app: web.Application, runtime: Runtime) -> None:
+    """Serve Bot Framework activities at ``/api/messages`` and deliver through Teams."""
+    settings = runtime.settings
+    adapter = build_adapter(settings)
+    bot = ServechainTeamsBot(runtime)
+    gate = workspace_gate(settings, runtime.store)
     guard = AuthenticationGuard(adapter.bot_framework_authentication)
     app.router.add_post(MESSAGES_PATH, messages_handler(adapter, bot, gate, guard))
 

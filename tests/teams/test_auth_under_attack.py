@@ -9,8 +9,10 @@ answer, and every forged request gets 401 or 503, never a 500.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import logging
 import os
 import socket
 import statistics
@@ -25,15 +27,18 @@ from typing import Any
 
 import jwt
 import pytest
+from botbuilder.schema import Activity
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
 from bot.ports import Store
+from handlers.teams import workspace_gate
 from handlers.teams.adapter import BotFrameworkConfig
+from handlers.teams.authentication import AuthenticationGuard, AuthenticationUnavailable, Overloaded
 from tests.drills import seed_linked_org
 from tests.fakes.slack_api import FakeSlackApi
 from tests.slack.conftest import TEAM, USERS, SlackHarness
-from tests.teams.conftest import ALICE, as_user, load
+from tests.teams.conftest import ALICE, as_user, load, teams_settings
 
 APP_ID = "11111111-2222-3333-4444-555555555555"
 ISSUER = "https://api.botframework.com"
@@ -213,3 +218,69 @@ def test_forged_teams_tokens_never_stall_slack_or_healthz(
     assert all(status == 200 and seconds < 1.0 for status, seconds in health), health
     assert statuses and set(statuses) <= {401, 503}, statuses
     assert len(metadata.connections) <= 2, "a failed fetch is remembered, not retried for every forged token"
+
+
+# --- the pieces, one by one -------------------------------------------------------------------
+
+
+class StuckAuthentication:
+    """A BotFrameworkAuthentication whose checks wait until released (counting how many ran)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.started = 0
+
+    async def authenticate_request(self, activity: Any, header: str) -> str:
+        self.started += 1
+        self.release.wait(10)
+        return "authenticated"
+
+
+def test_beyond_its_capacity_the_guard_refuses_at_once_and_recovers() -> None:
+    stuck = StuckAuthentication()
+    guard = AuthenticationGuard(stuck, workers=2, capacity=2, timeout=0.3)  # type: ignore[arg-type]
+
+    async def main() -> list[str]:
+        async def attempt() -> str:
+            try:
+                return str(await guard.authenticate(Activity(), "Bearer x"))
+            except Overloaded:
+                return "overloaded"
+            except AuthenticationUnavailable:
+                return "timed out"
+
+        started = time.perf_counter()
+        outcomes = await asyncio.gather(*(attempt() for _ in range(5)))
+        assert time.perf_counter() - started < 2
+        assert await attempt() == "overloaded", "timed-out checks still hold their place until their thread ends"
+        stuck.release.set()
+        await asyncio.sleep(0.2)
+        outcomes.append(await attempt())
+        return outcomes
+
+    try:
+        outcomes = asyncio.run(main())
+    finally:
+        guard.close()
+    assert sorted(outcomes[:5]) == ["overloaded", "overloaded", "overloaded", "timed out", "timed out"]
+    assert outcomes[5] == "authenticated" and stuck.started == 3  # two stuck, then one after the release
+
+
+@pytest.mark.parametrize(
+    ("overrides", "admitted", "refused"),
+    [
+        ({"microsoft_app_id": APP_ID}, [None], ["tenant-a", "tenant-b"]),
+        ({"microsoft_app_id": APP_ID, "teams_tenant_ids": "tenant-a, tenant-c"}, [None, "tenant-a", "tenant-c"], ["b"]),
+        ({"microsoft_app_id": APP_ID, "microsoft_app_tenant_id": "tenant-a"}, [None, "tenant-a"], ["tenant-b"]),
+        ({}, [None, "tenant-a"], ["tenant-b"]),  # local development: the first one seen is pinned
+    ],
+    ids=["app id alone", "TEAMS_TENANT_IDS", "single tenant", "local development"],
+)
+def test_teams_serves_only_the_tenants_it_was_told_to(
+    store: Store, caplog: pytest.LogCaptureFixture, overrides: dict[str, Any], admitted: list[Any], refused: list[str]
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="handlers.teams"):
+        gate = workspace_gate(teams_settings(**overrides), store)
+    assert all(gate.admits(tenant) for tenant in admitted) and not any(gate.admits(t) for t in refused)
+    warned = [r.getMessage() for r in caplog.records if "TEAMS_TENANT_IDS" in r.getMessage()]
+    assert bool(warned) == (overrides == {"microsoft_app_id": APP_ID})
