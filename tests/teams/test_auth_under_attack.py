@@ -23,6 +23,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
@@ -34,11 +35,18 @@ from pydantic import SecretStr
 from bot.ports import Store
 from handlers.teams import workspace_gate
 from handlers.teams.adapter import BotFrameworkConfig
-from handlers.teams.authentication import AuthenticationGuard, AuthenticationUnavailable, Overloaded
+from handlers.teams.authentication import (
+    AuthenticationGuard,
+    AuthenticationUnavailable,
+    BoundedOpenIdMetadata,
+    KeysUnavailable,
+    Overloaded,
+)
 from tests.drills import seed_linked_org
 from tests.fakes.slack_api import FakeSlackApi
 from tests.slack.conftest import TEAM, USERS, SlackHarness
 from tests.teams.conftest import ALICE, as_user, load, teams_settings
+from tests.teams.test_auth import OpenIdServer, _signing_key
 
 APP_ID = "11111111-2222-3333-4444-555555555555"
 ISSUER = "https://api.botframework.com"
@@ -284,3 +292,33 @@ def test_teams_serves_only_the_tenants_it_was_told_to(
     assert all(gate.admits(tenant) for tenant in admitted) and not any(gate.admits(t) for t in refused)
     warned = [r.getMessage() for r in caplog.records if "TEAMS_TENANT_IDS" in r.getMessage()]
     assert bool(warned) == (overrides == {"microsoft_app_id": APP_ID})
+
+
+def test_signing_keys_are_cached_and_outlive_a_failed_refresh(caplog: pytest.LogCaptureFixture) -> None:
+    _key, jwk = _signing_key("k1")
+    with OpenIdServer({"keys": [jwk]}) as openid:
+        metadata = BoundedOpenIdMetadata(openid.url)
+        assert asyncio.run(metadata.get("k1")).public_key is not None
+    fetched = metadata.last_updated
+    # the host is gone; the keys are due for their daily refresh, which fails: they keep working
+    metadata.last_updated = datetime.now() - timedelta(days=2)
+    with caplog.at_level(logging.WARNING, logger="handlers.teams"):
+        assert asyncio.run(metadata.get("k1")).public_key is not None
+        assert asyncio.run(metadata.get("k1")).public_key is not None
+    failures = [r for r in caplog.records if "signing keys" in r.getMessage()]
+    assert len(failures) == 1, "a failed refresh is remembered, not repeated per request"
+    with pytest.raises(PermissionError):
+        asyncio.run(metadata.get("a-key-nobody-published"))
+    assert metadata.last_updated < fetched
+
+
+def test_without_signing_keys_a_failed_fetch_is_remembered_for_a_while() -> None:
+    with MetadataHost(delay=None) as black_hole:
+        metadata = BoundedOpenIdMetadata(black_hole.url)
+        metadata.timeout = 0.3
+        started = time.perf_counter()
+        for _ in range(5):
+            with pytest.raises(KeysUnavailable):
+                asyncio.run(metadata.get("k1"))
+        assert time.perf_counter() - started < 2
+        assert len(black_hole.connections) == 1
