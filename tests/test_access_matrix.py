@@ -5,6 +5,7 @@ role x every request action x every state, against an expected table written out
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -396,18 +397,35 @@ def test_slack_a_click_naming_no_team_is_refused_and_links_nobody(slack: SlackHa
     assert all("" not in p.slack_ids for p in slack.store.list_people("default"))
 
 
-def test_slack_a_stranger_writing_first_does_not_lock_the_real_workspace_out(store: Store) -> None:
+def test_slack_a_stranger_writing_first_does_not_lock_the_real_workspace_out(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
     seed_linked_org(store)
-    with slack_app(store) as slack:
+    with slack_app(store) as slack, caplog.at_level(logging.WARNING, logger="handlers.slack"):
         form = slack.command_form("U0ALICE", "list")
         form["team_id"] = "T0STRANGER"
         answer = slack.post_form(form)
         assert answer.status == 200 and "serves another Slack workspace" in answer.json()["text"]
+        [refusal] = [r.getMessage() for r in caplog.records if "T0STRANGER" in r.getMessage()]
+        assert "serves T0ACME" in refusal and "SLACK_TEAM_IDS" in refusal
         assert slack.command("U0ALICE", "<@U0BOB|bob> the merger model").status == 200
         slack.settle()
         assert store.get_request("default", 1) is not None
         assert [c.method for c in slack.fake.calls("auth.test")] == ["auth.test"]
     assert store.get_doc(HOME_DOC, "default", "slack") == {"org_id": "T0ACME"}
+
+
+def test_slack_while_auth_test_fails_commands_are_refused_kindly_and_nothing_is_stored(store: Store) -> None:
+    seed_linked_org(store)
+    with slack_app(store) as slack:
+        before = _snapshot(store)
+        slack.fake.outage()
+        answers = [slack.command("U0ALICE", "<@U0BOB|bob> the merger model") for _ in range(3)]
+        assert all(a.status == 200 and "try again in a minute" in a.json()["text"] for a in answers)
+        slack.fake.recover()
+        slack.settle()
+        assert _snapshot(store) == before
+        assert len(slack.fake.calls("auth.test")) == 1, "the failure is remembered for a while, not retried per request"
 
 
 def test_teams_show_answers_not_found_to_anyone_not_on_the_request(org_store: Store) -> None:
