@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Collection
+import time
+from collections.abc import Callable, Collection
 from enum import StrEnum
 
 from bot.errors import NotAllowed, NotFound
@@ -161,35 +162,103 @@ HOME_DOC = "home_org"
 class WorkspaceGate:
     """Which Slack team or Teams tenant may reach one servechain workspace.
 
-    One deployment serves one workspace. Its home organisation on a platform is configured
-    (``allowed``: Slack team ids, Teams tenant ids), or else the first one seen is pinned in the
-    store (trust on first use: Slack and the Bot Framework only send us what our own app
-    receives). Anything else is refused before it reads or writes a thing, so a second Slack
-    workspace or Teams tenant that installs the same app can neither see nor touch this one's
-    people and requests. Activities that name no organisation (the emulator, Web Chat) are let
-    through: they authenticate as our own app and can't claim to be another tenant.
+    One deployment serves one workspace, and its home organisation on a platform is an explicit
+    choice, never whoever knocks first: ``allowed`` (configured Slack team ids, Teams tenant ids),
+    else ``home``, a function that learns the one organisation our own credentials belong to
+    (Slack's ``auth.test`` on the bot token), asked once, lazily, and cached (a failure is retried
+    after ``retry_after`` seconds, and refused meanwhile). The learned home is recorded in the
+    store, replacing whatever an older version pinned there. ``pin_first_seen`` keeps the old
+    trust-on-first-use pinning, for local development only (no authentication, nothing to
+    protect). With none of these, every organisation is refused and the log says what to set.
+
+    A payload naming no organisation is refused unless ``orgless`` (Teams: Web Chat and the
+    emulator name no tenant, yet authenticate as our own app). Anything refused is refused
+    before it reads or writes a thing, so a second Slack workspace or Teams tenant that installs
+    the same app can neither see nor touch this one's people and requests.
     """
 
-    def __init__(self, store: Store, workspace: str, *, platform: str, allowed: Collection[str] = ()) -> None:
+    def __init__(
+        self,
+        store: Store,
+        workspace: str,
+        *,
+        platform: str,
+        allowed: Collection[str] = (),
+        home: Callable[[], str | None] | None = None,
+        pin_first_seen: bool = False,
+        orgless: bool = False,
+        retry_after: float = 30.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.store = store
         self.workspace = workspace
         self.platform = platform
         self.allowed = frozenset(org for org in allowed if org)
-        self._pinned: str | None = None
+        self.orgless = orgless
+        self._learn = home
+        self._pin_first_seen = pin_first_seen
+        self._retry_after = retry_after
+        self._monotonic = monotonic
+        self._home: str | None = None
+        self._failed_until = float("-inf")
         self._lock = threading.Lock()
 
     def admits(self, org_id: str | None) -> bool:
         """True when ``org_id`` (a Slack team id, a Teams tenant id) is this workspace's."""
         if not org_id:
-            return True
+            return self.orgless
         if self.allowed:
             return org_id in self.allowed
-        return org_id == self.home(org_id)
+        if self._learn is not None:
+            return org_id == self.learned_home()
+        if self._pin_first_seen:
+            return org_id == self.home(org_id)
+        return False
+
+    @property
+    def known_home(self) -> str | None:
+        """The home organisation learned or pinned so far, without asking anyone."""
+        return self._home
+
+    def learned_home(self) -> str | None:
+        """The organisation ``home`` names (asked once and cached; None while it can't say)."""
+        assert self._learn is not None
+        with self._lock:
+            if self._home is not None or self._monotonic() < self._failed_until:
+                return self._home
+            try:
+                learned = self._learn()
+            except Exception as error:  # the platform is down or refuses: ask again a little later
+                learned = None
+                log.warning("couldn't learn which %s organisation this deployment serves: %s", self.platform, error)
+            if not learned:
+                self._failed_until = self._monotonic() + self._retry_after
+                return None
+            self._home = learned
+        self._record(learned)
+        return learned
+
+    def _record(self, org_id: str) -> None:
+        doc = self.store.get_doc(HOME_DOC, self.workspace, self.platform)
+        if doc is not None and doc.get("org_id") == org_id:
+            return
+        self.store.put_doc(HOME_DOC, self.workspace, self.platform, {"org_id": org_id})
+        if doc is not None and doc.get("org_id"):
+            log.warning(
+                "%s organisation %s replaces %s as the home of workspace %r (learned from our own credentials)",
+                self.platform,
+                org_id,
+                doc["org_id"],
+                self.workspace,
+            )
+        else:
+            log.info("%s organisation %s is the home of workspace %r", self.platform, org_id, self.workspace)
 
     def home(self, candidate: str) -> str:
-        """The pinned home organisation, pinning ``candidate`` when there is none yet."""
+        """The pinned home organisation, pinning ``candidate`` when there is none yet
+        (``pin_first_seen`` only: local development)."""
         with self._lock:
-            if self._pinned is None:
+            if self._home is None:
                 doc = self.store.get_doc(HOME_DOC, self.workspace, self.platform)
                 if doc is None or not doc.get("org_id"):
                     doc = {"org_id": candidate}
@@ -200,8 +269,8 @@ class WorkspaceGate:
                         candidate,
                         self.workspace,
                     )
-                self._pinned = str(doc["org_id"])
-            return self._pinned
+                self._home = str(doc["org_id"])
+            return self._home
 
 
 def org_ids(setting: str | None) -> list[str]:

@@ -7,6 +7,7 @@ import os
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from bot.ports import Store
 from tests.conftest import small_org
@@ -27,13 +28,14 @@ def seed_linked_org(store: Store) -> None:
 
 
 @contextmanager
-def slack_app(store: Store) -> Iterator[SlackHarness]:
-    """A running Slack app (deliveries driven by ``settle``) over ``store`` and a fresh fake."""
+def slack_app(store: Store, **settings: Any) -> Iterator[SlackHarness]:
+    """A running Slack app (deliveries driven by ``settle``) over ``store`` and a fresh fake;
+    ``settings`` override the harness's."""
     saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith(("SLACK_", "SERVECHAIN_", "MICROSOFT_"))}
     fake = FakeSlackApi(team_id=TEAM).start()
     for user_id, (name, email, tz) in USERS.items():
         fake.add_user(user_id, name, email=email, tz=tz)
-    harness = SlackHarness(store, fake)
+    harness = SlackHarness(store, fake, **settings)
     try:
         yield harness
     finally:

@@ -5,6 +5,7 @@ role x every request action x every state, against an expected table written out
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -312,13 +313,119 @@ def test_slack_another_workspace_can_neither_see_nor_touch_this_ones_requests(sl
 
 
 def test_the_gate_admits_the_configured_or_first_seen_organisation_only(org_store: Store) -> None:
-    configured = WorkspaceGate(org_store, "default", platform="teams", allowed=org_ids("t-1, t-2"))
+    configured = WorkspaceGate(org_store, "default", platform="teams", allowed=org_ids("t-1, t-2"), orgless=True)
     assert configured.admits("t-1") and configured.admits("t-2") and not configured.admits("t-3")
     assert configured.admits(None), "an activity naming no tenant (Web Chat, the emulator) is ours"
-    pinned = WorkspaceGate(org_store, "default", platform="slack")
+    pinned = WorkspaceGate(org_store, "default", platform="slack", pin_first_seen=True)  # local development only
     assert pinned.admits("T1") and not pinned.admits("T2")
-    again = WorkspaceGate(org_store, "default", platform="slack")  # another replica, or after a restart
+    again = WorkspaceGate(org_store, "default", platform="slack", pin_first_seen=True)  # after a restart
     assert again.admits("T1") and not again.admits("T2")
+
+
+def test_the_gate_refuses_a_payload_naming_no_organisation_unless_told_otherwise(org_store: Store) -> None:
+    for gate in (
+        WorkspaceGate(org_store, "default", platform="slack", allowed=["T1"]),
+        WorkspaceGate(org_store, "default", platform="slack", home=lambda: "T1"),
+        WorkspaceGate(org_store, "default", platform="slack", pin_first_seen=True),
+    ):
+        assert not gate.admits(None) and not gate.admits("")
+    assert org_store.get_doc(HOME_DOC, "default", "slack") is None
+
+
+def test_the_gate_learns_its_home_once_from_its_own_credentials_not_from_the_first_caller(org_store: Store) -> None:
+    asked: list[str] = []
+
+    def auth_test() -> str:
+        asked.append("auth.test")
+        return "T0HOME"
+
+    gate = WorkspaceGate(org_store, "default", platform="slack", home=auth_test)
+    assert not gate.admits("T0STRANGER"), "a stranger knocking first is refused"
+    assert gate.admits("T0HOME") and not gate.admits("T0STRANGER") and gate.admits("T0HOME")
+    assert asked == ["auth.test"], "asked once, lazily, then cached"
+    assert org_store.get_doc(HOME_DOC, "default", "slack") == {"org_id": "T0HOME"}
+
+
+def test_a_stranger_pinned_by_an_older_version_is_replaced_by_the_learned_home(org_store: Store) -> None:
+    WorkspaceGate(org_store, "default", platform="slack", pin_first_seen=True).admits("T0STRANGER")
+    gate = WorkspaceGate(org_store, "default", platform="slack", home=lambda: "T0HOME")
+    assert gate.admits("T0HOME") and not gate.admits("T0STRANGER")
+    assert org_store.get_doc(HOME_DOC, "default", "slack") == {"org_id": "T0HOME"}
+
+
+def test_when_the_home_cannot_be_learned_everyone_is_refused_and_it_is_asked_again_later(org_store: Store) -> None:
+    now = [0.0]
+    answers: list[str | None] = [None, None]
+
+    def auth_test() -> str | None:
+        if not answers:
+            return "T0HOME"
+        answer = answers.pop(0)
+        if answer is None:
+            raise ConnectionError("Slack is down")
+        return answer
+
+    gate = WorkspaceGate(
+        org_store, "default", platform="slack", home=auth_test, retry_after=30, monotonic=lambda: now[0]
+    )
+    assert not gate.admits("T0HOME") and not gate.admits("T0HOME")
+    assert len(answers) == 1, "a failure is remembered for a while, not retried per request"
+    now[0] = 31
+    assert not gate.admits("T0HOME")
+    now[0] = 62
+    assert gate.admits("T0HOME") and gate.known_home == "T0HOME"
+
+
+def test_without_a_configured_or_learnable_home_every_organisation_is_refused(org_store: Store) -> None:
+    gate = WorkspaceGate(org_store, "default", platform="teams", orgless=True)
+    assert not gate.admits("tenant-1") and not gate.admits("tenant-2") and gate.admits(None)
+    assert org_store.get_doc(HOME_DOC, "default", "teams") is None
+
+
+def test_slack_a_click_naming_no_team_is_refused_and_links_nobody(slack: SlackHarness) -> None:
+    slack.command("U0ALICE", "<@U0BOB|bob> the merger model")
+    slack.settle()
+    before = _snapshot(slack.store)
+    slack.fake.clear()
+    click = slack.click_payload("U0BOB", button(slack.card("U0BOB", "R-1"), ActionId.ACKNOWLEDGE))
+    del click["team"]
+    click["user"].pop("team_id", None)
+    answer = slack.post_payload(click)
+    assert 400 <= answer.status < 500
+    slack.settle()
+    assert _snapshot(slack.store) == before and slack.fake.calls() == []
+    assert all("" not in p.slack_ids for p in slack.store.list_people("default"))
+
+
+def test_slack_a_stranger_writing_first_does_not_lock_the_real_workspace_out(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    seed_linked_org(store)
+    with slack_app(store) as slack, caplog.at_level(logging.WARNING, logger="handlers.slack"):
+        form = slack.command_form("U0ALICE", "list")
+        form["team_id"] = "T0STRANGER"
+        answer = slack.post_form(form)
+        assert answer.status == 200 and "serves another Slack workspace" in answer.json()["text"]
+        [refusal] = [r.getMessage() for r in caplog.records if "T0STRANGER" in r.getMessage()]
+        assert "serves T0ACME" in refusal and "SLACK_TEAM_IDS" in refusal
+        assert slack.command("U0ALICE", "<@U0BOB|bob> the merger model").status == 200
+        slack.settle()
+        assert store.get_request("default", 1) is not None
+        assert [c.method for c in slack.fake.calls("auth.test")] == ["auth.test"]
+    assert store.get_doc(HOME_DOC, "default", "slack") == {"org_id": "T0ACME"}
+
+
+def test_slack_while_auth_test_fails_commands_are_refused_kindly_and_nothing_is_stored(store: Store) -> None:
+    seed_linked_org(store)
+    with slack_app(store) as slack:
+        before = _snapshot(store)
+        slack.fake.outage()
+        answers = [slack.command("U0ALICE", "<@U0BOB|bob> the merger model") for _ in range(3)]
+        assert all(a.status == 200 and "try again in a minute" in a.json()["text"] for a in answers)
+        slack.fake.recover()
+        slack.settle()
+        assert _snapshot(store) == before
+        assert len(slack.fake.calls("auth.test")) == 1, "the failure is remembered for a while, not retried per request"
 
 
 def test_teams_show_answers_not_found_to_anyone_not_on_the_request(org_store: Store) -> None:

@@ -299,6 +299,40 @@ def test_slack_a_foreign_team_is_told_and_nothing_is_done(slack: SlackHarness, e
     assert not slack.fake.calls()
 
 
+def _nested(levels: int, kind: str = "list") -> str:
+    """JSON nested ``levels`` deep (arrays or objects), built as text: Python can't dump it."""
+    if kind == "list":
+        return "[" * levels + "]" * levels
+    return '{"a":' * levels + "1" + "}" * levels
+
+
+@pytest.mark.parametrize("levels", [200, 50_000])
+@pytest.mark.parametrize("kind", ["list", "dict"])
+def test_slack_deeply_nested_json_is_refused(slack: SlackHarness, errors: ErrorLog, levels: int, kind: str) -> None:
+    before = snapshot(slack.store)
+    click = slack.click_payload("U0ERIN", {"action_id": "x", "text": {"type": "plain_text", "text": "x"}})
+    as_payload = json.dumps(click)[:-1] + f', "deep": {_nested(levels, kind)}}}'
+    event = '{"type": "event_callback", "team_id": "T0ACME", "event": {"type": "x", "deep": ' + _nested(levels, kind)
+    for answer in (
+        slack.post(urlencode({"payload": as_payload}), "application/x-www-form-urlencoded"),
+        slack.post(event + "}}", "application/json"),
+    ):
+        assert answer.status == 400, answer.body
+        _check_slack(slack, before, answer.status, "slack: deeply nested JSON", errors)
+
+
+@pytest.mark.parametrize("drop", ["type", "callback_id", "id"])
+def test_slack_a_form_submission_without_its_view_fields_is_refused(
+    slack: SlackHarness, errors: ErrorLog, drop: str
+) -> None:
+    before = snapshot(slack.store)
+    payload = slack.submission("U0ERIN", {"callback_id": "new_request", "blocks": []}, {})
+    del payload["view"][drop]
+    answer = slack.post_payload(payload)
+    assert answer.status == 400
+    _check_slack(slack, before, answer.status, "slack: views missing fields", errors)
+
+
 # --------------------------------------------------------------------------- Teams
 
 
@@ -463,6 +497,20 @@ def test_teams_card_clicks_with_unknown_actions_and_odd_data(
     if as_execute:
         assert not any(u in body for u in UNEXPECTED), body
     _check_teams(teams, before, status, "teams: card clicks", errors, seen)
+
+
+@pytest.mark.parametrize("levels", [200, 50_000])
+@pytest.mark.parametrize("field_name", ["value", "channelData", "entities"])
+def test_teams_deeply_nested_activities_are_refused(
+    teams: TeamsApp, errors: ErrorLog, levels: int, field_name: str
+) -> None:
+    before, seen = snapshot(teams.store), len(teams.connector.calls)
+    payload = {**as_user(load("message_personal"), ALICE), "locale": "en-US", "serviceUrl": teams.connector.url}
+    payload.pop(field_name, None)
+    text = json.dumps(payload)[:-1] + f', "{field_name}": [{_nested(levels)}]}}'
+    status, _ = teams.post(text.encode())
+    assert status == 400
+    _check_teams(teams, before, status, "teams: deeply nested JSON", errors, seen)
 
 
 def test_teams_replayed_activities_change_nothing_the_second_time(teams: TeamsApp, errors: ErrorLog) -> None:

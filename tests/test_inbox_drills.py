@@ -167,7 +167,7 @@ def test_sigkill_right_after_a_burst_loses_no_acknowledged_command(tmp_path: Pat
                     finally:
                         s.close()
 
-                def all_answered() -> bool:
+                def all_answered(round_acked: list[str] = round_acked) -> bool:
                     names = {c.params.get("_name") for c in fake.calls("response_url")}
                     return all(t in names for t in round_acked)
 

@@ -5,7 +5,8 @@ shape, so the runtime runs it like any other front end.
 
 The endpoint verifies the signature itself first (so a forged request gets 401 whatever its
 body), rejects unreadable payloads with 400, refuses Slack teams this workspace does not serve
-(see :class:`bot.access.WorkspaceGate`), then runs Bolt's synchronous ``dispatch`` in a thread
+(see :class:`bot.access.WorkspaceGate`: ``SLACK_TEAM_IDS``, else the one team ``auth.test`` names
+for our bot token) and payloads naming no team, then runs Bolt's synchronous ``dispatch`` in a thread
 and returns its ack.
 """
 
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from slack_bolt import App
 from slack_bolt.request import BoltRequest
+from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
 
 from bot.access import WorkspaceGate, org_ids
@@ -36,7 +38,7 @@ from handlers.slack.home import HomePublisher
 from handlers.slack.identity import SlackIdentity
 from handlers.slack.listeners import inbox_handlers
 from handlers.slack.notifier import SlackNotifier
-from handlers.slack.payloads import MalformedPayload, check, is_command, team_of
+from handlers.slack.payloads import MalformedPayload, check, is_command, is_handshake, team_of
 from handlers.slack.render import fallback_text, message_blocks
 
 if TYPE_CHECKING:
@@ -49,6 +51,10 @@ log = logging.getLogger(__name__)
 FOREIGN_TEAM = (
     "servechain here serves another Slack workspace, so nothing was done. "
     "An admin can add this workspace's team id to SLACK_TEAM_IDS."
+)
+
+HOME_UNKNOWN = (
+    "servechain couldn't check with Slack which workspace it serves, so nothing was done. Please try again in a minute."
 )
 
 
@@ -121,7 +127,10 @@ class SlackFrontEnd:
         )
         assert self.deps.inbox is not None
         self.deps.inbox.handlers.update(inbox_handlers(self.deps, interactive_client(url, token=token)))
-        self.gate = WorkspaceGate(store, workspace, platform="slack", allowed=org_ids(settings.slack_team_ids))
+        web_api = delivery_client(url, token)
+        self.gate = WorkspaceGate(
+            store, workspace, platform="slack", allowed=org_ids(settings.slack_team_ids), home=lambda: own_team(web_api)
+        )
         self._listeners = ThreadPoolExecutor(max_workers=16, thread_name_prefix="slack-ack")
         self.bolt: App = build_bolt_app(
             bot_token=token,
@@ -132,7 +141,7 @@ class SlackFrontEnd:
             admit=self.gate.admits,
             refusal=FOREIGN_TEAM,
         )
-        self.notifier = SlackNotifier(delivery_client(url, token), team_id=self.deps.team_id)
+        self.notifier = SlackNotifier(web_api, team_id=self.deps.team_id)
         self._verifier = SignatureVerifier(secret) if secret else None
         self.socket = socket
         self._app_token = settings.slack_app_token.get_secret_value() if socket and settings.slack_app_token else ""
@@ -197,10 +206,17 @@ class SlackFrontEnd:
             return web.json_response({"error": f"malformed payload: {error}"}, status=400)
         content_type = headers.get("content-type", "")
         team = team_of(body, content_type)
-        if not await asyncio.to_thread(self.gate.admits, team):
-            log.warning("refused a request from Slack team %s, which this workspace does not serve", team)
+        if not is_handshake(body, content_type) and not await asyncio.to_thread(self.gate.admits, team):
+            home = ", ".join(sorted(self.gate.allowed)) or self.gate.known_home
+            log.warning(
+                "refused a request from Slack team %s: this deployment serves %s; "
+                "to serve another workspace too, list every team id in SLACK_TEAM_IDS",
+                team or "(none named)",
+                home or "no team yet (auth.test on the bot token failed; it is asked again shortly)",
+            )
             if is_command(body, content_type):
-                return web.json_response({"response_type": "ephemeral", "text": FOREIGN_TEAM})
+                text = FOREIGN_TEAM if home else HOME_UNKNOWN
+                return web.json_response({"response_type": "ephemeral", "text": text})
             return web.Response(status=200)
         bolt_request = BoltRequest(body=body, query=request.query_string, headers=_multi(request))
         response = await asyncio.to_thread(self.bolt.dispatch, bolt_request)
@@ -235,6 +251,13 @@ def _reason(error: Exception) -> str:
     response = getattr(error, "response", None)
     code = response.get("error") if response is not None and hasattr(response, "get") else None
     return str(code) if code else str(error) or type(error).__name__
+
+
+def own_team(client: WebClient) -> str | None:
+    """The Slack team our bot token belongs to (``auth.test``): the one workspace we serve when
+    ``SLACK_TEAM_IDS`` is not set."""
+    team = client.auth_test().get("team_id")
+    return str(team) if team else None
 
 
 def _multi(request: web.Request) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from handlers import jsonlimits
 from handlers.slack.render import ACTION_ID_PATTERN, ButtonValue
 from handlers.slack.views import ACTION_FORM, FormTarget
 
@@ -86,6 +87,7 @@ class SubmittedView(_Payload):
     """``view`` of a ``view_submission`` payload."""
 
     id: str = Field(min_length=1)
+    type: str = Field(min_length=1)
     callback_id: str = Field(min_length=1)
     private_metadata: str = ""
     state: ViewState = Field(default_factory=ViewState)
@@ -168,9 +170,9 @@ def check(body: str, content_type: str) -> None:
     payload or Events API envelope; kinds we don't listen to pass through to Bolt."""
     if content_type.startswith("application/json"):
         try:
-            data = json.loads(body)
-        except json.JSONDecodeError as error:
-            raise MalformedPayload(f"body is not JSON: {error.msg}") from None
+            data = jsonlimits.loads(body)
+        except jsonlimits.UnreadableJson as error:
+            raise MalformedPayload(f"body is {error}") from None
         if not isinstance(data, dict) or not isinstance(data.get("type"), str):
             raise MalformedPayload("JSON body has no type")
         if data["type"] == "url_verification":
@@ -193,15 +195,17 @@ def check(body: str, content_type: str) -> None:
         return
     if "payload" in form:
         try:
-            payload = json.loads(form["payload"])
-        except json.JSONDecodeError as error:
-            raise MalformedPayload(f"payload is not JSON: {error.msg}") from None
+            payload = jsonlimits.loads(form["payload"])
+        except jsonlimits.UnreadableJson as error:
+            raise MalformedPayload(f"payload is {error}") from None
         if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
             raise MalformedPayload("payload has no type")
         model = _INTERACTIVE.get(payload["type"])
         if model is None:  # nothing listens to it, and Bolt trips over odd ones
             raise MalformedPayload(f"interactivity of type {payload['type'][:40]!r} is not handled here")
         _validate(model, payload)
+        if not team_of(body, content_type):
+            raise MalformedPayload(f"a {payload['type']} payload that names no Slack team")
         _check_ours(payload)
         return
     if "command" in form:
@@ -224,6 +228,14 @@ def team_of(body: str, content_type: str) -> str | None:
         view = payload.get("view") if isinstance(payload.get("view"), dict) else {}
         return str(team.get("id") or user.get("team_id") or view.get("team_id") or "") or None
     return form.get("team_id") or None
+
+
+def is_handshake(body: str, content_type: str) -> bool:
+    """True for Slack's own protocol messages, which name no team and touch no data
+    (``url_verification``, ``app_rate_limited``, ``ssl_check``); everything else must name a team."""
+    if content_type.startswith("application/json"):
+        return json.loads(body).get("type") in ("url_verification", "app_rate_limited")
+    return "ssl_check" in parse_qs(body, keep_blank_values=True)
 
 
 def is_command(body: str, content_type: str) -> bool:

@@ -2,9 +2,11 @@
 
 With ``MICROSOFT_APP_ID`` empty the adapter accepts unauthenticated activities (local
 development; one warning says so). With it set, every activity must carry a valid Bot Framework
-token. The request is authenticated before the bot sees it, and *any* failure to authenticate
-is a 401: botbuilder 4.17.1 raises ``jwt.DecodeError`` on a malformed ``Authorization`` header,
-which its own ``CloudAdapter.process`` turns into a 500.
+token. The request is authenticated before the bot sees it, off the event loop (see
+:mod:`handlers.teams.authentication`), and any failure to authenticate is a 401 (503 when the
+signing keys can't be fetched or too many requests wait): botbuilder 4.17.1 raises
+``jwt.DecodeError`` on a malformed ``Authorization`` header, which its own
+``CloudAdapter.process`` turns into a 500.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from botbuilder.schema import Activity
 
 from bot.access import WorkspaceGate
 from bot.settings import Settings
+from handlers import jsonlimits
 from handlers.runtime import ConfigError
+from handlers.teams.authentication import AuthenticationGuard, unavailable
 from handlers.teams.errors import on_turn_error
 
 log = logging.getLogger(__name__)
@@ -98,17 +102,21 @@ def build_adapter(settings: Settings) -> CloudAdapter:
     return adapter
 
 
-def messages_handler(adapter: CloudAdapter, bot: Bot, gate: WorkspaceGate | None = None) -> Handler:
-    """``POST /api/messages``: parse, authenticate (401 on any failure), refuse tenants the
-    workspace does not serve (see :class:`bot.access.WorkspaceGate`), then run the turn."""
+def messages_handler(
+    adapter: CloudAdapter, bot: Bot, gate: WorkspaceGate | None = None, guard: AuthenticationGuard | None = None
+) -> Handler:
+    """``POST /api/messages``: parse, authenticate off the event loop through ``guard`` (401 when
+    not authentic, 503 when that can't be decided now), refuse tenants the workspace does not
+    serve (see :class:`bot.access.WorkspaceGate`), then run the turn."""
+    guard = guard or AuthenticationGuard(adapter.bot_framework_authentication)
 
     async def messages(request: web.Request) -> web.StreamResponse:
         if "application/json" not in request.headers.get("Content-Type", ""):
             return web.Response(status=415, text="expected application/json")
         try:
-            body = await request.json()
+            body = jsonlimits.loads(await request.read())
             activity = Activity().deserialize(body) if isinstance(body, dict) else None
-        except Exception:  # not JSON, or not an activity
+        except Exception:  # not JSON, nested too deeply, or not an activity
             activity = None
         if activity is None or not activity.type or not _strings_where_strings_belong(body):
             return web.Response(status=400, text="expected a Bot Framework activity")
@@ -116,13 +124,20 @@ def messages_handler(adapter: CloudAdapter, bot: Bot, gate: WorkspaceGate | None
             return web.Response(status=400, text="expected an activity with a sender, a recipient and a conversation")
         header = request.headers.get("Authorization", "")
         try:
-            authenticated = await adapter.bot_framework_authentication.authenticate_request(activity, header)
+            authenticated = await guard.authenticate(activity, header)
         except Exception as error:  # PermissionError, PyJWT errors, bad headers: all "not authenticated"
+            if unavailable(error):
+                log.warning("couldn't authenticate a Bot Framework request now: %s", error)
+                return web.Response(status=503, headers={"Retry-After": "30"}, text="try again later")
             log.warning("rejected a Bot Framework request that failed authentication (%s)", type(error).__name__)
             return web.Response(status=401)
         tenant = tenant_of(body)
         if gate is not None and not await asyncio.to_thread(gate.admits, tenant):
-            log.warning("refused an activity from tenant %s, which this workspace does not serve", tenant)
+            log.warning(
+                "refused an activity from Microsoft 365 tenant %s, which this deployment does not serve; "
+                "to serve it, add it to TEAMS_TENANT_IDS",
+                tenant,
+            )
             if activity.type == "invoke":
                 value = {
                     "statusCode": 200,

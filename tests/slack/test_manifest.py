@@ -22,6 +22,7 @@ METHOD_SCOPES = {
     "conversations.history": "im:history",
     "conversations.replies": "im:history",
     "users.info": "users:read",
+    "auth.test": None,  # which workspace the bot token belongs to (the workspace gate, without SLACK_TEAM_IDS)
     "views.open": None,
     "views.publish": None,
     "response_url": None,
