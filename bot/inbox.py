@@ -78,6 +78,24 @@ class InboxRunner:
         )
         return item if self.store.accept_inbox(item) else None
 
+    def repeat(self, *, workspace: str, key: str, platform: str, kind: str, payload: dict[str, Any]) -> None:
+        """Answer a redelivery of work accepted before (perhaps by another replica, perhaps still
+        running there): run its handler on the payload without a record of its own. The
+        handlers' writes carry the same idempotency key, so the core does nothing twice and
+        answers "already done"; the person learns what happened to their first attempt."""
+        now = self.clock()
+        item = InboxItem(
+            workspace=workspace,
+            key=key,
+            platform=platform,
+            kind=kind,
+            payload=payload,
+            received_at=now,
+            owner=self.owner,
+            lease_until=now,
+        )
+        self.handlers[kind](item)
+
     def run(self, item: InboxItem) -> bool:
         """Run an item this process holds; True when it was finished (done or failed)."""
         handler = self.handlers.get(item.kind)

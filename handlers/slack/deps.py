@@ -131,7 +131,8 @@ class SlackDeps:
     ) -> None:
         """Store a command or click in the inbox, *then* acknowledge it, then run it in the work
         pool. A process that dies after the ack leaves it in the store, where a restart or another
-        replica runs it (:mod:`bot.inbox`). A redelivery is acknowledged and dropped. When the
+        replica runs it (:mod:`bot.inbox`). A redelivery this process has seen is acknowledged and
+        dropped; one another process took is answered as a repeat. When the
         store can't take it, the person is told at once (in the ack of a command, else through
         ``replier``) that nothing was done."""
         if not self.recent.first_time(key):
@@ -148,9 +149,15 @@ class SlackDeps:
                 ack()
                 self.work.submit(lambda: replier.say(text), what=f"telling that {doing} failed")
             return
+        runner = self.inbox
         if item is not None:
-            runner = self.inbox
             self.work.submit(lambda: runner.run(item), what=doing)
+        else:  # taken before, by another replica: answer it as the repeat it is
+            workspace = self.workspace
+            self.work.submit(
+                lambda: runner.repeat(workspace=workspace, key=key, platform="slack", kind=kind, payload=body),
+                what=f"{doing} (again)",
+            )
         ack()
 
     def seen_team(self, team_id: str) -> None:
