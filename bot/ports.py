@@ -170,6 +170,10 @@ class Store(Protocol):
         """Outbox items of the workspace (optionally in one state), oldest first."""
         ...
 
+    def count_outbox(self, workspace: str, state: str | None = None) -> int:
+        """How many outbox items the workspace has (optionally in one state), without loading them."""
+        ...
+
     def save_outbox_item(self, item: OutboxItem) -> OutboxItem:
         """Store a delivery attempt's outcome if ``item.version`` matches (else ``Conflict``)."""
         ...
@@ -217,6 +221,11 @@ class Store(Protocol):
 
     def delete_records(self, kind: str, docs: Sequence[dict[str, Any]]) -> int:
         """Delete the records with these records' keys in one atomic write; returns how many existed."""
+        ...
+
+    def ping(self) -> None:
+        """Return quickly (within about a second) when the store can be written now; else raise
+        ``StorageError`` saying why. For health checks."""
         ...
 
     def close(self) -> None:

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
-from urllib.parse import urlsplit, urlunsplit
 
 from bot import commands
+from bot.dburl import mask_db
 from bot.delivery import deliver_due
 from bot.digest import DEFAULT_DIGEST, DigestSettings
 from bot.dispatch import DEFAULT_KUDOS_ALLOWANCE, Reply, run_digest, run_kudos, run_request
@@ -47,13 +47,8 @@ PLATFORM = "console"
 
 
 def describe_db(url: str) -> str:
-    """The store's location for messages, without any password in a database URL."""
-    parts = urlsplit(url)
-    if parts.scheme and parts.netloc and "@" in parts.netloc:
-        host = parts.netloc.rsplit("@", 1)[1]
-        user = parts.username or ""
-        return urlunsplit(parts._replace(netloc=f"{user}@{host}" if user else host))
-    return url
+    """The store's location for messages, with any database password masked."""
+    return mask_db(url)
 
 
 def real_now() -> datetime:

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiohttp import web
 
+from bot.dburl import mask_db
 from bot.delivery import Notifier, deliver_due
+from bot.errors import StorageError
 from bot.ports import Clock, Store
 from bot.scheduler import JobContext, RunReport, Scheduler, default_registry, run_forever
 from bot.settings import Settings
@@ -144,15 +147,25 @@ class Runtime:
 RUNTIME_KEY = web.AppKey("servechain_runtime", Runtime)
 
 
+HEALTH_TIMEOUT = 1.0
+"""Seconds ``/healthz`` waits for the store before answering 503."""
+
+
+def _store_health(runtime: Runtime) -> int:
+    """Raise unless the store can be written now; the number of pending outbox items."""
+    runtime.store.ping()
+    return runtime.store.count_outbox(runtime.settings.servechain_workspace, "pending")
+
+
 async def healthz(request: web.Request) -> web.Response:
-    """Liveness and readiness: the store answers and which front ends are on."""
+    """Liveness and readiness: the store can be written (answered within a second) and which
+    front ends are on."""
     runtime = request.app[RUNTIME_KEY]
     try:
-        pending = await asyncio.to_thread(
-            lambda: len(runtime.store.list_outbox(runtime.settings.servechain_workspace, state="pending"))
-        )
-    except Exception as error:  # a storage fault makes us unready, with the reason
-        log.warning("health check: store unavailable: %s", error)
+        pending = await asyncio.wait_for(asyncio.to_thread(_store_health, runtime), HEALTH_TIMEOUT)
+    except Exception as error:  # a storage fault or a slow store makes us unready, with the reason
+        reason = "store did not answer in time" if isinstance(error, TimeoutError) else str(error)
+        log.warning("health check: store unavailable: %s", reason)
         return web.json_response({"ok": False, "error": "store unavailable"}, status=503)
     return web.json_response({"ok": True, "frontends": runtime.frontends, "outbox_pending": pending})
 
@@ -197,7 +210,11 @@ def build_web_app(settings: Settings, store: Store, *, clock: Clock = utcnow, de
 
 def main(settings: Settings, *, socket: bool = False, port: int | None = None, host: str | None = None) -> int:
     """Run the server until interrupted; returns the process exit code."""
-    store = open_store(settings.servechain_db)
+    try:
+        store = open_store(settings.servechain_db)
+    except StorageError as error:
+        print(f"servechain: can't open the store {mask_db(settings.servechain_db)}: {error}", file=sys.stderr)
+        return 1
     try:
         if socket:
             from handlers.slack import run_socket_mode
@@ -215,7 +232,7 @@ def main(settings: Settings, *, socket: bool = False, port: int | None = None, h
         log.info(
             "front ends on: %s; store: %s; listening on %s:%s",
             ", ".join(runtime.frontends),
-            settings.servechain_db,
+            mask_db(settings.servechain_db),
             bind_host,
             bind_port,
         )
