@@ -267,7 +267,11 @@ class Notifier(Protocol):
 class Reconciler(Protocol):
     """Optionally, a notifier that can tell whether an unconfirmed earlier send went through."""
 
-    def find_sent(self, message: Message, person: Person, *, thread_ref: str | None) -> str | None:
+    def find_sent(
+        self, message: Message, person: Person, *, thread_ref: str | None, since: datetime | None = None
+    ) -> str | None:
         """The platform's reference of ``message`` (by ``message.key``) if an earlier attempt
-        posted it, else None. Raise DeliveryError when the platform can't be asked now."""
+        posted it, else None. ``since`` is when the outbox item was created (no attempt posted
+        before it), so the search can cover exactly that window. Raise DeliveryError when the
+        platform can't be asked now."""
         ...
