@@ -145,9 +145,19 @@ class PostgresStore:
             except (psycopg.Error, TimeoutError) as error:
                 if attempt == 1 and _connection_lost(error) and (idempotent or not committing):
                     log.info("PostgreSQL connection lost (%s); retrying once", type(error).__name__)
+                    self._purge()
                     continue
                 raise StorageError(f"PostgreSQL at {_safe(self.url)} failed: {_reason(error, self.url)}") from None
         raise AssertionError("unreachable")
+
+    def _purge(self) -> None:
+        """After a lost connection, test the idle ones and replace the dead: when the server
+        dropped one (restart, failover, terminated backends) it has often dropped the others,
+        and the pool would otherwise hand them out one by one, backing off after each."""
+        try:
+            self.pool.check()
+        except Exception as error:  # best effort: the retry reports any real fault
+            log.debug("checking the pool's idle connections failed: %s", error)
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """A read: retrying it after a lost connection is always safe (it changes nothing)."""
@@ -156,6 +166,7 @@ class PostgresStore:
     def ping(self) -> None:
         """Raise StorageError unless the database answers within about a second and accepts
         writes (not a read-only standby, not a read-only session); for ``/healthz``."""
+        self._purge()  # dead idle connections would cost the pool's back-off, and prove nothing
         try:
             with self.pool.connection(timeout=PING_TIMEOUT) as conn:
                 conn.execute(f"SET statement_timeout = {int(PING_TIMEOUT * 1000)}")
