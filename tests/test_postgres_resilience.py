@@ -14,7 +14,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from bot.errors import StorageError
+from bot.models import OutboxItem, Request
 from storage.postgres import PostgresStore
+from tests.contract import factories
+from tests.contract.factories import outbox_item
 from tests.drills import posts_per_key, seed_linked_org, top_level_cards
 from tests.fakes.slack_api import FakeSlackApi
 from tests.pgserve import Serve, admin_connection, clean_env, free_port, own_database, servechain
@@ -197,3 +201,48 @@ def test_starting_when_postgres_refuses_connections_prints_one_line_quickly(tmp_
     assert len(lines) == 1, lines
     assert "refused" in lines[0] and "someone:***@127.0.0.1" in lines[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_write_whose_connection_dies_before_commit_is_retried_once_and_stored_once() -> None:
+    """The server rolls back a transaction whose connection dies, so running it again is safe
+    even without an idempotency key: the request is stored once, with the number it would have had."""
+    with own_database(PASSWORD) as url, admin_connection(url) as admin:
+        store = PostgresStore(url)
+        dbname = url.rsplit("/", 1)[1]
+        calls: list[int] = []
+
+        def build(numbered: Request) -> list[OutboxItem]:
+            calls.append(numbered.number)
+            if len(calls) == 1:  # the backend dies in the middle of the transaction
+                assert _terminate(admin, dbname) >= 1
+            return [outbox_item(f"card:{numbered.number}")]
+
+        try:
+            stored, created = store.create_request(factories.request(), build_outbox=build)
+            assert created and stored.number == 1
+            assert calls == [1, 1], "run twice: the first attempt was rolled back"
+            assert [r.number for r in store.find_requests("default")] == [1]
+            assert store.count_outbox("default") == 1
+            _terminate(admin, dbname)  # idle connections die too: the next calls still work
+            assert store.get_request("default", 1) is not None
+            assert store.create_request(factories.request())[0].number == 2
+        finally:
+            store.close()
+
+
+def test_a_lost_connection_is_retried_only_once() -> None:
+    with own_database(PASSWORD) as url, admin_connection(url) as admin:
+        store = PostgresStore(url)
+        dbname = url.rsplit("/", 1)[1]
+
+        def build(numbered: Request) -> list[OutboxItem]:
+            assert _terminate(admin, dbname) >= 1  # every attempt loses its connection
+            return []
+
+        try:
+            with pytest.raises(StorageError) as failed:
+                store.create_request(factories.request(), build_outbox=build)
+            assert PASSWORD not in str(failed.value) and "***@" in str(failed.value)
+            assert store.find_requests("default") == []
+        finally:
+            store.close()
