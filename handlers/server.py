@@ -210,6 +210,9 @@ def build_web_app(settings: Settings, store: Store, *, clock: Clock = utcnow, de
 
 def main(settings: Settings, *, socket: bool = False, port: int | None = None, host: str | None = None) -> int:
     """Run the server until interrupted; returns the process exit code."""
+    from handlers.redaction import mask_secrets_in_logs
+
+    mask_secrets_in_logs(settings)
     try:
         store = open_store(settings.servechain_db)
     except StorageError as error:
