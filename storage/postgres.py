@@ -123,6 +123,9 @@ class PostgresStore:
         except psycopg.Error as error:
             raise StorageError(f"Could not connect to PostgreSQL at {_safe(url)}: {_reason(error, url)}") from None
 
+    def __repr__(self) -> str:
+        return f"PostgresStore({_safe(self.url)!r})"
+
     def _run(self, work: Callable[[psycopg.Connection[Any]], Any], *, idempotent: bool = False) -> Any:
         """Run ``work`` in one transaction; database faults become StorageError, Conflict passes.
 

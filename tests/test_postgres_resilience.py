@@ -243,6 +243,7 @@ def test_a_lost_connection_is_retried_only_once() -> None:
             with pytest.raises(StorageError) as failed:
                 store.create_request(factories.request(), build_outbox=build)
             assert PASSWORD not in str(failed.value) and "***@" in str(failed.value)
+            assert PASSWORD not in repr(store) and "***@" in repr(store)
             assert store.find_requests("default") == []
         finally:
             store.close()
