@@ -148,7 +148,7 @@ def _deliver_one(
     try:
         ref: str | None = None
         if unsure and card_ref is None and isinstance(notifier, Reconciler):
-            ref = notifier.find_sent(message, person, thread_ref=thread_ref)
+            ref = notifier.find_sent(message, person, thread_ref=thread_ref, since=item.created_at)
             if ref is not None:
                 log.info("%s was already posted by an unrecorded attempt; recording it", item.key)
             unsure = False  # we looked: it is there (recorded below) or it is not (post it now)

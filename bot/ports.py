@@ -170,6 +170,10 @@ class Store(Protocol):
         """Outbox items of the workspace (optionally in one state), oldest first."""
         ...
 
+    def count_outbox(self, workspace: str, state: str | None = None) -> int:
+        """How many outbox items the workspace has (optionally in one state), without loading them."""
+        ...
+
     def save_outbox_item(self, item: OutboxItem) -> OutboxItem:
         """Store a delivery attempt's outcome if ``item.version`` matches (else ``Conflict``)."""
         ...
@@ -246,6 +250,11 @@ class Store(Protocol):
         """Delete the records with these records' keys in one atomic write; returns how many existed."""
         ...
 
+    def ping(self) -> None:
+        """Return quickly (within about a second) when the store can be written now; else raise
+        ``StorageError`` saying why. For health checks."""
+        ...
+
     def close(self) -> None:
         """Release files, locks and connections."""
         ...
@@ -285,7 +294,11 @@ class Notifier(Protocol):
 class Reconciler(Protocol):
     """Optionally, a notifier that can tell whether an unconfirmed earlier send went through."""
 
-    def find_sent(self, message: Message, person: Person, *, thread_ref: str | None) -> str | None:
+    def find_sent(
+        self, message: Message, person: Person, *, thread_ref: str | None, since: datetime | None = None
+    ) -> str | None:
         """The platform's reference of ``message`` (by ``message.key``) if an earlier attempt
-        posted it, else None. Raise DeliveryError when the platform can't be asked now."""
+        posted it, else None. ``since`` is when the outbox item was created (no attempt posted
+        before it), so the search can cover exactly that window. Raise DeliveryError when the
+        platform can't be asked now."""
         ...

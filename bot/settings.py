@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.dburl import check_db
 from bot.digest.settings import DigestSettings
 from bot.nudges import NudgeSettings
 from bot.pulse import PulseSettings
@@ -18,7 +19,8 @@ class Settings(BaseSettings):
 
     servechain_db: str = Field(
         default="servechain.json",
-        description="TinyDB file path (embedded default) or a postgresql:// URL.",
+        description="TinyDB file path (embedded default) or a postgresql:// URL; other connection strings "
+        "(libpq key=value pairs, other schemes) are refused.",
     )
     servechain_workspace: str = Field(default="default", description="The organisation every record belongs to.")
     port: int = Field(default=3000, ge=0, le=65535, description="HTTP port for `servechain serve`.")
@@ -76,6 +78,12 @@ class Settings(BaseSettings):
         description="Seconds an acknowledged command or click stays with the process that took it before "
         "another (a restart, another replica) may run it.",
     )
+
+    @field_validator("servechain_db")
+    @classmethod
+    def _known_store(cls, value: str) -> str:
+        """A PostgreSQL URL or a file path; the error never repeats the value (it may hold a password)."""
+        return check_db(value)
 
     @property
     def slack_enabled(self) -> bool:

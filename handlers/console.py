@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
-from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import web
 
 from bot import clicks, commands
 from bot.clicks import run_click
+from bot.dburl import mask_db
 from bot.dispatch import Reply, run_digest, run_kudos, run_request
 from bot.errors import Conflict, DomainError, InvalidCommand, NotFound, StorageError
 from bot.models import NEEDS, Action, ActionId, Message, Person, Rating
@@ -49,13 +49,8 @@ PLATFORM = "console"
 
 
 def describe_db(url: str) -> str:
-    """The store's location for messages, without any password in a database URL."""
-    parts = urlsplit(url)
-    if parts.scheme and parts.netloc and "@" in parts.netloc:
-        host = parts.netloc.rsplit("@", 1)[1]
-        user = parts.username or ""
-        return urlunsplit(parts._replace(netloc=f"{user}@{host}" if user else host))
-    return url
+    """The store's location for messages, with any database password masked."""
+    return mask_db(url)
 
 
 def real_now() -> datetime:

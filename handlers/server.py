@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 
 from aiohttp import web
 
+from bot.dburl import mask_db
+from bot.errors import StorageError
 from bot.ports import Clock, Store
 from bot.settings import Settings
 from handlers.frontend import FrontEnd
@@ -29,13 +32,25 @@ NO_FRONT_END = (
 )
 
 
+HEALTH_TIMEOUT = 1.0
+"""Seconds ``/healthz`` waits for the store before answering 503."""
+
+
+def _store_health(runtime: Runtime) -> int:
+    """Raise unless the store can be written now; the number of pending outbox items."""
+    runtime.store.ping()
+    return runtime.store.count_outbox(runtime.workspace, "pending")
+
+
 async def healthz(request: web.Request) -> web.Response:
-    """Liveness and readiness: the store answers and which front ends are on."""
+    """Liveness and readiness: the store can be written (answered within a second) and which
+    front ends are on."""
     runtime = request.app[RUNTIME_KEY]
     try:
-        pending = await asyncio.to_thread(lambda: len(runtime.store.list_outbox(runtime.workspace, state="pending")))
-    except Exception as error:  # a storage fault makes us unready, with the reason
-        log.warning("health check: store unavailable: %s", error)
+        pending = await asyncio.wait_for(asyncio.to_thread(_store_health, runtime), HEALTH_TIMEOUT)
+    except Exception as error:  # a storage fault or a slow store makes us unready, with the reason
+        reason = "store did not answer in time" if isinstance(error, TimeoutError) else str(error)
+        log.warning("health check: store unavailable: %s", reason)
         return web.json_response({"ok": False, "error": "store unavailable"}, status=503)
     health = getattr(runtime.store, "health", None)  # the embedded store reports damage found
     store_health = await asyncio.to_thread(health) if callable(health) else None
@@ -111,7 +126,7 @@ def serve(
         "front ends on: %s%s; store: %s; %s on %s:%s",
         ", ".join(runtime.frontend_names),
         " (Slack over Socket Mode)" if socket else "",
-        settings.servechain_db,
+        mask_db(settings.servechain_db),
         "health endpoint" if socket and not settings.teams_enabled else "listening",
         bind_host,
         bind_port,
@@ -125,7 +140,14 @@ def serve(
 
 def main(settings: Settings, *, socket: bool = False, port: int | None = None, host: str | None = None) -> int:
     """``servechain serve``: open the store, serve until interrupted; returns the exit code."""
-    store = open_store(settings.servechain_db)
+    from handlers.redaction import mask_secrets_in_logs
+
+    mask_secrets_in_logs(settings)
+    try:
+        store = open_store(settings.servechain_db)
+    except StorageError as error:
+        print(f"servechain: can't open the store {mask_db(settings.servechain_db)}: {error}", file=sys.stderr)
+        return 1
     try:
         return serve(settings, store, socket=socket, port=port, host=host)
     finally:

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+from bot.dburl import FILE_PREFIXES, BadDatabaseLocation, check_db, is_postgres, mask_db
+from bot.errors import StorageError
 from bot.ports import Store
 
 
 def open_store(url: str) -> Store:
-    """Open the backend named by ``url``: ``postgresql://...`` or a TinyDB file path."""
-    if url.startswith(("postgresql://", "postgres://")):
+    """Open the backend named by ``url``: ``postgresql://...`` or a TinyDB file path.
+
+    Anything else that looks like a connection string is refused with a StorageError that
+    never repeats it (it may hold a password), rather than becoming a file of that name."""
+    try:
+        check_db(url)
+    except BadDatabaseLocation as error:
+        raise StorageError(str(error)) from None
+    if is_postgres(url):
         from storage.postgres import PostgresStore
 
-        return PostgresStore(url)
+        return PostgresStore(url.strip())
     from storage.tinydb_store import TinyDBStore
 
-    path = url.removeprefix("tinydb://").removeprefix("file://")
+    path = url
+    for prefix in FILE_PREFIXES:
+        path = path.removeprefix(prefix)
     return TinyDBStore(path)
 
 
-__all__ = ["Store", "open_store"]
+__all__ = ["Store", "mask_db", "open_store"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from datetime import datetime
 from importlib import resources
 from typing import Any
@@ -20,8 +19,9 @@ from typing import Any
 import psycopg
 from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
+from bot.dburl import mask_db, scrub
 from bot.errors import Conflict, StorageError
 from bot.models import CardRef, InboxItem, Kudos, OutboxItem, Person, Request, Team
 from storage._journal import KEY_FIELDS
@@ -29,6 +29,12 @@ from storage._journal import KEY_FIELDS
 log = logging.getLogger(__name__)
 
 _MIGRATION_LOCK = 0x5E7C4A17  # advisory lock id serialising schema upgrades across replicas
+CONNECT_TIMEOUT = 3
+"""Seconds to wait for a new connection (libpq ``connect_timeout``)."""
+POOL_TIMEOUT = 5.0
+"""Seconds a store call waits for a pooled connection before failing."""
+PING_TIMEOUT = 0.8
+"""Seconds :meth:`PostgresStore.ping` may take in all (``/healthz`` answers within 1 s)."""
 _TABLES = (
     "people",
     "teams",
@@ -68,7 +74,7 @@ def upgrade(url: str) -> list[str]:
     """Apply pending migrations (safe to run from several replicas at once); returns their names."""
     applied: list[str] = []
     try:
-        with psycopg.connect(url, autocommit=False) as conn:
+        with psycopg.connect(url, autocommit=False, connect_timeout=CONNECT_TIMEOUT) as conn:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             current = schema_version(conn)
             for version, name, sql in migrations():
@@ -78,17 +84,28 @@ def upgrade(url: str) -> list[str]:
                     applied.append(name)
             conn.commit()
     except psycopg.Error as error:
-        raise StorageError(f"Could not upgrade the PostgreSQL schema at {_safe(url)}: {error}") from error
+        raise StorageError(f"Could not upgrade the PostgreSQL schema at {_safe(url)}: {_reason(error, url)}") from None
     return applied
 
 
 def _safe(url: str) -> str:
-    """The URL without a password, for messages and logs."""
-    try:
-        info = psycopg.conninfo.conninfo_to_dict(url)
-    except psycopg.Error:
-        return "the configured database"
-    return f"{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+    """The URL without its password, for messages and logs."""
+    return mask_db(url)
+
+
+def _reason(error: BaseException, url: str) -> str:
+    """A driver error as one line without the password, e.g. 'database "x" does not exist'."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = "; ".join(lines) or type(error).__name__
+    return scrub(text, url)
+
+
+def _connection_lost(error: BaseException) -> bool:
+    """True for errors that mean the connection (not the statement) failed: the server closed
+    it (terminated backend, restart) or it broke; the transaction did not commit."""
+    if isinstance(error, PoolTimeout):
+        return False
+    return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
 
 
 def _dump(model: Any) -> Jsonb:
@@ -106,32 +123,90 @@ class PostgresStore:
                 log.info("applied migrations %s to %s", ", ".join(applied), _safe(url))
         try:
             self.pool = ConnectionPool(
-                url, min_size=min_size, max_size=max_size, open=True, timeout=10, kwargs={"row_factory": tuple_row}
+                url,
+                min_size=min_size,
+                max_size=max_size,
+                open=True,
+                timeout=POOL_TIMEOUT,
+                check=ConnectionPool.check_connection,  # a connection the server dropped is replaced, not used
+                kwargs={"row_factory": tuple_row, "connect_timeout": CONNECT_TIMEOUT},
+                name="servechain",
             )
         except psycopg.Error as error:
-            raise StorageError(f"Could not connect to PostgreSQL at {_safe(url)}: {error}") from error
+            raise StorageError(f"Could not connect to PostgreSQL at {_safe(url)}: {_reason(error, url)}") from None
 
-    @contextmanager
-    def _tx(self) -> Iterator[psycopg.Connection[Any]]:
-        """One transaction; database faults become StorageError, Conflict passes through."""
+    def __repr__(self) -> str:
+        return f"PostgresStore({_safe(self.url)!r})"
+
+    def _run(self, work: Callable[[psycopg.Connection[Any]], Any], *, idempotent: bool = False) -> Any:
+        """Run ``work`` in one transaction; database faults become StorageError, Conflict passes.
+
+        A lost connection (terminated backend, server restart) is retried once on a fresh one
+        when that is safe: always when it broke before COMMIT was sent (the server rolled the
+        transaction back, so nothing happened), and after an unanswered COMMIT only when
+        ``idempotent`` (running ``work`` again cannot do anything twice; each caller says why)."""
+        for attempt in (1, 2):
+            committing = False
+            try:
+                with self.pool.connection() as conn:
+                    with conn.transaction():
+                        result = work(conn)
+                        committing = True
+                    return result
+            except (Conflict, StorageError):
+                raise
+            except psycopg.errors.UniqueViolation as error:
+                raise Conflict(str(error)) from error
+            except (psycopg.Error, TimeoutError) as error:
+                if attempt == 1 and _connection_lost(error) and (idempotent or not committing):
+                    log.info("PostgreSQL connection lost (%s); retrying once", type(error).__name__)
+                    self._purge()
+                    continue
+                raise StorageError(f"PostgreSQL at {_safe(self.url)} failed: {_reason(error, self.url)}") from None
+        raise AssertionError("unreachable")
+
+    def _purge(self) -> None:
+        """After a lost connection, test the idle ones and replace the dead: when the server
+        dropped one (restart, failover, terminated backends) it has often dropped the others,
+        and the pool would otherwise hand them out one by one, backing off after each."""
         try:
-            with self.pool.connection() as conn, conn.transaction():
-                yield conn
-        except (Conflict, StorageError):
-            raise
-        except psycopg.errors.UniqueViolation as error:
-            raise Conflict(str(error)) from error
-        except (psycopg.Error, TimeoutError) as error:
-            raise StorageError(f"PostgreSQL at {_safe(self.url)} failed: {error}") from error
+            self.pool.check()
+        except Exception as error:  # best effort: the retry reports any real fault
+            log.debug("checking the pool's idle connections failed: %s", error)
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._tx() as conn:
-            return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+        """A read: retrying it after a lost connection is always safe (it changes nothing)."""
+        return self._run(lambda conn: conn.execute(sql, params).fetchall(), idempotent=True)  # type: ignore[arg-type]
+
+    def ping(self) -> None:
+        """Raise StorageError unless the database answers within about a second and accepts
+        writes (not a read-only standby, not a read-only session); for ``/healthz``."""
+        self._purge()  # dead idle connections would cost the pool's back-off, and prove nothing
+        try:
+            with self.pool.connection(timeout=PING_TIMEOUT) as conn:
+                conn.execute(f"SET statement_timeout = {int(PING_TIMEOUT * 1000)}")
+                try:
+                    row = conn.execute(
+                        "SELECT NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off'"
+                    ).fetchone()
+                finally:
+                    conn.execute("SET statement_timeout = DEFAULT")
+        except (psycopg.Error, TimeoutError) as error:
+            raise StorageError(f"PostgreSQL at {_safe(self.url)} is unavailable: {_reason(error, self.url)}") from None
+        if not row or not row[0]:
+            raise StorageError(f"PostgreSQL at {_safe(self.url)} is read-only")
+
+    def count_outbox(self, workspace: str, state: str | None = None) -> int:
+        """How many outbox items the workspace has (in ``state``), counted by the database."""
+        sql, params = "SELECT count(*) FROM outbox WHERE workspace = %s", [workspace]
+        if state is not None:
+            sql += " AND state = %s"
+            params.append(state)
+        return int(self._rows(sql, params)[0][0])
 
     def reset(self) -> None:
         """Empty every table (tests only)."""
-        with self._tx() as conn:
-            conn.execute("TRUNCATE " + ", ".join(_TABLES) + " RESTART IDENTITY")
+        self._run(lambda conn: conn.execute("TRUNCATE " + ", ".join(_TABLES) + " RESTART IDENTITY"))
 
     def close(self) -> None:
         """Close the pool."""
@@ -179,20 +254,26 @@ class PostgresStore:
         return [Team.model_validate(r[0]) for r in rows]
 
     def save_org(self, people: Sequence[Person], teams: Sequence[Team] = ()) -> None:
-        with self._tx() as conn, conn.cursor() as cur:
-            if teams:
-                cur.executemany(
-                    "INSERT INTO teams (workspace, id, name, doc) VALUES (%s, %s, %s, %s) "
-                    "ON CONFLICT (workspace, id) DO UPDATE SET name = EXCLUDED.name, doc = EXCLUDED.doc",
-                    [(t.workspace, t.id, t.name, _dump(t)) for t in teams],
-                )
-            if people:
-                cur.executemany(
-                    "INSERT INTO people (workspace, id, handle, email, teams_id, doc) VALUES (%s, %s, %s, %s, %s, %s) "
-                    "ON CONFLICT (workspace, id) DO UPDATE SET handle = EXCLUDED.handle, email = EXCLUDED.email, "
-                    "teams_id = EXCLUDED.teams_id, doc = EXCLUDED.doc",
-                    [(p.workspace, p.id, p.handle, p.email, p.teams_id, _dump(p)) for p in people],
-                )
+        """Upserts: running them twice stores the same rows, so a retry is safe."""
+
+        def work(conn: psycopg.Connection[Any]) -> None:
+            with conn.cursor() as cur:
+                if teams:
+                    cur.executemany(
+                        "INSERT INTO teams (workspace, id, name, doc) VALUES (%s, %s, %s, %s) "
+                        "ON CONFLICT (workspace, id) DO UPDATE SET name = EXCLUDED.name, doc = EXCLUDED.doc",
+                        [(t.workspace, t.id, t.name, _dump(t)) for t in teams],
+                    )
+                if people:
+                    cur.executemany(
+                        "INSERT INTO people (workspace, id, handle, email, teams_id, doc) "
+                        "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (workspace, id) DO UPDATE SET "
+                        "handle = EXCLUDED.handle, email = EXCLUDED.email, "
+                        "teams_id = EXCLUDED.teams_id, doc = EXCLUDED.doc",
+                        [(p.workspace, p.id, p.handle, p.email, p.teams_id, _dump(p)) for p in people],
+                    )
+
+        self._run(work, idempotent=True)
 
     # --- requests ---------------------------------------------------------------------------
     def _insert_outbox(self, conn: psycopg.Connection[Any], items: Sequence[OutboxItem]) -> None:
@@ -256,8 +337,11 @@ class PostgresStore:
         build_outbox: Callable[[Request], Sequence[OutboxItem]] | None = None,
         idempotency_key: str | None = None,
     ) -> tuple[Request, bool]:
+        """Retried after an unanswered COMMIT only with an idempotency key: the retry then finds
+        the key and returns the request the first attempt stored (created False)."""
         workspace = request.workspace
-        with self._tx() as conn:
+
+        def work(conn: psycopg.Connection[Any]) -> tuple[Request, bool]:
             if idempotency_key is not None:
                 seen = self._seen(conn, workspace, idempotency_key, "create_request")
                 if seen is not False:
@@ -279,7 +363,10 @@ class PostgresStore:
                     "UPDATE idempotency SET ref = %s WHERE workspace = %s AND key = %s",
                     (str(numbered.number), workspace, idempotency_key),
                 )
-        return numbered.model_copy(deep=True), True
+            return numbered.model_copy(deep=True), True
+
+        result: tuple[Request, bool] = self._run(work, idempotent=idempotency_key is not None)
+        return result
 
     def update_request(
         self,
@@ -288,7 +375,10 @@ class PostgresStore:
         outbox: Sequence[OutboxItem] = (),
         idempotency_key: str | None = None,
     ) -> tuple[Request, bool]:
-        with self._tx() as conn:
+        """Retried after an unanswered COMMIT only with an idempotency key (the retry finds it and
+        returns the stored request); without one the version check would refuse the retry."""
+
+        def work(conn: psycopg.Connection[Any]) -> tuple[Request, bool]:
             if (
                 idempotency_key is not None
                 and self._seen(conn, request.workspace, idempotency_key, "update_request", str(request.number))
@@ -301,7 +391,10 @@ class PostgresStore:
             stored = request.model_copy(deep=True, update={"version": request.version + 1})
             self._write_request(conn, stored, insert=False)
             self._insert_outbox(conn, outbox)
-        return stored.model_copy(deep=True), True
+            return stored.model_copy(deep=True), True
+
+        result: tuple[Request, bool] = self._run(work, idempotent=idempotency_key is not None)
+        return result
 
     def _get_request(self, conn: psycopg.Connection[Any], workspace: str, number: int) -> Request | None:
         row = conn.execute(
@@ -314,8 +407,8 @@ class PostgresStore:
         return bool(self._rows("SELECT 1 FROM idempotency WHERE workspace = %s AND key = %s", (workspace, key)))
 
     def get_request(self, workspace: str, number: int) -> Request | None:
-        with self._tx() as conn:
-            return self._get_request(conn, workspace, number)
+        found: Request | None = self._run(lambda conn: self._get_request(conn, workspace, number), idempotent=True)
+        return found
 
     def find_requests(
         self,
@@ -363,7 +456,10 @@ class PostgresStore:
 
     # --- kudos --------------------------------------------------------------------------------
     def add_kudos(self, kudos: Kudos, *, outbox: Sequence[OutboxItem] = (), idempotency_key: str | None = None) -> bool:
-        with self._tx() as conn:
+        """Retried after an unanswered COMMIT only with an idempotency key (the kudos id is a
+        primary key too, so it is never stored twice; the retry answers False)."""
+
+        def work(conn: psycopg.Connection[Any]) -> bool:
             if (
                 idempotency_key is not None
                 and self._seen(conn, kudos.workspace, idempotency_key, "add_kudos", kudos.id) is not False
@@ -377,7 +473,10 @@ class PostgresStore:
             if row is None:
                 return False
             self._insert_outbox(conn, outbox)
-        return True
+            return True
+
+        added: bool = self._run(work, idempotent=idempotency_key is not None)
+        return added
 
     def find_kudos(
         self,
@@ -406,7 +505,10 @@ class PostgresStore:
 
     # --- claims, outbox, card refs ----------------------------------------------------------------
     def claim(self, workspace: str, key: str, *, at: datetime, outbox: Sequence[OutboxItem] = ()) -> bool:
-        with self._tx() as conn:
+        """Not retried after an unanswered COMMIT: the retry would find its own claim and answer
+        False, and the caller would skip work that is queued. Retried when lost before COMMIT."""
+
+        def work(conn: psycopg.Connection[Any]) -> bool:
             row = conn.execute(
                 "INSERT INTO claims (workspace, key, at) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING RETURNING key",
                 (workspace, key, at),
@@ -414,11 +516,14 @@ class PostgresStore:
             if row is None:
                 return False
             self._insert_outbox(conn, outbox)
-        return True
+            return True
+
+        claimed: bool = self._run(work)
+        return claimed
 
     def enqueue(self, items: Sequence[OutboxItem]) -> None:
-        with self._tx() as conn:
-            self._insert_outbox(conn, items)
+        """Inserts keyed by the outbox key, ``ON CONFLICT DO NOTHING``: a retry adds nothing twice."""
+        self._run(lambda conn: self._insert_outbox(conn, items), idempotent=True)
 
     def due_outbox(self, *, now: datetime, limit: int = 100) -> list[OutboxItem]:
         rows = self._rows(
@@ -441,8 +546,11 @@ class PostgresStore:
         return [OutboxItem.model_validate({**r[0], "version": r[1]}) for r in rows]
 
     def save_outbox_item(self, item: OutboxItem) -> OutboxItem:
+        """Not retried after an unanswered COMMIT: the retry's version check would fail and the
+        caller would see a Conflict for its own write. Retried when lost before COMMIT."""
         stored = item.model_copy(deep=True, update={"version": item.version + 1})
-        with self._tx() as conn:
+
+        def work(conn: psycopg.Connection[Any]) -> None:
             cur = conn.execute(
                 "UPDATE outbox SET state = %s, next_attempt_at = %s, version = %s, doc = %s "
                 "WHERE key = %s AND version = %s",
@@ -450,6 +558,8 @@ class PostgresStore:
             )
             if cur.rowcount != 1:
                 raise Conflict(f"outbox item {item.key} changed since it was read")
+
+        self._run(work)
         return stored
 
     def get_card_ref(self, workspace: str, card_key: str, platform: str) -> CardRef | None:
@@ -462,22 +572,28 @@ class PostgresStore:
         return CardRef(workspace=workspace, card_key=card_key, platform=platform, ref=rows[0][0], revision=rows[0][1])
 
     def save_card_ref(self, ref: CardRef) -> None:
-        with self._tx() as conn:
-            conn.execute(
+        """An upsert keeping the highest revision: running it twice changes nothing more."""
+        self._run(
+            lambda conn: conn.execute(
                 "INSERT INTO card_refs (workspace, card_key, platform, ref, revision) VALUES (%s, %s, %s, %s, %s) "
                 "ON CONFLICT (workspace, card_key, platform) DO UPDATE SET ref = EXCLUDED.ref, "
                 "revision = GREATEST(card_refs.revision, EXCLUDED.revision)",
                 (ref.workspace, ref.card_key, ref.platform, ref.ref, ref.revision),
-            )
+            ),
+            idempotent=True,
+        )
 
     # --- small documents ----------------------------------------------------------------------------
     def put_doc(self, kind: str, workspace: str, key: str, doc: dict[str, Any]) -> None:
-        with self._tx() as conn:
-            conn.execute(
+        """An upsert of the whole document: running it twice stores the same row."""
+        self._run(
+            lambda conn: conn.execute(
                 "INSERT INTO docs (kind, workspace, key, doc) VALUES (%s, %s, %s, %s) "
                 "ON CONFLICT (kind, workspace, key) DO UPDATE SET doc = EXCLUDED.doc",
                 (kind, workspace, key, Jsonb(json.loads(json.dumps(doc, default=str)))),
-            )
+            ),
+            idempotent=True,
+        )
 
     def get_doc(self, kind: str, workspace: str, key: str) -> dict[str, Any] | None:
         rows = self._rows(
@@ -492,46 +608,62 @@ class PostgresStore:
         return [(r[0], dict(r[1])) for r in rows]
 
     def delete_doc(self, kind: str, workspace: str, key: str) -> bool:
-        with self._tx() as conn:
-            cur = conn.execute(
-                "DELETE FROM docs WHERE kind = %s AND workspace = %s AND key = %s", (kind, workspace, key)
+        """Not retried after an unanswered COMMIT (the retry would answer False for its own delete)."""
+        deleted: bool = self._run(
+            lambda conn: (
+                conn.execute(
+                    "DELETE FROM docs WHERE kind = %s AND workspace = %s AND key = %s", (kind, workspace, key)
+                ).rowcount
+                == 1
             )
-            return cur.rowcount == 1
+        )
+        return deleted
 
     # --- inbox -----------------------------------------------------------------------------------
     def accept_inbox(self, item: InboxItem) -> bool:
-        with self._tx() as conn:
+        """Not retried after an unanswered COMMIT (the retry would find its own row and answer
+        "taken before"); the row then waits for its lease to run out and is run by a takeover."""
+
+        def work(conn: psycopg.Connection[Any]) -> bool:
             row = conn.execute(
                 "INSERT INTO inbox (workspace, key, state, received_at, lease_until, owner, version, doc) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING key",
                 _inbox_row(item.model_dump(mode="json")),
             ).fetchone()
-        return row is not None
+            return row is not None
+
+        accepted: bool = self._run(work)
+        return accepted
 
     def lease_inbox(
         self, *, now: datetime, until: datetime, owner: str, limit: int = 50, key: tuple[str, str] | None = None
     ) -> list[InboxItem]:
-        """``FOR UPDATE SKIP LOCKED``: replicas leasing at once take different items."""
+        """``FOR UPDATE SKIP LOCKED``: replicas leasing at once take different items. Not retried
+        after an unanswered COMMIT: what that lease took is taken over once it runs out."""
         where, params = "state = 'pending' AND lease_until <= %s", list[Any]([now])
         if key is not None:
             where += " AND workspace = %s AND key = %s"
             params += list(key)
-        with self._tx() as conn:
-            rows = conn.execute(
-                "UPDATE inbox SET lease_until = %s, owner = %s, version = version + 1, "
-                "doc = doc || jsonb_build_object('lease_until', %s::text, 'owner', %s::text, "
-                "'attempts', (doc->>'attempts')::int + 1, 'version', version + 1) "
-                f"WHERE (workspace, key) IN (SELECT workspace, key FROM inbox WHERE {where} "
-                "ORDER BY received_at, key LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING doc",
-                [until, owner, until.isoformat(), owner, *params, limit],
-            ).fetchall()
+        sql = (
+            "UPDATE inbox SET lease_until = %s, owner = %s, version = version + 1, "
+            "doc = doc || jsonb_build_object('lease_until', %s::text, 'owner', %s::text, "
+            "'attempts', (doc->>'attempts')::int + 1, 'version', version + 1) "
+            f"WHERE (workspace, key) IN (SELECT workspace, key FROM inbox WHERE {where} "
+            "ORDER BY received_at, key LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING doc"
+        )
+        rows = self._run(
+            lambda conn: conn.execute(sql, [until, owner, until.isoformat(), owner, *params, limit]).fetchall()
+        )
         items = [InboxItem.model_validate(r[0]) for r in rows]
         items.sort(key=lambda i: (i.received_at, i.key))
         return items
 
     def finish_inbox(self, workspace: str, key: str, *, owner: str, at: datetime, error: str | None = None) -> bool:
+        """Not retried after an unanswered COMMIT: the retry would answer "not yours" for a
+        finish that went through; retried when lost before COMMIT."""
         state = "failed" if error else "done"
-        with self._tx() as conn:
+
+        def work(conn: psycopg.Connection[Any]) -> bool:
             row = conn.execute(
                 "UPDATE inbox SET state = %s, version = version + 1, doc = doc || jsonb_build_object("
                 "'state', %s::text, 'payload', '{}'::jsonb, 'finished_at', %s::text, 'last_error', %s::text, "
@@ -539,7 +671,10 @@ class PostgresStore:
                 "RETURNING key",
                 (state, state, at.isoformat(), error, workspace, key, owner),
             ).fetchone()
-        return row is not None
+            return row is not None
+
+        finished: bool = self._run(work)
+        return finished
 
     def count_inbox(self, workspace: str, *, state: str = "pending") -> int:
         rows = self._rows("SELECT count(*) FROM inbox WHERE workspace = %s AND state = %s", (workspace, state))
@@ -591,18 +726,27 @@ class PostgresStore:
         if not docs:
             return 0
         sql, to_row = _IMPORTS[kind]
-        with self._tx() as conn, conn.cursor() as cur:
-            cur.executemany(sql, [to_row(doc) for doc in docs])  # rowcount sums every row inserted
-            return max(cur.rowcount, 0)
+
+        def work(conn: psycopg.Connection[Any]) -> int:
+            with conn.cursor() as cur:
+                cur.executemany(sql, [to_row(doc) for doc in docs])  # rowcount sums every row inserted
+                return max(cur.rowcount, 0)
+
+        inserted: int = self._run(work)  # not retried after COMMIT: the count would be wrong
+        return inserted
 
     def replace_records(self, kind: str, docs: Sequence[dict[str, Any]]) -> int:
         """Insert or replace (by key) these records in one transaction."""
         if kind not in _IMPORTS:
             raise ValueError(f"unknown record kind {kind!r}")
         sql, to_row = _IMPORTS[kind]
-        with self._tx() as conn, conn.cursor() as cur:
-            cur.executemany(_delete_sql(kind), [_key_of(kind, doc) for doc in docs])
-            cur.executemany(sql, [to_row(doc) for doc in docs])
+
+        def work(conn: psycopg.Connection[Any]) -> None:
+            with conn.cursor() as cur:
+                cur.executemany(_delete_sql(kind), [_key_of(kind, doc) for doc in docs])
+                cur.executemany(sql, [to_row(doc) for doc in docs])
+
+        self._run(work, idempotent=True)  # delete-then-insert by key: a rerun leaves the same rows
         return len(docs)
 
     def delete_records(self, kind: str, docs: Sequence[dict[str, Any]]) -> int:
@@ -611,9 +755,14 @@ class PostgresStore:
             raise ValueError(f"unknown record kind {kind!r}")
         if not docs:
             return 0
-        with self._tx() as conn, conn.cursor() as cur:
-            cur.executemany(_delete_sql(kind), [_key_of(kind, doc) for doc in docs])
-            return max(cur.rowcount, 0)
+
+        def work(conn: psycopg.Connection[Any]) -> int:
+            with conn.cursor() as cur:
+                cur.executemany(_delete_sql(kind), [_key_of(kind, doc) for doc in docs])
+                return max(cur.rowcount, 0)
+
+        deleted: int = self._run(work)  # not retried after COMMIT: the count would be wrong
+        return deleted
 
 
 def _key_of(kind: str, doc: dict[str, Any]) -> tuple[Any, ...]:

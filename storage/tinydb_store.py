@@ -1075,6 +1075,22 @@ class TinyDBStore:
         found.sort(key=lambda item: (item[0], item[1]))
         return [OutboxItem.model_validate(doc) for _, _, doc in found]
 
+    def count_outbox(self, workspace: str, state: str | None = None) -> int:
+        """How many outbox items the workspace has (in ``state``), from the index alone."""
+        return self._read(
+            lambda s: len(
+                s.lookup("outbox", "ws", workspace)
+                if state is None
+                else s.lookup("outbox", "ws_state", (workspace, state))
+            )
+        )
+
+    def ping(self) -> None:
+        """Raise StorageError unless the store is open, readable and its journal writable."""
+        self._read(lambda s: None)
+        if not os.access(self._paths.journal, os.W_OK):
+            raise StorageError(f"store {self._paths.db} can't be written (its journal is read-only)")
+
     def save_outbox_item(self, item: OutboxItem) -> OutboxItem:
         """Store a delivery outcome as version + 1 if ``item.version`` matches (else ``Conflict``)."""
 

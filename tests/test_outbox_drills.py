@@ -24,6 +24,7 @@ from urllib.error import URLError
 from urllib.parse import urlencode
 
 import pytest
+from slack_sdk import WebClient
 
 from bot.delivery import LEASE, RETRY_WINDOW, UNCONFIRMED, DeliveryError, deliver_due, is_unconfirmed
 from bot.models import ActionId, CardRef, Message, OutboxItem, Person
@@ -131,6 +132,37 @@ def test_a_crash_after_slack_took_a_new_card_does_not_post_it_again(
     app.settle()
     edits = [c.params["ts"] for c in app.fake.calls("chat.update") if c.params["channel"] == "DU0BOB"]
     assert edits == [posted_at]
+    _exactly_once(app)
+
+
+def test_a_card_posted_before_more_than_200_newer_messages_is_still_found_after_a_crash(
+    app: SlackHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reconciliation searches the DM from the item's creation on, every page, not the newest 200."""
+    store = app.store
+
+    def die_as_slack_answers(ref: CardRef) -> None:
+        raise Crash(ref.card_key)
+
+    app.command("U0ALICE", "<@U0BOB|bob> need the Q3 numbers")
+    assert app.slack.work.wait_idle(10)
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "save_card_ref", die_as_slack_answers)
+        with pytest.raises(Crash):
+            app.worker.run_once()  # Slack has bob's card; we died before recording where it is
+    [(first_key, copies)] = posts_per_key(app.fake).items()
+    assert copies == 1
+    bot = WebClient(token=BOT_TOKEN, base_url=app.fake.url)
+    for n in range(250):  # the bot keeps talking to bob (other replicas, other cards) meanwhile
+        bot.chat_postMessage(channel="DU0BOB", text=f"another message {n}")
+
+    app.clock.advance(seconds=LEASE.total_seconds() + 1)
+    app.settle()
+
+    assert posts_per_key(app.fake)[first_key] == 1, "the card was found by its key, not posted again"
+    history = app.fake.calls("conversations.history")
+    assert len(history) >= 2 and all(c.params.get("oldest") for c in history)
+    assert any(c.params.get("cursor") for c in history), "the lookup read the next page"
     _exactly_once(app)
 
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from urllib.error import URLError
 
 from slack_sdk import WebClient
@@ -45,8 +46,12 @@ _REASONS: dict[str, str] = {
 _CARD_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 METADATA_EVENT = "servechain_message"
 """``metadata.event_type`` of every message the outbox posts; the payload holds the outbox key."""
-LOOKUP_LIMIT = 200
-"""Newest messages searched for an unconfirmed post (it is at most minutes old)."""
+LOOKUP_PAGE = 200
+"""Messages asked for per ``conversations.history`` / ``replies`` page when looking for a post."""
+LOOKUP_PAGES = 50
+"""At most this many pages are read per lookup (10,000 messages) before giving up and posting."""
+CLOCK_SKEW = timedelta(minutes=5)
+"""Margin before the item's creation time: our clock and Slack's may disagree a little."""
 
 
 def encode_ref(channel: str, ts: str) -> str:
@@ -196,34 +201,53 @@ class SlackNotifier:
         except Exception as error:  # a lost chart must never lose (or repeat) the message
             log.warning("could not attach the chart of %s: %s", message.key, error)
 
-    def find_sent(self, message: Message, person: Person, *, thread_ref: str | None) -> str | None:
+    def find_sent(
+        self, message: Message, person: Person, *, thread_ref: str | None, since: datetime | None = None
+    ) -> str | None:
         """The reference of an earlier post of ``message`` (found by the outbox key in its
-        metadata) in the person's DM or in ``thread_ref``'s thread, if Slack has it."""
+        metadata) in the person's DM or in ``thread_ref``'s thread, if Slack has it.
+
+        ``since`` is when the outbox item was created: no attempt can have posted it earlier, so
+        only messages from then on (less a clock-skew margin) are read, every page of them,
+        however many newer messages the conversation has."""
         user = self.user_id(person)
         thread_ref = _readable(thread_ref)
         if user is None:
             return None
+        oldest = f"{(since - CLOCK_SKEW).timestamp():.6f}" if since is not None else None
         try:
             if thread_ref is not None:
                 channel, thread_ts = decode_ref(thread_ref)
-                response = self.client.conversations_replies(
-                    channel=channel, ts=thread_ts, include_all_metadata=True, limit=LOOKUP_LIMIT
-                )
+                pages = self._pages("conversations_replies", channel=channel, ts=thread_ts, oldest=oldest)
             else:
                 channel = self._dm(user)
-                response = self.client.conversations_history(
-                    channel=channel, include_all_metadata=True, limit=LOOKUP_LIMIT
-                )
+                pages = self._pages("conversations_history", channel=channel, oldest=oldest)
+            for page in pages:
+                for posted in page:
+                    if isinstance(posted, dict) and _posted_key(posted) == message.key:
+                        return encode_ref(channel, str(posted["ts"]))
         except (SlackApiError, URLError, TimeoutError, ConnectionError) as error:
             problem = delivery_error(error)
             if problem.permanent:  # e.g. missing_scope: we can't look, so post (at-least-once)
                 log.warning("can't look for an earlier post of %s (%s); posting it", message.key, problem.reason)
                 return None
             raise problem from error
-        for posted in response.get("messages") or []:
-            if isinstance(posted, dict) and _posted_key(posted) == message.key:
-                return encode_ref(channel, str(posted["ts"]))
         return None
+
+    def _pages(self, method: str, *, oldest: str | None, **params: str) -> Iterator[list[object]]:
+        """The messages of ``conversations.history``/``replies`` from ``oldest`` on, page by page
+        (cursor pagination), with their metadata."""
+        call = getattr(self.client, method)
+        if oldest is not None:
+            params["oldest"] = oldest
+        cursor: str | None = None
+        for _ in range(LOOKUP_PAGES):
+            response = call(include_all_metadata=True, limit=LOOKUP_PAGE, cursor=cursor, **params)
+            yield list(response.get("messages") or [])
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor or not response.get("has_more", True):
+                return
+        log.warning("stopped looking for an earlier post after %d pages", LOOKUP_PAGES)
 
     def _update(self, card_ref: str, blocks: list[dict[str, object]], text: str) -> str | None:
         """Edit the card in place; None when it is gone (then a new one is posted)."""

@@ -506,6 +506,29 @@ def test_due_outbox_returns_pending_due_items_oldest_first(store: Store) -> None
     assert store.due_outbox(now=at(0)) == []
 
 
+def test_count_outbox_counts_per_workspace_and_state(store: Store) -> None:
+    store.enqueue(
+        [
+            outbox_item("p1"),
+            outbox_item("p2"),
+            outbox_item("sent", state="sent"),
+            outbox_item("failed", state="failed"),
+            outbox_item("acme", workspace="acme"),
+        ]
+    )
+
+    assert store.count_outbox("default", "pending") == 2
+    assert store.count_outbox("default", "sent") == 1
+    assert store.count_outbox("default") == 4
+    assert store.count_outbox("acme", "pending") == 1
+    assert store.count_outbox("nobody", "pending") == 0
+    assert store.count_outbox("default", "pending") == len(store.list_outbox("default", state="pending"))
+
+
+def test_ping_answers_when_the_store_can_be_written(store: Store) -> None:
+    store.ping()  # raises StorageError when it can't
+
+
 def test_due_outbox_orders_equal_times_by_insertion(store: Store) -> None:
     store.enqueue([outbox_item(key, next_attempt_at=at(1)) for key in ("m3", "m1", "m2")])
 

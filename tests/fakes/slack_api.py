@@ -19,10 +19,12 @@ envelope the client sends back is recorded as a ``socket.ack`` call
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import json
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -222,6 +224,7 @@ class FakeSlackApi:
         self._outage: Failure | None = None
         self._lock = threading.Condition()
         self._ts = itertools.count(1)
+        self._last_micros = 0
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
         app.router.add_get("/api/{method}", self._api)
@@ -470,20 +473,29 @@ class FakeSlackApi:
         return web.Response(text="OK - uploaded" if known else "unknown file", status=200 if known else 404)
 
     def _history(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
-        """Top-level messages of a channel (history) or one thread (replies), newest first for
-        history, oldest first for replies, with metadata only when asked for."""
+        """Top-level messages of a channel (history) or one thread (replies), like Slack: newest
+        first for history, oldest first for replies; only those between ``oldest`` (default 0)
+        and ``latest`` (default now), the bounds themselves only with ``inclusive``; ``limit``
+        per page (default 100, at most 999) and an opaque ``cursor`` for the next page
+        (``response_metadata.next_cursor``, empty on the last); metadata only when asked for."""
         channel = str(params.get("channel", ""))
         parent = str(params.get("ts", ""))
         with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        inclusive = str(params.get("inclusive", "")).lower() in ("1", "true")
+        oldest = float(params.get("oldest") or 0)
+        latest = float(params["latest"]) if params.get("latest") else float("inf")
         with self._lock:
             found = []
-            for (where, ts), posted in sorted(self.messages.items(), key=lambda item: item[0][1]):
+            for (where, ts), posted in sorted(self.messages.items(), key=lambda item: float(item[0][1])):
                 thread = posted.get("thread_ts")
                 if where != channel:
                     continue
                 if method == "conversations.history" and thread and thread != ts:
                     continue
                 if method == "conversations.replies" and ts != parent and thread != parent:
+                    continue
+                moment = float(ts)
+                if moment < oldest or moment > latest or (not inclusive and moment in (oldest, latest)):
                     continue
                 message = {"type": "message", "ts": ts, "text": posted.get("text", ""), "bot_id": "BBOT"}
                 if thread:
@@ -493,8 +505,13 @@ class FakeSlackApi:
                 found.append(message)
         if method == "conversations.history":
             found.reverse()
-        limit = int(params.get("limit") or 100)
-        return {"ok": True, "messages": found[:limit], "has_more": len(found) > limit}
+        limit = min(int(params.get("limit") or 100), 999)
+        cursor = str(params.get("cursor") or "")
+        start = int(base64.urlsafe_b64decode(cursor).decode().removeprefix("next:")) if cursor else 0
+        page = found[start : start + limit]
+        more = start + limit < len(found)
+        next_cursor = base64.urlsafe_b64encode(f"next:{start + limit}".encode()).decode() if more else ""
+        return {"ok": True, "messages": page, "has_more": more, "response_metadata": {"next_cursor": next_cursor}}
 
     def posted_keys(self) -> list[str]:
         """The outbox key in the metadata of every message posted, in posting order."""
@@ -507,7 +524,11 @@ class FakeSlackApi:
             ]
 
     def _next_ts(self) -> str:
-        return f"1700000000.{next(self._ts):06d}"
+        """A message timestamp like Slack's: the current Unix time in microseconds, unique and rising."""
+        with self._lock:
+            self._last_micros = max(time.time_ns() // 1000, self._last_micros + 1)
+            micros = self._last_micros
+        return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
     def _channel(self, channel: str) -> str:
         return f"D{channel}" if channel.startswith(("U", "W")) else channel

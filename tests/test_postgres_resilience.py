@@ -1,0 +1,249 @@
+"""PostgreSQL faults against a real ``servechain serve``: backends terminated under steady Slack
+traffic, a database that refuses connections, start-up against a missing database."""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from bot.errors import StorageError
+from bot.models import OutboxItem, Request
+from storage.postgres import PostgresStore
+from tests.contract import factories
+from tests.contract.factories import outbox_item
+from tests.drills import posts_per_key, seed_linked_org, top_level_cards
+from tests.fakes.slack_api import FakeSlackApi
+from tests.pgserve import Serve, admin_connection, clean_env, free_port, own_database, servechain
+from tests.slack.conftest import TEAM, USERS
+
+pytestmark = [pytest.mark.postgres]
+
+BOT_TOKEN = "xoxb-churn-token-not-real"
+SIGNING_SECRET = "churn-signing-secret-not-real"
+PASSWORD = "Churn-pw-not-real-7Q"
+
+
+def _fake() -> FakeSlackApi:
+    fake = FakeSlackApi(team_id=TEAM).start()
+    for user_id, (name, email, tz) in USERS.items():
+        fake.add_user(user_id, name, email=email, tz=tz)
+    return fake
+
+
+def _serve_env(url: str, fake: FakeSlackApi) -> dict[str, str]:
+    return clean_env(
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=fake.url,
+        SERVECHAIN_DB=url,
+        SERVECHAIN_LOG_LEVEL=os.environ.get("CHURN_LOG_LEVEL", "INFO"),
+    )
+
+
+def _terminate(admin: psycopg.Connection[Any], dbname: str, *, one: bool = False) -> int:
+    """Terminate the server's backends for ``dbname`` (just one, at random, with ``one``)."""
+    rows = admin.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (dbname,)
+    ).fetchall()
+    pids = [pid for (pid,) in rows]
+    if one and pids:
+        pids = [random.choice(pids)]
+    return sum(bool(admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]) for pid in pids)  # type: ignore[index]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_terminating_100_backends_under_10_commands_a_second_fails_no_command_and_doubles_no_dm(
+    tmp_path: Path,
+) -> None:
+    with own_database(PASSWORD) as url:
+        seeded = PostgresStore(url)
+        seed_linked_org(seeded)
+        seeded.close()  # the storm is for the server; the test reads with a fresh store afterwards
+        fake = _fake()
+        server = Serve(_serve_env(url, fake), cwd=tmp_path, log=tmp_path / "serve.log")
+        dbname = url.rsplit("/", 1)[1]
+        terminated, sent, statuses = 0, 0, []
+        stop = threading.Event()
+
+        def killer() -> None:
+            nonlocal terminated
+            with admin_connection(url) as admin:
+                while terminated < 100 and not stop.is_set():  # one backend every 100 ms
+                    terminated += _terminate(admin, dbname, one=True)
+                    time.sleep(0.1)
+
+        try:
+            storm = threading.Thread(target=killer)
+            storm.start()
+            started = time.monotonic()
+            while storm.is_alive() or sent < 100:  # a steady 10 commands a second while the storm lasts
+                statuses.append(
+                    server.command(
+                        fake,
+                        "U0ALICE",
+                        f"<@U0BOB|bob> figures for batch {sent}",
+                        f"churn.{sent}",
+                        secret=SIGNING_SECRET,
+                    )
+                )
+                sent += 1
+                time.sleep(max(0.0, started + sent / 10 - time.monotonic()))
+                assert time.monotonic() - started < 120, f"only {terminated} backends terminated in 2 minutes"
+            stop.set()
+            storm.join()
+            assert terminated >= 100
+
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                replies = [c for c in fake.calls("response_url") if str(c.params.get("_name", "")).startswith("cmd-")]
+                done = len({c.params["_name"] for c in replies}) >= sent
+                if done and server.health()[1].get("outbox_pending") == 0:
+                    break
+                time.sleep(0.2)
+            failed = [
+                c.params.get("text", "")
+                for c in fake.calls("response_url")
+                if "couldn't save" in str(c.params.get("text", "")) or "error id" in str(c.params.get("text", ""))
+            ]
+            seeded = PostgresStore(url)
+            stored = seeded.find_requests("default")
+            twice = {key: n for key, n in posts_per_key(fake).items() if n > 1}
+            cards = {card: n for card, n in top_level_cards(fake, seeded).items() if n > 1}
+            print(
+                f"\nchurn drill: {sent} commands, {terminated} backends terminated, {len(failed)} failed, "
+                f"{len(stored)} stored, {sum(posts_per_key(fake).values())} DMs, {len(twice) + len(cards)} doubled"
+            )
+            assert statuses == [200] * sent
+            assert failed == [], f"{len(failed)} of {sent} commands failed: {failed[:3]}"
+            assert len(stored) == sent
+            assert not twice and not cards, f"duplicate DMs: {twice or cards}"
+            status, body, _took = server.health()
+            assert status == 200 and body["ok"] and body["outbox_pending"] == 0
+        finally:
+            stop.set()
+            server.stop()
+            fake.stop()
+            seeded.close()
+
+
+def test_healthz_stays_up_when_backends_are_terminated_and_answers_within_a_second_when_refused(
+    tmp_path: Path,
+) -> None:
+    with own_database(PASSWORD) as url:
+        fake = _fake()
+        server = Serve(_serve_env(url, fake), cwd=tmp_path, log=tmp_path / "serve.log")
+        dbname = url.rsplit("/", 1)[1]
+        try:
+            status, body, took = server.health()
+            assert status == 200 and body["ok"] is True and body["outbox_pending"] == 0
+            with admin_connection(url) as admin:
+                for _round in range(3):  # the pool's connections die; the database is up
+                    assert _terminate(admin, dbname) >= 1
+                    status, body, took = server.health()
+                    assert status == 200, f"/healthz said {body} while the database is up"
+                    assert took < 1.5, f"/healthz took {took:.1f}s"  # its own 1 s budget, plus a busy machine
+                # the database stops taking connections
+                admin.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(sql.Identifier(dbname)))
+                try:
+                    _terminate(admin, dbname)
+                    for _probe in range(3):
+                        status, body, took = server.health()
+                        assert status == 503 and body == {"ok": False, "error": "store unavailable"}
+                        assert took < 1.5, f"/healthz took {took:.1f}s"
+                finally:
+                    admin.execute(
+                        sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(sql.Identifier(dbname))
+                    )
+            deadline = time.monotonic() + 15
+            while server.health()[0] != 200:
+                assert time.monotonic() < deadline, "/healthz did not recover with the database"
+                time.sleep(0.2)
+        finally:
+            server.stop()
+            fake.stop()
+
+
+def test_starting_on_a_missing_database_prints_one_line_without_the_password(tmp_path: Path) -> None:
+    with own_database(PASSWORD) as url:
+        missing = url.rsplit("/", 1)[0] + "/no_such_servechain_db"
+        env = clean_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SERVECHAIN_DB=missing)
+        for args in (("serve", "--port", str(free_port())), ("db", "upgrade"), ("stats",)):
+            result = servechain(*args, env=env, cwd=tmp_path)
+            output = result.stdout + result.stderr
+            assert result.returncode != 0, args
+            assert "Traceback" not in output, output
+            assert PASSWORD not in output
+            lines = [line for line in result.stderr.splitlines() if line.strip()]
+            assert len(lines) == 1, lines
+            assert 'database "no_such_servechain_db" does not exist' in lines[0]
+            assert "***@" in lines[0]
+
+
+def test_starting_when_postgres_refuses_connections_prints_one_line_quickly(tmp_path: Path) -> None:
+    url = f"postgresql://someone:{PASSWORD}@127.0.0.1:{free_port()}/servechain"
+    env = clean_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SERVECHAIN_DB=url)
+    started = time.monotonic()
+    result = servechain("serve", "--port", str(free_port()), env=env, cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert time.monotonic() - started < 15
+    assert "Traceback" not in output and PASSWORD not in output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert "refused" in lines[0] and "someone:***@127.0.0.1" in lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_write_whose_connection_dies_before_commit_is_retried_once_and_stored_once() -> None:
+    """The server rolls back a transaction whose connection dies, so running it again is safe
+    even without an idempotency key: the request is stored once, with the number it would have had."""
+    with own_database(PASSWORD) as url, admin_connection(url) as admin:
+        store = PostgresStore(url)
+        dbname = url.rsplit("/", 1)[1]
+        calls: list[int] = []
+
+        def build(numbered: Request) -> list[OutboxItem]:
+            calls.append(numbered.number)
+            if len(calls) == 1:  # the backend dies in the middle of the transaction
+                assert _terminate(admin, dbname) >= 1
+            return [outbox_item(f"card:{numbered.number}")]
+
+        try:
+            stored, created = store.create_request(factories.request(), build_outbox=build)
+            assert created and stored.number == 1
+            assert calls == [1, 1], "run twice: the first attempt was rolled back"
+            assert [r.number for r in store.find_requests("default")] == [1]
+            assert store.count_outbox("default") == 1
+            _terminate(admin, dbname)  # idle connections die too: the next calls still work
+            assert store.get_request("default", 1) is not None
+            assert store.create_request(factories.request())[0].number == 2
+        finally:
+            store.close()
+
+
+def test_a_lost_connection_is_retried_only_once() -> None:
+    with own_database(PASSWORD) as url, admin_connection(url) as admin:
+        store = PostgresStore(url)
+        dbname = url.rsplit("/", 1)[1]
+
+        def build(numbered: Request) -> list[OutboxItem]:
+            assert _terminate(admin, dbname) >= 1  # every attempt loses its connection
+            return []
+
+        try:
+            with pytest.raises(StorageError) as failed:
+                store.create_request(factories.request(), build_outbox=build)
+            assert PASSWORD not in str(failed.value) and "***@" in str(failed.value)
+            assert PASSWORD not in repr(store) and "***@" in repr(store)
+            assert store.find_requests("default") == []
+        finally:
+            store.close()
