@@ -27,6 +27,7 @@ e2e: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check bot handlers storage tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/storage_bench.py
