@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.access import PersonFigures
 from bot.dburl import check_db
 from bot.digest.settings import DigestSettings
 from bot.nudges import NudgeSettings
@@ -71,6 +72,11 @@ class Settings(BaseSettings):
         default_factory=DigestSettings, description="Weekly manager digest timing and trend length as JSON."
     )
     scheduler_interval: float = Field(default=60.0, gt=0, description="Seconds between scheduler passes.")
+    person_figures: PersonFigures = Field(
+        default="private",
+        description="Who may see one person's responsiveness figures: private (the person and their managers) "
+        "or everyone. Team and team-link figures are visible to everyone.",
+    )
     inbox_lease_seconds: float = Field(
         default=15.0,
         gt=0,
