@@ -84,6 +84,24 @@ class Settings(BaseSettings):
         description="Seconds an acknowledged command or click stays with the process that took it before "
         "another (a restart, another replica) may run it.",
     )
+    shutdown_drain_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="On SIGTERM, seconds /readyz answers 503 while the server still accepts requests, so load "
+        "balancers stop sending new ones before it stops listening.",
+    )
+    shutdown_grace_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        le=3600,
+        description="On SIGTERM, seconds the server waits for requests in flight and acknowledged work to finish "
+        "before it exits (what is left is taken over by another replica when its lease runs out).",
+    )
+    servechain_replica: str = Field(
+        default="",
+        description="This process's name in logs and leases (default: the host name, e.g. the Kubernetes pod).",
+    )
 
     @field_validator("servechain_db")
     @classmethod
