@@ -195,7 +195,9 @@ def test_the_digest_states_the_hand_computed_figures(store: Store, people: dict[
     week = digest.this_week
     assert (week.volume, week.open) == (4, 1)
     assert (week.median_time_to_acknowledge, week.p90_time_to_acknowledge) == (timedelta(hours=2), timedelta(hours=3))
-    assert week.median_time_to_resolve == timedelta(hours=5)
+    # 4h, 5h, 9h and one still open (censored beyond 9h): 2/4 still waiting after 5h, exactly half,
+    # so the median is the midpoint to the next end: (5h + 9h) / 2
+    assert week.median_time_to_resolve == timedelta(hours=7)
     assert (week.promises_kept, week.promises_total) == (1, 3)
     assert (digest.ratings[-1], digest.rated) == (4.0, 3)
     assert digest.ratings[-2] == 4.0 and digest.ratings[:-2] == [None] * 6
@@ -219,13 +221,13 @@ def test_the_digest_states_the_hand_computed_figures(store: Store, people: dict[
         "- Pulse (3 of 5 answered): felt supported by you 4.0/5 · served by other teams 3.0/5",
         "- “more 1:1s please”",
         "- Ratings of your team's work: 4.0/5 from 3 ratings this week (steady over 8 weeks).",
-        "- Your staff asked you: 1 request · median 20m to acknowledge · 1h to resolve.",
-        "- Everyone else asked you: 1 request · median 4h to acknowledge · 6h to resolve.",
-        "- Requests from other teams this week: 4 requests · median 2h to acknowledge · 5h to resolve · "
-        "promises kept 1 of 3 · rating 4.0/5 (1 still open).",
+        "- Your staff asked you: 1 request · median 20m to acknowledge (0 still waiting) · 1h to resolve.",
+        "- Everyone else asked you: 1 request · median 4h to acknowledge (0 still waiting) · 6h to resolve.",
+        "- Requests from other teams this week: 4 requests · median 2h to acknowledge (0 still waiting) · 7h to "
+        "resolve · promises kept 1 of 3 · rating 4.0/5 (1 still open).",
         "- Volume over 8 weeks: 0, 0, 0, 0, 0, 0, 1, 4.",
-        "- Slowest link: Legal → Finance, median 3h to acknowledge (1 request).",
-        "- Fastest link: Sales → Finance, median 1h to acknowledge (3 requests).",
+        "- Slowest link: Legal → Finance, median 3h to acknowledge (1 request, 0 still waiting).",
+        "- Fastest link: Sales → Finance, median 1h to acknowledge (3 requests, 0 still waiting).",
         "## Open and overdue (1)",
         "- R-3 held by Hal, due Thu 19 Nov 17:00: “request 3”",
         "- Check in with Hal about R-3: it has been overdue since Thu 19 Nov 17:00. Help them finish it or "
