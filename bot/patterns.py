@@ -191,8 +191,9 @@ def _top(counts: dict[str, int], limit: int = 5) -> str:
     return " · ".join(f"{name} {count}" for name, count in list(counts.items())[:limit]) or "none"
 
 
-def patterns_lines(patterns: Patterns) -> list[str]:
-    """The patterns as lines (the digest section, and the body of :func:`patterns_text`)."""
+def patterns_lines(patterns: Patterns, *, refs: bool = True) -> list[str]:
+    """The patterns as lines (the digest section, and the body of :func:`patterns_text`); without
+    ``refs`` the themes name no requests (chat and digest readers may not see every request)."""
     if not patterns.complaints:
         return [f"No complaints in {patterns.requests} requests ({patterns.trend})."]
     lines = [
@@ -205,7 +206,9 @@ def patterns_lines(patterns: Patterns) -> list[str]:
     if patterns.themes:
         lines.append(
             "Recurring in comments: "
-            + "; ".join(f"“{t.word}…” {t.count} ({', '.join(t.refs[:4])})" for t in patterns.themes[:5])
+            + "; ".join(
+                f"“{t.word}…” {t.count}" + (f" ({', '.join(t.refs[:4])})" if refs else "") for t in patterns.themes[:5]
+            )
             + "."
         )
     else:
@@ -213,10 +216,10 @@ def patterns_lines(patterns: Patterns) -> list[str]:
     return lines
 
 
-def patterns_text(patterns: Patterns, *, tz_label: str = "UTC") -> str:
+def patterns_text(patterns: Patterns, *, tz_label: str = "UTC", refs: bool = True) -> str:
     """The whole report for ``/request patterns`` and ``servechain patterns``."""
     header = (
         f"Complaint patterns · {patterns.scope} · requests created {patterns.since:%a %d %b %Y} – "
         f"{patterns.until:%a %d %b %Y} ({tz_label})"
     )
-    return "\n".join([header, *patterns_lines(patterns)])
+    return "\n".join([header, *patterns_lines(patterns, refs=refs)])

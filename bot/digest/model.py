@@ -17,6 +17,7 @@ from bot.digest.snapshot import OrgSnapshot, snapshot_for
 from bot.errors import InvalidCommand, NotFound
 from bot.metrics import Figures, RequestFacts, figures
 from bot.models import Person
+from bot.patterns import Patterns, patterns_of
 from bot.ports import Store
 from bot.pulse import DEFAULT_PULSE, PulseSettings, PulseSummary, pulse_team
 from bot.stats import format_duration
@@ -83,8 +84,8 @@ class Digest:
     """The manager's service to their own staff per week (time to acknowledge, rating)."""
     served: Figures = field(default_factory=Figures)
     """Everything the team served in the digest's week (also for each other): the six needs."""
-    patterns: object | None = None
-    """The complaint patterns of the week (:class:`bot.patterns.Patterns`), when computed."""
+    patterns: Patterns | None = None
+    """Complaints about the team's work this week, against the week before."""
 
     @property
     def week(self) -> str:
@@ -189,6 +190,14 @@ def build_digest(
         rollup=rollup,
         pulse_settings=pulse_settings,
         served=figures(served_weeks[-1]),
+        patterns=patterns_of(
+            served_weeks[-1],
+            served_weeks[-2] if len(served_weeks) > 1 else [],
+            scope=", ".join(team_names) or manager.name,
+            since=weeks.start,
+            until=weeks.end,
+            counterpart=lambda f: snapshot.team_name(f.requester_team),
+        ),
         staff_weeks=[
             figures(rows)
             for rows in weeks.split(f for f in snapshot.by_provider.get(manager.id, []) if f.requester_id in members)

@@ -12,6 +12,7 @@ from bot.digest.chart import digest_chart
 from bot.digest.model import Digest, Link, RollupRow, format_score
 from bot.metrics import Figures
 from bot.models import NEEDS, Message, Section
+from bot.patterns import patterns_lines
 from bot.stats import acknowledge_median, format_estimate
 from bot.workhours import zone
 
@@ -147,6 +148,10 @@ def render(digest: Digest) -> _Rendered:
     overdue = Section(title=f"Open and overdue ({digest.overdue_total})", lines=overdue_lines)
 
     sections = [morale, staff, service, overdue]
+    if digest.patterns is not None:
+        sections.append(
+            Section(title="Complaint patterns (this week)", lines=patterns_lines(digest.patterns, refs=False))
+        )
     if digest.rollup:
         sections.append(Section(title="Your teams at a glance", lines=[_rollup_line(row) for row in digest.rollup]))
     sections.append(Section(title="Suggested action", lines=[digest.suggestion]))
