@@ -12,11 +12,14 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from bot.errors import NotFound
-from bot.metrics import COMPLAINT_KINDS, NO_TEAM, POOR_RATING, OrgMetrics, RequestFacts
+from bot.errors import NotAllowed, NotFound
+from bot.metrics import COMPLAINT_KINDS, DEFAULT_WINDOW, NO_TEAM, POOR_RATING, OrgMetrics, RequestFacts
 from bot.models import NEEDS, Person
+from bot.people import Directory
+from bot.ports import Store
+from bot.workhours import DEFAULT_HOURS, WorkingHours
 
 MIN_THEME = 2
 """A theme must recur: a word shared by at least this many complaint comments."""
@@ -223,3 +226,34 @@ def patterns_text(patterns: Patterns, *, tz_label: str = "UTC", refs: bool = Tru
         f"{patterns.until:%a %d %b %Y} ({tz_label})"
     )
     return "\n".join([header, *patterns_lines(patterns, refs=refs)])
+
+
+def request_patterns(
+    *,
+    store: Store,
+    directory: Directory,
+    viewer: Person,
+    now: datetime,
+    person: Person | None = None,
+    scope: str | None = None,
+    window_length: timedelta = DEFAULT_WINDOW,
+    hours: WorkingHours = DEFAULT_HOURS,
+) -> str:
+    """``/request patterns``: anyone may see their own; other people, teams and links are for
+    managers (someone reports to them). Themes name no requests in chat."""
+    if person is None and not scope:
+        person = viewer
+    if person is not None and person.id != viewer.id and not directory.manages(viewer.id, person.id):
+        raise NotAllowed("Complaint patterns of other people are for their managers.")
+    if person is None and not any(
+        directory.manages(viewer.id, p.id) for p in store.list_people(viewer.workspace) if p.id != viewer.id
+    ):
+        raise NotAllowed("Complaint patterns of teams are for managers; try /request patterns for your own.")
+    workspace = viewer.workspace
+    current = OrgMetrics.load(
+        store=store, workspace=workspace, since=now - window_length, until=now, now=now, hours=hours
+    )
+    previous = OrgMetrics.load(
+        store=store, workspace=workspace, since=now - 2 * window_length, until=now - window_length, now=now, hours=hours
+    )
+    return patterns_text(scope_patterns(current, previous, target=scope, person=person), refs=False)
