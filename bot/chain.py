@@ -435,10 +435,14 @@ def _map_png(team_map: TeamMap) -> bytes:
     ax.legend(handles=handles, loc="lower left", fontsize=8, frameon=False, title="width = volume", title_fontsize=8)
     slowest = team_map.slowest()
     footer = "Slowest links (median working time to acknowledge): " + (
-        " · ".join(f"{team_map.label(link)} {link_estimate_text(link.figures)}" for link in slowest)
-        or "none acknowledged yet"
+        " · ".join(
+            f"{team_map.label(link)} {acknowledge_median(link.figures)}"
+            + (f" ({link.figures.waiting_to_acknowledge} still waiting)" if link.figures.waiting_to_acknowledge else "")
+            for link in slowest
+        )
+        or "no requests yet"
     )
-    fig.text(0.02, 0.02, textwrap.fill(footer, 150), fontsize=9, va="bottom")
+    fig.text(0.02, 0.02, textwrap.fill(footer, 140), fontsize=9, va="bottom")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
