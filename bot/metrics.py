@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from bot.errors import InvalidCommand
 from bot.models import NEEDS, Event, EventKind, Person, Rating, Request, Status, Team
@@ -191,7 +192,8 @@ def request_facts(
     declines = [e for e in request.events if e.kind == EventKind.DECLINED]
     to_acknowledge = time_to_acknowledge(request, people=people, hours=hours)
     to_resolve = time_to_resolve(request, people=people, hours=hours)
-    waited_ack = None if to_acknowledge is not None else _waited(request, people=people, now=now, hours=hours)
+    waited = _waited(request, people=people, now=now, hours=hours)  # None unless open
+    waited_ack = None if to_acknowledge is not None else waited
     kept = promise_kept(request, now)
     found = complaints(request, to_acknowledge=to_acknowledge, waited=waited_ack, kept=kept)
     return RequestFacts(
@@ -205,10 +207,8 @@ def request_facts(
         external=request.external,
         time_to_acknowledge=to_acknowledge,
         time_to_resolve=to_resolve,
-        waited_to_acknowledge=None
-        if to_acknowledge is not None
-        else _waited(request, people=people, now=now, hours=hours),
-        waited_to_resolve=None if to_resolve is not None else _waited(request, people=people, now=now, hours=hours),
+        waited_to_acknowledge=waited_ack,
+        waited_to_resolve=None if to_resolve is not None else waited,
         promise_kept=kept,
         declined=bool(declines),
         alternative_offered=any(e.alternative for e in declines),
@@ -278,7 +278,10 @@ def survival_quantile(
     when it never does (too many still waiting: the answer is beyond the longest wait so far).
     With ``midpoint``, a curve that sits exactly on ``1 - fraction`` takes the midpoint to the next
     observed time (so without censoring the median is the classic one: the mean of the middle pair)."""
-    curve = kaplan_meier(observed, censored)
+    return _curve_quantile(kaplan_meier(observed, censored), fraction, midpoint=midpoint)
+
+
+def _curve_quantile(curve: Sequence[tuple[timedelta, float]], fraction: float, *, midpoint: bool) -> timedelta | None:
     target = 1 - fraction
     for index, (time, surviving) in enumerate(curve):
         if surviving <= target + _EPSILON:
@@ -297,15 +300,23 @@ class Durations:
     censored: tuple[timedelta, ...] = ()
     waiting: int = 0
 
+    @cached_property
+    def _curve(self) -> list[tuple[timedelta, float]]:
+        return kaplan_meier(self.observed, self.censored)
+
     @property
     def median(self) -> timedelta | None:
         """Kaplan-Meier median; None with no evidence or when half are still waiting."""
-        return survival_quantile(self.observed, self.censored, 0.5, midpoint=True)
+        if not self.censored:  # the same answer, by sorting (the common case, and faster)
+            return median(self.observed)
+        return _curve_quantile(self._curve, 0.5, midpoint=True)
 
     @property
     def p90(self) -> timedelta | None:
         """Kaplan-Meier 90th percentile (nearest rank without censoring); None when not reached."""
-        return survival_quantile(self.observed, self.censored, 0.9)
+        if not self.censored:
+            return percentile(self.observed, 0.9)
+        return _curve_quantile(self._curve, 0.9, midpoint=False)
 
     @property
     def longest(self) -> timedelta | None:
