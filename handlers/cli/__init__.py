@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from bot.errors import StorageError
 from bot.settings import Settings
-from handlers.cli import chain, console, db, digest, org, privacy, serve, stats, teams
+from handlers.cli import chain, console, db, digest, org, patterns, privacy, serve, stats, teams
 from handlers.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
 from handlers.console import describe_db
 
@@ -29,7 +29,7 @@ LOG_LEVEL_VARIABLE = "SERVECHAIN_LOG_LEVEL"
 LOG_FORMAT_VARIABLE = "SERVECHAIN_LOG_FORMAT"
 LOG_FORMATS = ("text", "json")
 
-GROUPS = (console, org, db, stats, chain, digest, privacy, teams, serve)
+GROUPS = (console, org, db, stats, patterns, chain, digest, privacy, teams, serve)
 """Command groups in the order ``servechain --help`` lists them."""
 
 
@@ -113,6 +113,8 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     if command == "stats":
         return stats.run(settings, args, now)
+    if command == "patterns":
+        return patterns.run(settings, args, now)
     if command in ("export", "forget"):
         return privacy.run(settings, args, now)
     if command == "digest":

@@ -41,7 +41,15 @@ def with_store(settings: Settings, run: Callable[[Store], int]) -> int:
 
 
 def write_binary(data: bytes, *, stdout: TextIO, stderr: TextIO, prog: str) -> int:
-    """Write ``data`` (a PNG) to standard output's byte stream; a usage error when it has none."""
+    """Write ``data`` (a PNG) to standard output's byte stream; a usage error when that is a
+    terminal (an image would only garble it) or has no byte stream."""
+    isatty = getattr(stdout, "isatty", None)
+    if isatty is not None and isatty():
+        print(
+            f"{prog}: not writing a PNG image to the terminal; use --output FILE, or redirect: > chart.png",
+            file=stderr,
+        )
+        return EXIT_USAGE
     binary = getattr(stdout, "buffer", None)
     if binary is None:
         print(f"{prog}: standard output takes no binary data; use --output FILE", file=stderr)
