@@ -30,6 +30,9 @@ COMMANDS = [
     "forget",
     "teams",
     "teams package",
+    "slack",
+    "slack manifest",
+    "doctor",
     "serve",
 ]
 
