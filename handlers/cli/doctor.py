@@ -315,7 +315,8 @@ def check_teams(settings: Settings, *, token_url: str | None) -> Iterator[Findin
     password = _secret(settings.microsoft_app_password)
     tenant = settings.microsoft_app_tenant_id.strip()
     if not settings.teams_enabled:
-        yield Finding(SKIP, "teams", "Teams is off (MICROSOFT_APP_ID is not set)")
+        why = "SERVECHAIN_TEAMS=0" if app_id else "MICROSOFT_APP_ID is not set"
+        yield Finding(SKIP, "teams", f"Teams is off ({why})")
         return
     if not app_id:
         yield Finding(
