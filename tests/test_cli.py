@@ -31,6 +31,9 @@ COMMANDS = [
     "forget",
     "teams",
     "teams package",
+    "slack",
+    "slack manifest",
+    "doctor",
     "serve",
 ]
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO, TypeAlias
+
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from bot.errors import StorageError
 from bot.ports import Store
@@ -20,6 +24,19 @@ DB_HELP = "TinyDB file or postgresql:// URL (default: $SERVECHAIN_DB, else serve
 if TYPE_CHECKING:
     Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
     """What ``add_subparsers()`` returns; each command group adds its parsers to it."""
+
+
+def setting_problems(error: ValidationError | SettingsError) -> list[tuple[str, str]]:
+    """``(VARIABLE, what is wrong)`` for each malformed setting; a JSON setting that does not parse
+    (pydantic-settings' SettingsError) names its variable too, never its value."""
+    if isinstance(error, SettingsError):
+        field = re.search(r'field "([^"]+)"', str(error))
+        name = field.group(1).upper() if field else "settings"
+        return [(name, "not valid JSON")]
+    return [
+        (str(problem["loc"][0]).upper() if problem["loc"] else "settings", str(problem["msg"]))
+        for problem in error.errors()
+    ]
 
 
 def add_db_argument(parser: argparse.ArgumentParser) -> None:
