@@ -23,6 +23,8 @@ COMMANDS = [
     "db migrate",
     "db check",
     "db repair",
+    "db backup",
+    "db restore",
     "stats",
     "patterns",
     "chain",
