@@ -48,7 +48,7 @@ from tests.test_replicas import (
     wait_until,
 )
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(360)]
 
 RATE = 20.0  # commands per second
 DRAIN = 1.5  # SHUTDOWN_DRAIN_SECONDS: readiness false this long before the listener closes
