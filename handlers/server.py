@@ -46,7 +46,8 @@ log = logging.getLogger(__name__)
 RUNTIME_KEY = web.AppKey("servechain_runtime", Runtime)
 READINESS_KEY = web.AppKey("servechain_readiness", Readiness)
 METRICS_KEY = web.AppKey("servechain_metrics", Metrics)
-GRACE_KEY = web.AppKey("servechain_grace_seconds", float)
+GRACE_KEY = web.AppKey("servechain_grace_seconds", list)
+"""``[seconds]`` the runtime may take to stop, set when a shutdown starts (a list: the app is frozen by then)."""
 
 NO_FRONT_END = (
     "No chat front end is configured. Set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET for Slack, "
@@ -198,6 +199,7 @@ def build_web_app(
     )
     app[RUNTIME_KEY] = runtime
     app[READINESS_KEY] = Readiness()
+    app[GRACE_KEY] = [30.0]
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     if metrics is not None:
@@ -210,7 +212,7 @@ def build_web_app(
         await asyncio.to_thread(runtime.start)
 
     async def stop(app: web.Application) -> None:
-        await asyncio.to_thread(stop_within, runtime, app.get(GRACE_KEY, 30.0))
+        await asyncio.to_thread(stop_within, runtime, app[GRACE_KEY][0])
 
     if deliver:
         app.on_startup.append(start)
@@ -250,7 +252,7 @@ async def run_until_stopped(app: web.Application, *, host: str, port: int, drain
         with contextlib.suppress(TimeoutError):  # a second signal cuts the drain short
             await asyncio.wait_for(stopping.wait(), drain)
         log.info("shutting down: no longer accepting requests; finishing work (up to %.0f s)", grace)
-        app[GRACE_KEY] = max(1.0, grace - (time.monotonic() - started - drain))
+        app[GRACE_KEY][0] = max(1.0, grace - (time.monotonic() - started - drain))
     finally:
         await runner.cleanup()  # stops listening, waits for requests in flight, then stops the runtime
     log.info("stopped")

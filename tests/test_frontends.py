@@ -122,7 +122,7 @@ def test_socket_mode_mounts_no_slack_route_but_keeps_health(org_store: Store) ->
     runtime = app[RUNTIME_KEY]
     try:
         assert runtime.frontend_names == ["slack"]
-        assert {resource.canonical for resource in app.router.resources()} == {"/healthz"}
+        assert {resource.canonical for resource in app.router.resources()} == {"/healthz", "/readyz"}
     finally:
         runtime.stop()
 

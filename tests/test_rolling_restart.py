@@ -48,7 +48,7 @@ from tests.test_replicas import (
     wait_until,
 )
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(360)]
 
 RATE = 20.0  # commands per second
 DRAIN = 1.5  # SHUTDOWN_DRAIN_SECONDS: readiness false this long before the listener closes
@@ -206,7 +206,7 @@ def test_a_rolling_restart_under_20_commands_a_second_loses_and_duplicates_nothi
 
             wait_until(
                 lambda: len(pg_store.find_requests(WORKSPACE)) >= len(acked) and len(provider_cards()) >= len(acked),
-                60,
+                150,  # delivery is one card at a time per replica: a busy machine takes a while
                 lambda: (
                     f"{len(pg_store.find_requests(WORKSPACE))} requests, {len(provider_cards())} provider cards "
                     f"for {len(acked)} acknowledged commands"
