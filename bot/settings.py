@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -52,6 +54,28 @@ class Settings(BaseSettings):
     servechain_teams: bool | None = Field(
         default=None,
         description="Force the Teams front end on (1) or off (0); by default it is on when MICROSOFT_APP_ID is set.",
+    )
+
+    graph_tenant_id: str = Field(default="", description="Microsoft Entra tenant whose users `org sync graph` reads.")
+    graph_client_id: str = Field(default="", description="App registration (client) id with User.Read.All.")
+    graph_client_secret: SecretStr = Field(default=SecretStr(""), description="That app's client secret.")
+    graph_api_url: str = Field(
+        default="https://graph.microsoft.com/v1.0/",
+        description="Base URL of Microsoft Graph (tests point it at a local fake).",
+    )
+    graph_login_url: str = Field(
+        default="https://login.microsoftonline.com/",
+        description="Base URL of the Microsoft Entra token endpoint (tests point it at a local fake).",
+    )
+    org_sync: Literal["", "slack", "graph"] = Field(
+        default="", description="Directory the scheduler syncs the org from daily: slack, graph or empty (off)."
+    )
+    org_sync_file: str = Field(
+        default="", description="Org file (YAML/CSV) the daily sync merges in: teams, managers, countries."
+    )
+    org_sync_hour: int = Field(default=6, ge=0, le=23, description="UTC hour from which the daily org sync runs.")
+    directory_max_wait_seconds: float = Field(
+        default=60.0, ge=0, description="Longest Retry-After a directory sync waits before giving up."
     )
 
     kudos_daily_allowance: int = Field(default=5, ge=0, description="Kudos a person may give per day.")
