@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.dburl import check_db
@@ -108,6 +108,25 @@ class Settings(BaseSettings):
     def _known_store(cls, value: str) -> str:
         """A PostgreSQL URL or a file path; the error never repeats the value (it may hold a password)."""
         return check_db(value)
+
+    @model_validator(mode="after")
+    def _org_sync_configured(self) -> Settings:
+        """The daily org sync's directory needs its credentials (named, never echoed)."""
+        if self.org_sync == "slack" and not (self.slack_bot_token and self.slack_bot_token.get_secret_value()):
+            raise ValueError("ORG_SYNC=slack needs SLACK_BOT_TOKEN")
+        if self.org_sync == "graph":
+            missing = [
+                name
+                for name, value in (
+                    ("GRAPH_TENANT_ID", self.graph_tenant_id),
+                    ("GRAPH_CLIENT_ID", self.graph_client_id),
+                    ("GRAPH_CLIENT_SECRET", self.graph_client_secret.get_secret_value()),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(f"ORG_SYNC=graph needs {', '.join(missing)}")
+        return self
 
     @property
     def slack_enabled(self) -> bool:

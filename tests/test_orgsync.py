@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+from pydantic import SecretStr, ValidationError
 
 from bot.jobs import JobContext, default_registry
 from bot.models import Person
@@ -22,6 +23,7 @@ from bot.orgsync import DirectoryError, DirectoryUser, OrgSyncError, OrgSyncJob,
 from bot.people import Directory
 from bot.ports import Store
 from bot.requests import create_request
+from bot.settings import Settings
 from handlers import cli
 from handlers.directory import GraphDirectory, SlackDirectory
 from storage import open_store
@@ -490,3 +492,30 @@ def test_the_daily_job_is_idle_without_a_directory(store: Store) -> None:
     (job,) = default_registry().build(JobContext(), only=["org-sync"])
     report = job.run(store=store, workspace=WS, now=datetime(2026, 11, 30, 12, tzinfo=UTC))
     assert report.sent == [] and store.get_doc("org_sync", WS, "last") is None
+
+
+def test_the_runtime_runs_the_daily_sync_from_the_configured_directory(slack: FakeSlackApi, tmp_path: Path) -> None:
+    from handlers.runtime import Runtime
+
+    settings = Settings(
+        org_sync="slack", slack_bot_token=SecretStr("xoxb-test"), slack_api_url=slack.url, org_sync_hour=6
+    )
+    store = open_store(str(tmp_path / "org.json"))
+    try:
+        runtime = Runtime(
+            settings=settings, store=store, clock=lambda: datetime(2026, 11, 30, 7, tzinfo=UTC), background=False
+        )
+        runtime.run_scheduler()
+        assert len(slack.calls("users.list")) == 1
+        assert store.find_person(WS, slack_id=(TEAM, "U01ANN")) is not None
+        runtime.run_scheduler()
+        assert len(slack.calls("users.list")) == 1  # once a day
+    finally:
+        store.close()
+
+
+def test_a_daily_sync_without_its_credentials_is_a_settings_error() -> None:
+    with pytest.raises(ValidationError, match="ORG_SYNC=graph needs GRAPH_CLIENT_ID, GRAPH_CLIENT_SECRET"):
+        Settings(org_sync="graph", graph_tenant_id="t")
+    with pytest.raises(ValidationError, match="ORG_SYNC=slack needs SLACK_BOT_TOKEN"):
+        Settings(org_sync="slack")
