@@ -125,12 +125,6 @@ class SyncReport:
 # --------------------------------------------------------------------------- merging
 
 
-def _identity(person: Person, user: DirectoryUser, kind: SourceKind) -> bool:
-    if kind == "slack":
-        return person.slack_ids.get(user.slack_team or "") == user.key
-    return person.teams_id == user.key
-
-
 def _has_identity(person: Person, kind: SourceKind, slack_teams: set[str]) -> bool:
     if kind == "slack":
         return any(team in slack_teams for team in person.slack_ids)
@@ -226,8 +220,14 @@ def plan_sync(
     # 1. Directory users -> people (matched by directory id, then email, then handle).
     key_to_id: dict[str, str] = {}
     claimed: set[str] = set()
+    by_identity: dict[tuple[str, str], str] = {}  # (slack team or "", directory key) -> person id
+    for person in existing_people:
+        for slack_team, user_id in person.slack_ids.items():
+            by_identity[(slack_team, user_id)] = person.id
+        if kind == "graph" and person.teams_id:
+            by_identity[("", person.teams_id)] = person.id
     for user in humans:
-        match = next((p.id for p in result.values() if _identity(p, user, kind)), None)
+        match = by_identity.get((user.slack_team or "" if kind == "slack" else "", user.key))
         if match is None and user.email and user.email.lower() in by_email:
             match = by_email[user.email.lower()]
         if match is not None and match in claimed:
@@ -302,10 +302,10 @@ def plan_sync(
         if user.manager_key and user.manager_key in key_to_id:
             person_id = key_to_id[user.key]
             result[person_id] = result[person_id].model_copy(update={"manager_id": key_to_id[user.manager_key]})
+    managed_by_directory = {key_to_id[u.key] for u in humans if u.manager_key in key_to_id}
     for entry in file_people:
         person_id = file_matched[entry.id]
-        directory_user = next((u for u in humans if key_to_id.get(u.key) == person_id), None)
-        if directory_user is not None and directory_user.manager_key in key_to_id:
+        if person_id in managed_by_directory:
             continue
         if entry.manager_id and entry.manager_id in file_matched:
             result[person_id] = result[person_id].model_copy(update={"manager_id": file_matched[entry.manager_id]})
