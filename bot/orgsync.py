@@ -128,7 +128,8 @@ class SyncReport:
 def _has_identity(person: Person, kind: SourceKind, slack_teams: set[str]) -> bool:
     if kind == "slack":
         return any(team in slack_teams for team in person.slack_ids)
-    return person.teams_id is not None
+    # A Teams channel user id ("29:...") is not an Entra object id: Graph can't know that person.
+    return person.teams_id is not None and ":" not in person.teams_id
 
 
 def _handle_from(user: DirectoryUser) -> str:

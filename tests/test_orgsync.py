@@ -519,3 +519,18 @@ def test_a_daily_sync_without_its_credentials_is_a_settings_error() -> None:
         Settings(org_sync="graph", graph_tenant_id="t")
     with pytest.raises(ValidationError, match="ORG_SYNC=slack needs SLACK_BOT_TOKEN"):
         Settings(org_sync="slack")
+
+
+def test_a_teams_user_known_only_by_channel_id_is_not_taken_for_a_leaver() -> None:
+    web_chat = Person(id="P-w", handle="webby", name="Web Chat", teams_id="29:1abc")
+    entra = Person(id="P-e", handle="ento", name="Ent Ra", teams_id="0f3c-entra-id")
+    people, _teams, report = plan_sync(
+        kind="graph",
+        label="Graph",
+        users=[DirectoryUser(key="g1", name="Gia Boss")],
+        existing_people=[web_chat, entra],
+        existing_teams=[],
+        workspace=WS,
+    )
+    assert report.deactivated == ["- ento: left; marked inactive (their history stays)"]
+    assert [p.handle for p in people if not p.active] == ["ento"]
