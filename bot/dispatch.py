@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot import cards, commands
+from bot.access import PersonFigures
 from bot.chain import chain_lines
 from bot.digest import DEFAULT_DIGEST, DigestSettings, digest_preview
 from bot.errors import DomainError, NotFound
@@ -78,14 +79,16 @@ def run_request(
     platform_resolver: MentionResolver | None = None,
     idempotency_key: str | None = None,
     hours: WorkingHours = DEFAULT_HOURS,
+    person_figures: PersonFigures = "private",
 ) -> Reply:
-    """Parse and run a ``/request`` command; domain errors become friendly replies."""
+    """Parse and run a ``/request`` command; domain errors become friendly replies.
+    ``person_figures`` is the ``PERSON_FIGURES`` setting (who may see a person's stats)."""
     directory = Directory(store, actor.workspace)
     directory.remember(actor)
     command = commands.parse_request(text, now=now, tz=actor.tz, hours=hours.for_person(actor))
     resolve = resolver_for(directory, platform_resolver)
     try:
-        return _run_request(command, store, directory, actor, now, resolve, idempotency_key, hours)
+        return _run_request(command, store, directory, actor, now, resolve, idempotency_key, hours, person_figures)
     except DomainError as error:
         return Reply(error.message, ok=False)
 
@@ -99,6 +102,7 @@ def _run_request(
     resolve: MentionResolver,
     idempotency_key: str | None,
     hours: WorkingHours,
+    person_figures: PersonFigures = "private",
 ) -> Reply:
     match command:
         case commands.Usage():
@@ -157,6 +161,7 @@ def _run_request(
                 person=person,
                 team=command.team,
                 hours=hours,
+                person_figures=person_figures,
             )
             return Reply(text)
         case commands.Chain():

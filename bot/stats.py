@@ -7,11 +7,14 @@ Front ends show the returned text as it is (monospace is not needed). Resolution
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from bot.errors import NotFound
+from bot.access import PersonFigures, can_see_person_figures
+from bot.errors import NotAllowed, NotFound
 from bot.metrics import DEFAULT_WINDOW, NO_TEAM, Figures, OrgMetrics, TwoSided
 from bot.models import NEEDS, Person, Team
+from bot.people import Directory
 from bot.ports import Store
 from bot.workhours import DEFAULT_HOURS, WorkingHours, zone
 
@@ -178,11 +181,22 @@ def stats_text(
     person: Person | None = None,
     team: str | None = None,
     tz: str | None = None,
+    may_see: Callable[[Person], bool] | None = None,
 ) -> str:
     """The text for ``/request stats``: a person, a team (name or id), a ``team->team`` link, or,
-    with neither, the whole organisation. Raises NotFound for an unknown team."""
+    with neither, the whole organisation. Raises NotFound for an unknown team, and NotAllowed
+    for a person whose figures ``may_see`` refuses (the viewer is neither them nor above them)."""
+
+    def person_text(found: Person) -> str:
+        if may_see is not None and not may_see(found):
+            raise NotAllowed(
+                f"{found.name}'s own figures are for them and their managers. Try their team's: "
+                f"/request stats {org.team_name(found.team_id) if found.team_id else 'with a team name'}."
+            )
+        return person_report(org, found, tz=tz)
+
     if person is not None:
-        return person_report(org, person, tz=tz)
+        return person_text(person)
     if team:
         for arrow in _LINK_ARROWS:
             if arrow in team:
@@ -192,7 +206,7 @@ def stats_text(
         if found is None:
             person_found = next((p for p in org.people.values() if p.handle == team.strip().lstrip("@").lower()), None)
             if person_found is not None:
-                return person_report(org, person_found, tz=tz)
+                return person_text(person_found)
             raise NotFound(f"I don't know a team or person called {team.strip()!r}.")
         return team_report(org, found, tz=tz)
     return org_report(org, tz=tz)
@@ -208,9 +222,16 @@ def request_stats(
     team: str | None = None,
     window_length: timedelta = DEFAULT_WINDOW,
     hours: WorkingHours = DEFAULT_HOURS,
+    person_figures: PersonFigures = "private",
 ) -> str:
-    """``/request stats [@user | team]`` for ``viewer``: without a target, the viewer's own figures."""
+    """``/request stats [@user | team]`` for ``viewer``: without a target, the viewer's own
+    figures; another person's only as :func:`bot.access.can_see_person_figures` allows."""
     org = OrgMetrics.load(store=store, workspace=workspace, since=now - window_length, until=now, now=now, hours=hours)
     if person is None and not team:
         person = viewer
-    return stats_text(org=org, person=person, team=team, tz=viewer.tz)
+    directory = Directory(store, workspace)
+
+    def may_see(found: Person) -> bool:
+        return can_see_person_figures(viewer, found, directory, person_figures)
+
+    return stats_text(org=org, person=person, team=team, tz=viewer.tz, may_see=may_see)

@@ -446,7 +446,15 @@ class Console:
             case "/request":
                 actor = self._require_actor()
                 self._show_reply(
-                    actor, run_request(store=self.store, actor=actor, text=rest, now=self.now(), hours=self.hours)
+                    actor,
+                    run_request(
+                        store=self.store,
+                        actor=actor,
+                        text=rest,
+                        now=self.now(),
+                        hours=self.hours,
+                        person_figures=self.runtime.settings.person_figures,
+                    ),
                 )
             case "/kudos":
                 actor = self._require_actor()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import sys
 from datetime import UTC, datetime
 
@@ -25,6 +26,8 @@ from handlers.console import describe_db
 log = logging.getLogger(__name__)
 
 LOG_LEVEL_VARIABLE = "SERVECHAIN_LOG_LEVEL"
+LOG_FORMAT_VARIABLE = "SERVECHAIN_LOG_FORMAT"
+LOG_FORMATS = ("text", "json")
 
 GROUPS = (console, org, db, stats, chain, digest, privacy, teams, serve)
 """Command groups in the order ``servechain --help`` lists them."""
@@ -43,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _configure_logging(default_level: str) -> bool:
-    """Log to stderr at ``$SERVECHAIN_LOG_LEVEL`` (else ``default_level``); False if it names no level."""
+    """Log to stderr at ``$SERVECHAIN_LOG_LEVEL`` (else ``default_level``), as text or, with
+    ``SERVECHAIN_LOG_FORMAT=json``, one JSON object per line; False if either is malformed."""
     name = os.environ.get(LOG_LEVEL_VARIABLE, "").strip().upper() or default_level
     level = logging.getLevelNamesMapping().get(name)
     if level is None:
@@ -53,8 +57,28 @@ def _configure_logging(default_level: str) -> bool:
             file=sys.stderr,
         )
         return False
+    log_format = os.environ.get(LOG_FORMAT_VARIABLE, "").strip().lower() or "text"
+    if log_format not in LOG_FORMATS:
+        print(f"servechain: bad setting {LOG_FORMAT_VARIABLE}: {log_format!r} (use text or json)", file=sys.stderr)
+        return False
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if log_format == "json":
+        from handlers.observability import JsonFormatter
+
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
     return True
+
+
+def _name_logs(settings: Settings) -> None:
+    """Give JSON log lines this process's replica (default: the host name) and workspace."""
+    from handlers.observability import JsonFormatter
+
+    replica = settings.servechain_replica or socket.gethostname()
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler.formatter, JsonFormatter):
+            handler.formatter.replica = replica
+            handler.formatter.workspace = settings.servechain_workspace
 
 
 def _load_settings(db: str | None) -> Settings | None:
@@ -108,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = _load_settings(getattr(args, "db", None))
     if settings is None:
         return EXIT_USAGE
+    _name_logs(settings)
     try:
         return _run(settings, args)
     except KeyboardInterrupt:
