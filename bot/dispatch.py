@@ -17,11 +17,13 @@ from bot.digest import DEFAULT_DIGEST, DigestSettings, digest_preview
 from bot.errors import DomainError, NotFound
 from bot.kudos import DEFAULT_KUDOS_ALLOWANCE, give_kudos, leaderboard_text
 from bot.models import Message, Person, Request
+from bot.patterns import request_patterns
 from bot.people import Directory
 from bot.ports import Store
 from bot.pulse import DEFAULT_PULSE, PulseSettings
 from bot.requests import Outcome, can_view, create_request
 from bot.stats import request_stats
+from bot.team_view import team_view, team_view_text
 from bot.workhours import DEFAULT_HOURS, WorkingHours
 
 MentionResolver = Callable[[commands.Mention], Person | None]
@@ -164,6 +166,20 @@ def _run_request(
                 person_figures=person_figures,
             )
             return Reply(text)
+        case commands.Patterns():
+            return Reply(
+                request_patterns(
+                    store=store,
+                    directory=directory,
+                    viewer=actor,
+                    now=now,
+                    person=_require(resolve, command.target) if command.target else None,
+                    scope=command.scope,
+                    hours=hours,
+                )
+            )
+        case commands.TeamStuck():
+            return Reply(team_view_text(team_view(store=store, manager=actor, now=now, hours=hours)))
         case commands.Chain():
             lines = chain_lines(
                 store=store, workspace=actor.workspace, number=command.number, now=now, viewer=actor, hours=hours

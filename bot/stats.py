@@ -18,7 +18,8 @@ from bot.people import Directory
 from bot.ports import Store
 from bot.workhours import DEFAULT_HOURS, WorkingHours, zone
 
-_LINK_ARROWS = ("->", "→")
+_LINK_ARROWS = ("->", "→", ":")
+"""``team:team`` is the shell-safe spelling (a bare ``>`` is a redirect in a shell)."""
 
 
 def format_duration(value: timedelta | None) -> str:
@@ -32,6 +33,19 @@ def format_duration(value: timedelta | None) -> str:
     if hours == 0:
         return f"{minutes}m"
     return f"{hours}h" if minutes == 0 else f"{hours}h {minutes:02d}m"
+
+
+def format_estimate(value: timedelta | None, longest: timedelta | None) -> str:
+    """A survival estimate: the duration, or ``over 33h`` when too many still wait to know it
+    (beyond the longest wait so far); ``-`` without any evidence."""
+    if value is None and longest is not None:
+        return f"over {format_duration(longest)}"
+    return format_duration(value)
+
+
+def acknowledge_median(figs: Figures) -> str:
+    """The median time to acknowledge as shown everywhere (``over 9h`` when not reached)."""
+    return format_estimate(figs.median_time_to_acknowledge, figs.longest_wait_to_acknowledge)
 
 
 def _percent(value: float | None) -> str:
@@ -51,10 +65,12 @@ def format_figures(figs: Figures, indent: str = "  ") -> list[str]:
         extras.append(f"{figs.external} for external customers")
     lines = [
         f"Requests: {figs.volume} ({', '.join(extras)})",
-        f"To acknowledge: median {format_duration(figs.median_time_to_acknowledge)}"
-        f" · p90 {format_duration(figs.p90_time_to_acknowledge)} ({figs.acknowledged} acknowledged)",
-        f"To resolve: median {format_duration(figs.median_time_to_resolve)}"
-        f" · p90 {format_duration(figs.p90_time_to_resolve)} ({figs.resolved} done or declined)",
+        f"To acknowledge: median {acknowledge_median(figs)}"
+        f" · p90 {format_estimate(figs.p90_time_to_acknowledge, figs.longest_wait_to_acknowledge)}"
+        f" ({figs.acknowledged} acknowledged, {figs.waiting_to_acknowledge} still waiting)",
+        f"To resolve: median {format_estimate(figs.median_time_to_resolve, figs.longest_wait_to_resolve)}"
+        f" · p90 {format_estimate(figs.p90_time_to_resolve, figs.longest_wait_to_resolve)}"
+        f" ({figs.resolved} done or declined, {figs.waiting_to_resolve} still open)",
         f"Promises kept: {figs.promises_kept} of {figs.promises_total} ({_percent(figs.promise_rate)})"
         if figs.promises_total
         else "Promises kept: no due dates decided yet",
@@ -130,9 +146,10 @@ def link_line(org: OrgMetrics, pair: tuple[str, str], figs: Figures) -> str:
     """One line per team link for overviews."""
     return (
         f"{org.team_name(pair[0])} → {org.team_name(pair[1])}: {_plural(figs.volume, 'request')}"
-        f" · acknowledge median {format_duration(figs.median_time_to_acknowledge)}"
-        f" / p90 {format_duration(figs.p90_time_to_acknowledge)}"
-        f" · resolve median {format_duration(figs.median_time_to_resolve)}"
+        f" · acknowledge median {acknowledge_median(figs)}"
+        f" / p90 {format_estimate(figs.p90_time_to_acknowledge, figs.longest_wait_to_acknowledge)}"
+        f" · resolve median {format_estimate(figs.median_time_to_resolve, figs.longest_wait_to_resolve)}"
+        f" · {figs.waiting_to_acknowledge} waiting"
     )
 
 
@@ -149,8 +166,9 @@ def org_report(org: OrgMetrics, *, tz: str | None = None) -> str:
         rating = f" · rating {figs.average_rating:.1f}" if figs.average_rating is not None else ""
         lines.append(
             f"  {org.team_name(team_id)}: {_plural(figs.volume, 'request')}"
-            f" · acknowledge median {format_duration(figs.median_time_to_acknowledge)}"
-            f" / p90 {format_duration(figs.p90_time_to_acknowledge)}"
+            f" · acknowledge median {acknowledge_median(figs)}"
+            f" / p90 {format_estimate(figs.p90_time_to_acknowledge, figs.longest_wait_to_acknowledge)}"
+            f" · {figs.waiting_to_acknowledge} waiting"
             f" · promises kept {_percent(figs.promise_rate)}{rating}"
         )
     lines.append("Team links (requester's team → provider's team):")
