@@ -120,7 +120,10 @@ def _node_line(
     if request.status.is_open:
         provider_person = directory.get(request.provider_id)
         waited = working_time(
-            _waiting_since(request), now, tz=provider_person.tz if provider_person else "UTC", hours=hours
+            _waiting_since(request),
+            now,
+            tz=provider_person.tz if provider_person else "UTC",
+            hours=hours.for_person(provider_person),
         )
         parts.append(f"{requester} is waiting on {provider} ({format_duration(waited)} so far)")
         if request.due_at is not None:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.dates import DueDateError, parse_due, split_due
 from bot.models import Priority
+from bot.workhours import WorkingHours
 
 __all__ = [
     "KUDOS_USAGE",
@@ -385,7 +386,7 @@ def _parse_stats(rest: str) -> Stats | Usage:
     return Stats(team=team)
 
 
-def _parse_create(text: str, *, now: datetime, tz: str) -> CreateRequest | Usage:
+def _parse_create(text: str, *, now: datetime, tz: str, hours: WorkingHours | None = None) -> CreateRequest | Usage:
     """``@name what you need [by friday] [for R-12] [!high] [!customer] [#tag]``."""
     taken = _take_mention(text)
     if taken is None:
@@ -403,7 +404,7 @@ def _parse_create(text: str, *, now: datetime, tz: str) -> CreateRequest | Usage
     due: datetime | None = None
     if clause is not None:
         try:
-            due = parse_due(clause, now=now, tz=tz)
+            due = parse_due(clause, now=now, tz=tz, hours=hours)
         except DueDateError as exc:
             return _request_usage(exc.message)
     return CreateRequest(
@@ -418,7 +419,7 @@ def _parse_create(text: str, *, now: datetime, tz: str) -> CreateRequest | Usage
     )
 
 
-def parse_request(text: str, *, now: datetime, tz: str) -> Command | Usage:
+def parse_request(text: str, *, now: datetime, tz: str, hours: WorkingHours | None = None) -> Command | Usage:
     """Parse the text after ``/request`` (a leading "request" word is tolerated); never raises."""
     text = text.strip()
     if len(text) > MAX_REQUEST_CHARS * _HUGE_FACTOR:
@@ -454,7 +455,7 @@ def parse_request(text: str, *, now: datetime, tz: str) -> Command | Usage:
     if keyword == "help":
         topic = " ".join(rest.lower().split())[:_MAX_NAME_CHARS]
         return Help(topic=topic or None)
-    return _parse_create(text, now=now, tz=tz)
+    return _parse_create(text, now=now, tz=tz, hours=hours)
 
 
 # --------------------------------------------------------------------------- /kudos

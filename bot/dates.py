@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.workhours import WorkingHours
+
 __all__ = ["DEFAULT_DUE_TIME", "DueDateError", "parse_due", "split_due"]
 
 DEFAULT_DUE_TIME: time = time(17, 0)
@@ -19,6 +21,7 @@ DEFAULT_DUE_TIME: time = time(17, 0)
 _HINT = "Try 'by friday', 'by 2026-12-01' or 'in 3 days'."
 # A due clause is short; longer tails of free text are never parsed as one.
 _MAX_CLAUSE_CHARS = 80
+_MAX_WORKING_DAY_SEARCH = 3660
 _MAX_ECHO_CHARS = 60
 
 
@@ -301,8 +304,18 @@ def _at(day: date, tod: _TimeOfDay | None, zone: ZoneInfo) -> datetime:
     return _wall_clock(day, tod).replace(tzinfo=zone).astimezone(UTC)
 
 
-def _add_working_days(start: date, amount: int) -> date:
-    """``start`` plus ``amount`` Monday-to-Friday days (Saturday and Sunday skipped)."""
+def _add_working_days(start: date, amount: int, hours: WorkingHours | None = None) -> date:
+    """``start`` plus ``amount`` working days: Monday to Friday, or the days ``hours`` works on
+    (its weekdays, the org's holidays and the requester's public holidays) when given."""
+    if hours is not None:
+        day = start
+        for _ in range(_MAX_WORKING_DAY_SEARCH):
+            if amount <= 0:
+                return day
+            day += timedelta(days=1)
+            if hours.works_on(day):
+                amount -= 1
+        raise OverflowError("no working days ahead")
     if start.weekday() >= 5:  # counting from a weekend is counting from the Friday before
         start -= timedelta(days=start.weekday() - 4)
     weeks, rest = divmod(amount, 5)
@@ -342,7 +355,7 @@ def _resolve_calendar(spec: _CalendarDate, tod: _TimeOfDay | None, now: datetime
     raise _invalid_date(spec)
 
 
-def _resolve(phrase: _Phrase, now: datetime, zone: ZoneInfo) -> datetime:
+def _resolve(phrase: _Phrase, now: datetime, zone: ZoneInfo, hours: WorkingHours | None = None) -> datetime:
     """The UTC instant a parsed phrase denotes for a requester in ``zone`` at ``now``."""
     today = now.astimezone(zone).date()
     if isinstance(phrase, _Relative):
@@ -354,7 +367,7 @@ def _resolve(phrase: _Phrase, now: datetime, zone: ZoneInfo) -> datetime:
             return _at(today + timedelta(days=phrase.amount), phrase.time, zone)
         if phrase.unit == "weeks":
             return _at(today + timedelta(weeks=phrase.amount), phrase.time, zone)
-        return _at(_add_working_days(today, phrase.amount), phrase.time, zone)
+        return _at(_add_working_days(today, phrase.amount, hours), phrase.time, zone)
     spec, tod = phrase.day, phrase.time
     if spec is None:  # bare time: today, or tomorrow once it has passed
         candidate = _at(today, tod, zone)
@@ -383,8 +396,11 @@ def _resolve(phrase: _Phrase, now: datetime, zone: ZoneInfo) -> datetime:
 # --------------------------------------------------------------------------- public API
 
 
-def parse_due(phrase: str, *, now: datetime, tz: str) -> datetime:
-    """Resolve a due phrase ("by friday 3pm", "in 3 days", "dec 3") to an aware UTC datetime after ``now``."""
+def parse_due(phrase: str, *, now: datetime, tz: str, hours: WorkingHours | None = None) -> datetime:
+    """Resolve a due phrase ("by friday 3pm", "in 3 days", "dec 3") to an aware UTC datetime after ``now``.
+
+    "in N working days" counts the days ``hours`` works on (pass the requester's calendar:
+    ``settings.working_hours.for_person(requester)``); without it, Monday to Friday."""
     zone = _load_zone(tz)
     if now.tzinfo is None:  # documented as aware UTC; never consult the host's local zone
         now = now.replace(tzinfo=UTC)
@@ -395,7 +411,7 @@ def parse_due(phrase: str, *, now: datetime, tz: str) -> datetime:
         shown = _LEADING_BY_RE.sub("", phrase.strip())
         raise DueDateError(f"I couldn't understand the due date {_echo(shown)!r}. {_HINT}")
     try:
-        due = _resolve(parsed, now, zone)
+        due = _resolve(parsed, now, zone, hours)
     except OverflowError:
         raise DueDateError("That due date is too far in the future.") from None
     if due <= now:

@@ -87,7 +87,7 @@ def run_request(
     ``person_figures`` is the ``PERSON_FIGURES`` setting (who may see a person's stats)."""
     directory = Directory(store, actor.workspace)
     directory.remember(actor)
-    command = commands.parse_request(text, now=now, tz=actor.tz)
+    command = commands.parse_request(text, now=now, tz=actor.tz, hours=hours.for_person(actor))
     resolve = resolver_for(directory, platform_resolver)
     try:
         return _run_request(command, store, directory, actor, now, resolve, idempotency_key, hours, person_figures)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from bot.claims import Job
 from bot.digest import DEFAULT_DIGEST, DigestJob, DigestSettings
 from bot.nudges import DEFAULT_NUDGES, NudgeJob, NudgeSettings
+from bot.orgsync import DirectorySource, OrgSyncJob
 from bot.pulse import DEFAULT_PULSE, PulseJob, PulseSettings
 from bot.workhours import DEFAULT_HOURS, WorkingHours
 
@@ -27,6 +29,10 @@ class JobContext:
     hours: WorkingHours = DEFAULT_HOURS
     pulse: PulseSettings | None = None
     digest: DigestSettings | None = None
+    directory: DirectorySource | None = None
+    """Where the daily org sync reads the org (None: no sync)."""
+    org_file: Path | None = None
+    org_sync_hour: int = 6
 
 
 JobFactory = Callable[[JobContext], Job]
@@ -58,12 +64,16 @@ class JobRegistry:
 
 
 def default_registry() -> JobRegistry:
-    """A fresh registry with servechain's jobs: nudges, the weekly pulse and the manager digest."""
+    """A fresh registry with servechain's jobs: nudges, the weekly pulse, the manager digest and
+    the daily org sync (idle unless a directory is configured)."""
     registry = JobRegistry()
     registry.register("nudges", lambda ctx: NudgeJob(settings=ctx.nudges or DEFAULT_NUDGES, hours=ctx.hours))
     registry.register("pulse", lambda ctx: PulseJob(settings=ctx.pulse or DEFAULT_PULSE, hours=ctx.hours))
     registry.register(
         "digest",
         lambda ctx: DigestJob(settings=ctx.digest or DEFAULT_DIGEST, pulse=ctx.pulse or DEFAULT_PULSE, hours=ctx.hours),
+    )
+    registry.register(
+        "org-sync", lambda ctx: OrgSyncJob(directory=ctx.directory, org_file=ctx.org_file, hour=ctx.org_sync_hour)
     )
     return registry

@@ -75,6 +75,11 @@ def _tz(people: Mapping[str, Person], person_id: str) -> str:
     return person.tz if person else "UTC"
 
 
+def _hours(people: Mapping[str, Person], person_id: str, hours: WorkingHours) -> WorkingHours:
+    """``hours`` in the person's own calendar (their country's public holidays)."""
+    return hours.for_person(people.get(person_id))
+
+
 def _first(request: Request, kinds: Sequence[EventKind]) -> Event | None:
     return next((e for e in request.events if e.kind in kinds), None)
 
@@ -90,7 +95,12 @@ def time_to_acknowledge(
     first = _first(request, _FIRST_RESPONSE)
     if first is None:
         return None
-    return working_time(request.created_at, first.at, tz=_tz(people or {}, first.actor_id), hours=hours)
+    return working_time(
+        request.created_at,
+        first.at,
+        tz=_tz(people or {}, first.actor_id),
+        hours=_hours(people or {}, first.actor_id, hours),
+    )
 
 
 def time_to_resolve(
@@ -106,7 +116,12 @@ def time_to_resolve(
     closing = request.last(*_RESOLUTION)
     if closing is None:
         return None
-    return working_time(request.created_at, closing.at, tz=_tz(people or {}, closing.actor_id), hours=hours)
+    return working_time(
+        request.created_at,
+        closing.at,
+        tz=_tz(people or {}, closing.actor_id),
+        hours=_hours(people or {}, closing.actor_id, hours),
+    )
 
 
 def _waited(request: Request, *, people: Mapping[str, Person], now: datetime, hours: WorkingHours) -> timedelta | None:

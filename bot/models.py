@@ -43,6 +43,8 @@ class Person(Model):
     name: str
     email: str | None = None
     tz: str = "UTC"
+    country: str | None = Field(default=None, description="ISO 3166 country for public holidays, e.g. US")
+    region: str | None = Field(default=None, description="Subdivision of the country, e.g. NY")
     manager_id: str | None = None
     team_id: str | None = None
     slack_ids: dict[str, str] = Field(default_factory=dict, description="Slack team id -> user id")

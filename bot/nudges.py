@@ -157,11 +157,12 @@ def due_for_request(
     ref = request.ref
     requester = directory.handle(request.requester_id)
     provider_tz = _tz(directory, request.provider_id)
+    provider_hours = hours.for_person(directory.get(request.provider_id))
     if request.status.is_open:
         index, since = holder_since(request)
         if request.status == Status.OPEN:
             unacked_at = add_working_time(
-                since, timedelta(hours=settings.unacknowledged_hours), tz=provider_tz, hours=hours
+                since, timedelta(hours=settings.unacknowledged_hours), tz=provider_tz, hours=provider_hours
             )
             if "unacknowledged" in rules and now >= unacked_at:
                 waited = format_duration(timedelta(hours=settings.unacknowledged_hours))
@@ -175,7 +176,9 @@ def due_for_request(
                         f"from {requester}: not acknowledged after {waited} of your working time",
                     )
                 )
-            escalate_at = add_working_time(since, timedelta(hours=settings.escalate_hours), tz=provider_tz, hours=hours)
+            escalate_at = add_working_time(
+                since, timedelta(hours=settings.escalate_hours), tz=provider_tz, hours=provider_hours
+            )
             manager_id = directory.manager_of(request.provider_id)
             if "escalation" in rules and now >= escalate_at and manager_id is not None:
                 waited = format_duration(timedelta(hours=settings.escalate_hours))
@@ -210,7 +213,7 @@ def due_for_request(
     index, event = pending
     wait = settings.follow_up_days * hours.day_length
     if event.kind == EventKind.RATED and "recovery" in rules:
-        remind_at = add_working_time(event.at, wait, tz=provider_tz, hours=hours)
+        remind_at = add_working_time(event.at, wait, tz=provider_tz, hours=provider_hours)
         if now >= remind_at:
             score = event.rating.score if event.rating else "?"
             found.append(
@@ -225,7 +228,9 @@ def due_for_request(
             )
     elif event.kind == EventKind.RECOVERY_PLANNED and "follow_up" in rules:
         requester_tz = _tz(directory, request.requester_id)
-        remind_at = add_working_time(event.at, wait, tz=requester_tz, hours=hours)
+        remind_at = add_working_time(
+            event.at, wait, tz=requester_tz, hours=hours.for_person(directory.get(request.requester_id))
+        )
         if now >= remind_at:
             found.append(
                 Due(
@@ -329,7 +334,7 @@ def snooze(
     if request is None or person.id not in (request.provider_id, request.requester_id):
         raise NotFound(f"I can't find R-{number} among your requests.")
     length = length if length is not None else timedelta(hours=settings.snooze_hours)
-    until = add_working_time(now, length, tz=person.tz, hours=hours)
+    until = add_working_time(now, length, tz=person.tz, hours=hours.for_person(person))
     doc = {"person_id": person.id, "request": number, "until": until.isoformat(), "at": now.isoformat()}
     store.put_doc(SNOOZE_DOC, person.workspace, snooze_key(person.id, number), doc)
     return until
@@ -514,7 +519,7 @@ class NudgeJob:
                 if item.snoozable and item.kind != "snoozed" and held is not None and held.until > now:
                     report.held.append(item.key)
                     continue
-                if not is_working_time(now, tz=recipient.tz, hours=self.hours):
+                if not is_working_time(now, tz=recipient.tz, hours=self.hours.for_person(recipient)):
                     report.held.append(item.key)
                     continue
                 sendable.append(item)

@@ -24,6 +24,7 @@ from bot.errors import InvalidCommand
 from bot.models import Person, Team
 from bot.people import new_person_id
 from bot.ports import Store
+from bot.workhours import check_place
 
 HANDLE_PATTERN = re.compile(r"[a-z0-9_](?:[a-z0-9._-]*[a-z0-9_])?")
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -33,7 +34,7 @@ MAX_NAME = 200
 YAML_SUFFIXES = frozenset({".yml", ".yaml"})
 CSV_SUFFIXES = frozenset({".csv"})
 
-_PERSON_FIELDS = ("handle", "name", "email", "team", "manager", "tz", "time_zone", "timezone")
+_PERSON_FIELDS = ("handle", "name", "email", "team", "manager", "tz", "time_zone", "timezone", "country", "region")
 _TEAM_FIELDS = ("name", "manager", "parent")
 _TZ_FIELDS = ("tz", "time_zone", "timezone")
 _YAML_NULL = "tag:yaml.org,2002:null"
@@ -222,7 +223,7 @@ def _yaml_list(node: yaml.Node | None, section: str, allowed: tuple[str, ...], e
 # --------------------------------------------------------------------------- CSV
 
 _CSV_ALIASES = {"timezone": "time_zone", "time zone": "time_zone"}
-_CSV_COLUMNS = ("handle", "name", "email", "team", "manager", "tz", "time_zone")
+_CSV_COLUMNS = ("handle", "name", "email", "team", "manager", "tz", "time_zone", "country", "region")
 
 
 def _csv_rows(text: str, errors: _Errors) -> list[_Row]:
@@ -281,6 +282,10 @@ def _clean_handle(raw: str | None) -> str | None:
     return raw.strip().lstrip("@").strip().lower() if raw else None
 
 
+def _upper(raw: str | None) -> str | None:
+    return raw.strip().upper() or None if raw else None
+
+
 def _valid_zone(name: str) -> bool:
     try:
         ZoneInfo(name)
@@ -306,6 +311,7 @@ class _Builder:
         """Check a person's own fields; references wait for :meth:`link_people`."""
         handle, name, email = _clean_handle(row.get("handle")), row.get("name"), row.get("email")
         tz = row.get(*_TZ_FIELDS) or "UTC"
+        country, region = _upper(row.get("country")), _upper(row.get("region"))
         problems = len(self.errors)
         if not handle:
             if row.missing("handle"):
@@ -332,10 +338,23 @@ class _Builder:
         if not _valid_zone(tz):
             problem = f"unknown time zone '{tz}'; use an IANA name like Europe/London"
             self.errors.add(row.line_of(*_TZ_FIELDS), row.name_of(*_TZ_FIELDS), problem)
+        place_problem = check_place(country, region)
+        if place_problem:
+            field_name = "region" if "region" in place_problem else "country"
+            self.errors.add(row.line_of(field_name), field_name, place_problem)
         if handle and handle not in self.person_rows:
             self.person_rows[handle] = row
         if handle and name and len(self.errors) == problems and not row.malformed:
-            person = Person(id=new_person_id(), workspace=self.workspace, handle=handle, name=name, email=email, tz=tz)
+            person = Person(
+                id=new_person_id(),
+                workspace=self.workspace,
+                handle=handle,
+                name=name,
+                email=email,
+                tz=tz,
+                country=country,
+                region=region,
+            )
             self.people[handle] = person
             self.lines[person.id] = row.line
 
@@ -565,6 +584,8 @@ def merge_org(
             "name": person.name,
             "email": person.email,
             "tz": person.tz,
+            "country": person.country,
+            "region": person.region,
             "manager_id": ids.get(person.manager_id) if person.manager_id else None,
             "team_id": team_ids.get(person.team_id) if person.team_id else None,
         }

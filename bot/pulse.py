@@ -213,7 +213,7 @@ class PulseJob:
             key = pulse_key(person.id, week)
             if (workspace, key) in self._known_claimed or now < due_at(now, person.tz, self.settings):
                 continue
-            if not is_working_time(now, tz=person.tz, hours=self.hours):
+            if not is_working_time(now, tz=person.tz, hours=self.hours.for_person(person)):
                 report.held.append(key)
                 continue
             message = pulse_message(person, week, self.settings)

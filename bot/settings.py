@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.access import PersonFigures
@@ -53,6 +55,28 @@ class Settings(BaseSettings):
     servechain_teams: bool | None = Field(
         default=None,
         description="Force the Teams front end on (1) or off (0); by default it is on when MICROSOFT_APP_ID is set.",
+    )
+
+    graph_tenant_id: str = Field(default="", description="Microsoft Entra tenant whose users `org sync graph` reads.")
+    graph_client_id: str = Field(default="", description="App registration (client) id with User.Read.All.")
+    graph_client_secret: SecretStr = Field(default=SecretStr(""), description="That app's client secret.")
+    graph_api_url: str = Field(
+        default="https://graph.microsoft.com/v1.0/",
+        description="Base URL of Microsoft Graph (tests point it at a local fake).",
+    )
+    graph_login_url: str = Field(
+        default="https://login.microsoftonline.com/",
+        description="Base URL of the Microsoft Entra token endpoint (tests point it at a local fake).",
+    )
+    org_sync: Literal["", "slack", "graph"] = Field(
+        default="", description="Directory the scheduler syncs the org from daily: slack, graph or empty (off)."
+    )
+    org_sync_file: str = Field(
+        default="", description="Org file (YAML/CSV) the daily sync merges in: teams, managers, countries."
+    )
+    org_sync_hour: int = Field(default=6, ge=0, le=23, description="UTC hour from which the daily org sync runs.")
+    directory_max_wait_seconds: float = Field(
+        default=60.0, ge=0, description="Longest Retry-After a directory sync waits before giving up."
     )
 
     kudos_daily_allowance: int = Field(default=5, ge=0, description="Kudos a person may give per day.")
@@ -108,6 +132,25 @@ class Settings(BaseSettings):
     def _known_store(cls, value: str) -> str:
         """A PostgreSQL URL or a file path; the error never repeats the value (it may hold a password)."""
         return check_db(value)
+
+    @model_validator(mode="after")
+    def _org_sync_configured(self) -> Settings:
+        """The daily org sync's directory needs its credentials (named, never echoed)."""
+        if self.org_sync == "slack" and not (self.slack_bot_token and self.slack_bot_token.get_secret_value()):
+            raise ValueError("ORG_SYNC=slack needs SLACK_BOT_TOKEN")
+        if self.org_sync == "graph":
+            missing = [
+                name
+                for name, value in (
+                    ("GRAPH_TENANT_ID", self.graph_tenant_id),
+                    ("GRAPH_CLIENT_ID", self.graph_client_id),
+                    ("GRAPH_CLIENT_SECRET", self.graph_client_secret.get_secret_value()),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(f"ORG_SYNC=graph needs {', '.join(missing)}")
+        return self
 
     @property
     def slack_enabled(self) -> bool:

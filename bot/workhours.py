@@ -3,8 +3,10 @@
 Every response time servechain reports, and every nudge deadline, counts working time
 only: a request sent Friday 17:55 and acknowledged Monday 09:05 took 10 working minutes.
 Working hours are the organisation's (one :class:`WorkingHours`), read in each person's
-own IANA time zone; holidays are local dates. All functions are pure and take aware
-datetimes; results are aware UTC datetimes or timedeltas.
+own IANA time zone; holidays are local dates: the organisation's own list plus the public
+holidays of the person's country (and region), from the ``holidays`` library
+(:meth:`WorkingHours.for_person`). All functions are pure and take aware datetimes;
+results are aware UTC datetimes or timedeltas.
 """
 
 from __future__ import annotations
@@ -12,16 +14,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import holidays as public_holidays
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "DEFAULT_HOURS",
+    "Place",
     "WorkingHours",
     "add_working_time",
+    "check_place",
     "is_working_time",
     "next_working_time",
+    "public_holidays_of",
     "working_periods",
     "working_time",
     "zone",
@@ -31,8 +38,47 @@ _SEARCH_DAYS = 3660
 """How far (in days) ``add_working_time`` looks ahead before giving up on an empty calendar."""
 
 
+class Place(Protocol):
+    """Where someone works, for their public holidays (a :class:`bot.models.Person` is one)."""
+
+    @property
+    def country(self) -> str | None: ...
+
+    @property
+    def region(self) -> str | None: ...
+
+
+def check_place(country: str | None, region: str | None) -> str | None:
+    """A sentence saying what is wrong with a country/region pair, or None when the holidays
+    library knows it (country: ISO 3166 alpha-2 like US; region: its subdivision like NY)."""
+    if country is None:
+        return None if region is None else f"region '{region}' needs a country"
+    supported = public_holidays.list_supported_countries()
+    if country not in supported:
+        return f"unknown country '{country}'; use an ISO 3166 code like US, JP or DE"
+    regions = supported[country]
+    if region is not None and region not in regions:
+        if not regions:
+            return f"{country} has no regions in the holidays calendar; leave the region empty"
+        listed = ", ".join(regions[:8]) + (", ..." if len(regions) > 8 else "")
+        return f"unknown region '{region}' of {country}; use one of {listed}"
+    return None
+
+
+@lru_cache(maxsize=256)
+def public_holidays_of(country: str, region: str | None, year: int) -> frozenset[date]:
+    """The public holidays of a country (and region) in one year; empty for an unknown place
+    (a stored place is checked when it is imported, so this only guards old data)."""
+    try:
+        calendar = public_holidays.country_holidays(country, subdiv=region, years=year)
+    except NotImplementedError:
+        return frozenset()
+    return frozenset(calendar.keys())
+
+
 class WorkingHours(BaseModel):
-    """The organisation's working week: daily hours, working weekdays (Monday=0) and holidays."""
+    """The working week: daily hours, working weekdays (Monday=0), the organisation's own holidays
+    and, when a country is set, that country's (and region's) public holidays."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -44,6 +90,12 @@ class WorkingHours(BaseModel):
     holidays: frozenset[date] = Field(
         default=frozenset(), description="Local dates nobody works, e.g. 2026-12-25 (each person's own calendar day)."
     )
+    country: str | None = Field(
+        default=None,
+        description="ISO 3166 country whose public holidays count, e.g. US; the org default, replaced per "
+        "person by their own country (see for_person).",
+    )
+    region: str | None = Field(default=None, description="Subdivision of the country, e.g. NY for New York.")
 
     @model_validator(mode="after")
     def _check(self) -> WorkingHours:
@@ -53,7 +105,25 @@ class WorkingHours(BaseModel):
             raise ValueError("the working day must end after it starts")
         if not self.weekdays or not self.weekdays <= set(range(7)):
             raise ValueError("weekdays must name at least one day, Monday=0 ... Sunday=6")
+        problem = check_place(self.country, self.region)
+        if problem:
+            raise ValueError(problem)
         return self
+
+    def for_person(self, person: Place | None) -> WorkingHours:
+        """These hours in ``person``'s calendar: their country's public holidays (the org default
+        country when they have none) on top of the org's own list."""
+        if person is None or person.country is None:
+            return self
+        if (person.country, person.region) == (self.country, self.region):
+            return self
+        return self.model_copy(update={"country": person.country, "region": person.region})
+
+    def is_holiday(self, day: date) -> bool:
+        """True when ``day`` is one of the org's holidays or a public holiday of the country."""
+        if day in self.holidays:
+            return True
+        return self.country is not None and day in public_holidays_of(self.country, self.region, day.year)
 
     @property
     def day_length(self) -> timedelta:
@@ -62,7 +132,7 @@ class WorkingHours(BaseModel):
 
     def works_on(self, day: date) -> bool:
         """True when ``day`` (a local date) is a working day."""
-        return day.weekday() in self.weekdays and day not in self.holidays
+        return day.weekday() in self.weekdays and not self.is_holiday(day)
 
 
 DEFAULT_HOURS = WorkingHours()

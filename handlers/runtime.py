@@ -12,6 +12,7 @@ import logging
 import socket
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from bot.delivery import DeliveryReport, deliver_due
 from bot.inbox import InboxRunner, new_owner
@@ -19,6 +20,7 @@ from bot.jobs import JobContext, default_registry
 from bot.ports import Clock, Notifier, Store
 from bot.scheduler import RunReport, Scheduler, run_forever
 from bot.settings import Settings
+from handlers.directory import directory_from_settings
 from handlers.frontend import FrontEnd
 
 log = logging.getLogger(__name__)
@@ -173,7 +175,13 @@ class Runtime:
         self.frontends: list[FrontEnd] = []
         self.notifiers: list[Notifier] = []
         context = JobContext(
-            nudges=settings.nudges, hours=settings.working_hours, pulse=settings.pulse, digest=settings.digest
+            nudges=settings.nudges,
+            hours=settings.working_hours,
+            pulse=settings.pulse,
+            digest=settings.digest,
+            directory=directory_from_settings(settings, settings.org_sync) if settings.org_sync else None,
+            org_file=Path(settings.org_sync_file) if settings.org_sync_file else None,
+            org_sync_hour=settings.org_sync_hour,
         )
         self.scheduler = Scheduler(
             store=store, jobs=default_registry().build(context), workspace=settings.servechain_workspace

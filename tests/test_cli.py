@@ -18,6 +18,7 @@ COMMANDS = [
     "console",
     "org",
     "org import",
+    "org sync",
     "db",
     "db upgrade",
     "db migrate",

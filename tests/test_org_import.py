@@ -149,7 +149,7 @@ def test_yaml_errors_point_at_the_line_of_the_offending_value() -> None:
         f"{path}:13: field 'tz': unknown time zone 'Nope/Nowhere'; use an IANA name like Europe/London",
         f"{path}:15: field 'name': expected a single value, not a list or mapping",
         f"{path}:16: field 'colour': unknown field; expected one of handle, name, email, team, manager, tz, "
-        "time_zone, timezone",
+        "time_zone, timezone, country, region",
     ]
 
 
@@ -176,7 +176,8 @@ def test_csv_header_must_name_known_columns(tmp_path: Path) -> None:
     path = tmp_path / "people.csv"
     path.write_text("handle,full name,email\nann,Ann,ann@example.com\n")
     assert _errors(path) == [
-        f"{path}:1: field 'full_name': unknown column; expected handle,name,email,team,manager,tz,time_zone",
+        f"{path}:1: field 'full_name': unknown column; expected "
+        "handle,name,email,team,manager,tz,time_zone,country,region",
         f"{path}:1: field 'name': missing column",
     ]
 

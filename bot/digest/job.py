@@ -59,7 +59,7 @@ class DigestJob:
             late = now >= due_from + timedelta(hours=self.settings.catch_up_hours)
             if (workspace, key) in self._known_claimed or now < due_from or late:
                 continue
-            if not is_working_time(now, tz=manager.tz, hours=self.hours):
+            if not is_working_time(now, tz=manager.tz, hours=self.hours.for_person(manager)):
                 report.held.append(key)
                 continue
             found.append((manager, week))

@@ -98,6 +98,8 @@ class Failure:
     status: int = 200
     retry_after: int | None = None
     times: int = 1
+    after: int = 0
+    """Calls of the method that still succeed before this failure starts (a page failing midway)."""
 
 
 @dataclass
@@ -109,6 +111,7 @@ class FakeUser:
     email: str | None = None
     tz: str = "Europe/London"
     is_bot: bool = False
+    deleted: bool = False
 
     def payload(self, team_id: str) -> dict[str, Any]:
         """The ``user`` object of a users.info answer."""
@@ -117,7 +120,7 @@ class FakeUser:
             "team_id": team_id,
             "name": self.name.lower(),
             "real_name": self.name,
-            "deleted": False,
+            "deleted": self.deleted,
             "tz": self.tz,
             "tz_label": self.tz,
             "tz_offset": 0,
@@ -270,17 +273,31 @@ class FakeSlackApi:
     # ------------------------------------------------------------------ test controls
 
     def add_user(
-        self, user_id: str, name: str, *, email: str | None = None, tz: str = "Europe/London", is_bot: bool = False
+        self,
+        user_id: str,
+        name: str,
+        *,
+        email: str | None = None,
+        tz: str = "Europe/London",
+        is_bot: bool = False,
+        deleted: bool = False,
     ) -> None:
-        """Make ``users.info`` know a user."""
-        self.users[user_id] = FakeUser(user_id, name, email, tz, is_bot)
+        """Make ``users.info`` and ``users.list`` know a user (``deleted``: deactivated)."""
+        self.users[user_id] = FakeUser(user_id, name, email, tz, is_bot, deleted)
 
     def fail(
-        self, method: str, error: str, *, status: int = 200, retry_after: int | None = None, times: int = 1
+        self,
+        method: str,
+        error: str,
+        *,
+        status: int = 200,
+        retry_after: int | None = None,
+        times: int = 1,
+        after: int = 0,
     ) -> None:
-        """Answer the next ``times`` calls of ``method`` with an error."""
+        """Answer the next ``times`` calls of ``method`` with an error (after ``after`` more successes)."""
         with self._lock:
-            self._failures[method].append(Failure(error, status, retry_after, times))
+            self._failures[method].append(Failure(error, status, retry_after, times, after))
 
     def delay(self, method: str, seconds: float) -> None:
         """Make every call of ``method`` take at least ``seconds`` (a slow Slack)."""
@@ -406,6 +423,9 @@ class FakeSlackApi:
             if not queue:
                 return None
             failure = queue[0]
+            if failure.after > 0:
+                failure.after -= 1
+                return None
             failure.times -= 1
             if failure.times <= 0:
                 queue.pop(0)
@@ -556,6 +576,18 @@ class FakeSlackApi:
                 if user is None:
                     return {"ok": False, "error": "user_not_found"}
                 return {"ok": True, "user": user.payload(self.team_id)}
+            case "users.list":  # cursor pages like Slack: the cursor is an opaque offset here
+                members = sorted(self.users.values(), key=lambda u: u.id)
+                start = int(base64.b64decode(str(params.get("cursor") or "") or b"MA==").decode() or 0)
+                size = int(params.get("limit") or 0) or len(members) or 1
+                page = members[start : start + size]
+                more = start + size < len(members)
+                cursor = base64.b64encode(str(start + size).encode()).decode() if more else ""
+                return {
+                    "ok": True,
+                    "members": [user.payload(self.team_id) for user in page],
+                    "response_metadata": {"next_cursor": cursor},
+                }
             case "conversations.open":
                 users = str(params.get("users", ""))
                 if not users or users.split(",")[0] not in self.users:

@@ -38,7 +38,7 @@ def listener(deps: SlackDeps) -> Callable[..., None]:
             due_at = None
             if (due := form.date("due")) is not None:
                 try:
-                    due_at = parse_due(due, now=now, tz=actor.tz)
+                    due_at = parse_due(due, now=now, tz=actor.tz, hours=deps.hours.for_person(actor))
                 except DueDateError as error:
                     errors["due"] = error.message
             parent = None

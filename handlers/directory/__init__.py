@@ -1,0 +1,55 @@
+"""Directory adapters: the org from Slack (``users.list``) or Microsoft Graph (``/users``),
+implementing :class:`bot.orgsync.DirectorySource`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Literal
+
+from bot.orgsync import DirectoryError, DirectorySource
+from bot.settings import Settings
+from handlers.directory.graph import GraphDirectory
+from handlers.directory.slack import SlackDirectory
+
+__all__ = ["GraphDirectory", "SlackDirectory", "directory_from_settings"]
+
+
+def directory_from_settings(
+    settings: Settings, source: Literal["slack", "graph"], *, sleep: Callable[[float], None] = time.sleep
+) -> DirectorySource:
+    """The adapter for ``source`` built from the settings; a DirectoryError names a missing setting."""
+    if source == "slack":
+        if settings.slack_bot_token is None or not settings.slack_bot_token.get_secret_value():
+            raise DirectoryError(
+                "SLACK_BOT_TOKEN is not set; org sync slack needs a bot token with users:read and users:read.email."
+            )
+        return SlackDirectory(
+            token=settings.slack_bot_token.get_secret_value(),
+            base_url=settings.slack_api_url,
+            max_wait=settings.directory_max_wait_seconds,
+            sleep=sleep,
+        )
+    missing = [
+        name
+        for name, value in (
+            ("GRAPH_TENANT_ID", settings.graph_tenant_id),
+            ("GRAPH_CLIENT_ID", settings.graph_client_id),
+            ("GRAPH_CLIENT_SECRET", settings.graph_client_secret.get_secret_value()),
+        )
+        if not value
+    ]
+    if missing:
+        raise DirectoryError(
+            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set; org sync graph needs an app "
+            "registration with the User.Read.All application permission."
+        )
+    return GraphDirectory(
+        tenant_id=settings.graph_tenant_id,
+        client_id=settings.graph_client_id,
+        client_secret=settings.graph_client_secret.get_secret_value(),
+        api_url=settings.graph_api_url,
+        login_url=settings.graph_login_url,
+        max_wait=settings.directory_max_wait_seconds,
+        sleep=sleep,
+    )
