@@ -37,6 +37,7 @@ import gc
 import glob
 import json
 import os
+import re
 import secrets
 import shutil
 import string
@@ -45,9 +46,6 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
-
-from tinydb import TinyDB
-from tinydb.storages import Storage
 
 FORMAT = 1
 """Version of the on-disk layout, stored in the snapshot meta table and journal header."""
@@ -281,50 +279,153 @@ def paused_gc() -> Iterator[None]:
 # --- snapshot (a TinyDB file) -------------------------------------------------------------
 
 
-class _FsyncOnCloseStorage(Storage):
-    """TinyDB storage that keeps data in memory and writes it once, fsync'd, on close.
+LAZY_FIELDS: dict[str, tuple[str, ...]] = {
+    "requests": ("workspace", "number", "provider_id", "requester_id", "status", "parent", "created_at", "version"),
+}
+"""Kinds whose documents a process keeps compact (index fields in memory, body in the file)
+and the fields it indexes and filters them by; the snapshot's layout lists them per record."""
 
-    Lets us build the snapshot with TinyDB's own ``insert_multiple`` without TinyDB
-    rewriting the file once per table.
-    """
+_STRING_FIELDS = frozenset({"workspace", "provider_id", "requester_id", "status"})
+"""Layout fields stored as indexes into the layout's string table (few distinct values)."""
 
-    def __init__(self, path: str) -> None:
-        super().__init__()
-        self._path = path
-        self._data: dict[str, dict[str, Any]] | None = None
+_TRAILER = re.compile(rb',"meta_at":"(\d{16})"\}\}\}\s*\Z')
+_VERIFY_CHUNK = 1 << 20
 
-    def read(self) -> dict[str, dict[str, Any]] | None:
-        return self._data
 
-    def write(self, data: dict[str, dict[str, Any]]) -> None:
-        self._data = data
+@dataclass(frozen=True)
+class LazyTable:
+    """Where each record of one kind lies in the snapshot, with its layout fields."""
 
-    def close(self) -> None:
-        # json.dumps (one shot) uses the C encoder; json.dump to a file would not.
-        data = json.dumps(self._data or {}, separators=(",", ":")).encode("ascii")
-        with open(self._path, "xb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+    fields: tuple[str, ...]
+    offsets: list[int]
+    lengths: list[int]
+    columns: dict[str, list[Any]]
+    """One list of values per field, in record order."""
 
 
 def write_snapshot(target: str, tables: Tables, meta: Doc) -> str:
     """Write ``tables`` as a TinyDB database to an fsync'd temp file beside ``target``.
 
+    The file is a plain TinyDB JSON file (one table per kind, documents numbered from 1)
+    whose ``meta`` table comes last and also holds a *layout*: the byte span of every small
+    table, the offset and layout fields of every record of a :data:`LAZY_FIELDS` kind, and a
+    CRC32 of the bytes before the meta document. It ends with ``"meta_at":"<16 digits>"}}}``
+    so a process finds the layout without parsing the file (:func:`open_snapshot`).
     Returns the temp file's name; the caller renames it into place.
     """
     tmp = temp_name(target)
     try:
-        db = TinyDB(tmp, storage=_FsyncOnCloseStorage)
-        db.table(META_TABLE).insert(meta)
-        for kind in KINDS:
-            db.table(kind).insert_multiple(tables.get(kind, {}).values())
-        db.close()
+        with open(tmp, "xb") as out:
+            crc = 0
+            pos = 0
+
+            def emit(data: bytes) -> None:
+                nonlocal crc, pos
+                out.write(data)
+                crc = zlib.crc32(data, crc)
+                pos += len(data)
+
+            spans: dict[str, list[int]] = {}
+            rows: dict[str, dict[str, list[Any]]] = {}
+            strings: dict[str, int] = {}
+            emit(b"{")
+            for number, kind in enumerate(KINDS):
+                emit(b'%s"%s":' % (b"," if number else b"", kind.encode()))
+                start = pos
+                emit(b"{")
+                fields = LAZY_FIELDS.get(kind)
+                columns: dict[str, list[Any]] = {name: [] for name in ("offset", "length", *(fields or ()))}
+                for doc_id, doc in enumerate(tables.get(kind, {}).values(), 1):
+                    body = json.dumps(doc, separators=(",", ":")).encode("ascii")
+                    emit(b'%s"%d":' % (b"," if doc_id > 1 else b"", doc_id))
+                    if fields is not None:
+                        columns["offset"].append(pos)
+                        columns["length"].append(len(body))
+                        for name in fields:
+                            value: Any = doc.get(name)
+                            if name in _STRING_FIELDS:
+                                value = strings.setdefault(value, len(strings))
+                            columns[name].append(value)
+                    emit(body)
+                emit(b"}")
+                if fields is None:
+                    spans[kind] = [start, pos]
+                else:
+                    rows[kind] = columns
+            emit(b',"meta":{"1":')
+            layout = {
+                "fields": {kind: list(LAZY_FIELDS[kind]) for kind in rows},
+                "strings": list(strings),
+                "columns": rows,
+                "spans": spans,
+                "crc": f"{crc:08x}",
+            }
+            body = json.dumps({**meta, "layout": layout}, separators=(",", ":")).encode("ascii")
+            out.write(body[:-1] + b',"meta_at":"%016d"}}}' % pos)
+            out.flush()
+            os.fsync(out.fileno())
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     return tmp
+
+
+def open_snapshot(fd: int, name: str) -> tuple[Doc | None, Tables, dict[str, LazyTable]]:
+    """Load a snapshot without parsing the records of :data:`LAZY_FIELDS` kinds.
+
+    Reads the layout at the end of the file, checks the CRC32 of everything before it in
+    1 MiB steps (damage is found at open, as with a full parse), parses only the small
+    tables, and returns the lazy kinds' records as offsets into the file (read them with
+    ``pread`` on ``fd``). A snapshot without a layout (written by an older version or by
+    another TinyDB tool) is parsed whole, as before.
+    """
+    size = os.fstat(fd).st_size
+    tail = os.pread(fd, min(size, 64), max(0, size - 64))
+    found = _TRAILER.search(tail)
+    if found is None:
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            handle.seek(0)
+            meta, tables = read_snapshot(handle, name)
+        return meta, tables, {}
+    meta_at = int(found[1])
+    try:
+        meta = json.loads(pread_all(fd, size - meta_at, meta_at).rstrip()[:-2])
+        if meta.get("format") != FORMAT or not isinstance(meta.get("generation"), int):
+            raise FormatError(f"{name}: unsupported store format {meta.get('format')!r}")
+        layout = meta.pop("layout")
+        meta.pop("meta_at", None)
+        crc, offset = 0, 0
+        while offset < meta_at:
+            chunk = os.pread(fd, min(_VERIFY_CHUNK, meta_at - offset), offset)
+            if not chunk:
+                break
+            crc = zlib.crc32(chunk, crc)
+            offset += len(chunk)
+        if f"{crc:08x}" != layout["crc"]:
+            raise FormatError(f"{name} is damaged: its checksum does not match (restore it from a backup)")
+        unknown = sorted((set(layout["spans"]) | set(layout["columns"])) - set(KINDS))
+        if unknown:
+            raise FormatError(f"{name} has tables this version does not know: {', '.join(unknown)}")
+        tables = empty_tables()
+        for kind, (start, end) in layout["spans"].items():
+            rows = json.loads(pread_all(fd, end - start, start))
+            table = tables[kind]
+            for doc_id in sorted(rows, key=int):
+                doc = rows[doc_id]
+                table[key_of(kind, doc)] = doc
+        strings = [sys.intern(text) for text in layout["strings"]]
+        lazy: dict[str, LazyTable] = {}
+        for kind, columns in layout["columns"].items():
+            fields = tuple(layout["fields"][kind])
+            for field_name in _STRING_FIELDS.intersection(fields):
+                columns[field_name] = list(map(strings.__getitem__, columns[field_name]))
+            lazy[kind] = LazyTable(fields, columns.pop("offset"), columns.pop("length"), columns)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        if isinstance(exc, FormatError):
+            raise
+        raise FormatError(f"{name} has a malformed layout: {exc!r}") from None
+    return meta, tables, lazy
 
 
 def read_snapshot(handle: IO[bytes], name: str) -> tuple[Doc | None, Tables]:
@@ -347,7 +448,9 @@ def read_snapshot(handle: IO[bytes], name: str) -> tuple[Doc | None, Tables]:
     if unknown:
         raise FormatError(f"{name} has tables this version does not know: {', '.join(unknown)}")
     try:
-        meta = next(iter(meta_table.values()))
+        meta = dict(next(iter(meta_table.values())))
+        meta.pop("layout", None)
+        meta.pop("meta_at", None)
         if meta.get("format") != FORMAT or not isinstance(meta.get("generation"), int):
             raise FormatError(f"{name}: unsupported store format {meta.get('format')!r}")
         tables = empty_tables()
