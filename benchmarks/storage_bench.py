@@ -8,15 +8,22 @@ providers, ~30% of them open; then ``--ops`` single ``create_request`` calls (ea
 acknowledged, fsync'd write) and ``--ops`` ``find_requests(ws, provider_id=X, open_only=True)``
 calls are timed. Backends are opened with :func:`storage.open_store`; add one by adding a
 function to ``BACKENDS`` that yields the URL of an empty store.
+
+After the preload, two fresh processes measure what a start-up costs (the preload's own
+memory does not count): one imports what ``servechain serve`` imports, opens the store and
+asks for one provider's open requests (open time, peak RSS, settled RSS after a GC); the
+other runs ``servechain stats`` on the store (wall time, peak RSS, settled RSS at its end).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -106,6 +113,77 @@ def preload(store: Store, count: int, rng: random.Random) -> None:
 
 # --- measuring -----------------------------------------------------------------------------------
 
+PROBE = """
+import gc, json, resource, sys, time
+
+def settled_mb():
+    gc.collect()
+    time.sleep(0.2)
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+mode, url, provider = sys.argv[1:4]
+start = time.perf_counter()
+if mode == "serve":
+    import handlers.runtime, handlers.server  # what `servechain serve` imports
+    if url.startswith("postgres"):
+        import storage.postgres
+    else:
+        import storage.tinydb_store
+    from storage import open_store
+    start = time.perf_counter()
+    store = open_store(url)
+    seconds = time.perf_counter() - start
+    store.find_requests("bench", provider_id=provider, open_only=True)
+else:
+    from handlers.cli import main
+    code = main(["stats", "--db", url])
+    seconds = time.perf_counter() - start
+    store = None
+    if code != 0:
+        sys.exit(f"servechain stats exited with {code}")
+settled = settled_mb()
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+if store is not None:
+    store.close()
+print(json.dumps({"seconds": seconds, "peak_mb": peak, "settled_mb": settled}), file=sys.stderr)
+"""
+"""Run in a fresh process: ``serve`` (open the store as the server would) or ``stats`` (the CLI
+command); prints its figures as JSON on stderr (the last line)."""
+
+
+@dataclass
+class Process:
+    """What one fresh process took: seconds (opening the store, or the whole command) and RSS."""
+
+    seconds: float
+    peak_mb: float
+    settled_mb: float
+
+
+def measure_process(mode: str, url: str) -> Process:
+    """Run :data:`PROBE` in a fresh interpreter on the store at ``url``."""
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": root, "SERVECHAIN_WORKSPACE": WORKSPACE, "SERVECHAIN_DB": url}
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, mode, url, PROVIDERS[0]],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    try:
+        figures = json.loads(done.stderr.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise SystemExit(f"the {mode} probe failed (exit {done.returncode}):\n{done.stderr}") from None
+    return Process(figures["seconds"], figures["peak_mb"], figures["settled_mb"])
+
 
 def percentile(samples: Sequence[float], share: float) -> float:
     """The nearest-rank percentile (``share`` in 0..1) of the samples."""
@@ -127,6 +205,8 @@ class Row:
     found: list[int]
     compact_s: float | None
     during_compaction_ms: list[float]
+    serve: Process
+    stats: Process
 
 
 def timed(action: Callable[[], object]) -> float:
@@ -164,6 +244,7 @@ def run_size(backend: str, args: argparse.Namespace, size: int) -> Row:
         preload(store, size, rng)
         preload_s = time.perf_counter() - start
         store.close()
+        serve, stats = measure_process("serve", url), measure_process("stats", url)
 
         start = time.perf_counter()
         store = open_store(url)
@@ -206,7 +287,9 @@ def run_size(backend: str, args: argparse.Namespace, size: int) -> Row:
             file_mb = store_mb(url)
         finally:
             store.close()
-    return Row(size, preload_s, open_s, file_mb, create_ms, create_wall_s, find_ms, found, compact_s, during)
+    return Row(
+        size, preload_s, open_s, file_mb, create_ms, create_wall_s, find_ms, found, compact_s, during, serve, stats
+    )
 
 
 def print_table(backend: str, args: argparse.Namespace, rows: Sequence[Row]) -> None:
@@ -224,6 +307,12 @@ def print_table(backend: str, args: argparse.Namespace, rows: Sequence[Row]) -> 
         "found avg",
         "compact s",
         "create p99 ms while compacting (n)",
+        "serve: open s",
+        "peak MB",
+        "settled MB",
+        "stats: s",
+        "peak MB",
+        "settled MB",
     ]
     lines = []
     for row in rows:
@@ -246,10 +335,17 @@ def print_table(backend: str, args: argparse.Namespace, rows: Sequence[Row]) -> 
                 f"{statistics.mean(row.found):.0f}",
                 "-" if row.compact_s is None else f"{row.compact_s:.2f}",
                 during,
+                f"{row.serve.seconds:.2f}",
+                f"{row.serve.peak_mb:.0f}",
+                f"{row.serve.settled_mb:.0f}",
+                f"{row.stats.seconds:.2f}",
+                f"{row.stats.peak_mb:.0f}",
+                f"{row.stats.settled_mb:.0f}",
             ]
         )
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(headers)]
     print(f"\nbackend: {backend}; {args.ops} timed calls per figure; every create is a durable (fsync'd) write")
+    print("serve / stats: a fresh process opening the store / running `servechain stats` (RSS from /proc)")
     if backend == "postgres":
         print("file MB: tables + indexes (pg_total_relation_size); preload: one create_request per request")
     print(" | ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)))

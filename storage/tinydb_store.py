@@ -37,6 +37,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -64,6 +65,23 @@ _FAILED_RETRY_S = 60.0
 """Wait before trying again after a compaction failed (the writes themselves are durable)."""
 
 IndexSpec = dict[str, Callable[[Doc], tuple[Hashable, ...]]]
+
+
+@dataclass(frozen=True)
+class EmbeddedLimits:
+    """How far the embedded store is tested (``benchmarks/storage_bench.py``; README): at
+    100,000 requests it opens in under a second and a process stays under 250 MB."""
+
+    requests: int = 100_000
+    people: int = 5_000
+    file_mb: int = 150
+    """Snapshot plus journal on disk."""
+
+
+TESTED_LIMITS = EmbeddedLimits()
+
+_warned_beyond_limits: set[str] = set()
+"""Stores (by path) this process has already warned about, so start-up warns once."""
 
 
 class StoreDamaged(StorageError):
@@ -425,6 +443,38 @@ class TinyDBStore:
         except BaseException:
             self._release_fds()
             raise
+        if self._paths.db not in _warned_beyond_limits:
+            beyond = self.beyond_tested_limits()
+            if beyond is not None:
+                _warned_beyond_limits.add(self._paths.db)
+                log.warning("%s", beyond)
+
+    def beyond_tested_limits(self, limits: EmbeddedLimits | None = None) -> str | None:
+        """What of the tested limits this store passes and how to move to PostgreSQL, in one
+        message, or None when it is within them; for ``servechain doctor`` and start-up."""
+        limits = limits or TESTED_LIMITS
+        with self._mutex:
+            requests = len(self._state.tables["requests"])
+            people = len(self._state.tables["people"])
+        size = 0
+        for name in (self._paths.db, self._paths.journal):
+            with contextlib.suppress(OSError):
+                size += os.stat(name).st_size
+        found = []
+        if requests > limits.requests:
+            found.append(f"{requests:,} requests (tested up to {limits.requests:,})")
+        if people > limits.people:
+            found.append(f"{people:,} people (tested up to {limits.people:,})")
+        if size > limits.file_mb * 1_000_000:
+            found.append(f"{size / 1e6:,.0f} MB on disk (tested up to {limits.file_mb:,} MB)")
+        if not found:
+            return None
+        return (
+            f"The embedded store {self._paths.db} holds {' and '.join(found)}: beyond that, opening it takes "
+            "longer and more memory. Move to PostgreSQL with "
+            f"`servechain db migrate --from {self._paths.db} --to postgresql://...`, "
+            "then set SERVECHAIN_DB to that URL."
+        )
 
     # --- plumbing ---------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ parsing their bodies, closed ones packed to bytes, and every read the same as be
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -15,8 +16,9 @@ import tinydb
 from bot.errors import StorageError
 from bot.models import Request, Status
 from storage import _journal as files
-from storage.tinydb_store import _INDEX_SPECS, TinyDBStore, _State, _Stub
-from tests.contract.factories import NOW, request
+from storage import tinydb_store
+from storage.tinydb_store import _INDEX_SPECS, EmbeddedLimits, TinyDBStore, _State, _Stub
+from tests.contract.factories import NOW, person, request
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -180,3 +182,36 @@ def test_the_compactor_child_reads_and_writes_the_layout(tmp_path: Path) -> None
         assert done.returncode == 0
     with TinyDBStore(path, compaction="off") as store:
         assert _reads(store) == before
+
+
+# --- tested limits ----------------------------------------------------------------------------
+
+
+def test_a_store_within_its_tested_limits_says_nothing(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with TinyDBStore(tmp_path / "db.json", compaction="off") as store:
+        _fill(store, count=5)
+    with caplog.at_level(logging.WARNING), TinyDBStore(tmp_path / "db.json") as store:
+        assert store.beyond_tested_limits() is None
+    assert not [r for r in caplog.records if "tested up to" in r.getMessage()]
+
+
+def test_a_store_past_its_tested_limits_warns_once_at_start_up_and_names_db_migrate(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "db.json"
+    with TinyDBStore(path, compaction="off") as store:
+        _fill(store, count=12)
+        store.save_org([person(f"p{i}") for i in range(4)])
+    monkeypatch.setattr(tinydb_store, "TESTED_LIMITS", EmbeddedLimits(requests=10, people=3, file_mb=1))
+
+    with caplog.at_level(logging.WARNING):
+        for _ in range(2):
+            TinyDBStore(path).close()
+    warnings = [r.getMessage() for r in caplog.records if "tested up to" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "13 requests (tested up to 10) and 4 people (tested up to 3)" in warnings[0]
+    assert f"servechain db migrate --from {path} --to postgresql://" in warnings[0]
+
+    with TinyDBStore(path) as store:
+        small = store.beyond_tested_limits(EmbeddedLimits(requests=10**6, people=10**6, file_mb=0))
+        assert small is not None and "MB on disk (tested up to 0 MB)" in small
