@@ -4,10 +4,11 @@ Usage: ``python benchmarks/storage_bench.py [--backend tinydb|postgres] [--sizes
 [--ops 500] [--url URL]``
 
 For each size the store is preloaded (not timed) with that many requests spread over ~200
-providers, ~30% of them open; then ``--ops`` single ``create_request`` calls (each one an
-acknowledged, fsync'd write) and ``--ops`` ``find_requests(ws, provider_id=X, open_only=True)``
-calls are timed. Backends are opened with :func:`storage.open_store`; add one by adding a
-function to ``BACKENDS`` that yields the URL of an empty store.
+providers, ~30% of them open, and one person per 20 requests; then ``--ops`` single
+``create_request`` calls (each one an acknowledged, fsync'd write) and ``--ops``
+``find_requests(ws, provider_id=X, open_only=True)`` calls are timed. Backends are opened
+with :func:`storage.open_store`; add one by adding a function to ``BACKENDS`` that yields
+the URL of an empty store.
 
 After the preload, two fresh processes measure what a start-up costs (the preload's own
 memory does not count): one imports what ``servechain serve`` imports, opens the store and
@@ -36,7 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.models import Event, EventKind, Request, Status
+from bot.models import Event, EventKind, Person, Request, Status
 from bot.ports import Store
 from storage import open_store
 
@@ -44,6 +45,8 @@ WORKSPACE = "bench"
 PROVIDERS = [f"P-provider-{i:03d}" for i in range(200)]
 REQUESTERS = [f"P-requester-{i:03d}" for i in range(500)]
 START = datetime(2026, 1, 1, tzinfo=UTC)
+PEOPLE_EVERY = 20
+"""One person stored per this many requests (5,000 people at 100,000 requests)."""
 CLOSED = (Status.DONE, Status.DECLINED, Status.CANCELLED)
 OPEN = (Status.OPEN, Status.ACKNOWLEDGED, Status.IN_PROGRESS)
 
@@ -101,6 +104,17 @@ def preload(store: Store, count: int, rng: random.Random) -> None:
     """Store ``count`` requests as fast as the backend allows: its bulk path when it has one,
     else numbered records through ``import_records`` (what ``db migrate`` uses) in batches."""
     requests = [make_request(rng, i) for i in range(count)]
+    people = [
+        Person(
+            id=f"P-person-{i:05d}",
+            workspace=WORKSPACE,
+            handle=f"person{i}",
+            name=f"Person {i}",
+            email=f"p{i}@example.com",
+        )
+        for i in range(count // PEOPLE_EVERY)
+    ]
+    store.save_org(people)
     bulk = getattr(store, "_bulk_load", None)
     if callable(bulk):
         bulk(requests)

@@ -74,7 +74,7 @@ class EmbeddedLimits:
 
     requests: int = 100_000
     people: int = 5_000
-    file_mb: int = 150
+    file_mb: int = 120
     """Snapshot plus journal on disk."""
 
 
