@@ -43,7 +43,7 @@ import shutil
 import string
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -534,9 +534,17 @@ _CRC_PREFIX_LEN = 16
 _HEX = frozenset(string.hexdigits.encode())
 
 
+def json_default(value: Any) -> Any:
+    """Write a read-only mapping (a compact record put back unchanged) as its document."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def encode_record(ops: list[Op]) -> bytes:
     """One checksummed journal line holding one transaction (valid JSON plus ``\n``)."""
-    body = b'"ops":' + json.dumps(ops, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"}"
+    text = json.dumps(ops, ensure_ascii=False, separators=(",", ":"), default=json_default)
+    body = b'"ops":' + text.encode("utf-8") + b"}"
     return b'{"c":"%08x",' % zlib.crc32(body) + body + b"\n"
 
 

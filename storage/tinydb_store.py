@@ -36,7 +36,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -155,39 +155,105 @@ _ORDERED_KINDS = frozenset({"kudos", "outbox"})
 """Kinds whose first-insertion order breaks ties between equal timestamps."""
 
 
-class _Stub:
-    """A record kept compact: the fields its indexes and filters read, plus its JSON body as
-    bytes (``body``) or as a span of the snapshot file (``offset``/``length``).
+class _Snapshot:
+    """An open snapshot file that compact records point into (closed with its state)."""
 
-    Reads as a (read-only) mapping of those fields, so the index functions take it as they
-    take a whole document; the rest of the record is decoded on access (:meth:`_State.raw`).
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def read(self, offset: int, length: int) -> bytes:
+        if self.fd < 0:
+            raise StorageError("this record's snapshot was closed (the store was reloaded or closed)")
+        return files.pread_all(self.fd, length, offset)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = -1
+
+
+class _Stub(Mapping[str, Any]):
+    """A record kept compact: the fields its indexes and filters read, plus its JSON body as
+    bytes (``body``) or as a span of the snapshot file (``source``, ``offset``, ``length``).
+
+    A read-only mapping of the whole record: the indexed fields answer at once, any other
+    field decodes the body (the last one decoded is kept, so ``model_validate(stub)`` or
+    ``{**stub}`` decode once). Code written for plain documents reads it unchanged.
     """
 
-    __slots__ = ("body", "length", "names", "offset", "values")
+    __slots__ = ("body", "indexed", "length", "names", "offset", "source")
+
+    _recent: tuple[_Stub | None, Doc] = (None, {})
+    """The stub decoded last and its document (one entry, replaced as a whole)."""
 
     def __init__(
-        self, names: dict[str, int], values: Sequence[Any], body: bytes | None, offset: int = -1, length: int = 0
+        self,
+        names: dict[str, int],
+        values: Sequence[Any],
+        body: bytes | None,
+        source: _Snapshot | None = None,
+        offset: int = -1,
+        length: int = 0,
     ) -> None:
         self.names = names
-        self.values = values
+        self.indexed = values
         self.body = body
+        self.source = source
         self.offset = offset
         self.length = length
 
+    def raw(self) -> bytes:
+        """The record's JSON bytes."""
+        if self.body is not None:
+            return self.body
+        assert self.source is not None
+        return self.source.read(self.offset, self.length)
+
+    def doc(self) -> Doc:
+        """The whole record as a new (or recently decoded) document."""
+        recent = _Stub._recent
+        if recent[0] is self:
+            return recent[1]
+        doc: Doc = json.loads(self.raw())
+        _Stub._recent = (self, doc)
+        return doc
+
     def __getitem__(self, name: str) -> Any:
-        return self.values[self.names[name]]
+        at = self.names.get(name)
+        return self.doc()[name] if at is None else self.indexed[at]
 
     def get(self, name: str, default: Any = None) -> Any:
         at = self.names.get(name)
-        return default if at is None else self.values[at]
+        return self.doc().get(name, default) if at is None else self.indexed[at]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.doc())
+
+    def __len__(self) -> int:
+        return len(self.doc())
 
 
-_COMPACT: dict[str, tuple[dict[str, int], Callable[[Doc], bool]]] = {
-    kind: ({name: at for at, name in enumerate(fields)}, lambda d: not _is_open(d))
-    for kind, fields in files.LAZY_FIELDS.items()
+def _pack_when(kind: str) -> Callable[[Doc], bool]:
+    if kind == "requests":
+        return lambda d: not _is_open(d)
+    if kind == "outbox":
+        return lambda d: d["state"] == "sent"
+    return lambda d: d["state"] == "done"
+
+
+_COMPACT_FIELDS: dict[str, tuple[str, ...]] = {
+    **files.LAZY_FIELDS,
+    "outbox": ("workspace", "key", "state", "next_attempt_at", "created_at", "version"),
+    "inbox": ("workspace", "key", "state", "lease_until", "received_at", "owner", "version"),
 }
-"""Kinds kept compact, their stub fields, and which new documents to pack (closed requests:
-rarely read again, while open work stays a plain dict)."""
+_COMPACT: dict[str, tuple[dict[str, int], Callable[[Doc], bool]]] = {
+    kind: ({name: at for at, name in enumerate(fields)}, _pack_when(kind)) for kind, fields in _COMPACT_FIELDS.items()
+}
+"""Kinds kept compact, their stubs' fields, and which documents to pack: closed requests,
+sent outbox items and done inbox items (rarely read again), while open work stays a dict."""
 
 _DECODED_CACHE = 256
 """Decoded compact records kept per process (reads of one record in a row hit it)."""
@@ -215,6 +281,7 @@ class _State:
         self.pending: list[tuple[int, int, str]] = []
         """Pending outbox items as sorted ``(next_attempt_at µs, seq, key)``."""
         self.snapshot_fd = snapshot_fd
+        self.source = _Snapshot(snapshot_fd)
         self.decoded: dict[int, tuple[_Stub, Doc]] = {}
         """A few decoded stubs by ``id(stub)`` (a stub is replaced, never changed, on a put)."""
         for kind, table in tables.items():
@@ -228,7 +295,7 @@ class _State:
         table = self.tables[kind]
         rows = zip(*(lazy.columns[name] for name in lazy.fields), strict=True)
         stubs = [
-            _Stub(names, values, None, offset, length)
+            _Stub(names, values, None, self.source, offset, length)
             for values, offset, length in zip(rows, lazy.offsets, lazy.lengths, strict=True)
         ]
         keys = zip(*(lazy.columns[name] for name in files.KEY_FIELDS[kind]), strict=True)
@@ -258,7 +325,7 @@ class _State:
         at_ws, at_provider, at_requester = names["workspace"], names["provider_id"], names["requester_id"]
         at_status, at_parent = names["status"], names["parent"]
         for key, stub in table.items():
-            values = stub.values
+            values = stub.indexed
             ws = values[at_ws]
             by_provider = (ws, values[at_provider])
             by_requester = (ws, values[at_requester])
@@ -277,31 +344,23 @@ class _State:
 
     def close(self) -> None:
         """Release the snapshot descriptor (stubs pointing into it can no longer be read)."""
-        if self.snapshot_fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(self.snapshot_fd)
-            self.snapshot_fd = -1
+        self.source.close()
+        self.snapshot_fd = -1
 
     def raw(self, kind: str, key: Key) -> Doc | bytes | None:
         """The record as a document or as its JSON bytes (a compact one), or None."""
         found = self.tables[kind].get(key)
-        if found is None or not isinstance(found, _Stub):
-            return found
-        if found.body is not None:
-            return found.body
-        return files.pread_all(self.snapshot_fd, found.length, found.offset)
+        return found.raw() if type(found) is _Stub else found
 
     def get(self, kind: str, key: Key) -> Doc | None:
         """The record as a document (decoding a compact one), or None."""
         found = self.tables[kind].get(key)
-        if found is None or not isinstance(found, _Stub):
-            return found
+        if type(found) is not _Stub:
+            return found  # type: ignore[no-any-return]
         cached = self.decoded.get(id(found))
         if cached is not None and cached[0] is found:
             return cached[1]
-        raw = self.raw(kind, key)
-        assert isinstance(raw, bytes)
-        doc: Doc = json.loads(raw)
+        doc: Doc = json.loads(found.raw())
         if len(self.decoded) >= _DECODED_CACHE:
             self.decoded.pop(next(iter(self.decoded)))
         self.decoded[id(found)] = (found, doc)
@@ -313,7 +372,8 @@ class _State:
         if compact is None or not compact[1](doc):
             return doc
         names = compact[0]
-        return _Stub(names, [doc.get(name) for name in names], json.dumps(doc, separators=(",", ":")).encode())
+        body = json.dumps(doc, separators=(",", ":"), default=files.json_default).encode("utf-8")
+        return _Stub(names, [doc.get(name) for name in names], body)
 
     def lookup(self, kind: str, name: str, key: Hashable) -> dict[Key, None]:
         """Primary keys under one index key (empty when none); do not mutate."""
@@ -1134,7 +1194,7 @@ class TinyDBStore:
             found: list[Doc | bytes] = []
             for key in sorted(smallest, key=lambda k: k[1], reverse=True):
                 if matches(table[key]):  # a whole document or a compact stub's fields
-                    found.append(state.raw("requests", key))  # type: ignore[arg-type]
+                    found.append(_raw(table[key]))
                     if limit is not None and len(found) >= limit:
                         break
             return found
@@ -1258,24 +1318,24 @@ class TinyDBStore:
 
     def get_outbox_item(self, key: str) -> OutboxItem | None:
         """The outbox item with this key, or None."""
-        doc = self._read(lambda s: s.tables["outbox"].get((key,)))
-        return None if doc is None else OutboxItem.model_validate(doc)
+        raw = self._read(lambda s: s.raw("outbox", (key,)))
+        return None if raw is None else _load(OutboxItem, raw)
 
     def list_outbox(self, workspace: str, *, state: str | None = None) -> list[OutboxItem]:
         """Outbox items of the workspace (optionally in one state), oldest first."""
 
-        def query(s: _State) -> list[tuple[int, int, Doc]]:
+        def query(s: _State) -> list[Doc | bytes]:
             keys = (
                 s.lookup("outbox", "ws", workspace)
                 if state is None
                 else s.lookup("outbox", "ws_state", (workspace, state))
             )
             table, seq = s.tables["outbox"], s.seq["outbox"]
-            return [(_micros(table[k]["created_at"]), seq[k], table[k]) for k in keys]
+            found = [(_micros(table[k]["created_at"]), seq[k], k) for k in keys]
+            found.sort(key=lambda item: (item[0], item[1]))
+            return [_raw(table[k]) for _, _, k in found]
 
-        found = self._read(query)
-        found.sort(key=lambda item: (item[0], item[1]))
-        return [OutboxItem.model_validate(doc) for _, _, doc in found]
+        return [_load(OutboxItem, raw) for raw in self._read(query)]
 
     def count_outbox(self, workspace: str, state: str | None = None) -> int:
         """How many outbox items the workspace has (in ``state``), from the index alone."""
@@ -1380,8 +1440,8 @@ class TinyDBStore:
 
     def get_inbox_item(self, workspace: str, key: str) -> InboxItem | None:
         """The item with this key, or None."""
-        doc = self._read(lambda s: s.tables["inbox"].get((workspace, key)))
-        return None if doc is None else InboxItem.model_validate(doc)
+        raw = self._read(lambda s: s.raw("inbox", (workspace, key)))
+        return None if raw is None else _load(InboxItem, raw)
 
     def get_card_ref(self, workspace: str, card_key: str, platform: str) -> CardRef | None:
         """Where the card with this key was posted on the platform, if it was."""
@@ -1503,6 +1563,11 @@ def _load(model: type[M], raw: Doc | bytes) -> M:
     return model.model_validate_json(raw) if isinstance(raw, bytes) else model.model_validate(raw)
 
 
+def _raw(entry: Any) -> Doc | bytes:
+    """A stored entry as a document, or a compact record's JSON bytes."""
+    return entry.raw() if type(entry) is _Stub else entry  # type: ignore[no-any-return]
+
+
 def _dup(fd: int) -> int:
     """A descriptor of our own for the snapshot (-1 when there is none)."""
     return os.dup(fd) if fd >= 0 else -1
@@ -1513,7 +1578,7 @@ def _bodies(entries: Sequence[Any], fd: int) -> Iterator[Doc | bytes]:
     caller iterates, so a large read never holds every record at once."""
     try:
         for entry in entries:
-            if not isinstance(entry, _Stub):
+            if type(entry) is not _Stub:
                 yield entry
             elif entry.body is not None:
                 yield entry.body

@@ -14,11 +14,11 @@ import pytest
 import tinydb
 
 from bot.errors import StorageError
-from bot.models import Request, Status
+from bot.models import InboxItem, Request, Status
 from storage import _journal as files
 from storage import tinydb_store
 from storage.tinydb_store import _INDEX_SPECS, EmbeddedLimits, TinyDBStore, _State, _Stub
-from tests.contract.factories import NOW, person, request
+from tests.contract.factories import NOW, outbox_item, person, request
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -149,7 +149,7 @@ def test_bulk_request_index_matches_the_per_record_one(tmp_path: Path) -> None:
         names = {name: at for at, name in enumerate(lazy["requests"].fields)}
         for key, entry in bulk.tables["requests"].items():
             one_by_one.tables["requests"][key] = entry
-            one_by_one._index("requests", key, _Stub(names, entry.values, None))  # type: ignore[arg-type]
+            one_by_one._index("requests", key, _Stub(names, entry.indexed, None))  # type: ignore[arg-type]
     finally:
         os.close(fd)
     assert set(_INDEX_SPECS["requests"]) == set(bulk.index["requests"])
@@ -215,3 +215,62 @@ def test_a_store_past_its_tested_limits_warns_once_at_start_up_and_names_db_migr
     with TinyDBStore(path) as store:
         small = store.beyond_tested_limits(EmbeddedLimits(requests=10**6, people=10**6, file_mb=0))
         assert small is not None and "MB on disk (tested up to 0 MB)" in small
+
+
+# --- sent outbox items and done inbox items -------------------------------------------------------
+
+
+def test_sent_outbox_items_and_done_inbox_items_are_packed_and_read_back_the_same(tmp_path: Path) -> None:
+    path = tmp_path / "db.json"
+    with TinyDBStore(path, compaction="off") as store:
+        store.enqueue([outbox_item("card:1"), outbox_item("card:2", created_at=NOW + timedelta(minutes=1))])
+        first = store.get_outbox_item("card:1")
+        assert first is not None
+        sent = store.save_outbox_item(first.model_copy(update={"state": "sent", "platform_ref": "C1/1.1"}))
+        inbox = InboxItem(
+            key="slack:cmd:1",
+            platform="slack",
+            kind="slack.command",
+            payload={"text": "hi"},
+            received_at=NOW,
+            owner="a",
+            lease_until=NOW + timedelta(minutes=1),
+        )
+        store.accept_inbox(inbox)
+        assert store.finish_inbox("default", "slack:cmd:1", owner="a", at=NOW)
+        done = store.get_inbox_item("default", "slack:cmd:1")
+
+        outbox, inbox_table = store._state.tables["outbox"], store._state.tables["inbox"]
+        assert type(outbox[("card:1",)]) is _Stub and type(outbox[("card:2",)]) is dict
+        assert type(inbox_table[("default", "slack:cmd:1")]) is _Stub
+        assert store.get_outbox_item("card:1") == sent
+        assert [i.key for i in store.list_outbox("default")] == ["card:1", "card:2"]
+        assert [i.key for i in store.list_outbox("default", state="sent")] == ["card:1"]
+        assert [i.key for i in store.due_outbox(now=NOW + timedelta(hours=1))] == ["card:2"]
+        assert store.count_outbox("default", "sent") == 1 and store.count_inbox("default", state="done") == 1
+        # A sent item changes again (a card edited later): version check and indexes hold.
+        again = store.save_outbox_item(sent.model_copy(update={"state": "pending"}))
+        assert again.version == sent.version + 1 and type(outbox[("card:1",)]) is dict
+        exported = dict(((kind, doc.get("key")), doc) for kind, doc in store.export_records())
+
+    with TinyDBStore(path, compaction="off") as store:
+        assert store.get_inbox_item("default", "slack:cmd:1") == done
+        assert dict(((kind, doc.get("key")), doc) for kind, doc in store.export_records()) == exported
+
+
+def test_a_compact_record_reads_like_its_document(tmp_path: Path) -> None:
+    """Code written for plain documents (index functions, ``{**doc}``, model_validate, a put of
+    the record unchanged) works on a compact one."""
+    with TinyDBStore(tmp_path / "db.json", compaction="off") as store:
+        made, _ = store.create_request(request())
+        closed, _ = store.update_request(made.model_copy(update={"status": Status.DONE}))
+        stub = store._state.tables["requests"][("default", closed.number)]
+        assert type(stub) is _Stub
+        assert stub["text"] == "Please review the Q3 numbers" and stub["status"] == "done"
+        assert stub.get("missing", "x") == "x" and "events" in stub
+        assert {**stub} == closed.model_dump(mode="json") == dict(stub)
+        assert Request.model_validate(stub) == closed
+        assert store.replace_records("requests", [stub]) == 1  # type: ignore[list-item]
+        assert store.get_request("default", closed.number) == closed
+        ops = [["put", "requests", stub]]
+        assert files.decode_record(files.encode_record(ops)[:-1]) == [["put", "requests", dict(stub)]]
