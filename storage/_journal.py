@@ -303,7 +303,35 @@ class LazyTable:
     """One list of values per field, in record order."""
 
 
-def write_snapshot(target: str, tables: Tables, meta: Doc) -> str:
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """A record left unparsed in an open snapshot file, with its layout fields."""
+
+    fd: int
+    offset: int
+    length: int
+    fields: tuple[str, ...]
+    values: tuple[Any, ...]
+
+    def body(self) -> bytes:
+        return pread_all(self.fd, self.length, self.offset)
+
+
+def load_snapshot_records(fd: int, name: str) -> tuple[Doc | None, dict[str, dict[Key, Any]]]:
+    """Like :func:`read_snapshot`, but the records of lazy kinds come back as
+    :class:`RawRecord` s reading from ``fd`` (keep it open while they are used)."""
+    meta, tables, lazy = open_snapshot(fd, name)
+    records: dict[str, dict[Key, Any]] = dict(tables)
+    for kind, lazy_table in lazy.items():
+        table = records[kind]
+        rows = zip(*(lazy_table.columns[field_name] for field_name in lazy_table.fields), strict=True)
+        keys = zip(*(lazy_table.columns[field_name] for field_name in KEY_FIELDS[kind]), strict=True)
+        for key, values, offset, length in zip(keys, rows, lazy_table.offsets, lazy_table.lengths, strict=True):
+            table[key] = RawRecord(fd, offset, length, lazy_table.fields, values)
+    return meta, records
+
+
+def write_snapshot(target: str, tables: Mapping[str, Mapping[Key, Any]], meta: Doc) -> str:
     """Write ``tables`` as a TinyDB database to an fsync'd temp file beside ``target``.
 
     The file is a plain TinyDB JSON file (one table per kind, documents numbered from 1)
@@ -336,13 +364,20 @@ def write_snapshot(target: str, tables: Tables, meta: Doc) -> str:
                 fields = LAZY_FIELDS.get(kind)
                 columns: dict[str, list[Any]] = {name: [] for name in ("offset", "length", *(fields or ()))}
                 for doc_id, doc in enumerate(tables.get(kind, {}).values(), 1):
-                    body = json.dumps(doc, separators=(",", ":")).encode("ascii")
+                    if isinstance(doc, RawRecord):
+                        body = doc.body()
+                        known = dict(zip(doc.fields, doc.values, strict=True))
+                        if fields is not None and not set(fields) <= set(known):
+                            known = json.loads(body)  # laid out by a version with other fields
+                    else:
+                        body = json.dumps(doc, separators=(",", ":")).encode("ascii")
+                        known = doc
                     emit(b'%s"%d":' % (b"," if doc_id > 1 else b"", doc_id))
                     if fields is not None:
                         columns["offset"].append(pos)
                         columns["length"].append(len(body))
                         for name in fields:
-                            value: Any = doc.get(name)
+                            value: Any = known.get(name)
                             if name in _STRING_FIELDS:
                                 value = strings.setdefault(value, len(strings))
                             columns[name].append(value)
@@ -414,7 +449,7 @@ def open_snapshot(fd: int, name: str) -> tuple[Doc | None, Tables, dict[str, Laz
             for doc_id in sorted(rows, key=int):
                 doc = rows[doc_id]
                 table[key_of(kind, doc)] = doc
-        strings = [sys.intern(text) for text in layout["strings"]]
+        strings = [sys.intern(text) if isinstance(text, str) else text for text in layout["strings"]]
         lazy: dict[str, LazyTable] = {}
         for kind, columns in layout["columns"].items():
             fields = tuple(layout["fields"][kind])
@@ -746,8 +781,9 @@ def _compact(paths: Paths, lock_fd: int) -> bool:
         journal_fd = os.open(paths.journal, os.O_RDONLY | os.O_CLOEXEC)
         journal_stat = os.fstat(journal_fd)
     try:
-        with snapshot:
-            meta, tables = read_snapshot(snapshot, paths.db)
+        # Records left in the old snapshot are copied byte for byte (it stays open until the
+        # new one is written): the compactor never parses them, so it needs little memory.
+        meta, tables = load_snapshot_records(snapshot.fileno(), paths.db)
         if meta is None:
             raise FormatError(f"{paths.db} is empty")
         data = pread_all(journal_fd, journal_stat.st_size)
@@ -760,6 +796,7 @@ def _compact(paths: Paths, lock_fd: int) -> bool:
         generation = max(meta["generation"], header.generation) + 1
         snapshot_tmp: str | None = write_snapshot(paths.db, tables, snapshot_meta(generation, header.generation, end))
         del tables
+        snapshot.close()
         try:
             with flocked(lock_fd, exclusive=True):
                 current = os.stat(paths.journal)
@@ -784,6 +821,7 @@ def _compact(paths: Paths, lock_fd: int) -> bool:
                 with contextlib.suppress(OSError):
                     os.unlink(snapshot_tmp)
     finally:
+        snapshot.close()
         os.close(journal_fd)
 
 
