@@ -4,6 +4,9 @@ Files for a store at ``DB``:
 
 - ``DB``: a TinyDB database (one table per record kind plus a ``meta`` table holding the
   snapshot's generation). Only ever replaced whole: temp file, fsync, rename, fsync dir.
+  The ``meta`` table comes last and holds a layout (where each request lies, the fields its
+  indexes need, a CRC32 of the file) so a process opens it without parsing the requests
+  (:func:`write_snapshot`, :func:`open_snapshot`); any TinyDB reader still reads it.
 - ``DB.journal``: JSON lines. The first line is a header naming the journal's generation;
   every further line is one atomic transaction ``{"c":"<crc32>","ops":[...]}`` appended with
   a single ``write`` + ``fdatasync`` under an exclusive lock. ``c`` is the CRC32 (8 hex

@@ -3,8 +3,10 @@
 Plain TinyDB rewrites the whole file on every write (quadratic inserts, see FINDINGS.md), so
 the TinyDB file at ``path`` is only a periodically rewritten snapshot. Every write is one
 JSON line appended to ``path + ".journal"`` with ``write`` + ``fdatasync`` while holding an
-exclusive ``flock`` on ``path + ".lock"``; every process keeps the whole state in memory
-with secondary indexes and, before each call, replays the lines other processes appended.
+exclusive ``flock`` on ``path + ".lock"``; every process keeps the indexes and open work in
+memory (requests stay in the snapshot file until read, closed ones and other finished records
+are packed to bytes: see :class:`_State`) and, before each call, replays the lines other
+processes appended.
 Checks (versions, numbering, idempotency keys, claims) run against that caught-up state
 under the exclusive lock, so they hold across processes. Compaction (a new snapshot and
 journal generation) runs in a child process so writers never wait for a full rewrite.
@@ -266,7 +268,8 @@ class _State:
     references to them outside the lock. Records of :data:`storage._journal.LAZY_FIELDS`
     kinds are loaded from the snapshot as :class:`_Stub` s pointing into it (the state owns
     ``snapshot_fd``, a descriptor of that file, which stays readable after a compaction
-    renames a new snapshot over it); closed requests written later are packed to bytes.
+    renames a new snapshot over it, until the next reload); closed requests, sent outbox
+    items and done inbox items written later are packed to bytes (:meth:`_pack`).
     """
 
     def __init__(
@@ -367,7 +370,8 @@ class _State:
         return doc
 
     def _pack(self, kind: str, doc: Doc) -> Any:
-        """A closed request becomes a stub with its JSON bytes; anything else stays as is."""
+        """A record :data:`_COMPACT` packs (a closed request, a sent outbox item, a done inbox
+        item) becomes a stub holding its JSON bytes; anything else stays a document."""
         compact = _COMPACT.get(kind)
         if compact is None or not compact[1](doc):
             return doc
