@@ -4,19 +4,27 @@ Usage: ``python benchmarks/storage_bench.py [--backend tinydb|postgres] [--sizes
 [--ops 500] [--url URL]``
 
 For each size the store is preloaded (not timed) with that many requests spread over ~200
-providers, ~30% of them open; then ``--ops`` single ``create_request`` calls (each one an
-acknowledged, fsync'd write) and ``--ops`` ``find_requests(ws, provider_id=X, open_only=True)``
-calls are timed. Backends are opened with :func:`storage.open_store`; add one by adding a
-function to ``BACKENDS`` that yields the URL of an empty store.
+providers, ~30% of them open, and one person per 20 requests; then ``--ops`` single
+``create_request`` calls (each one an acknowledged, fsync'd write) and ``--ops``
+``find_requests(ws, provider_id=X, open_only=True)`` calls are timed. Backends are opened
+with :func:`storage.open_store`; add one by adding a function to ``BACKENDS`` that yields
+the URL of an empty store.
+
+After the preload, two fresh processes measure what a start-up costs (the preload's own
+memory does not count): one imports what ``servechain serve`` imports, opens the store and
+asks for one provider's open requests (open time, peak RSS, settled RSS after a GC); the
+other runs ``servechain stats`` on the store (wall time, peak RSS, settled RSS at its end).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.models import Event, EventKind, Request, Status
+from bot.models import Event, EventKind, Person, Request, Status
 from bot.ports import Store
 from storage import open_store
 
@@ -37,6 +45,8 @@ WORKSPACE = "bench"
 PROVIDERS = [f"P-provider-{i:03d}" for i in range(200)]
 REQUESTERS = [f"P-requester-{i:03d}" for i in range(500)]
 START = datetime(2026, 1, 1, tzinfo=UTC)
+PEOPLE_EVERY = 20
+"""One person stored per this many requests (5,000 people at 100,000 requests)."""
 CLOSED = (Status.DONE, Status.DECLINED, Status.CANCELLED)
 OPEN = (Status.OPEN, Status.ACKNOWLEDGED, Status.IN_PROGRESS)
 
@@ -91,20 +101,110 @@ def make_request(rng: random.Random, index: int, *, open_share: float = 0.3) -> 
 
 
 def preload(store: Store, count: int, rng: random.Random) -> None:
-    """Store ``count`` requests as fast as the backend allows (a bulk path when it has one)."""
+    """Store ``count`` requests as fast as the backend allows: its bulk path when it has one,
+    else numbered records through ``import_records`` (what ``db migrate`` uses) in batches."""
     requests = [make_request(rng, i) for i in range(count)]
+    people = [
+        Person(
+            id=f"P-person-{i:05d}",
+            workspace=WORKSPACE,
+            handle=f"person{i}",
+            name=f"Person {i}",
+            email=f"p{i}@example.com",
+        )
+        for i in range(count // PEOPLE_EVERY)
+    ]
+    store.save_org(people)
     bulk = getattr(store, "_bulk_load", None)
     if callable(bulk):
         bulk(requests)
     else:
-        for request in requests:
-            store.create_request(request)
+        for start in range(0, count, 5_000):
+            docs = []
+            for number, request in enumerate(requests[start : start + 5_000], start + 1):
+                doc = request.model_dump(mode="json")
+                doc.update(number=number, version=0)
+                docs.append(doc)
+            store.import_records("requests", docs)
+        store.import_records("counters", [{"workspace": WORKSPACE, "last": count}])
     compact = getattr(store, "compact", None)
     if callable(compact):
         compact()
 
 
 # --- measuring -----------------------------------------------------------------------------------
+
+PROBE = """
+import gc, json, sys, time
+
+def status_mb(field):
+    # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so a child started by a big
+    # parent would report the parent's peak.
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+mode, url, provider = sys.argv[1:4]
+start = time.perf_counter()
+if mode == "serve":
+    import handlers.runtime, handlers.server  # what `servechain serve` imports
+    if url.startswith("postgres"):
+        import storage.postgres
+    else:
+        import storage.tinydb_store
+    from storage import open_store
+    start = time.perf_counter()
+    store = open_store(url)
+    seconds = time.perf_counter() - start
+    store.find_requests("bench", provider_id=provider, open_only=True)
+else:
+    from handlers.cli import main
+    code = main(["stats", "--db", url])
+    seconds = time.perf_counter() - start
+    store = None
+    if code != 0:
+        sys.exit(f"servechain stats exited with {code}")
+gc.collect()
+time.sleep(0.2)
+settled, peak = status_mb("VmRSS"), status_mb("VmHWM")
+if store is not None:
+    store.close()
+print(json.dumps({"seconds": seconds, "peak_mb": peak, "settled_mb": settled}), file=sys.stderr)
+"""
+"""Run in a fresh process: ``serve`` (open the store as the server would) or ``stats`` (the CLI
+command); prints its figures as JSON on stderr (the last line)."""
+
+
+@dataclass
+class Process:
+    """What one fresh process took: seconds (opening the store, or the whole command) and RSS."""
+
+    seconds: float
+    peak_mb: float
+    settled_mb: float
+
+
+def measure_process(mode: str, url: str) -> Process:
+    """Run :data:`PROBE` in a fresh interpreter on the store at ``url``."""
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": root, "SERVECHAIN_WORKSPACE": WORKSPACE, "SERVECHAIN_DB": url}
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, mode, url, PROVIDERS[0]],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    try:
+        figures = json.loads(done.stderr.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise SystemExit(f"the {mode} probe failed (exit {done.returncode}):\n{done.stderr}") from None
+    return Process(figures["seconds"], figures["peak_mb"], figures["settled_mb"])
 
 
 def percentile(samples: Sequence[float], share: float) -> float:
@@ -127,6 +227,8 @@ class Row:
     found: list[int]
     compact_s: float | None
     during_compaction_ms: list[float]
+    serve: Process
+    stats: Process
 
 
 def timed(action: Callable[[], object]) -> float:
@@ -164,6 +266,7 @@ def run_size(backend: str, args: argparse.Namespace, size: int) -> Row:
         preload(store, size, rng)
         preload_s = time.perf_counter() - start
         store.close()
+        serve, stats = measure_process("serve", url), measure_process("stats", url)
 
         start = time.perf_counter()
         store = open_store(url)
@@ -206,7 +309,9 @@ def run_size(backend: str, args: argparse.Namespace, size: int) -> Row:
             file_mb = store_mb(url)
         finally:
             store.close()
-    return Row(size, preload_s, open_s, file_mb, create_ms, create_wall_s, find_ms, found, compact_s, during)
+    return Row(
+        size, preload_s, open_s, file_mb, create_ms, create_wall_s, find_ms, found, compact_s, during, serve, stats
+    )
 
 
 def print_table(backend: str, args: argparse.Namespace, rows: Sequence[Row]) -> None:
@@ -224,6 +329,12 @@ def print_table(backend: str, args: argparse.Namespace, rows: Sequence[Row]) -> 
         "found avg",
         "compact s",
         "create p99 ms while compacting (n)",
+        "serve: open s",
+        "peak MB",
+        "settled MB",
+        "stats: s",
+        "peak MB",
+        "settled MB",
     ]
     lines = []
     for row in rows:
@@ -246,12 +357,22 @@ def print_table(backend: str, args: argparse.Namespace, rows: Sequence[Row]) -> 
                 f"{statistics.mean(row.found):.0f}",
                 "-" if row.compact_s is None else f"{row.compact_s:.2f}",
                 during,
+                f"{row.serve.seconds:.2f}",
+                f"{row.serve.peak_mb:.0f}",
+                f"{row.serve.settled_mb:.0f}",
+                f"{row.stats.seconds:.2f}",
+                f"{row.stats.peak_mb:.0f}",
+                f"{row.stats.settled_mb:.0f}",
             ]
         )
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(headers)]
     print(f"\nbackend: {backend}; {args.ops} timed calls per figure; every create is a durable (fsync'd) write")
+    print(
+        "serve / stats: a fresh process opening the store / running `servechain stats` "
+        "(peak = VmHWM; settled = VmRSS after a GC, for stats at its end)"
+    )
     if backend == "postgres":
-        print("file MB: tables + indexes (pg_total_relation_size); preload: one create_request per request")
+        print("file MB: tables + indexes (pg_total_relation_size); preload: import_records in batches of 5,000")
     print(" | ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)))
     print("-+-".join("-" * w for w in widths))
     for line in lines:

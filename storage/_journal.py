@@ -4,6 +4,9 @@ Files for a store at ``DB``:
 
 - ``DB``: a TinyDB database (one table per record kind plus a ``meta`` table holding the
   snapshot's generation). Only ever replaced whole: temp file, fsync, rename, fsync dir.
+  The ``meta`` table comes last and holds a layout (where each request lies, the fields its
+  indexes need, a CRC32 of the file) so a process opens it without parsing the requests
+  (:func:`write_snapshot`, :func:`open_snapshot`); any TinyDB reader still reads it.
 - ``DB.journal``: JSON lines. The first line is a header naming the journal's generation;
   every further line is one atomic transaction ``{"c":"<crc32>","ops":[...]}`` appended with
   a single ``write`` + ``fdatasync`` under an exclusive lock. ``c`` is the CRC32 (8 hex
@@ -37,17 +40,15 @@ import gc
 import glob
 import json
 import os
+import re
 import secrets
 import shutil
 import string
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
-
-from tinydb import TinyDB
-from tinydb.storages import Storage
 
 FORMAT = 1
 """Version of the on-disk layout, stored in the snapshot meta table and journal header."""
@@ -281,50 +282,188 @@ def paused_gc() -> Iterator[None]:
 # --- snapshot (a TinyDB file) -------------------------------------------------------------
 
 
-class _FsyncOnCloseStorage(Storage):
-    """TinyDB storage that keeps data in memory and writes it once, fsync'd, on close.
+LAZY_FIELDS: dict[str, tuple[str, ...]] = {
+    "requests": ("workspace", "number", "provider_id", "requester_id", "status", "parent", "created_at", "version"),
+}
+"""Kinds whose documents a process keeps compact (index fields in memory, body in the file)
+and the fields it indexes and filters them by; the snapshot's layout lists them per record."""
 
-    Lets us build the snapshot with TinyDB's own ``insert_multiple`` without TinyDB
-    rewriting the file once per table.
-    """
+_STRING_FIELDS = frozenset({"workspace", "provider_id", "requester_id", "status"})
+"""Layout fields stored as indexes into the layout's string table (few distinct values)."""
 
-    def __init__(self, path: str) -> None:
-        super().__init__()
-        self._path = path
-        self._data: dict[str, dict[str, Any]] | None = None
-
-    def read(self) -> dict[str, dict[str, Any]] | None:
-        return self._data
-
-    def write(self, data: dict[str, dict[str, Any]]) -> None:
-        self._data = data
-
-    def close(self) -> None:
-        # json.dumps (one shot) uses the C encoder; json.dump to a file would not.
-        data = json.dumps(self._data or {}, separators=(",", ":")).encode("ascii")
-        with open(self._path, "xb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+_TRAILER = re.compile(rb',"meta_at":"(\d{16})"\}\}\}\s*\Z')
+_VERIFY_CHUNK = 1 << 20
 
 
-def write_snapshot(target: str, tables: Tables, meta: Doc) -> str:
+@dataclass(frozen=True)
+class LazyTable:
+    """Where each record of one kind lies in the snapshot, with its layout fields."""
+
+    fields: tuple[str, ...]
+    offsets: list[int]
+    lengths: list[int]
+    columns: dict[str, list[Any]]
+    """One list of values per field, in record order."""
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """A record left unparsed in an open snapshot file, with its layout fields."""
+
+    fd: int
+    offset: int
+    length: int
+    fields: tuple[str, ...]
+    values: tuple[Any, ...]
+
+    def body(self) -> bytes:
+        return pread_all(self.fd, self.length, self.offset)
+
+
+def load_snapshot_records(fd: int, name: str) -> tuple[Doc | None, dict[str, dict[Key, Any]]]:
+    """Like :func:`read_snapshot`, but the records of lazy kinds come back as
+    :class:`RawRecord` s reading from ``fd`` (keep it open while they are used)."""
+    meta, tables, lazy = open_snapshot(fd, name)
+    records: dict[str, dict[Key, Any]] = dict(tables)
+    for kind, lazy_table in lazy.items():
+        table = records[kind]
+        rows = zip(*(lazy_table.columns[field_name] for field_name in lazy_table.fields), strict=True)
+        keys = zip(*(lazy_table.columns[field_name] for field_name in KEY_FIELDS[kind]), strict=True)
+        for key, values, offset, length in zip(keys, rows, lazy_table.offsets, lazy_table.lengths, strict=True):
+            table[key] = RawRecord(fd, offset, length, lazy_table.fields, values)
+    return meta, records
+
+
+def write_snapshot(target: str, tables: Mapping[str, Mapping[Key, Any]], meta: Doc) -> str:
     """Write ``tables`` as a TinyDB database to an fsync'd temp file beside ``target``.
 
+    The file is a plain TinyDB JSON file (one table per kind, documents numbered from 1)
+    whose ``meta`` table comes last and also holds a *layout*: the byte span of every small
+    table, the offset and layout fields of every record of a :data:`LAZY_FIELDS` kind, and a
+    CRC32 of the bytes before the meta document. It ends with ``"meta_at":"<16 digits>"}}}``
+    so a process finds the layout without parsing the file (:func:`open_snapshot`).
     Returns the temp file's name; the caller renames it into place.
     """
     tmp = temp_name(target)
     try:
-        db = TinyDB(tmp, storage=_FsyncOnCloseStorage)
-        db.table(META_TABLE).insert(meta)
-        for kind in KINDS:
-            db.table(kind).insert_multiple(tables.get(kind, {}).values())
-        db.close()
+        with open(tmp, "xb") as out:
+            crc = 0
+            pos = 0
+
+            def emit(data: bytes) -> None:
+                nonlocal crc, pos
+                out.write(data)
+                crc = zlib.crc32(data, crc)
+                pos += len(data)
+
+            spans: dict[str, list[int]] = {}
+            rows: dict[str, dict[str, list[Any]]] = {}
+            strings: dict[str, int] = {}
+            emit(b"{")
+            for number, kind in enumerate(KINDS):
+                emit(b'%s"%s":' % (b"," if number else b"", kind.encode()))
+                start = pos
+                emit(b"{")
+                fields = LAZY_FIELDS.get(kind)
+                columns: dict[str, list[Any]] = {name: [] for name in ("offset", "length", *(fields or ()))}
+                for doc_id, doc in enumerate(tables.get(kind, {}).values(), 1):
+                    if isinstance(doc, RawRecord):
+                        body = doc.body()
+                        known = dict(zip(doc.fields, doc.values, strict=True))
+                        if fields is not None and not set(fields) <= set(known):
+                            known = json.loads(body)  # laid out by a version with other fields
+                    else:
+                        body = json.dumps(doc, separators=(",", ":")).encode("ascii")
+                        known = doc
+                    emit(b'%s"%d":' % (b"," if doc_id > 1 else b"", doc_id))
+                    if fields is not None:
+                        columns["offset"].append(pos)
+                        columns["length"].append(len(body))
+                        for name in fields:
+                            value: Any = known.get(name)
+                            if name in _STRING_FIELDS:
+                                value = strings.setdefault(value, len(strings))
+                            columns[name].append(value)
+                    emit(body)
+                emit(b"}")
+                if fields is None:
+                    spans[kind] = [start, pos]
+                else:
+                    rows[kind] = columns
+            emit(b',"meta":{"1":')
+            layout = {
+                "fields": {kind: list(LAZY_FIELDS[kind]) for kind in rows},
+                "strings": list(strings),
+                "columns": rows,
+                "spans": spans,
+                "crc": f"{crc:08x}",
+            }
+            body = json.dumps({**meta, "layout": layout}, separators=(",", ":")).encode("ascii")
+            out.write(body[:-1] + b',"meta_at":"%016d"}}}' % pos)
+            out.flush()
+            os.fsync(out.fileno())
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     return tmp
+
+
+def open_snapshot(fd: int, name: str) -> tuple[Doc | None, Tables, dict[str, LazyTable]]:
+    """Load a snapshot without parsing the records of :data:`LAZY_FIELDS` kinds.
+
+    Reads the layout at the end of the file, checks the CRC32 of everything before it in
+    1 MiB steps (damage is found at open, as with a full parse), parses only the small
+    tables, and returns the lazy kinds' records as offsets into the file (read them with
+    ``pread`` on ``fd``). A snapshot without a layout (written by an older version or by
+    another TinyDB tool) is parsed whole, as before.
+    """
+    size = os.fstat(fd).st_size
+    tail = os.pread(fd, min(size, 64), max(0, size - 64))
+    found = _TRAILER.search(tail)
+    if found is None:
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            handle.seek(0)
+            meta, tables = read_snapshot(handle, name)
+        return meta, tables, {}
+    meta_at = int(found[1])
+    try:
+        meta = json.loads(pread_all(fd, size - meta_at, meta_at).rstrip()[:-2])
+        if meta.get("format") != FORMAT or not isinstance(meta.get("generation"), int):
+            raise FormatError(f"{name}: unsupported store format {meta.get('format')!r}")
+        layout = meta.pop("layout")
+        meta.pop("meta_at", None)
+        crc, offset = 0, 0
+        while offset < meta_at:
+            chunk = os.pread(fd, min(_VERIFY_CHUNK, meta_at - offset), offset)
+            if not chunk:
+                break
+            crc = zlib.crc32(chunk, crc)
+            offset += len(chunk)
+        if f"{crc:08x}" != layout["crc"]:
+            raise FormatError(f"{name} is damaged: its checksum does not match (restore it from a backup)")
+        unknown = sorted((set(layout["spans"]) | set(layout["columns"])) - set(KINDS))
+        if unknown:
+            raise FormatError(f"{name} has tables this version does not know: {', '.join(unknown)}")
+        tables = empty_tables()
+        for kind, (start, end) in layout["spans"].items():
+            rows = json.loads(pread_all(fd, end - start, start))
+            table = tables[kind]
+            for doc_id in sorted(rows, key=int):
+                doc = rows[doc_id]
+                table[key_of(kind, doc)] = doc
+        strings = [sys.intern(text) if isinstance(text, str) else text for text in layout["strings"]]
+        lazy: dict[str, LazyTable] = {}
+        for kind, columns in layout["columns"].items():
+            fields = tuple(layout["fields"][kind])
+            for field_name in _STRING_FIELDS.intersection(fields):
+                columns[field_name] = list(map(strings.__getitem__, columns[field_name]))
+            lazy[kind] = LazyTable(fields, columns.pop("offset"), columns.pop("length"), columns)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        if isinstance(exc, FormatError):
+            raise
+        raise FormatError(f"{name} has a malformed layout: {exc!r}") from None
+    return meta, tables, lazy
 
 
 def read_snapshot(handle: IO[bytes], name: str) -> tuple[Doc | None, Tables]:
@@ -347,7 +486,9 @@ def read_snapshot(handle: IO[bytes], name: str) -> tuple[Doc | None, Tables]:
     if unknown:
         raise FormatError(f"{name} has tables this version does not know: {', '.join(unknown)}")
     try:
-        meta = next(iter(meta_table.values()))
+        meta = dict(next(iter(meta_table.values())))
+        meta.pop("layout", None)
+        meta.pop("meta_at", None)
         if meta.get("format") != FORMAT or not isinstance(meta.get("generation"), int):
             raise FormatError(f"{name}: unsupported store format {meta.get('format')!r}")
         tables = empty_tables()
@@ -431,9 +572,17 @@ _CRC_PREFIX_LEN = 16
 _HEX = frozenset(string.hexdigits.encode())
 
 
+def json_default(value: Any) -> Any:
+    """Write a read-only mapping (a compact record put back unchanged) as its document."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def encode_record(ops: list[Op]) -> bytes:
     """One checksummed journal line holding one transaction (valid JSON plus ``\n``)."""
-    body = b'"ops":' + json.dumps(ops, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"}"
+    text = json.dumps(ops, ensure_ascii=False, separators=(",", ":"), default=json_default)
+    body = b'"ops":' + text.encode("utf-8") + b"}"
     return b'{"c":"%08x",' % zlib.crc32(body) + body + b"\n"
 
 
@@ -635,8 +784,9 @@ def _compact(paths: Paths, lock_fd: int) -> bool:
         journal_fd = os.open(paths.journal, os.O_RDONLY | os.O_CLOEXEC)
         journal_stat = os.fstat(journal_fd)
     try:
-        with snapshot:
-            meta, tables = read_snapshot(snapshot, paths.db)
+        # Records left in the old snapshot are copied byte for byte (it stays open until the
+        # new one is written): the compactor never parses them, so it needs little memory.
+        meta, tables = load_snapshot_records(snapshot.fileno(), paths.db)
         if meta is None:
             raise FormatError(f"{paths.db} is empty")
         data = pread_all(journal_fd, journal_stat.st_size)
@@ -649,6 +799,7 @@ def _compact(paths: Paths, lock_fd: int) -> bool:
         generation = max(meta["generation"], header.generation) + 1
         snapshot_tmp: str | None = write_snapshot(paths.db, tables, snapshot_meta(generation, header.generation, end))
         del tables
+        snapshot.close()
         try:
             with flocked(lock_fd, exclusive=True):
                 current = os.stat(paths.journal)
@@ -673,6 +824,7 @@ def _compact(paths: Paths, lock_fd: int) -> bool:
                 with contextlib.suppress(OSError):
                     os.unlink(snapshot_tmp)
     finally:
+        snapshot.close()
         os.close(journal_fd)
 
 

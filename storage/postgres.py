@@ -214,8 +214,8 @@ class PostgresStore:
 
     # --- people and teams -----------------------------------------------------------------
     def get_person(self, workspace: str, person_id: str) -> Person | None:
-        rows = self._rows("SELECT doc FROM people WHERE workspace = %s AND id = %s", (workspace, person_id))
-        return Person.model_validate(rows[0][0]) if rows else None
+        rows = self._rows("SELECT doc::text FROM people WHERE workspace = %s AND id = %s", (workspace, person_id))
+        return Person.model_validate_json(rows[0][0]) if rows else None
 
     def find_person(
         self,
@@ -237,9 +237,9 @@ class PostgresStore:
         else:
             return None
         rows = self._rows(
-            f"SELECT doc FROM people WHERE workspace = %s AND {where} ORDER BY id LIMIT 1", (workspace, param)
+            f"SELECT doc::text FROM people WHERE workspace = %s AND {where} ORDER BY id LIMIT 1", (workspace, param)
         )
-        return Person.model_validate(rows[0][0]) if rows else None
+        return Person.model_validate_json(rows[0][0]) if rows else None
 
     def list_people(self, workspace: str) -> list[Person]:
         rows = self._rows("SELECT doc FROM people WHERE workspace = %s ORDER BY handle, id", (workspace,))
@@ -398,9 +398,9 @@ class PostgresStore:
 
     def _get_request(self, conn: psycopg.Connection[Any], workspace: str, number: int) -> Request | None:
         row = conn.execute(
-            "SELECT doc FROM requests WHERE workspace = %s AND number = %s", (workspace, number)
+            "SELECT doc::text FROM requests WHERE workspace = %s AND number = %s", (workspace, number)
         ).fetchone()
-        return Request.model_validate(row[0]) if row else None
+        return Request.model_validate_json(row[0]) if row else None
 
     def was_seen(self, workspace: str, key: str) -> bool:
         """True when the idempotency key was used before."""
@@ -435,24 +435,27 @@ class PostgresStore:
         if created_until is not None:
             where.append("created_at < %s")
             params.append(created_until)  # type: ignore[arg-type]
-        sql = f"SELECT doc FROM requests WHERE {' AND '.join(where)} ORDER BY number DESC"
+        # doc::text: pydantic-core parses and validates the JSON in one pass (about half the
+        # time of psycopg building dicts and pydantic validating them, which dominated).
+        sql = f"SELECT doc::text FROM requests WHERE {' AND '.join(where)} ORDER BY number DESC"
         if limit is not None:
             sql += " LIMIT %s"
             params.append(limit)  # type: ignore[arg-type]
-        return [Request.model_validate(r[0]) for r in self._rows(sql, params)]
+        return [Request.model_validate_json(r[0]) for r in self._rows(sql, params)]
 
     def iter_requests(self, workspace: str) -> Iterator[Request]:
         last = 0
         while True:
             rows = self._rows(
-                "SELECT number, doc FROM requests WHERE workspace = %s AND number > %s ORDER BY number LIMIT 1000",
+                "SELECT number, doc::text FROM requests WHERE workspace = %s AND number > %s "
+                "ORDER BY number LIMIT 1000",
                 (workspace, last),
             )
             if not rows:
                 return
             for number, doc in rows:
                 last = number
-                yield Request.model_validate(doc)
+                yield Request.model_validate_json(doc)
 
     # --- kudos --------------------------------------------------------------------------------
     def add_kudos(self, kudos: Kudos, *, outbox: Sequence[OutboxItem] = (), idempotency_key: str | None = None) -> bool:

@@ -3,8 +3,10 @@
 Plain TinyDB rewrites the whole file on every write (quadratic inserts, see FINDINGS.md), so
 the TinyDB file at ``path`` is only a periodically rewritten snapshot. Every write is one
 JSON line appended to ``path + ".journal"`` with ``write`` + ``fdatasync`` while holding an
-exclusive ``flock`` on ``path + ".lock"``; every process keeps the whole state in memory
-with secondary indexes and, before each call, replays the lines other processes appended.
+exclusive ``flock`` on ``path + ".lock"``; every process keeps the indexes and open work in
+memory (requests stay in the snapshot file until read, closed ones and other finished records
+are packed to bytes: see :class:`_State`) and, before each call, replays the lines other
+processes appended.
 Checks (versions, numbering, idempotency keys, claims) run against that caught-up state
 under the exclusive lock, so they hold across processes. Compaction (a new snapshot and
 journal generation) runs in a child process so writers never wait for a full rewrite.
@@ -36,10 +38,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel
 
 from bot.errors import Conflict, StorageError
 from bot.models import CardRef, InboxItem, Kudos, OutboxItem, Person, Request, Status, Team
@@ -62,6 +67,23 @@ _FAILED_RETRY_S = 60.0
 """Wait before trying again after a compaction failed (the writes themselves are durable)."""
 
 IndexSpec = dict[str, Callable[[Doc], tuple[Hashable, ...]]]
+
+
+@dataclass(frozen=True)
+class EmbeddedLimits:
+    """How far the embedded store is tested (``benchmarks/storage_bench.py``; README): at
+    100,000 requests it opens in under a second and a process stays under 250 MB."""
+
+    requests: int = 100_000
+    people: int = 5_000
+    file_mb: int = 120
+    """Snapshot plus journal on disk."""
+
+
+TESTED_LIMITS = EmbeddedLimits()
+
+_warned_beyond_limits: set[str] = set()
+"""Stores (by path) this process has already warned about, so start-up warns once."""
 
 
 class StoreDamaged(StorageError):
@@ -128,19 +150,132 @@ _INDEX_SPECS: dict[str, IndexSpec] = {
 }
 """Secondary indexes per kind: name -> function giving the index keys of a document."""
 
+_REQUEST_INDEX_FIELDS = ("workspace", "provider_id", "requester_id", "status", "parent")
+"""The fields :meth:`_State._index_requests` reads; its indexes are those of ``_INDEX_SPECS``."""
+
 _ORDERED_KINDS = frozenset({"kudos", "outbox"})
 """Kinds whose first-insertion order breaks ties between equal timestamps."""
 
 
-class _State:
-    """The whole store in memory: raw JSON documents per kind plus secondary indexes.
+class _Snapshot:
+    """An open snapshot file that compact records point into (closed with its state)."""
 
-    Documents are never mutated in place (a put replaces the dict), so readers may hold
-    references to them outside the lock.
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def read(self, offset: int, length: int) -> bytes:
+        if self.fd < 0:
+            raise StorageError("this record's snapshot was closed (the store was reloaded or closed)")
+        return files.pread_all(self.fd, length, offset)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = -1
+
+
+class _Stub(Mapping[str, Any]):
+    """A record kept compact: the fields its indexes and filters read, plus its JSON body as
+    bytes (``body``) or as a span of the snapshot file (``source``, ``offset``, ``length``).
+
+    A read-only mapping of the whole record: the indexed fields answer at once, any other
+    field decodes the body (the last one decoded is kept, so ``model_validate(stub)`` or
+    ``{**stub}`` decode once). Code written for plain documents reads it unchanged.
     """
 
-    def __init__(self, tables: files.Tables) -> None:
-        self.tables: files.Tables = files.empty_tables()
+    __slots__ = ("body", "indexed", "length", "names", "offset", "source")
+
+    _recent: tuple[_Stub | None, Doc] = (None, {})
+    """The stub decoded last and its document (one entry, replaced as a whole)."""
+
+    def __init__(
+        self,
+        names: dict[str, int],
+        values: Sequence[Any],
+        body: bytes | None,
+        source: _Snapshot | None = None,
+        offset: int = -1,
+        length: int = 0,
+    ) -> None:
+        self.names = names
+        self.indexed = values
+        self.body = body
+        self.source = source
+        self.offset = offset
+        self.length = length
+
+    def raw(self) -> bytes:
+        """The record's JSON bytes."""
+        if self.body is not None:
+            return self.body
+        assert self.source is not None
+        return self.source.read(self.offset, self.length)
+
+    def doc(self) -> Doc:
+        """The whole record as a new (or recently decoded) document."""
+        recent = _Stub._recent
+        if recent[0] is self:
+            return recent[1]
+        doc: Doc = json.loads(self.raw())
+        _Stub._recent = (self, doc)
+        return doc
+
+    def __getitem__(self, name: str) -> Any:
+        at = self.names.get(name)
+        return self.doc()[name] if at is None else self.indexed[at]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        at = self.names.get(name)
+        return self.doc().get(name, default) if at is None else self.indexed[at]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.doc())
+
+    def __len__(self) -> int:
+        return len(self.doc())
+
+
+def _pack_when(kind: str) -> Callable[[Doc], bool]:
+    if kind == "requests":
+        return lambda d: not _is_open(d)
+    if kind == "outbox":
+        return lambda d: d["state"] == "sent"
+    return lambda d: d["state"] == "done"
+
+
+_COMPACT_FIELDS: dict[str, tuple[str, ...]] = {
+    **files.LAZY_FIELDS,
+    "outbox": ("workspace", "key", "state", "next_attempt_at", "created_at", "version"),
+    "inbox": ("workspace", "key", "state", "lease_until", "received_at", "owner", "version"),
+}
+_COMPACT: dict[str, tuple[dict[str, int], Callable[[Doc], bool]]] = {
+    kind: ({name: at for at, name in enumerate(fields)}, _pack_when(kind)) for kind, fields in _COMPACT_FIELDS.items()
+}
+"""Kinds kept compact, their stubs' fields, and which documents to pack: closed requests,
+sent outbox items and done inbox items (rarely read again), while open work stays a dict."""
+
+_DECODED_CACHE = 256
+"""Decoded compact records kept per process (reads of one record in a row hit it)."""
+
+
+class _State:
+    """The whole store in memory: JSON documents per kind plus secondary indexes.
+
+    Documents are never mutated in place (a put replaces the dict), so readers may hold
+    references to them outside the lock. Records of :data:`storage._journal.LAZY_FIELDS`
+    kinds are loaded from the snapshot as :class:`_Stub` s pointing into it (the state owns
+    ``snapshot_fd``, a descriptor of that file, which stays readable after a compaction
+    renames a new snapshot over it, until the next reload); closed requests, sent outbox
+    items and done inbox items written later are packed to bytes (:meth:`_pack`).
+    """
+
+    def __init__(
+        self, tables: files.Tables, lazy: dict[str, files.LazyTable] | None = None, snapshot_fd: int = -1
+    ) -> None:
+        self.tables: dict[str, dict[Key, Any]] = files.empty_tables()
         self.index: dict[str, dict[str, dict[Hashable, dict[Key, None]]]] = {
             kind: {name: {} for name in spec} for kind, spec in _INDEX_SPECS.items()
         }
@@ -148,9 +283,101 @@ class _State:
         self.next_seq = 0
         self.pending: list[tuple[int, int, str]] = []
         """Pending outbox items as sorted ``(next_attempt_at µs, seq, key)``."""
+        self.snapshot_fd = snapshot_fd
+        self.source = _Snapshot(snapshot_fd)
+        self.decoded: dict[int, tuple[_Stub, Doc]] = {}
+        """A few decoded stubs by ``id(stub)`` (a stub is replaced, never changed, on a put)."""
         for kind, table in tables.items():
             for doc in table.values():
                 self.put(kind, doc)
+        for kind, lazy_table in (lazy or {}).items():
+            self._load_stubs(kind, lazy_table)
+
+    def _load_stubs(self, kind: str, lazy: files.LazyTable) -> None:
+        names = {name: at for at, name in enumerate(lazy.fields)}
+        table = self.tables[kind]
+        rows = zip(*(lazy.columns[name] for name in lazy.fields), strict=True)
+        stubs = [
+            _Stub(names, values, None, self.source, offset, length)
+            for values, offset, length in zip(rows, lazy.offsets, lazy.lengths, strict=True)
+        ]
+        keys = zip(*(lazy.columns[name] for name in files.KEY_FIELDS[kind]), strict=True)
+        if not table and kind == "requests" and set(_REQUEST_INDEX_FIELDS) <= set(names):
+            table.update(zip(keys, stubs, strict=True))
+            self._index_requests(table, names)
+            return
+        for key, stub in zip(keys, stubs, strict=True):
+            old = table.get(key)
+            if old is not None:
+                self._unindex(kind, key, old)
+            table[key] = stub
+            self._index(kind, key, stub)  # type: ignore[arg-type] # a stub reads like its document
+
+    def _index_requests(self, table: dict[Key, _Stub], names: dict[str, int]) -> None:
+        """Build the request indexes of a freshly loaded table in one pass: what
+        ``_INDEX_SPECS["requests"]`` gives per record, without a call per index and record
+        (3x faster at open; ``test_bulk_request_index_matches_the_per_record_one`` holds them equal)."""
+        index = self.index["requests"]
+        ws_index, provider, requester, parent_index = (
+            index["ws"],
+            index["provider"],
+            index["requester"],
+            index["parent"],
+        )
+        open_ws, open_provider, open_requester = index["open"], index["open_provider"], index["open_requester"]
+        at_ws, at_provider, at_requester = names["workspace"], names["provider_id"], names["requester_id"]
+        at_status, at_parent = names["status"], names["parent"]
+        for key, stub in table.items():
+            values = stub.indexed
+            ws = values[at_ws]
+            by_provider = (ws, values[at_provider])
+            by_requester = (ws, values[at_requester])
+            bucket = ws_index.get(ws)
+            if bucket is None:
+                bucket = ws_index[ws] = {}
+            bucket[key] = None
+            provider.setdefault(by_provider, {})[key] = None
+            requester.setdefault(by_requester, {})[key] = None
+            if values[at_status] in _OPEN:
+                open_ws.setdefault(ws, {})[key] = None
+                open_provider.setdefault(by_provider, {})[key] = None
+                open_requester.setdefault(by_requester, {})[key] = None
+            if values[at_parent] is not None:
+                parent_index.setdefault((ws, values[at_parent]), {})[key] = None
+
+    def close(self) -> None:
+        """Release the snapshot descriptor (stubs pointing into it can no longer be read)."""
+        self.source.close()
+        self.snapshot_fd = -1
+
+    def raw(self, kind: str, key: Key) -> Doc | bytes | None:
+        """The record as a document or as its JSON bytes (a compact one), or None."""
+        found = self.tables[kind].get(key)
+        return found.raw() if type(found) is _Stub else found
+
+    def get(self, kind: str, key: Key) -> Doc | None:
+        """The record as a document (decoding a compact one), or None."""
+        found = self.tables[kind].get(key)
+        if type(found) is not _Stub:
+            return found  # type: ignore[no-any-return]
+        cached = self.decoded.get(id(found))
+        if cached is not None and cached[0] is found:
+            return cached[1]
+        doc: Doc = json.loads(found.raw())
+        if len(self.decoded) >= _DECODED_CACHE:
+            self.decoded.pop(next(iter(self.decoded)))
+        self.decoded[id(found)] = (found, doc)
+        return doc
+
+    def _pack(self, kind: str, doc: Doc) -> Any:
+        """A record :data:`_COMPACT` packs (a closed request, a sent outbox item, a done inbox
+        item) becomes a stub holding its JSON bytes; anything else stays a document."""
+        compact = _COMPACT.get(kind)
+        if compact is None or not compact[1](doc):
+            return doc
+        names = compact[0]
+        body = json.dumps(doc, separators=(",", ":"), default=files.json_default).encode("utf-8")
+        return _Stub(names, [doc.get(name) for name in names], body)
 
     def lookup(self, kind: str, name: str, key: Hashable) -> dict[Key, None]:
         """Primary keys under one index key (empty when none); do not mutate."""
@@ -166,7 +393,7 @@ class _State:
         elif kind in _ORDERED_KINDS:
             self.seq[kind][key] = self.next_seq
             self.next_seq += 1
-        table[key] = doc
+        table[key] = self._pack(kind, doc)
         self._index(kind, key, doc)
 
     def delete(self, kind: str, key: Key) -> None:
@@ -280,6 +507,38 @@ class TinyDBStore:
         except BaseException:
             self._release_fds()
             raise
+        if self._paths.db not in _warned_beyond_limits:
+            beyond = self.beyond_tested_limits()
+            if beyond is not None:
+                _warned_beyond_limits.add(self._paths.db)
+                log.warning("%s", beyond)
+
+    def beyond_tested_limits(self, limits: EmbeddedLimits | None = None) -> str | None:
+        """What of the tested limits this store passes and how to move to PostgreSQL, in one
+        message, or None when it is within them; for ``servechain doctor`` and start-up."""
+        limits = limits or TESTED_LIMITS
+        with self._mutex:
+            requests = len(self._state.tables["requests"])
+            people = len(self._state.tables["people"])
+        size = 0
+        for name in (self._paths.db, self._paths.journal):
+            with contextlib.suppress(OSError):
+                size += os.stat(name).st_size
+        found = []
+        if requests > limits.requests:
+            found.append(f"{requests:,} requests (tested up to {limits.requests:,})")
+        if people > limits.people:
+            found.append(f"{people:,} people (tested up to {limits.people:,})")
+        if size > limits.file_mb * 1_000_000:
+            found.append(f"{size / 1e6:,.0f} MB on disk (tested up to {limits.file_mb:,} MB)")
+        if not found:
+            return None
+        return (
+            f"The embedded store {self._paths.db} holds {' and '.join(found)}: beyond that, opening it takes "
+            "longer and more memory. Move to PostgreSQL with "
+            f"`servechain db migrate --from {self._paths.db} --to postgresql://...`, "
+            "then set SERVECHAIN_DB to that URL."
+        )
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -323,9 +582,12 @@ class TinyDBStore:
 
     def _install(self, snapshot: Any, journal_fd: int) -> None:
         """Load state from an opened snapshot and journal (the journal is replayed later)."""
+        snapshot_fd = -1
         try:
             with snapshot, files.paused_gc():
-                meta, tables = files.read_snapshot(snapshot, self._paths.db)
+                meta, tables, lazy = files.open_snapshot(snapshot.fileno(), self._paths.db)
+                if lazy:
+                    snapshot_fd = os.dup(snapshot.fileno())
             if meta is None:
                 raise FormatError(f"{self._paths.db} is empty")
             stat = os.fstat(journal_fd)
@@ -333,12 +595,15 @@ class TinyDBStore:
             header = files.parse_header(head, self._paths.journal)
             start = files.replay_start(meta, header, self._paths, stat.st_size)
             with files.paused_gc():
-                state = _State(tables)
+                state = _State(tables, lazy, snapshot_fd)
         except BaseException:
             os.close(journal_fd)
+            if snapshot_fd >= 0:
+                os.close(snapshot_fd)
             raise
         if self._journal_fd >= 0:
             os.close(self._journal_fd)
+        self._state.close()
         self._state = state
         self._journal_fd = journal_fd
         self._journal_id = (stat.st_dev, stat.st_ino)
@@ -663,6 +928,7 @@ class TinyDBStore:
             self._release_fds()
 
     def _release_fds(self) -> None:
+        self._state.close()
         for fd in (self._journal_fd, self._lock_fd):
             if fd >= 0:
                 with contextlib.suppress(OSError):
@@ -830,7 +1096,7 @@ class TinyDBStore:
     @staticmethod
     def _idempotent_request(state: _State, seen: Doc, key: str) -> Doc:
         number = seen.get("number")
-        doc = None if number is None else state.tables["requests"].get((seen["workspace"], number))
+        doc = None if number is None else state.get("requests", (seen["workspace"], number))
         if doc is None:
             raise StorageError(f"idempotency key {key!r} was used by {seen.get('op')} and points at no request")
         return doc
@@ -875,8 +1141,8 @@ class TinyDBStore:
 
     def get_request(self, workspace: str, number: int) -> Request | None:
         """The request ``R-<number>`` of this workspace, or None."""
-        doc = self._read(lambda s: s.tables["requests"].get((workspace, number)))
-        return None if doc is None else Request.model_validate(doc)
+        raw = self._read(lambda s: s.raw("requests", (workspace, number)))
+        return None if raw is None else _load(Request, raw)
 
     def find_requests(
         self,
@@ -914,7 +1180,7 @@ class TinyDBStore:
                     return False
             return True
 
-        def query(state: _State) -> list[Doc]:
+        def query(state: _State) -> list[Doc | bytes]:
             candidates: list[dict[Key, None]] = []
             if provider_id is not None:
                 name = "open_provider" if open_only else "provider"
@@ -929,27 +1195,27 @@ class TinyDBStore:
             candidates.append(state.lookup("requests", "ws", workspace))
             smallest = min(candidates, key=len)
             table = state.tables["requests"]
-            found: list[Doc] = []
+            found: list[Doc | bytes] = []
             for key in sorted(smallest, key=lambda k: k[1], reverse=True):
-                doc = table[key]
-                if matches(doc):
-                    found.append(doc)
+                if matches(table[key]):  # a whole document or a compact stub's fields
+                    found.append(_raw(table[key]))
                     if limit is not None and len(found) >= limit:
                         break
             return found
 
-        return [Request.model_validate(doc) for doc in self._read(query)]
+        return [_load(Request, raw) for raw in self._read(query)]
 
     def iter_requests(self, workspace: str) -> Iterator[Request]:
         """Every request of the workspace, oldest first, as of the call (no lock held while
         the caller iterates)."""
 
-        def query(state: _State) -> list[Doc]:
+        def query(state: _State) -> tuple[list[Any], int]:
             table = state.tables["requests"]
-            return [table[key] for key in sorted(state.lookup("requests", "ws", workspace), key=lambda k: k[1])]
+            keys = sorted(state.lookup("requests", "ws", workspace), key=lambda k: k[1])
+            return [table[key] for key in keys], _dup(state.snapshot_fd)
 
-        docs = self._read(query)
-        return (Request.model_validate(doc) for doc in docs)
+        entries, fd = self._read(query)
+        return (_load(Request, raw) for raw in _bodies(entries, fd))
 
     # --- kudos ------------------------------------------------------------------------------
 
@@ -1056,24 +1322,24 @@ class TinyDBStore:
 
     def get_outbox_item(self, key: str) -> OutboxItem | None:
         """The outbox item with this key, or None."""
-        doc = self._read(lambda s: s.tables["outbox"].get((key,)))
-        return None if doc is None else OutboxItem.model_validate(doc)
+        raw = self._read(lambda s: s.raw("outbox", (key,)))
+        return None if raw is None else _load(OutboxItem, raw)
 
     def list_outbox(self, workspace: str, *, state: str | None = None) -> list[OutboxItem]:
         """Outbox items of the workspace (optionally in one state), oldest first."""
 
-        def query(s: _State) -> list[tuple[int, int, Doc]]:
+        def query(s: _State) -> list[Doc | bytes]:
             keys = (
                 s.lookup("outbox", "ws", workspace)
                 if state is None
                 else s.lookup("outbox", "ws_state", (workspace, state))
             )
             table, seq = s.tables["outbox"], s.seq["outbox"]
-            return [(_micros(table[k]["created_at"]), seq[k], table[k]) for k in keys]
+            found = [(_micros(table[k]["created_at"]), seq[k], k) for k in keys]
+            found.sort(key=lambda item: (item[0], item[1]))
+            return [_raw(table[k]) for _, _, k in found]
 
-        found = self._read(query)
-        found.sort(key=lambda item: (item[0], item[1]))
-        return [OutboxItem.model_validate(doc) for _, _, doc in found]
+        return [_load(OutboxItem, raw) for raw in self._read(query)]
 
     def count_outbox(self, workspace: str, state: str | None = None) -> int:
         """How many outbox items the workspace has (in ``state``), from the index alone."""
@@ -1178,8 +1444,8 @@ class TinyDBStore:
 
     def get_inbox_item(self, workspace: str, key: str) -> InboxItem | None:
         """The item with this key, or None."""
-        doc = self._read(lambda s: s.tables["inbox"].get((workspace, key)))
-        return None if doc is None else InboxItem.model_validate(doc)
+        raw = self._read(lambda s: s.raw("inbox", (workspace, key)))
+        return None if raw is None else _load(InboxItem, raw)
 
     def get_card_ref(self, workspace: str, card_key: str, platform: str) -> CardRef | None:
         """Where the card with this key was posted on the platform, if it was."""
@@ -1236,10 +1502,16 @@ class TinyDBStore:
 
     def export_records(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every record as ``(kind, document)``; the table shapes are the neutral format."""
-        tables = self._read(lambda state: {kind: list(state.tables[kind].values()) for kind in files.KINDS})
-        for kind in files.KINDS:
-            for doc in tables[kind]:
-                yield kind, copy.deepcopy(doc)
+        tables, fd = self._read(
+            lambda state: ({kind: list(state.tables[kind].values()) for kind in files.KINDS}, _dup(state.snapshot_fd))
+        )
+        try:
+            for kind in files.KINDS:
+                for raw in _bodies(tables[kind], os.dup(fd) if fd >= 0 else -1):
+                    yield kind, json.loads(raw) if isinstance(raw, bytes) else copy.deepcopy(raw)
+        finally:
+            if fd >= 0:
+                os.close(fd)
 
     def import_records(self, kind: str, docs: Sequence[dict[str, Any]]) -> int:
         """Store the records not stored yet in one journal line; counters only rise."""
@@ -1284,3 +1556,38 @@ class TinyDBStore:
 def _idem(workspace: str, key: str, op: str, **ref: Any) -> Doc:
     """The idempotency record: which call used the key and what it produced."""
     return {"workspace": workspace, "key": key, "op": op, **ref}
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _load(model: type[M], raw: Doc | bytes) -> M:
+    """Validate a stored record: a document, or a compact record's JSON bytes (parsed and
+    validated in one pass by pydantic-core, without building a dict first)."""
+    return model.model_validate_json(raw) if isinstance(raw, bytes) else model.model_validate(raw)
+
+
+def _raw(entry: Any) -> Doc | bytes:
+    """A stored entry as a document, or a compact record's JSON bytes."""
+    return entry.raw() if type(entry) is _Stub else entry  # type: ignore[no-any-return]
+
+
+def _dup(fd: int) -> int:
+    """A descriptor of our own for the snapshot (-1 when there is none)."""
+    return os.dup(fd) if fd >= 0 else -1
+
+
+def _bodies(entries: Sequence[Any], fd: int) -> Iterator[Doc | bytes]:
+    """Documents and compact records' bytes, read from ``fd`` (closed at the end) as the
+    caller iterates, so a large read never holds every record at once."""
+    try:
+        for entry in entries:
+            if type(entry) is not _Stub:
+                yield entry
+            elif entry.body is not None:
+                yield entry.body
+            else:
+                yield files.pread_all(fd, entry.length, entry.offset)
+    finally:
+        if fd >= 0:
+            os.close(fd)
