@@ -23,7 +23,7 @@ from bot.ports import Store
 from bot.pulse import DEFAULT_PULSE, PulseSettings
 from bot.requests import Outcome, can_view, create_request
 from bot.stats import request_stats
-from bot.team_view import team_view, team_view_text
+from bot.team_view import team_view, team_view_card, team_view_text
 from bot.workhours import DEFAULT_HOURS, WorkingHours
 
 MentionResolver = Callable[[commands.Mention], Person | None]
@@ -179,7 +179,8 @@ def _run_request(
                 )
             )
         case commands.TeamStuck():
-            return Reply(team_view_text(team_view(store=store, manager=actor, now=now, hours=hours)))
+            view = team_view(store=store, manager=actor, now=now, hours=hours)
+            return Reply(team_view_text(view), card=team_view_card(view, now=now))
         case commands.Chain():
             lines = chain_lines(
                 store=store, workspace=actor.workspace, number=command.number, now=now, viewer=actor, hours=hours

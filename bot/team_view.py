@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from bot import cards
 from bot.errors import NotAllowed
 from bot.metrics import POOR_RATING, last_rating
-from bot.models import EventKind, Person, Request
+from bot.models import Action, ActionId, EventKind, Message, Person, Request, Section
 from bot.people import Directory
 from bot.ports import Store
 from bot.stats import format_duration
@@ -21,6 +21,7 @@ GROUPS = ("overdue", "unacknowledged", "waiting on another team", "in recovery")
 _RESPONSES = (EventKind.ACKNOWLEDGED, EventKind.STARTED, EventKind.DONE, EventKind.DECLINED)
 _NEW_WAIT = (EventKind.CREATED, EventKind.HANDED_OFF, EventKind.REASSIGNED, EventKind.REOPENED)
 _LISTED = 15
+_BUTTONS = 6
 
 
 @dataclass(frozen=True)
@@ -136,3 +137,38 @@ def team_view_text(view: TeamView) -> str:
         if len(items) > _LISTED:
             lines.append(f"  …and {len(items) - _LISTED} more.")
     return "\n".join(lines)
+
+
+def team_view_card(view: TeamView, *, now: datetime) -> Message:
+    """The view as a neutral card (Teams renders it as an Adaptive Card, Slack as blocks): one
+    section per group, and a Reassign button (with its form) for the first few stuck requests."""
+    manager = view.manager
+    listed = [item for group in GROUPS for item in view.groups[group]]
+    seen: set[int] = set()
+    actions: list[Action] = []
+    for item in listed:
+        number = item.request.number
+        if number in seen or len(actions) >= _BUTTONS:
+            continue
+        seen.add(number)
+        actions.append(
+            Action(id=ActionId.REASSIGN, label=f"Reassign {item.request.ref}", request=number, inputs=["to", "note"])
+        )
+    return Message(
+        key=f"{manager.workspace}:team-view:{manager.id}:{now.isoformat()}",
+        workspace=manager.workspace,
+        recipient_id=manager.id,
+        kind="text",
+        title=f"What is stuck on your team ({view.members} people)",
+        sections=[
+            Section(
+                title=f"{group.capitalize()} ({len(view.groups[group])})",
+                lines=[
+                    f"{item.line} · you can: {' · '.join(item.actions[1:])}" for item in view.groups[group][:_LISTED]
+                ]
+                or ["nothing"],
+            )
+            for group in GROUPS
+        ],
+        actions=actions,
+    )

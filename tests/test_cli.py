@@ -116,3 +116,18 @@ def test_an_image_is_never_written_to_a_terminal() -> None:
     piped = io.TextIOWrapper(raw_pipe, encoding="utf-8")
     assert write_binary(b"\x89PNG", stdout=piped, stderr=stderr, prog="servechain chain") == 0
     assert raw_pipe.getvalue() == b"\x89PNG"
+
+
+def test_readme_command_lines_are_shell_safe() -> None:
+    """Every ``servechain ...`` and ``/request`` example in the README reads the same in bash: no
+    unquoted ``>``/``<`` (a redirect), so team links are written ``sales:finance`` or quoted."""
+    import re
+    import shlex
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    snippets = re.findall(r"`((?:servechain|printf) [^`]*)`", readme)
+    assert any("sales:finance" in s or "'sales->finance'" in s for s in re.findall(r"`[^`]*`", readme))
+    for snippet in snippets:
+        lexer = shlex.shlex(snippet.replace("\\|", "|"), posix=True, punctuation_chars="<>")
+        tokens = list(lexer)
+        assert not any(token in ("<", ">", ">>") for token in tokens), f"a redirect in {snippet!r}"

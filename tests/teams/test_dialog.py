@@ -25,6 +25,7 @@ from tests.teams.conftest import (
     BOB,
     BOT_ID,
     CAROL,
+    DAVE,
     EVERYONE,
     TENANT,
     Clock,
@@ -356,3 +357,29 @@ def test_turn_error_handler_never_raises() -> None:
     adapter = Failing()
     context = TurnContext(adapter, Activity(type="message", conversation=ConversationAccount(id="c")))
     run(on_turn_error(context, RuntimeError("boom")))
+
+
+def test_team_answers_a_manager_with_a_valid_card_of_stuck_requests(
+    teams_org: Store, card_validator: jsonschema.protocols.Validator
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from bot.models import Event, Request
+
+    created = datetime.now(UTC) - timedelta(days=10)  # the adapter runs on the real clock
+    log = [Event(kind=EventKind.CREATED, at=created, actor_id="P-alice", to_id="P-bob")]
+    teams_org.create_request(
+        Request(requester_id="P-alice", provider_id="P-bob", text="the invoices", created_at=created, events=log)
+    )
+    adapter, _ = make_adapter(teams_org)
+
+    async def scenario() -> None:
+        await adapter.receive_activity(said_by(DAVE, "request team"))
+
+    run(scenario())
+    reply = adapter.activity_buffer[-1]
+    card = reply.attachments[0].content
+    assert_valid_cards(card_validator, [card])
+    text = str(card["body"])
+    assert "What is stuck on your team" in text and "R-1 held by Bob" in text
+    assert "Reassign R-1" in [a.get("title") for a in card.get("actions", [])] or "Reassign R-1" in str(card)
