@@ -83,6 +83,7 @@ ACTION_PERMISSIONS: dict[ActionId, Permission] = {
     ActionId.REOPEN: Permission.STEER,
     ActionId.FOLLOW_UP: Permission.STEER,
     ActionId.COMMENT: Permission.COMMENT,
+    ActionId.SET_DUE: Permission.STEER,
     ActionId.THANK: Permission.RATE,
 }
 """The permission each request action needs (thanking the provider is the requester's, like rating)."""
@@ -127,6 +128,7 @@ _VERBS: dict[ActionId, str] = {
     ActionId.RECOVER: "answer the poor rating of",
     ActionId.FOLLOW_UP: "answer the follow-up of",
     ActionId.COMMENT: "comment on",
+    ActionId.SET_DUE: "set the due date of",
     ActionId.THANK: "say thanks for",
 }
 

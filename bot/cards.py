@@ -38,7 +38,7 @@ def _key(request: Request, kind: str, recipient_id: str) -> str:
     return f"{request.workspace}:{request.ref}:e{len(request.events)}:{kind}:{recipient_id}"
 
 
-def describe(event: Event, directory: Directory) -> str:
+def describe(event: Event, directory: Directory, tz: str = "UTC") -> str:
     """One line of history for an event, e.g. ``bob handed off to carol: "see the sheet"``."""
     who = directory.handle(event.actor_id)
     to = directory.handle(event.to_id) if event.to_id else ""
@@ -65,13 +65,15 @@ def describe(event: Event, directory: Directory) -> str:
             return f"{who} {verdict}{note}"
         case EventKind.COMMENTED:
             return f"{who} commented{note}"
+        case EventKind.DUE_SET:
+            return f"{who} set the due date: {when(event.due_at, tz, zone_name=True)}"
         case _:
             return f"{who} {event.kind.value.replace('_', ' ')}{note}"
 
 
 def history(request: Request, directory: Directory, tz: str) -> list[str]:
     """The whole log as lines, oldest first, in the viewer's time zone."""
-    return [f"{when(e.at, tz)} · {describe(e, directory)}" for e in request.events]
+    return [f"{when(e.at, tz)} · {describe(e, directory, tz)}" for e in request.events]
 
 
 def _facts(request: Request, directory: Directory, tz: str) -> list[Fact]:
@@ -118,7 +120,10 @@ def requester_actions(request: Request, thank: str | None = None) -> list[Action
     whoever finished it) gets a "Thank ..." button that gives them kudos (``bot.kudos``)."""
     n = request.number
     if request.status.is_open:
-        return [Action(id=ActionId.CANCEL, label="Cancel request", request=n, style="danger")]
+        actions = []
+        if request.due_at is None:
+            actions.append(Action(id=ActionId.SET_DUE, label="Set due date", request=n, inputs=["due"]))
+        return [*actions, Action(id=ActionId.CANCEL, label="Cancel request", request=n, style="danger")]
     actions = []
     if request.status == Status.DONE and thank:
         actions.append(Action(id=ActionId.THANK, label=f"Thank {thank}", request=n, inputs=["message"]))

@@ -123,7 +123,10 @@ def _run_request(
                 external=command.external,
                 idempotency_key=idempotency_key,
             )
-            return _from_outcome(outcome)
+            reply = _from_outcome(outcome)
+            if command.due_unreadable and not outcome.repeated:
+                reply.text += "\n" + unreadable_due_note(command.due_unreadable, outcome.request.ref)
+            return reply
         case commands.ListMine():
             mine = store.find_requests(actor.workspace, requester_id=actor.id, limit=20)
             if not mine:
@@ -164,6 +167,15 @@ def _run_request(
                 store=store, workspace=actor.workspace, number=command.number, now=now, viewer=actor, hours=hours
             )
             return Reply("\n".join(lines))
+
+
+def unreadable_due_note(phrase: str, ref: str) -> str:
+    """What the requester is told when a date-like phrase couldn't be read: plainly, and how to fix it."""
+    shown = phrase if len(phrase) <= 60 else phrase[:59] + "…"
+    return (
+        f"⚠️ I couldn't read the due date in {shown!r}, so {ref} has no due date yet. "
+        f'Pick one with "Set due date" on your card for {ref}.'
+    )
 
 
 def _from_outcome(outcome: Outcome) -> Reply:

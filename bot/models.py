@@ -106,6 +106,7 @@ class EventKind(StrEnum):
     RATED = "rated"
     RECOVERY_PLANNED = "recovery_planned"
     FOLLOWED_UP = "followed_up"
+    DUE_SET = "due_set"
 
 
 class Rating(Model):
@@ -135,6 +136,8 @@ class Event(Model):
     to_id: str | None = None
     rating: Rating | None = None
     satisfied: bool | None = None
+    due_at: AwareDatetime | None = None
+    """The due date this event set (``DUE_SET``)."""
 
 
 class Request(Model):
@@ -231,6 +234,7 @@ class ActionId(StrEnum):
     RECOVER = "recover"
     FOLLOW_UP = "follow_up"
     COMMENT = "comment"
+    SET_DUE = "set_due"
     THANK = "thank"
     SNOOZE = "snooze"
     MUTE = "mute"

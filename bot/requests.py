@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from bot import access, cards
 from bot.access import can_view
+from bot.dates import DueDateError, parse_due
 from bot.errors import Conflict, InvalidCommand, InvalidTransition, NotFound
 from bot.models import (
     MAX_TEXT,
@@ -72,6 +73,7 @@ _TRANSITIONS: dict[ActionId, tuple[EventKind, frozenset[Status], Status | None]]
     ActionId.RECOVER: (EventKind.RECOVERY_PLANNED, _CLOSED_DONE_OR_DECLINED, None),
     ActionId.FOLLOW_UP: (EventKind.FOLLOWED_UP, _CLOSED_DONE_OR_DECLINED, None),
     ActionId.COMMENT: (EventKind.COMMENTED, frozenset(Status), None),
+    ActionId.SET_DUE: (EventKind.DUE_SET, _OPEN, None),
 }
 
 _STATE_PHRASES: dict[Status, str] = {
@@ -93,6 +95,9 @@ class ActionInput:
     to: Person | None = None
     rating: Rating | None = None
     satisfied: bool | None = None
+    due: str | None = None
+    """A due phrase ("friday 3pm", "in 3 days") or a picked date ("2026-12-04"), read in the
+    actor's time zone."""
 
 
 @dataclass
@@ -209,6 +214,22 @@ def _check_rules(request: Request, action: ActionId, inputs: ActionInput, now: d
             raise InvalidCommand("Please say whether you are satisfied now.", field="satisfied")
     if action == ActionId.COMMENT:
         _clean(inputs.note, "a comment", required=True)
+    if action == ActionId.SET_DUE and request.due_at is not None:
+        raise InvalidTransition(f"{request.ref} already has a due date.")
+
+
+def _due(action: ActionId, inputs: ActionInput, actor: Person, now: datetime) -> datetime | None:
+    """The due date a ``SET_DUE`` sets, read in the actor's zone; InvalidCommand on the ``due`` field
+    when it is missing, unreadable or past."""
+    if action != ActionId.SET_DUE:
+        return None
+    phrase = (inputs.due or "").strip()
+    if not phrase:
+        raise InvalidCommand("Please pick a due date, e.g. friday, 2026-12-04 or in 3 days.", field="due")
+    try:
+        return parse_due(phrase, now=now, tz=actor.tz)
+    except DueDateError as error:
+        raise InvalidCommand(error.message, field="due") from None
 
 
 _INPUTS: dict[ActionId, frozenset[str]] = {
@@ -222,6 +243,7 @@ _INPUTS: dict[ActionId, frozenset[str]] = {
     ActionId.RECOVER: frozenset({"note"}),
     ActionId.FOLLOW_UP: frozenset({"satisfied", "note"}),
     ActionId.COMMENT: frozenset({"note"}),
+    ActionId.SET_DUE: frozenset({"due"}),
 }
 
 
@@ -246,6 +268,7 @@ def apply_action(
     inputs = _relevant(action, inputs or ActionInput())
     check_allowed(request, action, actor, directory)
     _check_rules(request, action, inputs, now)
+    due_at = _due(action, inputs, actor, now)
     kind, _sources, target = _TRANSITIONS[action]
     event = Event(
         kind=kind,
@@ -257,9 +280,12 @@ def apply_action(
         to_id=inputs.to.id if inputs.to else None,
         rating=inputs.rating,
         satisfied=inputs.satisfied,
+        due_at=due_at,
     )
     updated = request.model_copy(deep=True)
     updated.events.append(event)
+    if due_at is not None:
+        updated.due_at = due_at
     if inputs.to is not None:
         updated.provider_id = inputs.to.id
     if target is not None:
@@ -349,6 +375,7 @@ _REPLIES: dict[ActionId, str] = {
     ActionId.RECOVER: "Thanks. {requester} will see what you plan to do and be asked again.",
     ActionId.FOLLOW_UP: "Thanks for letting us know.",
     ActionId.COMMENT: "Comment added to {ref}.",
+    ActionId.SET_DUE: "{ref} is now due {due}; {provider} has been told.",
 }
 
 MAX_CONFLICT_RETRIES = 8
@@ -393,6 +420,7 @@ def act(
             ref=stored.ref,
             requester=directory.handle(stored.requester_id),
             provider=directory.handle(stored.provider_id),
+            due=cards.when(stored.due_at, actor.tz, zone_name=True),
         )
         return Outcome(stored, reply, messages)
     raise Conflict(f"R-{number} is changing too fast; please try again.")

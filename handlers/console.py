@@ -73,6 +73,7 @@ CLICK_USAGE: dict[ActionId, str] = {
     ActionId.RECOVER: "click recover R-<n> <what we'll do>",
     ActionId.FOLLOW_UP: "click follow_up R-<n> yes|no [note]",
     ActionId.COMMENT: "click comment R-<n> <text>",
+    ActionId.SET_DUE: "click due R-<n> <when>",
     ActionId.SNOOZE: "click snooze R-<n> [30m|4h|1d]",
     ActionId.MUTE: "click mute R-<n>",
     ActionId.UNMUTE: "click unmute R-<n>",
@@ -171,7 +172,13 @@ class Click:
 
 
 _NEED_SCORE = re.compile(r"([A-Za-z_]+)=(\S*)\s*")
-_ACTION_ALIASES = {"ack": "acknowledge", "followup": "follow_up", "hand_off": "handoff", "finish": "done"}
+_ACTION_ALIASES = {
+    "due": "set_due",
+    "ack": "acknowledge",
+    "followup": "follow_up",
+    "hand_off": "handoff",
+    "finish": "done",
+}
 
 
 def _usage(action: ActionId) -> ClickUsage:
@@ -238,6 +245,10 @@ def _inputs(action: ActionId, args: str, directory: Directory) -> ActionInput:
             if not args:
                 raise _usage(action)
             return ActionInput(note=args)  # the thanks, or the pulse's scores and comment
+        case ActionId.SET_DUE:
+            if not args:
+                raise _usage(action)
+            return ActionInput(due=args)
         case ActionId.FOLLOW_UP:
             answer, _sep, note = args.partition(" ")
             verdict = {"yes": True, "y": True, "no": False, "n": False}.get(answer.lower().rstrip(".!,"))

@@ -68,6 +68,7 @@ EXPECTED_ACTIONS: dict[ActionId, tuple[Permission, set[Status]]] = {
     ActionId.REOPEN: (Permission.STEER, CLOSED),
     ActionId.FOLLOW_UP: (Permission.STEER, SERVED),
     ActionId.COMMENT: (Permission.COMMENT, OPEN | CLOSED),
+    ActionId.SET_DUE: (Permission.STEER, OPEN),
 }
 """Per action: the permission it needs and the states it may start from."""
 

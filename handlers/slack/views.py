@@ -47,6 +47,7 @@ _VERB: dict[ActionId, str] = {
     ActionId.FOLLOW_UP: "Reply",
     ActionId.COMMENT: "Comment",
     ActionId.THANK: "Send thanks",
+    ActionId.SET_DUE: "Set due date",
 }
 
 # (label, required) of the free-text "note" field per action
@@ -189,6 +190,14 @@ def field_block(action: ActionId, name: str) -> Block | None:
             optional=True,
         )
     element: dict[str, Any]
+    if name == "due":
+        return _input(
+            "due",
+            "Due date",
+            {"type": "datepicker"},
+            optional=False,
+            hint="Due at the end of that working day, your time.",
+        )
     if name == "to":
         element = {"type": "users_select", "placeholder": plain("Pick a person", 150)}
         return _input("to", "Who should take it over?", element, optional=False)

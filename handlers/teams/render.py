@@ -57,6 +57,7 @@ _SUBMIT_LABELS: dict[ActionId, str] = {
     ActionId.FOLLOW_UP: "Send",
     ActionId.REOPEN: "Reopen",
     ActionId.THANK: "Send thanks",
+    ActionId.SET_DUE: "Set due date",
     ActionId.PULSE: "Send answers",
 }
 _SCORES = [{"title": f"{n}", "value": f"{n}"} for n in range(1, 6)]
@@ -160,6 +161,16 @@ def _field(action: ActionId, field: str) -> list[dict[str, Any]]:
                 "label": "An alternative you can offer (optional)",
                 "placeholder": "Who or what could help instead",
                 "maxLength": TEXT_LIMIT,
+            }
+        ]
+    if field == "due":
+        return [
+            {
+                "type": "Input.Date",
+                "id": ident,
+                "label": "Due date (the end of that working day, your time)",
+                "isRequired": True,
+                "errorMessage": "Pick a date.",
             }
         ]
     if field == "to":

@@ -1,0 +1,62 @@
+"""Due dates never fail silently, through the real Bolt app with signed requests: an unreadable
+phrase is reported, and the requester's "Set due date" button opens a date picker."""
+
+from __future__ import annotations
+
+from bot.models import ActionId, EventKind
+from handlers.slack.views import FormTarget, action_modal
+from tests.fakes.slack_api import view_problems
+from tests.slack.conftest import SlackHarness, button, thread_texts
+
+
+def test_the_set_due_date_form_is_a_valid_modal_with_a_date_picker() -> None:
+    view = action_modal(FormTarget(1234567, ActionId.SET_DUE), ["due"], None)
+    assert view_problems(view) == []
+    [field] = [b for b in view["blocks"] if b["type"] == "input"]
+    assert (field["block_id"], field["element"]["type"], field.get("optional", False)) == ("due", "datepicker", False)
+
+
+def test_an_unreadable_due_date_is_reported_and_set_from_the_date_picker(harness: SlackHarness) -> None:
+    answer = harness.command("U0ALICE", "<@U0BOB|bob> need the Q3 numbers by blursday")
+    assert answer.status == 200
+    harness.settle()
+    request = harness.request(1)
+    assert request.due_at is None and request.text == "need the Q3 numbers by blursday"
+    assert any(
+        "couldn't read the due date in 'by blursday', so R-1 has no due date yet" in text
+        for text in harness.replies("U0ALICE")
+    )
+    alice_card = harness.card("U0ALICE", "R-1")
+    set_due = button(alice_card, ActionId.SET_DUE, "Set due date")
+
+    assert harness.click("U0ALICE", set_due).status == 200
+    harness.settle()
+    modal = harness.last_view()
+    assert [b["block_id"] for b in modal["blocks"] if b["type"] == "input"] == ["due"]
+
+    # a date in the past is refused on the field, and nothing changes
+    answer = harness.submit("U0ALICE", modal, {"due": {"type": "datepicker", "selected_date": "2026-01-05"}})
+    assert answer.status == 200 and "is in the past" in answer.json()["errors"]["due"]
+    assert harness.request(1).due_at is None
+
+    answer = harness.submit("U0ALICE", modal, {"due": {"type": "datepicker", "selected_date": "2026-12-04"}})
+    assert answer.status == 200 and answer.body == ""
+    harness.settle()
+    request = harness.request(1)
+    assert request.due_at is not None and request.due_at.date().isoformat() == "2026-12-04"
+    assert request.events[-1].kind == EventKind.DUE_SET
+    assert any("set the due date" in text for text in thread_texts(harness.fake, "U0BOB"))
+    assert "Set due date" not in str(harness.card("U0ALICE", "R-1")["blocks"])
+    assert "no due date" not in str(harness.card("U0BOB", "R-1")["blocks"])
+
+
+def test_only_the_requester_may_set_the_due_date(harness: SlackHarness) -> None:
+    harness.command("U0ALICE", "<@U0BOB|bob> need the Q3 numbers")
+    harness.settle()
+    set_due = button(harness.card("U0ALICE", "R-1"), ActionId.SET_DUE)
+    harness.click("U0BOB", set_due)
+    harness.settle()
+    modal = harness.last_view()
+    answer = harness.submit("U0BOB", modal, {"due": {"type": "datepicker", "selected_date": "2026-12-04"}})
+    assert "Only alice can set the due date of R-1." in str(answer.json()["errors"])
+    assert harness.request(1).due_at is None

@@ -1,0 +1,67 @@
+"""Due dates never fail silently, through the real ``/api/messages`` with Activities: an
+unreadable phrase is reported, and the requester's card sets the date with an ``Input.Date``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+
+from bot.models import EventKind
+from bot.ports import Store
+from tests.teams.conftest import ALICE, BOB, TeamsHarness, assert_valid_cards, load, run, with_harness
+
+
+def _set_due_form(card: dict[str, Any]) -> dict[str, Any]:
+    [show] = [a for a in card.get("actions", []) if a["title"] == "Set due date"]
+    assert show["type"] == "Action.ShowCard"
+    return dict(show["card"])
+
+
+def test_an_unreadable_due_date_is_reported_and_set_from_the_cards_date_input(
+    org_store: Store, card_validator: jsonschema.protocols.Validator
+) -> None:
+    async def scenario(h: TeamsHarness) -> None:
+        assert await h.install(BOB) == 201
+        mention = load("message_channel_mention")["entities"][1]
+        payload = load("message_personal")
+        payload["text"] = "request <at>Bob Brown</at> need the Q3 numbers by blursday"
+        payload["entities"] = [mention]
+        status, _ = await h.post(payload)
+        assert status == 201
+        assert "couldn't read the due date in 'by blursday', so R-1 has no due date yet" in h.replies_to(ALICE)[-1]
+        await h.deliver()
+        [requester_card] = h.sent_to(ALICE)
+        card = requester_card.cards[0]
+        assert_valid_cards(card_validator, [card])
+        form = _set_due_form(card)
+        [field] = form["body"]
+        assert (field["type"], field["id"], field["isRequired"]) == ("Input.Date", "set_due.due", True)
+
+        # a past date changes nothing and says why
+        refused = await h.execute(
+            ALICE, {"action": "set_due", "request": 1, "set_due.due": "2026-01-05"}, card_id=requester_card.response["id"]
+        )
+        assert "is in the past" in str(refused)
+        request = org_store.get_request("default", 1)
+        assert request is not None and request.due_at is None
+
+        # bob is not the one to ask for a date here
+        await h.execute(BOB, {"action": "set_due", "request": 1, "set_due.due": "2026-12-04"})
+        request = org_store.get_request("default", 1)
+        assert request is not None and request.due_at is None
+
+        updated = await h.execute(
+            ALICE, {"action": "set_due", "request": 1, "set_due.due": "2026-12-04"}, card_id=requester_card.response["id"]
+        )
+        assert updated["type"] == "application/vnd.microsoft.card.adaptive"
+        assert_valid_cards(card_validator, [updated["value"]])
+        assert "Set due date" not in str(updated["value"].get("actions", []))
+        request = org_store.get_request("default", 1)
+        assert request is not None and request.due_at is not None
+        assert request.due_at.date().isoformat() == "2026-12-04"
+        assert request.events[-1].kind == EventKind.DUE_SET
+        await h.deliver()
+        assert any("set the due date" in (sent.text or "") for sent in h.sent_to(BOB))
+
+    run(with_harness(org_store, scenario))
