@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from bot.models import NEEDS, Action, ActionId, Event, EventKind, Fact, Message, MessageKind, Request, Status
 from bot.people import Directory
+from bot.promises import agreed_dates, pending_proposal
 
 
 def when(moment: datetime | None, tz: str, *, zone_name: bool = False) -> str:
@@ -67,6 +68,12 @@ def describe(event: Event, directory: Directory, tz: str = "UTC") -> str:
             return f"{who} commented{note}"
         case EventKind.DUE_SET:
             return f"{who} set the due date: {when(event.due_at, tz, zone_name=True)}"
+        case EventKind.DUE_PROPOSED:
+            return f"{who} proposed a due date: {when(event.due_at, tz, zone_name=True)}{note}"
+        case EventKind.DUE_AGREED:
+            return f"{who} agreed the due date: {when(event.due_at, tz, zone_name=True)}"
+        case EventKind.DUE_DECLINED:
+            return f"{who} declined the proposed due date{note}"
         case _:
             return f"{who} {event.kind.value.replace('_', ' ')}{note}"
 
@@ -83,6 +90,14 @@ def _facts(request: Request, directory: Directory, tz: str) -> list[Fact]:
         Fact(label="Status", value=request.status.label),
         Fact(label="Due", value=when(request.due_at, tz, zone_name=True)),
     ]
+    pending = pending_proposal(request)
+    if pending is not None:
+        facts.append(
+            Fact(
+                label="Proposed",
+                value=f"{when(pending.due_at, tz, zone_name=True)} by {directory.name(pending.proposer_id)}",
+            )
+        )
     if request.priority.value != "normal":
         facts.append(Fact(label="Priority", value=request.priority.value))
     if request.parent is not None:
@@ -115,15 +130,39 @@ def provider_actions(request: Request) -> list[Action]:
     return actions
 
 
+def negotiation_actions(request: Request, viewer_id: str) -> list[Action]:
+    """The date buttons of one party (requester or current provider) of an open request: answer
+    the other side's proposal, or propose a date (moving an agreed one needs a reason)."""
+    if not request.status.is_open:
+        return []
+    n = request.number
+    pending = pending_proposal(request)
+    if pending is not None:
+        if pending.proposer_id == viewer_id:
+            return []
+        return [
+            Action(id=ActionId.ACCEPT_DUE, label="Accept date", request=n, style="primary", value=str(pending.index)),
+            Action(id=ActionId.DECLINE_DUE, label="Decline date", request=n, value=str(pending.index), inputs=["note"]),
+            Action(id=ActionId.PROPOSE_DUE, label="Propose another date", request=n, inputs=["due", "note"]),
+        ]
+    if viewer_id == request.requester_id:
+        if request.due_at is None:
+            return [Action(id=ActionId.SET_DUE, label="Set due date", request=n, inputs=["due"])]
+        if agreed_dates(request):
+            return [Action(id=ActionId.PROPOSE_DUE, label="Move due date", request=n, inputs=["due", "note"])]
+        return []  # the requester's ask stands until the provider answers it
+    return [Action(id=ActionId.PROPOSE_DUE, label="Propose a date", request=n, inputs=["due", "note"])]
+
+
 def requester_actions(request: Request, thank: str | None = None) -> list[Action]:
     """The buttons on the requester's confirmation card; once it is done, ``thank`` (the name of
     whoever finished it) gets a "Thank ..." button that gives them kudos (``bot.kudos``)."""
     n = request.number
     if request.status.is_open:
-        actions = []
-        if request.due_at is None:
-            actions.append(Action(id=ActionId.SET_DUE, label="Set due date", request=n, inputs=["due"]))
-        return [*actions, Action(id=ActionId.CANCEL, label="Cancel request", request=n, style="danger")]
+        return [
+            *negotiation_actions(request, request.requester_id),
+            Action(id=ActionId.CANCEL, label="Cancel request", request=n, style="danger"),
+        ]
     actions = []
     if request.status == Status.DONE and thank:
         actions.append(Action(id=ActionId.THANK, label=f"Thank {thank}", request=n, inputs=["message"]))
@@ -155,7 +194,7 @@ def provider_card(request: Request, directory: Directory, provider_id: str | Non
         text=request.text,
         facts=_facts(request, directory, tz),
         history=history(request, directory, tz),
-        actions=provider_actions(request) if current else [],
+        actions=[*provider_actions(request), *negotiation_actions(request, provider_id)] if current else [],
         card_key=provider_card_key(request, provider_id),
         revision=len(request.events),
         request=request.number,

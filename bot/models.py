@@ -107,6 +107,9 @@ class EventKind(StrEnum):
     RECOVERY_PLANNED = "recovery_planned"
     FOLLOWED_UP = "followed_up"
     DUE_SET = "due_set"
+    DUE_PROPOSED = "due_proposed"
+    DUE_AGREED = "due_agreed"
+    DUE_DECLINED = "due_declined"
 
 
 class Rating(Model):
@@ -137,7 +140,7 @@ class Event(Model):
     rating: Rating | None = None
     satisfied: bool | None = None
     due_at: AwareDatetime | None = None
-    """The due date this event set (``DUE_SET``)."""
+    """The due date this event set, proposed or agreed (``DUE_*``), or asked for (``CREATED``)."""
 
 
 class Request(Model):
@@ -235,6 +238,9 @@ class ActionId(StrEnum):
     FOLLOW_UP = "follow_up"
     COMMENT = "comment"
     SET_DUE = "set_due"
+    PROPOSE_DUE = "propose_due"
+    ACCEPT_DUE = "accept_due"
+    DECLINE_DUE = "decline_due"
     THANK = "thank"
     SNOOZE = "snooze"
     MUTE = "mute"

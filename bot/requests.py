@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from bot import access, cards
 from bot.access import can_view
 from bot.dates import DueDateError, parse_due
-from bot.errors import Conflict, InvalidCommand, InvalidTransition, NotFound
+from bot.errors import Conflict, InvalidCommand, InvalidTransition, NotAllowed, NotFound
 from bot.models import (
     MAX_TEXT,
     NEEDS,
@@ -32,6 +32,7 @@ from bot.models import (
 )
 from bot.people import Directory
 from bot.ports import Store
+from bot.promises import agreed_dates, pending_proposal
 
 __all__ = [
     "ActionInput",
@@ -74,6 +75,9 @@ _TRANSITIONS: dict[ActionId, tuple[EventKind, frozenset[Status], Status | None]]
     ActionId.FOLLOW_UP: (EventKind.FOLLOWED_UP, _CLOSED_DONE_OR_DECLINED, None),
     ActionId.COMMENT: (EventKind.COMMENTED, frozenset(Status), None),
     ActionId.SET_DUE: (EventKind.DUE_SET, _OPEN, None),
+    ActionId.PROPOSE_DUE: (EventKind.DUE_PROPOSED, _OPEN, None),
+    ActionId.ACCEPT_DUE: (EventKind.DUE_AGREED, _OPEN, None),
+    ActionId.DECLINE_DUE: (EventKind.DUE_DECLINED, _OPEN, None),
 }
 
 _STATE_PHRASES: dict[Status, str] = {
@@ -98,6 +102,8 @@ class ActionInput:
     due: str | None = None
     """A due phrase ("friday 3pm", "in 3 days") or a picked date ("2026-12-04"), read in the
     actor's time zone."""
+    proposal: int | None = None
+    """Which proposal an accept or decline answers (its place in the log, from the button)."""
 
 
 @dataclass
@@ -218,10 +224,43 @@ def _check_rules(request: Request, action: ActionId, inputs: ActionInput, now: d
         raise InvalidTransition(f"{request.ref} already has a due date.")
 
 
-def _due(action: ActionId, inputs: ActionInput, actor: Person, now: datetime) -> datetime | None:
-    """The due date a ``SET_DUE`` sets, read in the actor's zone; InvalidCommand on the ``due`` field
-    when it is missing, unreadable or past."""
-    if action != ActionId.SET_DUE:
+def _check_turn(request: Request, action: ActionId, inputs: ActionInput, actor: Person, directory: Directory) -> None:
+    """Whose turn it is in a date negotiation (see :mod:`bot.promises`)."""
+    pending = pending_proposal(request)
+    if action == ActionId.PROPOSE_DUE:
+        if pending is not None and pending.proposer_id == actor.id:
+            raise InvalidTransition(
+                f"You already proposed a date for {request.ref}; it's up to "
+                f"{directory.handle(_other_party(request, actor.id))} to answer."
+            )
+        if agreed_dates(request) and _clean(inputs.note, "a reason for moving the agreed date") is None:
+            raise InvalidCommand("Please give a reason for moving the agreed date.", field="note")
+        return
+    if action in (ActionId.ACCEPT_DUE, ActionId.DECLINE_DUE):
+        if pending is None:
+            raise InvalidTransition(
+                f"There is no date proposal waiting on {request.ref}: it was withdrawn or already answered."
+            )
+        if inputs.proposal is not None and inputs.proposal != pending.index:
+            raise InvalidTransition(f"That proposal for {request.ref} was replaced by a newer one; see its card.")
+        if pending.proposer_id == actor.id:
+            raise NotAllowed(f"You proposed that date; {directory.handle(_other_party(request, actor.id))} answers it.")
+
+
+def _other_party(request: Request, person_id: str) -> str:
+    return request.provider_id if person_id == request.requester_id else request.requester_id
+
+
+def _due(request: Request, action: ActionId, inputs: ActionInput, actor: Person, now: datetime) -> datetime | None:
+    """The due date a ``SET_DUE`` sets, a ``PROPOSE_DUE`` proposes (read in the actor's zone) or an
+    ``ACCEPT_DUE`` agrees; InvalidCommand on the ``due`` field when it is missing, unreadable or past."""
+    if action == ActionId.ACCEPT_DUE:
+        pending = pending_proposal(request)
+        assert pending is not None  # _check_turn
+        if pending.due_at <= now:
+            raise InvalidTransition("That proposed date has already passed; propose a new one.")
+        return pending.due_at
+    if action not in (ActionId.SET_DUE, ActionId.PROPOSE_DUE):
         return None
     phrase = (inputs.due or "").strip()
     if not phrase:
@@ -244,6 +283,9 @@ _INPUTS: dict[ActionId, frozenset[str]] = {
     ActionId.FOLLOW_UP: frozenset({"satisfied", "note"}),
     ActionId.COMMENT: frozenset({"note"}),
     ActionId.SET_DUE: frozenset({"due"}),
+    ActionId.PROPOSE_DUE: frozenset({"due", "note"}),
+    ActionId.ACCEPT_DUE: frozenset({"proposal"}),
+    ActionId.DECLINE_DUE: frozenset({"proposal", "note"}),
 }
 
 
@@ -268,7 +310,10 @@ def apply_action(
     inputs = _relevant(action, inputs or ActionInput())
     check_allowed(request, action, actor, directory)
     _check_rules(request, action, inputs, now)
-    due_at = _due(action, inputs, actor, now)
+    _check_turn(request, action, inputs, actor, directory)
+    due_at = _due(request, action, inputs, actor, now)
+    if action == ActionId.PROPOSE_DUE and due_at == request.due_at:
+        raise InvalidCommand(f"{request.ref} is already due then.", field="due")
     kind, _sources, target = _TRANSITIONS[action]
     event = Event(
         kind=kind,
@@ -284,7 +329,7 @@ def apply_action(
     )
     updated = request.model_copy(deep=True)
     updated.events.append(event)
-    if due_at is not None:
+    if due_at is not None and action != ActionId.PROPOSE_DUE:
         updated.due_at = due_at
     if inputs.to is not None:
         updated.provider_id = inputs.to.id
@@ -343,7 +388,7 @@ def create_request(
         tags=list(dict.fromkeys(tags)),
         parent=parent,
         external=external,
-        events=[Event(kind=EventKind.CREATED, at=now, actor_id=requester.id, to_id=provider.id)],
+        events=[Event(kind=EventKind.CREATED, at=now, actor_id=requester.id, to_id=provider.id, due_at=due_at)],
     )
     sent: list[Message] = []
 
@@ -376,6 +421,9 @@ _REPLIES: dict[ActionId, str] = {
     ActionId.FOLLOW_UP: "Thanks for letting us know.",
     ActionId.COMMENT: "Comment added to {ref}.",
     ActionId.SET_DUE: "{ref} is now due {due}; {provider} has been told.",
+    ActionId.PROPOSE_DUE: "You proposed {proposed} for {ref}; {other} has been asked to accept it.",
+    ActionId.ACCEPT_DUE: "Agreed: {ref} is due {due}.",
+    ActionId.DECLINE_DUE: "You declined the proposed date for {ref}; it stays {due_or_none}.",
 }
 
 MAX_CONFLICT_RETRIES = 8
@@ -421,6 +469,11 @@ def act(
             requester=directory.handle(stored.requester_id),
             provider=directory.handle(stored.provider_id),
             due=cards.when(stored.due_at, actor.tz, zone_name=True),
+            due_or_none=f"due {cards.when(stored.due_at, actor.tz, zone_name=True)}"
+            if stored.due_at
+            else "without a due date",
+            proposed=cards.when(stored.events[-1].due_at, actor.tz, zone_name=True),
+            other=directory.handle(_other_party(stored, actor.id)),
         )
         return Outcome(stored, reply, messages)
     raise Conflict(f"R-{number} is changing too fast; please try again.")

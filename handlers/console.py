@@ -74,6 +74,9 @@ CLICK_USAGE: dict[ActionId, str] = {
     ActionId.FOLLOW_UP: "click follow_up R-<n> yes|no [note]",
     ActionId.COMMENT: "click comment R-<n> <text>",
     ActionId.SET_DUE: "click due R-<n> <when>",
+    ActionId.PROPOSE_DUE: "click propose R-<n> <when> [-- <reason>]",
+    ActionId.ACCEPT_DUE: "click accept R-<n>",
+    ActionId.DECLINE_DUE: "click decline_date R-<n> [reason]",
     ActionId.SNOOZE: "click snooze R-<n> [30m|4h|1d]",
     ActionId.MUTE: "click mute R-<n>",
     ActionId.UNMUTE: "click unmute R-<n>",
@@ -174,6 +177,9 @@ class Click:
 _NEED_SCORE = re.compile(r"([A-Za-z_]+)=(\S*)\s*")
 _ACTION_ALIASES = {
     "due": "set_due",
+    "propose": "propose_due",
+    "accept": "accept_due",
+    "decline_date": "decline_due",
     "ack": "acknowledge",
     "followup": "follow_up",
     "hand_off": "handoff",
@@ -249,6 +255,17 @@ def _inputs(action: ActionId, args: str, directory: Directory) -> ActionInput:
             if not args:
                 raise _usage(action)
             return ActionInput(due=args)
+        case ActionId.PROPOSE_DUE:
+            when, _sep, reason = args.partition("--")
+            if not when.strip():
+                raise _usage(action)
+            return ActionInput(due=when.strip(), note=reason.strip() or None)
+        case ActionId.ACCEPT_DUE:
+            if args:
+                raise _usage(action)
+            return ActionInput()
+        case ActionId.DECLINE_DUE:
+            return ActionInput(note=args or None)
         case ActionId.FOLLOW_UP:
             answer, _sep, note = args.partition(" ")
             verdict = {"yes": True, "y": True, "no": False, "n": False}.get(answer.lower().rstrip(".!,"))

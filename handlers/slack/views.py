@@ -48,6 +48,8 @@ _VERB: dict[ActionId, str] = {
     ActionId.COMMENT: "Comment",
     ActionId.THANK: "Send thanks",
     ActionId.SET_DUE: "Set due date",
+    ActionId.PROPOSE_DUE: "Propose date",
+    ActionId.DECLINE_DUE: "Decline date",
 }
 
 # (label, required) of the free-text "note" field per action
@@ -61,6 +63,8 @@ _NOTE: dict[ActionId, tuple[str, bool]] = {
     ActionId.RECOVER: ("Here's what we'll do", True),
     ActionId.FOLLOW_UP: ("What is still missing?", False),
     ActionId.COMMENT: ("Comment", True),
+    ActionId.PROPOSE_DUE: ("Why this date? (needed to move an agreed date)", False),
+    ActionId.DECLINE_DUE: ("Why not? (optional)", False),
 }
 
 

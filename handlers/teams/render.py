@@ -47,6 +47,8 @@ _NOTE_FIELDS: dict[ActionId, tuple[str, bool, str]] = {
     ActionId.RECOVER: ("What will you do about it?", True, "Your plan, in a sentence or two"),
     ActionId.FOLLOW_UP: ("What is still wrong? (optional)", False, ""),
     ActionId.COMMENT: ("Comment", True, ""),
+    ActionId.PROPOSE_DUE: ("Why this date? (needed to move an agreed date)", False, "e.g. waiting on the audit"),
+    ActionId.DECLINE_DUE: ("Why not? (optional)", False, ""),
 }
 _SUBMIT_LABELS: dict[ActionId, str] = {
     ActionId.DONE: "Mark done",
@@ -58,6 +60,8 @@ _SUBMIT_LABELS: dict[ActionId, str] = {
     ActionId.REOPEN: "Reopen",
     ActionId.THANK: "Send thanks",
     ActionId.SET_DUE: "Set due date",
+    ActionId.PROPOSE_DUE: "Propose date",
+    ActionId.DECLINE_DUE: "Decline date",
     ActionId.PULSE: "Send answers",
 }
 _SCORES = [{"title": f"{n}", "value": f"{n}"} for n in range(1, 6)]

@@ -40,7 +40,9 @@ def test_an_unreadable_due_date_is_reported_and_set_from_the_cards_date_input(
 
         # a past date changes nothing and says why
         refused = await h.execute(
-            ALICE, {"action": "set_due", "request": 1, "set_due.due": "2026-01-05"}, card_id=requester_card.response["id"]
+            ALICE,
+            {"action": "set_due", "request": 1, "set_due.due": "2026-01-05"},
+            card_id=requester_card.response["id"],
         )
         assert "is in the past" in str(refused)
         request = org_store.get_request("default", 1)
@@ -52,7 +54,9 @@ def test_an_unreadable_due_date_is_reported_and_set_from_the_cards_date_input(
         assert request is not None and request.due_at is None
 
         updated = await h.execute(
-            ALICE, {"action": "set_due", "request": 1, "set_due.due": "2026-12-04"}, card_id=requester_card.response["id"]
+            ALICE,
+            {"action": "set_due", "request": 1, "set_due.due": "2026-12-04"},
+            card_id=requester_card.response["id"],
         )
         assert updated["type"] == "application/vnd.microsoft.card.adaptive"
         assert_valid_cards(card_validator, [updated["value"]])
