@@ -60,3 +60,42 @@ def test_only_the_requester_may_set_the_due_date(harness: SlackHarness) -> None:
     answer = harness.submit("U0BOB", modal, {"due": {"type": "datepicker", "selected_date": "2026-12-04"}})
     assert "Only alice can set the due date of R-1." in str(answer.json()["errors"])
     assert harness.request(1).due_at is None
+
+
+def test_a_date_is_negotiated_through_slack_buttons_and_forms(harness: SlackHarness) -> None:
+    harness.command("U0ALICE", "<@U0BOB|bob> need the Q3 numbers by friday")
+    harness.settle()
+    asked = harness.request(1).due_at
+    propose = button(harness.card("U0BOB", "R-1"), ActionId.PROPOSE_DUE, "Propose a date")
+    assert harness.click("U0BOB", propose).status == 200
+    harness.settle()
+    modal = harness.last_view()
+    assert view_problems(modal) == []
+    assert [b["block_id"] for b in modal["blocks"] if b["type"] == "input"] == ["due", "note"]
+    answer = harness.submit(
+        "U0BOB",
+        modal,
+        {
+            "due": {"type": "datepicker", "selected_date": "2026-12-01"},
+            "note": {"type": "plain_text_input", "value": "the audit runs all week"},
+        },
+    )
+    assert answer.status == 200 and answer.body == ""
+    harness.settle()
+    request = harness.request(1)
+    assert request.due_at == asked and request.events[-1].kind == EventKind.DUE_PROPOSED
+    assert any("proposed a due date" in text for text in thread_texts(harness.fake, "U0ALICE"))
+
+    accept = button(harness.card("U0ALICE", "R-1"), ActionId.ACCEPT_DUE, "Accept date")
+    assert harness.click("U0ALICE", accept).status == 200
+    harness.settle()
+    request = harness.request(1)
+    assert request.events[-1].kind == EventKind.DUE_AGREED
+    assert request.due_at is not None and request.due_at.date().isoformat() == "2026-12-01"
+    assert any("agreed the due date" in text for text in thread_texts(harness.fake, "U0BOB"))
+
+    # the same (now answered) button clicked again changes nothing and says why
+    harness.click("U0ALICE", accept)
+    harness.settle()
+    assert harness.request(1) == request
+    assert any("withdrawn or already answered" in text for text in harness.replies("U0ALICE"))

@@ -69,3 +69,49 @@ def test_an_unreadable_due_date_is_reported_and_set_from_the_cards_date_input(
         assert any("set the due date" in (sent.text or "") for sent in h.sent_to(BOB))
 
     run(with_harness(org_store, scenario))
+
+
+def test_a_date_is_negotiated_through_teams_cards(
+    org_store: Store, card_validator: jsonschema.protocols.Validator
+) -> None:
+    async def scenario(h: TeamsHarness) -> None:
+        assert await h.install(BOB) == 201
+        mention = load("message_channel_mention")["entities"][1]
+        payload = load("message_personal")
+        payload["text"] = "request <at>Bob Brown</at> need the Q3 numbers by friday"
+        payload["entities"] = [mention]
+        assert (await h.post(payload))[0] == 201
+        await h.deliver()
+        [provider_card] = h.sent_to(BOB)
+        card = provider_card.cards[0]
+        [show] = [a for a in card["actions"] if a["title"] == "Propose a date"]
+        assert [e["type"] for e in show["card"]["body"]] == ["Input.Date", "Input.Text"]
+
+        proposed = await h.execute(
+            BOB,
+            {"action": "propose_due", "request": 1, "propose_due.due": "2026-12-01", "propose_due.note": "audit"},
+            card_id=provider_card.response["id"],
+        )
+        assert_valid_cards(card_validator, [proposed["value"]])
+        assert "Propose a date" not in str(proposed["value"].get("actions", [])), "bob waits for alice now"
+        await h.deliver()
+        [requester_card] = [s for s in h.sent_to(ALICE) if s.cards]
+        updates = [u for u in h.connector.of("update") if u.activity_id == requester_card.response["id"]]
+        latest = updates[-1].cards[0]
+        assert_valid_cards(card_validator, [latest])
+        accept = next(a for a in latest["actions"] if a["title"] == "Accept date")
+        data = accept["data"]
+        assert data["action"] == "accept_due" and data["value"]
+
+        agreed = await h.execute(ALICE, data, card_id=requester_card.response["id"])
+        assert_valid_cards(card_validator, [agreed["value"]])
+        request = org_store.get_request("default", 1)
+        assert request is not None and request.events[-1].kind == EventKind.DUE_AGREED
+        assert request.due_at is not None and request.due_at.date().isoformat() == "2026-12-01"
+        assert h.replies_to(ALICE)[-1].startswith("Agreed: R-1 is due")
+
+        # bob can't accept his own proposal, even with a stale card
+        await h.execute(BOB, data, card_id=provider_card.response["id"])
+        assert org_store.get_request("default", 1) == request
+
+    run(with_harness(org_store, scenario))
