@@ -15,7 +15,7 @@ from datetime import datetime
 
 from bot.models import Event, EventKind, Request
 
-__all__ = ["Proposal", "agreed_dates", "due_replayed", "pending_proposal", "renegotiations"]
+__all__ = ["Proposal", "agreed_dates", "due_replayed", "pending_proposal", "promised_due", "renegotiations"]
 
 _WITHDRAWS = frozenset(
     {
@@ -89,3 +89,21 @@ def agreed_dates(request: Request) -> list[tuple[datetime, datetime]]:
 def renegotiations(request: Request) -> int:
     """How many times an agreed date was moved by a later agreement."""
     return max(0, len(agreed_dates(request)) - 1)
+
+
+def promised_due(request: Request) -> datetime | None:
+    """The date a promise is measured against: the last date set or agreed *before the date then
+    in force had passed*. Moving a date that has already passed doesn't mend the broken promise."""
+    current: datetime | None = None
+    seen = False
+    for event in request.events:
+        if event.kind == EventKind.CREATED:
+            current = event.due_at
+        elif event.kind in _SETS_DUE and event.due_at is not None:
+            seen = True
+            if current is not None and event.at > current:
+                return current
+            current = event.due_at
+    if current is None and not seen:
+        return request.due_at  # requests stored before dates were events
+    return current

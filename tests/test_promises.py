@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from bot.clicks import Click, run_click
 from bot.dispatch import run_request
 from bot.errors import DomainError, InvalidCommand, InvalidTransition, NotAllowed, NotFound
+from bot.metrics import promise_kept
 from bot.models import ActionId, Event, EventKind, Person, Request
 from bot.ports import Store
 from bot.promises import agreed_dates, due_replayed, pending_proposal, renegotiations
@@ -287,3 +288,34 @@ def test_the_console_negotiates_a_date_in_three_lines(org_store: Store) -> None:
     assert "Agreed: R-1 is due" in shown
     request = org_store.get_request("default", 1)
     assert request is not None and request.events[-1].kind == EventKind.DUE_AGREED
+
+
+# --------------------------------------------------------------------------- promise kept
+
+
+def test_a_promise_is_measured_against_the_last_date_agreed_before_it_passed(org_store: Store) -> None:
+    asked = _ask(org_store).due_at  # friday 17:00 New York
+    assert asked is not None
+    _click(org_store, "bob", ActionId.ACKNOWLEDGE, 1)
+    _click(org_store, "bob", ActionId.PROPOSE_DUE, 2, due="next tuesday", note="the audit")
+    _click(org_store, "alice", ActionId.ACCEPT_DUE, 3)  # moved in time: a renegotiation
+    moved = _stored(org_store)
+    assert moved.due_at is not None and moved.due_at > asked
+    minutes_after_moved = int((moved.due_at - NOW).total_seconds() // 60) + 60
+    # the moved date passes; agreeing yet another date afterwards doesn't mend the promise
+    _click(org_store, "bob", ActionId.PROPOSE_DUE, minutes_after_moved, due="in 3 days", note="sorry")
+    _click(org_store, "alice", ActionId.ACCEPT_DUE, minutes_after_moved + 1)
+    _click(org_store, "bob", ActionId.DONE, minutes_after_moved + 2)
+    request = _stored(org_store)
+    assert renegotiations(request) == 2
+    assert request.due_at is not None and request.due_at > moved.due_at
+    assert promise_kept(request) is False, "done after the date in force when it passed"
+
+
+def test_a_date_moved_in_time_and_met_is_a_kept_promise(org_store: Store) -> None:
+    _ask(org_store)
+    _click(org_store, "bob", ActionId.ACKNOWLEDGE, 1)
+    _click(org_store, "bob", ActionId.PROPOSE_DUE, 2, due="next tuesday", note="the audit")
+    _click(org_store, "alice", ActionId.ACCEPT_DUE, 3)
+    _click(org_store, "bob", ActionId.DONE, 60 * 24 * 5)  # after friday, before next tuesday
+    assert promise_kept(_stored(org_store)) is True
