@@ -6,12 +6,13 @@ nothing here knows any platform. Card keys let later messages update a card in p
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.models import NEEDS, Action, ActionId, Event, EventKind, Fact, Message, MessageKind, Request, Status
 from bot.people import Directory
 from bot.promises import agreed_dates, pending_proposal
+from bot.workhours import DEFAULT_HOURS, WorkingHours, working_time
 
 
 def when(moment: datetime | None, tz: str, *, zone_name: bool = False) -> str:
@@ -23,6 +24,23 @@ def when(moment: datetime | None, tz: str, *, zone_name: bool = False) -> str:
     except (KeyError, ValueError):
         zone = ZoneInfo("UTC")
     return moment.astimezone(zone).strftime("%a %d %b %H:%M %Z" if zone_name else "%a %d %b %H:%M")
+
+
+def working_span(span: timedelta) -> str:
+    """A span of working time for people: ``40 min``, ``3 working h``, ``2 working h 15 min``."""
+    minutes = int(span.total_seconds() // 60)
+    if minutes < 60:
+        return f"{minutes} working min" if minutes else "less than a working minute"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} working h {rest} min" if rest else f"{hours} working h"
+
+
+def overdue(request: Request, now: datetime | None, tz: str, hours: WorkingHours = DEFAULT_HOURS) -> str | None:
+    """``overdue by 3 working h`` for an open request past its due date (counted in the viewer's
+    working hours, ``tz``), else None."""
+    if now is None or request.due_at is None or not request.status.is_open or now <= request.due_at:
+        return None
+    return f"overdue by {working_span(working_time(request.due_at, now, tz=tz, hours=hours))}"
 
 
 def provider_card_key(request: Request, provider_id: str) -> str:
@@ -83,13 +101,16 @@ def history(request: Request, directory: Directory, tz: str) -> list[str]:
     return [f"{when(e.at, tz)} · {describe(e, directory, tz)}" for e in request.events]
 
 
-def _facts(request: Request, directory: Directory, tz: str) -> list[Fact]:
+def _facts(request: Request, directory: Directory, tz: str, now: datetime | None = None) -> list[Fact]:
     facts = [
         Fact(label="From", value=directory.name(request.requester_id)),
         Fact(label="To", value=directory.name(request.provider_id)),
         Fact(label="Status", value=request.status.label),
         Fact(label="Due", value=when(request.due_at, tz, zone_name=True)),
     ]
+    late = overdue(request, now, tz)
+    if late is not None:
+        facts.append(Fact(label="Overdue", value=f"⚠️ {late}"))
     pending = pending_proposal(request)
     if pending is not None:
         facts.append(
@@ -177,7 +198,9 @@ def finished_by(request: Request) -> str | None:
     return done.actor_id if done is not None else None
 
 
-def provider_card(request: Request, directory: Directory, provider_id: str | None = None) -> Message:
+def provider_card(
+    request: Request, directory: Directory, provider_id: str | None = None, now: datetime | None = None
+) -> Message:
     """The provider's card: what is asked, by whom, the whole history, and what they can do."""
     provider_id = provider_id or request.provider_id
     tz = _tz(directory, provider_id)
@@ -192,7 +215,7 @@ def provider_card(request: Request, directory: Directory, provider_id: str | Non
         kind="provider_card",
         title=title,
         text=request.text,
-        facts=_facts(request, directory, tz),
+        facts=_facts(request, directory, tz, now),
         history=history(request, directory, tz),
         actions=[*provider_actions(request), *negotiation_actions(request, provider_id)] if current else [],
         card_key=provider_card_key(request, provider_id),
@@ -201,7 +224,7 @@ def provider_card(request: Request, directory: Directory, provider_id: str | Non
     )
 
 
-def requester_card(request: Request, directory: Directory) -> Message:
+def requester_card(request: Request, directory: Directory, now: datetime | None = None) -> Message:
     """The requester's confirmation card; it tracks the status live."""
     tz = _tz(directory, request.requester_id)
     return Message(
@@ -211,7 +234,7 @@ def requester_card(request: Request, directory: Directory) -> Message:
         kind="requester_card",
         title=f"{request.ref} to {directory.name(request.provider_id)}: {request.status.label}",
         text=request.text,
-        facts=_facts(request, directory, tz),
+        facts=_facts(request, directory, tz, now),
         history=history(request, directory, tz),
         actions=requester_actions(request, thank=_first_name(directory, finished_by(request))),
         card_key=requester_card_key(request),
@@ -269,8 +292,8 @@ def on_action(before: Request, after: Request, action: ActionId, directory: Dire
     messages: list[Message] = []
     card_changes = action not in (ActionId.RATE, ActionId.RECOVER, ActionId.FOLLOW_UP, ActionId.COMMENT)
     if card_changes:
-        messages.append(provider_card(after, directory))
-        messages.append(requester_card(after, directory))
+        messages.append(provider_card(after, directory, now=event.at))
+        messages.append(requester_card(after, directory, now=event.at))
     if before.provider_id != after.provider_id:
         messages.append(provider_card(after, directory, provider_id=before.provider_id))
         messages.append(

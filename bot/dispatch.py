@@ -61,10 +61,12 @@ def _require(resolve: MentionResolver, mention: commands.Mention) -> Person:
     return person
 
 
-def _line(request: Request, directory: Directory, viewer: Person) -> str:
+def _line(request: Request, directory: Directory, viewer: Person, now: datetime, hours: WorkingHours) -> str:
     other = request.provider_id if viewer.id == request.requester_id else request.requester_id
     arrow = "→" if viewer.id == request.requester_id else "←"
     due = f" · due {cards.when(request.due_at, viewer.tz)}" if request.due_at else ""
+    late = cards.overdue(request, now, viewer.tz, hours)
+    due += f" · ⚠️ {late}" if late else ""
     text = request.text if len(request.text) <= 60 else request.text[:57] + "..."
     return f"{request.ref} {arrow} {directory.handle(other)} · {request.status.label}{due} · {text}"
 
@@ -131,22 +133,25 @@ def _run_request(
             mine = store.find_requests(actor.workspace, requester_id=actor.id, limit=20)
             if not mine:
                 return Reply("You have no requests yet. Try /request @name what you need by friday.")
-            lines = [_line(r, directory, actor) for r in mine]
+            lines = [_line(r, directory, actor, now, hours) for r in mine]
             return Reply("Your requests (newest first):\n" + "\n".join(lines))
         case commands.Queue():
             queue = store.find_requests(actor.workspace, provider_id=actor.id, open_only=True)
             if not queue:
                 return Reply("Your queue is empty. Nice!")
             queue.sort(key=lambda r: (r.due_at is None, r.due_at or r.created_at, r.number))
-            return Reply("Waiting on you (soonest due first):\n" + "\n".join(_line(r, directory, actor) for r in queue))
+            return Reply(
+                "Waiting on you (soonest due first):\n"
+                + "\n".join(_line(r, directory, actor, now, hours) for r in queue)
+            )
         case commands.Show():
             request = store.get_request(actor.workspace, command.number)
             if request is None or not can_view(request, actor, directory):
                 raise NotFound(f"I can't find R-{command.number}.")
             if actor.id == request.provider_id:
-                card = cards.provider_card(request, directory)
+                card = cards.provider_card(request, directory, now=now)
             else:
-                card = cards.requester_card(request, directory)
+                card = cards.requester_card(request, directory, now=now)
                 if actor.id != request.requester_id:
                     card.actions = []
             return Reply(f"{request.ref}: {request.status.label}", card=card, request=request)

@@ -99,3 +99,14 @@ def test_a_date_is_negotiated_through_slack_buttons_and_forms(harness: SlackHarn
     harness.settle()
     assert harness.request(1) == request
     assert any("withdrawn or already answered" in text for text in harness.replies("U0ALICE"))
+
+
+def test_the_app_home_flags_overdue_requests(harness: SlackHarness) -> None:
+    harness.command("U0ALICE", "<@U0BOB|bob> need the Q3 numbers by friday")
+    harness.settle()
+    harness.clock.advance(days=6)  # Monday afternoon, next week
+    assert harness.open_home("U0BOB").status == 200
+    harness.settle()
+    view = harness.fake.calls("views.publish")[-1].params["view"]
+    assert view_problems(view) == []
+    assert "overdue by" in str(view["blocks"])

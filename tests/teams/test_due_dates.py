@@ -115,3 +115,24 @@ def test_a_date_is_negotiated_through_teams_cards(
         assert org_store.get_request("default", 1) == request
 
     run(with_harness(org_store, scenario))
+
+
+def test_show_flags_an_overdue_request_in_teams(
+    org_store: Store, card_validator: jsonschema.protocols.Validator
+) -> None:
+    async def scenario(h: TeamsHarness) -> None:
+        mention = load("message_channel_mention")["entities"][1]
+        payload = load("message_personal")
+        payload["text"] = "request <at>Bob Brown</at> need the Q3 numbers by friday"
+        payload["entities"] = [mention]
+        assert (await h.post(payload))[0] == 201
+        h.clock.advance(days=6)
+        assert await h.say(ALICE, "request list") == 201
+        assert "⚠️ overdue by" in h.replies_to(ALICE)[-1]
+        assert await h.say(ALICE, "request show R-1") == 201
+        [shown] = [c for c in h.connector.of("reply", conversation_id=ALICE.chat) if c.cards][-1:]
+        assert_valid_cards(card_validator, shown.cards)
+        facts = {f["title"]: f["value"] for b in shown.cards[0]["body"] if b["type"] == "FactSet" for f in b["facts"]}
+        assert facts["Overdue"].startswith("⚠️ overdue by")
+
+    run(with_harness(org_store, scenario))
