@@ -90,6 +90,8 @@ ACTION_PERMISSIONS: dict[ActionId, Permission] = {
     ActionId.PROPOSE_DUE: Permission.NEGOTIATE,
     ActionId.ACCEPT_DUE: Permission.NEGOTIATE,
     ActionId.DECLINE_DUE: Permission.NEGOTIATE,
+    ActionId.ASK_UPDATE: Permission.STEER,
+    ActionId.PROGRESS: Permission.ACT,
     ActionId.THANK: Permission.RATE,
 }
 """The permission each request action needs (thanking the provider is the requester's, like rating)."""
@@ -138,6 +140,8 @@ _VERBS: dict[ActionId, str] = {
     ActionId.PROPOSE_DUE: "propose a due date for",
     ActionId.ACCEPT_DUE: "accept a due date for",
     ActionId.DECLINE_DUE: "decline a due date for",
+    ActionId.ASK_UPDATE: "ask for an update on",
+    ActionId.PROGRESS: "post progress on",
     ActionId.THANK: "say thanks for",
 }
 

@@ -90,6 +90,10 @@ def describe(event: Event, directory: Directory, tz: str = "UTC") -> str:
             return f"{who} proposed a due date: {when(event.due_at, tz, zone_name=True)}{note}"
         case EventKind.DUE_AGREED:
             return f"{who} agreed the due date: {when(event.due_at, tz, zone_name=True)}"
+        case EventKind.UPDATE_ASKED:
+            return f"{who} asked for an update"
+        case EventKind.PROGRESS_NOTED:
+            return f"{who} posted progress{note}"
         case EventKind.DUE_DECLINED:
             return f"{who} declined the proposed due date{note}"
         case _:
@@ -151,6 +155,24 @@ def provider_actions(request: Request) -> list[Action]:
     return actions
 
 
+def _progress_action(request: Request) -> list[Action]:
+    """ "Post progress" while the requester's ask for an update is unanswered."""
+    for event in reversed(request.events):
+        if event.kind == EventKind.PROGRESS_NOTED:
+            return []
+        if event.kind == EventKind.UPDATE_ASKED:
+            return [
+                Action(
+                    id=ActionId.PROGRESS,
+                    label="Post progress",
+                    request=request.number,
+                    style="primary",
+                    inputs=["note"],
+                )
+            ]
+    return []
+
+
 def negotiation_actions(request: Request, viewer_id: str) -> list[Action]:
     """The date buttons of one party (requester or current provider) of an open request: answer
     the other side's proposal, or propose a date (moving an agreed one needs a reason)."""
@@ -180,7 +202,13 @@ def requester_actions(request: Request, thank: str | None = None) -> list[Action
     whoever finished it) gets a "Thank ..." button that gives them kudos (``bot.kudos``)."""
     n = request.number
     if request.status.is_open:
+        ask = (
+            [Action(id=ActionId.ASK_UPDATE, label="Ask for an update", request=n)]
+            if request.status in (Status.ACKNOWLEDGED, Status.IN_PROGRESS)
+            else []
+        )
         return [
+            *ask,
             *negotiation_actions(request, request.requester_id),
             Action(id=ActionId.CANCEL, label="Cancel request", request=n, style="danger"),
         ]
@@ -217,7 +245,9 @@ def provider_card(
         text=request.text,
         facts=_facts(request, directory, tz, now),
         history=history(request, directory, tz),
-        actions=[*provider_actions(request), *negotiation_actions(request, provider_id)] if current else [],
+        actions=[*_progress_action(request), *provider_actions(request), *negotiation_actions(request, provider_id)]
+        if current
+        else [],
         card_key=provider_card_key(request, provider_id),
         revision=len(request.events),
         request=request.number,

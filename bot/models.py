@@ -110,6 +110,8 @@ class EventKind(StrEnum):
     DUE_PROPOSED = "due_proposed"
     DUE_AGREED = "due_agreed"
     DUE_DECLINED = "due_declined"
+    UPDATE_ASKED = "update_asked"
+    PROGRESS_NOTED = "progress_noted"
 
 
 class Rating(Model):
@@ -241,6 +243,8 @@ class ActionId(StrEnum):
     PROPOSE_DUE = "propose_due"
     ACCEPT_DUE = "accept_due"
     DECLINE_DUE = "decline_due"
+    ASK_UPDATE = "ask_update"
+    PROGRESS = "progress"
     THANK = "thank"
     SNOOZE = "snooze"
     MUTE = "mute"

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from bot import access, cards
+from bot import access, cards, workhours
 from bot.access import can_view
 from bot.dates import DueDateError, parse_due
 from bot.errors import Conflict, InvalidCommand, InvalidTransition, NotAllowed, NotFound
@@ -78,6 +78,8 @@ _TRANSITIONS: dict[ActionId, tuple[EventKind, frozenset[Status], Status | None]]
     ActionId.PROPOSE_DUE: (EventKind.DUE_PROPOSED, _OPEN, None),
     ActionId.ACCEPT_DUE: (EventKind.DUE_AGREED, _OPEN, None),
     ActionId.DECLINE_DUE: (EventKind.DUE_DECLINED, _OPEN, None),
+    ActionId.ASK_UPDATE: (EventKind.UPDATE_ASKED, _OPEN, None),
+    ActionId.PROGRESS: (EventKind.PROGRESS_NOTED, _OPEN, None),
 }
 
 _STATE_PHRASES: dict[Status, str] = {
@@ -222,6 +224,19 @@ def _check_rules(request: Request, action: ActionId, inputs: ActionInput, now: d
         _clean(inputs.note, "a comment", required=True)
     if action == ActionId.SET_DUE and request.due_at is not None:
         raise InvalidTransition(f"{request.ref} already has a due date.")
+    if action == ActionId.PROGRESS:
+        _clean(inputs.note, "a progress note", required=True)
+
+
+def _check_update_ask(request: Request, actor: Person, now: datetime) -> None:
+    """At most one ask for an update per request per working day (the requester's local day)."""
+    zone = workhours.zone(actor.tz)
+    today = now.astimezone(zone).date()
+    for event in reversed(request.events):
+        if event.kind == EventKind.UPDATE_ASKED and event.at.astimezone(zone).date() == today:
+            raise InvalidTransition(
+                f"You already asked for an update on {request.ref} today; you can ask again tomorrow."
+            )
 
 
 def _check_turn(request: Request, action: ActionId, inputs: ActionInput, actor: Person, directory: Directory) -> None:
@@ -286,6 +301,7 @@ _INPUTS: dict[ActionId, frozenset[str]] = {
     ActionId.PROPOSE_DUE: frozenset({"due", "note"}),
     ActionId.ACCEPT_DUE: frozenset({"proposal"}),
     ActionId.DECLINE_DUE: frozenset({"proposal", "note"}),
+    ActionId.PROGRESS: frozenset({"note"}),
 }
 
 
@@ -311,6 +327,8 @@ def apply_action(
     check_allowed(request, action, actor, directory)
     _check_rules(request, action, inputs, now)
     _check_turn(request, action, inputs, actor, directory)
+    if action == ActionId.ASK_UPDATE:
+        _check_update_ask(request, actor, now)
     due_at = _due(request, action, inputs, actor, now)
     if action == ActionId.PROPOSE_DUE and due_at == request.due_at:
         raise InvalidCommand(f"{request.ref} is already due then.", field="due")
@@ -424,6 +442,8 @@ _REPLIES: dict[ActionId, str] = {
     ActionId.PROPOSE_DUE: "You proposed {proposed} for {ref}; {other} has been asked to accept it.",
     ActionId.ACCEPT_DUE: "Agreed: {ref} is due {due}.",
     ActionId.DECLINE_DUE: "You declined the proposed date for {ref}; it stays {due_or_none}.",
+    ActionId.ASK_UPDATE: "You asked {provider} for an update on {ref}; their answer will show in its history.",
+    ActionId.PROGRESS: "Progress note added to {ref}; {requester} can see it.",
 }
 
 MAX_CONFLICT_RETRIES = 8

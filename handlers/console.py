@@ -77,6 +77,8 @@ CLICK_USAGE: dict[ActionId, str] = {
     ActionId.PROPOSE_DUE: "click propose R-<n> <when> [-- <reason>]",
     ActionId.ACCEPT_DUE: "click accept R-<n>",
     ActionId.DECLINE_DUE: "click decline_date R-<n> [reason]",
+    ActionId.ASK_UPDATE: "click ask_update R-<n>",
+    ActionId.PROGRESS: "click progress R-<n> <how it is going>",
     ActionId.SNOOZE: "click snooze R-<n> [30m|4h|1d]",
     ActionId.MUTE: "click mute R-<n>",
     ActionId.UNMUTE: "click unmute R-<n>",
@@ -241,7 +243,7 @@ def _inputs(action: ActionId, args: str, directory: Directory) -> ActionInput:
             return ActionInput(to=person, note=note.strip() or None)
         case ActionId.RATE:
             return ActionInput(rating=_rating(args))
-        case ActionId.RECOVER | ActionId.COMMENT:
+        case ActionId.RECOVER | ActionId.COMMENT | ActionId.PROGRESS:
             if not args:
                 raise _usage(action)
             return ActionInput(note=args)
@@ -260,7 +262,7 @@ def _inputs(action: ActionId, args: str, directory: Directory) -> ActionInput:
             if not when.strip():
                 raise _usage(action)
             return ActionInput(due=when.strip(), note=reason.strip() or None)
-        case ActionId.ACCEPT_DUE:
+        case ActionId.ACCEPT_DUE | ActionId.ASK_UPDATE:
             if args:
                 raise _usage(action)
             return ActionInput()

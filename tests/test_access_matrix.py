@@ -73,6 +73,8 @@ EXPECTED_ACTIONS: dict[ActionId, tuple[Permission, set[Status]]] = {
     ActionId.PROPOSE_DUE: (Permission.NEGOTIATE, OPEN),
     ActionId.ACCEPT_DUE: (Permission.NEGOTIATE, OPEN),
     ActionId.DECLINE_DUE: (Permission.NEGOTIATE, OPEN),
+    ActionId.ASK_UPDATE: (Permission.STEER, OPEN),
+    ActionId.PROGRESS: (Permission.ACT, OPEN),
 }
 """Per action: the permission it needs and the states it may start from."""
 

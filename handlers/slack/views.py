@@ -50,6 +50,7 @@ _VERB: dict[ActionId, str] = {
     ActionId.SET_DUE: "Set due date",
     ActionId.PROPOSE_DUE: "Propose date",
     ActionId.DECLINE_DUE: "Decline date",
+    ActionId.PROGRESS: "Post progress",
 }
 
 # (label, required) of the free-text "note" field per action
@@ -65,6 +66,7 @@ _NOTE: dict[ActionId, tuple[str, bool]] = {
     ActionId.COMMENT: ("Comment", True),
     ActionId.PROPOSE_DUE: ("Why this date? (needed to move an agreed date)", False),
     ActionId.DECLINE_DUE: ("Why not? (optional)", False),
+    ActionId.PROGRESS: ("How is it going?", True),
 }
 
 

@@ -49,6 +49,7 @@ _NOTE_FIELDS: dict[ActionId, tuple[str, bool, str]] = {
     ActionId.COMMENT: ("Comment", True, ""),
     ActionId.PROPOSE_DUE: ("Why this date? (needed to move an agreed date)", False, "e.g. waiting on the audit"),
     ActionId.DECLINE_DUE: ("Why not? (optional)", False, ""),
+    ActionId.PROGRESS: ("How is it going?", True, "Where it stands and what's next"),
 }
 _SUBMIT_LABELS: dict[ActionId, str] = {
     ActionId.DONE: "Mark done",
@@ -62,6 +63,7 @@ _SUBMIT_LABELS: dict[ActionId, str] = {
     ActionId.SET_DUE: "Set due date",
     ActionId.PROPOSE_DUE: "Propose date",
     ActionId.DECLINE_DUE: "Decline date",
+    ActionId.PROGRESS: "Post progress",
     ActionId.PULSE: "Send answers",
 }
 _SCORES = [{"title": f"{n}", "value": f"{n}"} for n in range(1, 6)]

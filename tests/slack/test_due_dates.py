@@ -102,11 +102,36 @@ def test_a_date_is_negotiated_through_slack_buttons_and_forms(harness: SlackHarn
 
 
 def test_the_app_home_flags_overdue_requests(harness: SlackHarness) -> None:
-    harness.command("U0ALICE", "<@U0BOB|bob> need the Q3 numbers by friday")
+    harness.command("U0ALICE", "<@U0BOB|bob> need the Q3 numbers in 1 hour")
     harness.settle()
-    harness.clock.advance(days=6)  # Monday afternoon, next week
+    harness.clock.advance(hours=3)
     assert harness.open_home("U0BOB").status == 200
     harness.settle()
     view = harness.fake.calls("views.publish")[-1].params["view"]
     assert view_problems(view) == []
-    assert "overdue by" in str(view["blocks"])
+    assert "overdue by 2 working h" in str(view["blocks"])
+
+
+def test_ask_for_an_update_and_answer_it_in_slack(harness: SlackHarness) -> None:
+    harness.command("U0ALICE", "<@U0BOB|bob> need the Q3 numbers")
+    harness.settle()
+    harness.click("U0BOB", button(harness.card("U0BOB", "R-1"), ActionId.ACKNOWLEDGE))
+    harness.settle()
+    ask = button(harness.card("U0ALICE", "R-1"), ActionId.ASK_UPDATE, "Ask for an update")
+    assert harness.click("U0ALICE", ask).status == 200
+    harness.settle()
+    assert any("asked for an update" in text for text in thread_texts(harness.fake, "U0BOB"))
+    harness.click("U0ALICE", ask)  # a second ask the same day is refused kindly
+    harness.settle()
+    assert any("already asked for an update on R-1 today" in text for text in harness.replies("U0ALICE"))
+
+    progress = button(harness.card("U0BOB", "R-1"), ActionId.PROGRESS, "Post progress")
+    harness.click("U0BOB", progress)
+    harness.settle()
+    modal = harness.last_view()
+    assert view_problems(modal) == []
+    answer = harness.submit("U0BOB", modal, {"note": {"type": "plain_text_input", "value": "half done"}})
+    assert answer.status == 200 and answer.body == ""
+    harness.settle()
+    assert harness.request(1).events[-1].kind == EventKind.PROGRESS_NOTED
+    assert "posted progress" in str(harness.card("U0ALICE", "R-1")["blocks"])

@@ -136,3 +136,28 @@ def test_show_flags_an_overdue_request_in_teams(
         assert facts["Overdue"].startswith("⚠️ overdue by")
 
     run(with_harness(org_store, scenario))
+
+
+def test_ask_for_an_update_and_answer_it_in_teams(
+    org_store: Store, card_validator: jsonschema.protocols.Validator
+) -> None:
+    async def scenario(h: TeamsHarness) -> None:
+        mention = load("message_channel_mention")["entities"][1]
+        payload = load("message_personal")
+        payload["text"] = "request <at>Bob Brown</at> need the Q3 numbers"
+        payload["entities"] = [mention]
+        assert (await h.post(payload))[0] == 201
+        await h.execute(BOB, {"action": "acknowledge", "request": 1})
+        asked = await h.execute(ALICE, {"action": "ask_update", "request": 1})
+        assert_valid_cards(card_validator, [asked["value"]])
+        assert h.replies_to(ALICE)[-1].startswith("You asked bob for an update on R-1")
+        answered = await h.execute(BOB, {"action": "progress", "request": 1, "progress.note": "half done"})
+        assert_valid_cards(card_validator, [answered["value"]])
+        request = org_store.get_request("default", 1)
+        assert request is not None and [e.kind for e in request.events[-2:]] == [
+            EventKind.UPDATE_ASKED,
+            EventKind.PROGRESS_NOTED,
+        ]
+        assert 'bob posted progress: "half done"' in str(answered["value"])
+
+    run(with_harness(org_store, scenario))
