@@ -317,7 +317,10 @@ def on_created(request: Request, directory: Directory) -> list[Message]:
 def on_action(before: Request, after: Request, action: ActionId, directory: Directory) -> list[Message]:
     """Messages caused by one action: cards updated in place plus notes in their threads."""
     event = after.events[-1]
-    line = describe(event, directory)
+
+    def line(recipient_id: str) -> str:  # in the recipient's own time zone
+        return describe(event, directory, _tz(directory, recipient_id))
+
     rq_thread = requester_card_key(after)
     messages: list[Message] = []
     card_changes = action not in (ActionId.RATE, ActionId.RECOVER, ActionId.FOLLOW_UP, ActionId.COMMENT)
@@ -330,15 +333,15 @@ def on_action(before: Request, after: Request, action: ActionId, directory: Dire
             _note(
                 after,
                 after.provider_id,
-                f"{after.ref} is yours now: {line}",
+                f"{after.ref} is yours now: {line(after.provider_id)}",
                 provider_card_key(after, after.provider_id),
             )
         )
     pv_thread = provider_card_key(after, after.provider_id)
     if event.actor_id != after.requester_id:
-        messages.append(_note(after, after.requester_id, line, rq_thread))
+        messages.append(_note(after, after.requester_id, line(after.requester_id), rq_thread))
     elif action != ActionId.RATE or (event.rating and event.rating.score > 2):
-        messages.append(_note(after, after.provider_id, line, pv_thread))
+        messages.append(_note(after, after.provider_id, line(after.provider_id), pv_thread))
     if action == ActionId.DONE:
         messages.append(rating_prompt(after, directory))
     if action == ActionId.RATE and event.rating is not None and event.rating.score <= 2:
