@@ -80,3 +80,26 @@ def test_the_console_asks_for_an_update_and_posts_progress(org_store: Store) -> 
     assert "Post progress: click progress R-1 <how it is going>" in shown
     assert "already asked for an update on R-1 today" in shown
     assert 'bob posted progress: "half done"' in shown
+
+
+def test_a_waiting_service_recovery_shows_in_the_providers_queue(org_store: Store) -> None:
+    run_request(store=org_store, actor=_person(org_store, "alice"), text="@bob need the Q3 numbers", now=NOW)
+    _click(org_store, "bob", ActionId.DONE, 1)
+    from bot.requests import make_rating
+
+    run_click(
+        store=org_store,
+        click=Click(
+            platform="test",
+            actor=_person(org_store, "alice"),
+            action=ActionId.RATE,
+            request=1,
+            inputs=ActionInput(rating=make_rating(1, {"information": 1}, "no word for days")),
+        ),
+        now=NOW + timedelta(minutes=2),
+    )
+    queue = run_request(store=org_store, actor=_person(org_store, "bob"), text="queue", now=NOW + timedelta(minutes=3))
+    assert queue.text.startswith("Service recovery waiting on you:\nR-1 ← alice rated it 1/5")
+    _click(org_store, "bob", ActionId.RECOVER, 4, note="I'll send weekly updates")
+    queue = run_request(store=org_store, actor=_person(org_store, "bob"), text="queue", now=NOW + timedelta(minutes=5))
+    assert queue.text == "Your queue is empty. Nice!"
