@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Collection
 from enum import StrEnum
+from typing import Literal
 
 from bot.errors import NotAllowed, NotFound
 from bot.models import ActionId, Person, Request
@@ -144,6 +145,21 @@ _VERBS: dict[ActionId, str] = {
     ActionId.PROGRESS: "post progress on",
     ActionId.THANK: "say thanks for",
 }
+
+
+PersonFigures = Literal["private", "everyone"]
+"""Who may see one person's responsiveness figures (``PERSON_FIGURES``): ``private`` (the
+default) lets the person and their management chain see them; ``everyone`` lets anyone in the
+workspace. Team and team-link figures are aggregates and visible to everyone either way."""
+
+
+def can_see_person_figures(
+    viewer: Person, person: Person, directory: Directory, policy: PersonFigures = "private"
+) -> bool:
+    """Whether ``viewer`` may see ``person``'s own figures (see :data:`PersonFigures`)."""
+    if policy == "everyone" or viewer.id == person.id:
+        return True
+    return directory.manages(viewer.id, person.id)
 
 
 def verb(action: ActionId) -> str:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import io
 import math
 import textwrap
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, TypeVar
 
 from bot import cards
 from bot.errors import InvalidCommand, NotFound
@@ -22,7 +23,7 @@ from bot.models import EventKind, Person, Request, Status
 from bot.people import Directory
 from bot.ports import Store
 from bot.requests import can_view
-from bot.stats import format_duration, link_line
+from bot.stats import acknowledge_median, format_duration, link_line
 from bot.workhours import DEFAULT_HOURS, WorkingHours, working_time
 
 MapFormat = Literal["text", "dot", "png"]
@@ -41,6 +42,7 @@ _LABEL_BOX = {"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha"
 _MAX_DEPTH = 50
 _NEW_WAIT = (EventKind.CREATED, EventKind.HANDED_OFF, EventKind.REASSIGNED, EventKind.REOPENED)
 _TEXT_PREVIEW = 60
+_L = TypeVar("_L")
 
 
 # --------------------------------------------------------------------------- request tree
@@ -183,11 +185,23 @@ def chain_lines(
 # --------------------------------------------------------------------------- team map
 
 
+def acknowledge_estimate(figs: Figures) -> timedelta | None:
+    """What a link is ranked and coloured by: the Kaplan-Meier median time to acknowledge or, when
+    too many still wait to know it, the longest wait so far (the median is beyond it). None only
+    with no requests at all."""
+    if figs.median_time_to_acknowledge is not None:
+        return figs.median_time_to_acknowledge
+    return figs.longest_wait_to_acknowledge
+
+
 def responsiveness(figs: Figures) -> str:
-    """``fast``, ``ok``, ``slow`` or ``no data``, by median working time to acknowledge."""
+    """``fast``, ``ok``, ``slow`` or ``no data``, by the median working time to acknowledge. A link
+    whose median is not known yet is never fast: ``slow`` once its waits pass the slow threshold,
+    ``no data`` before."""
     median = figs.median_time_to_acknowledge
     if median is None:
-        return "no data"
+        longest = figs.longest_wait_to_acknowledge
+        return "slow" if longest is not None and longest > SLOW else "no data"
     if median <= FAST:
         return "fast"
     return "ok" if median <= SLOW else "slow"
@@ -225,17 +239,8 @@ class TeamMap:
         return self.org.team_name(team_id)
 
     def slowest(self, count: int = 3) -> list[TeamLink]:
-        """The links with the longest median time to acknowledge (then p90), slowest first."""
-        measured = [link for link in self.links if link.figures.median_time_to_acknowledge is not None]
-        measured.sort(
-            key=lambda link: (
-                link.figures.median_time_to_acknowledge,
-                link.figures.p90_time_to_acknowledge,
-                link.figures.volume,
-            ),
-            reverse=True,
-        )
-        return measured[:count]
+        """The links slowest to acknowledge, slowest first (:func:`slowest_first`)."""
+        return slowest_first(self.links, key=lambda link: link.figures)[:count]
 
     def label(self, link: TeamLink) -> str:
         """``Sales → Finance``."""
@@ -246,11 +251,34 @@ class TeamMap:
         slowest = self.slowest()
         if not slowest:
             return "Slowest links: none acknowledged yet."
-        named = [
-            f"{self.label(link)} ({format_duration(link.figures.median_time_to_acknowledge)} median to acknowledge)"
-            for link in slowest
-        ]
+        named = [f"{self.label(link)} ({link_estimate_text(link.figures)})" for link in slowest]
         return "Slowest links: " + "; ".join(named)
+
+
+def link_estimate_text(figs: Figures) -> str:
+    """``9h median to acknowledge, 2 of 4 still waiting``."""
+    text = f"{acknowledge_median(figs)} median to acknowledge"
+    if figs.waiting_to_acknowledge:
+        text += f", {figs.waiting_to_acknowledge} of {figs.volume} still waiting"
+    return text
+
+
+def slowest_first(links: Iterable[_L], *, key: Callable[[_L], Figures]) -> list[_L]:
+    """Links ordered slowest first by :func:`acknowledge_estimate`; a median not reached yet ranks
+    above a known one of the same length (it is longer than that), then more still waiting, then
+    volume. Links without evidence either way (none acknowledged, none waiting) are left out."""
+    measured = [link for link in links if acknowledge_estimate(key(link)) is not None]
+
+    def rank(link: _L) -> tuple[timedelta, bool, int, int]:
+        figs = key(link)
+        return (
+            acknowledge_estimate(figs) or timedelta(0),
+            figs.median_time_to_acknowledge is None,
+            figs.waiting_to_acknowledge,
+            figs.volume,
+        )
+
+    return sorted(measured, key=rank, reverse=True)
 
 
 def team_map_from(org: OrgMetrics) -> TeamMap:
@@ -313,7 +341,7 @@ def _map_dot(team_map: TeamMap) -> str:
     lines += [f"  {_dot_id(t)} [label={_dot_quote(team_map.name(t))}];" for t in team_map.team_ids]
     for link in team_map.links:
         figs = link.figures
-        label = f"{figs.volume} · {format_duration(figs.median_time_to_acknowledge)}"
+        label = f"{figs.volume} · {acknowledge_median(figs)}"
         lines.append(
             f"  {_dot_id(link.source)} -> {_dot_id(link.target)} [penwidth={_width(figs, largest)}, "
             f'color="{link.colour}", label={_dot_quote(label)}, '
@@ -352,7 +380,7 @@ def _map_png(team_map: TeamMap) -> bytes:
     for link in team_map.links:
         line_width = _width(link.figures, largest)
         x1, y1 = positions[link.source]
-        label = f"{link.figures.volume} · {format_duration(link.figures.median_time_to_acknowledge)}"
+        label = f"{link.figures.volume} · {acknowledge_median(link.figures)}"
         if link.source == link.target:
             # a loop on the outer side of the node, away from the other teams' arrows
             norm = math.hypot(x1, y1) or 1.0
@@ -401,18 +429,20 @@ def _map_png(team_map: TeamMap) -> bytes:
             ("fast", f"acknowledged ≤ {format_duration(FAST)} (median)"),
             ("ok", f"≤ {format_duration(SLOW)}"),
             ("slow", f"> {format_duration(SLOW)}"),
-            ("no data", "none acknowledged"),
+            ("no data", "too few answers yet"),
         )
     ]
     ax.legend(handles=handles, loc="lower left", fontsize=8, frameon=False, title="width = volume", title_fontsize=8)
     slowest = team_map.slowest()
     footer = "Slowest links (median working time to acknowledge): " + (
         " · ".join(
-            f"{team_map.label(link)} {format_duration(link.figures.median_time_to_acknowledge)}" for link in slowest
+            f"{team_map.label(link)} {acknowledge_median(link.figures)}"
+            + (f" ({link.figures.waiting_to_acknowledge} still waiting)" if link.figures.waiting_to_acknowledge else "")
+            for link in slowest
         )
-        or "none acknowledged yet"
+        or "no requests yet"
     )
-    fig.text(0.02, 0.02, textwrap.fill(footer, 150), fontsize=9, va="bottom")
+    fig.text(0.02, 0.02, textwrap.fill(footer, 140), fontsize=9, va="bottom")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()

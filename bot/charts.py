@@ -11,63 +11,87 @@ from __future__ import annotations
 import base64
 import io
 import math
+import textwrap
 
 from bot.models import Chart
 
-PNG_SIZE = (900, 560)
-"""Width and height in pixels."""
+SHOWN_WIDTH = 400
+"""Width in pixels at which cards show the chart (Slack and Teams scale images to about this):
+the chart is laid out for it, one panel per row, with labels of 8-10 pt at that size."""
+SCALE = 1.5
+"""Pixels drawn per shown pixel, so the image stays sharp on high-density screens."""
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
-_DPI = 100
+_INCH = 100  # shown pixels per inch: font points map to shown pixels at 100 dpi
+_PANEL_HEIGHT = 1.2  # inches per panel, at the shown size
+_TOP = 0.45  # inches for the title
 
 
-def chart_png(chart: Chart, *, size: tuple[int, int] = PNG_SIZE) -> bytes:
-    """The chart as PNG bytes: one small panel per :class:`bot.models.ChartPanel`, two per row;
-    gaps where a value is None (no data, or hidden to keep pulse answers anonymous)."""
+def chart_png(chart: Chart, *, width: int = SHOWN_WIDTH, scale: float = SCALE) -> bytes:
+    """The chart as PNG bytes, laid out to be read at ``width`` pixels (drawn ``scale`` times larger):
+    one panel per row; gaps where a value is None (no data, or hidden to keep pulse answers
+    anonymous); a panel with no value at all says "no data" instead of drawing an empty axis."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    width, height = size
-    figure = Figure(figsize=(width / _DPI, height / _DPI), dpi=_DPI)
-    FigureCanvasAgg(figure)
-    figure.suptitle(chart.title, fontsize=12)
     panels = chart.panels or []
-    columns = 2 if len(panels) > 1 else 1
-    rows = max(1, math.ceil(len(panels) / columns))
+    rows = max(1, len(panels))
+    width_in = width / _INCH
+    height_in = _TOP + rows * _PANEL_HEIGHT + 0.1
+    figure = Figure(figsize=(width_in, height_in), dpi=_INCH * scale)
+    FigureCanvasAgg(figure)
+    figure.suptitle(textwrap.fill(chart.title, 48), fontsize=10, y=1 - 0.08 / height_in, va="top")
     positions = list(range(len(chart.labels)))
     for index, panel in enumerate(panels):
-        axes = figure.add_subplot(rows, columns, index + 1)
+        axes = figure.add_subplot(rows, 1, index + 1)
+        title = panel.title + (f" ({panel.unit})" if panel.unit else "")
+        axes.set_title(title, fontsize=9, loc="left", pad=3)
+        known = [v for series in panel.series for v in series.values if v is not None]
+        if not known:
+            axes.set_axis_off()
+            axes.text(
+                0.5, 0.4, "no data", ha="center", va="center", transform=axes.transAxes, color="#555555", fontsize=10
+            )
+            continue
         for number, series in enumerate(panel.series):
             values = [math.nan if v is None else v for v in series.values]
             axes.plot(
                 positions[: len(values)],
                 values,
                 marker="o",
-                markersize=3,
+                markersize=3.5,
                 linewidth=1.8,
                 color=COLOURS[number % len(COLOURS)],
                 label=series.label,
             )
-        axes.set_title(panel.title + (f" ({panel.unit})" if panel.unit else ""), fontsize=10)
         axes.set_xticks(positions)
-        axes.set_xticklabels(chart.labels, fontsize=7)
+        axes.set_xticklabels(chart.labels, fontsize=8)
         axes.tick_params(axis="y", labelsize=8)
-        known = [v for series in panel.series for v in series.values if v is not None]
-        if known and all(float(v).is_integer() for v in known):
-            axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-        if not known:
-            axes.text(0.5, 0.5, "no data", ha="center", va="center", transform=axes.transAxes, color="#777777")
-        if panel.y_min is not None or panel.y_max is not None:
-            axes.set_ylim(panel.y_min, panel.y_max if panel.y_max is not None else (None if known else 1))
+        axes.yaxis.set_major_locator(MaxNLocator(nbins=3, integer=all(float(v).is_integer() for v in known)))
+        top = panel.y_max if panel.y_max is not None else max(max(known) * 1.15, 1)
+        axes.set_ylim(panel.y_min, top)
+        axes.set_xlim(-0.3, max(len(positions) - 0.7, 0.3))
         axes.grid(True, linewidth=0.4, alpha=0.5)
+        for side in ("top", "right"):
+            axes.spines[side].set_visible(False)
         if len(panel.series) > 1:
-            axes.legend(fontsize=7, loc="best", frameon=False)
+            axes.legend(
+                fontsize=7.5,
+                loc="lower left",
+                frameon=True,
+                framealpha=0.8,
+                ncol=len(panel.series),
+                handlelength=1.2,
+                columnspacing=0.8,
+                borderpad=0.2,
+                handletextpad=0.4,
+            )
     if not panels:
-        figure.text(0.5, 0.5, "No figures yet.", ha="center", va="center")
+        figure.text(0.5, 0.5, "No figures yet.", ha="center", va="center", fontsize=10)
     # fixed margins: tight_layout would draw everything twice
-    figure.subplots_adjust(left=0.06, right=0.98, top=0.88, bottom=0.07, hspace=0.42, wspace=0.16)
+    figure.subplots_adjust(left=0.11, right=0.97, top=1 - _TOP / height_in, bottom=0.25 / height_in, hspace=0.75)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=_DPI)
+    figure.savefig(buffer, format="png", dpi=_INCH * scale)
     return _small(buffer.getvalue())
 
 

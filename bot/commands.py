@@ -61,6 +61,8 @@ Usage:
 • /request show R-7 — one request and its history, e.g. /request show R-7
 • /request chain R-12 — a request with everything it depends on, e.g. /request chain R-12
 • /request stats [@name | team] — response times, e.g. /request stats @bob or /request stats finance
+• /request patterns [@name | team | team:team] — complaint patterns, e.g. /request patterns sales:finance
+• /request team — managers: what is stuck on your team right now
 • /request help — this help"""
 
 KUDOS_USAGE = """\
@@ -139,6 +141,17 @@ class Stats(_Model):
     team: str | None = None
 
 
+class Patterns(_Model):
+    """``/request patterns [@name | team | team->team | team:team]``."""
+
+    target: Mention | None = None
+    scope: str | None = None
+
+
+class TeamStuck(_Model):
+    """``/request team``: what is stuck on the manager's team."""
+
+
 class Help(_Model):
     """``/request help [topic]`` or ``/kudos help`` (topic "kudos")."""
 
@@ -175,7 +188,7 @@ class Usage(_Model):
         return f"{self.error}\n{self.usage}"
 
 
-Command = CreateRequest | ListMine | Queue | Show | Chain | Stats | Help | OpenForm
+Command = CreateRequest | ListMine | Queue | Show | Chain | Stats | Patterns | TeamStuck | Help | OpenForm
 KudosCommand = GiveKudos | KudosTop | Help | Usage
 
 # --------------------------------------------------------------------------- tokens
@@ -449,6 +462,15 @@ def parse_request(text: str, *, now: datetime, tz: str) -> Command | Usage:
         return Show(number=number) if keyword == "show" else Chain(number=number)
     if keyword == "stats":
         return _parse_stats(rest)
+    if keyword == "patterns":
+        parsed = _parse_stats(rest)
+        if isinstance(parsed, Usage):
+            return parsed
+        return Patterns(target=parsed.target, scope=parsed.team)
+    if keyword == "team":
+        if rest:
+            return _request_usage("/request team doesn't take anything after it; try just /request team.")
+        return TeamStuck()
     if keyword == "help":
         topic = " ".join(rest.lower().split())[:_MAX_NAME_CHARS]
         return Help(topic=topic or None)

@@ -11,16 +11,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot import cards, commands
+from bot.access import PersonFigures
 from bot.chain import chain_lines
 from bot.digest import DEFAULT_DIGEST, DigestSettings, digest_preview
 from bot.errors import DomainError, NotFound
 from bot.kudos import DEFAULT_KUDOS_ALLOWANCE, give_kudos, leaderboard_text
 from bot.models import EventKind, Message, Person, Request
+from bot.patterns import request_patterns
 from bot.people import Directory
 from bot.ports import Store
 from bot.pulse import DEFAULT_PULSE, PulseSettings
 from bot.requests import POOR_RATING, Outcome, can_view, create_request
 from bot.stats import request_stats
+from bot.team_view import team_view, team_view_text
 from bot.workhours import DEFAULT_HOURS, WorkingHours
 
 MentionResolver = Callable[[commands.Mention], Person | None]
@@ -80,14 +83,16 @@ def run_request(
     platform_resolver: MentionResolver | None = None,
     idempotency_key: str | None = None,
     hours: WorkingHours = DEFAULT_HOURS,
+    person_figures: PersonFigures = "private",
 ) -> Reply:
-    """Parse and run a ``/request`` command; domain errors become friendly replies."""
+    """Parse and run a ``/request`` command; domain errors become friendly replies.
+    ``person_figures`` is the ``PERSON_FIGURES`` setting (who may see a person's stats)."""
     directory = Directory(store, actor.workspace)
     directory.remember(actor)
     command = commands.parse_request(text, now=now, tz=actor.tz)
     resolve = resolver_for(directory, platform_resolver)
     try:
-        return _run_request(command, store, directory, actor, now, resolve, idempotency_key, hours)
+        return _run_request(command, store, directory, actor, now, resolve, idempotency_key, hours, person_figures)
     except DomainError as error:
         return Reply(error.message, ok=False)
 
@@ -101,6 +106,7 @@ def _run_request(
     resolve: MentionResolver,
     idempotency_key: str | None,
     hours: WorkingHours,
+    person_figures: PersonFigures = "private",
 ) -> Reply:
     match command:
         case commands.Usage():
@@ -174,8 +180,23 @@ def _run_request(
                 person=person,
                 team=command.team,
                 hours=hours,
+                person_figures=person_figures,
             )
             return Reply(text)
+        case commands.Patterns():
+            return Reply(
+                request_patterns(
+                    store=store,
+                    directory=directory,
+                    viewer=actor,
+                    now=now,
+                    person=_require(resolve, command.target) if command.target else None,
+                    scope=command.scope,
+                    hours=hours,
+                )
+            )
+        case commands.TeamStuck():
+            return Reply(team_view_text(team_view(store=store, manager=actor, now=now, hours=hours)))
         case commands.Chain():
             lines = chain_lines(
                 store=store, workspace=actor.workspace, number=command.number, now=now, viewer=actor, hours=hours

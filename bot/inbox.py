@@ -26,7 +26,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.models import InboxItem
-from bot.ports import Clock, Store
+from bot.ports import NO_TELEMETRY, Clock, Store, Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,8 @@ class InboxRunner:
     """Kind -> handler; front ends add theirs when they are attached."""
     owner: str = field(default_factory=new_owner)
     accept_lease: timedelta = ACCEPT_LEASE
+    telemetry: Telemetry = NO_TELEMETRY
+    """Told how each run ended (metrics)."""
 
     def accept(
         self, *, workspace: str, key: str, platform: str, kind: str, payload: dict[str, Any]
@@ -109,9 +111,19 @@ class InboxRunner:
                 "inbox item %s (%s) failed, attempt %d [error %s]", item.key, item.kind, item.attempts, error_id
             )
             if item.attempts + 1 >= MAX_ATTEMPTS:
+                self._report(item, "failed")
                 return self._finish(item, f"{type(error).__name__}: {error} [error {error_id}]")
+            self._report(item, "retry")
             return False
+        self._report(item, "done")
         return self._finish(item, None)
+
+    def _report(self, item: InboxItem, outcome: str) -> None:
+        seconds = max(0.0, (self.clock() - item.received_at).total_seconds())
+        try:
+            self.telemetry.work_finished(platform=item.platform, kind=item.kind, outcome=outcome, seconds=seconds)
+        except Exception:  # metrics never stop the work
+            log.exception("telemetry failed")
 
     def recover(self, *, limit: int = 20) -> int:
         """Take over items whose holder's lease ran out (a crashed or stuck process) and run

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from bot.errors import InvalidCommand
 from bot.models import NEEDS, Event, EventKind, Person, Rating, Request, Status, Team
@@ -51,6 +52,11 @@ class RequestFacts:
     external: bool
     time_to_acknowledge: timedelta | None
     time_to_resolve: timedelta | None
+    waited_to_acknowledge: timedelta | None
+    """Open without a first response: how long the requester has waited so far, until now. A
+    censored duration: the real one is at least this long."""
+    waited_to_resolve: timedelta | None
+    """Open: the wait so far, until now (censored)."""
     promise_kept: bool | None
     declined: bool
     alternative_offered: bool
@@ -58,6 +64,11 @@ class RequestFacts:
     closed_once: bool
     reopened: bool
     rating: Rating | None
+    complaints: tuple[str, ...] = ()
+    """Which complaints this request carries (:func:`complaints`), for ``bot.patterns``."""
+    tags: tuple[str, ...] = ()
+    comment: str = ""
+    """The requester's words with a complaint: the poor rating's comment or the unsatisfied follow-up."""
 
 
 def _tz(people: Mapping[str, Person], person_id: str) -> str:
@@ -99,6 +110,14 @@ def time_to_resolve(
     return working_time(request.created_at, closing.at, tz=_tz(people or {}, closing.actor_id), hours=hours)
 
 
+def _waited(request: Request, *, people: Mapping[str, Person], now: datetime, hours: WorkingHours) -> timedelta | None:
+    """The censored wait of an open request: until now, in the current provider's zone. None once
+    it is closed: a withdrawn (cancelled) request is nobody's wait any more and is left out."""
+    if not request.status.is_open:
+        return None
+    return working_time(request.created_at, now, tz=_tz(people, request.provider_id), hours=hours)
+
+
 def promise_kept(request: Request, now: datetime | None = None) -> bool | None:
     """Whether a due time was met: True when done by it; False when done late, or (given ``now``)
     still open after it; None without a due time, while it may still be met, or when declined
@@ -112,6 +131,45 @@ def promise_kept(request: Request, now: datetime | None = None) -> bool | None:
     if request.status.is_open and now is not None and now > due_at:
         return False
     return None
+
+
+POOR_RATING = 2
+"""A rating at or below this is poor (it also starts service recovery)."""
+ESCALATION_WAIT = timedelta(hours=16)
+"""Unacknowledged this long (working time) is escalated to the provider's manager (NudgeSettings default)."""
+COMPLAINT_KINDS = ("poor rating", "still not satisfied", "escalation", "declined, no alternative", "missed promise")
+
+
+def complaints(
+    request: Request, *, to_acknowledge: timedelta | None, waited: timedelta | None, kept: bool | None
+) -> tuple[str, ...]:
+    """The complaints one request carries (docs/metrics.md, "Complaint patterns"): its latest rating is
+    poor; the requester said "still not satisfied" after recovery; it waited past the escalation
+    threshold for a first response; it was declined without an alternative (and not reopened and
+    done since); its promise was missed (:func:`promise_kept` is False)."""
+    found: list[str] = []
+    rating = last_rating(request)
+    if rating is not None and rating.score <= POOR_RATING:
+        found.append("poor rating")
+    if any(e.kind == EventKind.FOLLOWED_UP and e.satisfied is False for e in request.events):
+        found.append("still not satisfied")
+    wait = to_acknowledge if to_acknowledge is not None else waited
+    if wait is not None and wait > ESCALATION_WAIT:
+        found.append("escalation")
+    if request.status == Status.DECLINED and not any(
+        e.alternative for e in request.events if e.kind == EventKind.DECLINED
+    ):
+        found.append("declined, no alternative")
+    if kept is False:
+        found.append("missed promise")
+    return tuple(found)
+
+
+def _complaint_comment(request: Request) -> str:
+    rating = last_rating(request)
+    words = [rating.comment] if rating is not None and rating.score <= POOR_RATING and rating.comment else []
+    words += [e.note for e in request.events if e.kind == EventKind.FOLLOWED_UP and e.satisfied is False and e.note]
+    return " ".join(words)
 
 
 def last_rating(request: Request) -> Rating | None:
@@ -134,6 +192,12 @@ def request_facts(
         return (person.team_id or NO_TEAM) if person else NO_TEAM
 
     declines = [e for e in request.events if e.kind == EventKind.DECLINED]
+    to_acknowledge = time_to_acknowledge(request, people=people, hours=hours)
+    to_resolve = time_to_resolve(request, people=people, hours=hours)
+    waited = _waited(request, people=people, now=now, hours=hours)  # None unless open
+    waited_ack = None if to_acknowledge is not None else waited
+    kept = promise_kept(request, now)
+    found = complaints(request, to_acknowledge=to_acknowledge, waited=waited_ack, kept=kept)
     return RequestFacts(
         number=request.number,
         requester_id=request.requester_id,
@@ -143,15 +207,20 @@ def request_facts(
         created_at=request.created_at,
         is_open=request.status.is_open,
         external=request.external,
-        time_to_acknowledge=time_to_acknowledge(request, people=people, hours=hours),
-        time_to_resolve=time_to_resolve(request, people=people, hours=hours),
-        promise_kept=promise_kept(request, now),
+        time_to_acknowledge=to_acknowledge,
+        time_to_resolve=to_resolve,
+        waited_to_acknowledge=waited_ack,
+        waited_to_resolve=None if to_resolve is not None else waited,
+        promise_kept=kept,
         declined=bool(declines),
         alternative_offered=any(e.alternative for e in declines),
         hand_offs=sum(1 for e in request.events if e.kind in _HAND_OFF),
         closed_once=any(e.kind in _RESOLUTION for e in request.events),
         reopened=any(e.kind == EventKind.REOPENED for e in request.events),
         rating=last_rating(request),
+        complaints=found,
+        tags=tuple(request.tags),
+        comment=_complaint_comment(request) if found else "",
     )
 
 
@@ -176,6 +245,85 @@ def median(values: Sequence[timedelta]) -> timedelta | None:
     if len(ordered) % 2:
         return ordered[middle]
     return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+_EPSILON = 1e-9
+
+
+def kaplan_meier(observed: Sequence[timedelta], censored: Sequence[timedelta]) -> list[tuple[timedelta, float]]:
+    """The Kaplan-Meier survival curve of durations, as ``(time, share still waiting after it)`` at
+    each observed time. ``censored`` are waits that have not ended (yet): they count as at risk up
+    to their length and are then dropped; at a tie an observed end comes first (the usual rule)."""
+    ends: dict[timedelta, int] = {}
+    for value in observed:
+        ends[value] = ends.get(value, 0) + 1
+    drops: dict[timedelta, int] = {}
+    for value in censored:
+        drops[value] = drops.get(value, 0) + 1
+    at_risk = len(observed) + len(censored)
+    surviving = 1.0
+    curve: list[tuple[timedelta, float]] = []
+    for time in sorted(set(ends) | set(drops)):
+        ended = ends.get(time, 0)
+        if ended:
+            surviving *= 1 - ended / at_risk
+            curve.append((time, surviving))
+        at_risk -= ended + drops.get(time, 0)
+    return curve
+
+
+def survival_quantile(
+    observed: Sequence[timedelta], censored: Sequence[timedelta], fraction: float, *, midpoint: bool = False
+) -> timedelta | None:
+    """The time by which ``fraction`` of the waits have ended, by the Kaplan-Meier estimate: the
+    first observed time where the share still waiting falls to ``1 - fraction`` or below. None
+    when it never does (too many still waiting: the answer is beyond the longest wait so far).
+    With ``midpoint``, a curve that sits exactly on ``1 - fraction`` takes the midpoint to the next
+    observed time (so without censoring the median is the classic one: the mean of the middle pair)."""
+    return _curve_quantile(kaplan_meier(observed, censored), fraction, midpoint=midpoint)
+
+
+def _curve_quantile(curve: Sequence[tuple[timedelta, float]], fraction: float, *, midpoint: bool) -> timedelta | None:
+    target = 1 - fraction
+    for index, (time, surviving) in enumerate(curve):
+        if surviving <= target + _EPSILON:
+            if midpoint and abs(surviving - target) <= _EPSILON and index + 1 < len(curve):
+                return (time + curve[index + 1][0]) / 2
+            return time
+    return None
+
+
+@dataclass(frozen=True)
+class Durations:
+    """Censored durations of one figure: ``observed`` ended, ``censored`` have lasted at least this
+    long (``waiting`` of them are still open now)."""
+
+    observed: tuple[timedelta, ...] = ()
+    censored: tuple[timedelta, ...] = ()
+    waiting: int = 0
+
+    @cached_property
+    def _curve(self) -> list[tuple[timedelta, float]]:
+        return kaplan_meier(self.observed, self.censored)
+
+    @property
+    def median(self) -> timedelta | None:
+        """Kaplan-Meier median; None with no evidence or when half are still waiting."""
+        if not self.censored:  # the same answer, by sorting (the common case, and faster)
+            return median(self.observed)
+        return _curve_quantile(self._curve, 0.5, midpoint=True)
+
+    @property
+    def p90(self) -> timedelta | None:
+        """Kaplan-Meier 90th percentile (nearest rank without censoring); None when not reached."""
+        if not self.censored:
+            return percentile(self.observed, 0.9)
+        return _curve_quantile(self._curve, 0.9, midpoint=False)
+
+    @property
+    def longest(self) -> timedelta | None:
+        """The longest duration seen, ended or not: a quantile not reached is beyond it."""
+        return max((*self.observed, *self.censored), default=None)
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -207,6 +355,13 @@ class Figures:
     average_rating: float | None = None
     needs: dict[str, float] = field(default_factory=dict)
     needs_counts: dict[str, int] = field(default_factory=dict)
+    waiting_to_acknowledge: int = 0
+    """Open requests nobody has responded to yet (censored in the estimate, always shown)."""
+    waiting_to_resolve: int = 0
+    """Open requests (not done or declined yet)."""
+    longest_wait_to_acknowledge: timedelta | None = None
+    """When a percentile is not reached: the longest wait so far, which it is beyond."""
+    longest_wait_to_resolve: timedelta | None = None
 
     @property
     def promise_rate(self) -> float | None:
@@ -234,6 +389,16 @@ def figures(facts: Iterable[RequestFacts]) -> Figures:
     rows = list(facts)
     acks = [f.time_to_acknowledge for f in rows if f.time_to_acknowledge is not None]
     resolves = [f.time_to_resolve for f in rows if f.time_to_resolve is not None]
+    acknowledge = Durations(
+        tuple(acks),
+        tuple(f.waited_to_acknowledge for f in rows if f.waited_to_acknowledge is not None),
+        sum(1 for f in rows if f.is_open and f.time_to_acknowledge is None),
+    )
+    resolve = Durations(
+        tuple(resolves),
+        tuple(f.waited_to_resolve for f in rows if f.waited_to_resolve is not None),
+        sum(1 for f in rows if f.is_open),
+    )
     promises = [f.promise_kept for f in rows if f.promise_kept is not None]
     ratings = [f.rating for f in rows if f.rating is not None]
     needs: dict[str, float] = {}
@@ -248,11 +413,15 @@ def figures(facts: Iterable[RequestFacts]) -> Figures:
         open=sum(f.is_open for f in rows),
         external=sum(f.external for f in rows),
         acknowledged=len(acks),
-        median_time_to_acknowledge=median(acks),
-        p90_time_to_acknowledge=percentile(acks, 0.9),
+        median_time_to_acknowledge=acknowledge.median,
+        p90_time_to_acknowledge=acknowledge.p90,
         resolved=len(resolves),
-        median_time_to_resolve=median(resolves),
-        p90_time_to_resolve=percentile(resolves, 0.9),
+        median_time_to_resolve=resolve.median,
+        p90_time_to_resolve=resolve.p90,
+        waiting_to_acknowledge=acknowledge.waiting,
+        waiting_to_resolve=resolve.waiting,
+        longest_wait_to_acknowledge=acknowledge.longest,
+        longest_wait_to_resolve=resolve.longest,
         promises_kept=sum(promises),
         promises_total=len(promises),
         declined=sum(f.declined for f in rows),
@@ -424,6 +593,8 @@ class ProviderSummary:
     promises_total: int
     p90_time_to_acknowledge: timedelta | None = None
     average_rating: float | None = None
+    waiting_to_acknowledge: int = 0
+    longest_wait_to_acknowledge: timedelta | None = None
 
 
 def provider_summary(
@@ -453,4 +624,6 @@ def provider_summary(
         promises_total=summary.promises_total,
         p90_time_to_acknowledge=summary.p90_time_to_acknowledge,
         average_rating=summary.average_rating,
+        waiting_to_acknowledge=summary.waiting_to_acknowledge,
+        longest_wait_to_acknowledge=summary.longest_wait_to_acknowledge,
     )

@@ -302,3 +302,24 @@ class Reconciler(Protocol):
         before it), so the search can cover exactly that window. Raise DeliveryError when the
         platform can't be asked now."""
         ...
+
+
+# --- what the core reports about itself -------------------------------------------------
+class Telemetry(Protocol):
+    """Where the core reports the work it ran, for an operator's metrics; ``handlers`` implements
+    it (Prometheus), the core only calls it. :data:`NO_TELEMETRY` reports nowhere."""
+
+    def work_finished(self, *, platform: str, kind: str, outcome: str, seconds: float) -> None:
+        """Acknowledged work (an inbox item) ran: ``outcome`` is ``done``, ``retry`` or ``failed``;
+        ``seconds`` from its acknowledgement to now."""
+        ...
+
+
+class NoTelemetry:
+    """Telemetry that reports nowhere (the default)."""
+
+    def work_finished(self, *, platform: str, kind: str, outcome: str, seconds: float) -> None:
+        """Ignore it."""
+
+
+NO_TELEMETRY: Telemetry = NoTelemetry()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.access import PersonFigures
 from bot.dburl import check_db
 from bot.digest.settings import DigestSettings
 from bot.nudges import NudgeSettings
@@ -71,12 +72,35 @@ class Settings(BaseSettings):
         default_factory=DigestSettings, description="Weekly manager digest timing and trend length as JSON."
     )
     scheduler_interval: float = Field(default=60.0, gt=0, description="Seconds between scheduler passes.")
+    person_figures: PersonFigures = Field(
+        default="private",
+        description="Who may see one person's responsiveness figures: private (the person and their managers) "
+        "or everyone. Team and team-link figures are visible to everyone.",
+    )
     inbox_lease_seconds: float = Field(
         default=15.0,
         gt=0,
         le=3600,
         description="Seconds an acknowledged command or click stays with the process that took it before "
         "another (a restart, another replica) may run it.",
+    )
+    shutdown_drain_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="On SIGTERM, seconds /readyz answers 503 while the server still accepts requests, so load "
+        "balancers stop sending new ones before it stops listening.",
+    )
+    shutdown_grace_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        le=3600,
+        description="On SIGTERM, seconds the server waits for requests in flight and acknowledged work to finish "
+        "before it exits (what is left is taken over by another replica when its lease runs out).",
+    )
+    servechain_replica: str = Field(
+        default="",
+        description="This process's name in logs and leases (default: the host name, e.g. the Kubernetes pod).",
     )
 
     @field_validator("servechain_db")

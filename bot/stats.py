@@ -7,15 +7,19 @@ Front ends show the returned text as it is (monospace is not needed). Resolution
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from bot.errors import NotFound
+from bot.access import PersonFigures, can_see_person_figures
+from bot.errors import NotAllowed, NotFound
 from bot.metrics import DEFAULT_WINDOW, NO_TEAM, Figures, OrgMetrics, TwoSided
 from bot.models import NEEDS, Person, Team
+from bot.people import Directory
 from bot.ports import Store
 from bot.workhours import DEFAULT_HOURS, WorkingHours, zone
 
-_LINK_ARROWS = ("->", "→")
+_LINK_ARROWS = ("->", "→", ":")
+"""``team:team`` is the shell-safe spelling (a bare ``>`` is a redirect in a shell)."""
 
 
 def format_duration(value: timedelta | None) -> str:
@@ -29,6 +33,19 @@ def format_duration(value: timedelta | None) -> str:
     if hours == 0:
         return f"{minutes}m"
     return f"{hours}h" if minutes == 0 else f"{hours}h {minutes:02d}m"
+
+
+def format_estimate(value: timedelta | None, longest: timedelta | None) -> str:
+    """A survival estimate: the duration, or ``over 33h`` when too many still wait to know it
+    (beyond the longest wait so far); ``-`` without any evidence."""
+    if value is None and longest is not None:
+        return f"over {format_duration(longest)}"
+    return format_duration(value)
+
+
+def acknowledge_median(figs: Figures) -> str:
+    """The median time to acknowledge as shown everywhere (``over 9h`` when not reached)."""
+    return format_estimate(figs.median_time_to_acknowledge, figs.longest_wait_to_acknowledge)
 
 
 def _percent(value: float | None) -> str:
@@ -48,10 +65,12 @@ def format_figures(figs: Figures, indent: str = "  ") -> list[str]:
         extras.append(f"{figs.external} for external customers")
     lines = [
         f"Requests: {figs.volume} ({', '.join(extras)})",
-        f"To acknowledge: median {format_duration(figs.median_time_to_acknowledge)}"
-        f" · p90 {format_duration(figs.p90_time_to_acknowledge)} ({figs.acknowledged} acknowledged)",
-        f"To resolve: median {format_duration(figs.median_time_to_resolve)}"
-        f" · p90 {format_duration(figs.p90_time_to_resolve)} ({figs.resolved} done or declined)",
+        f"To acknowledge: median {acknowledge_median(figs)}"
+        f" · p90 {format_estimate(figs.p90_time_to_acknowledge, figs.longest_wait_to_acknowledge)}"
+        f" ({figs.acknowledged} acknowledged, {figs.waiting_to_acknowledge} still waiting)",
+        f"To resolve: median {format_estimate(figs.median_time_to_resolve, figs.longest_wait_to_resolve)}"
+        f" · p90 {format_estimate(figs.p90_time_to_resolve, figs.longest_wait_to_resolve)}"
+        f" ({figs.resolved} done or declined, {figs.waiting_to_resolve} still open)",
         f"Promises kept: {figs.promises_kept} of {figs.promises_total} ({_percent(figs.promise_rate)})"
         if figs.promises_total
         else "Promises kept: no due dates decided yet",
@@ -127,9 +146,10 @@ def link_line(org: OrgMetrics, pair: tuple[str, str], figs: Figures) -> str:
     """One line per team link for overviews."""
     return (
         f"{org.team_name(pair[0])} → {org.team_name(pair[1])}: {_plural(figs.volume, 'request')}"
-        f" · acknowledge median {format_duration(figs.median_time_to_acknowledge)}"
-        f" / p90 {format_duration(figs.p90_time_to_acknowledge)}"
-        f" · resolve median {format_duration(figs.median_time_to_resolve)}"
+        f" · acknowledge median {acknowledge_median(figs)}"
+        f" / p90 {format_estimate(figs.p90_time_to_acknowledge, figs.longest_wait_to_acknowledge)}"
+        f" · resolve median {format_estimate(figs.median_time_to_resolve, figs.longest_wait_to_resolve)}"
+        f" · {figs.waiting_to_acknowledge} waiting"
     )
 
 
@@ -146,8 +166,9 @@ def org_report(org: OrgMetrics, *, tz: str | None = None) -> str:
         rating = f" · rating {figs.average_rating:.1f}" if figs.average_rating is not None else ""
         lines.append(
             f"  {org.team_name(team_id)}: {_plural(figs.volume, 'request')}"
-            f" · acknowledge median {format_duration(figs.median_time_to_acknowledge)}"
-            f" / p90 {format_duration(figs.p90_time_to_acknowledge)}"
+            f" · acknowledge median {acknowledge_median(figs)}"
+            f" / p90 {format_estimate(figs.p90_time_to_acknowledge, figs.longest_wait_to_acknowledge)}"
+            f" · {figs.waiting_to_acknowledge} waiting"
             f" · promises kept {_percent(figs.promise_rate)}{rating}"
         )
     lines.append("Team links (requester's team → provider's team):")
@@ -178,11 +199,22 @@ def stats_text(
     person: Person | None = None,
     team: str | None = None,
     tz: str | None = None,
+    may_see: Callable[[Person], bool] | None = None,
 ) -> str:
     """The text for ``/request stats``: a person, a team (name or id), a ``team->team`` link, or,
-    with neither, the whole organisation. Raises NotFound for an unknown team."""
+    with neither, the whole organisation. Raises NotFound for an unknown team, and NotAllowed
+    for a person whose figures ``may_see`` refuses (the viewer is neither them nor above them)."""
+
+    def person_text(found: Person) -> str:
+        if may_see is not None and not may_see(found):
+            raise NotAllowed(
+                f"{found.name}'s own figures are for them and their managers. Try their team's: "
+                f"/request stats {org.team_name(found.team_id) if found.team_id else 'with a team name'}."
+            )
+        return person_report(org, found, tz=tz)
+
     if person is not None:
-        return person_report(org, person, tz=tz)
+        return person_text(person)
     if team:
         for arrow in _LINK_ARROWS:
             if arrow in team:
@@ -192,7 +224,7 @@ def stats_text(
         if found is None:
             person_found = next((p for p in org.people.values() if p.handle == team.strip().lstrip("@").lower()), None)
             if person_found is not None:
-                return person_report(org, person_found, tz=tz)
+                return person_text(person_found)
             raise NotFound(f"I don't know a team or person called {team.strip()!r}.")
         return team_report(org, found, tz=tz)
     return org_report(org, tz=tz)
@@ -208,9 +240,16 @@ def request_stats(
     team: str | None = None,
     window_length: timedelta = DEFAULT_WINDOW,
     hours: WorkingHours = DEFAULT_HOURS,
+    person_figures: PersonFigures = "private",
 ) -> str:
-    """``/request stats [@user | team]`` for ``viewer``: without a target, the viewer's own figures."""
+    """``/request stats [@user | team]`` for ``viewer``: without a target, the viewer's own
+    figures; another person's only as :func:`bot.access.can_see_person_figures` allows."""
     org = OrgMetrics.load(store=store, workspace=workspace, since=now - window_length, until=now, now=now, hours=hours)
     if person is None and not team:
         person = viewer
-    return stats_text(org=org, person=person, team=team, tz=viewer.tz)
+    directory = Directory(store, workspace)
+
+    def may_see(found: Person) -> bool:
+        return can_see_person_figures(viewer, found, directory, person_figures)
+
+    return stats_text(org=org, person=person, team=team, tz=viewer.tz, may_see=may_see)

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from pathlib import Path
 from typing import TextIO
 
@@ -42,8 +43,8 @@ from storage import open_store
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ORG = Path(__file__).resolve().parents[1] / "examples" / "org.yml"
-"""The sample org a fresh console store is seeded with."""
+DEFAULT_ORG = resources.files("handlers.samples") / "org.yml"
+"""The sample org a fresh console store is seeded with (shipped in the package, like its CSV twin)."""
 
 PLATFORM = "console"
 
@@ -476,7 +477,15 @@ class Console:
             case "/request":
                 actor = self._require_actor()
                 self._show_reply(
-                    actor, run_request(store=self.store, actor=actor, text=rest, now=self.now(), hours=self.hours)
+                    actor,
+                    run_request(
+                        store=self.store,
+                        actor=actor,
+                        text=rest,
+                        now=self.now(),
+                        hours=self.hours,
+                        person_figures=self.runtime.settings.person_figures,
+                    ),
                 )
             case "/kudos":
                 actor = self._require_actor()
@@ -522,7 +531,7 @@ class Console:
     def _who(self) -> str:
         people = self.store.list_people(self.workspace)
         if not people:
-            return "Nobody here yet. Import an org with: servechain org import examples/org.yml"
+            return "Nobody here yet. Import an org with: servechain org import FILE (YAML or CSV)"
         directory = Directory(self.store, self.workspace)
         rows = [("handle", "name", "team", "manager")]
         for person in people:
@@ -625,13 +634,15 @@ class Console:
 
 def seed(store: Store, *, workspace: str, org: Path | None, out: TextIO) -> None:
     """Import ``org`` when given, else the sample org into a store that has no people yet."""
-    path = org
-    if path is None:
+    if org is None:
         if store.list_people(workspace):
             return
-        path = DEFAULT_ORG
-    report = import_org(store=store, path=path, workspace=workspace)
-    print(f"Loaded {report.people} people and {report.teams} teams from {path}.", file=out)
+        with resources.as_file(DEFAULT_ORG) as sample:
+            report = import_org(store=store, path=sample, workspace=workspace)
+        print(f"Loaded {report.people} people and {report.teams} teams from the sample org.", file=out)
+        return
+    report = import_org(store=store, path=org, workspace=workspace)
+    print(f"Loaded {report.people} people and {report.teams} teams from {org}.", file=out)
 
 
 def run_console(

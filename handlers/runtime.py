@@ -9,11 +9,12 @@ else assembles a worker or a scheduler. The front ends import this module, never
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from datetime import UTC, datetime, timedelta
 
 from bot.delivery import DeliveryReport, deliver_due
-from bot.inbox import InboxRunner
+from bot.inbox import InboxRunner, new_owner
 from bot.jobs import JobContext, default_registry
 from bot.ports import Clock, Notifier, Store
 from bot.scheduler import RunReport, Scheduler, run_forever
@@ -177,7 +178,12 @@ class Runtime:
         self.scheduler = Scheduler(
             store=store, jobs=default_registry().build(context), workspace=settings.servechain_workspace
         )
-        self.inbox = InboxRunner(store=store, clock=clock, accept_lease=timedelta(seconds=settings.inbox_lease_seconds))
+        self.inbox = InboxRunner(
+            store=store,
+            clock=clock,
+            accept_lease=timedelta(seconds=settings.inbox_lease_seconds),
+            owner=new_owner(settings.servechain_replica or socket.gethostname()),
+        )
         """Front ends store acknowledged work here and register a handler per kind."""
         self.worker: DeliveryWorker | None = DeliveryWorker(self)
         self.scheduler_thread = SchedulerThread(self)

@@ -1,7 +1,12 @@
 """`servechain serve`: the aiohttp app every server mode runs: the front ends' routes and ``/healthz``.
 
 HTTP mode serves ``POST /slack/events`` (when Slack is configured), ``POST /api/messages``
-(when Teams is) and ``GET /healthz``. Socket Mode (``--socket``) is the same process with Slack
+(when Teams is), ``GET /healthz`` (liveness), ``GET /readyz`` (readiness) and, in ``serve``,
+``GET /metrics`` (Prometheus). On SIGTERM (or SIGINT) :func:`serve` drains: ``/readyz`` answers
+503 first, ``SHUTDOWN_DRAIN_SECONDS`` later it stops listening, waits up to
+``SHUTDOWN_GRACE_SECONDS`` for requests in flight and acknowledged work, and exits 0.
+
+Socket Mode (``--socket``) is the same process with Slack
 over its websocket instead of ``/slack/events``: the same runtime (delivery worker, scheduler)
 and the same ``/healthz`` on ``PORT``/``HOST``. The runtime itself is :mod:`handlers.runtime`.
 """
@@ -9,22 +14,39 @@ and the same ``/healthz`` on ``PORT``/``HOST``. The runtime itself is :mod:`hand
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
+import threading
+import time
 
 from aiohttp import web
 
 from bot.dburl import mask_db
 from bot.errors import StorageError
 from bot.ports import Clock, Store
+from bot.scheduler import RunReport
 from bot.settings import Settings
 from handlers.frontend import FrontEnd
+from handlers.observability import (
+    CONTENT_TYPE,
+    InstrumentedNotifier,
+    InstrumentedStore,
+    Metrics,
+    Readiness,
+    metrics_middleware,
+    quiet_startup_noise,
+)
 from handlers.runtime import ConfigError, Runtime, StartError, utcnow
 from storage import open_store
 
 log = logging.getLogger(__name__)
 
 RUNTIME_KEY = web.AppKey("servechain_runtime", Runtime)
+READINESS_KEY = web.AppKey("servechain_readiness", Readiness)
+METRICS_KEY = web.AppKey("servechain_metrics", Metrics)
+GRACE_KEY = web.AppKey("servechain_grace_seconds", float)
 
 NO_FRONT_END = (
     "No chat front end is configured. Set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET for Slack, "
@@ -59,6 +81,81 @@ async def healthz(request: web.Request) -> web.Response:
     )
 
 
+def _unready_reasons(runtime: Runtime) -> list[str]:
+    """Why this replica can't serve now (empty: it can): the store can't be written, or its
+    schema is behind this version's migrations."""
+    reasons: list[str] = []
+    try:
+        runtime.store.ping()
+    except Exception as error:
+        log.warning("readiness: store unavailable: %s", error)
+        return ["store unavailable"]
+    store = getattr(runtime.store, "wrapped", runtime.store)
+    if type(store).__name__ == "PostgresStore":
+        from storage.postgres import migrations, schema_version
+
+        latest = max((version for version, _name, _sql in migrations()), default=0)
+        with store.pool.connection(timeout=HEALTH_TIMEOUT) as conn:  # type: ignore[union-attr]
+            current = schema_version(conn)
+        if current < latest:
+            reasons.append(f"schema at migration {current}, this version needs {latest} (run servechain db upgrade)")
+    return reasons
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: 200 when this replica should get traffic: not shutting down, front ends
+    configured and started, the store writable and its schema current (answered within a second)."""
+    runtime = request.app[RUNTIME_KEY]
+    readiness = request.app[READINESS_KEY]
+    metrics = request.app.get(METRICS_KEY)
+    reasons: list[str] = []
+    if readiness.draining:
+        reasons.append("shutting down")
+    elif not runtime.frontends:
+        reasons.append("no front end configured")
+    else:
+        try:
+            reasons = await asyncio.wait_for(asyncio.to_thread(_unready_reasons, runtime), HEALTH_TIMEOUT)
+        except TimeoutError:
+            reasons = ["store did not answer in time"]
+        except Exception as error:
+            log.warning("readiness: %s", error)
+            reasons = ["store unavailable"]
+    if metrics is not None:
+        metrics.ready.set(0 if reasons else 1)
+    if reasons:
+        return web.json_response({"ready": False, "reasons": reasons}, status=503)
+    return web.json_response({"ready": True, "frontends": runtime.frontend_names})
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    """The Prometheus text exposition (queue depths read from the store, within a second)."""
+    metrics = request.app[METRICS_KEY]
+    try:
+        body = await asyncio.wait_for(asyncio.to_thread(metrics.render), HEALTH_TIMEOUT * 2)
+    except TimeoutError:
+        return web.Response(status=503, text="metrics: the store did not answer in time\n")
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+def instrument(runtime: Runtime, metrics: Metrics, raw_store: Store) -> None:
+    """Wire ``metrics`` into a runtime built on an :class:`InstrumentedStore` over ``raw_store``:
+    count deliveries, see the inbox, the queues and the scheduler's passes."""
+    runtime.notifiers[:] = [InstrumentedNotifier(n, metrics, raw_store, runtime.clock) for n in runtime.notifiers]
+    runtime.inbox.telemetry = metrics
+    metrics.watch_queues(raw_store, runtime.workspace, runtime.clock)
+    metrics.info.labels(",".join(runtime.frontend_names), type(raw_store).__name__).set(1)
+    scheduler_thread = runtime.scheduler_thread
+    report_on = scheduler_thread._on_report
+
+    def on_report(report: RunReport) -> None:
+        seconds = max(0.0, (runtime.clock() - report.now).total_seconds())
+        metrics.scheduler_pass(jobs=[job.name for job in report.jobs], errors=report.errors, seconds=seconds)
+        report_on(report)
+
+    scheduler_thread._on_report = on_report  # type: ignore[method-assign]
+
+
 def configured_frontends(runtime: Runtime, *, socket: bool = False) -> list[FrontEnd]:
     """The front ends the settings turn on (Slack over Socket Mode with ``socket``); ConfigError
     naming what to set when none is, or one is misconfigured."""
@@ -78,25 +175,42 @@ def configured_frontends(runtime: Runtime, *, socket: bool = False) -> list[Fron
 
 
 def build_web_app(
-    settings: Settings, store: Store, *, clock: Clock = utcnow, deliver: bool = True, socket: bool = False
+    settings: Settings,
+    store: Store,
+    *,
+    clock: Clock = utcnow,
+    deliver: bool = True,
+    socket: bool = False,
+    metrics: Metrics | None = None,
 ) -> web.Application:
     """The aiohttp application with the runtime and every configured front end mounted. With
     ``deliver`` the runtime starts with the app (worker, scheduler, Socket Mode); without it the
-    caller drives delivery (tests). The front ends are closed with the app either way."""
-    runtime = Runtime(settings=settings, store=store, clock=clock)
+    caller drives delivery (tests). The front ends are closed with the app either way. With
+    ``metrics`` (``serve`` passes one) everything is measured and ``GET /metrics`` serves it."""
+    measured = InstrumentedStore(store, metrics) if metrics is not None else store
+    runtime = Runtime(settings=settings, store=measured, clock=clock)  # type: ignore[arg-type]
     for frontend in configured_frontends(runtime, socket=socket):
         runtime.attach(frontend)
-    app = web.Application(client_max_size=1024 * 1024)
+    if metrics is not None:
+        instrument(runtime, metrics, store)
+    app = web.Application(
+        client_max_size=1024 * 1024, middlewares=[metrics_middleware(metrics)] if metrics is not None else []
+    )
     app[RUNTIME_KEY] = runtime
+    app[READINESS_KEY] = Readiness()
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    if metrics is not None:
+        app[METRICS_KEY] = metrics
+        app.router.add_get("/metrics", metrics_endpoint)
     for frontend in runtime.frontends:
         frontend.mount(app)
 
     async def start(_app: web.Application) -> None:
         await asyncio.to_thread(runtime.start)
 
-    async def stop(_app: web.Application) -> None:
-        await asyncio.to_thread(runtime.stop)
+    async def stop(app: web.Application) -> None:
+        await asyncio.to_thread(stop_within, runtime, app.get(GRACE_KEY, 30.0))
 
     if deliver:
         app.on_startup.append(start)
@@ -104,12 +218,57 @@ def build_web_app(
     return app
 
 
-def serve(
-    settings: Settings, store: Store, *, socket: bool = False, port: int | None = None, host: str | None = None
-) -> int:
-    """Run the server on ``store`` until interrupted; returns the process exit code."""
+def stop_within(runtime: Runtime, seconds: float) -> bool:
+    """Stop the runtime (front ends finish the work they acknowledged, then the inbox, scheduler
+    and delivery threads end their passes), waiting at most ``seconds``; False when time ran out
+    (what is left is taken over by another replica, or this one's next life, when its leases run out)."""
+    stopper = threading.Thread(target=runtime.stop, name="servechain-stop", daemon=True)
+    stopper.start()
+    stopper.join(max(0.1, seconds))
+    if stopper.is_alive():
+        log.warning("shutdown: work still running after %.0f s; leaving it to the other replicas", seconds)
+        return False
+    return True
+
+
+async def run_until_stopped(app: web.Application, *, host: str, port: int, drain: float, grace: float) -> None:
+    """Serve ``app`` until SIGTERM or SIGINT, then shut down in order: readiness false, ``drain``
+    seconds later stop listening, wait up to ``grace`` for requests in flight and the runtime."""
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=grace)
+    await runner.setup()
     try:
-        app = build_web_app(settings, store, socket=socket)
+        await web.TCPSite(runner, host, port).start()
+        loop = asyncio.get_running_loop()
+        stopping = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopping.set)
+        await stopping.wait()
+        app[READINESS_KEY].drain()
+        started = time.monotonic()
+        log.info("shutting down: /readyz answers 503; still accepting requests for %.1f s", drain)
+        stopping.clear()
+        with contextlib.suppress(TimeoutError):  # a second signal cuts the drain short
+            await asyncio.wait_for(stopping.wait(), drain)
+        log.info("shutting down: no longer accepting requests; finishing work (up to %.0f s)", grace)
+        app[GRACE_KEY] = max(1.0, grace - (time.monotonic() - started - drain))
+    finally:
+        await runner.cleanup()  # stops listening, waits for requests in flight, then stops the runtime
+    log.info("stopped")
+
+
+def serve(
+    settings: Settings,
+    store: Store,
+    *,
+    socket: bool = False,
+    port: int | None = None,
+    host: str | None = None,
+    metrics: Metrics | None = None,
+) -> int:
+    """Run the server on ``store`` until SIGTERM or SIGINT, with metrics; returns the exit code
+    (0 after a graceful shutdown)."""
+    try:
+        app = build_web_app(settings, store, socket=socket, metrics=metrics or Metrics())
     except ConfigError as error:
         log.error("%s", error)
         print(f"servechain: {error}")
@@ -132,9 +291,17 @@ def serve(
         bind_port,
     )
     try:
-        web.run_app(app, host=bind_host, port=bind_port, print=None, access_log=None)
+        asyncio.run(
+            run_until_stopped(
+                app,
+                host=bind_host,
+                port=bind_port,
+                drain=settings.shutdown_drain_seconds,
+                grace=settings.shutdown_grace_seconds,
+            )
+        )
     finally:
-        runtime.stop()
+        stop_within(runtime, settings.shutdown_grace_seconds)
     return 0
 
 
@@ -143,6 +310,7 @@ def main(settings: Settings, *, socket: bool = False, port: int | None = None, h
     from handlers.redaction import mask_secrets_in_logs
 
     mask_secrets_in_logs(settings)
+    quiet_startup_noise()
     try:
         store = open_store(settings.servechain_db)
     except StorageError as error:

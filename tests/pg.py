@@ -8,8 +8,10 @@ with one summary line, except when ``SERVECHAIN_REQUIRE_POSTGRES=1`` (CI): then 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -68,3 +70,22 @@ def drop_created() -> None:
         except psycopg.Error:
             pass  # best effort: a leftover test database is harmless
     created.clear()
+
+
+@contextlib.contextmanager
+def fresh_database(name: str) -> Iterator[str]:
+    """A new, empty database ``<name>_<pid>`` on the test server (dropped afterwards); yields its URL."""
+    import psycopg
+    from psycopg import conninfo, sql
+
+    base = postgres_url()
+    dbname = f"{name}_{os.getpid()}"
+    admin = conninfo.make_conninfo(base, dbname="postgres", connect_timeout="3")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    try:
+        yield base.rsplit("/", 1)[0] + f"/{dbname}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))

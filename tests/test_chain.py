@@ -164,12 +164,16 @@ def test_team_map_as_text_colours_links_and_names_the_slowest(traffic: Store) ->
     assert render_team_map(team_map, format="text") == "\n".join(
         [
             "Team map · requests created 25 Oct 2026 – 24 Nov 2026 (UTC) · times in working hours",
-            "Finance → Finance: 1 request · acknowledge median 2h / p90 2h · resolve median - [ok]",
-            "Finance → Sales: 1 request · acknowledge median 30m / p90 30m · resolve median - [fast]",
-            "Sales → Finance: 3 requests · acknowledge median 6h / p90 7h · resolve median - [slow]",
-            "Sales → Sales: 1 request · acknowledge median - / p90 - · resolve median - [no data]",
-            "Slowest links: Sales → Finance (6h median to acknowledge); Finance → Finance (2h median to "
-            "acknowledge); Finance → Sales (30m median to acknowledge)",
+            # open requests count as waiting so far (censored): resolve "over" their wait until now
+            "Finance → Finance: 1 request · acknowledge median 2h / p90 2h · resolve median over 27h · 0 waiting [ok]",
+            "Finance → Sales: 1 request · acknowledge median 30m / p90 30m · resolve median over 28h · 0 waiting"
+            " [fast]",
+            "Sales → Finance: 3 requests · acknowledge median 6h / p90 7h · resolve median over 55h · 0 waiting [slow]",
+            # never acknowledged, waiting since Fri 20 09:00: 9h + 9h (Mon) + 1h (Tue) = 19h: slow, not "no data"
+            "Sales → Sales: 1 request · acknowledge median over 19h / p90 over 19h · resolve median over 19h"
+            " · 1 waiting [slow]",
+            "Slowest links: Sales → Sales (over 19h median to acknowledge, 1 of 1 still waiting); Sales → Finance"
+            " (6h median to acknowledge); Finance → Finance (2h median to acknowledge)",
         ]
     )
 
@@ -182,7 +186,7 @@ def test_team_map_as_dot_has_width_by_volume_and_colour_by_responsiveness(traffi
     assert '  "T-fin" [label="Finance"];' in dot and '  "T-sales" [label="Sales"];' in dot
     assert '  "T-sales" -> "T-fin" [penwidth=8.0, color="#d62728", label="3 · 6h", tooltip="slow"];' in dot
     assert '  "T-fin" -> "T-sales" [penwidth=3.33, color="#2ca02c", label="1 · 30m", tooltip="fast"];' in dot
-    assert '  "T-sales" -> "T-sales" [penwidth=3.33, color="#7f7f7f", label="1 · -", tooltip="no data"];' in dot
+    assert '  "T-sales" -> "T-sales" [penwidth=3.33, color="#d62728", label="1 · over 19h", tooltip="slow"];' in dot
     assert "  // slowest: Sales → Finance" in dot
     if shutil.which("dot"):  # check the syntax with Graphviz when it is installed
         subprocess.run(["dot", "-Tsvg"], input=dot.encode(), check=True, capture_output=True)
@@ -234,7 +238,7 @@ def test_servechain_chain_writes_text_dot_and_png(traffic: Store, tmp_path: Path
     out, err = io.StringIO(), io.StringIO()
     kw = {"store": traffic, "workspace": WS, "now": NOW, "stderr": err}
     assert chain_main(["--window", "30d"], stdout=out, **kw) == 0  # type: ignore[arg-type]
-    assert out.getvalue().startswith("Team map") and "Slowest links: Sales → Finance" in out.getvalue()
+    assert out.getvalue().startswith("Team map") and "Slowest links: Sales → Sales" in out.getvalue()
     dot_file = tmp_path / "map.dot"
     assert chain_main(["--format", "dot", "--output", str(dot_file)], stdout=out, **kw) == 0  # type: ignore[arg-type]
     assert dot_file.read_text().startswith("digraph team_map {")

@@ -23,13 +23,19 @@ COMMANDS = [
     "db migrate",
     "db check",
     "db repair",
+    "db backup",
+    "db restore",
     "stats",
+    "patterns",
     "chain",
     "digest",
     "export",
     "forget",
     "teams",
     "teams package",
+    "slack",
+    "slack manifest",
+    "doctor",
     "serve",
 ]
 
@@ -87,3 +93,25 @@ def test_unknown_people_exit_1(
 ) -> None:
     assert cli.main([*argv, "--db", str(tmp_path / "s.json")]) == 1
     assert capsys.readouterr().err.strip() == message
+
+
+def test_an_image_is_never_written_to_a_terminal() -> None:
+    """``--format png`` without ``--output`` on a terminal is refused with a hint, and nothing is written."""
+    import io
+
+    from handlers.cli.common import EXIT_USAGE, write_binary
+
+    class Terminal(io.TextIOWrapper):
+        def isatty(self) -> bool:
+            return True
+
+    raw = io.BytesIO()
+    terminal, stderr = Terminal(raw, encoding="utf-8"), io.StringIO()
+    assert write_binary(b"\x89PNG", stdout=terminal, stderr=stderr, prog="servechain chain") == EXIT_USAGE
+    terminal.flush()
+    assert raw.getvalue() == b""
+    assert "not writing a PNG image to the terminal; use --output FILE" in stderr.getvalue()
+    piped, raw_pipe = None, io.BytesIO()
+    piped = io.TextIOWrapper(raw_pipe, encoding="utf-8")
+    assert write_binary(b"\x89PNG", stdout=piped, stderr=stderr, prog="servechain chain") == 0
+    assert raw_pipe.getvalue() == b"\x89PNG"

@@ -25,7 +25,7 @@ from handlers import cli
 from handlers.console import Console, ConsoleNotifier, render_text, run_console
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE_CSV = ROOT / "examples" / "org.csv"
+EXAMPLE_CSV = ROOT / "handlers" / "samples" / "org.csv"
 MONDAY = "2026-11-23T09:00:00+00:00"
 
 LIFE = f"""\

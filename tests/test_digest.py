@@ -43,6 +43,7 @@ from bot.digest import (
     manager_digest,
     snapshot_for,
 )
+from bot.digest.chart import digest_chart
 from bot.errors import NotFound
 from bot.jobs import JobContext, default_registry
 from bot.models import Event, EventKind, Kudos, Person, Rating, Request, Status, Team
@@ -195,7 +196,9 @@ def test_the_digest_states_the_hand_computed_figures(store: Store, people: dict[
     week = digest.this_week
     assert (week.volume, week.open) == (4, 1)
     assert (week.median_time_to_acknowledge, week.p90_time_to_acknowledge) == (timedelta(hours=2), timedelta(hours=3))
-    assert week.median_time_to_resolve == timedelta(hours=5)
+    # 4h, 5h, 9h and one still open (censored beyond 9h): 2/4 still waiting after 5h, exactly half,
+    # so the median is the midpoint to the next end: (5h + 9h) / 2
+    assert week.median_time_to_resolve == timedelta(hours=7)
     assert (week.promises_kept, week.promises_total) == (1, 3)
     assert (digest.ratings[-1], digest.rated) == (4.0, 3)
     assert digest.ratings[-2] == 4.0 and digest.ratings[:-2] == [None] * 6
@@ -219,13 +222,13 @@ def test_the_digest_states_the_hand_computed_figures(store: Store, people: dict[
         "- Pulse (3 of 5 answered): felt supported by you 4.0/5 · served by other teams 3.0/5",
         "- “more 1:1s please”",
         "- Ratings of your team's work: 4.0/5 from 3 ratings this week (steady over 8 weeks).",
-        "- Your staff asked you: 1 request · median 20m to acknowledge · 1h to resolve.",
-        "- Everyone else asked you: 1 request · median 4h to acknowledge · 6h to resolve.",
-        "- Requests from other teams this week: 4 requests · median 2h to acknowledge · 5h to resolve · "
-        "promises kept 1 of 3 · rating 4.0/5 (1 still open).",
+        "- Your staff asked you: 1 request · median 20m to acknowledge (0 still waiting) · 1h to resolve.",
+        "- Everyone else asked you: 1 request · median 4h to acknowledge (0 still waiting) · 6h to resolve.",
+        "- Requests from other teams this week: 4 requests · median 2h to acknowledge (0 still waiting) · 7h to "
+        "resolve · promises kept 1 of 3 · rating 4.0/5 (1 still open).",
         "- Volume over 8 weeks: 0, 0, 0, 0, 0, 0, 1, 4.",
-        "- Slowest link: Legal → Finance, median 3h to acknowledge (1 request).",
-        "- Fastest link: Sales → Finance, median 1h to acknowledge (3 requests).",
+        "- Slowest link: Legal → Finance, median 3h to acknowledge (1 request, 0 still waiting).",
+        "- Fastest link: Sales → Finance, median 1h to acknowledge (3 requests, 0 still waiting).",
         "## Open and overdue (1)",
         "- R-3 held by Hal, due Thu 19 Nov 17:00: “request 3”",
         "- Check in with Hal about R-3: it has been overdue since Thu 19 Nov 17:00. Help them finish it or "
@@ -290,6 +293,7 @@ def test_the_message_has_sections_a_chart_and_reads_without_it(store: Store, peo
         "Service to your staff (last 8 weeks)",
         "Your team's service to other teams",
         "Open and overdue (1)",
+        "Complaint patterns (this week)",
         "Suggested action",
     ]
     assert message.chart is not None and message.chart.labels == [f"W{n}" for n in range(40, 48)]
@@ -426,3 +430,50 @@ def test_the_console_previews_the_digest_and_tick_sends_it(store: Store, people:
     assert "[chart: Finance · 8 weeks to 2026-W47; servechain digest --format png draws it]" in out
     assert "[to fay] The weekly digest is for managers" in out
     assert out.count("Weekly digest · Finance · 2026-W47") == 3, "the preview (reply and card), then the DM"
+
+
+def test_a_manager_is_never_advised_about_themselves(store: Store, people: dict[str, Person]) -> None:
+    """When the first overdue item is the manager's own, the advice speaks to them, not about them."""
+    snapshot = snapshot_for(store=store, workspace=WS, weeks=[WEEK], count=8, now=MONDAY_9, hours=DEFAULT_HOURS)
+    dan = people["dan"]
+    snapshot.overdue = [r.model_copy(update={"provider_id": dan.id}) for r in snapshot.overdue]
+    digest = build_digest(snapshot, dan, WEEK)
+    assert digest.suggestion.startswith("R-3 is yours and overdue since Thu 19 Nov 17:00")
+    assert f"Check in with {dan.name}" not in digest.suggestion
+
+
+def test_the_digest_says_which_week_and_why_and_has_needs_and_patterns(store: Store, people: dict[str, Person]) -> None:
+    digest = manager_digest(store=store, manager=people["dan"], week=WEEK, now=MONDAY_9)
+    text = digest_markdown(digest)
+    tz = people["dan"].tz
+    assert f"Mon 16 Nov – Sun 22 Nov 2026, the last full week, Monday to Sunday, in your time zone ({tz})" in text
+    assert "- Six needs: none scored this week." in text.splitlines()  # W47's ratings scored no need
+    from bot.digest.text import _needs_line
+    from bot.metrics import Figures
+
+    line = _needs_line(
+        Figures(needs={"empathy": 2.5, "information": 1.5}, needs_counts={"empathy": 2, "information": 2})
+    )
+    assert line == (
+        "Six needs this week: friendliness - · empathy 2.5 (2) · fairness - · options - · control - · "
+        "information 1.5 (2); lowest: information."
+    )
+    assert "## Complaint patterns (this week)" in text
+    so_far = manager_digest(store=store, manager=people["dan"], week="2026-W48", now=MONDAY_9 + timedelta(days=2))
+    assert f"this week so far, in your time zone ({tz})" in digest_markdown(so_far)
+
+
+def test_the_chart_has_a_staff_panel_and_says_no_data_instead_of_an_empty_axis(
+    store: Store, people: dict[str, Person]
+) -> None:
+    digest = manager_digest(store=store, manager=people["dan"], week=WEEK, now=MONDAY_9)
+    chart = digest_chart(digest)
+    titles = [panel.title for panel in chart.panels]
+    assert "You to your staff: time to acknowledge" in titles and "You to your staff: rating" in titles
+    staff = chart.panels[titles.index("You to your staff: time to acknowledge")].series[0].values
+    assert staff[-1] == round(20 / 60, 2)  # dan answered his own staff in 20m this week
+    from matplotlib.image import imread
+
+    png = chart_png(chart)
+    picture = imread(io.BytesIO(png))
+    assert picture.shape[1] == 600, "laid out for 400 px, drawn at 1.5x"

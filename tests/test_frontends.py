@@ -86,7 +86,7 @@ def test_slack_teams_and_the_console_share_the_front_end_shape(org_store: Store)
     assert runtime.notifiers == [slack.notifier, teams.notifier], "every front end's notifier joins delivery"
     assert console.runtime.notifiers == [console.notifier]
     paths = {resource.canonical for resource in app.router.resources()}
-    assert paths == {"/healthz", "/slack/events", MESSAGES_PATH}
+    assert paths == {"/healthz", "/readyz", "/slack/events", MESSAGES_PATH}
     assert app[SLACK_KEY] is slack
 
 

@@ -157,11 +157,15 @@ def test_the_median_of_an_even_count_is_the_mean_of_the_middle_pair() -> None:
 def test_a_person_as_provider(org: Store) -> None:
     bob = person_stats(store=org, workspace=WS, person_id="P-bob", since=SINCE, until=UNTIL, now=NOW).as_provider
     assert (bob.volume, bob.open, bob.acknowledged) == (5, 1, 4)
-    # acknowledge: 15m, 30m, 1h, 4h
-    assert bob.median_time_to_acknowledge == 45 * M
-    assert bob.p90_time_to_acknowledge == 4 * H
-    # resolve: 15m, 2h, 8h, 9h
-    assert (bob.resolved, bob.median_time_to_resolve, bob.p90_time_to_resolve) == (4, 5 * H, 9 * H)
+    # acknowledge: 15m, 30m, 1h, 4h, and R-5 still waiting since Wed 25 09:00: 27h to Fri 18:00
+    # plus 6h on Mon 30 = 33h (censored). Kaplan-Meier: 4/5, 3/5, 2/5 still waiting after 15m,
+    # 30m, 1h, so the median is 1h (it was 45m when the waiting request was left out); 1/5 after 4h,
+    # so the p90 is not reached: over 33h.
+    assert bob.median_time_to_acknowledge == 1 * H
+    assert bob.p90_time_to_acknowledge is None and bob.longest_wait_to_acknowledge == 33 * H
+    assert (bob.waiting_to_acknowledge, bob.waiting_to_resolve) == (1, 1)
+    # resolve: 15m, 2h, 8h, 9h and R-5 open for 33h: 4/5, 3/5, 2/5 after 8h -> median 8h
+    assert (bob.resolved, bob.median_time_to_resolve, bob.p90_time_to_resolve) == (4, 8 * H, None)
     assert (bob.promises_kept, bob.promises_total) == (1, 3)
     assert (bob.declined, bob.declined_with_alternative, bob.decline_rate) == (2, 1, 0.4)
     assert (bob.closed, bob.reopened, bob.reopen_rate) == (4, 1, 0.25)
@@ -199,8 +203,9 @@ def test_a_team_with_its_sub_teams_on_both_sides(org: Store) -> None:
     finance = team_stats(store=org, workspace=WS, team_id="T-fin", since=SINCE, until=UNTIL, now=NOW)
     provider = finance.as_provider  # R-1..7 and R-10 (Payroll)
     assert provider.volume == 8
-    # acknowledge: 15m, 30m, 1h, 1h, 1h, 2h, 4h
-    assert (provider.median_time_to_acknowledge, provider.p90_time_to_acknowledge) == (1 * H, 4 * H)
+    # acknowledge: 15m, 30m, 1h, 1h, 1h, 2h, 4h and R-5 waiting 33h: 3/8 still waiting after 1h,
+    # 1/8 after 4h, so the p90 is not reached
+    assert (provider.median_time_to_acknowledge, provider.p90_time_to_acknowledge) == (1 * H, None)
     assert provider.rated == 4 and provider.average_rating == pytest.approx(3.5)
     customer = finance.as_customer  # R-6 (carol), R-7 and R-8 (bob)
     assert (customer.volume, customer.handed_off, customer.external) == (3, 1, 1)
@@ -236,9 +241,9 @@ def test_the_window_selects_requests_by_creation_time(org: Store) -> None:
 def test_provider_summary_keeps_the_app_home_fields(org: Store) -> None:
     summary = provider_summary(store=org, workspace=WS, person_id="P-bob", since=SINCE, until=UNTIL)
     assert (summary.received, summary.open_now) == (5, 1)
-    assert summary.median_time_to_acknowledge == 45 * M
+    assert summary.median_time_to_acknowledge == 1 * H  # R-5 still waiting counts (see above)
     assert (summary.promises_kept, summary.promises_total) == (1, 3)
-    assert summary.p90_time_to_acknowledge == 4 * H and summary.average_rating == 4.0
+    assert summary.p90_time_to_acknowledge is None and summary.average_rating == 4.0
 
 
 def test_windows_are_written_like_30d() -> None:
@@ -273,15 +278,15 @@ def test_stats_text_shows_both_sides_of_a_person(org: Store) -> None:
         "Bob (@bob) · Finance · requests created Mon 23 Nov 2026 – Tue 01 Dec 2026 · times in working hours"
     )
     assert "As provider (what others asked of bob):\n  Requests: 5 (1 open)" in text
-    assert "  To acknowledge: median 45m · p90 4h (4 acknowledged)" in text
-    assert "  To resolve: median 5h · p90 9h (4 done or declined)" in text
+    assert "  To acknowledge: median 1h · p90 over 33h (4 acknowledged, 1 still waiting)" in text
+    assert "  To resolve: median 8h · p90 over 33h (4 done or declined, 1 still open)" in text
     assert "  Promises kept: 1 of 3 (33%)" in text
     assert "  Declined: 2 (40%) · with an alternative: 1 of 2" in text
     assert "  Reopened: 1 of 4 closed (25%)" in text
     assert "  Rating: 4.0/5 from 3 ratings" in text
     assert "  Needs: friendliness 4.0 (2) · empathy 3.0 (2) · options 3.0 (1)" in text
     assert "As customer (what bob asked of others):\n  Requests: 2 (1 open, 1 for external customers)" in text
-    assert "  To acknowledge: median 35m · p90 1h (2 acknowledged)" in text
+    assert "  To acknowledge: median 35m · p90 1h (2 acknowledged, 0 still waiting)" in text
 
 
 def test_stats_text_for_teams_links_and_the_whole_org(org: Store) -> None:
@@ -294,7 +299,11 @@ def test_stats_text_for_teams_links_and_the_whole_org(org: Store) -> None:
     assert "  Requests: 5 (1 open)" in link
     everyone = stats_text(org=metrics)
     assert "Teams as providers:" in everyone
-    assert "  Sales → Finance: 5 requests · acknowledge median 45m / p90 4h · resolve median 5h" in everyone
+    assert (
+        "  Sales → Finance: 5 requests · acknowledge median 1h / p90 over 33h · resolve median 8h · 1 waiting"
+        in everyone
+    )
+    assert stats_text(org=metrics, team="sales:finance") == link  # the shell-safe spelling
     assert stats_text(org=metrics, team="@carol").startswith("Carol (@carol)")
     with pytest.raises(NotFound):
         stats_text(org=metrics, team="marketing")

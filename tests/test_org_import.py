@@ -21,8 +21,8 @@ from bot.people import Directory
 from bot.ports import Store
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE_YAML = ROOT / "examples" / "org.yml"
-EXAMPLE_CSV = ROOT / "examples" / "org.csv"
+EXAMPLE_YAML = ROOT / "handlers" / "samples" / "org.yml"
+EXAMPLE_CSV = ROOT / "handlers" / "samples" / "org.csv"
 DATA = Path(__file__).resolve().parent / "data" / "org"
 
 

@@ -6,17 +6,18 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from bot import cards
 from bot.access import can_view
-from bot.chain import SLOW
+from bot.chain import SLOW, acknowledge_estimate, slowest_first
 from bot.digest.settings import DEFAULT_DIGEST, DigestSettings
 from bot.digest.snapshot import OrgSnapshot, snapshot_for
 from bot.errors import InvalidCommand, NotFound
 from bot.metrics import Figures, RequestFacts, figures
 from bot.models import Person
+from bot.patterns import Patterns, patterns_of
 from bot.ports import Store
 from bot.pulse import DEFAULT_PULSE, PulseSettings, PulseSummary, pulse_team
 from bot.stats import format_duration
@@ -52,6 +53,7 @@ class OverdueItem:
     holder: str
     due_at: datetime
     text: str
+    holder_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,12 @@ class Digest:
     rollup: list[RollupRow]
     pulse_settings: PulseSettings
     suggestion: str = ""
+    staff_weeks: list[Figures] | None = None
+    """The manager's service to their own staff per week (time to acknowledge, rating)."""
+    served: Figures = field(default_factory=Figures)
+    """Everything the team served in the digest's week (also for each other): the six needs."""
+    patterns: Patterns | None = None
+    """Complaints about the team's work this week, against the week before."""
 
     @property
     def week(self) -> str:
@@ -104,19 +112,14 @@ def _links(snapshot: OrgSnapshot, facts: Iterable[RequestFacts]) -> list[Link]:
 
 
 def _slowest_and_fastest(links: list[Link]) -> tuple[Link | None, Link | None]:
-    """Ranked like the chain's team map: by median time to acknowledge, then p90, then volume."""
-    measured = [link for link in links if link.figures.median_time_to_acknowledge is not None]
-    if not measured:
+    """Ranked like the chain's team map (:func:`bot.chain.slowest_first`); the fastest must have a
+    known median (a link whose requests still wait is never called fast)."""
+    ranked = slowest_first(links, key=lambda link: link.figures)
+    if not ranked:
         return None, None
-
-    def key(link: Link) -> tuple[timedelta, timedelta, int]:
-        figs = link.figures
-        zero = timedelta(0)
-        return (figs.median_time_to_acknowledge or zero, figs.p90_time_to_acknowledge or zero, figs.volume)
-
-    slowest = max(measured, key=key)
-    fastest = min(measured, key=lambda link: (key(link)[0], key(link)[1], -link.figures.volume))
-    return slowest, (fastest if fastest is not slowest else None)
+    known = [link for link in ranked if link.figures.median_time_to_acknowledge is not None]
+    fastest = known[-1] if known else None
+    return ranked[0], (fastest if fastest is not ranked[0] else None)
 
 
 def build_digest(
@@ -179,13 +182,26 @@ def build_digest(
         slowest=slowest,
         fastest=fastest,
         overdue=[
-            OverdueItem(r.ref, snapshot.directory.name(r.provider_id), r.due_at, r.text)
+            OverdueItem(r.ref, snapshot.directory.name(r.provider_id), r.due_at, r.text, r.provider_id)
             for r in overdue[: settings.overdue_listed]
             if r.due_at is not None
         ],
         overdue_total=len(overdue),
         rollup=rollup,
         pulse_settings=pulse_settings,
+        served=figures(served_weeks[-1]),
+        patterns=patterns_of(
+            served_weeks[-1],
+            served_weeks[-2] if len(served_weeks) > 1 else [],
+            scope=", ".join(team_names) or manager.name,
+            since=weeks.start,
+            until=weeks.end,
+            counterpart=lambda f: snapshot.team_name(f.requester_team),
+        ),
+        staff_weeks=[
+            figures(rows)
+            for rows in weeks.split(f for f in snapshot.by_provider.get(manager.id, []) if f.requester_id in members)
+        ],
     )
     return _with_suggestion(digest)
 
@@ -220,9 +236,18 @@ def _with_suggestion(digest: Digest) -> Digest:
     week = digest.this_week
     staff_wait = digest.to_staff.median_time_to_acknowledge
     others_wait = digest.to_others.median_time_to_acknowledge
-    slow_link = digest.slowest.figures.median_time_to_acknowledge if digest.slowest else None
+    slow_link = acknowledge_estimate(digest.slowest.figures) if digest.slowest else None
     settings = digest.pulse_settings
-    if digest.overdue:
+    if digest.overdue and digest.overdue[0].holder_id == digest.manager.id:
+        # never advise managers about themselves in the third person
+        first = digest.overdue[0]
+        more = digest.overdue_total - 1
+        text = (
+            f"{first.ref} is yours and overdue since {cards.when(first.due_at, digest.manager.tz)}"
+            + (f" (and {more} more on your team {'is' if more == 1 else 'are'} overdue)" if more else "")
+            + ": finish it or agree a new date with the requester."
+        )
+    elif digest.overdue:
         first = digest.overdue[0]
         more = digest.overdue_total - 1
         text = (

@@ -11,8 +11,9 @@ from bot import cards
 from bot.digest.chart import digest_chart
 from bot.digest.model import Digest, Link, RollupRow, format_score
 from bot.metrics import Figures
-from bot.models import Message, Section
-from bot.stats import format_duration
+from bot.models import NEEDS, Message, Section
+from bot.patterns import patterns_lines
+from bot.stats import acknowledge_median, format_estimate
 from bot.workhours import zone
 
 
@@ -34,12 +35,9 @@ def _service_line(figs: Figures) -> str:
     if figs.volume == 0:
         return "none"
     parts = [f"{_plural(figs.volume, 'request')}"]
-    if figs.median_time_to_acknowledge is None:
-        parts.append("none acknowledged yet")
-    else:
-        parts.append(f"median {format_duration(figs.median_time_to_acknowledge)} to acknowledge")
-    if figs.median_time_to_resolve is not None:
-        parts.append(f"{format_duration(figs.median_time_to_resolve)} to resolve")
+    parts.append(f"median {acknowledge_median(figs)} to acknowledge ({figs.waiting_to_acknowledge} still waiting)")
+    if figs.median_time_to_resolve is not None or figs.longest_wait_to_resolve is not None:
+        parts.append(f"{format_estimate(figs.median_time_to_resolve, figs.longest_wait_to_resolve)} to resolve")
     if figs.promises_total:
         parts.append(f"promises kept {figs.promises_kept} of {figs.promises_total}")
     if figs.average_rating is not None:
@@ -51,8 +49,8 @@ def _link_line(label: str, link: Link) -> str:
     figs = link.figures
     return (
         f"{label}: {link.source} → {link.target}, "
-        f"median {format_duration(figs.median_time_to_acknowledge)} to acknowledge "
-        f"({_plural(figs.volume, 'request')})"
+        f"median {acknowledge_median(figs)} to acknowledge "
+        f"({_plural(figs.volume, 'request')}, {figs.waiting_to_acknowledge} still waiting)"
     )
 
 
@@ -94,8 +92,13 @@ def render(digest: Digest) -> _Rendered:
     so_far = "" if digest.complete else " (so far)"
     teams = ", ".join(digest.team_names) or "your team"
     title = f"Weekly digest · {teams} · {digest.week}{so_far}"
+    why = (
+        f"the last full week, Monday to Sunday, in your time zone ({tz})"
+        if digest.complete
+        else f"this week so far, in your time zone ({tz})"
+    )
     summary = (
-        f"{span}: how your team of {digest.team_size} felt, how you served your staff, "
+        f"{span}, {why}: how your team of {digest.team_size} felt, how you served your staff, "
         "how your team served others, and one thing to try."
     )
     kudos_line = (
@@ -110,7 +113,7 @@ def render(digest: Digest) -> _Rendered:
     )
     rating_trend = _trend(digest.ratings, len(digest.ratings))
     rating_line += f" ({rating_trend})." if rating_trend else "."
-    morale = Section(title="Morale", lines=[kudos_line, *_pulse_lines(digest), rating_line])
+    morale = Section(title="Morale", lines=[kudos_line, *_pulse_lines(digest), rating_line, _needs_line(digest.served)])
 
     weeks = len(digest.weeks.names)
     staff = Section(
@@ -145,10 +148,26 @@ def render(digest: Digest) -> _Rendered:
     overdue = Section(title=f"Open and overdue ({digest.overdue_total})", lines=overdue_lines)
 
     sections = [morale, staff, service, overdue]
+    if digest.patterns is not None:
+        sections.append(
+            Section(title="Complaint patterns (this week)", lines=patterns_lines(digest.patterns, refs=False))
+        )
     if digest.rollup:
         sections.append(Section(title="Your teams at a glance", lines=[_rollup_line(row) for row in digest.rollup]))
     sections.append(Section(title="Suggested action", lines=[digest.suggestion]))
     return _Rendered(title, summary, sections)
+
+
+def _needs_line(figs: Figures) -> str:
+    """The six needs of this week's ratings, lowest named; every need listed, unscored ones as ``-``."""
+    if not figs.needs:
+        return "Six needs: none scored this week."
+    scored = [
+        f"{need} {figs.needs[need]:.1f} ({figs.needs_counts[need]})" if need in figs.needs else f"{need} -"
+        for need in NEEDS
+    ]
+    lowest = min(figs.needs, key=lambda need: (figs.needs[need], need))
+    return f"Six needs this week: {' · '.join(scored)}; lowest: {lowest}."
 
 
 def _preview(text: str, limit: int = 80) -> str:
@@ -164,9 +183,10 @@ def _rollup_line(row: RollupRow) -> str:
         else "pulse: too few answers"
     )
     promises = f"promises {figs.promises_kept}/{figs.promises_total}" if figs.promises_total else "no promises due"
+    waiting = f" ({figs.waiting_to_acknowledge} waiting)" if figs.volume else ""
     return (
         f"{row.team} ({row.manager}): {_plural(figs.volume, 'request')} · median "
-        f"{format_duration(figs.median_time_to_acknowledge)} to acknowledge · {promises} · {pulse} · "
+        f"{acknowledge_median(figs)} to acknowledge{waiting} · {promises} · {pulse} · "
         f"{row.kudos_received} kudos"
     )
 

@@ -11,22 +11,26 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import sys
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from bot.errors import StorageError
 from bot.settings import Settings
-from handlers.cli import chain, console, db, digest, org, privacy, serve, stats, teams
-from handlers.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
+from handlers.cli import chain, console, db, digest, doctor, org, patterns, privacy, serve, slack, stats, teams
+from handlers.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, setting_problems
 from handlers.console import describe_db
 
 log = logging.getLogger(__name__)
 
 LOG_LEVEL_VARIABLE = "SERVECHAIN_LOG_LEVEL"
+LOG_FORMAT_VARIABLE = "SERVECHAIN_LOG_FORMAT"
+LOG_FORMATS = ("text", "json")
 
-GROUPS = (console, org, db, stats, chain, digest, privacy, teams, serve)
+GROUPS = (console, org, db, stats, patterns, chain, digest, privacy, slack, teams, serve, doctor)
 """Command groups in the order ``servechain --help`` lists them."""
 
 
@@ -43,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _configure_logging(default_level: str) -> bool:
-    """Log to stderr at ``$SERVECHAIN_LOG_LEVEL`` (else ``default_level``); False if it names no level."""
+    """Log to stderr at ``$SERVECHAIN_LOG_LEVEL`` (else ``default_level``), as text or, with
+    ``SERVECHAIN_LOG_FORMAT=json``, one JSON object per line; False if either is malformed."""
     name = os.environ.get(LOG_LEVEL_VARIABLE, "").strip().upper() or default_level
     level = logging.getLevelNamesMapping().get(name)
     if level is None:
@@ -53,19 +58,36 @@ def _configure_logging(default_level: str) -> bool:
             file=sys.stderr,
         )
         return False
+    log_format = os.environ.get(LOG_FORMAT_VARIABLE, "").strip().lower() or "text"
+    if log_format not in LOG_FORMATS:
+        print(f"servechain: bad setting {LOG_FORMAT_VARIABLE}: {log_format!r} (use text or json)", file=sys.stderr)
+        return False
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if log_format == "json":
+        from handlers.observability import JsonFormatter
+
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
     return True
+
+
+def _name_logs(settings: Settings) -> None:
+    """Give JSON log lines this process's replica (default: the host name) and workspace."""
+    from handlers.observability import JsonFormatter
+
+    replica = settings.servechain_replica or socket.gethostname()
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler.formatter, JsonFormatter):
+            handler.formatter.replica = replica
+            handler.formatter.workspace = settings.servechain_workspace
 
 
 def _load_settings(db: str | None) -> Settings | None:
     """Read the settings once; print one line naming each malformed setting and return None."""
     try:
         settings = Settings()
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{str(problem['loc'][0]).upper() if problem['loc'] else 'settings'}: {problem['msg']}"
-            for problem in error.errors()
-        )
+    except (ValidationError, SettingsError) as error:
+        problems = "; ".join(f"{name}: {problem}" for name, problem in setting_problems(error))
         print(f"servechain: bad setting {problems}", file=sys.stderr)
         return None
     if db:
@@ -84,11 +106,15 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         return db.run(settings, args)
     if command == "teams":
         return teams.run(settings, args)
+    if command == "slack":
+        return slack.run(settings, args)
     if command == "serve":
         return serve.run(settings, args)
     now = datetime.now(UTC)
     if command == "stats":
         return stats.run(settings, args, now)
+    if command == "patterns":
+        return patterns.run(settings, args, now)
     if command in ("export", "forget"):
         return privacy.run(settings, args, now)
     if command == "digest":
@@ -105,9 +131,12 @@ def main(argv: list[str] | None = None) -> int:
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
     if not _configure_logging("INFO" if args.command == "serve" else "WARNING"):
         return EXIT_USAGE
+    if args.command == "doctor":  # a malformed setting is one of the doctor's findings
+        return doctor.run_from_environment(args)
     settings = _load_settings(getattr(args, "db", None))
     if settings is None:
         return EXIT_USAGE
+    _name_logs(settings)
     try:
         return _run(settings, args)
     except KeyboardInterrupt:

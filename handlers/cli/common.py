@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO, TypeAlias
+
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from bot.errors import StorageError
 from bot.ports import Store
@@ -20,6 +24,19 @@ DB_HELP = "TinyDB file or postgresql:// URL (default: $SERVECHAIN_DB, else serve
 if TYPE_CHECKING:
     Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
     """What ``add_subparsers()`` returns; each command group adds its parsers to it."""
+
+
+def setting_problems(error: ValidationError | SettingsError) -> list[tuple[str, str]]:
+    """``(VARIABLE, what is wrong)`` for each malformed setting; a JSON setting that does not parse
+    (pydantic-settings' SettingsError) names its variable too, never its value."""
+    if isinstance(error, SettingsError):
+        field = re.search(r'field "([^"]+)"', str(error))
+        name = field.group(1).upper() if field else "settings"
+        return [(name, "not valid JSON")]
+    return [
+        (str(problem["loc"][0]).upper() if problem["loc"] else "settings", str(problem["msg"]))
+        for problem in error.errors()
+    ]
 
 
 def add_db_argument(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +58,15 @@ def with_store(settings: Settings, run: Callable[[Store], int]) -> int:
 
 
 def write_binary(data: bytes, *, stdout: TextIO, stderr: TextIO, prog: str) -> int:
-    """Write ``data`` (a PNG) to standard output's byte stream; a usage error when it has none."""
+    """Write ``data`` (a PNG) to standard output's byte stream; a usage error when that is a
+    terminal (an image would only garble it) or has no byte stream."""
+    isatty = getattr(stdout, "isatty", None)
+    if isatty is not None and isatty():
+        print(
+            f"{prog}: not writing a PNG image to the terminal; use --output FILE, or redirect: > chart.png",
+            file=stderr,
+        )
+        return EXIT_USAGE
     binary = getattr(stdout, "buffer", None)
     if binary is None:
         print(f"{prog}: standard output takes no binary data; use --output FILE", file=stderr)

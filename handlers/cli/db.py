@@ -1,4 +1,5 @@
-"""``servechain db upgrade``, ``db migrate``, ``db check`` and ``db repair``: schema, copies and damage."""
+"""``servechain db upgrade``, ``db migrate``, ``db check``, ``db repair``, ``db backup`` and
+``db restore``: schema, copies, damage and backups."""
 
 from __future__ import annotations
 
@@ -40,6 +41,23 @@ def register(commands: Commands) -> None:
     )
     copy.add_argument("--from", dest="source", required=True, metavar="SOURCE", help="TinyDB file or URL")
     copy.add_argument("--to", dest="target", required=True, metavar="TARGET", help="TinyDB file or URL")
+    backup = db_commands.add_parser(
+        "backup",
+        help="write a consistent copy of the embedded store to a new file (safe while the bot runs)",
+        description="Write every record of the embedded store, read in one consistent snapshot, to a new "
+        "file; safe while the bot runs. PostgreSQL: use pg_dump (see the README).",
+    )
+    backup.add_argument("file", metavar="FILE", help="the backup file to create (never overwritten)")
+    add_db_argument(backup)
+    restore = db_commands.add_parser(
+        "restore",
+        help="load a backup into the store and verify the counts per kind",
+        description="Load a backup made by `servechain db backup` into the store and verify the counts per kind. "
+        "A store that holds records is only replaced with --yes (stop every servechain process first).",
+    )
+    restore.add_argument("file", metavar="FILE", help="a file made by servechain db backup")
+    restore.add_argument("--yes", action="store_true", help="replace the records of a store that holds some")
+    add_db_argument(restore)
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -47,6 +65,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     from storage.migrate import migrate
     from storage.postgres import upgrade
 
+    if args.db_command in ("backup", "restore"):
+        return _backup_or_restore(settings, args)
     if args.db_command in ("check", "repair"):
         from storage.repair import db_command
 
@@ -81,5 +101,38 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     print(
         f"Copied {sum(report.copied.values())} new records from {describe_db(args.source)} to "
         f"{describe_db(args.target)}; counts verified."
+    )
+    return EXIT_OK
+
+
+def _backup_or_restore(settings: Settings, args: argparse.Namespace) -> int:
+    """``db backup FILE`` / ``db restore FILE [--yes]`` on the configured store."""
+    from storage.backup import restore_backup, write_backup
+
+    url = settings.servechain_db
+    try:
+        store = open_store(url)
+    except StorageError as error:
+        print(f"servechain: can't open the store {describe_db(url)}: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        if args.db_command == "backup":
+            report = write_backup(store, args.file, now=datetime.now(UTC))
+            print("\n".join(report.lines()))
+            print(f"Backed up {sum(report.counts.values())} records of {describe_db(url)} to {args.file}.")
+            return EXIT_OK
+        report = restore_backup(args.file, store, replace=args.yes)
+    except StorageError as error:
+        print(f"servechain: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        store.close()
+    print("\n".join(report.lines()))
+    if not report.verified:
+        print("The counts do not match the backup (see above): the store is missing records.", file=sys.stderr)
+        return EXIT_FAILED
+    print(
+        f"Restored {sum(report.counts.values())} records from {args.file} (taken {report.created_at}) "
+        f"into {describe_db(url)}; counts verified."
     )
     return EXIT_OK

@@ -18,6 +18,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
+from bot.access import PersonFigures
 from bot.delivery import private_reply
 from bot.digest import DEFAULT_DIGEST, DigestSettings
 from bot.inbox import InboxRunner
@@ -120,6 +121,7 @@ class SlackDeps:
     nudges: NudgeSettings = DEFAULT_NUDGES
     digest: DigestSettings = DEFAULT_DIGEST
     pulse: PulseSettings = DEFAULT_PULSE
+    person_figures: PersonFigures = "private"
     subscriptions: Subscriptions = field(default_factory=Subscriptions)
     recent: RecentKeys = field(default_factory=RecentKeys)
     team_ids: set[str] = field(default_factory=set)

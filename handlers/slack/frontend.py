@@ -125,6 +125,7 @@ class SlackFrontEnd:
             nudges=settings.nudges,
             digest=settings.digest,
             pulse=settings.pulse,
+            person_figures=settings.person_figures,
             inbox=inbox or InboxRunner(store=store, clock=clock),
         )
         assert self.deps.inbox is not None

@@ -16,11 +16,13 @@ from zoneinfo import ZoneInfo
 from slack_sdk import WebClient
 
 from bot import cards
+from bot.errors import NotAllowed
 from bot.kudos import DEFAULT_KUDOS_ALLOWANCE, kudos_tally
-from bot.metrics import provider_summary
+from bot.metrics import ProviderSummary, provider_summary
 from bot.models import Person, Request
 from bot.people import Directory
 from bot.ports import Store
+from bot.team_view import GROUPS, team_view
 from bot.workhours import DEFAULT_HOURS, WorkingHours
 from handlers.slack.render import MAX_VIEW_BLOCKS, Block, clip, context, fit, header, plain, section
 from handlers.slack.views import NEW_REQUEST
@@ -61,6 +63,30 @@ def _line(request: Request, directory: Directory, viewer: Person, now: datetime,
     late = cards.overdue(request, now, viewer.tz, hours)
     due += f" · ⚠️ *{late}*" if late else ""
     return f"*{request.ref}* {fit(direction, 120)} · {request.status.label}{due}\n{fit(clip(request.text, 200), 600)}"
+
+
+def _median(summary: ProviderSummary) -> str:
+    """The Kaplan-Meier median (docs/metrics.md); "over X" while half or more still wait."""
+    if summary.median_time_to_acknowledge is None and summary.longest_wait_to_acknowledge is not None:
+        return f"over {_duration(summary.longest_wait_to_acknowledge)}"
+    return _duration(summary.median_time_to_acknowledge)
+
+
+def _team_blocks(store: Store, person: Person, now: datetime) -> list[Block]:
+    """For managers: what is stuck on their team (``/request team``), a few lines per group."""
+    try:
+        view = team_view(store=store, manager=person, now=now)
+    except NotAllowed:
+        return []
+    blocks: list[Block] = [header("What is stuck on your team")]
+    for group in GROUPS:
+        items = view.groups[group]
+        lines = [fit(item.line, 300) for item in items[:3]] + (
+            [f"…and {len(items) - 3} more"] if len(items) > 3 else []
+        )
+        blocks.append(section(f"*{group.capitalize()} ({len(items)})*\n" + ("\n".join(lines) or "nothing")))
+    blocks.append(context("/request team lists them all with what you can do about each."))
+    return blocks
 
 
 def _listing(
@@ -118,13 +144,15 @@ def home_view(
             "fields": [
                 {
                     "type": "mrkdwn",
-                    "text": f"*Median time to acknowledge*\n{_duration(summary.median_time_to_acknowledge)}",
+                    "text": f"*Median time to acknowledge*\n{_median(summary)}",
                 },
                 {"type": "mrkdwn", "text": f"*Promises kept*\n{kept}"},
                 {"type": "mrkdwn", "text": f"*Requests received*\n{summary.received}"},
                 {"type": "mrkdwn", "text": f"*Still open*\n{summary.open_now}"},
+                {"type": "mrkdwn", "text": f"*Still waiting for your first answer*\n{summary.waiting_to_acknowledge}"},
             ],
         },
+        *_team_blocks(store, person, now),
         header(f"Kudos received ({len(tally.received)})"),
     ]
     if not tally.received:

@@ -111,6 +111,7 @@ def route(
         platform_resolver=resolve,
         idempotency_key=key,
         hours=runtime.settings.working_hours,
+        person_figures=runtime.settings.person_figures,
     )
     if reply.open_form:
         return Reply(NO_FORM + REQUEST_USAGE, ok=False)

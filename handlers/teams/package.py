@@ -1,6 +1,6 @@
 """``servechain teams package``: the installable Teams app zip (manifest.json plus both icons).
 
-``teams/manifest.json`` in the repository carries a placeholder app id (the zero GUID); the
+``handlers/teams/app_package/manifest.json`` (shipped in the wheel) carries a placeholder app id (the zero GUID); the
 package gets ``MICROSOFT_APP_ID`` as the app id and the bot id, so one template serves every
 installation.
 """
@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import json
 import zipfile
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
 from bot.settings import Settings
 from handlers.runtime import ConfigError
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "teams"
+TEMPLATE_DIR: Traversable = resources.files("handlers.teams.app_package")
+"""The manifest template and icons, read with importlib.resources so an installed wheel has them."""
 PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"
 PACKAGE_NAME = "servechain-teams.zip"
 
 
-def manifest_for(settings: Settings, template_dir: Path = TEMPLATE_DIR) -> dict[str, Any]:
+def manifest_for(settings: Settings, template_dir: Traversable = TEMPLATE_DIR) -> dict[str, Any]:
     """The manifest with the app id and bot id taken from the settings."""
     app_id = settings.microsoft_app_id.strip()
     if not app_id:
@@ -32,7 +35,7 @@ def manifest_for(settings: Settings, template_dir: Path = TEMPLATE_DIR) -> dict[
     return manifest
 
 
-def build_package(settings: Settings, output: Path, *, template_dir: Path = TEMPLATE_DIR) -> Path:
+def build_package(settings: Settings, output: Path, *, template_dir: Traversable = TEMPLATE_DIR) -> Path:
     """Write the app package; ``output`` is the zip path or a folder to put ``servechain-teams.zip`` in."""
     manifest = manifest_for(settings, template_dir)
     target = output / PACKAGE_NAME if output.is_dir() or not output.suffix else output
@@ -41,5 +44,5 @@ def build_package(settings: Settings, output: Path, *, template_dir: Path = TEMP
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as package:
         package.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
         for icon in icons:
-            package.write(template_dir / icon, arcname=icon)
+            package.writestr(icon, (template_dir / icon).read_bytes())
     return target

@@ -36,6 +36,8 @@ from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
+from handlers.slack.manifest import bot_scopes
+
 MAX_MESSAGE_BLOCKS = 50
 _JSON_PARAMS = ("blocks", "view", "attachments", "metadata")
 
@@ -210,8 +212,11 @@ def view_problems(view: Any) -> list[str]:
 class FakeSlackApi:
     """The fake Web API; use as a context manager or call start()/stop()."""
 
-    def __init__(self, *, team_id: str = "T0ACME") -> None:
+    def __init__(self, *, team_id: str = "T0ACME", scopes: list[str] | None = None) -> None:
         self.team_id = team_id
+        self.scopes: list[str] = scopes if scopes is not None else sorted(bot_scopes())
+        """The bot token's scopes, sent in ``auth.test``'s ``x-oauth-scopes`` header like Slack does
+        (default: exactly what the manifest asks for)."""
         self.users: dict[str, FakeUser] = {}
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.views: dict[str, dict[str, Any]] = {}
@@ -442,7 +447,8 @@ class FakeSlackApi:
         self._record(Call(method, params, token, 200, answer))
         if method in self._late:
             await asyncio.sleep(self._late[method])
-        return web.json_response(answer)
+        headers = {"x-oauth-scopes": ",".join(self.scopes)} if token and token.startswith("xoxb-") else {}
+        return web.json_response(answer, headers=headers)
 
     async def _response_url(self, request: web.Request) -> web.Response:
         params = await self._params(request)

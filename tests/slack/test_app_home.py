@@ -66,3 +66,20 @@ def test_the_new_request_button_on_the_home_opens_the_form(harness: SlackHarness
     assert harness.post_payload(payload).status == 200
     harness.settle()
     assert harness.last_view()["callback_id"] == "new_request"
+
+
+def test_a_managers_home_shows_what_is_stuck_on_their_team(harness: SlackHarness) -> None:
+    """Dave manages Finance (bob): a request bob left unanswered for 5 working hours shows on Dave's
+    home under "Unacknowledged"; bob, who manages nobody, has no such section. The waiting count is shown."""
+    harness.command("U0ALICE", "<@U0BOB|bob> need the Q3 numbers")
+    harness.settle()
+    harness.clock.advance(hours=5)
+    assert harness.open_home("U0DAVE").status == 200
+    harness.settle()
+    home = _home_text(harness, "U0DAVE")
+    assert "What is stuck on your team" in home and "Unacknowledged (1)" in home and "R-1 held by Bob" in home
+    assert harness.open_home("U0BOB").status == 200
+    harness.settle()
+    bobs = _home_text(harness, "U0BOB")
+    assert "What is stuck on your team" not in bobs
+    assert "Still waiting for your first answer" in bobs

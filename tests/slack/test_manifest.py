@@ -13,7 +13,7 @@ from bot.digest import DigestJob
 from handlers.slack.deps import Subscriptions
 from tests.slack.conftest import SlackHarness
 
-MANIFEST = Path(__file__).resolve().parents[2] / "manifest.yml"
+MANIFEST = Path(__file__).resolve().parents[2] / "handlers" / "slack" / "manifest.yml"
 
 METHOD_SCOPES = {
     "chat.postMessage": "chat:write",

@@ -23,6 +23,7 @@ def run(deps: SlackDeps, client: WebClient, command: SlashCommand, replier: Repl
         platform_resolver=deps.identity.resolver(client, command.team_id),
         idempotency_key=command_key(command.team_id, command.trigger_id),
         hours=deps.hours,
+        person_figures=deps.person_figures,
     )
     if reply.open_form:
         client.views_open(trigger_id=command.trigger_id, view=new_request_modal())

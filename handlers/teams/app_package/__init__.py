@@ -1,0 +1,1 @@
+"""The Teams app package template: manifest.json (placeholder app id) and both icons."""
