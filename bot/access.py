@@ -56,6 +56,8 @@ class Permission(StrEnum):
     """Rate the service once it is closed."""
     STEER = "steer"
     """The requester's own moves: cancel, reopen, answer a follow-up."""
+    NEGOTIATE = "negotiate"
+    """Propose a due date, or answer the other side's proposal (whose turn it is: ``bot.promises``)."""
 
 
 _INVOLVED = frozenset({Role.REQUESTER, Role.PROVIDER, Role.PREVIOUS_PROVIDER, Role.MANAGER})
@@ -68,6 +70,7 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.REASSIGN: frozenset({Role.MANAGER}),
     Permission.RATE: frozenset({Role.REQUESTER}),
     Permission.STEER: frozenset({Role.REQUESTER}),
+    Permission.NEGOTIATE: frozenset({Role.REQUESTER, Role.PROVIDER}),
 }
 """Which roles hold each permission; :data:`Role.OTHER` holds none."""
 
@@ -84,6 +87,12 @@ ACTION_PERMISSIONS: dict[ActionId, Permission] = {
     ActionId.REOPEN: Permission.STEER,
     ActionId.FOLLOW_UP: Permission.STEER,
     ActionId.COMMENT: Permission.COMMENT,
+    ActionId.SET_DUE: Permission.STEER,
+    ActionId.PROPOSE_DUE: Permission.NEGOTIATE,
+    ActionId.ACCEPT_DUE: Permission.NEGOTIATE,
+    ActionId.DECLINE_DUE: Permission.NEGOTIATE,
+    ActionId.ASK_UPDATE: Permission.STEER,
+    ActionId.PROGRESS: Permission.ACT,
     ActionId.THANK: Permission.RATE,
 }
 """The permission each request action needs (thanking the provider is the requester's, like rating)."""
@@ -128,6 +137,12 @@ _VERBS: dict[ActionId, str] = {
     ActionId.RECOVER: "answer the poor rating of",
     ActionId.FOLLOW_UP: "answer the follow-up of",
     ActionId.COMMENT: "comment on",
+    ActionId.SET_DUE: "set the due date of",
+    ActionId.PROPOSE_DUE: "propose a due date for",
+    ActionId.ACCEPT_DUE: "accept a due date for",
+    ActionId.DECLINE_DUE: "decline a due date for",
+    ActionId.ASK_UPDATE: "ask for an update on",
+    ActionId.PROGRESS: "post progress on",
     ActionId.THANK: "say thanks for",
 }
 
@@ -167,6 +182,7 @@ def check_action(request: Request, action: ActionId, actor: Person, directory: D
         Permission.RATE: directory.handle(request.requester_id),
         Permission.STEER: directory.handle(request.requester_id),
         Permission.REASSIGN: f"{directory.handle(request.provider_id)}'s manager",
+        Permission.NEGOTIATE: f"{directory.handle(request.requester_id)} and {directory.handle(request.provider_id)}",
     }.get(permission, "the people on it")
     raise NotAllowed(f"Only {who} can {verb(action)} {request.ref}.")
 

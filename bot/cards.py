@@ -6,11 +6,13 @@ nothing here knows any platform. Card keys let later messages update a card in p
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.models import NEEDS, Action, ActionId, Event, EventKind, Fact, Message, MessageKind, Request, Status
 from bot.people import Directory
+from bot.promises import agreed_dates, pending_proposal
+from bot.workhours import DEFAULT_HOURS, WorkingHours, working_time
 
 
 def when(moment: datetime | None, tz: str, *, zone_name: bool = False) -> str:
@@ -22,6 +24,23 @@ def when(moment: datetime | None, tz: str, *, zone_name: bool = False) -> str:
     except (KeyError, ValueError):
         zone = ZoneInfo("UTC")
     return moment.astimezone(zone).strftime("%a %d %b %H:%M %Z" if zone_name else "%a %d %b %H:%M")
+
+
+def working_span(span: timedelta) -> str:
+    """A span of working time for people: ``40 min``, ``3 working h``, ``2 working h 15 min``."""
+    minutes = int(span.total_seconds() // 60)
+    if minutes < 60:
+        return f"{minutes} working min" if minutes else "less than a working minute"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} working h {rest} min" if rest else f"{hours} working h"
+
+
+def overdue(request: Request, now: datetime | None, tz: str, hours: WorkingHours = DEFAULT_HOURS) -> str | None:
+    """``overdue by 3 working h`` for an open request past its due date (counted in the viewer's
+    working hours, ``tz``), else None."""
+    if now is None or request.due_at is None or not request.status.is_open or now <= request.due_at:
+        return None
+    return f"overdue by {working_span(working_time(request.due_at, now, tz=tz, hours=hours))}"
 
 
 def provider_card_key(request: Request, provider_id: str) -> str:
@@ -38,7 +57,7 @@ def _key(request: Request, kind: str, recipient_id: str) -> str:
     return f"{request.workspace}:{request.ref}:e{len(request.events)}:{kind}:{recipient_id}"
 
 
-def describe(event: Event, directory: Directory) -> str:
+def describe(event: Event, directory: Directory, tz: str = "UTC") -> str:
     """One line of history for an event, e.g. ``bob handed off to carol: "see the sheet"``."""
     who = directory.handle(event.actor_id)
     to = directory.handle(event.to_id) if event.to_id else ""
@@ -65,22 +84,45 @@ def describe(event: Event, directory: Directory) -> str:
             return f"{who} {verdict}{note}"
         case EventKind.COMMENTED:
             return f"{who} commented{note}"
+        case EventKind.DUE_SET:
+            return f"{who} set the due date: {when(event.due_at, tz, zone_name=True)}"
+        case EventKind.DUE_PROPOSED:
+            return f"{who} proposed a due date: {when(event.due_at, tz, zone_name=True)}{note}"
+        case EventKind.DUE_AGREED:
+            return f"{who} agreed the due date: {when(event.due_at, tz, zone_name=True)}"
+        case EventKind.UPDATE_ASKED:
+            return f"{who} asked for an update"
+        case EventKind.PROGRESS_NOTED:
+            return f"{who} posted progress{note}"
+        case EventKind.DUE_DECLINED:
+            return f"{who} declined the proposed due date{note}"
         case _:
             return f"{who} {event.kind.value.replace('_', ' ')}{note}"
 
 
 def history(request: Request, directory: Directory, tz: str) -> list[str]:
     """The whole log as lines, oldest first, in the viewer's time zone."""
-    return [f"{when(e.at, tz)} · {describe(e, directory)}" for e in request.events]
+    return [f"{when(e.at, tz)} · {describe(e, directory, tz)}" for e in request.events]
 
 
-def _facts(request: Request, directory: Directory, tz: str) -> list[Fact]:
+def _facts(request: Request, directory: Directory, tz: str, now: datetime | None = None) -> list[Fact]:
     facts = [
         Fact(label="From", value=directory.name(request.requester_id)),
         Fact(label="To", value=directory.name(request.provider_id)),
         Fact(label="Status", value=request.status.label),
         Fact(label="Due", value=when(request.due_at, tz, zone_name=True)),
     ]
+    late = overdue(request, now, tz)
+    if late is not None:
+        facts.append(Fact(label="Overdue", value=f"⚠️ {late}"))
+    pending = pending_proposal(request)
+    if pending is not None:
+        facts.append(
+            Fact(
+                label="Proposed",
+                value=f"{when(pending.due_at, tz, zone_name=True)} by {directory.name(pending.proposer_id)}",
+            )
+        )
     if request.priority.value != "normal":
         facts.append(Fact(label="Priority", value=request.priority.value))
     if request.parent is not None:
@@ -113,12 +155,63 @@ def provider_actions(request: Request) -> list[Action]:
     return actions
 
 
+def _progress_action(request: Request) -> list[Action]:
+    """ "Post progress" while the requester's ask for an update is unanswered."""
+    for event in reversed(request.events):
+        if event.kind == EventKind.PROGRESS_NOTED:
+            return []
+        if event.kind == EventKind.UPDATE_ASKED:
+            return [
+                Action(
+                    id=ActionId.PROGRESS,
+                    label="Post progress",
+                    request=request.number,
+                    style="primary",
+                    inputs=["note"],
+                )
+            ]
+    return []
+
+
+def negotiation_actions(request: Request, viewer_id: str) -> list[Action]:
+    """The date buttons of one party (requester or current provider) of an open request: answer
+    the other side's proposal, or propose a date (moving an agreed one needs a reason)."""
+    if not request.status.is_open:
+        return []
+    n = request.number
+    pending = pending_proposal(request)
+    if pending is not None:
+        if pending.proposer_id == viewer_id:
+            return []
+        return [
+            Action(id=ActionId.ACCEPT_DUE, label="Accept date", request=n, style="primary", value=str(pending.index)),
+            Action(id=ActionId.DECLINE_DUE, label="Decline date", request=n, value=str(pending.index), inputs=["note"]),
+            Action(id=ActionId.PROPOSE_DUE, label="Propose another date", request=n, inputs=["due", "note"]),
+        ]
+    if viewer_id == request.requester_id:
+        if request.due_at is None:
+            return [Action(id=ActionId.SET_DUE, label="Set due date", request=n, inputs=["due"])]
+        if agreed_dates(request):
+            return [Action(id=ActionId.PROPOSE_DUE, label="Move due date", request=n, inputs=["due", "note"])]
+        return []  # the requester's ask stands until the provider answers it
+    return [Action(id=ActionId.PROPOSE_DUE, label="Propose a date", request=n, inputs=["due", "note"])]
+
+
 def requester_actions(request: Request, thank: str | None = None) -> list[Action]:
     """The buttons on the requester's confirmation card; once it is done, ``thank`` (the name of
     whoever finished it) gets a "Thank ..." button that gives them kudos (``bot.kudos``)."""
     n = request.number
     if request.status.is_open:
-        return [Action(id=ActionId.CANCEL, label="Cancel request", request=n, style="danger")]
+        ask = (
+            [Action(id=ActionId.ASK_UPDATE, label="Ask for an update", request=n)]
+            if request.status in (Status.ACKNOWLEDGED, Status.IN_PROGRESS)
+            else []
+        )
+        return [
+            *ask,
+            *negotiation_actions(request, request.requester_id),
+            Action(id=ActionId.CANCEL, label="Cancel request", request=n, style="danger"),
+        ]
     actions = []
     if request.status == Status.DONE and thank:
         actions.append(Action(id=ActionId.THANK, label=f"Thank {thank}", request=n, inputs=["message"]))
@@ -133,7 +226,9 @@ def finished_by(request: Request) -> str | None:
     return done.actor_id if done is not None else None
 
 
-def provider_card(request: Request, directory: Directory, provider_id: str | None = None) -> Message:
+def provider_card(
+    request: Request, directory: Directory, provider_id: str | None = None, now: datetime | None = None
+) -> Message:
     """The provider's card: what is asked, by whom, the whole history, and what they can do."""
     provider_id = provider_id or request.provider_id
     tz = _tz(directory, provider_id)
@@ -148,16 +243,18 @@ def provider_card(request: Request, directory: Directory, provider_id: str | Non
         kind="provider_card",
         title=title,
         text=request.text,
-        facts=_facts(request, directory, tz),
+        facts=_facts(request, directory, tz, now),
         history=history(request, directory, tz),
-        actions=provider_actions(request) if current else [],
+        actions=[*_progress_action(request), *provider_actions(request), *negotiation_actions(request, provider_id)]
+        if current
+        else [],
         card_key=provider_card_key(request, provider_id),
         revision=len(request.events),
         request=request.number,
     )
 
 
-def requester_card(request: Request, directory: Directory) -> Message:
+def requester_card(request: Request, directory: Directory, now: datetime | None = None) -> Message:
     """The requester's confirmation card; it tracks the status live."""
     tz = _tz(directory, request.requester_id)
     return Message(
@@ -167,7 +264,7 @@ def requester_card(request: Request, directory: Directory) -> Message:
         kind="requester_card",
         title=f"{request.ref} to {directory.name(request.provider_id)}: {request.status.label}",
         text=request.text,
-        facts=_facts(request, directory, tz),
+        facts=_facts(request, directory, tz, now),
         history=history(request, directory, tz),
         actions=requester_actions(request, thank=_first_name(directory, finished_by(request))),
         card_key=requester_card_key(request),
@@ -220,28 +317,31 @@ def on_created(request: Request, directory: Directory) -> list[Message]:
 def on_action(before: Request, after: Request, action: ActionId, directory: Directory) -> list[Message]:
     """Messages caused by one action: cards updated in place plus notes in their threads."""
     event = after.events[-1]
-    line = describe(event, directory)
+
+    def line(recipient_id: str) -> str:  # in the recipient's own time zone
+        return describe(event, directory, _tz(directory, recipient_id))
+
     rq_thread = requester_card_key(after)
     messages: list[Message] = []
     card_changes = action not in (ActionId.RATE, ActionId.RECOVER, ActionId.FOLLOW_UP, ActionId.COMMENT)
     if card_changes:
-        messages.append(provider_card(after, directory))
-        messages.append(requester_card(after, directory))
+        messages.append(provider_card(after, directory, now=event.at))
+        messages.append(requester_card(after, directory, now=event.at))
     if before.provider_id != after.provider_id:
         messages.append(provider_card(after, directory, provider_id=before.provider_id))
         messages.append(
             _note(
                 after,
                 after.provider_id,
-                f"{after.ref} is yours now: {line}",
+                f"{after.ref} is yours now: {line(after.provider_id)}",
                 provider_card_key(after, after.provider_id),
             )
         )
     pv_thread = provider_card_key(after, after.provider_id)
     if event.actor_id != after.requester_id:
-        messages.append(_note(after, after.requester_id, line, rq_thread))
+        messages.append(_note(after, after.requester_id, line(after.requester_id), rq_thread))
     elif action != ActionId.RATE or (event.rating and event.rating.score > 2):
-        messages.append(_note(after, after.provider_id, line, pv_thread))
+        messages.append(_note(after, after.provider_id, line(after.provider_id), pv_thread))
     if action == ActionId.DONE:
         messages.append(rating_prompt(after, directory))
     if action == ActionId.RATE and event.rating is not None and event.rating.score <= 2:

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from bot.dates import DueDateError, parse_due, split_due
+from bot.dates import DueDateError, find_due, parse_due, split_due
 from bot.models import Priority
 from bot.workhours import WorkingHours
 
@@ -106,6 +106,9 @@ class CreateRequest(_Model):
     text: str
     due: datetime | None = None
     due_text: str | None = None
+    due_unreadable: str | None = None
+    """A ``by``/``in`` phrase that looks like a date but couldn't be read (kept in ``text``): the
+    request is created without a due date and the requester is told, with a way to set one."""
     parent: int | None = None
     priority: Priority = Priority.NORMAL
     tags: list[str] = []
@@ -200,6 +203,7 @@ _TAG_RE = re.compile(r"(?<![^\s(])#([^\W\d_][\w-]*)")
 _TAG_TOKEN_RE = re.compile(r"#[^\W\d_][\w-]*")
 _REQUEST_ID_RE = re.compile(r"#?(?:r-?)?([0-9]{1,9})", re.IGNORECASE)
 _PARENT_ID_RE = re.compile(r"#?r-([0-9]{1,9})[.,;!]?", re.IGNORECASE)
+_PARENT_REF_RE = re.compile(r"(?<!\S)for\s+(#?r-[0-9]*)(?=[.,;!]?(?:\s|$))", re.IGNORECASE)
 _REQUEST_WORD_RE = re.compile(r"/?request(?!\S)", re.IGNORECASE)
 _KUDOS_WORD_RE = re.compile(r"/?kudos(?!\S)", re.IGNORECASE)
 
@@ -392,6 +396,12 @@ def _parse_create(text: str, *, now: datetime, tz: str, hours: WorkingHours | No
     if taken is None:
         return _request_usage(f"I need someone to ask: start with @name, e.g. {_REQUEST_EXAMPLE}")
     provider, rest = taken
+    for ref in _PARENT_REF_RE.finditer(rest):
+        if parse_request_id(ref.group(1)) is None:
+            return _request_usage(
+                f"{_echo(ref.group(1))} is not a request id. Request ids look like R-12, "
+                f"e.g. /request {provider.display()} pull the invoices for R-12"
+            )
     rest, priority, external = _extract_flags(_strip_leading_punctuation(rest))
     body, clause, parent = _split_tail(rest)
     if not body:
@@ -401,6 +411,15 @@ def _parse_create(text: str, *, now: datetime, tz: str, hours: WorkingHours | No
         )
     if len(body) > MAX_REQUEST_CHARS:
         return _request_usage(_too_long("request", len(body), MAX_REQUEST_CHARS))
+    unreadable: str | None = None
+    if clause is None:  # not at the end: anywhere in the text, or a date-like phrase to report
+        found = find_due(body)
+        body, clause, unreadable = found.text, found.clause, found.unreadable
+        if not body:
+            return _request_usage(
+                f"Tell {provider.display()} what you need besides the due date. "
+                f"For example: /request {provider.display()} need the Q3 numbers by friday"
+            )
     due: datetime | None = None
     if clause is not None:
         try:
@@ -412,6 +431,7 @@ def _parse_create(text: str, *, now: datetime, tz: str, hours: WorkingHours | No
         text=body,
         due=due,
         due_text=clause,
+        due_unreadable=unreadable,
         parent=parent,
         priority=priority,
         tags=_hashtags(body),

@@ -6,6 +6,7 @@ the requester's IANA time zone as ``tz``. Results are aware datetimes in UTC.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -13,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.workhours import WorkingHours
 
-__all__ = ["DEFAULT_DUE_TIME", "DueDateError", "parse_due", "split_due"]
+__all__ = ["DEFAULT_DUE_TIME", "DueDateError", "DueSearch", "find_due", "parse_due", "split_due"]
 
 DEFAULT_DUE_TIME: time = time(17, 0)
 """Local time of day used when a phrase names a day but no time (end of the working day)."""
@@ -432,3 +433,106 @@ def split_due(text: str) -> tuple[str, str | None]:
                 clause = clause[:-1].rstrip()
             return stripped[:start].rstrip(), clause
     return stripped, None
+
+
+# --------------------------------------------------------------------------- a due phrase anywhere
+
+_MAX_CLAUSE_WORDS = 8
+_EDGE_PUNCT = ",;:.!?)"
+_DATE_WORDS = (*_WEEKDAYS, *_MONTHS, *_TODAY_WORDS, *_TOMORROW_WORDS, "noon", "midnight", "midday", "next", "eow")
+_DAYISH_RE = re.compile(r"[0-9]|day$|days$|day's$")
+_UNIT_WORD_RE = re.compile(
+    r"(?:min|mins|minutes?|h|hrs?|hours?|d|days?|w|wks?|weeks?|months?|years?|yrs?|fortnights?|working|business|workdays?)"
+)
+_NUMBERISH_RE = re.compile(r"[-+−]?[0-9][0-9,._]*|a|an|few|couple|several|some|" + _WORD_COUNT_ALT)
+
+
+@dataclass(frozen=True)
+class DueSearch:
+    """What :func:`find_due` found in free text.
+
+    ``text`` is the text without the due clause; ``clause`` the due clause taken out of it (it
+    parses as a due phrase; :func:`parse_due` still decides whether it is in the future);
+    ``unreadable`` a ``by``/``in`` phrase that looks like a date but can't be read. It stays in
+    ``text``, and the requester must be told. Nothing else is ever removed from the text.
+    """
+
+    text: str
+    clause: str | None = None
+    unreadable: str | None = None
+
+
+def _clean_word(word: str) -> str:
+    return word.strip(_EDGE_PUNCT + "\"'").lower()
+
+
+def _looks_like_a_date(keyword: str, following: list[str]) -> int:
+    """How many of ``following`` belong to a date-looking phrase after ``by``/``in`` (0: none)."""
+    words = [_clean_word(w) for w in following[:3]]
+    if not words or not words[0]:
+        return 0
+    if keyword == "in":
+        if not _NUMBERISH_RE.fullmatch(words[0]):
+            return 0
+        for index, word in enumerate(words[1:], start=2):
+            if _UNIT_WORD_RE.fullmatch(word):
+                return index
+        return 0
+    first = words[0]
+    if first in ("next", "this", "end", "the") and len(words) > 1:
+        inner = _looks_like_a_date("by", following[1:])
+        return inner + 1 if inner else (1 if first == "next" else 0)
+    if _DAYISH_RE.search(first) or first in _DATE_WORDS:
+        return 1
+    if len(first) >= 3 and difflib.get_close_matches(first, _DATE_WORDS, n=1, cutoff=0.75):
+        return 1
+    return 0
+
+
+def _splice(left: str, right: str) -> str:
+    """Join the text around a removed clause: one space, or none before punctuation."""
+    left, right = left.rstrip(), right.lstrip()
+    if not left:
+        return right.lstrip(",;: ").lstrip()
+    if not right:
+        return left.rstrip(",;:")
+    if right[0] in ",;:.!?)":
+        return left + right
+    return f"{left} {right}"
+
+
+def find_due(text: str) -> DueSearch:
+    """Find a due clause anywhere in ``text`` (pure, never raises).
+
+    A trailing clause wins (``... by friday``); otherwise the first ``by``/``in`` phrase that
+    reads as a date, as long as it reads (``by friday, split by region`` takes ``by friday``).
+    When none reads but one looks like a date (``by blursday``, ``in -3 days``), it is reported
+    as ``unreadable`` and left in the text.
+    """
+    stripped = text.strip()
+    head, clause = split_due(stripped)
+    if clause is not None:
+        return DueSearch(head, clause)
+    tokens = [(m.start(), m.end()) for m in re.finditer(r"\S+", stripped)]
+    unreadable: str | None = None
+    for index, (start, end) in enumerate(tokens):
+        keyword = stripped[start:end].lower()
+        if keyword not in ("by", "in"):
+            continue
+        best: int | None = None
+        for last in range(index + 1, min(len(tokens), index + _MAX_CLAUSE_WORDS + 1)):
+            candidate = stripped[start : tokens[last][1]].rstrip(_EDGE_PUNCT)
+            if _parse_phrase(_normalize(candidate)) is not None:
+                best = last
+        if best is not None:
+            candidate_end = tokens[best][1]
+            clause = stripped[start:candidate_end]
+            trimmed = clause.rstrip(_EDGE_PUNCT) if not _AM_PM_DOT_RE.search(clause) else clause
+            candidate_end = start + len(trimmed)
+            return DueSearch(_splice(stripped[:start], stripped[candidate_end:]), trimmed)
+        if unreadable is None:
+            taken = _looks_like_a_date(keyword, [stripped[s:e] for s, e in tokens[index + 1 :]])
+            if taken:
+                phrase_end = tokens[index + taken][1]
+                unreadable = stripped[start:phrase_end].rstrip(_EDGE_PUNCT)
+    return DueSearch(stripped, None, unreadable)

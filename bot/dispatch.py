@@ -16,12 +16,12 @@ from bot.chain import chain_lines
 from bot.digest import DEFAULT_DIGEST, DigestSettings, digest_preview
 from bot.errors import DomainError, NotFound
 from bot.kudos import DEFAULT_KUDOS_ALLOWANCE, give_kudos, leaderboard_text
-from bot.models import Message, Person, Request
+from bot.models import EventKind, Message, Person, Request
 from bot.patterns import request_patterns
 from bot.people import Directory
 from bot.ports import Store
 from bot.pulse import DEFAULT_PULSE, PulseSettings
-from bot.requests import Outcome, can_view, create_request
+from bot.requests import POOR_RATING, Outcome, can_view, create_request
 from bot.stats import request_stats
 from bot.team_view import team_view, team_view_card, team_view_text
 from bot.workhours import DEFAULT_HOURS, WorkingHours
@@ -64,10 +64,12 @@ def _require(resolve: MentionResolver, mention: commands.Mention) -> Person:
     return person
 
 
-def _line(request: Request, directory: Directory, viewer: Person) -> str:
+def _line(request: Request, directory: Directory, viewer: Person, now: datetime, hours: WorkingHours) -> str:
     other = request.provider_id if viewer.id == request.requester_id else request.requester_id
     arrow = "→" if viewer.id == request.requester_id else "←"
     due = f" · due {cards.when(request.due_at, viewer.tz)}" if request.due_at else ""
+    late = cards.overdue(request, now, viewer.tz, hours)
+    due += f" · ⚠️ {late}" if late else ""
     text = request.text if len(request.text) <= 60 else request.text[:57] + "..."
     return f"{request.ref} {arrow} {directory.handle(other)} · {request.status.label}{due} · {text}"
 
@@ -129,27 +131,42 @@ def _run_request(
                 external=command.external,
                 idempotency_key=idempotency_key,
             )
-            return _from_outcome(outcome)
+            reply = _from_outcome(outcome)
+            if command.due_unreadable and not outcome.repeated:
+                reply.text += "\n" + unreadable_due_note(command.due_unreadable, outcome.request.ref)
+            return reply
         case commands.ListMine():
             mine = store.find_requests(actor.workspace, requester_id=actor.id, limit=20)
             if not mine:
                 return Reply("You have no requests yet. Try /request @name what you need by friday.")
-            lines = [_line(r, directory, actor) for r in mine]
+            lines = [_line(r, directory, actor, now, hours) for r in mine]
             return Reply("Your requests (newest first):\n" + "\n".join(lines))
         case commands.Queue():
             queue = store.find_requests(actor.workspace, provider_id=actor.id, open_only=True)
-            if not queue:
+            recoveries = _open_recoveries(store, actor)
+            if not queue and not recoveries:
                 return Reply("Your queue is empty. Nice!")
             queue.sort(key=lambda r: (r.due_at is None, r.due_at or r.created_at, r.number))
-            return Reply("Waiting on you (soonest due first):\n" + "\n".join(_line(r, directory, actor) for r in queue))
+            parts = []
+            if queue:
+                waiting = "\n".join(_line(r, directory, actor, now, hours) for r in queue)
+                parts.append("Waiting on you (soonest due first):\n" + waiting)
+            if recoveries:
+                owed = "\n".join(
+                    f"{r.ref} ← {directory.handle(r.requester_id)} rated it {r.rating.score}/5"  # type: ignore[union-attr]
+                    " · answer it with \"Here's what we'll do\" on its rating card"
+                    for r in recoveries
+                )
+                parts.append("Service recovery waiting on you:\n" + owed)
+            return Reply("\n".join(parts))
         case commands.Show():
             request = store.get_request(actor.workspace, command.number)
             if request is None or not can_view(request, actor, directory):
                 raise NotFound(f"I can't find R-{command.number}.")
             if actor.id == request.provider_id:
-                card = cards.provider_card(request, directory)
+                card = cards.provider_card(request, directory, now=now)
             else:
-                card = cards.requester_card(request, directory)
+                card = cards.requester_card(request, directory, now=now)
                 if actor.id != request.requester_id:
                     card.actions = []
             return Reply(f"{request.ref}: {request.status.label}", card=card, request=request)
@@ -186,6 +203,30 @@ def _run_request(
                 store=store, workspace=actor.workspace, number=command.number, now=now, viewer=actor, hours=hours
             )
             return Reply("\n".join(lines))
+
+
+_RECOVERY_SCAN = 200
+"""How many of a provider's latest requests the queue looks through for open recoveries."""
+
+
+def _open_recoveries(store: Store, provider: Person) -> list[Request]:
+    """Closed requests of ``provider`` whose poor rating still waits for their answer."""
+    found = []
+    for request in store.find_requests(provider.workspace, provider_id=provider.id, limit=_RECOVERY_SCAN):
+        rating = request.rating
+        last = request.last(EventKind.RATED, EventKind.RECOVERY_PLANNED, EventKind.FOLLOWED_UP)
+        if rating is not None and rating.score <= POOR_RATING and last is not None and last.kind == EventKind.RATED:
+            found.append(request)
+    return found
+
+
+def unreadable_due_note(phrase: str, ref: str) -> str:
+    """What the requester is told when a date-like phrase couldn't be read: plainly, and how to fix it."""
+    shown = phrase if len(phrase) <= 60 else phrase[:59] + "…"
+    return (
+        f"⚠️ I couldn't read the due date in {shown!r}, so {ref} has no due date yet. "
+        f'Pick one with "Set due date" on your card for {ref}.'
+    )
 
 
 def _from_outcome(outcome: Outcome) -> Reply:

@@ -20,6 +20,7 @@ from functools import cached_property
 from bot.errors import InvalidCommand
 from bot.models import NEEDS, Event, EventKind, Person, Rating, Request, Status, Team
 from bot.ports import Store
+from bot.promises import promised_due
 from bot.workhours import DEFAULT_HOURS, WorkingHours, working_time
 
 NO_TEAM = ""
@@ -135,13 +136,14 @@ def _waited(request: Request, *, people: Mapping[str, Person], now: datetime, ho
 def promise_kept(request: Request, now: datetime | None = None) -> bool | None:
     """Whether a due time was met: True when done by it; False when done late, or (given ``now``)
     still open after it; None without a due time, while it may still be met, or when declined
-    or cancelled."""
-    if request.due_at is None:
+    or cancelled. The due time is the last one agreed before it passed (``bot.promises``)."""
+    due_at = promised_due(request)
+    if due_at is None:
         return None
     if request.status == Status.DONE:
         done = request.last(EventKind.DONE)
-        return done is not None and done.at <= request.due_at
-    if request.status.is_open and now is not None and now > request.due_at:
+        return done is not None and done.at <= due_at
+    if request.status.is_open and now is not None and now > due_at:
         return False
     return None
 

@@ -108,6 +108,12 @@ class EventKind(StrEnum):
     RATED = "rated"
     RECOVERY_PLANNED = "recovery_planned"
     FOLLOWED_UP = "followed_up"
+    DUE_SET = "due_set"
+    DUE_PROPOSED = "due_proposed"
+    DUE_AGREED = "due_agreed"
+    DUE_DECLINED = "due_declined"
+    UPDATE_ASKED = "update_asked"
+    PROGRESS_NOTED = "progress_noted"
 
 
 class Rating(Model):
@@ -137,6 +143,8 @@ class Event(Model):
     to_id: str | None = None
     rating: Rating | None = None
     satisfied: bool | None = None
+    due_at: AwareDatetime | None = None
+    """The due date this event set, proposed or agreed (``DUE_*``), or asked for (``CREATED``)."""
 
 
 class Request(Model):
@@ -233,6 +241,12 @@ class ActionId(StrEnum):
     RECOVER = "recover"
     FOLLOW_UP = "follow_up"
     COMMENT = "comment"
+    SET_DUE = "set_due"
+    PROPOSE_DUE = "propose_due"
+    ACCEPT_DUE = "accept_due"
+    DECLINE_DUE = "decline_due"
+    ASK_UPDATE = "ask_update"
+    PROGRESS = "progress"
     THANK = "thank"
     SNOOZE = "snooze"
     MUTE = "mute"

@@ -12,9 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from bot import access, cards
+from bot import access, cards, workhours
 from bot.access import can_view
-from bot.errors import Conflict, InvalidCommand, InvalidTransition, NotFound
+from bot.dates import DueDateError, parse_due
+from bot.errors import Conflict, InvalidCommand, InvalidTransition, NotAllowed, NotFound
 from bot.models import (
     MAX_TEXT,
     NEEDS,
@@ -31,6 +32,7 @@ from bot.models import (
 )
 from bot.people import Directory
 from bot.ports import Store
+from bot.promises import agreed_dates, pending_proposal
 
 __all__ = [
     "ActionInput",
@@ -72,6 +74,12 @@ _TRANSITIONS: dict[ActionId, tuple[EventKind, frozenset[Status], Status | None]]
     ActionId.RECOVER: (EventKind.RECOVERY_PLANNED, _CLOSED_DONE_OR_DECLINED, None),
     ActionId.FOLLOW_UP: (EventKind.FOLLOWED_UP, _CLOSED_DONE_OR_DECLINED, None),
     ActionId.COMMENT: (EventKind.COMMENTED, frozenset(Status), None),
+    ActionId.SET_DUE: (EventKind.DUE_SET, _OPEN, None),
+    ActionId.PROPOSE_DUE: (EventKind.DUE_PROPOSED, _OPEN, None),
+    ActionId.ACCEPT_DUE: (EventKind.DUE_AGREED, _OPEN, None),
+    ActionId.DECLINE_DUE: (EventKind.DUE_DECLINED, _OPEN, None),
+    ActionId.ASK_UPDATE: (EventKind.UPDATE_ASKED, _OPEN, None),
+    ActionId.PROGRESS: (EventKind.PROGRESS_NOTED, _OPEN, None),
 }
 
 _STATE_PHRASES: dict[Status, str] = {
@@ -93,6 +101,11 @@ class ActionInput:
     to: Person | None = None
     rating: Rating | None = None
     satisfied: bool | None = None
+    due: str | None = None
+    """A due phrase ("friday 3pm", "in 3 days") or a picked date ("2026-12-04"), read in the
+    actor's time zone."""
+    proposal: int | None = None
+    """Which proposal an accept or decline answers (its place in the log, from the button)."""
 
 
 @dataclass
@@ -209,6 +222,68 @@ def _check_rules(request: Request, action: ActionId, inputs: ActionInput, now: d
             raise InvalidCommand("Please say whether you are satisfied now.", field="satisfied")
     if action == ActionId.COMMENT:
         _clean(inputs.note, "a comment", required=True)
+    if action == ActionId.SET_DUE and request.due_at is not None:
+        raise InvalidTransition(f"{request.ref} already has a due date.")
+    if action == ActionId.PROGRESS:
+        _clean(inputs.note, "a progress note", required=True)
+
+
+def _check_update_ask(request: Request, actor: Person, now: datetime) -> None:
+    """At most one ask for an update per request per working day (the requester's local day)."""
+    zone = workhours.zone(actor.tz)
+    today = now.astimezone(zone).date()
+    for event in reversed(request.events):
+        if event.kind == EventKind.UPDATE_ASKED and event.at.astimezone(zone).date() == today:
+            raise InvalidTransition(
+                f"You already asked for an update on {request.ref} today; you can ask again tomorrow."
+            )
+
+
+def _check_turn(request: Request, action: ActionId, inputs: ActionInput, actor: Person, directory: Directory) -> None:
+    """Whose turn it is in a date negotiation (see :mod:`bot.promises`)."""
+    pending = pending_proposal(request)
+    if action == ActionId.PROPOSE_DUE:
+        if pending is not None and pending.proposer_id == actor.id:
+            raise InvalidTransition(
+                f"You already proposed a date for {request.ref}; it's up to "
+                f"{directory.handle(_other_party(request, actor.id))} to answer."
+            )
+        if agreed_dates(request) and _clean(inputs.note, "a reason for moving the agreed date") is None:
+            raise InvalidCommand("Please give a reason for moving the agreed date.", field="note")
+        return
+    if action in (ActionId.ACCEPT_DUE, ActionId.DECLINE_DUE):
+        if pending is None:
+            raise InvalidTransition(
+                f"There is no date proposal waiting on {request.ref}: it was withdrawn or already answered."
+            )
+        if inputs.proposal is not None and inputs.proposal != pending.index:
+            raise InvalidTransition(f"That proposal for {request.ref} was replaced by a newer one; see its card.")
+        if pending.proposer_id == actor.id:
+            raise NotAllowed(f"You proposed that date; {directory.handle(_other_party(request, actor.id))} answers it.")
+
+
+def _other_party(request: Request, person_id: str) -> str:
+    return request.provider_id if person_id == request.requester_id else request.requester_id
+
+
+def _due(request: Request, action: ActionId, inputs: ActionInput, actor: Person, now: datetime) -> datetime | None:
+    """The due date a ``SET_DUE`` sets, a ``PROPOSE_DUE`` proposes (read in the actor's zone) or an
+    ``ACCEPT_DUE`` agrees; InvalidCommand on the ``due`` field when it is missing, unreadable or past."""
+    if action == ActionId.ACCEPT_DUE:
+        pending = pending_proposal(request)
+        assert pending is not None  # _check_turn
+        if pending.due_at <= now:
+            raise InvalidTransition("That proposed date has already passed; propose a new one.")
+        return pending.due_at
+    if action not in (ActionId.SET_DUE, ActionId.PROPOSE_DUE):
+        return None
+    phrase = (inputs.due or "").strip()
+    if not phrase:
+        raise InvalidCommand("Please pick a due date, e.g. friday, 2026-12-04 or in 3 days.", field="due")
+    try:
+        return parse_due(phrase, now=now, tz=actor.tz)
+    except DueDateError as error:
+        raise InvalidCommand(error.message, field="due") from None
 
 
 _INPUTS: dict[ActionId, frozenset[str]] = {
@@ -222,6 +297,11 @@ _INPUTS: dict[ActionId, frozenset[str]] = {
     ActionId.RECOVER: frozenset({"note"}),
     ActionId.FOLLOW_UP: frozenset({"satisfied", "note"}),
     ActionId.COMMENT: frozenset({"note"}),
+    ActionId.SET_DUE: frozenset({"due"}),
+    ActionId.PROPOSE_DUE: frozenset({"due", "note"}),
+    ActionId.ACCEPT_DUE: frozenset({"proposal"}),
+    ActionId.DECLINE_DUE: frozenset({"proposal", "note"}),
+    ActionId.PROGRESS: frozenset({"note"}),
 }
 
 
@@ -246,6 +326,12 @@ def apply_action(
     inputs = _relevant(action, inputs or ActionInput())
     check_allowed(request, action, actor, directory)
     _check_rules(request, action, inputs, now)
+    _check_turn(request, action, inputs, actor, directory)
+    if action == ActionId.ASK_UPDATE:
+        _check_update_ask(request, actor, now)
+    due_at = _due(request, action, inputs, actor, now)
+    if action == ActionId.PROPOSE_DUE and due_at == request.due_at:
+        raise InvalidCommand(f"{request.ref} is already due then.", field="due")
     kind, _sources, target = _TRANSITIONS[action]
     event = Event(
         kind=kind,
@@ -257,9 +343,12 @@ def apply_action(
         to_id=inputs.to.id if inputs.to else None,
         rating=inputs.rating,
         satisfied=inputs.satisfied,
+        due_at=due_at,
     )
     updated = request.model_copy(deep=True)
     updated.events.append(event)
+    if due_at is not None and action != ActionId.PROPOSE_DUE:
+        updated.due_at = due_at
     if inputs.to is not None:
         updated.provider_id = inputs.to.id
     if target is not None:
@@ -317,7 +406,7 @@ def create_request(
         tags=list(dict.fromkeys(tags)),
         parent=parent,
         external=external,
-        events=[Event(kind=EventKind.CREATED, at=now, actor_id=requester.id, to_id=provider.id)],
+        events=[Event(kind=EventKind.CREATED, at=now, actor_id=requester.id, to_id=provider.id, due_at=due_at)],
     )
     sent: list[Message] = []
 
@@ -349,6 +438,12 @@ _REPLIES: dict[ActionId, str] = {
     ActionId.RECOVER: "Thanks. {requester} will see what you plan to do and be asked again.",
     ActionId.FOLLOW_UP: "Thanks for letting us know.",
     ActionId.COMMENT: "Comment added to {ref}.",
+    ActionId.SET_DUE: "{ref} is now due {due}; {provider} has been told.",
+    ActionId.PROPOSE_DUE: "You proposed {proposed} for {ref}; {other} has been asked to accept it.",
+    ActionId.ACCEPT_DUE: "Agreed: {ref} is due {due}.",
+    ActionId.DECLINE_DUE: "You declined the proposed date for {ref}; it stays {due_or_none}.",
+    ActionId.ASK_UPDATE: "You asked {provider} for an update on {ref}; their answer will show in its history.",
+    ActionId.PROGRESS: "Progress note added to {ref}; {requester} can see it.",
 }
 
 MAX_CONFLICT_RETRIES = 8
@@ -393,6 +488,12 @@ def act(
             ref=stored.ref,
             requester=directory.handle(stored.requester_id),
             provider=directory.handle(stored.provider_id),
+            due=cards.when(stored.due_at, actor.tz, zone_name=True),
+            due_or_none=f"due {cards.when(stored.due_at, actor.tz, zone_name=True)}"
+            if stored.due_at
+            else "without a due date",
+            proposed=cards.when(stored.events[-1].due_at, actor.tz, zone_name=True),
+            other=directory.handle(_other_party(stored, actor.id)),
         )
         return Outcome(stored, reply, messages)
     raise Conflict(f"R-{number} is changing too fast; please try again.")

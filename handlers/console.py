@@ -74,6 +74,12 @@ CLICK_USAGE: dict[ActionId, str] = {
     ActionId.RECOVER: "click recover R-<n> <what we'll do>",
     ActionId.FOLLOW_UP: "click follow_up R-<n> yes|no [note]",
     ActionId.COMMENT: "click comment R-<n> <text>",
+    ActionId.SET_DUE: "click due R-<n> <when>",
+    ActionId.PROPOSE_DUE: "click propose R-<n> <when> [-- <reason>]",
+    ActionId.ACCEPT_DUE: "click accept R-<n>",
+    ActionId.DECLINE_DUE: "click decline_date R-<n> [reason]",
+    ActionId.ASK_UPDATE: "click ask_update R-<n>",
+    ActionId.PROGRESS: "click progress R-<n> <how it is going>",
     ActionId.SNOOZE: "click snooze R-<n> [30m|4h|1d]",
     ActionId.MUTE: "click mute R-<n>",
     ActionId.UNMUTE: "click unmute R-<n>",
@@ -172,7 +178,16 @@ class Click:
 
 
 _NEED_SCORE = re.compile(r"([A-Za-z_]+)=(\S*)\s*")
-_ACTION_ALIASES = {"ack": "acknowledge", "followup": "follow_up", "hand_off": "handoff", "finish": "done"}
+_ACTION_ALIASES = {
+    "due": "set_due",
+    "propose": "propose_due",
+    "accept": "accept_due",
+    "decline_date": "decline_due",
+    "ack": "acknowledge",
+    "followup": "follow_up",
+    "hand_off": "handoff",
+    "finish": "done",
+}
 
 
 def _usage(action: ActionId) -> ClickUsage:
@@ -229,7 +244,7 @@ def _inputs(action: ActionId, args: str, directory: Directory) -> ActionInput:
             return ActionInput(to=person, note=note.strip() or None)
         case ActionId.RATE:
             return ActionInput(rating=_rating(args))
-        case ActionId.RECOVER | ActionId.COMMENT:
+        case ActionId.RECOVER | ActionId.COMMENT | ActionId.PROGRESS:
             if not args:
                 raise _usage(action)
             return ActionInput(note=args)
@@ -239,6 +254,21 @@ def _inputs(action: ActionId, args: str, directory: Directory) -> ActionInput:
             if not args:
                 raise _usage(action)
             return ActionInput(note=args)  # the thanks, or the pulse's scores and comment
+        case ActionId.SET_DUE:
+            if not args:
+                raise _usage(action)
+            return ActionInput(due=args)
+        case ActionId.PROPOSE_DUE:
+            when, _sep, reason = args.partition("--")
+            if not when.strip():
+                raise _usage(action)
+            return ActionInput(due=when.strip(), note=reason.strip() or None)
+        case ActionId.ACCEPT_DUE | ActionId.ASK_UPDATE:
+            if args:
+                raise _usage(action)
+            return ActionInput()
+        case ActionId.DECLINE_DUE:
+            return ActionInput(note=args or None)
         case ActionId.FOLLOW_UP:
             answer, _sep, note = args.partition(" ")
             verdict = {"yes": True, "y": True, "no": False, "n": False}.get(answer.lower().rstrip(".!,"))

@@ -49,6 +49,7 @@ EXPECTED_GRANTS: dict[Permission, set[Role]] = {
     Permission.REASSIGN: {Role.MANAGER},
     Permission.RATE: {Role.REQUESTER},
     Permission.STEER: {Role.REQUESTER},
+    Permission.NEGOTIATE: {Role.REQUESTER, Role.PROVIDER},
 }
 
 OPEN = {Status.OPEN, Status.ACKNOWLEDGED, Status.IN_PROGRESS}
@@ -68,6 +69,12 @@ EXPECTED_ACTIONS: dict[ActionId, tuple[Permission, set[Status]]] = {
     ActionId.REOPEN: (Permission.STEER, CLOSED),
     ActionId.FOLLOW_UP: (Permission.STEER, SERVED),
     ActionId.COMMENT: (Permission.COMMENT, OPEN | CLOSED),
+    ActionId.SET_DUE: (Permission.STEER, OPEN),
+    ActionId.PROPOSE_DUE: (Permission.NEGOTIATE, OPEN),
+    ActionId.ACCEPT_DUE: (Permission.NEGOTIATE, OPEN),
+    ActionId.DECLINE_DUE: (Permission.NEGOTIATE, OPEN),
+    ActionId.ASK_UPDATE: (Permission.STEER, OPEN),
+    ActionId.PROGRESS: (Permission.ACT, OPEN),
 }
 """Per action: the permission it needs and the states it may start from."""
 

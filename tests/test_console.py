@@ -146,7 +146,9 @@ def test_the_store_keeps_the_conversation_between_sessions(tmp_path: Path) -> No
     )
     assert first.returncode == 0, first.stderr
 
-    second = _servechain("console", "--db", "kept.json", cwd=tmp_path, stdin="as bob\n/request queue\n")
+    second = _servechain(
+        "console", "--db", "kept.json", cwd=tmp_path, stdin=f"clock {MONDAY}\nas bob\n/request queue\n"
+    )
 
     assert second.returncode == 0, second.stderr
     assert "  R-1 ← alice · open · due Fri 27 Nov 12:00 · need Q3 numbers" in second.stdout.splitlines()

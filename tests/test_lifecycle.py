@@ -61,6 +61,7 @@ def test_create_numbers_requests_and_queues_provider_and_requester_cards(org_sto
         ActionId.DONE,
         ActionId.DECLINE,
         ActionId.HANDOFF,
+        ActionId.PROPOSE_DUE,
     ]
     assert card.title == "R-1 from Alice"
     pending = {item.key for item in org_store.list_outbox("default", state="pending")}

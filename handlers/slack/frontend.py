@@ -116,7 +116,9 @@ class SlackFrontEnd:
             clock=clock,
             kick=kick,
             identity=SlackIdentity(store, workspace),
-            homes=HomePublisher(store, workspace, kudos_allowance=settings.kudos_daily_allowance),
+            homes=HomePublisher(
+                store, workspace, kudos_allowance=settings.kudos_daily_allowance, hours=settings.working_hours
+            ),
             work=self.work,
             kudos_allowance=settings.kudos_daily_allowance,
             hours=settings.working_hours,

@@ -23,6 +23,7 @@ from bot.models import Person, Request
 from bot.people import Directory
 from bot.ports import Store
 from bot.team_view import GROUPS, team_view
+from bot.workhours import DEFAULT_HOURS, WorkingHours
 from handlers.slack.render import MAX_VIEW_BLOCKS, Block, clip, context, fit, header, plain, section
 from handlers.slack.views import NEW_REQUEST
 
@@ -54,11 +55,13 @@ def _duration(value: timedelta | None) -> str:
     return f"{hours // 24} days"
 
 
-def _line(request: Request, directory: Directory, viewer: Person) -> str:
+def _line(request: Request, directory: Directory, viewer: Person, now: datetime, hours: WorkingHours) -> str:
     mine = viewer.id == request.requester_id
     other = directory.name(request.provider_id if mine else request.requester_id)
     direction = f"to {other}" if mine else f"from {other}"
     due = f" · due {cards.when(request.due_at, viewer.tz)}" if request.due_at else ""
+    late = cards.overdue(request, now, viewer.tz, hours)
+    due += f" · ⚠️ *{late}*" if late else ""
     return f"*{request.ref}* {fit(direction, 120)} · {request.status.label}{due}\n{fit(clip(request.text, 200), 600)}"
 
 
@@ -86,18 +89,31 @@ def _team_blocks(store: Store, person: Person, now: datetime) -> list[Block]:
     return blocks
 
 
-def _listing(title: str, requests: list[Request], directory: Directory, viewer: Person, empty: str) -> list[Block]:
+def _listing(
+    title: str,
+    requests: list[Request],
+    directory: Directory,
+    viewer: Person,
+    empty: str,
+    now: datetime,
+    hours: WorkingHours,
+) -> list[Block]:
     blocks: list[Block] = [header(title)]
     if not requests:
         return [*blocks, context(empty)]
-    blocks += [section(_line(r, directory, viewer)) for r in requests[:MAX_LISTED]]
+    blocks += [section(_line(r, directory, viewer, now, hours)) for r in requests[:MAX_LISTED]]
     if len(requests) > MAX_LISTED:
         blocks.append(context(f"…and {len(requests) - MAX_LISTED} more. Try /request list or /request queue."))
     return blocks
 
 
 def home_view(
-    *, store: Store, person: Person, now: datetime, allowance: int = DEFAULT_KUDOS_ALLOWANCE
+    *,
+    store: Store,
+    person: Person,
+    now: datetime,
+    allowance: int = DEFAULT_KUDOS_ALLOWANCE,
+    hours: WorkingHours = DEFAULT_HOURS,
 ) -> dict[str, Any]:
     """The App Home view for ``person`` at ``now``."""
     directory = Directory(store, person.workspace)
@@ -118,8 +134,8 @@ def home_view(
         ],
     }
     blocks: list[Block] = [new_button]
-    blocks += _listing("Waiting on you", queue, directory, person, "Nothing is waiting on you. Nice!")
-    blocks += _listing("Your open requests", mine, directory, person, "You have no open requests.")
+    blocks += _listing("Waiting on you", queue, directory, person, "Nothing is waiting on you. Nice!", now, hours)
+    blocks += _listing("Your open requests", mine, directory, person, "You have no open requests.", now, hours)
     kept = f"{summary.promises_kept} of {summary.promises_total}" if summary.promises_total else "no due dates yet"
     blocks += [
         header("Your responsiveness this month"),
@@ -162,10 +178,18 @@ def home_view(
 class HomePublisher:
     """Publishes App Home views; remembers who has opened theirs."""
 
-    def __init__(self, store: Store, workspace: str, *, kudos_allowance: int = DEFAULT_KUDOS_ALLOWANCE) -> None:
+    def __init__(
+        self,
+        store: Store,
+        workspace: str,
+        *,
+        kudos_allowance: int = DEFAULT_KUDOS_ALLOWANCE,
+        hours: WorkingHours = DEFAULT_HOURS,
+    ) -> None:
         self.store = store
         self.workspace = workspace
         self.kudos_allowance = kudos_allowance
+        self.hours = hours
 
     def opened(self, user_id: str) -> None:
         """Remember that ``user_id`` opened the App Home."""
@@ -174,7 +198,7 @@ class HomePublisher:
 
     def publish(self, client: WebClient, person: Person, user_id: str, now: datetime) -> None:
         """Build and publish ``person``'s home."""
-        view = home_view(store=self.store, person=person, now=now, allowance=self.kudos_allowance)
+        view = home_view(store=self.store, person=person, now=now, allowance=self.kudos_allowance, hours=self.hours)
         client.views_publish(user_id=user_id, view=view)
 
     def refresh(self, client: WebClient, people: Iterable[Person], team_id: str, now: datetime) -> None:

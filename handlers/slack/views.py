@@ -47,6 +47,10 @@ _VERB: dict[ActionId, str] = {
     ActionId.FOLLOW_UP: "Reply",
     ActionId.COMMENT: "Comment",
     ActionId.THANK: "Send thanks",
+    ActionId.SET_DUE: "Set due date",
+    ActionId.PROPOSE_DUE: "Propose date",
+    ActionId.DECLINE_DUE: "Decline date",
+    ActionId.PROGRESS: "Post progress",
 }
 
 # (label, required) of the free-text "note" field per action
@@ -60,6 +64,9 @@ _NOTE: dict[ActionId, tuple[str, bool]] = {
     ActionId.RECOVER: ("Here's what we'll do", True),
     ActionId.FOLLOW_UP: ("What is still missing?", False),
     ActionId.COMMENT: ("Comment", True),
+    ActionId.PROPOSE_DUE: ("Why this date? (needed to move an agreed date)", False),
+    ActionId.DECLINE_DUE: ("Why not? (optional)", False),
+    ActionId.PROGRESS: ("How is it going?", True),
 }
 
 
@@ -189,6 +196,14 @@ def field_block(action: ActionId, name: str) -> Block | None:
             optional=True,
         )
     element: dict[str, Any]
+    if name == "due":
+        return _input(
+            "due",
+            "Due date",
+            {"type": "datepicker"},
+            optional=False,
+            hint="Due at the end of that working day, your time.",
+        )
     if name == "to":
         element = {"type": "users_select", "placeholder": plain("Pick a person", 150)}
         return _input("to", "Who should take it over?", element, optional=False)

@@ -93,7 +93,7 @@ def _person(directory: Directory, text: str) -> Person:
 def action_input(submission: Submission, directory: Directory) -> ActionInput:
     """Form fields to the core's ActionInput (the core checks what is required)."""
     fields = submission.fields
-    inputs = ActionInput(note=fields.get("note"), alternative=fields.get("alternative"))
+    inputs = ActionInput(note=fields.get("note"), alternative=fields.get("alternative"), due=fields.get("due"))
     if fields.get("to"):
         inputs.to = _person(directory, fields["to"])
     if submission.action == ActionId.RATE and fields.get("score"):

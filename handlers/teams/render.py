@@ -47,6 +47,9 @@ _NOTE_FIELDS: dict[ActionId, tuple[str, bool, str]] = {
     ActionId.RECOVER: ("What will you do about it?", True, "Your plan, in a sentence or two"),
     ActionId.FOLLOW_UP: ("What is still wrong? (optional)", False, ""),
     ActionId.COMMENT: ("Comment", True, ""),
+    ActionId.PROPOSE_DUE: ("Why this date? (needed to move an agreed date)", False, "e.g. waiting on the audit"),
+    ActionId.DECLINE_DUE: ("Why not? (optional)", False, ""),
+    ActionId.PROGRESS: ("How is it going?", True, "Where it stands and what's next"),
 }
 _SUBMIT_LABELS: dict[ActionId, str] = {
     ActionId.DONE: "Mark done",
@@ -57,6 +60,10 @@ _SUBMIT_LABELS: dict[ActionId, str] = {
     ActionId.FOLLOW_UP: "Send",
     ActionId.REOPEN: "Reopen",
     ActionId.THANK: "Send thanks",
+    ActionId.SET_DUE: "Set due date",
+    ActionId.PROPOSE_DUE: "Propose date",
+    ActionId.DECLINE_DUE: "Decline date",
+    ActionId.PROGRESS: "Post progress",
     ActionId.PULSE: "Send answers",
 }
 _SCORES = [{"title": f"{n}", "value": f"{n}"} for n in range(1, 6)]
@@ -160,6 +167,16 @@ def _field(action: ActionId, field: str) -> list[dict[str, Any]]:
                 "label": "An alternative you can offer (optional)",
                 "placeholder": "Who or what could help instead",
                 "maxLength": TEXT_LIMIT,
+            }
+        ]
+    if field == "due":
+        return [
+            {
+                "type": "Input.Date",
+                "id": ident,
+                "label": "Due date (the end of that working day, your time)",
+                "isRequired": True,
+                "errorMessage": "Pick a date.",
             }
         ]
     if field == "to":

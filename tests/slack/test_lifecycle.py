@@ -20,7 +20,7 @@ def test_a_request_lives_its_whole_life_through_slack(harness: SlackHarness) -> 
     assert any("Sent R-1 to Bob" in text for text in harness.replies("U0ALICE"))
     bob_card = harness.card("U0BOB", "R-1")
     labels = [e["text"]["text"] for b in bob_card["blocks"] if b["type"] == "actions" for e in b["elements"]]
-    assert labels == ["Acknowledge", "Start", "Done", "Decline", "Hand off"]
+    assert labels == ["Acknowledge", "Start", "Done", "Decline", "Hand off", "Propose a date"]
     assert "R-1" in harness.card("U0ALICE", "R-1")["blocks"][0]["text"]["text"]
 
     # bob acknowledges: both cards update in place, alice hears about it in her card's thread

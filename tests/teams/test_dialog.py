@@ -179,7 +179,14 @@ def test_show_answers_with_a_valid_card(teams_org: Store, card_validator: jsonsc
     card = reply.attachments[0].content
     assert_valid_cards(card_validator, [card])
     assert card["body"][0]["text"] == "R-1 from Alice"
-    assert [a["title"] for a in card["actions"]] == ["Acknowledge", "Start", "Done", "Decline", "Hand off"]
+    assert [a["title"] for a in card["actions"]] == [
+        "Acknowledge",
+        "Start",
+        "Done",
+        "Decline",
+        "Hand off",
+        "Propose a date",
+    ]
 
 
 def test_submit_click_acts_and_updates_the_clicked_card(teams_org: Store) -> None:
@@ -196,7 +203,13 @@ def test_submit_click_acts_and_updates_the_clicked_card(teams_org: Store) -> Non
     assert texts(adapter) == ["You acknowledged R-1."]
     [updated] = adapter.updated_activities
     assert updated.id == "card-7"
-    assert [a["title"] for a in updated.attachments[0].content["actions"]] == ["Start", "Done", "Decline", "Hand off"]
+    assert [a["title"] for a in updated.attachments[0].content["actions"]] == [
+        "Start",
+        "Done",
+        "Decline",
+        "Hand off",
+        "Propose a date",
+    ]
     request = teams_org.get_request("default", 1)
     assert request is not None and request.status == Status.ACKNOWLEDGED
 

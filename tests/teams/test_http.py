@@ -56,13 +56,20 @@ def test_request_life_from_teams_to_rating_and_recovery(
         assert (report.sent, report.failed) == (2, 0)
         [provider_card] = h.sent_to(BOB)
         [requester_card] = h.sent_to(ALICE)
-        assert _card_actions(provider_card.cards[0]) == ["Acknowledge", "Start", "Done", "Decline", "Hand off"]
+        assert _card_actions(provider_card.cards[0]) == [
+            "Acknowledge",
+            "Start",
+            "Done",
+            "Decline",
+            "Hand off",
+            "Propose a date",
+        ]
         assert _card_actions(requester_card.cards[0]) == ["Cancel request"]
         bob_card = provider_card.response["id"]
 
         acknowledged = await h.execute(BOB, {"action": "acknowledge", "request": 1}, card_id=bob_card)
         assert acknowledged["type"] == "application/vnd.microsoft.card.adaptive"
-        assert _card_actions(acknowledged["value"]) == ["Start", "Done", "Decline", "Hand off"]
+        assert _card_actions(acknowledged["value"]) == ["Start", "Done", "Decline", "Hand off", "Propose a date"]
         assert h.replies_to(BOB)[-1] == "You acknowledged R-1."
         await h.deliver()
         updates = h.connector.of("update")
@@ -161,7 +168,13 @@ def test_an_action_submit_on_a_posted_card_leaves_its_update_to_the_outbox(org_s
         assert h.replies_to(BOB)[-1] == "You acknowledged R-1."
         await h.deliver()
         [update] = [u for u in h.connector.of("update") if u.activity_id == bob_card]
-        assert [a["title"] for a in update.cards[0]["actions"]] == ["Start", "Done", "Decline", "Hand off"]
+        assert [a["title"] for a in update.cards[0]["actions"]] == [
+            "Start",
+            "Done",
+            "Decline",
+            "Hand off",
+            "Propose a date",
+        ]
 
     run(with_harness(org_store, main))
 

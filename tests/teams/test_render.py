@@ -114,7 +114,7 @@ def test_provider_card_buttons_round_trip_to_the_click_handler(org_store: Store)
     provider_card = next(m for m in _life_messages(org_store) if m.kind == "provider_card")
     card = render.render_card(provider_card)
     by_title = {action["title"]: action for action in card["actions"]}
-    assert list(by_title) == ["Acknowledge", "Start", "Done", "Decline", "Hand off"]
+    assert list(by_title) == ["Acknowledge", "Start", "Done", "Decline", "Hand off", "Propose a date"]
     acknowledge = by_title["Acknowledge"]
     assert acknowledge["type"] == "Action.Execute"
     assert acknowledge["style"] == "positive"

@@ -65,7 +65,11 @@ def listener(deps: SlackDeps) -> Callable[..., None]:
                 if to is None:
                     raise FieldError("I couldn't find that person in Slack. Pick someone else.", "to")
             inputs = ActionInput(
-                note=form.text("note"), alternative=form.text("alternative"), to=to, rating=_rating(form)
+                note=form.text("note"),
+                alternative=form.text("alternative"),
+                to=to,
+                rating=_rating(form),
+                due=form.date("due"),
             )
             result = run(
                 deps,

@@ -1,0 +1,143 @@
+"""Due dates never fail silently, through the real Bolt app with signed requests: an unreadable
+phrase is reported, and the requester's "Set due date" button opens a date picker."""
+
+from __future__ import annotations
+
+import time
+
+from bot.models import ActionId, EventKind
+from handlers.slack.views import FormTarget, action_modal
+from tests.fakes.slack_api import view_problems
+from tests.slack.conftest import SlackHarness, button, thread_texts
+
+
+def test_the_set_due_date_form_is_a_valid_modal_with_a_date_picker() -> None:
+    view = action_modal(FormTarget(1234567, ActionId.SET_DUE), ["due"], None)
+    assert view_problems(view) == []
+    [field] = [b for b in view["blocks"] if b["type"] == "input"]
+    assert (field["block_id"], field["element"]["type"], field.get("optional", False)) == ("due", "datepicker", False)
+
+
+def test_an_unreadable_due_date_is_reported_and_set_from_the_date_picker(harness: SlackHarness) -> None:
+    answer = harness.command("U0ALICE", "<@U0BOB|bob> need the Q3 numbers by blursday")
+    assert answer.status == 200
+    harness.settle()
+    request = harness.request(1)
+    assert request.due_at is None and request.text == "need the Q3 numbers by blursday"
+    assert any(
+        "couldn't read the due date in 'by blursday', so R-1 has no due date yet" in text
+        for text in harness.replies("U0ALICE")
+    )
+    alice_card = harness.card("U0ALICE", "R-1")
+    set_due = button(alice_card, ActionId.SET_DUE, "Set due date")
+
+    assert harness.click("U0ALICE", set_due).status == 200
+    harness.settle()
+    modal = harness.last_view()
+    assert [b["block_id"] for b in modal["blocks"] if b["type"] == "input"] == ["due"]
+
+    # a date in the past is refused on the field, and nothing changes
+    answer = harness.submit("U0ALICE", modal, {"due": {"type": "datepicker", "selected_date": "2026-01-05"}})
+    assert answer.status == 200 and "is in the past" in answer.json()["errors"]["due"]
+    assert harness.request(1).due_at is None
+
+    answer = harness.submit("U0ALICE", modal, {"due": {"type": "datepicker", "selected_date": "2026-12-04"}})
+    assert answer.status == 200 and answer.body == ""
+    harness.settle()
+    request = harness.request(1)
+    assert request.due_at is not None and request.due_at.date().isoformat() == "2026-12-04"
+    assert request.events[-1].kind == EventKind.DUE_SET
+    assert any("set the due date" in text for text in thread_texts(harness.fake, "U0BOB"))
+    assert "Set due date" not in str(harness.card("U0ALICE", "R-1")["blocks"])
+    assert "no due date" not in str(harness.card("U0BOB", "R-1")["blocks"])
+
+
+def test_only_the_requester_may_set_the_due_date(harness: SlackHarness) -> None:
+    harness.command("U0ALICE", "<@U0BOB|bob> need the Q3 numbers")
+    harness.settle()
+    set_due = button(harness.card("U0ALICE", "R-1"), ActionId.SET_DUE)
+    harness.click("U0BOB", set_due)
+    harness.settle()
+    modal = harness.last_view()
+    answer = harness.submit("U0BOB", modal, {"due": {"type": "datepicker", "selected_date": "2026-12-04"}})
+    assert "Only alice can set the due date of R-1." in str(answer.json()["errors"])
+    assert harness.request(1).due_at is None
+
+
+def test_a_date_is_negotiated_through_slack_buttons_and_forms(harness: SlackHarness) -> None:
+    harness.command("U0ALICE", "<@U0BOB|bob> need the Q3 numbers by friday")
+    harness.settle()
+    asked = harness.request(1).due_at
+    propose = button(harness.card("U0BOB", "R-1"), ActionId.PROPOSE_DUE, "Propose a date")
+    assert harness.click("U0BOB", propose).status == 200
+    harness.settle()
+    modal = harness.last_view()
+    assert view_problems(modal) == []
+    assert [b["block_id"] for b in modal["blocks"] if b["type"] == "input"] == ["due", "note"]
+    answer = harness.submit(
+        "U0BOB",
+        modal,
+        {
+            "due": {"type": "datepicker", "selected_date": "2026-12-01"},
+            "note": {"type": "plain_text_input", "value": "the audit runs all week"},
+        },
+    )
+    assert answer.status == 200 and answer.body == ""
+    harness.settle()
+    request = harness.request(1)
+    assert request.due_at == asked and request.events[-1].kind == EventKind.DUE_PROPOSED
+    assert any("proposed a due date" in text for text in thread_texts(harness.fake, "U0ALICE"))
+
+    accept = button(harness.card("U0ALICE", "R-1"), ActionId.ACCEPT_DUE, "Accept date")
+    assert harness.click("U0ALICE", accept).status == 200
+    harness.settle()
+    request = harness.request(1)
+    assert request.events[-1].kind == EventKind.DUE_AGREED
+    assert request.due_at is not None and request.due_at.date().isoformat() == "2026-12-01"
+    assert any("agreed the due date" in text for text in thread_texts(harness.fake, "U0BOB"))
+
+    # the same (now answered) button clicked again changes nothing and says why
+    harness.click("U0ALICE", accept)
+    harness.settle()
+    assert harness.request(1) == request
+    assert any("withdrawn or already answered" in text for text in harness.replies("U0ALICE"))
+
+
+def test_the_app_home_flags_overdue_requests(harness: SlackHarness) -> None:
+    harness.command("U0ALICE", "<@U0BOB|bob> need the Q3 numbers in 1 hour")
+    harness.settle()
+    harness.clock.advance(hours=3)
+    assert harness.open_home("U0BOB").status == 200
+    for _ in range(50):  # the home is published in the background; a busy machine may take a moment
+        harness.settle()
+        if harness.fake.calls("views.publish"):
+            break
+        time.sleep(0.1)
+    view = harness.fake.calls("views.publish")[-1].params["view"]
+    assert view_problems(view) == []
+    assert "overdue by 2 working h" in str(view["blocks"])
+
+
+def test_ask_for_an_update_and_answer_it_in_slack(harness: SlackHarness) -> None:
+    harness.command("U0ALICE", "<@U0BOB|bob> need the Q3 numbers")
+    harness.settle()
+    harness.click("U0BOB", button(harness.card("U0BOB", "R-1"), ActionId.ACKNOWLEDGE))
+    harness.settle()
+    ask = button(harness.card("U0ALICE", "R-1"), ActionId.ASK_UPDATE, "Ask for an update")
+    assert harness.click("U0ALICE", ask).status == 200
+    harness.settle()
+    assert any("asked for an update" in text for text in thread_texts(harness.fake, "U0BOB"))
+    harness.click("U0ALICE", ask)  # a second ask the same day is refused kindly
+    harness.settle()
+    assert any("already asked for an update on R-1 today" in text for text in harness.replies("U0ALICE"))
+
+    progress = button(harness.card("U0BOB", "R-1"), ActionId.PROGRESS, "Post progress")
+    harness.click("U0BOB", progress)
+    harness.settle()
+    modal = harness.last_view()
+    assert view_problems(modal) == []
+    answer = harness.submit("U0BOB", modal, {"note": {"type": "plain_text_input", "value": "half done"}})
+    assert answer.status == 200 and answer.body == ""
+    harness.settle()
+    assert harness.request(1).events[-1].kind == EventKind.PROGRESS_NOTED
+    assert "posted progress" in str(harness.card("U0ALICE", "R-1")["blocks"])
