@@ -3,16 +3,27 @@ org already linked to Slack users, and ways to read what reached Slack, per mess
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from bot.ports import Store
 from tests.conftest import small_org
 from tests.fakes.slack_api import FakeSlackApi
-from tests.slack.conftest import TEAM, USERS, SlackHarness
+from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET, TEAM, USERS, SlackHarness, fixture, sign
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SLACK_IDS = {email.split("@")[0]: user for user, (_name, email, _tz) in USERS.items()}
 """handle -> Slack user id, for the people of the small org who are on Slack."""
@@ -61,3 +72,97 @@ def top_level_cards(fake: FakeSlackApi, store: Store) -> Counter[str]:
         if key and not params.get("thread_ts") and card_of.get(key):
             counts[str(card_of[key])] += 1
     return counts
+
+
+class Served:
+    """``servechain serve`` as a child process on 127.0.0.1 and a free port, over one store file."""
+
+    def __init__(self, db: Path, api_url: str, log: Path, *, env: dict[str, str] | None = None) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        extra = env
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SERVECHAIN_", "MICROSOFT_"))}
+        env.update(
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_API_URL=api_url,
+            SLACK_TEAM_IDS=TEAM,  # Slack is down at the first command: auth.test can't name the home team
+            SERVECHAIN_DB=str(db),
+            SERVECHAIN_LOG_LEVEL="WARNING",
+        )
+        env.update(extra or {})
+        command = [sys.executable, "-m", "handlers.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        self.log = log.open("ab")
+        self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
+        self._wait_ready()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, "servechain serve exited at start-up"
+            try:
+                with urllib.request.urlopen(f"{self.base}/healthz", timeout=1) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError("servechain serve did not come up")
+
+    def command(
+        self,
+        fake: FakeSlackApi,
+        user: str,
+        text: str,
+        trigger: str,
+        command: str = "/request",
+        *,
+        reply_to: str | None = None,
+    ) -> int:
+        """POST one signed slash command; its response_url is named ``reply_to`` (default ``cmd-<user>``)."""
+        form = {
+            **fixture("slash_command"),
+            "user_id": user,
+            "text": text,
+            "command": command,
+            "trigger_id": trigger,
+            "response_url": fake.response_url(reply_to or f"cmd-{user}"),
+        }
+        body = urlencode(form)
+        ts = int(time.time())
+        request = urllib.request.Request(
+            f"{self.base}/slack/events",
+            data=body.encode(),
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Slack-Request-Timestamp": str(ts),
+                "X-Slack-Signature": sign(body, ts),
+            },
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return int(answer.status)
+
+    def pending(self) -> int:
+        with urllib.request.urlopen(f"{self.base}/healthz", timeout=2) as answer:
+            return int(json.loads(answer.read())["outbox_pending"])
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+        self.log.close()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if not self.log.closed:
+            self.log.close()

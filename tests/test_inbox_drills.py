@@ -9,25 +9,19 @@ burst was lost with the process (Slack never retries a slash command that got 20
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
 
 from bot.ports import Store
 from storage import open_store
-from tests.drills import SLACK_IDS, seed_linked_org
+from tests.drills import SLACK_IDS, Served, seed_linked_org
 from tests.fakes.slack_api import FakeSlackApi
-from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET, TEAM, USERS, fixture, sign
+from tests.slack.conftest import TEAM, USERS
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -39,84 +33,18 @@ CLIENTS = 32
 INBOX_LEASE = 2.0
 
 
-class Server:
-    """``servechain serve`` as a child process over one store file."""
+def start(db: Path, api_url: str, log: Path) -> Served:
+    """``servechain serve`` whose inbox leases run out quickly, so a restart takes over soon."""
+    return Served(db, api_url, log, env={"INBOX_LEASE_SECONDS": str(INBOX_LEASE)})
 
-    def __init__(self, db: Path, api_url: str, log: Path) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SERVECHAIN_", "MICROSOFT_"))}
-        env.update(
-            SLACK_BOT_TOKEN=BOT_TOKEN,
-            SLACK_SIGNING_SECRET=SIGNING_SECRET,
-            SLACK_API_URL=api_url,
-            SLACK_TEAM_IDS=TEAM,
-            SERVECHAIN_DB=str(db),
-            SERVECHAIN_LOG_LEVEL="WARNING",
-            INBOX_LEASE_SECONDS=str(INBOX_LEASE),
-        )
-        command = [sys.executable, "-m", "handlers.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        self.log = log.open("ab")
-        self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"servechain serve exited at start-up: {log.read_text()[-2000:]}"
-            try:
-                with urllib.request.urlopen(f"{self.base}/healthz", timeout=1) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError("servechain serve did not come up")
 
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def request(self, fake: FakeSlackApi, user: str, trigger: str, text: str) -> int:
-        form = {
-            **fixture("slash_command"),
-            "team_id": TEAM,
-            "user_id": user,
-            "text": text,
-            "command": "/request",
-            "trigger_id": trigger,
-            "response_url": fake.response_url(trigger),
-        }
-        body = urlencode(form)
-        ts = int(time.time())
-        request = urllib.request.Request(
-            f"{self.base}/slack/events",
-            data=body.encode(),
-            headers={
-                "Content-Type": "application/x-www-form-urlencoded",
-                "X-Slack-Request-Timestamp": str(ts),
-                "X-Slack-Signature": sign(body, ts),
-            },
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=5) as answer:
-                return int(answer.status)
-        except OSError:
-            return 0  # the process is gone: not acknowledged
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-        self.log.close()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if not self.log.closed:
-            self.log.close()
+def post(server: Served, fake: FakeSlackApi, user: str, trigger: str, text: str) -> int:
+    """A signed /request answered at the response_url named after its trigger; 0 when the
+    process is gone (not acknowledged)."""
+    try:
+        return server.command(fake, user, text, trigger, reply_to=trigger)
+    except OSError:
+        return 0
 
 
 def until(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -138,13 +66,14 @@ def test_sigkill_right_after_a_burst_loses_no_acknowledged_command(tmp_path: Pat
             fake.add_user(user_id, name, email=email, tz=tz)
         acked: dict[str, str] = {}  # trigger -> text, for every command that got its 200
         for round_ in range(ROUNDS):
-            server = Server(db, fake.url, tmp_path / f"serve-{round_}.log")
+            server = start(db, fake.url, tmp_path / f"serve-{round_}.log")
             triggers = [f"r{round_}-{i:03d}" for i in range(BURST)]
 
-            def send(index: int, server: Server = server, triggers: list[str] = triggers) -> tuple[str, int]:
+            def send(index: int, server: Served = server, triggers: list[str] = triggers) -> tuple[str, int]:
                 trigger = triggers[index]
-                text = f"@bob drill {trigger}"
-                return trigger, server.request(fake, requesters[index % len(requesters)], trigger, text)
+                return trigger, post(
+                    server, fake, requesters[index % len(requesters)], trigger, f"@bob drill {trigger}"
+                )
 
             with ThreadPoolExecutor(CLIENTS) as clients:
                 answers = list(clients.map(send, range(BURST)))
@@ -157,7 +86,7 @@ def test_sigkill_right_after_a_burst_loses_no_acknowledged_command(tmp_path: Pat
             check.close()
             print(f"round {round_}: {len(round_acked)} acknowledged, {stored_at_kill} stored when killed")
 
-            server = Server(db, fake.url, tmp_path / f"serve-{round_}-restart.log")
+            server = start(db, fake.url, tmp_path / f"serve-{round_}-restart.log")
             try:
 
                 def all_stored() -> bool:

@@ -9,19 +9,12 @@ edit it), nothing failed that should not have, and the people who asked were ans
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.error import URLError
-from urllib.parse import urlencode
 
 import pytest
 from slack_sdk import WebClient
@@ -30,9 +23,9 @@ from bot.delivery import LEASE, RETRY_WINDOW, UNCONFIRMED, DeliveryError, delive
 from bot.models import ActionId, CardRef, Message, OutboxItem, Person
 from bot.ports import Store
 from handlers.slack.notifier import delivery_error
-from tests.drills import posts_per_key, seed_linked_org, slack_app, top_level_cards
+from tests.drills import Served, posts_per_key, seed_linked_org, slack_app, top_level_cards
 from tests.fakes.slack_api import FakeSlackApi
-from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET, TEAM, USERS, SlackHarness, button, fixture, sign
+from tests.slack.conftest import BOT_TOKEN, TEAM, USERS, SlackHarness, button
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -371,88 +364,6 @@ def test_a_teams_outage_delays_replies_and_cards_and_loses_or_doubles_none(org_s
 
 
 # --------------------------------------------------------------------------- a real process, killed
-
-
-class Served:
-    """``servechain serve`` as a child process on 127.0.0.1 and a free port, over one store file."""
-
-    def __init__(self, db: Path, api_url: str, log: Path) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SERVECHAIN_", "MICROSOFT_"))}
-        env.update(
-            SLACK_BOT_TOKEN=BOT_TOKEN,
-            SLACK_SIGNING_SECRET=SIGNING_SECRET,
-            SLACK_API_URL=api_url,
-            SLACK_TEAM_IDS=TEAM,  # Slack is down at the first command: auth.test can't name the home team
-            SERVECHAIN_DB=str(db),
-            SERVECHAIN_LOG_LEVEL="WARNING",
-        )
-        command = [sys.executable, "-m", "handlers.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        self.log = log.open("ab")
-        self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
-        self._wait_ready()
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _wait_ready(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, "servechain serve exited at start-up"
-            try:
-                with urllib.request.urlopen(f"{self.base}/healthz", timeout=1) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError("servechain serve did not come up")
-
-    def command(self, fake: FakeSlackApi, user: str, text: str, trigger: str, command: str = "/request") -> int:
-        form = {
-            **fixture("slash_command"),
-            "user_id": user,
-            "text": text,
-            "command": command,
-            "trigger_id": trigger,
-            "response_url": fake.response_url(f"cmd-{user}"),
-        }
-        body = urlencode(form)
-        ts = int(time.time())
-        request = urllib.request.Request(
-            f"{self.base}/slack/events",
-            data=body.encode(),
-            headers={
-                "Content-Type": "application/x-www-form-urlencoded",
-                "X-Slack-Request-Timestamp": str(ts),
-                "X-Slack-Signature": sign(body, ts),
-            },
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=5) as answer:
-            return int(answer.status)
-
-    def pending(self) -> int:
-        with urllib.request.urlopen(f"{self.base}/healthz", timeout=2) as answer:
-            return int(json.loads(answer.read())["outbox_pending"])
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-        self.log.close()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if not self.log.closed:
-            self.log.close()
 
 
 def _until(condition: Callable[[], bool], timeout: float, what: str) -> None:
