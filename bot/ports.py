@@ -205,6 +205,12 @@ class Store(Protocol):
         ``owner`` still holds it; False when it doesn't (then someone else took it over)."""
         ...
 
+    def oldest_pending(self, workspace: str) -> tuple[datetime | None, datetime | None]:
+        """When the oldest pending inbox item was received and the oldest pending outbox item was
+        queued (None where nothing is pending), without loading the items: for an operator's
+        "how late is the oldest" alerts."""
+        ...
+
     def count_inbox(self, workspace: str, *, state: str = "pending") -> int:
         """How many items of the workspace are in ``state``."""
         ...

@@ -155,7 +155,8 @@ class Metrics:
         return generate_latest(self.registry)
 
     def watch_queues(self, store: Store, workspace: str, clock: Clock) -> None:
-        """Report inbox and outbox depth (and the outbox's oldest pending age) at each scrape."""
+        """Report inbox and outbox depth and the age of their oldest pending item at each scrape
+        (counted and dated by the store, never by loading the items)."""
         self.registry.register(QueueCollector(store, workspace, clock))
 
 
@@ -176,21 +177,25 @@ class QueueCollector(Collector):
         oldest = GaugeMetricFamily(
             "servechain_outbox_oldest_pending_age_seconds", "Age of the oldest message not yet delivered (0: none)"
         )
+        oldest_work = GaugeMetricFamily(
+            "servechain_inbox_oldest_pending_age_seconds",
+            "Age of the oldest acknowledged command or click not yet done (0: none)",
+        )
         try:
             for state in ("pending", "failed"):
                 inbox.add_metric([state], self.store.count_inbox(self.workspace, state=state))
-            pending = self.store.list_outbox(self.workspace, state="pending")
-            outbox.add_metric(["pending"], len(pending))
-            outbox.add_metric(["failed"], self.store.count_outbox(self.workspace, "failed"))
+                outbox.add_metric([state], self.store.count_outbox(self.workspace, state))
+            first_in, first_out = self.store.oldest_pending(self.workspace)
             now = self.clock()
-            age = max(((now - item.created_at).total_seconds() for item in pending), default=0.0)
-            oldest.add_metric([], max(0.0, age))
+            oldest_work.add_metric([], 0.0 if first_in is None else max(0.0, (now - first_in).total_seconds()))
+            oldest.add_metric([], 0.0 if first_out is None else max(0.0, (now - first_out).total_seconds()))
         except Exception as error:  # the rest of the scrape still answers
             log.warning("metrics: can't read queue depths from the store: %s", error)
             return
         yield inbox
         yield outbox
         yield oldest
+        yield oldest_work
 
 
 class InstrumentedStore:

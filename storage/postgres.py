@@ -679,6 +679,14 @@ class PostgresStore:
         finished: bool = self._run(work)
         return finished
 
+    def oldest_pending(self, workspace: str) -> tuple[datetime | None, datetime | None]:
+        rows = self._rows(
+            "SELECT (SELECT min(received_at) FROM inbox WHERE workspace = %s AND state = 'pending'), "
+            "(SELECT min(created_at) FROM outbox WHERE workspace = %s AND state = 'pending')",
+            (workspace, workspace),
+        )
+        return rows[0][0], rows[0][1]
+
     def count_inbox(self, workspace: str, *, state: str = "pending") -> int:
         rows = self._rows("SELECT count(*) FROM inbox WHERE workspace = %s AND state = %s", (workspace, state))
         return int(rows[0][0])

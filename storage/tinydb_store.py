@@ -1438,6 +1438,22 @@ class TinyDBStore:
 
         return self._write(plan)
 
+    def oldest_pending(self, workspace: str) -> tuple[datetime | None, datetime | None]:
+        """Scans only the pending indexes (pending work is small and kept as plain documents)."""
+
+        def query(state: _State) -> tuple[int | None, int | None]:
+            inbox, outbox = state.tables["inbox"], state.tables["outbox"]
+            received = [
+                _micros(inbox[k]["received_at"]) for k in state.lookup("inbox", "ws_state", (workspace, "pending"))
+            ]
+            queued = [
+                _micros(outbox[k]["created_at"]) for k in state.lookup("outbox", "ws_state", (workspace, "pending"))
+            ]
+            return min(received, default=None), min(queued, default=None)
+
+        first_in, first_out = self._read(query)
+        return _from_micros(first_in), _from_micros(first_out)
+
     def count_inbox(self, workspace: str, *, state: str = "pending") -> int:
         """How many items of the workspace are in ``state``."""
         return self._read(lambda s: len(s.lookup("inbox", "ws_state", (workspace, state))))
@@ -1591,3 +1607,8 @@ def _bodies(entries: Sequence[Any], fd: int) -> Iterator[Doc | bytes]:
     finally:
         if fd >= 0:
             os.close(fd)
+
+
+def _from_micros(value: int | None) -> datetime | None:
+    """The UTC time ``value`` microseconds after the epoch, or None."""
+    return None if value is None else _EPOCH + timedelta(microseconds=value)

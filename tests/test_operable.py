@@ -188,6 +188,7 @@ def test_metrics_move_with_signed_slack_traffic_and_teams_activities(
         # The acknowledged work ran from the inbox, once each.
         assert total(after, "servechain_work_total", platform="slack", outcome="done") == commands
         assert value(after, "servechain_inbox_items", state="pending") == 0
+        assert value(after, "servechain_inbox_oldest_pending_age_seconds") == 0
         # Delivery: latency from the command to each card, and the platform calls by outcome.
         assert value(after, "servechain_delivery_latency_seconds_count", platform="slack") >= 2 * commands
         assert value(after, "servechain_platform_api_calls_total", platform="slack", method="post", outcome="ok") >= (

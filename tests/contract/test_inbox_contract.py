@@ -98,3 +98,19 @@ def test_concurrent_leases_from_two_handles_never_share_an_item(store: Store, op
 
     assert sorted(taken["a"] + taken["b"]) == [f"k{n:02}" for n in range(40)]
     assert not set(taken["a"]) & set(taken["b"])
+
+
+def test_oldest_pending_dates_the_oldest_waiting_inbox_and_outbox_items_only(store: Store) -> None:
+    from tests.contract.factories import outbox_item
+
+    assert store.oldest_pending("default") == (None, None)
+    store.accept_inbox(item("k-new", at_offset=30))
+    store.accept_inbox(item("k-old", at_offset=-30))
+    store.accept_inbox(item("k-done", at_offset=-90))
+    assert store.finish_inbox("default", "k-done", owner="a", at=NOW) is True
+    store.enqueue([outbox_item("m-new", created_at=NOW + timedelta(minutes=5))])
+    store.enqueue([outbox_item("m-old", created_at=NOW - timedelta(minutes=5))])
+    store.enqueue([outbox_item("m-other", workspace="acme", created_at=NOW - timedelta(hours=5))])
+
+    assert store.oldest_pending("default") == (NOW - timedelta(seconds=30), NOW - timedelta(minutes=5))
+    assert store.oldest_pending("acme") == (None, NOW - timedelta(hours=5))
