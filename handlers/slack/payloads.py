@@ -175,6 +175,8 @@ def check(body: str, content_type: str) -> None:
             raise MalformedPayload(f"body is {error}") from None
         if not isinstance(data, dict) or not isinstance(data.get("type"), str):
             raise MalformedPayload("JSON body has no type")
+        if "event" in data and not isinstance(data["event"], dict):  # Bolt reads body["event"] as a dict
+            raise MalformedPayload("event is not an object")
         if data["type"] == "url_verification":
             if not isinstance(data.get("challenge"), str):
                 raise MalformedPayload("url_verification without a challenge")

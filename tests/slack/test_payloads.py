@@ -6,6 +6,7 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -67,3 +68,11 @@ def test_the_documented_fixtures_are_accepted() -> None:
     assert _accepts(urlencode(fixture("slash_command")), "application/x-www-form-urlencoded")
     assert _accepts(json.dumps(fixture("app_home_opened")), "application/json")
     assert _accepts(json.dumps(fixture("url_verification")), "application/json")
+
+
+@pytest.mark.parametrize("kind", ["url_verification", "app_rate_limited", "event_callback"])
+def test_a_json_body_whose_event_is_not_an_object_is_refused(kind: str) -> None:
+    # Found by the endpoint fuzzing: Bolt's self-event middleware reads body["event"].get(...),
+    # so {"type": "url_verification", "challenge": "", "event": null} answered 500.
+    with pytest.raises(MalformedPayload, match="event is not an object"):
+        check(f'{{"type": "{kind}", "challenge": "", "team_id": "T1", "event": null}}', "application/json")
