@@ -16,12 +16,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 from bot.ports import Store
 from tests.conftest import small_org
 from tests.fakes.slack_api import FakeSlackApi
-from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET, TEAM, USERS, SlackHarness, fixture, sign
+from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET, TEAM, USERS, SlackHarness, signed_slash_command
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -124,26 +123,10 @@ class Served:
         reply_to: str | None = None,
     ) -> int:
         """POST one signed slash command; its response_url is named ``reply_to`` (default ``cmd-<user>``)."""
-        form = {
-            **fixture("slash_command"),
-            "user_id": user,
-            "text": text,
-            "command": command,
-            "trigger_id": trigger,
-            "response_url": fake.response_url(reply_to or f"cmd-{user}"),
-        }
-        body = urlencode(form)
-        ts = int(time.time())
-        request = urllib.request.Request(
-            f"{self.base}/slack/events",
-            data=body.encode(),
-            headers={
-                "Content-Type": "application/x-www-form-urlencoded",
-                "X-Slack-Request-Timestamp": str(ts),
-                "X-Slack-Signature": sign(body, ts),
-            },
-            method="POST",
+        body, headers = signed_slash_command(
+            fake, user=user, text=text, trigger=trigger, reply_to=reply_to or f"cmd-{user}", command=command
         )
+        request = urllib.request.Request(f"{self.base}/slack/events", data=body, headers=headers, method="POST")
         with urllib.request.urlopen(request, timeout=5) as answer:
             return int(answer.status)
 

@@ -16,14 +16,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import psycopg
 from psycopg import conninfo, sql
 
 from tests.fakes.slack_api import FakeSlackApi
 from tests.pg import postgres_url
-from tests.slack.conftest import fixture, sign
+from tests.slack.conftest import signed_slash_command
 
 
 @contextmanager
@@ -137,22 +136,16 @@ class Serve:
         reply_to: str | None = None,
     ) -> int:
         """A slash command signed with ``secret``; the HTTP status."""
-        form = {
-            **fixture("slash_command"),
-            "user_id": user,
-            "text": text,
-            "command": command,
-            "trigger_id": trigger,
-            "response_url": fake.response_url(reply_to or f"cmd-{trigger}"),
-        }
-        body = urlencode(form)
-        ts = int(time.time())
-        headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Slack-Request-Timestamp": str(ts),
-            "X-Slack-Signature": sign(body, ts, secret),
-        }
-        return self.post("/slack/events", body.encode(), headers)
+        body, headers = signed_slash_command(
+            fake,
+            user=user,
+            text=text,
+            trigger=trigger,
+            reply_to=reply_to or f"cmd-{trigger}",
+            command=command,
+            secret=secret,
+        )
+        return self.post("/slack/events", body, headers)
 
     def stop(self) -> None:
         if self.process.poll() is None:

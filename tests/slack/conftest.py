@@ -55,6 +55,36 @@ def sign(body: str, timestamp: int, secret: str = SIGNING_SECRET) -> str:
     return str(SignatureVerifier(secret).generate_signature(timestamp=str(timestamp), body=body))
 
 
+def signed_slash_command(
+    fake: FakeSlackApi,
+    *,
+    user: str,
+    text: str,
+    trigger: str,
+    reply_to: str,
+    command: str = "/request",
+    secret: str = SIGNING_SECRET,
+) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of a slash command signed now with ``secret``, answered at the fake's
+    response_url named ``reply_to`` (for tests that POST to a real ``servechain serve``)."""
+    form = {
+        **fixture("slash_command"),
+        "user_id": user,
+        "text": text,
+        "command": command,
+        "trigger_id": trigger,
+        "response_url": fake.response_url(reply_to),
+    }
+    body = urlencode(form)
+    ts = int(time.time())
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": str(ts),
+        "X-Slack-Signature": sign(body, ts, secret),
+    }
+    return body.encode(), headers
+
+
 @dataclass
 class Answer:
     """An HTTP answer from the app."""
