@@ -122,6 +122,47 @@ class Settings(BaseSettings):
         description="On SIGTERM, seconds the server waits for requests in flight and acknowledged work to finish "
         "before it exits (what is left is taken over by another replica when its lease runs out).",
     )
+    dashboard_slack_client_id: str = Field(
+        default="", description="Sign in with Slack (OpenID Connect) for the dashboard: the Slack app's client id."
+    )
+    dashboard_slack_client_secret: SecretStr = Field(
+        default=SecretStr(""), description="That Slack app's client secret."
+    )
+    dashboard_slack_issuer: str = Field(
+        default="https://slack.com",
+        description="Slack's OpenID issuer; its discovery document is at /.well-known/openid-configuration "
+        "(tests point it at a local fake).",
+    )
+    dashboard_entra_tenant_id: str = Field(
+        default="",
+        description="Microsoft Entra ID tenant for dashboard sign-in: a tenant id, or organizations for several "
+        "tenants (then TEAMS_TENANT_IDS / MICROSOFT_APP_TENANT_ID say which are served).",
+    )
+    dashboard_entra_client_id: str = Field(default="", description="The Entra app registration (client) id.")
+    dashboard_entra_client_secret: SecretStr = Field(
+        default=SecretStr(""), description="That app registration's client secret."
+    )
+    dashboard_entra_authority: str = Field(
+        default="https://login.microsoftonline.com/",
+        description="Base URL of the Microsoft identity platform (tests point it at a local fake).",
+    )
+    dashboard_session_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="Signs the dashboard's session cookies (at least 32 random characters; changing it signs "
+        "everyone out).",
+    )
+    dashboard_session_hours: float = Field(
+        default=12.0, gt=0, le=24 * 30, description="How long a dashboard sign-in lasts, in hours."
+    )
+    dashboard_url: str = Field(
+        default="",
+        description="The dashboard's public base URL, e.g. https://servechain.example.com: redirect URIs, the "
+        "same-origin check and Secure cookies; empty: taken from each request (fine on one host without a proxy).",
+    )
+    dashboard_help_contact: str = Field(
+        default="",
+        description="Who a person the dashboard doesn't know should ask, e.g. '#it-help' or it@example.com.",
+    )
     servechain_replica: str = Field(
         default="",
         description="This process's name in logs and leases (default: the host name, e.g. the Kubernetes pod).",
