@@ -65,6 +65,9 @@ CLOCK_LEEWAY_SECONDS = 60
 MULTI_TENANT = frozenset({"", "common", "organizations", "consumers"})
 SLACK_USER = "https://slack.com/user_id"
 SLACK_TEAM = "https://slack.com/team_id"
+SIGNED_OUT_DOC = "dashboard_signed_out"
+"""Document kind (key: person id): how many times the person signed out of the dashboard; a session
+made before the last sign-out is void on every device."""
 _SESSION_KEY = web.RequestKey("servechain.dashboard.session", dict)
 """This request's session as read from its cookie ({} for none), so it is checked once per request."""
 
@@ -223,10 +226,26 @@ class OidcAuth:
         session = self._session_of(request)
         if session is None:
             return None
-        person = await asyncio.to_thread(self.store.get_person, self.workspace, str(session.get("p", "")))
+        person = await asyncio.to_thread(self._current, session)
         if person is None or not person.active or person.is_bot:
             return None
         return person
+
+    def _current(self, session: dict[str, Any]) -> Person | None:
+        """The session's person, unless they signed out since it was made."""
+        person_id = str(session["p"])
+        if session.get("g", 0) != self._generation(person_id):
+            return None
+        return self.store.get_person(self.workspace, person_id)
+
+    def _generation(self, person_id: str) -> int:
+        """How many times the person signed out; a session carries the count it was made at."""
+        doc = self.store.get_doc(SIGNED_OUT_DOC, self.workspace, person_id)
+        return int(doc.get("generation", 0)) if doc else 0
+
+    def _sign_out_everywhere(self, person_id: str) -> None:
+        generation = self._generation(person_id) + 1
+        self.store.put_doc(SIGNED_OUT_DOC, self.workspace, person_id, {"generation": generation})
 
     def csrf_token(self, request: web.Request) -> str:
         """This session's CSRF token ("" without a session: there is nothing to protect)."""
@@ -304,7 +323,7 @@ class OidcAuth:
             return False
         expected = self._origin(request)
         origin = request.headers.get("Origin")
-        if origin and origin != "null":
+        if origin:  # "null" (a sandboxed frame, a redirect from elsewhere) is never ours
             return origin.lower().rstrip("/") == expected
         referer = request.headers.get("Referer")
         if referer:
@@ -355,6 +374,11 @@ class OidcAuth:
                 "That didn't come from this page",
                 '<p>Sign out from <a href="/dashboard/logout">the dashboard\'s own page</a>.</p>',
             )
+        session = self._session_of(request)
+        if session is not None:
+            # Every cookie of this person signed until now stops working, on every device (a copy included).
+            await asyncio.to_thread(self._sign_out_everywhere, str(session["p"]))
+            log.info("dashboard sign-out: %s", session["p"])
         response = _redirect(303, f"{SIGN_IN_PATH}?signed_out=1")
         self._clear_cookie(response, request, "servechain-session")
         return response
@@ -462,7 +486,8 @@ class OidcAuth:
         )
         claims = await self._id_claims(provider, metadata, tokens, str(flow["n"]))
         person = await asyncio.to_thread(self._person_for, provider, claims)
-        session = {"p": person.id, "w": self.workspace, "c": generate_token(32), "via": provider.name}
+        generation = await asyncio.to_thread(self._generation, person.id)
+        session = {"p": person.id, "w": self.workspace, "c": generate_token(32), "g": generation, "via": provider.name}
         response = _redirect(303, _safe_next(flow.get("next")))
         self._set_cookie(response, request, "servechain-session", self._sessions.dumps(session), self._session_seconds)
         log.info("dashboard sign-in: %s with %s", person.handle, provider.name)
@@ -678,17 +703,12 @@ class OidcAuth:
         if provider.name == "slack":
             team, user = claims.get(SLACK_TEAM), claims.get(SLACK_USER)
             if not isinstance(team, str) or not self.slack_gate.admits(team):
-                log.warning(
-                    "dashboard sign-in from Slack workspace %s refused: not served (SLACK_TEAM_IDS, or the bot's own "
-                    "workspace)",
-                    team,
-                )
                 raise SignInFailed(
                     403,
                     "This Slack workspace isn't served here",
                     "You signed in to a Slack workspace this servechain doesn't serve. Sign in with the workspace "
                     f"your team uses servechain in, or ask {self._contact()}.",
-                    reason=f"Slack workspace {team} not served",
+                    reason=f"Slack workspace {team} not served (SLACK_TEAM_IDS, else the workspace the bot learned)",
                 )
             if isinstance(user, str) and user:
                 person = self.store.find_person(self.workspace, slack_id=(team, user))

@@ -557,6 +557,7 @@ def test_sign_out_clears_the_session_and_needs_a_same_origin_token(store: Store)
         async def scenario() -> None:
             async with harness(store, make_settings(provider)) as h:
                 await h.sign_in("slack")
+                stolen = h.session_cookie()
                 page = await h.http.get(h.url("/dashboard/logout"))
                 token = re.search(r'name="csrf" value="([^"]+)"', await page.text())
                 assert token
@@ -572,6 +573,14 @@ def test_sign_out_clears_the_session_and_needs_a_same_origin_token(store: Store)
                 assert done.status == 200 and done.url.path == "/dashboard/sign-in"
                 assert "You are signed out" in await done.text()
                 assert h.session_cookie() is None and await h.whoami() is None
+                # A copy of the cookie taken before signing out is void too, and signing in again works.
+                async with h.http.get(
+                    h.url("/dashboard/me"), headers={"Cookie": f"servechain-session={stolen}"}, allow_redirects=False
+                ) as replay:
+                    assert replay.status == 302
+                h.http.cookie_jar.clear()
+                await h.sign_in("slack")
+                assert await h.whoami() == "alice"
 
         run(scenario())
 
@@ -599,6 +608,7 @@ def test_state_changing_posts_need_the_session_token_and_our_origin(store: Store
                 assert await post({"Referer": "https://evil.example/page"}, token) == 403
                 assert await post({"Origin": h.base, "Sec-Fetch-Site": "cross-site"}, token) == 403
                 assert await post({}, token) == 403  # neither Origin nor Referer
+                assert await post({"Origin": "null", "Referer": h.base + "/dashboard"}, token) == 403
                 assert await post({"Origin": h.base}, None) == 403
                 assert await post({"Origin": h.base}, token[:-1] + "x") == 403
 
