@@ -810,7 +810,8 @@ def _page(status: int, title: str, body: str) -> web.Response:
     text = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{html.escape(title, quote=False)} · servechain</title><style>{_STYLE}</style></head>"
+        f"<title>{html.escape(title if 'servechain' in title else f'{title} · servechain', quote=False)}</title>"
+        f"<style>{_STYLE}</style></head>"
         f"<body><main><h1>{html.escape(title, quote=False)}</h1>{body}</main></body></html>"
     )
     response = web.Response(status=status, text=text, content_type="text/html")
