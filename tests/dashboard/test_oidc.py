@@ -378,7 +378,7 @@ class Fault:
 FAULTS = [
     Fault("access_denied", 403, "Sign-in cancelled", {"deny": True}),
     Fault("token endpoint 500", 502, "had a problem", {"token_status": 500}),
-    Fault("token endpoint slow", 504, "taking too long", {"token_delay": 1.5}),
+    Fault("token endpoint slow", 504, "taking too long", {"token_delay": 4.0}),
     Fault("token endpoint 429", 503, "Try again in 17 seconds", {"rate_limit": 17}),
     Fault("code refused", 400, "already used or has expired", {"token_error": "invalid_grant"}),
     Fault("JWKS unreachable", 503, "can't be reached", {"jwks_unreachable": True}),
@@ -389,6 +389,12 @@ FAULTS = [
     Fault("no nonce", 400, "couldn't verify this sign-in", {"id_token_overrides": {"nonce": None}}),
     Fault("wrong issuer", 400, "couldn't verify this sign-in", {"id_token_overrides": {"iss": "https://evil.test"}}),
     Fault("forged signature", 400, "couldn't verify this sign-in", {"foreign_key": True}),
+    Fault(
+        "at_hash mismatch",
+        400,
+        "couldn't verify this sign-in",
+        {"id_token_overrides": {"at_hash": "AAAAAAAAAAAAAAAAAAAAAA"}},
+    ),
 ]
 
 
@@ -404,7 +410,8 @@ def test_each_provider_failure_gets_a_friendly_page_and_no_session(
             setattr(provider, name, value)
 
         async def scenario() -> None:
-            async with harness(store, make_settings(provider), timeout=0.5) as h:
+            # 2 s per call to the provider: a loaded machine answers in time, the slow fake (4 s) does not.
+            async with harness(store, make_settings(provider), timeout=2.0) as h:
                 with caplog.at_level(logging.DEBUG):
                     page = await h.sign_in(shape)
                 text = await page.text()
@@ -421,6 +428,38 @@ def test_each_provider_failure_gets_a_friendly_page_and_no_session(
     assert "dashboard sign-in with" in logged  # the refusal is logged, with its reason
     for secret in (provider.client_secret, SESSION_SECRET, *provider.issued):
         assert secret not in logged
+
+
+def test_new_signing_keys_are_fetched_when_the_provider_rotates_them(store: Store) -> None:
+    seeded(store)
+    with fake("slack", **slack_user()) as provider:
+
+        async def scenario() -> None:
+            async with harness(store, make_settings(provider)) as h:
+                assert (await (await h.sign_in("slack")).json())["handle"] == "alice"
+                h.http.cookie_jar.clear()
+                assert (await (await h.sign_in("slack")).json())["handle"] == "alice"
+                assert len(provider.endpoint_calls("jwks")) == 1  # cached
+                assert len(provider.endpoint_calls("discovery")) == 1
+                provider.rotate_key()
+                h.http.cookie_jar.clear()
+                assert (await (await h.sign_in("slack")).json())["handle"] == "alice"
+                assert len(provider.endpoint_calls("jwks")) == 2  # the unknown key id fetched them again
+
+        run(scenario())
+
+
+def test_a_signed_in_person_opening_the_sign_in_page_goes_straight_on(store: Store) -> None:
+    seeded(store)
+    with fake("slack", **slack_user()) as provider:
+
+        async def scenario() -> None:
+            async with harness(store, make_settings(provider)) as h:
+                await h.sign_in("slack")
+                page = await h.http.get(h.url("/dashboard/sign-in?next=/dashboard/me"), allow_redirects=False)
+                assert page.status == 303 and page.headers["Location"] == "/dashboard/me"
+
+        run(scenario())
 
 
 def test_a_callback_whose_state_is_not_this_browsers_is_refused(store: Store) -> None:
@@ -470,7 +509,7 @@ def test_discovery_unreachable_at_start_is_a_friendly_page(store: Store) -> None
     # The provider is gone now.
 
     async def scenario() -> None:
-        async with harness(store, settings, timeout=0.5) as h:
+        async with harness(store, settings, timeout=2.0) as h:
             page = await h.sign_in("slack")
             assert page.status == 503 and "can't be reached" in await page.text()
 

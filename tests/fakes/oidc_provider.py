@@ -93,6 +93,7 @@ class FakeOidcProvider:
         self.id_token_overrides: dict[str, Any] = {}
         self.foreign_key = False
         self._key = RSAKey.generate_key(2048, parameters={"kid": secrets.token_hex(4), "use": "sig"}, private=True)
+        self._foreign_key = RSAKey.generate_key(2048, parameters={"kid": str(self._key.kid)}, private=True)
         self._grants: dict[str, _Grant] = {}
         self._lock = threading.Lock()
         self._dead_port = _closed_port()
@@ -134,6 +135,10 @@ class FakeOidcProvider:
             "dashboard_entra_tenant_id": self.tenant,
             "dashboard_entra_authority": self.base + "/",
         }
+
+    def rotate_key(self) -> None:
+        """Sign with a new key (new key id) from now on, as providers do from time to time."""
+        self._key = RSAKey.generate_key(2048, parameters={"kid": secrets.token_hex(4), "use": "sig"}, private=True)
 
     def endpoint_calls(self, endpoint: str) -> list[OidcCall]:
         with self._lock:
@@ -253,7 +258,7 @@ class FakeOidcProvider:
             if grant.method != "S256" or digest != grant.challenge:
                 return self._oauth_error("invalid_grant", 400)
         access_token = secrets.token_urlsafe(24)
-        id_token = self._id_token(grant)
+        id_token = self._id_token(grant, access_token)
         with self._lock:
             self.issued.extend([access_token, id_token])
         body: dict[str, Any] = {
@@ -266,8 +271,9 @@ class FakeOidcProvider:
             body["ok"] = True
         return web.json_response(body)
 
-    def _id_token(self, grant: _Grant) -> str:
+    def _id_token(self, grant: _Grant, access_token: str) -> str:
         now = int(time.time())
+        half = hashlib.sha256(access_token.encode()).digest()[:16]  # at_hash, as Slack sends it
         claims: dict[str, Any] = {
             "iss": self._issuer(str(grant.claims.get("tid") or self.tenant)),
             "aud": grant.client_id,
@@ -275,6 +281,7 @@ class FakeOidcProvider:
             "iat": now,
             "exp": now + 300,
             "auth_time": now,
+            "at_hash": base64.urlsafe_b64encode(half).rstrip(b"=").decode(),
         }
         if grant.nonce is not None:
             claims["nonce"] = grant.nonce
@@ -286,7 +293,5 @@ class FakeOidcProvider:
                 claims.pop(name, None)
             else:
                 claims[name] = value
-        key = self._key
-        if self.foreign_key:  # same key id, another key: the signature can't verify
-            key = RSAKey.generate_key(2048, parameters={"kid": str(self._key.kid)}, private=True)
+        key = self._foreign_key if self.foreign_key else self._key  # same key id, another key: can't verify
         return jwt.encode({"alg": "RS256", "kid": str(self._key.kid), "typ": "JWT"}, claims, key)
