@@ -818,4 +818,8 @@ def _page(status: int, title: str, body: str) -> web.Response:
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Frame-Options"] = "DENY"
+    # Nothing but its own inline style: no script, no image, no font, no frame, forms only to us.
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
     return response

@@ -45,7 +45,7 @@ class Clock:
         return self.now
 
 
-def seeded(store: Store) -> Store:
+def linked_org(store: Store) -> Store:
     """The small org, with alice linked to Slack and bob to Entra (Teams AAD object id)."""
     people, teams = small_org()
     linked: list[Person] = []
@@ -162,7 +162,7 @@ def run(coroutine: Any) -> Any:
 
 
 def test_slack_sign_in_round_trip_maps_the_slack_user_id_with_pkce_state_and_nonce(store: Store) -> None:
-    seeded(store)
+    linked_org(store)
     with fake("slack", **slack_user(email="not-alice@example.org", email_verified=False)) as provider:
 
         async def scenario() -> None:
@@ -186,7 +186,7 @@ def test_slack_sign_in_round_trip_maps_the_slack_user_id_with_pkce_state_and_non
 
 
 def test_session_cookie_is_signed_httponly_samesite_lax_and_expires(store: Store) -> None:
-    seeded(store)
+    linked_org(store)
     with fake("slack", **slack_user()) as provider:
 
         async def scenario() -> None:
@@ -207,7 +207,7 @@ def test_session_cookie_is_signed_httponly_samesite_lax_and_expires(store: Store
 
 
 def test_cookies_are_secure_and_host_prefixed_when_the_dashboard_is_https(store: Store) -> None:
-    seeded(store)
+    linked_org(store)
     with fake("slack", **slack_user()) as provider:
 
         async def scenario() -> None:
@@ -227,7 +227,7 @@ def test_cookies_are_secure_and_host_prefixed_when_the_dashboard_is_https(store:
 
 
 def test_entra_sign_in_round_trip_maps_the_aad_object_id(store: Store) -> None:
-    seeded(store)
+    linked_org(store)
     with fake("entra", oid="aad-bob", tid=TENANT, email="someone@example.org") as provider:
 
         async def scenario() -> None:
@@ -244,7 +244,7 @@ def test_entra_sign_in_round_trip_maps_the_aad_object_id(store: Store) -> None:
 def test_entra_multi_tenant_checks_the_issuer_of_the_tokens_own_tenant(store: Store) -> None:
     """With DASHBOARD_ENTRA_TENANT_ID=organizations the issuer is a template; the token's tid fills it in
     and must be a tenant this deployment serves."""
-    seeded(store)
+    linked_org(store)
     with FakeOidcProvider(shape="entra", tenant="organizations") as provider:
         provider.user = {"oid": "aad-bob", "tid": TENANT}
 
@@ -256,7 +256,7 @@ def test_entra_multi_tenant_checks_the_issuer_of_the_tokens_own_tenant(store: St
 
 
 def test_a_verified_email_finds_a_person_not_linked_by_id(store: Store) -> None:
-    seeded(store)
+    linked_org(store)
     with fake("slack", **slack_user("U0CAROL", email="Carol@Example.com", email_verified=True)) as provider:
 
         async def scenario() -> None:
@@ -267,7 +267,7 @@ def test_a_verified_email_finds_a_person_not_linked_by_id(store: Store) -> None:
 
 
 def test_entra_email_counts_only_when_the_domain_is_verified(store: Store) -> None:
-    seeded(store)
+    linked_org(store)
     with fake("entra", oid="aad-unknown", tid=TENANT, email="carol@example.com") as provider:
 
         async def scenario() -> None:
@@ -282,7 +282,7 @@ def test_entra_email_counts_only_when_the_domain_is_verified(store: Store) -> No
 
 
 def test_an_unverified_email_is_refused_with_a_page_saying_who_to_ask(store: Store) -> None:
-    seeded(store)
+    linked_org(store)
     with fake("slack", **slack_user("U0CAROL", email="carol@example.com", email_verified=False)) as provider:
 
         async def scenario() -> None:
@@ -298,7 +298,7 @@ def test_an_unverified_email_is_refused_with_a_page_saying_who_to_ask(store: Sto
 
 
 def test_an_unknown_person_gets_no_session(store: Store) -> None:
-    seeded(store)
+    linked_org(store)
     with fake("slack", **slack_user("U0STRANGER", email="stranger@example.org", email_verified=True)) as provider:
 
         async def scenario() -> None:
@@ -312,7 +312,7 @@ def test_an_unknown_person_gets_no_session(store: Store) -> None:
 
 
 def test_an_inactive_person_is_refused(store: Store) -> None:
-    seeded(store)
+    linked_org(store)
     with fake("slack", **slack_user("U0ERIN", email="erin@example.com", email_verified=True)) as provider:
 
         async def scenario() -> None:
@@ -325,7 +325,7 @@ def test_an_inactive_person_is_refused(store: Store) -> None:
 
 
 def test_a_slack_workspace_this_deployment_does_not_serve_is_refused(store: Store) -> None:
-    seeded(store)
+    linked_org(store)
     with fake("slack", **slack_user(team="T0FOREIGN", email="alice@example.com", email_verified=True)) as provider:
 
         async def scenario() -> None:
@@ -338,7 +338,7 @@ def test_a_slack_workspace_this_deployment_does_not_serve_is_refused(store: Stor
 
 
 def test_without_slack_team_ids_the_workspace_the_bot_learned_is_served(store: Store) -> None:
-    seeded(store)
+    linked_org(store)
     store.put_doc(HOME_DOC, "default", "slack", {"org_id": SLACK_TEAM})
     with fake("slack", **slack_user()) as provider:
 
@@ -352,7 +352,7 @@ def test_without_slack_team_ids_the_workspace_the_bot_learned_is_served(store: S
 
 
 def test_a_tenant_this_deployment_does_not_serve_is_refused(store: Store) -> None:
-    seeded(store)
+    linked_org(store)
     with fake("entra", oid="aad-bob", tid="99999999-0000-0000-0000-000000000000") as provider:
 
         async def scenario() -> None:
@@ -403,7 +403,7 @@ FAULTS = [
 def test_each_provider_failure_gets_a_friendly_page_and_no_session(
     store: Store, shape: str, fault: Fault, caplog: pytest.LogCaptureFixture
 ) -> None:
-    seeded(store)
+    linked_org(store)
     user = slack_user() if shape == "slack" else {"oid": "aad-bob", "tid": TENANT}
     with fake(shape, **user) as provider:
         for name, value in fault.setup.items():
@@ -431,7 +431,7 @@ def test_each_provider_failure_gets_a_friendly_page_and_no_session(
 
 
 def test_new_signing_keys_are_fetched_when_the_provider_rotates_them(store: Store) -> None:
-    seeded(store)
+    linked_org(store)
     with fake("slack", **slack_user()) as provider:
 
         async def scenario() -> None:
@@ -450,7 +450,7 @@ def test_new_signing_keys_are_fetched_when_the_provider_rotates_them(store: Stor
 
 
 def test_a_signed_in_person_opening_the_sign_in_page_goes_straight_on(store: Store) -> None:
-    seeded(store)
+    linked_org(store)
     with fake("slack", **slack_user()) as provider:
 
         async def scenario() -> None:
@@ -463,7 +463,7 @@ def test_a_signed_in_person_opening_the_sign_in_page_goes_straight_on(store: Sto
 
 
 def test_a_callback_whose_state_is_not_this_browsers_is_refused(store: Store) -> None:
-    seeded(store)
+    linked_org(store)
     with fake("slack", **slack_user()) as provider:
 
         async def scenario() -> None:
@@ -481,7 +481,7 @@ def test_a_callback_whose_state_is_not_this_browsers_is_refused(store: Store) ->
 
 
 def test_a_callback_without_the_sign_in_cookie_or_too_late_is_refused(store: Store) -> None:
-    seeded(store)
+    linked_org(store)
     with fake("slack", **slack_user()) as provider:
 
         async def scenario() -> None:
@@ -503,7 +503,7 @@ def test_a_callback_without_the_sign_in_cookie_or_too_late_is_refused(store: Sto
 
 
 def test_discovery_unreachable_at_start_is_a_friendly_page(store: Store) -> None:
-    seeded(store)
+    linked_org(store)
     with fake("slack", **slack_user()) as provider:
         settings = make_settings(provider)
     # The provider is gone now.
@@ -517,7 +517,7 @@ def test_discovery_unreachable_at_start_is_a_friendly_page(store: Store) -> None
 
 
 def test_after_sign_in_only_a_local_dashboard_page_is_a_destination(store: Store) -> None:
-    seeded(store)
+    linked_org(store)
     with fake("slack", **slack_user()) as provider:
 
         async def scenario() -> None:
@@ -538,7 +538,7 @@ def test_after_sign_in_only_a_local_dashboard_page_is_a_destination(store: Store
 
 
 def test_forged_tampered_and_expired_sessions_are_not_signed_in(store: Store) -> None:
-    seeded(store)
+    linked_org(store)
     with fake("slack", **slack_user()) as provider:
 
         async def scenario() -> None:
@@ -574,7 +574,7 @@ def test_forged_tampered_and_expired_sessions_are_not_signed_in(store: Store) ->
 
 
 def test_a_session_ends_when_the_person_leaves(store: Store) -> None:
-    seeded(store)
+    linked_org(store)
     with fake("slack", **slack_user()) as provider:
 
         async def scenario() -> None:
@@ -590,7 +590,7 @@ def test_a_session_ends_when_the_person_leaves(store: Store) -> None:
 
 
 def test_sign_out_clears_the_session_and_needs_a_same_origin_token(store: Store) -> None:
-    seeded(store)
+    linked_org(store)
     with fake("slack", **slack_user()) as provider:
 
         async def scenario() -> None:
@@ -625,7 +625,7 @@ def test_sign_out_clears_the_session_and_needs_a_same_origin_token(store: Store)
 
 
 def test_state_changing_posts_need_the_session_token_and_our_origin(store: Store) -> None:
-    seeded(store)
+    linked_org(store)
     with fake("slack", **slack_user()) as provider:
 
         async def scenario() -> None:
@@ -655,7 +655,7 @@ def test_state_changing_posts_need_the_session_token_and_our_origin(store: Store
 
 
 def test_each_sign_in_gets_its_own_csrf_token(store: Store) -> None:
-    seeded(store)
+    linked_org(store)
     with fake("slack", **slack_user()) as provider:
 
         async def scenario() -> None:
@@ -688,7 +688,7 @@ def test_configuration_says_what_is_missing() -> None:
 
 
 def test_the_sign_in_page_offers_each_configured_provider(store: Store) -> None:
-    seeded(store)
+    linked_org(store)
     with fake("slack", **slack_user()) as slack, fake("entra", oid="aad-bob", tid=TENANT) as entra:
         settings = make_settings(None, **slack.settings_env(), **entra.settings_env())
 
@@ -698,6 +698,8 @@ def test_the_sign_in_page_offers_each_configured_provider(store: Store) -> None:
                 text = await page.text()
                 assert "Sign in with Slack" in text and "Sign in with Microsoft" in text
                 assert 'lang="en"' in text and "<h1>" in text and "http" not in text.split("<body>")[1]
+                assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+                assert page.headers["X-Frame-Options"] == "DENY" and page.headers["Cache-Control"] == "no-store"
                 assert (await (await h.sign_in("entra", "/dashboard/me?team=T-fin")).json())["handle"] == "bob"
 
         run(scenario())
