@@ -703,3 +703,50 @@ def test_the_sign_in_page_offers_each_configured_provider(store: Store) -> None:
                 assert (await (await h.sign_in("entra", "/dashboard/me?team=T-fin")).json())["handle"] == "bob"
 
         run(scenario())
+
+
+# --- both store backends -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["tinydb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_sign_in_mapping_and_sign_out_everywhere_on_each_backend(backend: str, tmp_path: Any) -> None:
+    """The store calls sign-in makes (people by Slack id, AAD id and email; the sign-out count) behave
+    the same on the embedded store and on PostgreSQL."""
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        if backend == "postgres":
+            from storage.postgres import PostgresStore
+            from tests.pg import fresh_database
+
+            store: Store = PostgresStore(stack.enter_context(fresh_database("servechain_oidc")))
+        else:
+            from storage.tinydb_store import TinyDBStore
+
+            store = TinyDBStore(tmp_path / "servechain.json")
+        stack.callback(store.close)
+        linked_org(store)
+        slack = stack.enter_context(fake("slack", **slack_user()))
+        entra = stack.enter_context(fake("entra", oid="aad-nobody", tid=TENANT, email="CAROL@example.com"))
+        entra.user["xms_edov"] = True
+        settings = make_settings(None, **slack.settings_env(), **entra.settings_env())
+
+        async def scenario() -> None:
+            async with harness(store, settings) as h:
+                assert (await (await h.sign_in("slack")).json())["handle"] == "alice"
+                copy = h.session_cookie()
+                token = (await (await h.http.get(h.url("/dashboard/me"))).json())["csrf"]
+                signed_out = await h.http.post(
+                    h.url("/dashboard/logout"), data={"csrf": token}, headers={"Origin": h.base}
+                )
+                assert signed_out.status == 200 and await h.whoami() is None
+                async with h.http.get(
+                    h.url("/dashboard/me"), headers={"Cookie": f"servechain-session={copy}"}, allow_redirects=False
+                ) as replay:
+                    assert replay.status == 302
+                h.http.cookie_jar.clear()
+                assert (await (await h.sign_in("slack")).json())["handle"] == "alice"
+                h.http.cookie_jar.clear()
+                assert (await (await h.sign_in("entra")).json())["handle"] == "carol"
+
+        run(scenario())
