@@ -25,6 +25,9 @@ def secret_values(settings: Settings) -> list[str]:
             settings.slack_signing_secret,
             settings.slack_app_token,
             settings.microsoft_app_password,
+            settings.dashboard_slack_client_secret,
+            settings.dashboard_entra_client_secret,
+            settings.dashboard_session_secret,
         )
         if secret is not None
     ]

@@ -16,13 +16,25 @@ def _settings() -> Settings:
         slack_bot_token=SecretStr("xoxb-redact-me-1"),
         slack_signing_secret=SecretStr("signing-redact-me"),
         microsoft_app_password=SecretStr("app-pw-redact-me"),
+        dashboard_slack_client_secret=SecretStr("slack-oidc-redact-me"),
+        dashboard_entra_client_secret=SecretStr("entra-oidc-redact-me"),
+        dashboard_session_secret=SecretStr("session-signing-redact-me-0123456789"),
         servechain_db="postgresql://app:p%40ss-redact@db:5432/sc",
     )
 
 
 def test_every_secret_and_the_database_password_in_each_quoted_form_is_known() -> None:
     values = secret_values(_settings())
-    for value in ("xoxb-redact-me-1", "signing-redact-me", "app-pw-redact-me", "p%40ss-redact", "p@ss-redact"):
+    for value in (
+        "xoxb-redact-me-1",
+        "signing-redact-me",
+        "app-pw-redact-me",
+        "slack-oidc-redact-me",
+        "entra-oidc-redact-me",
+        "session-signing-redact-me-0123456789",
+        "p%40ss-redact",
+        "p@ss-redact",
+    ):
         assert value in values
 
 
