@@ -164,9 +164,13 @@ def _manager_actions(request: Request, holder: str, requester: str) -> tuple[tup
     return tuple(words), tuple(buttons)
 
 
+def _people(count: int) -> str:
+    return f"{count} person" if count == 1 else f"{count} people"
+
+
 def team_view_text(view: TeamView) -> str:
     """The view as text (console, and the reply in Slack and Teams)."""
-    lines = [f"What is stuck on your team ({view.members} people) right now:"]
+    lines = [f"What is stuck on your team ({_people(view.members)}) right now:"]
     for group in GROUPS:
         items = view.groups[group]
         lines.append(f"{group.capitalize()} ({len(items)}):")
@@ -208,7 +212,7 @@ def team_view_card(view: TeamView, *, now: datetime) -> Message:
         workspace=manager.workspace,
         recipient_id=manager.id,
         kind="text",
-        title=f"What is stuck on your team ({view.members} people)",
+        title=f"What is stuck on your team ({_people(view.members)})",
         text="Nudge tells the provider now (once a day); Extend asks the requester to accept a later date.",
         sections=sections,
     )
