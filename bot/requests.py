@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from bot import access, cards, workhours
 from bot.access import can_view
@@ -246,18 +246,32 @@ def _check_extension(request: Request, inputs: ActionInput, actor: Person) -> No
 
 
 def _check_nudge(request: Request, directory: Directory, now: datetime) -> None:
-    """At most one manager nudge per request per day (the provider's calendar day), so a
-    provider can't be spammed from the team view."""
+    """At most one manager nudge per request per day and per working day of the provider (their
+    zone, working week and holidays; a nudge outside working hours counts for the next working
+    day), so a provider can't be spammed from the team view."""
+    last = request.last(EventKind.NUDGED)
+    if last is None:
+        return
     provider = directory.get(request.provider_id)
-    zone = workhours.zone(provider.tz if provider else "UTC")
-    today = now.astimezone(zone).date()
-    for event in reversed(request.events):
-        if event.kind == EventKind.NUDGED and event.at.astimezone(zone).date() == today:
-            raise InvalidTransition(
-                f"{directory.name(event.actor_id)} already nudged {directory.handle(request.provider_id)} about "
-                f"{request.ref} today ({cards.when(event.at, provider.tz if provider else 'UTC')}, their time); "
-                "you can nudge again tomorrow."
-            )
+    tz = provider.tz if provider else "UTC"
+    hours = workhours.DEFAULT_HOURS.for_person(provider)
+    zone = workhours.zone(tz)
+
+    def working_day(moment: datetime) -> date:
+        return workhours.next_working_time(moment, tz=tz, hours=hours).astimezone(zone).date()
+
+    nudged_on, day = working_day(last.at), last.at.astimezone(zone).date()
+    if working_day(now) != nudged_on and now.astimezone(zone).date() != day:
+        return
+    again = max(
+        datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone),  # another day
+        datetime.combine(nudged_on, hours.end, tzinfo=zone),  # and another working day
+    )
+    raise InvalidTransition(
+        f"{directory.name(last.actor_id)} already nudged {directory.handle(request.provider_id)} about "
+        f"{request.ref} on {cards.when(last.at, tz)} (their time): one nudge a working day. "
+        f"You can nudge again from {cards.when(again, tz)}, their time."
+    )
 
 
 def _check_update_ask(request: Request, actor: Person, now: datetime) -> None:

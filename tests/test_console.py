@@ -564,7 +564,7 @@ def test_a_manager_nudges_and_extends_from_the_team_view_in_the_console(console:
     assert "      Nudge R-1: click nudge R-1" in team
     assert "      Extend R-1: click extend R-1 <when> -- <reason>" in team
     assert said(console, "click nudge R-1")[0] == "[to hana] You nudged bob about R-1; it is in its history."
-    assert "you can nudge again tomorrow" in said(console, "click nudge R-1")[0]
+    assert "You can nudge again from Thu 26 Nov 00:00" in said(console, "click nudge R-1")[0]
     extended = said(console, "click extend R-1 friday -- the audit comes first")
     assert extended[0].startswith("[to hana] You proposed Fri 27 Nov 17:00 JST for R-1; alice has been asked")
     assert said(console, "as dana", "click nudge R-1")[1] == "[to dana] I can't find R-1."

@@ -154,11 +154,25 @@ def test_a_manager_nudges_the_provider_once_a_day_recorded_in_the_log_and_on_the
     assert not [m for m in result.queued if m.recipient_id == "P-alice" and m.kind == "update"]
     # a second nudge the same day (also by grace, higher up the chain) is refused and changes nothing
     for who in ("dave", "grace"):
-        with pytest.raises(InvalidTransition, match=r"Dave already nudged bob about R-1 today .*nudge again tomorrow"):
+        with pytest.raises(
+            InvalidTransition,
+            match=r"^Dave already nudged bob about R-1 on Wed 25 Nov 15:00 \(their time\): one nudge a working day\. "
+            r"You can nudge again from Thu 26 Nov 00:00, their time\.$",
+        ):
             click(s, who, ActionId.NUDGE, 1, at=NOW + timedelta(hours=1))
     assert s.get_request(WS, 1).version == stored.version  # type: ignore[union-attr]
     tomorrow = click(s, "grace", ActionId.NUDGE, 1, at=NOW + timedelta(days=1))
     assert tomorrow.request is not None and tomorrow.request.events[-1].actor_id == "P-grace"
+
+
+def test_a_nudge_outside_working_hours_counts_for_the_next_working_day(org_store: Store) -> None:
+    s = org_store
+    add(s, "alice", "bob", NOW - timedelta(days=2))
+    friday, saturday = datetime(2026, 11, 27, 10, tzinfo=UTC), datetime(2026, 11, 28, 12, tzinfo=UTC)
+    click(s, "dave", ActionId.NUDGE, 1, at=friday)
+    click(s, "dave", ActionId.NUDGE, 1, at=saturday)  # another day; it counts for Monday
+    with pytest.raises(InvalidTransition, match=r"on Sat 28 Nov 12:00 .* again from Mon 30 Nov 18:00"):
+        click(s, "dave", ActionId.NUDGE, 1, at=datetime(2026, 11, 30, 10, tzinfo=UTC))  # Monday
 
 
 @pytest.mark.parametrize(

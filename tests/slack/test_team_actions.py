@@ -52,7 +52,7 @@ def test_a_manager_nudges_from_the_card_and_a_second_nudge_the_same_day_is_refus
     version = harness.request(1).version
     assert harness.click("U0DAVE", nudge).status == 200
     harness.settle()
-    assert any("already nudged bob about R-1 today" in text for text in harness.replies("U0DAVE"))
+    assert any("already nudged bob about R-1 on" in text for text in harness.replies("U0DAVE"))
     assert harness.request(1).version == version
 
 

@@ -73,7 +73,7 @@ def test_the_team_card_gives_each_request_its_buttons_and_they_nudge_and_extend(
         assert "You nudged bob about R-1" in str(answer)
         assert org_store.get_request("default", 1).events[-1].kind == EventKind.NUDGED  # type: ignore[union-attr]
         again = await h.execute(DAVE, nudge["data"])
-        assert "already nudged bob about R-1 today" in str(again) + " ".join(h.replies_to(DAVE))
+        assert "already nudged bob about R-1 on" in str(again) + " ".join(h.replies_to(DAVE))
 
         # alice (the requester) presses a copy of the manager's Extend: a friendly refusal, nothing changes
         extend = extends[0]
