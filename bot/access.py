@@ -58,6 +58,9 @@ class Permission(StrEnum):
     """The requester's own moves: cancel, reopen, answer a follow-up."""
     NEGOTIATE = "negotiate"
     """Propose a due date, or answer the other side's proposal (whose turn it is: ``bot.promises``)."""
+    MANAGE = "manage"
+    """A manager's moves on a stuck request (``/request team``): nudge the provider, propose a
+    later date to the requester."""
 
 
 _INVOLVED = frozenset({Role.REQUESTER, Role.PROVIDER, Role.PREVIOUS_PROVIDER, Role.MANAGER})
@@ -71,6 +74,7 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.RATE: frozenset({Role.REQUESTER}),
     Permission.STEER: frozenset({Role.REQUESTER}),
     Permission.NEGOTIATE: frozenset({Role.REQUESTER, Role.PROVIDER}),
+    Permission.MANAGE: frozenset({Role.MANAGER}),
 }
 """Which roles hold each permission; :data:`Role.OTHER` holds none."""
 
@@ -92,6 +96,8 @@ ACTION_PERMISSIONS: dict[ActionId, Permission] = {
     ActionId.ACCEPT_DUE: Permission.NEGOTIATE,
     ActionId.DECLINE_DUE: Permission.NEGOTIATE,
     ActionId.ASK_UPDATE: Permission.STEER,
+    ActionId.NUDGE: Permission.MANAGE,
+    ActionId.EXTEND_DUE: Permission.MANAGE,
     ActionId.PROGRESS: Permission.ACT,
     ActionId.THANK: Permission.RATE,
 }
@@ -142,6 +148,8 @@ _VERBS: dict[ActionId, str] = {
     ActionId.ACCEPT_DUE: "accept a due date for",
     ActionId.DECLINE_DUE: "decline a due date for",
     ActionId.ASK_UPDATE: "ask for an update on",
+    ActionId.NUDGE: "nudge the provider of",
+    ActionId.EXTEND_DUE: "propose a later due date for",
     ActionId.PROGRESS: "post progress on",
     ActionId.THANK: "say thanks for",
 }
@@ -182,6 +190,7 @@ def check_action(request: Request, action: ActionId, actor: Person, directory: D
         Permission.RATE: directory.handle(request.requester_id),
         Permission.STEER: directory.handle(request.requester_id),
         Permission.REASSIGN: f"{directory.handle(request.provider_id)}'s manager",
+        Permission.MANAGE: f"{directory.handle(request.provider_id)}'s manager",
         Permission.NEGOTIATE: f"{directory.handle(request.requester_id)} and {directory.handle(request.provider_id)}",
     }.get(permission, "the people on it")
     raise NotAllowed(f"Only {who} can {verb(action)} {request.ref}.")

@@ -86,8 +86,14 @@ def describe(event: Event, directory: Directory, tz: str = "UTC") -> str:
             return f"{who} commented{note}"
         case EventKind.DUE_SET:
             return f"{who} set the due date: {when(event.due_at, tz, zone_name=True)}"
+        case EventKind.DUE_PROPOSED if event.to_id:  # a manager's extension, put to the requester
+            return f"{who} proposed a new due date to {to}: {when(event.due_at, tz, zone_name=True)}{note}"
         case EventKind.DUE_PROPOSED:
             return f"{who} proposed a due date: {when(event.due_at, tz, zone_name=True)}{note}"
+        case EventKind.NUDGED:
+            return f"{who} nudged {to}"
+        case EventKind.ESCALATED:
+            return f"escalated to {to}: not acknowledged in time"
         case EventKind.DUE_AGREED:
             return f"{who} agreed the due date: {when(event.due_at, tz, zone_name=True)}"
         case EventKind.UPDATE_ASKED:
@@ -132,6 +138,14 @@ def _facts(request: Request, directory: Directory, tz: str, now: datetime | None
     if request.tags:
         facts.append(Fact(label="Tags", value=" ".join(f"#{t}" for t in request.tags)))
     return facts
+
+
+def nudged_fact(request: Request, directory: Directory, tz: str) -> Fact | None:
+    """Who nudged the provider last (a manager, from ``/request team``), while the request is open."""
+    nudge = request.last(EventKind.NUDGED) if request.status.is_open else None
+    if nudge is None:
+        return None
+    return Fact(label="Nudged", value=f"by {directory.name(nudge.actor_id)}, {when(nudge.at, tz)}")
 
 
 def provider_actions(request: Request) -> list[Action]:
@@ -183,6 +197,8 @@ def negotiation_actions(request: Request, viewer_id: str) -> list[Action]:
     if pending is not None:
         if pending.proposer_id == viewer_id:
             return []
+        if pending.proposer_id != request.requester_id and viewer_id != request.requester_id:
+            return []  # a manager's extension is the requester's to answer
         return [
             Action(id=ActionId.ACCEPT_DUE, label="Accept date", request=n, style="primary", value=str(pending.index)),
             Action(id=ActionId.DECLINE_DUE, label="Decline date", request=n, value=str(pending.index), inputs=["note"]),
@@ -243,7 +259,7 @@ def provider_card(
         kind="provider_card",
         title=title,
         text=request.text,
-        facts=_facts(request, directory, tz, now),
+        facts=[*_facts(request, directory, tz, now), *filter(None, [nudged_fact(request, directory, tz)])],
         history=history(request, directory, tz),
         actions=[*_progress_action(request), *provider_actions(request), *negotiation_actions(request, provider_id)]
         if current
@@ -338,7 +354,10 @@ def on_action(before: Request, after: Request, action: ActionId, directory: Dire
             )
         )
     pv_thread = provider_card_key(after, after.provider_id)
-    if event.actor_id != after.requester_id:
+    messages += _manager_notes(before, after, action, directory)
+    if action == ActionId.NUDGE:
+        pass  # the provider's note above; the requester sees it in the history on their card
+    elif event.actor_id != after.requester_id:
         messages.append(_note(after, after.requester_id, line(after.requester_id), rq_thread))
     elif action != ActionId.RATE or (event.rating and event.rating.score > 2):
         messages.append(_note(after, after.provider_id, line(after.provider_id), pv_thread))
@@ -409,6 +428,33 @@ def on_action(before: Request, after: Request, action: ActionId, directory: Dire
                 )
             )
     return messages
+
+
+def _manager_notes(before: Request, after: Request, action: ActionId, directory: Directory) -> list[Message]:
+    """What a manager's move from ``/request team`` tells the provider (a nudge; a later date put
+    to the requester), and the manager hearing the requester's answer to their proposed date."""
+    event = after.events[-1]
+    manager = directory.name(event.actor_id)
+    thread = provider_card_key(after, after.provider_id)
+    if action == ActionId.NUDGE:
+        text = (
+            f"{manager} nudged you about {after.ref}: please acknowledge it, post progress or say what is in the way."
+        )
+        return [_note(after, after.provider_id, text, thread)]
+    if action == ActionId.EXTEND_DUE:
+        proposed = when(event.due_at, _tz(directory, after.provider_id), zone_name=True)
+        text = (
+            f"{manager} proposed moving {after.ref} to {proposed} ({event.note}); "
+            f"{directory.handle(after.requester_id)} has been asked to accept it. Until then it stays "
+            f"{when(after.due_at, _tz(directory, after.provider_id), zone_name=True)}."
+        )
+        return [_note(after, after.provider_id, text, thread)]
+    if action in (ActionId.ACCEPT_DUE, ActionId.DECLINE_DUE):
+        answered = pending_proposal(before)
+        if answered is not None and answered.proposer_id not in (after.requester_id, after.provider_id):
+            line = describe(event, directory, _tz(directory, answered.proposer_id))
+            return [_note(after, answered.proposer_id, line, provider_card_key(after, answered.proposer_id))]
+    return []
 
 
 def _first_name(directory: Directory, person_id: str | None) -> str | None:

@@ -185,7 +185,9 @@ def outbox_card_ref(store: Store, result: ClickResult, platform: str) -> str | N
 
 def _with_answer(action: ActionId, inputs: ActionInput, value: str | None) -> ActionInput:
     """A follow-up's buttons carry ``yes`` / ``no``: is the requester satisfied now? A date
-    answer's buttons carry the proposal they answer."""
+    answer's buttons carry the proposal they answer, a manager's Extend the date it extends."""
+    if action == ActionId.EXTEND_DUE and inputs.due_was is None and value:
+        return replace(inputs, due_was=value)  # the due date the manager's button was made for
     if action in (ActionId.ACCEPT_DUE, ActionId.DECLINE_DUE) and inputs.proposal is None and value is not None:
         return replace(inputs, proposal=int(value) if value.strip().isdigit() else -1)
     if action != ActionId.FOLLOW_UP or inputs.satisfied is not None or value is None:

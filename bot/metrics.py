@@ -150,8 +150,6 @@ def promise_kept(request: Request, now: datetime | None = None) -> bool | None:
 
 POOR_RATING = 2
 """A rating at or below this is poor (it also starts service recovery)."""
-ESCALATION_WAIT = timedelta(hours=16)
-"""Unacknowledged this long (working time) is escalated to the provider's manager (NudgeSettings default)."""
 COMPLAINT_KINDS = ("poor rating", "still not satisfied", "escalation", "declined, no alternative", "missed promise")
 
 
@@ -159,17 +157,18 @@ def complaints(
     request: Request, *, to_acknowledge: timedelta | None, waited: timedelta | None, kept: bool | None
 ) -> tuple[str, ...]:
     """The complaints one request carries (docs/metrics.md, "Complaint patterns"): its latest rating is
-    poor; the requester said "still not satisfied" after recovery; it waited past the escalation
-    threshold for a first response; it was declined without an alternative (and not reopened and
-    done since); its promise was missed (:func:`promise_kept` is False)."""
+    poor; the requester said "still not satisfied" after recovery; it was escalated (the scheduler's
+    escalation job recorded an ``escalated`` event: what was done, not a wait re-inferred here with
+    today's thresholds); it was declined without an alternative (and not reopened and done since);
+    its promise was missed (:func:`promise_kept` is False). ``to_acknowledge`` and ``waited`` are
+    kept for callers; escalations no longer depend on them."""
     found: list[str] = []
     rating = last_rating(request)
     if rating is not None and rating.score <= POOR_RATING:
         found.append("poor rating")
     if any(e.kind == EventKind.FOLLOWED_UP and e.satisfied is False for e in request.events):
         found.append("still not satisfied")
-    wait = to_acknowledge if to_acknowledge is not None else waited
-    if wait is not None and wait > ESCALATION_WAIT:
+    if escalated(request):
         found.append("escalation")
     if request.status == Status.DECLINED and not any(
         e.alternative for e in request.events if e.kind == EventKind.DECLINED
@@ -178,6 +177,11 @@ def complaints(
     if kept is False:
         found.append("missed promise")
     return tuple(found)
+
+
+def escalated(request: Request) -> bool:
+    """True when the escalation job told the provider's manager about this request (at any time)."""
+    return any(e.kind == EventKind.ESCALATED for e in request.events)
 
 
 def _complaint_comment(request: Request) -> str:

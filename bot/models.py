@@ -113,6 +113,11 @@ class EventKind(StrEnum):
     DUE_AGREED = "due_agreed"
     DUE_DECLINED = "due_declined"
     UPDATE_ASKED = "update_asked"
+    NUDGED = "nudged"
+    """A manager in the provider's chain nudged the provider (``/request team``'s Nudge)."""
+    ESCALATED = "escalated"
+    """The scheduler's escalation job told the provider's manager nobody acknowledged it
+    (``to_id``: that manager; ``note``: the job's claim key). The one record of an escalation."""
     PROGRESS_NOTED = "progress_noted"
 
 
@@ -246,6 +251,10 @@ class ActionId(StrEnum):
     ACCEPT_DUE = "accept_due"
     DECLINE_DUE = "decline_due"
     ASK_UPDATE = "ask_update"
+    NUDGE = "nudge"
+    """A manager nudges the provider of a stuck request (at most once per working day)."""
+    EXTEND_DUE = "extend_due"
+    """A manager proposes a later due date, with a reason, for the requester to accept."""
     PROGRESS = "progress"
     THANK = "thank"
     SNOOZE = "snooze"
@@ -293,6 +302,8 @@ class Section(Model):
 
     title: str
     lines: list[str] = Field(default_factory=list)
+    actions: list[Action] = Field(default_factory=list)
+    """Buttons about this part, shown right under it (``/request team``'s per-group actions)."""
 
 
 class ChartSeries(Model):

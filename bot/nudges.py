@@ -15,7 +15,10 @@ being waited on: the provider, or the requester for follow-ups):
   receiving a request gets one nudge;
 - *overdue*: a provider holding an open request past its due time gets one nudge;
 - *escalation*: no acknowledgement within ``escalate_hours`` escalates once to the
-  provider's manager (escalations ignore snoozes and mutes: they are the safety net);
+  provider's manager (escalations ignore snoozes and mutes: they are the safety net). Once the
+  manager's message is queued, the job appends an ``escalated`` event to the request's log:
+  that event, not a wait re-computed later, is what ``/request team``, complaint patterns and
+  the digest count as an escalation (see :func:`record_escalations`);
 - *recovery*: a poor rating the provider has not answered within ``follow_up_days``
   working days reminds the provider once;
 - *follow-up*: a recovery answer the requester has not answered within ``follow_up_days``
@@ -38,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot import cards
 from bot.claims import JobReport, claim_and_send
-from bot.errors import InvalidCommand, NotFound
+from bot.errors import Conflict, InvalidCommand, NotFound
 from bot.models import Action, ActionId, Event, EventKind, Fact, Message, Person, Request, Status
 from bot.people import Directory
 from bot.ports import Store
@@ -259,6 +262,50 @@ def needs_person(request: Request, person_id: str, now: datetime) -> bool:
     if event.kind == EventKind.RATED:
         return request.provider_id == person_id
     return request.requester_id == person_id
+
+
+SCHEDULER_ACTOR = "servechain"
+"""The ``actor_id`` of events the scheduler records itself (nobody clicked anything)."""
+_RECORD_RETRIES = 8
+
+
+def escalation_recorded(request: Request, since_index: int) -> bool:
+    """True when the log has an ``escalated`` event for the wait that started at ``since_index``."""
+    return any(e.kind == EventKind.ESCALATED for e in request.events[since_index + 1 :])
+
+
+def record_escalations(
+    store: Store, workspace: str, items: Sequence[Due], now: datetime, *, late: bool = False
+) -> list[int]:
+    """Append an ``escalated`` event (to: the manager told) to each escalated request's log, once per
+    wait; returns the numbers recorded. ``late``: the claim was taken by an earlier run that didn't
+    get to record it (a crash between queuing the message and this write, or a version before these
+    events): recorded at the time it fell due, never earlier than the log's last entry."""
+    recorded: list[int] = []
+    for item in items:
+        if item.kind != "escalation":
+            continue
+        for _attempt in range(_RECORD_RETRIES):
+            request = store.get_request(workspace, item.request)
+            if request is None or not request.status.is_open:
+                break
+            index, _since = holder_since(request)
+            if f":e{index}" != item.key[item.key.rfind(":") :] or escalation_recorded(request, index):
+                break  # a new wait began since, or it is recorded already
+            at = max(item.due_at, request.events[-1].at) if late else now
+            updated = request.model_copy(deep=True)
+            updated.events.append(
+                Event(kind=EventKind.ESCALATED, at=at, actor_id=SCHEDULER_ACTOR, to_id=item.recipient_id)
+            )
+            try:
+                store.update_request(updated)
+            except Conflict:
+                continue  # someone changed it meanwhile: read it again
+            recorded.append(item.request)
+            break
+        else:
+            log.warning("could not record the escalation of R-%s: it kept changing", item.request)
+    return recorded
 
 
 # --------------------------------------------------------------------------- snooze and mute
@@ -576,14 +623,18 @@ class NudgeJob:
         # Items are claimed one by one before the message is queued (one atomic claim with it):
         # a replica that lost an item's claim never mentions it, so nothing is sent twice. A
         # crash between the two writes loses that message rather than risk sending it twice.
-        won = []
+        won, lost = [], []
         for item in items:
             if store.claim(workspace, item.key, at=now):
                 won.append(item)
                 report.claimed[item.key] = recipient.id
             else:
+                lost.append(item)
                 report.already.append(item.key)
             self._known_claimed.add((workspace, item.key))
+        # an escalation claimed before without its event (see record_escalations) gets it now
+        unrecorded = [i for i in lost if i.kind == "escalation" and _unrecorded(requests.get(i.request))]
+        record_escalations(store, workspace, unrecorded, now, late=True)
         if not won:
             return
         message = nudge_message(
@@ -591,6 +642,7 @@ class NudgeJob:
         )
         if claim_and_send(store, workspace, message.key, [message], now):
             report.sent.append(message)
+        record_escalations(store, workspace, won, now)
 
     def _forget_spent_snoozes(
         self,
@@ -611,6 +663,12 @@ class NudgeJob:
             reminded = key in handled or (workspace, key) in self._known_claimed
             if reminded or request is None or not needs_person(request, snoozed.person_id, now):
                 store.delete_doc(SNOOZE_DOC, workspace, snoozed.doc_key)
+
+
+def _unrecorded(request: Request | None) -> bool:
+    if request is None or not request.status.is_open:
+        return False
+    return not escalation_recorded(request, holder_since(request)[0])
 
 
 def due_reminders(

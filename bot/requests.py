@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from bot import access, cards, workhours
 from bot.access import can_view
@@ -79,6 +79,8 @@ _TRANSITIONS: dict[ActionId, tuple[EventKind, frozenset[Status], Status | None]]
     ActionId.ACCEPT_DUE: (EventKind.DUE_AGREED, _OPEN, None),
     ActionId.DECLINE_DUE: (EventKind.DUE_DECLINED, _OPEN, None),
     ActionId.ASK_UPDATE: (EventKind.UPDATE_ASKED, _OPEN, None),
+    ActionId.NUDGE: (EventKind.NUDGED, _OPEN, None),
+    ActionId.EXTEND_DUE: (EventKind.DUE_PROPOSED, _OPEN, None),
     ActionId.PROGRESS: (EventKind.PROGRESS_NOTED, _OPEN, None),
 }
 
@@ -106,6 +108,9 @@ class ActionInput:
     actor's time zone."""
     proposal: int | None = None
     """Which proposal an accept or decline answers (its place in the log, from the button)."""
+    due_was: str | None = None
+    """For a manager's extension: the due date the clicked button was made for (ISO); a date
+    changed since makes the click outdated. None: not checked (the console has no stale cards)."""
 
 
 @dataclass
@@ -228,6 +233,47 @@ def _check_rules(request: Request, action: ActionId, inputs: ActionInput, now: d
         _clean(inputs.note, "a progress note", required=True)
 
 
+def _check_extension(request: Request, inputs: ActionInput, actor: Person) -> None:
+    """A manager's extension: a reason, a date to extend, and not an outdated button."""
+    if request.due_at is None:
+        raise InvalidTransition(f"{request.ref} has no due date to extend.")
+    if inputs.due_was is not None and inputs.due_was != request.due_at.isoformat():
+        raise InvalidTransition(
+            f"{request.ref}'s due date has changed since this list was made (it is now "
+            f"{cards.when(request.due_at, actor.tz, zone_name=True)}); /request team shows it as it is now."
+        )
+    _clean(inputs.note, "a reason for the new date (the requester sees it)", required=True)
+
+
+def _check_nudge(request: Request, directory: Directory, now: datetime) -> None:
+    """At most one manager nudge per request per day and per working day of the provider (their
+    zone, working week and holidays; a nudge outside working hours counts for the next working
+    day), so a provider can't be spammed from the team view."""
+    last = request.last(EventKind.NUDGED)
+    if last is None:
+        return
+    provider = directory.get(request.provider_id)
+    tz = provider.tz if provider else "UTC"
+    hours = workhours.DEFAULT_HOURS.for_person(provider)
+    zone = workhours.zone(tz)
+
+    def working_day(moment: datetime) -> date:
+        return workhours.next_working_time(moment, tz=tz, hours=hours).astimezone(zone).date()
+
+    nudged_on, day = working_day(last.at), last.at.astimezone(zone).date()
+    if working_day(now) != nudged_on and now.astimezone(zone).date() != day:
+        return
+    again = max(
+        datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone),  # another day
+        datetime.combine(nudged_on, hours.end, tzinfo=zone),  # and another working day
+    )
+    raise InvalidTransition(
+        f"{directory.name(last.actor_id)} already nudged {directory.handle(request.provider_id)} about "
+        f"{request.ref} on {cards.when(last.at, tz)} (their time): one nudge a working day. "
+        f"You can nudge again from {cards.when(again, tz)}, their time."
+    )
+
+
 def _check_update_ask(request: Request, actor: Person, now: datetime) -> None:
     """At most one ask for an update per request per working day (the requester's local day)."""
     zone = workhours.zone(actor.tz)
@@ -251,6 +297,18 @@ def _check_turn(request: Request, action: ActionId, inputs: ActionInput, actor: 
         if agreed_dates(request) and _clean(inputs.note, "a reason for moving the agreed date") is None:
             raise InvalidCommand("Please give a reason for moving the agreed date.", field="note")
         return
+    if action == ActionId.EXTEND_DUE:
+        if actor.id == request.requester_id:
+            raise InvalidTransition(
+                f"You asked for {request.ref} yourself: move its date with Move due date on your own card."
+            )
+        if pending is not None:
+            who = "You" if pending.proposer_id == actor.id else directory.name(pending.proposer_id)
+            raise InvalidTransition(
+                f"{who} already proposed {cards.when(pending.due_at, actor.tz, zone_name=True)} for {request.ref}; "
+                f"it is waiting for {directory.handle(_other_party(request, pending.proposer_id))}'s answer."
+            )
+        return
     if action in (ActionId.ACCEPT_DUE, ActionId.DECLINE_DUE):
         if pending is None:
             raise InvalidTransition(
@@ -260,6 +318,11 @@ def _check_turn(request: Request, action: ActionId, inputs: ActionInput, actor: 
             raise InvalidTransition(f"That proposal for {request.ref} was replaced by a newer one; see its card.")
         if pending.proposer_id == actor.id:
             raise NotAllowed(f"You proposed that date; {directory.handle(_other_party(request, actor.id))} answers it.")
+        if pending.proposer_id not in (request.requester_id, request.provider_id) and actor.id != request.requester_id:
+            raise NotAllowed(
+                f"{directory.name(pending.proposer_id)} proposed that date to "
+                f"{directory.handle(request.requester_id)}; only they can answer it."
+            )
 
 
 def _other_party(request: Request, person_id: str) -> str:
@@ -275,15 +338,22 @@ def _due(request: Request, action: ActionId, inputs: ActionInput, actor: Person,
         if pending.due_at <= now:
             raise InvalidTransition("That proposed date has already passed; propose a new one.")
         return pending.due_at
-    if action not in (ActionId.SET_DUE, ActionId.PROPOSE_DUE):
+    if action not in (ActionId.SET_DUE, ActionId.PROPOSE_DUE, ActionId.EXTEND_DUE):
         return None
     phrase = (inputs.due or "").strip()
     if not phrase:
         raise InvalidCommand("Please pick a due date, e.g. friday, 2026-12-04 or in 3 days.", field="due")
     try:
-        return parse_due(phrase, now=now, tz=actor.tz)
+        due = parse_due(phrase, now=now, tz=actor.tz)
     except DueDateError as error:
         raise InvalidCommand(error.message, field="due") from None
+    if action == ActionId.EXTEND_DUE and request.due_at is not None and due <= request.due_at:
+        raise InvalidCommand(
+            f"An extension has to be later than {request.ref}'s due date now "
+            f"({cards.when(request.due_at, actor.tz, zone_name=True)}).",
+            field="due",
+        )
+    return due
 
 
 _INPUTS: dict[ActionId, frozenset[str]] = {
@@ -301,6 +371,7 @@ _INPUTS: dict[ActionId, frozenset[str]] = {
     ActionId.PROPOSE_DUE: frozenset({"due", "note"}),
     ActionId.ACCEPT_DUE: frozenset({"proposal"}),
     ActionId.DECLINE_DUE: frozenset({"proposal", "note"}),
+    ActionId.EXTEND_DUE: frozenset({"due", "note", "due_was"}),
     ActionId.PROGRESS: frozenset({"note"}),
 }
 
@@ -329,6 +400,10 @@ def apply_action(
     _check_turn(request, action, inputs, actor, directory)
     if action == ActionId.ASK_UPDATE:
         _check_update_ask(request, actor, now)
+    if action == ActionId.NUDGE:
+        _check_nudge(request, directory, now)
+    if action == ActionId.EXTEND_DUE:
+        _check_extension(request, inputs, actor)
     due_at = _due(request, action, inputs, actor, now)
     if action == ActionId.PROPOSE_DUE and due_at == request.due_at:
         raise InvalidCommand(f"{request.ref} is already due then.", field="due")
@@ -345,9 +420,12 @@ def apply_action(
         satisfied=inputs.satisfied,
         due_at=due_at,
     )
+    if action in (ActionId.NUDGE, ActionId.EXTEND_DUE):
+        # a manager's move names whom it is aimed at: the provider nudged, the requester asked
+        event.to_id = request.provider_id if action == ActionId.NUDGE else request.requester_id
     updated = request.model_copy(deep=True)
     updated.events.append(event)
-    if due_at is not None and action != ActionId.PROPOSE_DUE:
+    if due_at is not None and action not in (ActionId.PROPOSE_DUE, ActionId.EXTEND_DUE):
         updated.due_at = due_at
     if inputs.to is not None:
         updated.provider_id = inputs.to.id
@@ -443,6 +521,11 @@ _REPLIES: dict[ActionId, str] = {
     ActionId.ACCEPT_DUE: "Agreed: {ref} is due {due}.",
     ActionId.DECLINE_DUE: "You declined the proposed date for {ref}; it stays {due_or_none}.",
     ActionId.ASK_UPDATE: "You asked {provider} for an update on {ref}; their answer will show in its history.",
+    ActionId.NUDGE: "You nudged {provider} about {ref}; it is in its history.",
+    ActionId.EXTEND_DUE: (
+        "You proposed {proposed} for {ref}; {requester} has been asked to accept it and {provider} has been told. "
+        "The date changes only if {requester} accepts."
+    ),
     ActionId.PROGRESS: "Progress note added to {ref}; {requester} can see it.",
 }
 

@@ -1,6 +1,12 @@
 """``/request team``: what is stuck on a manager's team right now, grouped, with what the manager can
 do about each. The manager's team is as in the digest: everyone in the teams they manage and everyone
 whose nearest manager they are; the groups are defined in ``docs/metrics.md``.
+
+Each open stuck request carries the manager's buttons: Reassign, Nudge (the provider, at most once a
+day, recorded in its log) and, when it has a due date, Extend (a later date with a reason, put to the
+requester through the date negotiation of :mod:`bot.promises`). The buttons run through
+``bot.clicks.run_click`` like every other; who may press them is ``bot.access``'s call (the
+provider's manager chain).
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from datetime import datetime, timedelta
 from bot import cards
 from bot.errors import NotAllowed
 from bot.metrics import POOR_RATING, last_rating
-from bot.models import Action, ActionId, EventKind, Message, Person, Request, Section
+from bot.models import Action, ActionId, Event, EventKind, Message, Person, Request, Section
 from bot.people import Directory
 from bot.ports import Store
 from bot.stats import format_duration
@@ -21,7 +27,8 @@ GROUPS = ("overdue", "unacknowledged", "waiting on another team", "in recovery")
 _RESPONSES = (EventKind.ACKNOWLEDGED, EventKind.STARTED, EventKind.DONE, EventKind.DECLINED)
 _NEW_WAIT = (EventKind.CREATED, EventKind.HANDED_OFF, EventKind.REASSIGNED, EventKind.REOPENED)
 _LISTED = 15
-_BUTTONS = 6
+_BUTTONS = 8
+"""How many stuck requests get their buttons on the card (three each; the rest are listed)."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,9 @@ class StuckItem:
     request: Request
     line: str
     actions: tuple[str, ...]
+    """What the manager can do, in words (the text reply)."""
+    buttons: tuple[Action, ...] = ()
+    """The same as buttons (the card): none for a closed request."""
 
 
 @dataclass
@@ -52,6 +62,13 @@ def _received_at(request: Request) -> datetime:
 def _unanswered_since_received(request: Request) -> bool:
     received = _received_at(request)
     return not any(e.kind in _RESPONSES and e.at >= received for e in request.events)
+
+
+def _escalation(request: Request) -> Event | None:
+    """The scheduler's escalation of the current wait, as its job recorded it (``bot.nudges``)."""
+    received = _received_at(request)
+    found = request.last(EventKind.ESCALATED)
+    return found if found is not None and found.at >= received else None
 
 
 def _in_recovery(request: Request) -> bool:
@@ -91,15 +108,17 @@ def team_view(
         holder = members[request.provider_id]
         if request.due_at is not None and request.due_at < now:
             view.groups["overdue"].append(
-                _item(request, directory, f"overdue since {cards.when(request.due_at, tz)}", tz, extend=True)
+                _item(request, directory, f"overdue since {cards.when(request.due_at, tz)}", tz)
             )
             continue
         if _unanswered_since_received(request):
             waited = working_time(_received_at(request), now, tz=holder.tz, hours=hours)
             if waited > nudge_after:
-                view.groups["unacknowledged"].append(
-                    _item(request, directory, f"unacknowledged for {format_duration(waited)} (working time)", tz)
-                )
+                why = f"unacknowledged for {format_duration(waited)} (working time)"
+                escalation = _escalation(request)
+                if escalation is not None:
+                    why += f"; escalated to {directory.name(escalation.to_id or '')} {cards.when(escalation.at, tz)}"
+                view.groups["unacknowledged"].append(_item(request, directory, why, tz))
                 continue
         children = [
             c
@@ -114,18 +133,44 @@ def team_view(
     return view
 
 
-def _item(request: Request, directory: Directory, why: str, tz: str, *, extend: bool = False) -> StuckItem:
+def _item(request: Request, directory: Directory, why: str, tz: str) -> StuckItem:
     holder = directory.name(request.provider_id)
-    line = f"{request.ref} held by {holder}, asked by {directory.name(request.requester_id)}: {why}"
-    actions = [f"reassign: /request show {request.ref} (Reassign)", f"nudge {holder}"]
-    if extend:
-        actions.append(f"agree a new date with {directory.name(request.requester_id)}")
-    return StuckItem(request, line, tuple(actions))
+    requester = directory.name(request.requester_id)
+    line = f"{request.ref} held by {holder}, asked by {requester}: {why}"
+    if not request.status.is_open:
+        return StuckItem(request, line, (f"talk to {holder} about putting it right",))
+    return StuckItem(request, line, *_manager_actions(request, holder, requester))
+
+
+def _manager_actions(request: Request, holder: str, requester: str) -> tuple[tuple[str, ...], tuple[Action, ...]]:
+    """The manager's moves on one open request, in words and as buttons."""
+    n, ref = request.number, request.ref
+    words = ["reassign", f"nudge {holder}"]
+    buttons = [
+        Action(id=ActionId.NUDGE, label=f"Nudge {ref}", request=n, style="primary"),
+        Action(id=ActionId.REASSIGN, label=f"Reassign {ref}", request=n, inputs=["to", "note"]),
+    ]
+    if request.due_at is not None:
+        words.append(f"extend the date if {requester} agrees")
+        buttons.append(
+            Action(
+                id=ActionId.EXTEND_DUE,
+                label=f"Extend {ref}",
+                request=n,
+                inputs=["due", "note"],
+                value=request.due_at.isoformat(),  # an Extend made for another date is outdated
+            )
+        )
+    return tuple(words), tuple(buttons)
+
+
+def _people(count: int) -> str:
+    return f"{count} person" if count == 1 else f"{count} people"
 
 
 def team_view_text(view: TeamView) -> str:
     """The view as text (console, and the reply in Slack and Teams)."""
-    lines = [f"What is stuck on your team ({view.members} people) right now:"]
+    lines = [f"What is stuck on your team ({_people(view.members)}) right now:"]
     for group in GROUPS:
         items = view.groups[group]
         lines.append(f"{group.capitalize()} ({len(items)}):")
@@ -140,35 +185,34 @@ def team_view_text(view: TeamView) -> str:
 
 
 def team_view_card(view: TeamView, *, now: datetime) -> Message:
-    """The view as a neutral card (Teams renders it as an Adaptive Card, Slack as blocks): one
-    section per group, and a Reassign button (with its form) for the first few stuck requests."""
+    """The view as a neutral card (Teams renders it as an Adaptive Card, Slack as blocks): per group
+    a heading, then each of the first :data:`_BUTTONS` stuck requests with its own buttons (Nudge,
+    Reassign, Extend), then the group's other requests as lines."""
     manager = view.manager
-    listed = [item for group in GROUPS for item in view.groups[group]]
-    seen: set[int] = set()
-    actions: list[Action] = []
-    for item in listed:
-        number = item.request.number
-        if number in seen or len(actions) >= _BUTTONS:
-            continue
-        seen.add(number)
-        actions.append(
-            Action(id=ActionId.REASSIGN, label=f"Reassign {item.request.ref}", request=number, inputs=["to", "note"])
+    budget = _BUTTONS
+    sections: list[Section] = []
+    for group in GROUPS:
+        items = view.groups[group][:_LISTED]
+        sections.append(
+            Section(title=f"{group.capitalize()} ({len(view.groups[group])})", lines=[] if items else ["nothing"])
         )
+        rest: list[str] = []
+        for item in items:
+            if item.buttons and budget > 0:
+                budget -= 1
+                sections.append(Section(title="", lines=[item.line], actions=list(item.buttons)))
+            else:
+                rest.append(f"{item.line} · you can: {' · '.join(item.actions)}")
+        if len(view.groups[group]) > _LISTED:
+            rest.append(f"…and {len(view.groups[group]) - _LISTED} more.")
+        if rest:
+            sections.append(Section(title="", lines=rest))
     return Message(
         key=f"{manager.workspace}:team-view:{manager.id}:{now.isoformat()}",
         workspace=manager.workspace,
         recipient_id=manager.id,
         kind="text",
-        title=f"What is stuck on your team ({view.members} people)",
-        sections=[
-            Section(
-                title=f"{group.capitalize()} ({len(view.groups[group])})",
-                lines=[
-                    f"{item.line} · you can: {' · '.join(item.actions[1:])}" for item in view.groups[group][:_LISTED]
-                ]
-                or ["nothing"],
-            )
-            for group in GROUPS
-        ],
-        actions=actions,
+        title=f"What is stuck on your team ({_people(view.members)})",
+        text="Nudge tells the provider now (once a day); Extend asks the requester to accept a later date.",
+        sections=sections,
     )

@@ -79,6 +79,8 @@ CLICK_USAGE: dict[ActionId, str] = {
     ActionId.ACCEPT_DUE: "click accept R-<n>",
     ActionId.DECLINE_DUE: "click decline_date R-<n> [reason]",
     ActionId.ASK_UPDATE: "click ask_update R-<n>",
+    ActionId.NUDGE: "click nudge R-<n>",
+    ActionId.EXTEND_DUE: "click extend R-<n> <when> -- <reason>",
     ActionId.PROGRESS: "click progress R-<n> <how it is going>",
     ActionId.SNOOZE: "click snooze R-<n> [30m|4h|1d]",
     ActionId.MUTE: "click mute R-<n>",
@@ -100,7 +102,9 @@ def action_hint(action: Action) -> str:
 
 
 def _is_note(message: Message) -> bool:
-    return message.kind in ("update", "text") and not (message.actions or message.facts or message.history)
+    return message.kind in ("update", "text") and not (
+        message.actions or message.facts or message.history or message.sections
+    )
 
 
 def render_text(message: Message, person: Person, *, updated: bool = False) -> str:
@@ -120,8 +124,10 @@ def render_text(message: Message, person: Person, *, updated: bool = False) -> s
         lines.append("  History:")
         lines += [f"    {entry}" for entry in message.history]
     for section in message.sections:
-        lines.append(f"  {section.title}:")
+        if section.title:
+            lines.append(f"  {section.title}:")
         lines += [f"    {line}" for line in section.lines]
+        lines += [f"      {action_hint(action)}" for action in section.actions]
     if message.chart is not None:
         lines.append(f"  [chart: {message.chart.title}; servechain digest --format png draws it]")
     if message.actions:
@@ -183,6 +189,7 @@ _ACTION_ALIASES = {
     "propose": "propose_due",
     "accept": "accept_due",
     "decline_date": "decline_due",
+    "extend": "extend_due",
     "ack": "acknowledge",
     "followup": "follow_up",
     "hand_off": "handoff",
@@ -263,7 +270,12 @@ def _inputs(action: ActionId, args: str, directory: Directory) -> ActionInput:
             if not when.strip():
                 raise _usage(action)
             return ActionInput(due=when.strip(), note=reason.strip() or None)
-        case ActionId.ACCEPT_DUE | ActionId.ASK_UPDATE:
+        case ActionId.EXTEND_DUE:
+            when, _sep, reason = args.partition("--")
+            if not when.strip() or not reason.strip():
+                raise _usage(action)
+            return ActionInput(due=when.strip(), note=reason.strip())
+        case ActionId.ACCEPT_DUE | ActionId.ASK_UPDATE | ActionId.NUDGE:
             if args:
                 raise _usage(action)
             return ActionInput()

@@ -50,6 +50,7 @@ EXPECTED_GRANTS: dict[Permission, set[Role]] = {
     Permission.RATE: {Role.REQUESTER},
     Permission.STEER: {Role.REQUESTER},
     Permission.NEGOTIATE: {Role.REQUESTER, Role.PROVIDER},
+    Permission.MANAGE: {Role.MANAGER},
 }
 
 OPEN = {Status.OPEN, Status.ACKNOWLEDGED, Status.IN_PROGRESS}
@@ -74,6 +75,8 @@ EXPECTED_ACTIONS: dict[ActionId, tuple[Permission, set[Status]]] = {
     ActionId.ACCEPT_DUE: (Permission.NEGOTIATE, OPEN),
     ActionId.DECLINE_DUE: (Permission.NEGOTIATE, OPEN),
     ActionId.ASK_UPDATE: (Permission.STEER, OPEN),
+    ActionId.NUDGE: (Permission.MANAGE, OPEN),
+    ActionId.EXTEND_DUE: (Permission.MANAGE, OPEN),
     ActionId.PROGRESS: (Permission.ACT, OPEN),
 }
 """Per action: the permission it needs and the states it may start from."""

@@ -291,6 +291,9 @@ def test_switching_tolerates_an_at_sign_and_capitals(console: Console) -> None:
         ("click follow_up R-1 maybe", "click follow_up R-<n> yes|no [note]"),
         ("click comment R-1", "click comment R-<n> <text>"),
         ("click done seven", "click done R-<n> [resolution]"),
+        ("click nudge R-1 now please", "click nudge R-<n>"),
+        ("click extend R-1 friday", "click extend R-<n> <when> -- <reason>"),
+        ("click extend R-1 -- the audit", "click extend R-<n> <when> -- <reason>"),
     ],
 )
 def test_bad_click_syntax_prints_the_usage_of_that_action(console: Console, line: str, usage: str) -> None:
@@ -551,3 +554,21 @@ def test_cli_prints_stats_and_renders_the_team_map(tmp_path: Path) -> None:
     assert png.returncode == 0 and (tmp_path / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     dot = _servechain("chain", "--db", "m.json", "--format", "dot", cwd=tmp_path)
     assert dot.stdout.startswith("digraph") and 'label="Sales"' in dot.stdout and " -> " in dot.stdout
+
+
+def test_a_manager_nudges_and_extends_from_the_team_view_in_the_console(console: Console) -> None:
+    """Hana manages Finance (bob) in the sample org; dana manages alice, the requester."""
+    said(console, "as alice", "/request @bob need Q3 numbers by tomorrow")
+    console.simulated = datetime(2026, 11, 25, 12, tzinfo=UTC)  # Wednesday: R-1 is overdue
+    team = said(console, "as hana", "/request team")
+    assert "      Nudge R-1: click nudge R-1" in team
+    assert "      Extend R-1: click extend R-1 <when> -- <reason>" in team
+    assert said(console, "click nudge R-1")[0] == "[to hana] You nudged bob about R-1; it is in its history."
+    assert "You can nudge again from Thu 26 Nov 00:00" in said(console, "click nudge R-1")[0]
+    extended = said(console, "click extend R-1 friday -- the audit comes first")
+    assert extended[0].startswith("[to hana] You proposed Fri 27 Nov 17:00 JST for R-1; alice has been asked")
+    assert said(console, "as dana", "click nudge R-1")[1] == "[to dana] I can't find R-1."
+    assert (
+        said(console, "as alice", "click nudge R-1")[1]
+        == "[to alice] Only bob's manager can nudge the provider of R-1."
+    )

@@ -150,9 +150,12 @@ def test_each_complaint_is_recognised_from_the_history() -> None:
         ev(EventKind.FOLLOWED_UP, created + 3 * H, "P-ann", satisfied=False, note="still late"),
     )
     assert request_facts(poor, people=PEOPLE, now=now).complaints == ("poor rating", "still not satisfied")
-    # unanswered: Kai's Tue 9h + Wed 9h + Thu to 18:00 9h = 27h > 16h: an escalation
+    # unanswered for Kai's Tue 9h + Wed 9h + Thu to 18:00 9h = 27h: an escalation only once the
+    # scheduler escalated it (its job records the event); a long wait alone is not one
     silent = request(created)
-    assert request_facts(silent, people=PEOPLE, now=now).complaints == ("escalation",)
+    assert request_facts(silent, people=PEOPLE, now=now).complaints == ()
+    escalated = request(created, ev(EventKind.ESCALATED, created + 48 * H, "servechain", to_id="P-lou"))
+    assert request_facts(escalated, people=PEOPLE, now=now).complaints == ("escalation",)
     declined = request(created, ev(EventKind.DECLINED, created + 1 * H, "P-kai", note="no"))
     assert request_facts(declined, people=PEOPLE, now=now).complaints == ("declined, no alternative",)
     offered = request(created, ev(EventKind.DECLINED, created + 1 * H, "P-kai", note="no", alternative="ask Lou"))
@@ -198,7 +201,8 @@ def test_patterns_group_complaints_and_compare_with_the_previous_window() -> Non
     ]
     fine = request(created, ev(EventKind.DONE, created + 1 * H, "P-kai"), number=3)
     current = [request_facts(r, people=PEOPLE, now=now) for r in (*rated, fine)]
-    previous = [request_facts(request(created, number=9), people=PEOPLE, now=now)]  # one escalation before
+    escalated = request(created, ev(EventKind.ESCALATED, created + 48 * H, "servechain", to_id="P-lou"), number=9)
+    previous = [request_facts(escalated, people=PEOPLE, now=now)]  # one escalation before
     found = patterns_of(
         current, previous, scope="Finance", since=created, until=now, counterpart=lambda f: f.requester_team
     )

@@ -24,7 +24,7 @@ from bot.people import Directory
 from bot.ports import Store
 from bot.team_view import GROUPS, team_view
 from bot.workhours import DEFAULT_HOURS, WorkingHours
-from handlers.slack.render import MAX_VIEW_BLOCKS, Block, clip, context, fit, header, plain, section
+from handlers.slack.render import MAX_VIEW_BLOCKS, Block, buttons, clip, context, fit, header, plain, section
 from handlers.slack.views import NEW_REQUEST
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 SEEN_DOC = "slack_home_seen"
 """Document kind marking that a Slack user has opened the App Home (key: user id)."""
 MAX_LISTED = 15
+_HOME_STUCK = 2
+"""Stuck requests per group shown on a manager's App Home, each with its buttons."""
 
 
 def _month_start(now: datetime, tz: str) -> datetime:
@@ -79,12 +81,15 @@ def _team_blocks(store: Store, person: Person, now: datetime) -> list[Block]:
     except NotAllowed:
         return []
     blocks: list[Block] = [header("What is stuck on your team")]
-    for group in GROUPS:
+    for index, group in enumerate(GROUPS):
         items = view.groups[group]
-        lines = [fit(item.line, 300) for item in items[:3]] + (
-            [f"…and {len(items) - 3} more"] if len(items) > 3 else []
-        )
-        blocks.append(section(f"*{group.capitalize()} ({len(items)})*\n" + ("\n".join(lines) or "nothing")))
+        blocks.append(section(f"*{group.capitalize()} ({len(items)})*" + ("" if items else "\nnothing")))
+        for number, item in enumerate(items[:_HOME_STUCK]):
+            blocks.append(section(fit(item.line, 300)))
+            if item.buttons:  # the manager's Nudge / Reassign / Extend, as on the /request team card
+                blocks.append(buttons(item.buttons, person.workspace, block_id=f"team-{index}-{number}"))
+        if len(items) > _HOME_STUCK:
+            blocks.append(context(f"…and {len(items) - _HOME_STUCK} more"))
     blocks.append(context("/request team lists them all with what you can do about each."))
     return blocks
 

@@ -146,7 +146,7 @@ ACTION_ID_PATTERN = re.compile("^(?:" + "|".join(a.value for a in ActionId) + r"
 """Matches every ``action_id`` :func:`buttons` produces (listeners register on it)."""
 
 
-def buttons(actions: Sequence[Action], workspace: str) -> Block:
+def buttons(actions: Sequence[Action], workspace: str, *, block_id: str = "actions") -> Block:
     """An actions block with one button per neutral action (unique action ids)."""
     elements: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -166,7 +166,7 @@ def buttons(actions: Sequence[Action], workspace: str) -> Block:
         if action.style != "default":
             button["style"] = action.style
         elements.append(button)
-    return {"type": "actions", "block_id": "actions", "elements": elements}
+    return {"type": "actions", "block_id": block_id, "elements": elements}
 
 
 # --------------------------------------------------------------------------- messages
@@ -205,7 +205,9 @@ def history_text(lines: Sequence[str], limit: int = MAX_SECTION_TEXT) -> str:
 
 
 def _is_note(message: Message) -> bool:
-    return message.kind in ("update", "text") and not (message.actions or message.facts or message.history)
+    return message.kind in ("update", "text") and not (
+        message.actions or message.facts or message.history or message.sections
+    )
 
 
 def message_blocks(message: Message) -> list[Block]:
@@ -226,7 +228,10 @@ def message_blocks(message: Message) -> list[Block]:
             body = "\n".join(f">{line}" for line in body.splitlines())
         blocks.append(section(f"{icon}*{title}*" + (f"\n{body}" if body else "")))
     blocks += facts_blocks(message.facts)
-    blocks += [section_block(s) for s in message.sections]
+    for index, part in enumerate(message.sections):
+        blocks.append(section_block(part))
+        if part.actions:
+            blocks.append(buttons(part.actions, message.workspace, block_id=f"actions-{index}"))
     if message.history:
         blocks.append(section(history_text(message.history)))
     if message.actions:
@@ -235,13 +240,14 @@ def message_blocks(message: Message) -> list[Block]:
 
 
 def section_block(part: Section) -> Block:
-    """A titled part of a long message (the digest's parts): bold title, then bullet lines."""
-    title = f"*{fit(part.title, 150)}*"
+    """A titled part of a long message (the digest's parts): bold title, then bullet lines (no
+    title line for an untitled part, e.g. one stuck request above its own buttons)."""
+    title = [f"*{fit(part.title, 150)}*"] if part.title else []
     lines = [f"• {fit(line, MAX_HISTORY_LINE * 2)}" for line in part.lines]
-    text = "\n".join([title, *lines])
+    text = "\n".join([*title, *lines])
     while len(text) > MAX_SECTION_TEXT and len(lines) > 1:
         lines = [*lines[:-2], "• …"]
-        text = "\n".join([title, *lines])
+        text = "\n".join([*title, *lines])
     return section(text)
 
 

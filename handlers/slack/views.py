@@ -50,6 +50,7 @@ _VERB: dict[ActionId, str] = {
     ActionId.SET_DUE: "Set due date",
     ActionId.PROPOSE_DUE: "Propose date",
     ActionId.DECLINE_DUE: "Decline date",
+    ActionId.EXTEND_DUE: "Propose date",
     ActionId.PROGRESS: "Post progress",
 }
 
@@ -66,6 +67,7 @@ _NOTE: dict[ActionId, tuple[str, bool]] = {
     ActionId.COMMENT: ("Comment", True),
     ActionId.PROPOSE_DUE: ("Why this date? (needed to move an agreed date)", False),
     ActionId.DECLINE_DUE: ("Why not? (optional)", False),
+    ActionId.EXTEND_DUE: ("Why the new date? The requester sees this and decides", True),
     ActionId.PROGRESS: ("How is it going?", True),
 }
 
@@ -231,6 +233,10 @@ def action_modal(target: FormTarget, inputs: list[str], request: Request | None)
         blocks.append(section(f"*{ref}*: {fit(clip(request.text, 500), 1000)}"))
     if target.action == ActionId.RATE:
         blocks.append(section("Scoring the six needs is optional; they help the team see what to improve."))
+    if target.action == ActionId.EXTEND_DUE:
+        blocks.append(
+            section("The requester is asked to accept the new date; it changes only if they do. The provider is told.")
+        )
     blocks += [b for name in inputs if (b := field_block(target.action, name)) is not None]
     callback = THANK_FORM if target.action == ActionId.THANK else ACTION_FORM  # thanks are kudos, not a request action
     return _modal(callback, f"{verb} {ref}", verb, blocks, target.dump())

@@ -61,9 +61,9 @@ def parse_submission(data: Any) -> Submission | None:
         return None
     if number <= 0:
         return None
-    prefix = f"{action.value}."
+    prefix, suffix = f"{action.value}.", f".{number}"  # ids name the request on multi-request cards
     fields = {
-        key[len(prefix) :]: str(value).strip()
+        key[len(prefix) :].removesuffix(suffix): str(value).strip()
         for key, value in data.items()
         if isinstance(key, str) and key.startswith(prefix) and value is not None and str(value).strip()
     }

@@ -8,7 +8,10 @@ Teams clients. Every other channel (Microsoft Web Chat, Direct Line, the emulato
 ``value``. Actions that need fields first (Decline, Hand off, Rate...) are ``Action.ShowCard``
 with the inputs inside. Every submit carries
 ``{"action": ActionId, "request": n}`` (plus ``"value"`` when the action has one); inputs are
-named ``<action>.<field>`` so two forms on one card never share an id.
+named ``<action>.<field>`` so two forms on one card never share an id, and
+``<action>.<field>.<n>`` on a card with buttons for several requests (``/request team``).
+A part of a message with buttons of its own (``Section.actions``) gets them in an
+``ActionSet`` right under it.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ _NOTE_FIELDS: dict[ActionId, tuple[str, bool, str]] = {
     ActionId.COMMENT: ("Comment", True, ""),
     ActionId.PROPOSE_DUE: ("Why this date? (needed to move an agreed date)", False, "e.g. waiting on the audit"),
     ActionId.DECLINE_DUE: ("Why not? (optional)", False, ""),
+    ActionId.EXTEND_DUE: ("Why the new date? (the requester sees it and decides)", True, "e.g. waiting on the audit"),
     ActionId.PROGRESS: ("How is it going?", True, "Where it stands and what's next"),
 }
 _SUBMIT_LABELS: dict[ActionId, str] = {
@@ -63,15 +67,17 @@ _SUBMIT_LABELS: dict[ActionId, str] = {
     ActionId.SET_DUE: "Set due date",
     ActionId.PROPOSE_DUE: "Propose date",
     ActionId.DECLINE_DUE: "Decline date",
+    ActionId.EXTEND_DUE: "Propose to the requester",
     ActionId.PROGRESS: "Post progress",
     ActionId.PULSE: "Send answers",
 }
 _SCORES = [{"title": f"{n}", "value": f"{n}"} for n in range(1, 6)]
 
 
-def input_id(action: ActionId, field: str) -> str:
-    """The card input id of ``field`` in the form of ``action``, e.g. ``decline.note``."""
-    return f"{action.value}.{field}"
+def input_id(action: ActionId, field: str, request: int | None = None) -> str:
+    """The card input id of ``field`` in the form of ``action``, e.g. ``decline.note``; with
+    ``request`` (a card with forms for several requests) ``extend_due.note.7``."""
+    return f"{action.value}.{field}" + (f".{request}" if request is not None else "")
 
 
 def submit_data(action: Action) -> dict[str, Any]:
@@ -106,9 +112,9 @@ def _text(text: str, **style: Any) -> dict[str, Any]:
     return {"type": "TextBlock", "text": readable(text), "wrap": True, **style}
 
 
-def _field(action: ActionId, field: str) -> list[dict[str, Any]]:
-    """The input element(s) collecting ``field`` for ``action``."""
-    ident = input_id(action, field)
+def _field(action: ActionId, field: str, request: int | None = None) -> list[dict[str, Any]]:
+    """The input element(s) collecting ``field`` for ``action`` (ids per request when ``request``)."""
+    ident = input_id(action, field, request)
     if action == ActionId.PULSE and field in QUESTIONS:
         return [
             {
@@ -243,14 +249,16 @@ def _button(action: Action, title: str, channel_id: str | None) -> dict[str, Any
     return {**submit, "type": "Action.Execute", "verb": action.id.value, "fallback": submit}
 
 
-def render_action(action: Action, *, channel_id: str | None = TEAMS_CHANNEL) -> dict[str, Any]:
+def render_action(
+    action: Action, *, channel_id: str | None = TEAMS_CHANNEL, per_request: bool = False
+) -> dict[str, Any]:
     """One button that sends the action (see ``_button``), or an ``Action.ShowCard`` form when
-    fields are needed."""
+    fields are needed (input ids naming the request too when ``per_request``)."""
     if not action.inputs:
         return _button(action, action.label, channel_id)
     body: list[dict[str, Any]] = []
     for field in action.inputs:
-        body.extend(_field(action.id, field))
+        body.extend(_field(action.id, field, action.request if per_request else None))
     show: dict[str, Any] = {
         "type": "Action.ShowCard",
         "title": action.label,
@@ -298,7 +306,8 @@ def render_card(message: Message, *, channel_id: str | None = TEAMS_CHANNEL) -> 
         "fallbackText": plain_text(message),
         "body": body,
     }
-    body += [item for section in message.sections for item in _section(section)]
+    per_request = len(_requests_with_forms(message)) > 1
+    body += [item for section in message.sections for item in _section(section, channel_id, per_request)]
     if message.chart is not None:
         body += _chart(message.chart)
     if message.kind == "pulse" and message.actions:
@@ -307,14 +316,25 @@ def render_card(message: Message, *, channel_id: str | None = TEAMS_CHANNEL) -> 
         body += [element for field in action.inputs for element in _field(action.id, field)]
         card["actions"] = [_button(action, _SUBMIT_LABELS[ActionId.PULSE], channel_id)]
     elif message.actions:
-        card["actions"] = [render_action(a, channel_id=channel_id) for a in message.actions]
+        card["actions"] = [render_action(a, channel_id=channel_id, per_request=per_request) for a in message.actions]
     return card
 
 
-def _section(section: Section) -> list[dict[str, Any]]:
-    """A titled block of lines (the digest's parts)."""
-    items = [_text(section.title, weight="Bolder", spacing="Medium", separator=True)]
-    return items + [_text(line, spacing="Small") for line in section.lines]
+def _requests_with_forms(message: Message) -> set[int]:
+    """The requests whose forms sit on this card (more than one: input ids name the request)."""
+    actions = [*message.actions, *(a for section in message.sections for a in section.actions)]
+    return {a.request for a in actions if a.inputs}
+
+
+def _section(section: Section, channel_id: str | None = TEAMS_CHANNEL, per_request: bool = False) -> list[Card]:
+    """A titled block of lines (the digest's parts); an untitled one is just its lines. Its own
+    buttons follow in an ``ActionSet``."""
+    items = [_text(section.title, weight="Bolder", spacing="Medium", separator=True)] if section.title else []
+    items += [_text(line, spacing="Small") for line in section.lines]
+    if section.actions:
+        actions = [render_action(a, channel_id=channel_id, per_request=per_request) for a in section.actions]
+        items.append({"type": "ActionSet", "actions": actions})
+    return items
 
 
 def _chart(chart: Chart) -> list[dict[str, Any]]:
@@ -347,7 +367,9 @@ def plain_text(message: Message) -> str:
 
 def is_card(message: Message) -> bool:
     """True when the message needs a card (it has buttons, facts or history, or is not a plain note)."""
-    return bool(message.actions or message.facts or message.history) or message.kind not in _PLAIN_KINDS
+    return bool(message.actions or message.facts or message.history or message.sections) or (
+        message.kind not in _PLAIN_KINDS
+    )
 
 
 def card_activity(card: Card, summary: str | None = None) -> Activity:

@@ -41,15 +41,40 @@ def chromium() -> str:
 
 
 @pytest.fixture
-def stack(chromium: str, tmp_path: Path) -> Iterator[Stack]:
+def e2e_org() -> str:
+    """The org file the stack imports (a test module may override this fixture)."""
+    return ORG
+
+
+@pytest.fixture
+def e2e_users() -> tuple[WebChatUser, ...]:
+    """The Web Chat users the member lookup knows (a test module may override this fixture)."""
+    return (ALICE, BOB)
+
+
+@pytest.fixture
+def e2e_seed() -> Callable[[Path], None]:
+    """Writes into the fresh store before the server starts (nothing by default; overridable)."""
+    return lambda _db: None
+
+
+@pytest.fixture
+def stack(
+    chromium: str,
+    tmp_path: Path,
+    e2e_org: str,
+    e2e_users: tuple[WebChatUser, ...],
+    e2e_seed: Callable[[Path], None],
+) -> Iterator[Stack]:
     """``servechain serve`` on a fresh store with alice and bob, and the Direct Line emulator."""
     db, log, org = tmp_path / "servechain.json", tmp_path / "server.log", tmp_path / "org.yml"
-    org.write_text(ORG)
+    org.write_text(e2e_org)
     env = environment(db)
     imported = subprocess.run(
         [*servechain(), "org", "import", str(org), "--db", str(db)], env=env, capture_output=True, text=True
     )
     assert imported.returncode == 0, imported.stderr
+    e2e_seed(db)
     port = free_port()
     with log.open("wb") as out:
         server = subprocess.Popen(
@@ -63,7 +88,7 @@ def stack(chromium: str, tmp_path: Path) -> Iterator[Stack]:
     try:
         wait_until_healthy(port, server, log)
         emulator.start()
-        for user in (ALICE, BOB):
+        for user in e2e_users:
             emulator.add_member(user.user_id, name=user.name, email=user.email, aad_object_id=user.aad_object_id)
         yield running
     finally:
