@@ -133,7 +133,7 @@ def test_a_piped_session_runs_a_request_from_ask_to_follow_up(tmp_path: Path) ->
         "  thanks for the quick hand-off",
     )
     assert "servechain (" not in out  # no prompt when stdin is not a terminal
-    assert "Loaded 12 people and 3 teams from" in result.stderr
+    assert "Loaded 19 people and 3 teams from" in result.stderr
 
 
 def test_the_store_keeps_the_conversation_between_sessions(tmp_path: Path) -> None:
@@ -423,7 +423,7 @@ def test_run_console_seeds_the_sample_org_and_reads_a_script(tmp_path: Path) -> 
     assert lines[0] == "You are now kofi (Kofi Mensah, Data Engineering)."
     assert lines[1].split() == ["handle", "name", "team", "manager"]
     assert "You are now alice" not in out.getvalue()  # quit stopped the script
-    assert err.getvalue().startswith("Loaded 12 people and 3 teams from ")
+    assert err.getvalue().startswith("Loaded 19 people and 3 teams from ")
 
 
 # --------------------------------------------------------------------------- rendering
