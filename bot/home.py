@@ -22,6 +22,10 @@ from bot.ports import Store
 from bot.team_view import TeamView, team_view
 from bot.workhours import DEFAULT_HOURS, WorkingHours
 
+LISTED = 15
+"""Requests a home lists per list; the rest are counted (``/request list`` and ``queue`` show all)."""
+TEAM_PREVIEW = 3
+"""Stuck requests a manager's home shows per group (``/request team`` shows them all)."""
 RECENT_KUDOS_RECEIVED = 5
 RECENT_KUDOS_GIVEN = 3
 

@@ -103,7 +103,10 @@ def test_a_piped_session_runs_a_request_from_ask_to_follow_up(tmp_path: Path) ->
         "You are now bob (Bob Brennan, Finance).",
         "[to bob] Waiting on you (soonest due first):",
         "[to bob] You acknowledged R-1.",
-        "[to bob] R-1 from Alice Adams (updated)",
+        # an update of a card is one line; the card itself was printed whole when it was sent
+        "[to bob] R-1 · alice → bob · acknowledged · due Fri 27 Nov 12:00 EST"
+        " · you can: start, done, decline, handoff, propose",
+        "[to alice] R-1 · alice → bob · acknowledged · due Fri 27 Nov 17:00 GMT · you can: ask_update, propose, cancel",
         "[to alice] R-1: bob acknowledged",
         "[to bob] You handed R-1 off to carol, with the full history.",
         "[to carol] R-1 from Alice Adams",
@@ -111,6 +114,8 @@ def test_a_piped_session_runs_a_request_from_ask_to_follow_up(tmp_path: Path) ->
         "[to bob] Only carol can acknowledge R-1.",
         "[to bob] Usage: click handoff R-<n> @handle <context note>",
         "[to carol] You finished R-1. alice will be asked to rate it.",
+        "[to carol] R-1 · alice → carol · done · due Sat 28 Nov 02:00 JST",
+        "[to alice] R-1 · alice → carol · done · due Fri 27 Nov 17:00 GMT · you can: thank, reopen",
         "[to alice] How did Carol Chen do on R-1?",
         "    Rate: click rate R-1 <1-5> [need=score ...] [comment]",
         "[to alice] Thanks for rating R-1.",
@@ -132,6 +137,7 @@ def test_a_piped_session_runs_a_request_from_ask_to_follow_up(tmp_path: Path) ->
         "[to bob] Kudos from Alice Adams!",
         "  thanks for the quick hand-off",
     )
+    assert "(updated)" not in out  # request cards are printed whole once; `show R-1` prints one again
     assert "servechain (" not in out  # no prompt when stdin is not a terminal
     assert "Loaded 19 people and 3 teams from" in result.stderr
 

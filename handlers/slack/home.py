@@ -15,7 +15,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 
-from bot.home import HomeItem, home
+from bot.home import LISTED, TEAM_PREVIEW, HomeItem, home
 from bot.kudos import DEFAULT_KUDOS_ALLOWANCE
 from bot.models import Person
 from bot.ports import Store
@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 
 SEEN_DOC = "slack_home_seen"
 """Document kind marking that a Slack user has opened the App Home (key: user id)."""
-MAX_LISTED = 15
 
 
 def _line(item: HomeItem) -> str:
@@ -47,8 +46,8 @@ def _team_blocks(view: TeamView | None) -> list[Block]:
     blocks: list[Block] = [header("What is stuck on your team")]
     for group in GROUPS:
         items = view.groups[group]
-        lines = [fit(item.line, 300) for item in items[:3]] + (
-            [f"…and {len(items) - 3} more"] if len(items) > 3 else []
+        lines = [fit(item.line, 300) for item in items[:TEAM_PREVIEW]] + (
+            [f"…and {len(items) - TEAM_PREVIEW} more"] if len(items) > TEAM_PREVIEW else []
         )
         blocks.append(section(f"*{group.capitalize()} ({len(items)})*\n" + ("\n".join(lines) or "nothing")))
     blocks.append(context("/request team lists them all with what you can do about each."))
@@ -59,9 +58,9 @@ def _listing(title: str, items: list[HomeItem], empty: str) -> list[Block]:
     blocks: list[Block] = [header(title)]
     if not items:
         return [*blocks, context(empty)]
-    blocks += [section(_line(item)) for item in items[:MAX_LISTED]]
-    if len(items) > MAX_LISTED:
-        blocks.append(context(f"…and {len(items) - MAX_LISTED} more. Try /request list or /request queue."))
+    blocks += [section(_line(item)) for item in items[:LISTED]]
+    if len(items) > LISTED:
+        blocks.append(context(f"…and {len(items) - LISTED} more. Try /request list or /request queue."))
     return blocks
 
 
