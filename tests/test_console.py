@@ -784,3 +784,41 @@ def test_the_unknown_button_message_names_the_words_click_takes(console: Console
     [line] = said(console, "click approve R-1")
     assert "due, propose, accept, decline_date, ask_update" in line
     assert "propose_due" not in line
+
+
+def test_the_sample_week_plays_every_line_and_ends_with_requests_in_every_state(tmp_path: Path) -> None:
+    """``handlers/samples/week.txt`` (a week at the sample org) runs as a script: every line is
+    understood, the teams serve each other, its requests end in different states, and Monday's
+    digests show each team's anonymous pulse figures."""
+    from storage.tinydb_store import TinyDBStore
+
+    script = (ROOT / "handlers" / "samples" / "week.txt").read_text(encoding="utf-8")
+
+    result = _servechain("console", "--db", "week.json", cwd=tmp_path, stdin=script)
+
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for refusal in ("Usage:", "I don't know", "I can't find", "Only ", "something went wrong", "The store failed"):
+        assert refusal not in out, f"{refusal!r} in:\n{out}"
+    for manager, team in (("hana", "Finance"), ("kofi", "Data Engineering"), ("dana", "Sales")):
+        digest = out.split(f"[to {manager}] Weekly digest · {team} · 2026-W48", 1)[1]
+        morale = digest.split("  Service to your staff", 1)[0]
+        assert "    Pulse (3 of 5 answered): felt supported by you " in morale, digest
+    store = TinyDBStore(tmp_path / "week.json")
+    try:
+        requests = store.find_requests("default")
+        people = {p.id: p for p in store.list_people("default")}
+        states = {r.ref: r.status.label for r in requests}
+        assert states == {
+            "R-1": "acknowledged",
+            "R-2": "done",
+            "R-3": "done",
+            "R-4": "declined",
+            "R-5": "open",
+            "R-6": "acknowledged",
+        }
+        assert all(people[r.requester_id].team_id != people[r.provider_id].team_id for r in requests)
+        links = {(people[r.requester_id].team_id, people[r.provider_id].team_id) for r in requests}
+        assert len(links) >= 4  # several teams serve each other, in both directions
+    finally:
+        store.close()
