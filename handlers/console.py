@@ -4,7 +4,8 @@ The console is one more thin front end over the core (it has the
 :class:`handlers.frontend.FrontEnd` shape), on the embedded store: it turns a typed line into
 the same calls the Slack and Teams handlers make. It runs the same :class:`handlers.runtime.Runtime`
 as ``servechain serve``, in the foreground: after each line the runtime delivers the outbox
-through :class:`ConsoleNotifier`, which prints each message with :func:`render_text`, and
+through :class:`ConsoleNotifier`, which prints each message with :func:`render_text` (and each
+later update of a request's card as one line, :func:`compact_line`), and
 ``tick`` runs the runtime's scheduler, both at the console's (possibly simulated) clock.
 It reads a script from stdin when stdin is not a terminal, so demos and tests can pipe it.
 """
@@ -703,6 +704,7 @@ class Console:
 
     def _show(self, text: str) -> None:
         """``show R-n``: the whole card of one request (``/request show R-n``); updates print as one line."""
+        self._require_actor()
         if commands.parse_request_id(text) is None:
             raise InvalidCommand("Usage: show R-<n>, e.g. show R-1 (the whole card of a request you can see).")
         self._request(f"show {text}")
