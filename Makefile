@@ -20,7 +20,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP) $(RUN_STAMP)
 
+# The hint is one line: the console commands that show the anonymous pulse (Friday afternoon)
+# and a manager's digest with it (tests/test_console.py runs them).
 run: $(RUN_STAMP)
+	@echo "To see the pulse and the digest, type: clock 2026-12-04T15:00, tick, as alice, click pulse 2026-W49 4 5 (then the same as gina and as omar), as dana, /digest now"
 	$(BIN)/servechain console
 
 test: $(STAMP)

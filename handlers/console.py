@@ -4,7 +4,8 @@ The console is one more thin front end over the core (it has the
 :class:`handlers.frontend.FrontEnd` shape), on the embedded store: it turns a typed line into
 the same calls the Slack and Teams handlers make. It runs the same :class:`handlers.runtime.Runtime`
 as ``servechain serve``, in the foreground: after each line the runtime delivers the outbox
-through :class:`ConsoleNotifier`, which prints each message with :func:`render_text`, and
+through :class:`ConsoleNotifier`, which prints each message with :func:`render_text` (and each
+later update of a request's card as one line, :func:`compact_line`), and
 ``tick`` runs the runtime's scheduler, both at the console's (possibly simulated) clock.
 It reads a script from stdin when stdin is not a terminal, so demos and tests can pipe it.
 """
@@ -30,6 +31,7 @@ from bot.clicks import run_click
 from bot.dburl import mask_db
 from bot.dispatch import Reply, run_digest, run_kudos, run_request
 from bot.errors import Conflict, DomainError, InvalidCommand, NotFound, StorageError
+from bot.home import LISTED, TEAM_PREVIEW, Home, HomeItem, home
 from bot.models import NEEDS, Action, ActionId, Message, Person, Rating
 from bot.nudges import NUDGE_ACTIONS
 from bot.org import OrgImportError, import_org
@@ -38,6 +40,7 @@ from bot.ports import Clock, Store
 from bot.pulse import week_code
 from bot.requests import ActionInput
 from bot.settings import Settings
+from bot.team_view import GROUPS
 from handlers.runtime import Runtime
 from storage import open_store
 
@@ -136,18 +139,109 @@ def render_text(message: Message, person: Person, *, updated: bool = False) -> s
     return "\n".join(lines)
 
 
+REQUEST_CARDS = ("provider_card", "requester_card")
+"""Card kinds that track a request's state; their updates print as one line (:func:`compact_line`)."""
+
+
+def click_word(action: ActionId) -> str:
+    """The word after ``click`` that presses ``action``, e.g. ``propose`` for "Propose a date"."""
+    usage = CLICK_USAGE.get(action)
+    return usage.split()[1] if usage else action.value
+
+
+def compact_line(message: Message, person: Person, parties: tuple[str, str] | None = None) -> str:
+    """An update of a request card as one line, from what the card shows, e.g.
+    ``[to bob] R-3 · alice → bob · acknowledged · due Fri 04 Dec 17:00 EST · ⚠️ overdue by 3 working h ·
+    you can: start, done, decline, handoff, propose``; ``parties`` are the (requester, provider)
+    handles, else the card's names. ``show R-3`` prints the whole card."""
+    facts = {fact.label: fact.value for fact in message.facts}
+    requester, provider = parties or (facts.get("From", "?"), facts.get("To", "?"))
+    due = facts.get("Due", "no due date")
+    parts = [f"R-{message.request}", f"{requester} → {provider}", facts.get("Status", message.title)]
+    parts.append(due if due == "no due date" else f"due {due}")
+    if "Overdue" in facts:
+        parts.append(facts["Overdue"])
+    if "Proposed" in facts:
+        parts.append(f"proposed {facts['Proposed']}")
+    words = list(dict.fromkeys(click_word(action.id) for action in message.actions))
+    if words:
+        parts.append(f"you can: {', '.join(words)}")
+    return f"[to {person.handle}] " + " · ".join(parts)
+
+
+def _home_item(item: HomeItem) -> list[str]:
+    due = f" · due {item.due}" if item.due else ""
+    due += f" · ⚠️ {item.overdue}" if item.overdue else ""
+    request = item.request
+    return [f"    {request.ref} {item.direction} · {request.status.label}{due}", f"      {request.text}"]
+
+
+def _home_listing(title: str, items: list[HomeItem], empty: str) -> list[str]:
+    lines = [f"  {title} ({len(items)}):"]
+    if not items:
+        return [*lines, f"    {empty}"]
+    for item in items[:LISTED]:
+        lines += _home_item(item)
+    if len(items) > LISTED:
+        lines.append(f"    …and {len(items) - LISTED} more. Try /request list or /request queue.")
+    return lines
+
+
+def home_text(shown: Home) -> str:
+    """:func:`bot.home.home` as console text: the same sections as the Slack App Home."""
+    person, summary, tally = shown.person, shown.summary, shown.kudos
+    lines = [f"[to {person.handle}] Your home (what the App Home shows)"]
+    lines += _home_listing("Waiting on you", shown.waiting_on_you, "Nothing is waiting on you. Nice!")
+    lines += _home_listing("Your open requests", shown.your_requests, "You have no open requests.")
+    lines += [
+        "  Your responsiveness this month:",
+        f"    Median time to acknowledge: {shown.median_to_acknowledge} · Promises kept: {shown.promises_kept}",
+        f"    Requests received: {summary.received} · Still open: {summary.open_now}"
+        f" · Still waiting for your first answer: {summary.waiting_to_acknowledge}",
+    ]
+    if shown.team is not None:
+        lines.append("  What is stuck on your team:")
+        for group in GROUPS:
+            items = shown.team.groups[group]
+            lines.append(f"    {group.capitalize()} ({len(items)}):" + ("" if items else " nothing"))
+            lines += [f"      {item.line}" for item in items[:TEAM_PREVIEW]]
+            if len(items) > TEAM_PREVIEW:
+                lines.append(f"      …and {len(items) - TEAM_PREVIEW} more")
+        lines.append("    /request team lists them all with what you can do about each.")
+    received = f"  Kudos received ({len(tally.received)})"
+    if not tally.received:
+        lines.append(f"{received}: none yet. Give some with /kudos @name what they did.")
+    else:
+        lines.append(f"{received}:" + (f" {tally.received_today} of them today." if tally.received_today else ""))
+    lines += [f"    {giver}: {message}" for giver, message in shown.kudos_received]
+    lines.append(
+        f"  Kudos given ({len(tally.given)}): {tally.given_today} today; you can give {tally.left_today} more."
+        " /kudos top shows this week's leaderboard."
+    )
+    lines += [f"    To {names}: {message}" for names, message in shown.kudos_given]
+    return "\n".join(lines)
+
+
 def _indent_rest(text: str) -> str:
     first, *rest = text.splitlines() or [""]
     return "\n".join([first, *(f"  {line}" for line in rest)])
 
 
+Parties = Callable[[Message], tuple[str, str] | None]
+"""The (requester, provider) handles of the request a message is about, if known."""
+
+
 class ConsoleNotifier:
-    """The console's :class:`bot.delivery.Notifier`: prints every message; reaches everyone."""
+    """The console's :class:`bot.delivery.Notifier`: prints every message; reaches everyone.
+
+    A request card is printed whole when it is first posted; its later updates are one line
+    each (:func:`compact_line`), with the request's parties from ``parties``."""
 
     platform = PLATFORM
 
-    def __init__(self, write: Callable[[str], None]) -> None:
+    def __init__(self, write: Callable[[str], None], parties: Parties | None = None) -> None:
         self._write = write
+        self._parties = parties
         self._posted = 0
 
     def can_reach(self, person: Person) -> bool:
@@ -156,7 +250,11 @@ class ConsoleNotifier:
 
     def send(self, message: Message, person: Person, *, card_ref: str | None, thread_ref: str | None) -> str | None:
         """Print the message; an update of a posted card keeps that card's reference."""
-        self._write(render_text(message, person, updated=card_ref is not None))
+        if card_ref is not None and message.kind in REQUEST_CARDS and message.request is not None:
+            parties = self._parties(message) if self._parties is not None else None
+            self._write(compact_line(message, person, parties))
+        else:
+            self._write(render_text(message, person, updated=card_ref is not None))
         if card_ref is not None:
             return card_ref
         self._posted += 1
@@ -213,7 +311,7 @@ def parse_click(text: str, directory: Directory) -> Click:
     except ValueError:
         action = None
     if action is None or action not in CLICK_USAGE:
-        known = ", ".join(a.value for a in CLICK_USAGE)
+        known = ", ".join(click_word(a) for a in CLICK_USAGE)
         raise InvalidCommand(f"There's no '{parts[0]}' button. The actions are: {known}.")
     if action == ActionId.PULSE:
         try:
@@ -346,6 +444,8 @@ Commands:
   /request ...                  as in chat; /request help shows everything it can do
   /kudos ...                    as in chat, e.g. /kudos @bob thanks for the numbers, /kudos top month
   /digest [now|<week>]          your team's weekly digest (managers)
+  show R-<n>                    the whole card of a request (updates print as one line each)
+  home                          what the Slack App Home shows you: your queue, your requests, figures, kudos
   tick                          run the scheduler once (nudges, the Friday pulse, Monday's digests)
   click <action> R-<n> ...      press a button on a card:
 {clicks}
@@ -387,7 +487,7 @@ class Console:
         self.simulated: datetime | None = None
         self.kudos_allowance = settings.kudos_daily_allowance
         self.actor_id: str | None = None
-        self.notifier = ConsoleNotifier(self.say)
+        self.notifier = ConsoleNotifier(self.say, self._parties)
         self.runtime = Runtime(settings=settings, store=store, clock=self.now, background=False)
         self.runtime.attach(self)
 
@@ -408,6 +508,17 @@ class Console:
 
     def close(self) -> None:
         """Nothing to close."""
+
+    def _parties(self, message: Message) -> tuple[str, str] | None:
+        """The (requester, provider) handles of the request a card is about, as the store has it now
+        (the console delivers right after each line, so that is the state the card shows)."""
+        if message.request is None:
+            return None
+        request = self.store.get_request(message.workspace, message.request)
+        if request is None:
+            return None
+        directory = Directory(self.store, message.workspace)
+        return directory.handle(request.requester_id), directory.handle(request.provider_id)
 
     # output --------------------------------------------------------------------------
     def say(self, text: str) -> None:
@@ -487,18 +598,11 @@ class Console:
             case "clock":
                 self._set_clock(rest)
             case "/request":
-                actor = self._require_actor()
-                self._show_reply(
-                    actor,
-                    run_request(
-                        store=self.store,
-                        actor=actor,
-                        text=rest,
-                        now=self.now(),
-                        hours=self.hours,
-                        person_figures=self.runtime.settings.person_figures,
-                    ),
-                )
+                self._request(rest)
+            case "show":
+                self._show(rest)
+            case "home":
+                self._home(rest)
             case "/kudos":
                 actor = self._require_actor()
                 reply = run_kudos(
@@ -595,6 +699,35 @@ class Console:
                 moment = moment.replace(tzinfo=UTC)
         self.simulated = moment
         self.say(f"The clock is now {moment.isoformat(timespec='minutes')}.")
+
+    def _request(self, text: str) -> None:
+        actor = self._require_actor()
+        self._show_reply(
+            actor,
+            run_request(
+                store=self.store,
+                actor=actor,
+                text=text,
+                now=self.now(),
+                hours=self.hours,
+                person_figures=self.runtime.settings.person_figures,
+            ),
+        )
+
+    def _show(self, text: str) -> None:
+        """``show R-n``: the whole card of one request (``/request show R-n``); updates print as one line."""
+        self._require_actor()
+        if commands.parse_request_id(text) is None:
+            raise InvalidCommand("Usage: show R-<n>, e.g. show R-1 (the whole card of a request you can see).")
+        self._request(f"show {text}")
+
+    def _home(self, text: str) -> None:
+        """``home``: what the Slack App Home shows the person speaking (:func:`bot.home.home`)."""
+        actor = self._require_actor()
+        if text:
+            raise InvalidCommand("Usage: home (what the App Home shows you; as <handle> to see someone else's).")
+        shown = home(store=self.store, person=actor, now=self.now(), allowance=self.kudos_allowance, hours=self.hours)
+        self.say(home_text(shown))
 
     def _show_reply(self, actor: Person, reply: Reply) -> None:
         if reply.open_form:

@@ -67,9 +67,11 @@ def test_the_console_asks_for_an_update_and_posts_progress(org_store: Store) -> 
         "as bob",
         "click acknowledge R-1",
         "as alice",
+        "show R-1",  # card updates are one line in the console; show prints the buttons' hints
         "click ask_update R-1",
         "click ask_update R-1",
         "as bob",
+        "show R-1",
         "click progress R-1 half done",
     ]:
         console.handle_line(line)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import types
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 from bot.errors import StorageError
-from bot.models import Action, ActionId, Message, Person
+from bot.models import Action, ActionId, Fact, Message, Person
 from bot.org import import_org
 from bot.ports import Store
 from bot.settings import Settings
@@ -103,7 +104,10 @@ def test_a_piped_session_runs_a_request_from_ask_to_follow_up(tmp_path: Path) ->
         "You are now bob (Bob Brennan, Finance).",
         "[to bob] Waiting on you (soonest due first):",
         "[to bob] You acknowledged R-1.",
-        "[to bob] R-1 from Alice Adams (updated)",
+        # an update of a card is one line; the card itself was printed whole when it was sent
+        "[to bob] R-1 · alice → bob · acknowledged · due Fri 27 Nov 12:00 EST"
+        " · you can: start, done, decline, handoff, propose",
+        "[to alice] R-1 · alice → bob · acknowledged · due Fri 27 Nov 17:00 GMT · you can: ask_update, propose, cancel",
         "[to alice] R-1: bob acknowledged",
         "[to bob] You handed R-1 off to carol, with the full history.",
         "[to carol] R-1 from Alice Adams",
@@ -111,6 +115,8 @@ def test_a_piped_session_runs_a_request_from_ask_to_follow_up(tmp_path: Path) ->
         "[to bob] Only carol can acknowledge R-1.",
         "[to bob] Usage: click handoff R-<n> @handle <context note>",
         "[to carol] You finished R-1. alice will be asked to rate it.",
+        "[to carol] R-1 · alice → carol · done · due Sat 28 Nov 02:00 JST",
+        "[to alice] R-1 · alice → carol · done · due Fri 27 Nov 17:00 GMT · you can: thank, reopen",
         "[to alice] How did Carol Chen do on R-1?",
         "    Rate: click rate R-1 <1-5> [need=score ...] [comment]",
         "[to alice] Thanks for rating R-1.",
@@ -132,8 +138,9 @@ def test_a_piped_session_runs_a_request_from_ask_to_follow_up(tmp_path: Path) ->
         "[to bob] Kudos from Alice Adams!",
         "  thanks for the quick hand-off",
     )
+    assert "(updated)" not in out  # request cards are printed whole once; `show R-1` prints one again
     assert "servechain (" not in out  # no prompt when stdin is not a terminal
-    assert "Loaded 12 people and 3 teams from" in result.stderr
+    assert "Loaded 19 people and 3 teams from" in result.stderr
 
 
 def test_the_store_keeps_the_conversation_between_sessions(tmp_path: Path) -> None:
@@ -426,7 +433,7 @@ def test_run_console_seeds_the_sample_org_and_reads_a_script(tmp_path: Path) -> 
     assert lines[0] == "You are now kofi (Kofi Mensah, Data Engineering)."
     assert lines[1].split() == ["handle", "name", "team", "manager"]
     assert "You are now alice" not in out.getvalue()  # quit stopped the script
-    assert err.getvalue().startswith("Loaded 12 people and 3 teams from ")
+    assert err.getvalue().startswith("Loaded 19 people and 3 teams from ")
 
 
 # --------------------------------------------------------------------------- rendering
@@ -463,6 +470,47 @@ def test_cards_show_buttons_as_click_hints_and_updates_say_so() -> None:
         "    Yes, thanks: click follow_up R-3 yes",
         "    Not yet: click follow_up R-3 no [note]",
     ]
+
+
+def test_a_request_card_update_is_one_line_and_other_cards_stay_whole() -> None:
+    card = Message(
+        key="k",
+        recipient_id="P-bob",
+        kind="provider_card",
+        title="R-3 from Alice",
+        text="need the numbers",
+        facts=[
+            Fact(label="From", value="Alice Adams"),
+            Fact(label="To", value="Bob Brennan"),
+            Fact(label="Status", value="acknowledged"),
+            Fact(label="Due", value="Fri 27 Nov 17:00 EST"),
+            Fact(label="Overdue", value="⚠️ overdue by 3 working h"),
+        ],
+        actions=[
+            Action(id=ActionId.DONE, label="Done", request=3),
+            Action(id=ActionId.PROPOSE_DUE, label="Propose a date", request=3),
+        ],
+        card_key="c",
+        request=3,
+    )
+    printed: list[str] = []
+    bob = _person("bob")
+
+    ConsoleNotifier(printed.append, lambda message: ("alice", "bob")).send(
+        card, bob, card_ref="console:1", thread_ref=None
+    )
+    ConsoleNotifier(printed.append).send(card, bob, card_ref="console:1", thread_ref=None)
+    ConsoleNotifier(printed.append).send(card, bob, card_ref=None, thread_ref=None)
+    prompt = card.model_copy(update={"kind": "rating_prompt", "facts": [], "title": "How did Bob do on R-3?"})
+    ConsoleNotifier(printed.append).send(prompt, bob, card_ref="console:2", thread_ref=None)
+
+    assert printed[0] == (
+        "[to bob] R-3 · alice → bob · acknowledged · due Fri 27 Nov 17:00 EST · ⚠️ overdue by 3 working h"
+        " · you can: done, propose"
+    )
+    assert printed[1].startswith("[to bob] R-3 · Alice Adams → Bob Brennan · acknowledged")  # no store: names
+    assert printed[2].splitlines()[0] == "[to bob] R-3 from Alice"  # a new card is printed whole
+    assert printed[3].splitlines()[0] == "[to bob] How did Bob do on R-3? (updated)"
 
 
 def test_console_notifier_reaches_everyone_and_keeps_card_refs() -> None:
@@ -572,3 +620,226 @@ def test_a_manager_nudges_and_extends_from_the_team_view_in_the_console(console:
         said(console, "as alice", "click nudge R-1")[1]
         == "[to alice] Only bob's manager can nudge the provider of R-1."
     )
+
+
+# --------------------------------------------------------------------------- the README and make run
+
+
+def _readme_block(marker: str) -> list[str]:
+    """The lines of the fenced block right after ``<!-- marker ...`` in the README."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    after = readme.split(f"<!-- {marker}", 1)[1]
+    block = after.split("```", 2)[1]
+    return block.strip("\n").splitlines()
+
+
+def test_the_readme_walk_through_prints_what_the_readme_shows(tmp_path: Path) -> None:
+    """Every line of the README's console walk-through runs as written, in the real console,
+    and the output the README shows comes out, in that order (``…`` stands for lines left out)."""
+    script = _readme_block("console walk-through:")
+    shown = [line for line in _readme_block("console walk-through output") if line != "…"]
+    assert script[0].startswith("clock ")  # fixed dates: the README reads the same whenever it runs
+    assert any("overdue by" in line for line in shown) and any("proposed" in line for line in shown)
+
+    result = _servechain("console", "--db", "readme.json", cwd=tmp_path, stdin="\n".join(script) + "\n")
+
+    assert result.returncode == 0, result.stderr
+    _in_order(result.stdout, *shown)
+    assert "Usage:" not in result.stdout and "I don't know" not in result.stdout, result.stdout
+
+
+def test_make_run_says_in_one_line_how_to_see_the_pulse_and_the_digest(tmp_path: Path) -> None:
+    """``make run`` prints one line of console commands before the console starts; typed as it
+    says, they show the pulse and a manager's digest with the pulse's figures."""
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    bin_dir = Path(sys.executable).parent
+    if not (bin_dir / "servechain").exists():
+        pytest.skip(f"no servechain script next to {sys.executable}")
+    probe = subprocess.run(
+        [make, "-s", "-C", str(ROOT), "run", "RUN_STAMP=", f"BIN={bin_dir}"],
+        input="",
+        env=_clean_env(SERVECHAIN_DB=str(tmp_path / "hint.json")),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert probe.returncode == 0, probe.stderr
+    hint = probe.stdout.splitlines()[0]
+    prefix = "To see the pulse and the digest, type: "
+    assert hint.startswith(prefix)
+    script: list[str] = []
+    for step in hint.removeprefix(prefix).split(", "):
+        command, _sep, again = step.partition(" (then the same as ")
+        script.append(command)
+        for other in again.rstrip(")").split(" and as ") if again else []:
+            script += [other.removeprefix("as ").join(("as ", "")), command]
+
+    result = subprocess.run(
+        [make, "-s", "-C", str(ROOT), "run", "RUN_STAMP=", f"BIN={bin_dir}"],
+        input="\n".join(script) + "\n",
+        env=_clean_env(SERVECHAIN_DB=str(tmp_path / "pulse.json")),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    _in_order(
+        result.stdout,
+        hint,
+        "You are now alice (Alice Adams, Sales).",
+        "[to alice] Thanks! Your answers for 2026-W49 are in, without your name.",
+        "[to gina] Thanks! Your answers for 2026-W49 are in, without your name.",
+        "[to omar] Thanks! Your answers for 2026-W49 are in, without your name.",
+        "[to dana] Weekly digest · Sales · 2026-W49 (so far)",
+        "    Pulse (3 of 5 answered): felt supported by you 4.0/5 · served by other teams 5.0/5",
+    )
+
+
+# --------------------------------------------------------------------------- compact cards, show, home
+
+
+def test_card_updates_are_one_line_and_show_prints_the_whole_card(console: Console) -> None:
+    said(console, "as alice", "/request @bob need Q3 numbers by friday", "as bob")
+
+    assert said(console, "click acknowledge R-1") == [
+        "[to bob] You acknowledged R-1.",
+        "[to bob] R-1 · alice → bob · acknowledged · due Fri 27 Nov 12:00 EST"
+        " · you can: start, done, decline, handoff, propose",
+        "[to alice] R-1 · alice → bob · acknowledged · due Fri 27 Nov 17:00 GMT · you can: ask_update, propose, cancel",
+        "[to alice] R-1: bob acknowledged",
+    ]
+    card = said(console, "show R-1")
+    assert card[:3] == ["[to bob] R-1: acknowledged", "[to bob] R-1 from Alice Adams", "  need Q3 numbers"]
+    assert "    Start: click start R-1" in card and "  History:" in card
+    assert said(console, "show r-1") == card
+
+
+def test_the_one_line_update_carries_the_overdue_flag_and_the_open_proposal(console: Console) -> None:
+    said(console, "as alice", "/request @bob need Q3 numbers by friday", "as bob", "clock 2026-11-30T16:00")
+
+    lines = said(console, "click propose R-1 wednesday 5pm -- month end")
+
+    assert (
+        "[to alice] R-1 · alice → bob · open · due Fri 27 Nov 17:00 GMT · ⚠️ overdue by 8 working h"
+        " · proposed Wed 02 Dec 22:00 GMT by Bob Brennan · you can: accept, decline_date, propose, cancel"
+    ) in lines
+
+
+def test_home_prints_what_the_app_home_shows(console: Console) -> None:
+    said(
+        console,
+        "as alice",
+        "/request @bob need Q3 numbers by friday",
+        "/kudos @bob thanks for last week",
+        "as carol",
+        "/request @bob the warehouse export",
+        "clock 2026-11-30T16:00",
+        "as bob",
+    )
+
+    assert said(console, "home") == [
+        "[to bob] Your home (what the App Home shows)",
+        "  Waiting on you (2):",
+        "    R-1 from Alice Adams · open · due Fri 27 Nov 12:00 · ⚠️ overdue by 8 working h",
+        "      need Q3 numbers",
+        "    R-2 from Carol Chen · open",
+        "      the warehouse export",
+        "  Your open requests (0):",
+        "    You have no open requests.",
+        "  Your responsiveness this month:",
+        "    Median time to acknowledge: over 47 h · Promises kept: 0 of 1",
+        "    Requests received: 2 · Still open: 2 · Still waiting for your first answer: 2",
+        "  Kudos received (1):",
+        "    Alice Adams: thanks for last week",
+        "  Kudos given (0): 0 today; you can give 5 more. /kudos top shows this week's leaderboard.",
+    ]
+    said(console, "as hana")
+    manager = said(console, "home")
+    assert "  What is stuck on your team:" in manager
+    assert any(line.startswith("      R-1 ") and "overdue" in line for line in manager), manager
+
+
+@pytest.mark.parametrize(
+    ("line", "answer"),
+    [
+        ("/request @bob need the numbers for R-0", "[to alice] R-0 is not a request id."),
+        ("/request show R-0", "[to alice] R-0 is not a request id."),
+        ("show R-0", "[to alice] Usage: show R-<n>, e.g. show R-1"),
+        ("show", "[to alice] Usage: show R-<n>, e.g. show R-1"),
+        ("show the numbers", "[to alice] Usage: show R-<n>, e.g. show R-1"),
+        ("show R-99", "[to alice] I can't find R-99."),
+        ("home R-1", "[to alice] Usage: home"),
+        ("click done R-0", "[to alice] Usage: click done R-<n> [resolution]"),
+        ("click propose R-1", "[to alice] Usage: click propose R-<n> <when> [-- <reason>]"),
+        ("click accept R-1 now", "[to alice] Usage: click accept R-<n>"),
+        ("click", "[to alice] Usage: click <action> R-<n> [...]"),
+        ("/request @zed need the numbers", "[to alice] I don't know @zed."),
+        ("/kudos @zed thanks", "[to alice] I don't know @zed."),
+        ("/request stats @zed", "[to alice] I don't know @zed."),
+        ("click reassign R-1 @zed", "[to alice] I don't know @zed."),
+        ("as", "Usage: as <handle>"),
+        ("homepage", "I don't know 'homepage'. Type help to see what you can do."),
+    ],
+)
+def test_bad_input_answers_with_usage_and_changes_nothing(console: Console, line: str, answer: str) -> None:
+    said(console, "as alice")
+
+    lines = said(console, line)
+
+    assert lines[0].startswith(answer), lines
+    assert console.store.find_requests("default") == []
+    assert console.actor() is not None and console.actor().handle == "alice"  # type: ignore[union-attr]
+
+
+def test_show_and_home_need_someone_to_speak_as(console: Console) -> None:
+    pick = "Pick who you are first: as <handle> (type who to see everyone)."
+    assert said(console, "show R-1") == [pick]
+    assert said(console, "home") == [pick]
+
+
+def test_the_unknown_button_message_names_the_words_click_takes(console: Console) -> None:
+    said(console, "as alice")
+    [line] = said(console, "click approve R-1")
+    assert "due, propose, accept, decline_date, ask_update" in line
+    assert "propose_due" not in line
+
+
+def test_the_sample_week_plays_every_line_and_ends_with_requests_in_every_state(tmp_path: Path) -> None:
+    """``handlers/samples/week.txt`` (a week at the sample org) runs as a script: every line is
+    understood, the teams serve each other, its requests end in different states, and Monday's
+    digests show each team's anonymous pulse figures."""
+    from storage.tinydb_store import TinyDBStore
+
+    script = (ROOT / "handlers" / "samples" / "week.txt").read_text(encoding="utf-8")
+
+    result = _servechain("console", "--db", "week.json", cwd=tmp_path, stdin=script)
+
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for refusal in ("Usage:", "I don't know", "I can't find", "Only ", "something went wrong", "The store failed"):
+        assert refusal not in out, f"{refusal!r} in:\n{out}"
+    for manager, team in (("hana", "Finance"), ("kofi", "Data Engineering"), ("dana", "Sales")):
+        digest = out.split(f"[to {manager}] Weekly digest · {team} · 2026-W48", 1)[1]
+        morale = digest.split("  Service to your staff", 1)[0]
+        assert "    Pulse (3 of 5 answered): felt supported by you " in morale, digest
+    store = TinyDBStore(tmp_path / "week.json")
+    try:
+        requests = store.find_requests("default")
+        people = {p.id: p for p in store.list_people("default")}
+        states = {r.ref: r.status.label for r in requests}
+        assert states == {
+            "R-1": "acknowledged",
+            "R-2": "done",
+            "R-3": "done",
+            "R-4": "declined",
+            "R-5": "open",
+            "R-6": "acknowledged",
+        }
+        assert all(people[r.requester_id].team_id != people[r.provider_id].team_id for r in requests)
+        links = {(people[r.requester_id].team_id, people[r.provider_id].team_id) for r in requests}
+        assert len(links) >= 4  # several teams serve each other, in both directions
+    finally:
+        store.close()

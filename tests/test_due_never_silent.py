@@ -258,7 +258,9 @@ def test_the_console_tells_the_requester_and_sets_the_date_with_click_due(consol
     assert "Set due date: click due R-1 <when>" in shown
     shown = said(console, "click due R-1 friday 3pm")
     assert "R-1 is now due Fri 27 Nov 15:00" in shown
-    assert "set the due date: Fri 27 Nov 15:00" in shown
+    # the card's update is one line; show R-1 prints the whole card with its history
+    assert "[to alice] R-1 · alice → bob · open · due Fri 27 Nov 15:00 EST · you can: cancel" in shown
+    assert "set the due date: Fri 27 Nov 15:00" in said(console, "show R-1")
     assert said(console, "click due R-1") == "[to alice] Usage: click due R-<n> <when>\n"
     assert "R-1 already has a due date." in said(console, "click due R-1 monday")
 

@@ -56,11 +56,11 @@ def _errors(path: Path) -> list[str]:
 # --------------------------------------------------------------------------- examples
 
 
-def test_yaml_example_imports_twelve_people_in_three_teams(store: Store) -> None:
+def test_yaml_example_imports_nineteen_people_in_three_teams(store: Store) -> None:
     report = import_org(store=store, path=EXAMPLE_YAML)
 
-    assert (report.people, report.teams) == (12, 3)
-    assert (report.people_created, report.teams_created) == (12, 3)
+    assert (report.people, report.teams) == (19, 3)
+    assert (report.people_created, report.teams_created) == (19, 3)
     teams = {t.name: t for t in store.list_teams("default")}
     assert set(teams) == {"Sales", "Finance", "Data Engineering"}
     people = _by_handle(store)
@@ -71,6 +71,23 @@ def test_yaml_example_imports_twelve_people_in_three_teams(store: Store) -> None
     assert {p.tz for p in people.values()} >= {"Europe/London", "America/New_York", "Asia/Tokyo"}
 
 
+def test_every_example_team_is_big_enough_for_the_pulse_to_show_figures(store: Store) -> None:
+    """The sample org exists to show every feature: a team's pulse figures appear only when it
+    has ``MIN_TEAM_SIZE`` people who answer for it (its manager answers for the team above)."""
+    from bot.pulse import MIN_TEAM_SIZE, team_sizes
+
+    import_org(store=store, path=EXAMPLE_YAML)
+    teams = {t.id: t for t in store.list_teams("default")}
+    sizes = team_sizes(store.list_people("default"), teams)
+
+    assert {teams[team].name: size for team, size in sizes.items()} == {
+        "Sales": 5,
+        "Finance": 5,
+        "Data Engineering": 5,
+    }
+    assert min(sizes.values()) >= MIN_TEAM_SIZE
+
+
 def test_csv_example_describes_the_same_org_as_the_yaml_example(store: Store, tmp_path: Path) -> None:
     from storage.tinydb_store import TinyDBStore
 
@@ -78,7 +95,7 @@ def test_csv_example_describes_the_same_org_as_the_yaml_example(store: Store, tm
     from_csv = TinyDBStore(tmp_path / "from-csv.json")
     try:
         report = import_org(store=from_csv, path=EXAMPLE_CSV)
-        assert (report.people, report.teams) == (12, 3)
+        assert (report.people, report.teams) == (19, 3)
         assert _shape(from_csv) == _shape(store)
         csv_teams = {t.name: t.manager_id for t in from_csv.list_teams("default")}
         assert csv_teams["Finance"] == _by_handle(from_csv)["hana"].id
@@ -312,12 +329,12 @@ def test_reimport_keeps_ids_and_platform_identities(store: Store) -> None:
 
     report = import_org(store=store, path=EXAMPLE_CSV)
 
-    assert (report.people_created, report.people_updated, report.teams_created, report.teams_updated) == (0, 12, 0, 3)
+    assert (report.people_created, report.people_updated, report.teams_created, report.teams_updated) == (0, 19, 0, 3)
     assert {p.handle: p.id for p in store.list_people("default")} == first_people
     assert {t.name: t.id for t in store.list_teams("default")} == first_teams
     again = _by_handle(store)["alice"]
     assert (again.slack_ids, again.teams_id) == ({"T1": "U-ALICE"}, "aad-alice")
-    assert len(store.list_people("default")) == 12
+    assert len(store.list_people("default")) == 19
 
 
 def test_reimport_matches_by_email_when_the_handle_changed(store: Store, tmp_path: Path) -> None:
@@ -331,7 +348,7 @@ def test_reimport_matches_by_email_when_the_handle_changed(store: Store, tmp_pat
     people = _by_handle(store)
     assert "alice" not in people
     assert people["alice.adams"].id == alice_id
-    assert len(people) == 12
+    assert len(people) == 19
 
 
 def test_reimport_keeps_people_who_are_not_in_the_file(store: Store) -> None:
@@ -368,7 +385,7 @@ def test_cli_org_import_reports_what_it_imported(tmp_path: Path) -> None:
     result = _servechain("org", "import", str(EXAMPLE_YAML), "--db", "org.json", cwd=tmp_path)
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "Imported 12 people and 3 teams into org.json."
+    assert result.stdout.strip() == "Imported 19 people and 3 teams into org.json."
     assert (tmp_path / "org.json").exists()
 
 

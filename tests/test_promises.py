@@ -278,13 +278,14 @@ def test_the_console_negotiates_a_date_in_three_lines(org_store: Store) -> None:
         "as bob",
         "click propose R-1 thursday 3pm -- the audit runs friday",
         "as alice",
+        "show R-1",  # card updates are one line in the console; show prints the buttons' hints
         "click accept R-1",
     ]:
         assert console.handle_line(line) is True
     shown = out.getvalue()
     assert "Propose a date: click propose R-1 <when> [-- <reason>]" in shown
     assert "Accept date: click accept R-1" in shown
-    assert "bob proposed a due date: Thu 26 Nov 15:00" in shown
+    assert "bob proposed a due date: Thu 26 Nov 10:00 EST" in shown  # as alice reads it, in New York
     assert "Agreed: R-1 is due" in shown
     request = org_store.get_request("default", 1)
     assert request is not None and request.events[-1].kind == EventKind.DUE_AGREED

@@ -106,7 +106,7 @@ def test_the_installed_console_runs_on_the_sample_org(installed: tuple[Path, dic
     script = "as alice\n/request @bob need the Q3 numbers by friday\nas bob\nclick acknowledge R-1\n"
     result = _run([str(bin_dir / "servechain"), "console", "--db", "store.json"], cwd=tmp_path, env=env, stdin=script)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Loaded 12 people and 3 teams from the sample org." in result.stderr
+    assert "Loaded 19 people and 3 teams from the sample org." in result.stderr
     assert "[to bob]" in result.stdout and "R-1" in result.stdout
 
 

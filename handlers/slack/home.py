@@ -1,4 +1,5 @@
-"""App Home: my open requests, my queue, my responsiveness this month, kudos received and given.
+"""App Home: my open requests, my queue, my responsiveness this month, kudos received and given
+(what is on it is decided by :func:`bot.home.home`, which the console's ``home`` also shows).
 
 Published with ``views.publish`` when someone opens the tab, and again after a change
 touches them, but only for people who have opened it once (the rest see it fresh when
@@ -9,20 +10,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from slack_sdk import WebClient
 
-from bot import cards
-from bot.errors import NotAllowed
-from bot.kudos import DEFAULT_KUDOS_ALLOWANCE, kudos_tally
-from bot.metrics import ProviderSummary, provider_summary
-from bot.models import Person, Request
-from bot.people import Directory
+from bot.home import LISTED, TEAM_PREVIEW, HomeItem, home
+from bot.kudos import DEFAULT_KUDOS_ALLOWANCE
+from bot.models import Person
 from bot.ports import Store
-from bot.team_view import GROUPS, team_view
+from bot.team_view import GROUPS, TeamView
 from bot.workhours import DEFAULT_HOURS, WorkingHours
 from handlers.slack.render import MAX_VIEW_BLOCKS, Block, buttons, clip, context, fit, header, plain, section
 from handlers.slack.views import NEW_REQUEST
@@ -31,84 +28,43 @@ log = logging.getLogger(__name__)
 
 SEEN_DOC = "slack_home_seen"
 """Document kind marking that a Slack user has opened the App Home (key: user id)."""
-MAX_LISTED = 15
-_HOME_STUCK = 2
-"""Stuck requests per group shown on a manager's App Home, each with its buttons."""
 
 
-def _month_start(now: datetime, tz: str) -> datetime:
-    try:
-        zone = ZoneInfo(tz)
-    except (KeyError, ValueError):
-        zone = ZoneInfo("UTC")
-    local = now.astimezone(zone)
-    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+def _line(item: HomeItem) -> str:
+    due = f" · due {item.due}" if item.due else ""
+    due += f" · ⚠️ *{item.overdue}*" if item.overdue else ""
+    request = item.request
+    return (
+        f"*{request.ref}* {fit(item.direction, 120)} · {request.status.label}{due}\n{fit(clip(request.text, 200), 600)}"
+    )
 
 
-def _duration(value: timedelta | None) -> str:
-    if value is None:
-        return "no acknowledgements yet"
-    minutes = int(value.total_seconds() // 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{hours // 24} days"
-
-
-def _line(request: Request, directory: Directory, viewer: Person, now: datetime, hours: WorkingHours) -> str:
-    mine = viewer.id == request.requester_id
-    other = directory.name(request.provider_id if mine else request.requester_id)
-    direction = f"to {other}" if mine else f"from {other}"
-    due = f" · due {cards.when(request.due_at, viewer.tz)}" if request.due_at else ""
-    late = cards.overdue(request, now, viewer.tz, hours)
-    due += f" · ⚠️ *{late}*" if late else ""
-    return f"*{request.ref}* {fit(direction, 120)} · {request.status.label}{due}\n{fit(clip(request.text, 200), 600)}"
-
-
-def _median(summary: ProviderSummary) -> str:
-    """The Kaplan-Meier median (docs/metrics.md); "over X" while half or more still wait."""
-    if summary.median_time_to_acknowledge is None and summary.longest_wait_to_acknowledge is not None:
-        return f"over {_duration(summary.longest_wait_to_acknowledge)}"
-    return _duration(summary.median_time_to_acknowledge)
-
-
-def _team_blocks(store: Store, person: Person, now: datetime) -> list[Block]:
-    """For managers: what is stuck on their team (``/request team``), a few lines per group."""
-    try:
-        view = team_view(store=store, manager=person, now=now)
-    except NotAllowed:
+def _team_blocks(view: TeamView | None, workspace: str) -> list[Block]:
+    """For managers: what is stuck on their team (``/request team``), a few requests per group, each
+    with the manager's Nudge / Reassign / Extend buttons as on the ``/request team`` card."""
+    if view is None:
         return []
     blocks: list[Block] = [header("What is stuck on your team")]
     for index, group in enumerate(GROUPS):
         items = view.groups[group]
         blocks.append(section(f"*{group.capitalize()} ({len(items)})*" + ("" if items else "\nnothing")))
-        for number, item in enumerate(items[:_HOME_STUCK]):
+        for number, item in enumerate(items[:TEAM_PREVIEW]):
             blocks.append(section(fit(item.line, 300)))
-            if item.buttons:  # the manager's Nudge / Reassign / Extend, as on the /request team card
-                blocks.append(buttons(item.buttons, person.workspace, block_id=f"team-{index}-{number}"))
-        if len(items) > _HOME_STUCK:
-            blocks.append(context(f"…and {len(items) - _HOME_STUCK} more"))
+            if item.buttons:
+                blocks.append(buttons(item.buttons, workspace, block_id=f"team-{index}-{number}"))
+        if len(items) > TEAM_PREVIEW:
+            blocks.append(context(f"…and {len(items) - TEAM_PREVIEW} more"))
     blocks.append(context("/request team lists them all with what you can do about each."))
     return blocks
 
 
-def _listing(
-    title: str,
-    requests: list[Request],
-    directory: Directory,
-    viewer: Person,
-    empty: str,
-    now: datetime,
-    hours: WorkingHours,
-) -> list[Block]:
+def _listing(title: str, items: list[HomeItem], empty: str) -> list[Block]:
     blocks: list[Block] = [header(title)]
-    if not requests:
+    if not items:
         return [*blocks, context(empty)]
-    blocks += [section(_line(r, directory, viewer, now, hours)) for r in requests[:MAX_LISTED]]
-    if len(requests) > MAX_LISTED:
-        blocks.append(context(f"…and {len(requests) - MAX_LISTED} more. Try /request list or /request queue."))
+    blocks += [section(_line(item)) for item in items[:LISTED]]
+    if len(items) > LISTED:
+        blocks.append(context(f"…and {len(items) - LISTED} more. Try /request list or /request queue."))
     return blocks
 
 
@@ -120,17 +76,9 @@ def home_view(
     allowance: int = DEFAULT_KUDOS_ALLOWANCE,
     hours: WorkingHours = DEFAULT_HOURS,
 ) -> dict[str, Any]:
-    """The App Home view for ``person`` at ``now``."""
-    directory = Directory(store, person.workspace)
-    directory.remember(person)
-    queue = store.find_requests(person.workspace, provider_id=person.id, open_only=True)
-    queue.sort(key=lambda r: (r.due_at is None, r.due_at or r.created_at, r.number))
-    mine = store.find_requests(person.workspace, requester_id=person.id, open_only=True)
-    since = _month_start(now, person.tz)
-    summary = provider_summary(
-        store=store, workspace=person.workspace, person_id=person.id, since=since, until=now, now=now
-    )
-    tally = kudos_tally(store=store, person=person, now=now, allowance=allowance)
+    """The App Home view for ``person`` at ``now``: :func:`bot.home.home` drawn as Block Kit."""
+    shown = home(store=store, person=person, now=now, allowance=allowance, hours=hours)
+    summary, tally = shown.summary, shown.kudos
     new_button = {
         "type": "actions",
         "block_id": "home_actions",
@@ -139,9 +87,8 @@ def home_view(
         ],
     }
     blocks: list[Block] = [new_button]
-    blocks += _listing("Waiting on you", queue, directory, person, "Nothing is waiting on you. Nice!", now, hours)
-    blocks += _listing("Your open requests", mine, directory, person, "You have no open requests.", now, hours)
-    kept = f"{summary.promises_kept} of {summary.promises_total}" if summary.promises_total else "no due dates yet"
+    blocks += _listing("Waiting on you", shown.waiting_on_you, "Nothing is waiting on you. Nice!")
+    blocks += _listing("Your open requests", shown.your_requests, "You have no open requests.")
     blocks += [
         header("Your responsiveness this month"),
         {
@@ -149,24 +96,23 @@ def home_view(
             "fields": [
                 {
                     "type": "mrkdwn",
-                    "text": f"*Median time to acknowledge*\n{_median(summary)}",
+                    "text": f"*Median time to acknowledge*\n{shown.median_to_acknowledge}",
                 },
-                {"type": "mrkdwn", "text": f"*Promises kept*\n{kept}"},
+                {"type": "mrkdwn", "text": f"*Promises kept*\n{shown.promises_kept}"},
                 {"type": "mrkdwn", "text": f"*Requests received*\n{summary.received}"},
                 {"type": "mrkdwn", "text": f"*Still open*\n{summary.open_now}"},
                 {"type": "mrkdwn", "text": f"*Still waiting for your first answer*\n{summary.waiting_to_acknowledge}"},
             ],
         },
-        *_team_blocks(store, person, now),
+        *_team_blocks(shown.team, person.workspace),
         header(f"Kudos received ({len(tally.received)})"),
     ]
     if not tally.received:
         blocks.append(context("No kudos yet. Give some with /kudos @name what they did."))
     elif tally.received_today:
         blocks.append(context(f"{tally.received_today} of them today."))
-    for item in reversed(tally.received[-5:]):
-        giver = fit(directory.name(item.giver_id), 100)
-        blocks.append(section(f"*{giver}*: {fit(clip(item.message, 300), 900)}"))
+    for giver, message in shown.kudos_received:
+        blocks.append(section(f"*{fit(giver, 100)}*: {fit(clip(message, 300), 900)}"))
     blocks.append(header(f"Kudos given ({len(tally.given)})"))
     blocks.append(
         context(
@@ -174,9 +120,8 @@ def home_view(
             "/kudos top shows this week's leaderboard."
         )
     )
-    for item in reversed(tally.given[-3:]):
-        names = fit(", ".join(directory.name(r) for r in item.recipient_ids), 200)
-        blocks.append(section(f"To *{names}*: {fit(clip(item.message, 300), 900)}"))
+    for names, message in shown.kudos_given:
+        blocks.append(section(f"To *{fit(names, 200)}*: {fit(clip(message, 300), 900)}"))
     return {"type": "home", "blocks": blocks[:MAX_VIEW_BLOCKS]}
 
 

@@ -4,13 +4,23 @@ this month's responsiveness and kudos received."""
 from __future__ import annotations
 
 import json
+import time
 
 from bot.models import ActionId
 from tests.slack.conftest import SlackHarness, button
 
 
-def _home_text(harness: SlackHarness, user: str) -> str:
-    calls = [c for c in harness.fake.calls("views.publish") if c.params["user_id"] == user]
+def _home_text(harness: SlackHarness, user: str, wait: float = 10.0) -> str:
+    """The last App Home published for ``user``. Bolt runs the event listener on its own thread
+    after the HTTP ack, so the publish job may be submitted after ``settle`` found the work pool
+    idle: wait for it (this raced about one run in four)."""
+    deadline = time.monotonic() + wait
+    while True:
+        calls = [c for c in harness.fake.calls("views.publish") if c.params["user_id"] == user]
+        if calls or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+        harness.settle()
     assert calls, f"no App Home published for {user}"
     return json.dumps(calls[-1].params["view"])
 
@@ -58,7 +68,7 @@ def test_the_messages_tab_does_not_publish_a_home(harness: SlackHarness) -> None
 def test_the_new_request_button_on_the_home_opens_the_form(harness: SlackHarness) -> None:
     harness.open_home("U0ALICE")
     harness.settle()
-    view = harness.fake.calls("views.publish")[-1].params["view"]
+    view = json.loads(_home_text(harness, "U0ALICE"))
     new_button = view["blocks"][0]["elements"][0]
     payload = harness.click_payload("U0ALICE", new_button)
     payload["response_url"] = None
