@@ -679,6 +679,22 @@ class PostgresStore:
         finished: bool = self._run(work)
         return finished
 
+    def release_inbox(self, workspace: str, key: str, *, owner: str, at: datetime) -> bool:
+        """Not retried after an unanswered COMMIT (the retry would answer "not yours"); a lost
+        release leaves the item to be taken over when its lease runs out."""
+
+        def work(conn: psycopg.Connection[Any]) -> bool:
+            row = conn.execute(
+                "UPDATE inbox SET lease_until = %s, owner = '', version = version + 1, doc = doc || "
+                "jsonb_build_object('lease_until', %s::text, 'owner', '', 'version', version + 1) "
+                "WHERE workspace = %s AND key = %s AND owner = %s AND state = 'pending' RETURNING key",
+                (at, at.isoformat(), workspace, key, owner),
+            ).fetchone()
+            return row is not None
+
+        released: bool = self._run(work)
+        return released
+
     def oldest_pending(self, workspace: str) -> tuple[datetime | None, datetime | None]:
         rows = self._rows(
             "SELECT (SELECT min(received_at) FROM inbox WHERE workspace = %s AND state = 'pending'), "

@@ -1438,6 +1438,19 @@ class TinyDBStore:
 
         return self._write(plan)
 
+    def release_inbox(self, workspace: str, key: str, *, owner: str, at: datetime) -> bool:
+        """End ``owner``'s lease of a pending item now, so anyone may take it."""
+        _micros(at)
+
+        def plan(state: _State) -> tuple[list[Op], bool]:
+            doc = state.tables["inbox"].get((workspace, key))
+            if doc is None or doc["owner"] != owner or doc["state"] != "pending":
+                return [], False
+            released = {**doc, "owner": "", "lease_until": at.isoformat(), "version": doc["version"] + 1}
+            return [["put", "inbox", released]], True
+
+        return self._write(plan)
+
     def oldest_pending(self, workspace: str) -> tuple[datetime | None, datetime | None]:
         """Scans only the pending indexes (pending work is small and kept as plain documents)."""
 
