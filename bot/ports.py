@@ -23,7 +23,7 @@ Rules every backend keeps (the contract tests in ``tests/contract`` check them):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -223,6 +223,16 @@ class Store(Protocol):
 
     def get_inbox_item(self, workspace: str, key: str) -> InboxItem | None:
         """The item with this key, or None."""
+        ...
+
+    # --- housekeeping ----------------------------------------------------------------------
+    def prune(self, workspace: str, *, before: datetime, keep_requests: Collection[int] = ()) -> dict[str, int]:
+        """Delete what is kept only for a while, dated before ``before``: ``outbox`` items sent
+        (created before), ``inbox`` items done (received before), ``claims`` (made before)
+        except those naming a request of ``keep_requests`` (``...:R-<n>:...``), and
+        ``idempotency`` keys (recorded before; keys stored undated, by older versions, stay).
+        Never anything pending, leased or failed, nor card references. Returns how many of
+        each kind went."""
         ...
 
     # --- small documents (settings, conversation references, pulse, audit) ---------------

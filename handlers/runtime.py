@@ -192,6 +192,7 @@ class Runtime:
             directory=directory_from_settings(settings, settings.org_sync) if settings.org_sync else None,
             org_file=Path(settings.org_sync_file) if settings.org_sync_file else None,
             org_sync_hour=settings.org_sync_hour,
+            retention_days=settings.retention_days,
         )
         self.scheduler = Scheduler(
             store=store, jobs=default_registry().build(context), workspace=settings.servechain_workspace
