@@ -96,7 +96,6 @@ class CountedCalls(RetryHandler):
         super().__init__(max_retry_count=1_000)
         self.telemetry = telemetry
         self.retries = retries
-        self._chosen: RetryHandler | None = None
 
     def without_retries(self) -> CountedCalls:
         """The same count, trying nothing again (calls made before an ack)."""
