@@ -11,6 +11,10 @@ an item to one caller at a time, and the handlers' own writes carry the platform
 idempotency key, so an item taken over after its work was stored but before it was marked
 done answers again without doing the work twice.
 
+A process shutting down (:meth:`InboxRunner.close`) finishes the items it is running and
+hands back the ones it holds but has not started (:meth:`Store.release_inbox`), so another
+replica takes them at once instead of when their lease runs out.
+
 A handler that raises leaves the item pending; it is retried when its lease runs out
 (:data:`RETRY_LEASE`), and after :data:`MAX_ATTEMPTS` it is marked failed with the reason (handlers tell the person
 themselves when their work fails in a way a person can fix).
@@ -19,6 +23,7 @@ themselves when their work fails in a way a person can fix).
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,6 +63,17 @@ class InboxRunner:
     accept_lease: timedelta = ACCEPT_LEASE
     telemetry: Telemetry = NO_TELEMETRY
     """Told how each run ended (metrics)."""
+    _closing: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def closing(self) -> bool:
+        """True once :meth:`close` was called: items not yet started are handed back."""
+        return self._closing.is_set()
+
+    def close(self) -> None:
+        """Stop starting items: from now on :meth:`run` hands each item it is given back to the
+        store for another replica (the ones already running finish)."""
+        self._closing.set()
 
     def accept(
         self, *, workspace: str, key: str, platform: str, kind: str, payload: dict[str, Any]
@@ -99,7 +115,11 @@ class InboxRunner:
         self.handlers[kind](item)
 
     def run(self, item: InboxItem) -> bool:
-        """Run an item this process holds; True when it was finished (done or failed)."""
+        """Run an item this process holds; True when it was finished (done or failed). After
+        :meth:`close` the item is handed back instead (False)."""
+        if self.closing:
+            self.release(item)
+            return False
         handler = self.handlers.get(item.kind)
         if handler is None:
             return self._finish(item, f"no handler for {item.kind!r}")
@@ -134,6 +154,17 @@ class InboxRunner:
             log.info("taking over inbox item %s (%s), attempt %d", item.key, item.kind, item.attempts)
             self.run(item)
         return len(taken)
+
+    def release(self, item: InboxItem) -> None:
+        """Hand an item this process holds back, unstarted, for any replica to take at once
+        (if that write fails, its lease running out hands it over all the same)."""
+        try:
+            released = self.store.release_inbox(item.workspace, item.key, owner=self.owner, at=self.clock())
+        except Exception as error:
+            log.warning("could not hand back inbox item %s; its lease will run out: %s", item.key, error)
+            return
+        if released:
+            log.info("shutting down: handed back inbox item %s (%s) for another replica", item.key, item.kind)
 
     def _finish(self, item: InboxItem, error: str | None) -> bool:
         finished = self.store.finish_inbox(item.workspace, item.key, owner=self.owner, at=self.clock(), error=error)

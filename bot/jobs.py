@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bot.claims import Job
 from bot.digest import DEFAULT_DIGEST, DigestJob, DigestSettings
+from bot.housekeeping import DEFAULT_RETENTION_DAYS, PruneJob
 from bot.nudges import DEFAULT_NUDGES, NudgeJob, NudgeSettings
 from bot.orgsync import DirectorySource, OrgSyncJob
 from bot.pulse import DEFAULT_PULSE, PulseJob, PulseSettings
@@ -33,6 +34,8 @@ class JobContext:
     """Where the daily org sync reads the org (None: no sync)."""
     org_file: Path | None = None
     org_sync_hour: int = 6
+    retention_days: int = DEFAULT_RETENTION_DAYS
+    """Days kept before the daily prune (0: never prune)."""
 
 
 JobFactory = Callable[[JobContext], Job]
@@ -64,8 +67,8 @@ class JobRegistry:
 
 
 def default_registry() -> JobRegistry:
-    """A fresh registry with servechain's jobs: nudges, the weekly pulse, the manager digest and
-    the daily org sync (idle unless a directory is configured)."""
+    """A fresh registry with servechain's jobs: nudges, the weekly pulse, the manager digest,
+    the daily org sync (idle unless a directory is configured) and the daily prune."""
     registry = JobRegistry()
     registry.register("nudges", lambda ctx: NudgeJob(settings=ctx.nudges or DEFAULT_NUDGES, hours=ctx.hours))
     registry.register("pulse", lambda ctx: PulseJob(settings=ctx.pulse or DEFAULT_PULSE, hours=ctx.hours))
@@ -75,5 +78,11 @@ def default_registry() -> JobRegistry:
     )
     registry.register(
         "org-sync", lambda ctx: OrgSyncJob(directory=ctx.directory, org_file=ctx.org_file, hour=ctx.org_sync_hour)
+    )
+    registry.register(
+        "prune",
+        lambda ctx: PruneJob(
+            retention_days=ctx.retention_days, lookback_days=(ctx.nudges or DEFAULT_NUDGES).lookback_days
+        ),
     )
     return registry

@@ -23,7 +23,7 @@ Rules every backend keeps (the contract tests in ``tests/contract`` check them):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -205,6 +205,12 @@ class Store(Protocol):
         ``owner`` still holds it; False when it doesn't (then someone else took it over)."""
         ...
 
+    def release_inbox(self, workspace: str, key: str, *, owner: str, at: datetime) -> bool:
+        """Hand a pending item ``owner`` holds back before running it (a replica shutting down):
+        its lease ends at ``at`` and nobody holds it, so any replica's :meth:`lease_inbox` takes
+        it at once (attempts unchanged); False when ``owner`` doesn't hold it."""
+        ...
+
     def oldest_pending(self, workspace: str) -> tuple[datetime | None, datetime | None]:
         """When the oldest pending inbox item was received and the oldest pending outbox item was
         queued (None where nothing is pending), without loading the items: for an operator's
@@ -217,6 +223,16 @@ class Store(Protocol):
 
     def get_inbox_item(self, workspace: str, key: str) -> InboxItem | None:
         """The item with this key, or None."""
+        ...
+
+    # --- housekeeping ----------------------------------------------------------------------
+    def prune(self, workspace: str, *, before: datetime, keep_requests: Collection[int] = ()) -> dict[str, int]:
+        """Delete what is kept only for a while, dated before ``before``: ``outbox`` items sent
+        (created before), ``inbox`` items done (received before), ``claims`` (made before)
+        except those naming a request of ``keep_requests`` (``...:R-<n>:...``), and
+        ``idempotency`` keys (recorded before; keys stored undated, by older versions, stay).
+        Never anything pending, leased or failed, nor card references. Returns how many of
+        each kind went."""
         ...
 
     # --- small documents (settings, conversation references, pulse, audit) ---------------
@@ -320,11 +336,34 @@ class Telemetry(Protocol):
         ``seconds`` from its acknowledgement to now."""
         ...
 
+    def platform_call(self, *, platform: str, method: str, outcome: str) -> None:
+        """A front end called its platform's API (``method``: ``views.open``, ``response_url``,
+        ``send_activity``...): ``outcome`` is ``ok``, ``rate_limited`` (429), ``retry`` (a fault
+        the client tries again) or ``failed``."""
+        ...
+
+    def request_received(self, *, platform: str, kind: str) -> None:
+        """A request came in from a platform (``kind``: command, click, form, event, message, other)."""
+        ...
+
+    def request_answered(self, *, platform: str, kind: str, acked: bool, seconds: float) -> None:
+        """That request was answered, with a success (``acked``) or not, ``seconds`` after it came."""
+        ...
+
 
 class NoTelemetry:
     """Telemetry that reports nowhere (the default)."""
 
     def work_finished(self, *, platform: str, kind: str, outcome: str, seconds: float) -> None:
+        """Ignore it."""
+
+    def platform_call(self, *, platform: str, method: str, outcome: str) -> None:
+        """Ignore it."""
+
+    def request_received(self, *, platform: str, kind: str) -> None:
+        """Ignore it."""
+
+    def request_answered(self, *, platform: str, kind: str, acked: bool, seconds: float) -> None:
         """Ignore it."""
 
 

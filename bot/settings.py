@@ -108,6 +108,13 @@ class Settings(BaseSettings):
         description="Seconds an acknowledged command or click stays with the process that took it before "
         "another (a restart, another replica) may run it.",
     )
+    retention_days: int = Field(
+        default=30,
+        ge=0,
+        le=3650,
+        description="Days sent messages, finished inbox work, scheduler claims and idempotency keys are kept "
+        "before a daily job prunes them (0: keep everything). Nothing pending and no card reference is pruned.",
+    )
     shutdown_drain_seconds: float = Field(
         default=5.0,
         ge=0,

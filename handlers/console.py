@@ -22,9 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import TextIO
-
-from aiohttp import web
+from typing import TYPE_CHECKING, TextIO
 
 from bot import clicks, commands
 from bot.clicks import run_click
@@ -43,6 +41,9 @@ from bot.settings import Settings
 from bot.team_view import GROUPS
 from handlers.runtime import Runtime
 from storage import open_store
+
+if TYPE_CHECKING:
+    from aiohttp import web  # the console serves no HTTP
 
 log = logging.getLogger(__name__)
 

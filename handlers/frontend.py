@@ -9,12 +9,13 @@ Chat, a web page) means writing one class of this shape; nothing else imports it
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
-
-from aiohttp import web
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from bot.models import Message, Person
 from bot.ports import Notifier
+
+if TYPE_CHECKING:
+    from aiohttp import web  # the console runs without a web server, so without importing one
 
 
 @runtime_checkable

@@ -99,8 +99,10 @@ class Metrics:
         )
         self.platform_calls = Counter(
             "servechain_platform_api_calls",
-            "Deliveries sent to a platform by operation (post, update) and outcome "
-            "(ok, rate_limited: 429, retry: a fault retried later, failed: refused for good)",
+            "Calls to a platform's API by method and outcome (ok, rate_limited: 429, retry: a fault "
+            "retried, failed: refused or given up). Methods post and update are outbox deliveries; the "
+            "others are the API methods front ends call while serving people (views.open, response_url, "
+            "users.info, send_activity...)",
             ["platform", "method", "outcome"],
             registry=r,
         )
@@ -139,6 +141,19 @@ class Metrics:
         self.work.labels(platform, kind, outcome).inc()
         if outcome != "retry":
             self.work_seconds.labels(platform).observe(seconds)
+
+    def platform_call(self, *, platform: str, method: str, outcome: str) -> None:
+        """:class:`bot.ports.Telemetry`: a front end called its platform's API."""
+        self.platform_calls.labels(platform, method, outcome).inc()
+
+    def request_received(self, *, platform: str, kind: str) -> None:
+        """:class:`bot.ports.Telemetry`: a request came in (HTTP or Socket Mode)."""
+        self.requests.labels(platform, kind, "received").inc()
+
+    def request_answered(self, *, platform: str, kind: str, acked: bool, seconds: float) -> None:
+        """:class:`bot.ports.Telemetry`: a request was answered."""
+        self.ack_seconds.labels(platform).observe(seconds)
+        self.requests.labels(platform, kind, "acked" if acked else "failed").inc()
 
     def scheduler_pass(self, *, jobs: list[str], errors: dict[str, str], seconds: float) -> None:
         """One scheduler pass ran ``jobs`` (``errors``: job -> reason) in ``seconds``."""
@@ -273,6 +288,11 @@ class InstrumentedNotifier:
         return ref
 
 
+SLACK_INTERACTIVE_KINDS = {"block_actions": "click", "view_submission": "form", "view_closed": "form"}
+"""A Slack interactive payload's type -> the request kind counted (others: ``other``); Socket
+Mode counts with the same words (:mod:`handlers.slack.frontend`)."""
+
+
 def _slack_kind(content_type: str, raw: bytes) -> str:
     if content_type.startswith("application/json"):
         return "event"
@@ -284,7 +304,7 @@ def _slack_kind(content_type: str, raw: bytes) -> str:
             kind = str(json.loads(form["payload"][0]).get("type", ""))
         except (ValueError, AttributeError):
             return "other"
-        return {"block_actions": "click", "view_submission": "form", "view_closed": "form"}.get(kind, "other")
+        return SLACK_INTERACTIVE_KINDS.get(kind, "other")
     return "other"
 
 
@@ -321,7 +341,7 @@ def metrics_middleware(metrics: Metrics) -> Callable[..., Awaitable[web.StreamRe
             kind = request_kind(platform, request.content_type, await request.read())
         except Exception:  # too large, cut off: the handler answers it
             kind = "other"
-        metrics.requests.labels(platform, kind, "received").inc()
+        metrics.request_received(platform=platform, kind=kind)
         status = 500
         try:
             response = await handler(request)
@@ -331,8 +351,9 @@ def metrics_middleware(metrics: Metrics) -> Callable[..., Awaitable[web.StreamRe
             status = error.status
             raise
         finally:
-            metrics.ack_seconds.labels(platform).observe(time.perf_counter() - started)
-            metrics.requests.labels(platform, kind, "acked" if status < 400 else "failed").inc()
+            metrics.request_answered(
+                platform=platform, kind=kind, acked=status < 400, seconds=time.perf_counter() - started
+            )
 
     return count_requests
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from bot.delivery import DeliveryReport, deliver_due
 from bot.inbox import InboxRunner, new_owner
 from bot.jobs import JobContext, default_registry
-from bot.ports import Clock, Notifier, Store
+from bot.ports import NO_TELEMETRY, Clock, Notifier, Store, Telemetry
 from bot.scheduler import RunReport, Scheduler, run_forever
 from bot.settings import Settings
 from handlers.directory import directory_from_settings
@@ -167,11 +167,21 @@ class Runtime:
     threads; without it (the console) the front end drives both itself, at its own clock, with
     :meth:`deliver_due` and :meth:`run_scheduler`."""
 
-    def __init__(self, *, settings: Settings, store: Store, clock: Clock = utcnow, background: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        clock: Clock = utcnow,
+        background: bool = True,
+        telemetry: Telemetry = NO_TELEMETRY,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.clock = clock
         self.background = background
+        self.telemetry = telemetry
+        """Where front ends report the platform calls they make (metrics in ``serve``)."""
         self.frontends: list[FrontEnd] = []
         self.notifiers: list[Notifier] = []
         context = JobContext(
@@ -182,6 +192,7 @@ class Runtime:
             directory=directory_from_settings(settings, settings.org_sync) if settings.org_sync else None,
             org_file=Path(settings.org_sync_file) if settings.org_sync_file else None,
             org_sync_hour=settings.org_sync_hour,
+            retention_days=settings.retention_days,
         )
         self.scheduler = Scheduler(
             store=store, jobs=default_registry().build(context), workspace=settings.servechain_workspace
@@ -248,11 +259,14 @@ class Runtime:
             self.inbox_thread.start()
 
     def stop(self) -> None:
-        """Close the front ends (no new work comes in), then stop the scheduler and the worker
-        (idempotent)."""
+        """Hand back acknowledged work not yet started (another replica takes it at once), close
+        the front ends (no new work comes in; what runs finishes), then stop the scheduler and
+        the worker (idempotent)."""
         with self._lock:
             frontends = [] if self._closed else list(reversed(self.frontends))
             self._closed = True
+        if self.background:
+            self.inbox.close()
         for frontend in frontends:
             try:
                 frontend.close()

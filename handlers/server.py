@@ -25,7 +25,7 @@ from aiohttp import web
 
 from bot.dburl import mask_db
 from bot.errors import StorageError
-from bot.ports import Clock, Store
+from bot.ports import NO_TELEMETRY, Clock, Store
 from bot.scheduler import RunReport
 from bot.settings import Settings
 from handlers.frontend import FrontEnd
@@ -189,7 +189,12 @@ def build_web_app(
     caller drives delivery (tests). The front ends are closed with the app either way. With
     ``metrics`` (``serve`` passes one) everything is measured and ``GET /metrics`` serves it."""
     measured = InstrumentedStore(store, metrics) if metrics is not None else store
-    runtime = Runtime(settings=settings, store=measured, clock=clock)  # type: ignore[arg-type]
+    runtime = Runtime(
+        settings=settings,
+        store=measured,  # type: ignore[arg-type]
+        clock=clock,
+        telemetry=metrics if metrics is not None else NO_TELEMETRY,
+    )
     for frontend in configured_frontends(runtime, socket=socket):
         runtime.attach(frontend)
     if metrics is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime
 from importlib import resources
 from typing import Any
@@ -25,6 +25,7 @@ from bot.dburl import mask_db, scrub
 from bot.errors import Conflict, StorageError
 from bot.models import CardRef, InboxItem, Kudos, OutboxItem, Person, Request, Team
 from storage._journal import KEY_FIELDS
+from storage.retention import REQUEST_IN_KEY_SQL, last_change
 
 log = logging.getLogger(__name__)
 
@@ -287,13 +288,20 @@ class PostgresStore:
             )
 
     def _seen(
-        self, conn: psycopg.Connection[Any], workspace: str, key: str, kind: str, ref: str | None = None
+        self,
+        conn: psycopg.Connection[Any],
+        workspace: str,
+        key: str,
+        kind: str,
+        ref: str | None = None,
+        *,
+        at: datetime,
     ) -> str | bool | None:
-        """Record an idempotency key; False when new, else the ref stored with it (maybe None)."""
+        """Record an idempotency key dated ``at``; False when new, else the ref stored with it (maybe None)."""
         row = conn.execute(
-            "INSERT INTO idempotency (workspace, key, kind, ref) VALUES (%s, %s, %s, %s) "
+            "INSERT INTO idempotency (workspace, key, kind, ref, at) VALUES (%s, %s, %s, %s, %s) "
             "ON CONFLICT DO NOTHING RETURNING key",
-            (workspace, key, kind, ref),
+            (workspace, key, kind, ref, at),
         ).fetchone()
         if row is not None:
             return False
@@ -343,7 +351,7 @@ class PostgresStore:
 
         def work(conn: psycopg.Connection[Any]) -> tuple[Request, bool]:
             if idempotency_key is not None:
-                seen = self._seen(conn, workspace, idempotency_key, "create_request")
+                seen = self._seen(conn, workspace, idempotency_key, "create_request", at=request.created_at)
                 if seen is not False:
                     existing = self._get_request(conn, workspace, int(seen)) if seen else None
                     if existing is None:
@@ -381,7 +389,14 @@ class PostgresStore:
         def work(conn: psycopg.Connection[Any]) -> tuple[Request, bool]:
             if (
                 idempotency_key is not None
-                and self._seen(conn, request.workspace, idempotency_key, "update_request", str(request.number))
+                and self._seen(
+                    conn,
+                    request.workspace,
+                    idempotency_key,
+                    "update_request",
+                    str(request.number),
+                    at=last_change(request),
+                )
                 is not False
             ):
                 current = self._get_request(conn, request.workspace, request.number)
@@ -465,7 +480,7 @@ class PostgresStore:
         def work(conn: psycopg.Connection[Any]) -> bool:
             if (
                 idempotency_key is not None
-                and self._seen(conn, kudos.workspace, idempotency_key, "add_kudos", kudos.id) is not False
+                and self._seen(conn, kudos.workspace, idempotency_key, "add_kudos", kudos.id, at=kudos.at) is not False
             ):
                 return False
             row = conn.execute(
@@ -678,6 +693,46 @@ class PostgresStore:
 
         finished: bool = self._run(work)
         return finished
+
+    def release_inbox(self, workspace: str, key: str, *, owner: str, at: datetime) -> bool:
+        """Not retried after an unanswered COMMIT (the retry would answer "not yours"); a lost
+        release leaves the item to be taken over when its lease runs out."""
+
+        def work(conn: psycopg.Connection[Any]) -> bool:
+            row = conn.execute(
+                "UPDATE inbox SET lease_until = %s, owner = '', version = version + 1, doc = doc || "
+                "jsonb_build_object('lease_until', %s::text, 'owner', '', 'version', version + 1) "
+                "WHERE workspace = %s AND key = %s AND owner = %s AND state = 'pending' RETURNING key",
+                (at, at.isoformat(), workspace, key, owner),
+            ).fetchone()
+            return row is not None
+
+        released: bool = self._run(work)
+        return released
+
+    def prune(self, workspace: str, *, before: datetime, keep_requests: Collection[int] = ()) -> dict[str, int]:
+        """One transaction of four DELETEs on indexed dates (see the contract); a claim naming a
+        request to keep (``...:R-<n>:...``) stays."""
+        keep = sorted(set(keep_requests))
+        statements = {
+            "outbox": ("DELETE FROM outbox WHERE workspace = %s AND state = 'sent' AND created_at < %s", ()),
+            "inbox": ("DELETE FROM inbox WHERE workspace = %s AND state = 'done' AND received_at < %s", ()),
+            "claims": (
+                "DELETE FROM claims WHERE workspace = %s AND at < %s AND coalesce("
+                "substring(key from %s)::bigint <> ALL(%s::bigint[]), true)",
+                (REQUEST_IN_KEY_SQL, keep),
+            ),
+            "idempotency": ("DELETE FROM idempotency WHERE workspace = %s AND at < %s", ()),
+        }
+
+        def work(conn: psycopg.Connection[Any]) -> dict[str, int]:
+            return {
+                kind: conn.execute(sql, (workspace, before, *extra)).rowcount
+                for kind, (sql, extra) in statements.items()
+            }
+
+        pruned: dict[str, int] = self._run(work)
+        return pruned
 
     def oldest_pending(self, workspace: str) -> tuple[datetime | None, datetime | None]:
         rows = self._rows(

@@ -38,7 +38,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,6 +50,7 @@ from bot.errors import Conflict, StorageError
 from bot.models import CardRef, InboxItem, Kudos, OutboxItem, Person, Request, Status, Team
 from storage import _journal as files
 from storage._journal import Doc, FormatError, JournalDamaged, Key, Op
+from storage.retention import claim_request, last_change
 
 log = logging.getLogger(__name__)
 
@@ -1087,7 +1088,13 @@ class TinyDBStore:
             if build_outbox is not None:
                 self._new_outbox(state, build_outbox(Request.model_validate(doc)), ops)
             if idempotency_key is not None:
-                ops.append(["put", "idempotency", _idem(ws, idempotency_key, "create_request", number=number)])
+                ops.append(
+                    [
+                        "put",
+                        "idempotency",
+                        _idem(ws, idempotency_key, "create_request", request.created_at, number=number),
+                    ]
+                )
             return ops, (doc, True)
 
         doc, created = self._write(plan)
@@ -1129,7 +1136,13 @@ class TinyDBStore:
             ops: list[Op] = [["put", "requests", doc]]
             self._new_outbox(state, outbox, ops)
             if idempotency_key is not None:
-                ops.append(["put", "idempotency", _idem(ws, idempotency_key, "update_request", number=number)])
+                ops.append(
+                    [
+                        "put",
+                        "idempotency",
+                        _idem(ws, idempotency_key, "update_request", last_change(request), number=number),
+                    ]
+                )
             return ops, (doc, True)
 
         doc, stored = self._write(plan)
@@ -1237,7 +1250,7 @@ class TinyDBStore:
             ops: list[Op] = [["put", "kudos", kudos.model_dump(mode="json")]]
             self._new_outbox(state, outbox, ops)
             if idempotency_key is not None:
-                ops.append(["put", "idempotency", _idem(ws, idempotency_key, "add_kudos", kudos_id=kudos.id)])
+                ops.append(["put", "idempotency", _idem(ws, idempotency_key, "add_kudos", kudos.at, kudos_id=kudos.id)])
             return ops, True
 
         return self._write(plan)
@@ -1438,6 +1451,46 @@ class TinyDBStore:
 
         return self._write(plan)
 
+    def release_inbox(self, workspace: str, key: str, *, owner: str, at: datetime) -> bool:
+        """End ``owner``'s lease of a pending item now, so anyone may take it."""
+        _micros(at)
+
+        def plan(state: _State) -> tuple[list[Op], bool]:
+            doc = state.tables["inbox"].get((workspace, key))
+            if doc is None or doc["owner"] != owner or doc["state"] != "pending":
+                return [], False
+            released = {**doc, "owner": "", "lease_until": at.isoformat(), "version": doc["version"] + 1}
+            return [["put", "inbox", released]], True
+
+        return self._write(plan)
+
+    def prune(self, workspace: str, *, before: datetime, keep_requests: Collection[int] = ()) -> dict[str, int]:
+        """One write deleting sent outbox items, done inbox items, claims and dated idempotency
+        keys older than ``before`` (see the contract); pending, leased and failed items stay."""
+        cutoff = _micros(before)
+        keep = set(keep_requests)
+
+        def old(table: dict[Any, Any], keys: Iterable[Any], field: str) -> list[Any]:
+            return [k for k in keys if field in table[k] and _micros(table[k][field]) < cutoff]
+
+        def plan(state: _State) -> tuple[list[Op], dict[str, int]]:
+            outbox, inbox = state.tables["outbox"], state.tables["inbox"]
+            claims, idempotency = state.tables["claims"], state.tables["idempotency"]
+            gone = {
+                "outbox": old(outbox, state.lookup("outbox", "ws_state", (workspace, "sent")), "created_at"),
+                "inbox": old(inbox, state.lookup("inbox", "ws_state", (workspace, "done")), "received_at"),
+                "claims": [
+                    k
+                    for k in old(claims, [k for k in claims if k[0] == workspace], "at")
+                    if claim_request(k[1]) not in keep
+                ],
+                "idempotency": old(idempotency, [k for k in idempotency if k[0] == workspace], "at"),
+            }
+            ops: list[Op] = [["del", kind, list(key)] for kind, keys in gone.items() for key in keys]
+            return ops, {kind: len(keys) for kind, keys in gone.items()}
+
+        return self._write(plan)
+
     def oldest_pending(self, workspace: str) -> tuple[datetime | None, datetime | None]:
         """Scans only the pending indexes (pending work is small and kept as plain documents)."""
 
@@ -1569,9 +1622,9 @@ class TinyDBStore:
         return self._write(plan)
 
 
-def _idem(workspace: str, key: str, op: str, **ref: Any) -> Doc:
-    """The idempotency record: which call used the key and what it produced."""
-    return {"workspace": workspace, "key": key, "op": op, **ref}
+def _idem(workspace: str, key: str, op: str, at: datetime, **ref: Any) -> Doc:
+    """The idempotency record: which call used the key, when, and what it produced."""
+    return {"workspace": workspace, "key": key, "op": op, "at": at.isoformat(), **ref}
 
 
 M = TypeVar("M", bound=BaseModel)

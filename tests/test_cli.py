@@ -131,3 +131,67 @@ def test_readme_command_lines_are_shell_safe() -> None:
         lexer = shlex.shlex(snippet.replace("\\|", "|"), posix=True, punctuation_chars="<>")
         tokens = list(lexer)
         assert not any(token in ("<", ">", ">>") for token in tokens), f"a redirect in {snippet!r}"
+
+
+ROOT = Path(__file__).resolve().parents[1]
+SLOW_IMPORTS = (
+    "slack_sdk",
+    "slack_bolt",
+    "botbuilder",
+    "matplotlib",
+    "psycopg",
+    "psycopg_pool",
+    "prometheus_client",
+    "aiohttp",
+)
+"""What a command imports only when it needs it (chat SDKs, charts, PostgreSQL, metrics, the web server)."""
+
+
+def _modules_after(argv: list[str], *, stdin: str = "", cwd: Path = ROOT) -> set[str]:
+    """The modules a fresh interpreter has loaded after running ``servechain <argv>``."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import contextlib, io, json, sys\n"
+        "from handlers.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    main({argv!r})\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SERVECHAIN_", "SLACK_", "MICROSOFT_"))}
+    result = subprocess.run(
+        [sys.executable, "-c", code], input=stdin, capture_output=True, text=True, cwd=cwd, env=env, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return set(json.loads(result.stdout.splitlines()[-1]))
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["serve", "--help"], ["console", "--help"], ["db", "restore", "--help"]])
+def test_help_imports_only_the_standard_library_and_the_command_line(argv: list[str]) -> None:
+    import sys
+
+    loaded = _modules_after(argv)
+    ours = {m for m in loaded if m.split(".")[0] in ("bot", "handlers", "storage")}
+    assert ours <= {"bot", "bot.errors", "bot.dburl", "handlers"} | {m for m in ours if m.startswith("handlers.cli")}, (
+        ours
+    )
+    others = {m.split(".")[0] for m in loaded} - set(sys.stdlib_module_names) - {"bot", "handlers"}
+    assert not {m for m in others if not m.startswith(("_", "sitecustomize"))}, others  # _: the editable finder
+    assert not loaded & set(SLOW_IMPORTS)
+
+
+def test_the_console_starts_without_chat_sdks_charts_postgresql_metrics_or_a_web_server(tmp_path: Path) -> None:
+    loaded = _modules_after(["console", "--db", str(tmp_path / "servechain.json")], stdin="", cwd=tmp_path)
+    assert "handlers.console" in loaded and "storage.tinydb_store" in loaded  # it did start
+    assert not {m.split(".")[0] for m in loaded} & set(SLOW_IMPORTS)
+
+
+def test_the_command_lines_format_choices_are_the_cores() -> None:
+    from bot.chain import FORMATS as MAP_FORMATS
+    from bot.digest import FORMATS as DIGEST_FORMATS
+    from handlers.cli import chain, digest
+
+    assert chain.FORMATS == MAP_FORMATS
+    assert digest.FORMATS == DIGEST_FORMATS

@@ -28,7 +28,7 @@ from tests.drills import SLACK_IDS, seed_linked_org
 from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.slack_api import FakeSlackApi
 from tests.pgserve import Serve, clean_env
-from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET, TEAM, USERS
+from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET, TEAM, USERS, fixture, sign
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -63,7 +63,10 @@ def get(url: str, timeout: float = 5) -> tuple[int, bytes]:
         return error.code, error.read()
 
 
-def scrape(server: Serve) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape(server: Serve) -> Samples:
     """``/metrics`` parsed with Prometheus's own text parser: (sample name, labels) -> value."""
     status, body = get(f"{server.base}/metrics")
     assert status == 200, body
@@ -143,6 +146,10 @@ def test_metrics_move_with_signed_slack_traffic_and_teams_activities(
     try:
         before = scrape(server)
         assert value(before, "servechain_requests_total", platform="slack", kind="command", outcome="received") == 0
+        # One App Home refresh is rate limited (and retried after Retry-After), one command's
+        # response_url fails (and its answer goes out as a DM instead).
+        slack.fail("views.publish", "ratelimited", status=429, retry_after=1)
+        slack.fail("response_url", "expired_url", status=404, after=2)
 
         commands = 5
         for index in range(commands):
@@ -151,6 +158,18 @@ def test_metrics_move_with_signed_slack_traffic_and_teams_activities(
             )
             assert status == 200
         assert server.command(slack, SLACK_IDS["alice"], "@bob forged", "t-forged", secret="not-the-secret") == 401
+        for index, user in enumerate(("alice", "bob")):  # App Home opened: views.publish
+            event = fixture("app_home_opened")
+            event["event"]["user"] = SLACK_IDS[user]
+            event["event_id"] = f"Ev-home-{index}"
+            body = json.dumps(event)
+            stamp = int(time.time())
+            headers = {
+                "Content-Type": "application/json",
+                "X-Slack-Request-Timestamp": str(stamp),
+                "X-Slack-Signature": sign(body, stamp),
+            }
+            assert server.post("/slack/events", body.encode(), headers) == 200
         for index, name in enumerate(
             ["message_personal.json", "message_personal.json", "invoke_adaptive_card_action.json"]
         ):
@@ -179,12 +198,13 @@ def test_metrics_move_with_signed_slack_traffic_and_teams_activities(
         assert value(after, "servechain_requests_total", platform="slack", kind="command", outcome="received") == 6
         assert value(after, "servechain_requests_total", platform="slack", kind="command", outcome="acked") == 5
         assert value(after, "servechain_requests_total", platform="slack", kind="command", outcome="failed") == 1
-        assert value(after, "servechain_ack_seconds_count", platform="slack") == 6
+        assert value(after, "servechain_requests_total", platform="slack", kind="event", outcome="acked") == 2
+        assert value(after, "servechain_ack_seconds_count", platform="slack") == 8
         assert value(after, "servechain_requests_total", platform="teams", kind="message", outcome="received") == 2
         assert value(after, "servechain_requests_total", platform="teams", kind="click", outcome="received") == 1
         assert total(after, "servechain_requests_total", platform="teams", outcome="acked") == 3
         assert value(after, "servechain_ack_seconds_count", platform="teams") == 3
-        assert value(after, "servechain_ack_seconds_bucket", platform="slack", le="+Inf") == 6
+        assert value(after, "servechain_ack_seconds_bucket", platform="slack", le="+Inf") == 8
         # The acknowledged work ran from the inbox, once each.
         assert total(after, "servechain_work_total", platform="slack", outcome="done") == commands
         assert value(after, "servechain_inbox_items", state="pending") == 0
@@ -195,6 +215,48 @@ def test_metrics_move_with_signed_slack_traffic_and_teams_activities(
             2 * commands
         )
         assert value(after, "servechain_outbox_oldest_pending_age_seconds") == 0
+        # Every Web API call the handlers made, and each response_url post, counted once by
+        # method and outcome (the deliveries above are counted as post/update, not again here).
+        handler_methods = ("views.publish", "users.info", "auth.test", "response_url")
+
+        def slack_calls(method: str, outcome: str) -> int:
+            calls = slack.calls(method)
+            if outcome == "rate_limited":
+                return len([c for c in calls if c.status == 429])
+            ok = [c for c in calls if c.status == 200 and c.answer.get("ok", True) is not False]
+            return len(ok) if outcome == "ok" else len(calls) - len(ok) - slack_calls(method, "rate_limited")
+
+        def counted(samples: Samples, method: str, outcome: str) -> float:
+            return value(
+                samples, "servechain_platform_api_calls_total", platform="slack", method=method, outcome=outcome
+            )
+
+        def all_counted() -> bool:
+            now = scrape(server)
+            return all(
+                counted(now, method, outcome) == slack_calls(method, outcome)
+                for method in handler_methods
+                for outcome in ("ok", "rate_limited", "failed")
+            )
+
+        until(lambda: slack_calls("views.publish", "ok") >= 2, 10, "both App Homes were published")
+        until(all_counted, 10, "the handlers' Slack calls are counted as the fake saw them")
+        after = scrape(server)
+        assert counted(after, "response_url", "ok") == commands - 1
+        assert counted(after, "response_url", "failed") == 1
+        assert counted(after, "views.publish", "rate_limited") == 1
+        assert counted(after, "views.publish", "ok") >= 2  # the App Homes opened (and any refreshed)
+        assert counted(after, "auth.test", "ok") == 0 == slack_calls("auth.test", "ok")  # SLACK_TEAM_IDS is set
+        assert total(after, "servechain_platform_api_calls_total", platform="slack", outcome="retry") == 0
+        # Teams: the turns' replies and member lookups, by outcome (proactive sends are deliveries).
+        replies = connector.connector.of("reply", ok=False)
+        lookups = connector.connector.of("member", ok=False)
+        assert replies and value(
+            after, "servechain_platform_api_calls_total", platform="teams", method="send_activity", outcome="ok"
+        ) == len(replies)
+        assert total(after, "servechain_platform_api_calls_total", platform="teams", method="get_member") == len(
+            lookups
+        )
         # The store: every contract operation timed; no errors.
         assert value(after, "servechain_store_operation_seconds_count", operation="accept_inbox") == commands
         assert value(after, "servechain_store_operation_seconds_count", operation="create_request") >= commands
@@ -308,3 +370,62 @@ def test_sigterm_turns_readiness_false_before_it_stops_accepting_and_exits_0(
         store.close()
     log = (tmp_path / "serve.log").read_text()
     assert log.index("/readyz answers 503") < log.index("no longer accepting requests") < log.index("stopped")
+
+
+def test_sigterm_hands_back_acknowledged_commands_not_yet_started_and_finishes_those_running(
+    tmp_path: Path, slack: FakeSlackApi
+) -> None:
+    """Slack is slow (every response_url post takes 1.5 s), so acknowledged commands queue up
+    behind the four running ones. On SIGTERM the running ones finish, the queued ones are handed
+    back at once (nobody holds them, their lease is over), and the next process runs each once."""
+    slack.delay("response_url", 1.5)
+    commands = 12
+    server = start_server(tmp_path, slack, SHUTDOWN_DRAIN_SECONDS="0", SHUTDOWN_GRACE_SECONDS="20")
+    try:
+        for index in range(commands):
+            status = server.command(
+                slack, SLACK_IDS["alice"], f"@bob queued {index}", f"t-q{index}", secret=SIGNING_SECRET
+            )
+            assert status == 200
+        server.process.send_signal(signal.SIGTERM)
+        server.process.wait(timeout=15)
+        stopped_at = time.time()
+    finally:
+        server.stop()
+    assert server.process.returncode == 0
+    store = open_store(str(tmp_path / "servechain.json"))
+    try:
+        ran = [r.text for r in store.iter_requests("default")]
+        pending = [
+            item
+            for index in range(commands)
+            if (item := store.get_inbox_item("default", f"slack:cmd:{TEAM}:t-q{index}")) is not None
+            and item.state == "pending"
+        ]
+        assert store.count_inbox("default", state="pending") == len(pending) == commands - len(ran)
+        assert len(ran) >= 1, "the commands already running finished"
+        assert pending, "commands not yet started were handed back, not run during the shutdown"
+        for item in pending:
+            assert item.owner == "" and item.lease_until.timestamp() <= stopped_at, item
+    finally:
+        store.close()
+
+    slack.delay("response_url", 0)
+    again = start_server(tmp_path, slack)
+    try:
+
+        def all_ran() -> bool:
+            return len([c for c in slack.calls("response_url") if c.status == 200]) >= commands
+
+        until(all_ran, 30, "the next process ran what was handed back")
+    finally:
+        again.stop()
+    store = open_store(str(tmp_path / "servechain.json"))
+    try:
+        texts = sorted(r.text for r in store.iter_requests("default"))
+        assert texts == sorted(f"queued {index}" for index in range(commands)), "each command ran once"
+        assert store.count_inbox("default", state="pending") == 0
+    finally:
+        store.close()
+    answered = [c.params["_name"] for c in slack.calls("response_url") if c.status == 200]
+    assert sorted(answered) == sorted(f"cmd-t-q{index}" for index in range(commands)), "each answered once"

@@ -14,15 +14,14 @@ import os
 import socket
 import sys
 from datetime import UTC, datetime
-
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
+from typing import TYPE_CHECKING
 
 from bot.errors import StorageError
-from bot.settings import Settings
 from handlers.cli import chain, console, db, digest, doctor, org, patterns, privacy, serve, slack, stats, teams
 from handlers.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, setting_problems
-from handlers.console import describe_db
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +72,8 @@ def _configure_logging(default_level: str) -> bool:
 
 def _name_logs(settings: Settings) -> None:
     """Give JSON log lines this process's replica (default: the host name) and workspace."""
+    if os.environ.get(LOG_FORMAT_VARIABLE, "").strip().lower() != "json":
+        return  # text logs: nothing to name (and no need to import the metrics module)
     from handlers.observability import JsonFormatter
 
     replica = settings.servechain_replica or socket.gethostname()
@@ -84,6 +85,11 @@ def _name_logs(settings: Settings) -> None:
 
 def _load_settings(db: str | None) -> Settings | None:
     """Read the settings once; print one line naming each malformed setting and return None."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    from bot.settings import Settings
+
     try:
         settings = Settings()
     except (ValidationError, SettingsError) as error:
@@ -142,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except StorageError as error:  # e.g. a damaged store at start-up: one line, no traceback
+        from handlers.console import describe_db
+
         print(f"servechain: the store {describe_db(settings.servechain_db)} can't be used: {error}", file=sys.stderr)
         return EXIT_FAILED
 

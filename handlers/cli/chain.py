@@ -8,16 +8,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from bot.chain import FORMATS, MapFormat, build_team_map, chain_lines, render_team_map, request_number
-from bot.errors import DomainError, InvalidCommand
-from bot.metrics import parse_window
-from bot.ports import Store
-from bot.settings import Settings
-from bot.workhours import DEFAULT_HOURS, WorkingHours
 from handlers.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_db_argument, with_store, write_binary
 
 if TYPE_CHECKING:
+    from bot.chain import MapFormat
+    from bot.ports import Store
+    from bot.settings import Settings
+    from bot.workhours import WorkingHours
     from handlers.cli.common import Commands
+
+FORMATS = ("text", "dot", "png")
+"""``bot.chain.FORMATS``, spelled out so that ``--help`` needn't import the core (a test keeps them equal)."""
 
 
 def register(commands: Commands) -> None:
@@ -70,9 +71,15 @@ def chain_command(
     output: Path | None,
     stdout: TextIO,
     stderr: TextIO,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours | None = None,
 ) -> int:
     """Print a request's tree (``request`` given) or render the team map; returns the exit code."""
+    from bot.chain import build_team_map, chain_lines, render_team_map, request_number
+    from bot.errors import DomainError, InvalidCommand
+    from bot.metrics import parse_window
+    from bot.workhours import DEFAULT_HOURS
+
+    hours = hours or DEFAULT_HOURS
     try:
         if request is not None:
             number = request_number(request)

@@ -1,4 +1,9 @@
-"""What every ``servechain`` command shares: exit codes, the ``--db`` option and opening the store."""
+"""What every ``servechain`` command shares: exit codes, the ``--db`` option and opening the store.
+
+The command modules import only the standard library, argparse and this module at the top, so
+that ``servechain --help`` starts fast; what a command needs (pydantic settings, the store,
+the chat SDKs, matplotlib) is imported when it runs (``tests/test_cli.py`` checks which modules
+``--help`` loads)."""
 
 from __future__ import annotations
 
@@ -8,20 +13,17 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO, TypeAlias
 
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
-
-from bot.errors import StorageError
-from bot.ports import Store
-from bot.settings import Settings
-from handlers.console import describe_db
-from storage import open_store
-
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 DB_HELP = "TinyDB file or postgresql:// URL (default: $SERVECHAIN_DB, else servechain.json)"
 
 if TYPE_CHECKING:
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    from bot.ports import Store
+    from bot.settings import Settings
+
     Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
     """What ``add_subparsers()`` returns; each command group adds its parsers to it."""
 
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
 def setting_problems(error: ValidationError | SettingsError) -> list[tuple[str, str]]:
     """``(VARIABLE, what is wrong)`` for each malformed setting; a JSON setting that does not parse
     (pydantic-settings' SettingsError) names its variable too, never its value."""
+    from pydantic_settings import SettingsError
+
     if isinstance(error, SettingsError):
         field = re.search(r'field "([^"]+)"', str(error))
         name = field.group(1).upper() if field else "settings"
@@ -46,6 +50,10 @@ def add_db_argument(parser: argparse.ArgumentParser) -> None:
 
 def with_store(settings: Settings, run: Callable[[Store], int]) -> int:
     """Open the store, run ``run`` on it, close it; storage faults become one clear line."""
+    from bot.errors import StorageError
+    from handlers.console import describe_db
+    from storage import open_store
+
     try:
         store = open_store(settings.servechain_db)
         try:

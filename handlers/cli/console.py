@@ -6,11 +6,10 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.settings import Settings
 from handlers.cli.common import add_db_argument
-from handlers.console import run_console
 
 if TYPE_CHECKING:
+    from bot.settings import Settings
     from handlers.cli.common import Commands
 
 
@@ -28,4 +27,6 @@ def register(commands: Commands) -> None:
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     """Run the console until its input ends."""
+    from handlers.console import run_console
+
     return run_console(settings, org=args.org)

@@ -9,12 +9,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot.errors import StorageError
-from bot.settings import Settings
 from handlers.cli.common import EXIT_FAILED, EXIT_OK, add_db_argument
-from handlers.console import describe_db
-from storage import open_store
 
 if TYPE_CHECKING:
+    from bot.settings import Settings
     from handlers.cli.common import Commands
 
 
@@ -62,6 +60,8 @@ def register(commands: Commands) -> None:
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     """Upgrade the schema, or copy ``--from`` into ``--to`` and verify the counts."""
+    from handlers.console import describe_db
+    from storage import open_store
     from storage.migrate import migrate
     from storage.postgres import upgrade
 
@@ -107,6 +107,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
 def _backup_or_restore(settings: Settings, args: argparse.Namespace) -> int:
     """``db backup FILE`` / ``db restore FILE [--yes]`` on the configured store."""
+    from handlers.console import describe_db
+    from storage import open_store
     from storage.backup import restore_backup, write_backup
 
     url = settings.servechain_db

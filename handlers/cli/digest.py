@@ -8,17 +8,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from bot.digest import DEFAULT_DIGEST, FORMATS, DigestFormat, DigestSettings, digest_markdown, manager_digest
-from bot.errors import DomainError, InvalidCommand, NotFound
-from bot.ports import Store
-from bot.pulse import DEFAULT_PULSE, PulseSettings
-from bot.settings import Settings
-from bot.weeks import last_week
-from bot.workhours import DEFAULT_HOURS, WorkingHours
 from handlers.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_db_argument, with_store, write_binary
 
 if TYPE_CHECKING:
+    from bot.digest import DigestFormat, DigestSettings
+    from bot.ports import Store
+    from bot.pulse import PulseSettings
+    from bot.settings import Settings
+    from bot.workhours import WorkingHours
     from handlers.cli.common import Commands
+
+FORMATS = ("md", "png")
+"""``bot.digest.FORMATS``, spelled out so that ``--help`` needn't import the core (a test keeps them equal)."""
 
 
 def register(commands: Commands) -> None:
@@ -73,12 +74,18 @@ def digest_command(
     output: Path | None,
     stdout: TextIO,
     stderr: TextIO,
-    hours: WorkingHours = DEFAULT_HOURS,
-    settings: DigestSettings = DEFAULT_DIGEST,
-    pulse_settings: PulseSettings = DEFAULT_PULSE,
+    hours: WorkingHours | None = None,
+    settings: DigestSettings | None = None,
+    pulse_settings: PulseSettings | None = None,
 ) -> int:
     """Print or write one manager's digest; returns the exit code (2 for bad input, 1 when the
     manager is unknown or has no team)."""
+    from bot.digest import DEFAULT_DIGEST, digest_markdown, manager_digest
+    from bot.errors import DomainError, InvalidCommand, NotFound
+    from bot.pulse import DEFAULT_PULSE
+    from bot.weeks import last_week
+    from bot.workhours import DEFAULT_HOURS
+
     try:
         person = store.find_person(workspace, handle=manager.lstrip("@").lower())
         if person is None:
@@ -88,9 +95,9 @@ def digest_command(
             manager=person,
             week=(week or last_week(now, person.tz)).upper(),
             now=now,
-            hours=hours,
-            settings=settings,
-            pulse_settings=pulse_settings,
+            hours=hours or DEFAULT_HOURS,
+            settings=settings or DEFAULT_DIGEST,
+            pulse_settings=pulse_settings or DEFAULT_PULSE,
         )
     except DomainError as error:
         print(f"servechain digest: {error.message}", file=stderr)

@@ -17,24 +17,17 @@ import argparse
 import json
 import re
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 from zoneinfo import available_timezones
 
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
-
-from bot.access import org_ids
 from bot.dburl import is_postgres, mask_db
 from bot.errors import StorageError
-from bot.settings import Settings
 from handlers.cli.common import EXIT_FAILED, EXIT_OK, add_db_argument, setting_problems
 
 if TYPE_CHECKING:
+    from bot.settings import Settings
     from handlers.cli.common import Commands
 
 OK, WARN, SKIP, FAIL = "ok", "warn", "skip", "FAIL"
@@ -81,6 +74,11 @@ def register(commands: Commands) -> None:
 
 def run_from_environment(args: argparse.Namespace, *, stdout: TextIO | None = None) -> int:
     """Read the settings (a malformed one is a finding, not a crash), run every check, print the report."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    from bot.settings import Settings
+
     out = stdout or sys.stdout
     try:
         settings = Settings()
@@ -194,6 +192,7 @@ def _slack_error(error: Exception) -> str:
 def _check_bot_token(settings: Settings, token: str) -> Iterator[Finding]:
     from slack_sdk.errors import SlackApiError
 
+    from bot.access import org_ids
     from handlers.slack.manifest import bot_scopes
 
     try:
@@ -311,6 +310,8 @@ def _token_endpoint_hint(settings: Settings) -> str:
 
 def check_teams(settings: Settings, *, token_url: str | None) -> Iterator[Finding]:
     """App id, password, app type, tenants, and the token endpoint when asked."""
+    from bot.access import org_ids
+
     app_id = settings.microsoft_app_id.strip()
     password = _secret(settings.microsoft_app_password)
     tenant = settings.microsoft_app_tenant_id.strip()
@@ -391,6 +392,10 @@ def check_teams(settings: Settings, *, token_url: str | None) -> Iterator[Findin
 
 def _check_token_endpoint(url: str, app_id: str, password: str) -> Finding:
     """Ask for a Bot Framework token with client credentials, as the Teams front end will."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
     form = urllib.parse.urlencode(
         {
             "grant_type": "client_credentials",

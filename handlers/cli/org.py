@@ -9,15 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.errors import StorageError
-from bot.org import OrgFile, OrgImportError, load_org, save_org_file
-from bot.orgsync import DirectoryError, OrgSyncError, sync_org
-from bot.settings import Settings
 from handlers.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_db_argument
-from handlers.console import describe_db
-from handlers.directory import directory_from_settings
-from storage import open_store
 
 if TYPE_CHECKING:
+    from bot.org import OrgFile, OrgImportError
+    from bot.settings import Settings
     from handlers.cli.common import Commands
 
 
@@ -57,6 +53,12 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
 def run_sync(settings: Settings, args: argparse.Namespace) -> int:
     """Sync from ``args.source``; every failure leaves the store as it was."""
+    from bot.org import OrgImportError, load_org
+    from bot.orgsync import DirectoryError, OrgSyncError, sync_org
+    from handlers.console import describe_db
+    from handlers.directory import directory_from_settings
+    from storage import open_store
+
     org: OrgFile | None = None
     if args.org is not None:
         try:
@@ -103,6 +105,10 @@ def run_sync(settings: Settings, args: argparse.Namespace) -> int:
 
 def run_import(settings: Settings, args: argparse.Namespace) -> int:
     """Import ``args.file``; an invalid file imports nothing and exits with 2."""
+    from bot.org import OrgImportError, load_org, save_org_file
+    from handlers.console import describe_db
+    from storage import open_store
+
     path: Path = args.file
     try:
         org = load_org(path, workspace=settings.servechain_workspace)

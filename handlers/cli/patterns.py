@@ -7,15 +7,12 @@ import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, TextIO
 
-from bot.errors import DomainError, InvalidCommand, NotFound
-from bot.metrics import OrgMetrics, parse_window
-from bot.patterns import patterns_text, scope_patterns
-from bot.ports import Store
-from bot.settings import Settings
-from bot.workhours import DEFAULT_HOURS, WorkingHours
 from handlers.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_db_argument, with_store
 
 if TYPE_CHECKING:
+    from bot.ports import Store
+    from bot.settings import Settings
+    from bot.workhours import WorkingHours
     from handlers.cli.common import Commands
 
 
@@ -61,9 +58,15 @@ def patterns_command(
     window: str,
     stdout: TextIO,
     stderr: TextIO,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours | None = None,
 ) -> int:
     """Print the patterns; 2 for a malformed window, 1 for an unknown target."""
+    from bot.errors import DomainError, InvalidCommand, NotFound
+    from bot.metrics import OrgMetrics, parse_window
+    from bot.patterns import patterns_text, scope_patterns
+    from bot.workhours import DEFAULT_HOURS
+
+    hours = hours or DEFAULT_HOURS
     try:
         length = parse_window(window)
         current = OrgMetrics.load(store=store, workspace=workspace, since=now - length, until=now, now=now, hours=hours)

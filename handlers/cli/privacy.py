@@ -9,13 +9,11 @@ import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, TextIO
 
-from bot.errors import NotFound
-from bot.ports import Store
-from bot.privacy import FORMER, export_person, forget_person
-from bot.settings import Settings
 from handlers.cli.common import EXIT_OK, EXIT_USAGE, with_store
 
 if TYPE_CHECKING:
+    from bot.ports import Store
+    from bot.settings import Settings
     from handlers.cli.common import Commands
 
 
@@ -60,6 +58,9 @@ def export_command(
     args: argparse.Namespace, *, store: Store, workspace: str, now: datetime, out: TextIO | None = None
 ) -> int:
     """Run ``servechain export --person HANDLE [--output FILE]``; returns the exit code."""
+    from bot.errors import NotFound
+    from bot.privacy import export_person
+
     out = out or sys.stdout
     try:
         data = export_person(store=store, workspace=workspace, handle=args.person, now=now, actor=_actor(args))
@@ -81,6 +82,9 @@ def forget_command(
 ) -> int:
     """Run ``servechain forget --person HANDLE [--yes]``; without ``--yes`` it only shows what
     would change. Returns the exit code."""
+    from bot.errors import NotFound
+    from bot.privacy import FORMER, forget_person
+
     out = out or sys.stdout
     try:
         report = forget_person(

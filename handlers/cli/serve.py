@@ -7,10 +7,10 @@ import importlib
 import sys
 from typing import TYPE_CHECKING
 
-from bot.settings import Settings
 from handlers.cli.common import EXIT_FAILED
 
 if TYPE_CHECKING:
+    from bot.settings import Settings
     from handlers.cli.common import Commands
 
 

@@ -6,10 +6,10 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from bot.settings import Settings
 from handlers.cli.common import EXIT_OK, EXIT_USAGE
 
 if TYPE_CHECKING:
+    from bot.settings import Settings
     from handlers.cli.common import Commands
 
 

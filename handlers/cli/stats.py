@@ -7,15 +7,12 @@ import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, TextIO
 
-from bot.errors import DomainError, InvalidCommand, NotFound
-from bot.metrics import OrgMetrics, parse_window
-from bot.ports import Store
-from bot.settings import Settings
-from bot.stats import stats_text
-from bot.workhours import DEFAULT_HOURS, WorkingHours
 from handlers.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_db_argument, with_store
 
 if TYPE_CHECKING:
+    from bot.ports import Store
+    from bot.settings import Settings
+    from bot.workhours import WorkingHours
     from handlers.cli.common import Commands
 
 
@@ -65,10 +62,16 @@ def stats_command(
     window: str,
     stdout: TextIO,
     stderr: TextIO,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours | None = None,
 ) -> int:
     """Print the figures for ``target`` (``@handle``, team, ``team->team`` or None for everyone);
     returns the exit code (2 for a malformed window, 1 for an unknown target)."""
+    from bot.errors import DomainError, InvalidCommand, NotFound
+    from bot.metrics import OrgMetrics, parse_window
+    from bot.stats import stats_text
+    from bot.workhours import DEFAULT_HOURS
+
+    hours = hours or DEFAULT_HOURS
     try:
         length = parse_window(window)
         org = OrgMetrics.load(store=store, workspace=workspace, since=now - length, until=now, now=now, hours=hours)

@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.settings import Settings
 from handlers.cli.common import EXIT_OK, EXIT_USAGE
 
 if TYPE_CHECKING:
+    from bot.settings import Settings
     from handlers.cli.common import Commands
 
 

@@ -1,24 +1,42 @@
 """Directory adapters: the org from Slack (``users.list``) or Microsoft Graph (``/users``),
-implementing :class:`bot.orgsync.DirectorySource`."""
+implementing :class:`bot.orgsync.DirectorySource`. Each is imported when it is asked for, so a
+process that syncs no org never loads slack_sdk for it."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from bot.orgsync import DirectoryError, DirectorySource
-from bot.settings import Settings
-from handlers.directory.graph import GraphDirectory
-from handlers.directory.slack import SlackDirectory
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from handlers.directory.graph import GraphDirectory
+    from handlers.directory.slack import SlackDirectory
 
 __all__ = ["GraphDirectory", "SlackDirectory", "directory_from_settings"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "GraphDirectory":
+        from handlers.directory.graph import GraphDirectory
+
+        return GraphDirectory
+    if name == "SlackDirectory":
+        from handlers.directory.slack import SlackDirectory
+
+        return SlackDirectory
+    raise AttributeError(name)
 
 
 def directory_from_settings(
     settings: Settings, source: Literal["slack", "graph"], *, sleep: Callable[[float], None] = time.sleep
 ) -> DirectorySource:
     """The adapter for ``source`` built from the settings; a DirectoryError names a missing setting."""
+    from handlers.directory.graph import GraphDirectory
+    from handlers.directory.slack import SlackDirectory
+
     if source == "slack":
         if settings.slack_bot_token is None or not settings.slack_bot_token.get_secret_value():
             raise DirectoryError(

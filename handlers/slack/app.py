@@ -9,6 +9,7 @@ from typing import cast
 from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
 
+from bot.ports import NO_TELEMETRY, Telemetry
 from handlers.slack.clients import interactive_client
 from handlers.slack.deps import SlackDeps
 from handlers.slack.listeners import register_listeners
@@ -23,6 +24,7 @@ def build_bolt_app(
     executor: Executor,
     admit: Callable[[str | None], bool] = lambda _team: True,
     refusal: str | None = None,
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> App:
     """A Bolt app that makes no network call at start-up (``authorize`` answers from the token
     we were given instead of calling ``auth.test``) and acks before doing any work.
@@ -30,7 +32,8 @@ def build_bolt_app(
     Without a signing secret (Socket Mode only) requests are not signed, so not verified.
     ``executor`` runs listeners, which only ack and hand work to ``deps.work``. A team that
     ``admit`` refuses is not authorized (Bolt then answers ``refusal``): the HTTP endpoint
-    refuses such teams before Bolt, this covers Socket Mode."""
+    refuses such teams before Bolt, this covers Socket Mode. Every Web API call the listeners
+    make is counted to ``telemetry``."""
 
     def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
         if not admit(team_id):
@@ -40,7 +43,7 @@ def build_bolt_app(
 
     app = App(
         name="servechain",
-        client=interactive_client(api_url),
+        client=interactive_client(api_url, telemetry=telemetry),
         signing_secret=signing_secret or None,
         request_verification_enabled=bool(signing_secret),
         authorize=cast(Callable[..., AuthorizeResult], authorize),  # Bolt takes None as "not installed here"

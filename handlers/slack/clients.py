@@ -1,5 +1,12 @@
 """Web API clients pointed at ``SLACK_API_URL``: one for interactive work (retries a short
-rate limit once) and one for the outbox (leaves rate limits to the outbox's own retries)."""
+rate limit once) and one for the outbox (leaves rate limits to the outbox's own retries).
+
+Interactive clients count every call they make (:class:`CountedCalls`) for the operator's
+``servechain_platform_api_calls_total``. The count rides on slack_sdk's retry-handler hook, which
+the client consults after every attempt (a 200 included), because Bolt builds a fresh
+``WebClient`` per request and copies only the retry handlers onto it: a ``WebClient`` subclass or
+an attribute of ours would be lost there, the shared handler object is not.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,8 @@ from slack_sdk.http_retry.handler import RetryHandler
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
+
+from bot.ports import NO_TELEMETRY, Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -66,17 +75,75 @@ class ShortRateLimitRetry(RetryHandler):
         state.increment_current_attempt()
 
 
+def _outcome(response: HttpResponse | None, *, retried: bool) -> str:
+    if response is not None and response.status_code == 429:
+        return "rate_limited"
+    if retried:
+        return "retry"
+    if response is None or response.status_code != 200:
+        return "failed"
+    body = response.body if isinstance(response.body, dict) else {}
+    return "ok" if body.get("ok", True) is not False else "failed"
+
+
+class CountedCalls(RetryHandler):
+    """Counts every Web API attempt by method and outcome (``ok``; ``rate_limited``: a 429;
+    ``retry``: a fault one of ``retries`` tries again; ``failed``: an error answer or a fault left
+    as it is) and lets ``retries`` decide whether to try again. Give it as a client's only
+    retry handler (see the module docstring for why this hook)."""
+
+    def __init__(self, telemetry: Telemetry, retries: list[RetryHandler]) -> None:
+        super().__init__(max_retry_count=1_000)
+        self.telemetry = telemetry
+        self.retries = retries
+
+    def without_retries(self) -> CountedCalls:
+        """The same count, trying nothing again (calls made before an ack)."""
+        return CountedCalls(self.telemetry, [])
+
+    def can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        chosen = next(
+            (h for h in self.retries if h.can_retry(state=state, request=request, response=response, error=error)),
+            None,
+        )
+        self.count(request.url.rsplit("/", 1)[-1].split("?", 1)[0], _outcome(response, retried=chosen is not None))
+        if chosen is None:
+            return False
+        chosen.prepare_for_next_attempt(state=state, request=request, response=response, error=error)
+        return False  # ``chosen`` asked for the next attempt itself (state.next_attempt_requested)
+
+    def count(self, method: str, outcome: str) -> None:
+        """Report one call (metrics never fail a call)."""
+        try:
+            self.telemetry.platform_call(platform="slack", method=method, outcome=outcome)
+        except Exception:
+            log.exception("telemetry failed")
+
+
+def counted_calls(client: WebClient) -> CountedCalls | None:
+    """The call counter a client carries, if any (Bolt's per-request copies carry the same one)."""
+    return next((h for h in client.retry_handlers if isinstance(h, CountedCalls)), None)
+
+
 def api_base_url(url: str) -> str:
     """``SLACK_API_URL`` with the trailing slash the Web API client needs."""
     return url if url.endswith("/") else url + "/"
 
 
-def interactive_client(base_url: str, **kwargs: Any) -> WebClient:
-    """A client for work done while a person waits (Bolt copies it per request)."""
+def interactive_client(base_url: str, *, telemetry: Telemetry = NO_TELEMETRY, **kwargs: Any) -> WebClient:
+    """A client for work done while a person waits (Bolt copies it per request); every call
+    is counted to ``telemetry``."""
     return WebClient(
         base_url=api_base_url(base_url),
         timeout=TIMEOUT,
-        retry_handlers=[ConnectionErrorRetryHandler(), ShortRateLimitRetry()],
+        retry_handlers=[CountedCalls(telemetry, [ConnectionErrorRetryHandler(), ShortRateLimitRetry()])],
         **kwargs,
     )
 
@@ -94,10 +161,11 @@ PRE_ACK_TIMEOUT = 2
 
 def pre_ack_client(client: WebClient) -> WebClient:
     """``client`` for calls made before the ack (a form's user lookup): short timeout, no
-    waiting out rate limits, so the ack still goes out in time when Slack is slow."""
+    waiting out rate limits, so the ack still goes out in time when Slack is slow (still counted)."""
+    counter = counted_calls(client)
     return WebClient(
         token=client.token,
         base_url=client.base_url,
         timeout=PRE_ACK_TIMEOUT,
-        retry_handlers=[],
+        retry_handlers=[counter.without_retries()] if counter is not None else [],
     )

@@ -28,6 +28,7 @@ from bot.ports import Store
 from bot.pulse import DEFAULT_PULSE, PulseSettings
 from bot.requests import outbox_items
 from bot.workhours import DEFAULT_HOURS, WorkingHours
+from handlers.slack.clients import counted_calls
 from handlers.slack.errors import friendly
 from handlers.slack.home import HomePublisher
 from handlers.slack.identity import SlackIdentity
@@ -219,16 +220,23 @@ class Replier:
         would otherwise take for a link)."""
         raw, text = text, escape(text)
         if self.response_url:
+            counter = counted_calls(self.client)
             try:
                 response = WebhookClient(self.response_url).send(
                     text=text, blocks=blocks, response_type="ephemeral", replace_original=False
                 )
             except OSError as error:
+                if counter is not None:
+                    counter.count("response_url", "failed")
                 log.warning("response_url failed (%s); sending a DM instead", error)
             else:
-                if response.status_code == 200:
+                status = response.status_code
+                if counter is not None:
+                    outcome = "ok" if status == 200 else "rate_limited" if status == 429 else "failed"
+                    counter.count("response_url", outcome)
+                if status == 200:
                     return
-                log.warning("response_url answered %s; sending a DM instead", response.status_code)
+                log.warning("response_url answered %s; sending a DM instead", status)
         if self.fallback is not None and self.fallback(raw, card):
             return
         self.client.chat_postMessage(channel=self.user_id, text=text, blocks=blocks)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -28,7 +29,7 @@ from slack_sdk.signature import SignatureVerifier
 from bot.access import WorkspaceGate, org_ids
 from bot.inbox import InboxRunner
 from bot.models import Message, Person
-from bot.ports import Store
+from bot.ports import NO_TELEMETRY, Store, Telemetry
 from bot.settings import Settings
 from handlers.runtime import ConfigError, StartError
 from handlers.slack.app import build_bolt_app
@@ -94,7 +95,13 @@ class SlackFrontEnd:
     def for_runtime(cls, runtime: Runtime, *, socket: bool = False) -> SlackFrontEnd:
         """The Slack front end of ``runtime`` (HTTP mode, or Socket Mode with ``socket``)."""
         return cls(
-            runtime.settings, runtime.store, clock=runtime.clock, kick=runtime.kick, socket=socket, inbox=runtime.inbox
+            runtime.settings,
+            runtime.store,
+            clock=runtime.clock,
+            kick=runtime.kick,
+            socket=socket,
+            inbox=runtime.inbox,
+            telemetry=runtime.telemetry,
         )
 
     def __init__(
@@ -106,6 +113,7 @@ class SlackFrontEnd:
         kick: Callable[[], None],
         socket: bool = False,
         inbox: InboxRunner | None = None,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         token, secret, url = checked_settings(settings, socket=socket)
         workspace = settings.servechain_workspace
@@ -129,10 +137,15 @@ class SlackFrontEnd:
             inbox=inbox or InboxRunner(store=store, clock=clock),
         )
         assert self.deps.inbox is not None
-        self.deps.inbox.handlers.update(inbox_handlers(self.deps, interactive_client(url, token=token)))
+        interactive = interactive_client(url, token=token, telemetry=telemetry)
+        self.deps.inbox.handlers.update(inbox_handlers(self.deps, interactive))
         web_api = delivery_client(url, token)
         self.gate = WorkspaceGate(
-            store, workspace, platform="slack", allowed=org_ids(settings.slack_team_ids), home=lambda: own_team(web_api)
+            store,
+            workspace,
+            platform="slack",
+            allowed=org_ids(settings.slack_team_ids),
+            home=lambda: own_team(interactive),
         )
         self._listeners = ThreadPoolExecutor(max_workers=16, thread_name_prefix="slack-ack")
         self.bolt: App = build_bolt_app(
@@ -143,12 +156,14 @@ class SlackFrontEnd:
             executor=self._listeners,
             admit=self.gate.admits,
             refusal=FOREIGN_TEAM,
+            telemetry=telemetry,
         )
         self.notifier = SlackNotifier(web_api, team_id=self.deps.team_id)
         self._verifier = SignatureVerifier(secret) if secret else None
         self.socket = socket
         self._app_token = settings.slack_app_token.get_secret_value() if socket and settings.slack_app_token else ""
         self._socket_handler: SocketModeHandler | None = None
+        self.telemetry = telemetry
 
     # ------------------------------------------------------------------ the FrontEnd shape
 
@@ -175,9 +190,7 @@ class SlackFrontEnd:
         with slack_sdk's built-in client; it reconnects by itself. Nothing to do in HTTP mode."""
         if not self.socket or self._socket_handler is not None:
             return
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-        self._socket_handler = SocketModeHandler(self.bolt, self._app_token)
+        self._socket_handler = counted_socket_mode_handler(self.bolt, self._app_token, self.telemetry)
         try:
             self._socket_handler.connect()
         except Exception as error:
@@ -254,6 +267,57 @@ def _reason(error: Exception) -> str:
     response = getattr(error, "response", None)
     code = response.get("error") if response is not None and hasattr(response, "get") else None
     return str(code) if code else str(error) or type(error).__name__
+
+
+SOCKET_KINDS = {"slash_commands": "command", "events_api": "event"}
+INTERACTIVE_KINDS = {"block_actions": "click", "view_submission": "form", "view_closed": "form"}
+"""The request kinds counted, in the words of HTTP mode's metrics (``handlers.observability``)."""
+
+
+def socket_request_kind(request_type: str, payload: dict[str, Any]) -> str:
+    """The low-cardinality kind of a Socket Mode request (command, click, form, event, other)."""
+    if request_type == "interactive":
+        return INTERACTIVE_KINDS.get(str(payload.get("type", "")), "other")
+    return SOCKET_KINDS.get(request_type, "other")
+
+
+def counted_socket_mode_handler(app: App, app_token: str, telemetry: Telemetry) -> SocketModeHandler:
+    """slack_bolt's built-in Socket Mode handler, counting each request it answers to ``telemetry``
+    as HTTP mode counts ``POST /slack/events`` (received; acked when Bolt answered 2xx, else failed;
+    and the time to the answer)."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_bolt.adapter.socket_mode.internals import run_bolt_app, send_response
+    from slack_sdk.socket_mode.builtin import SocketModeClient
+    from slack_sdk.socket_mode.request import SocketModeRequest
+
+    class CountedSocketModeHandler(SocketModeHandler):
+        def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
+            started = time.time()
+            payload = req.payload if isinstance(req.payload, dict) else {}
+            kind = socket_request_kind(req.type, payload)
+            _report(telemetry.request_received, platform="slack", kind=kind)
+            status = 500
+            try:
+                response = run_bolt_app(self.app, req)
+                status = response.status
+                send_response(client, req, response, started)
+            finally:
+                _report(
+                    telemetry.request_answered,
+                    platform="slack",
+                    kind=kind,
+                    acked=status < 400,
+                    seconds=time.time() - started,
+                )
+
+    return CountedSocketModeHandler(app, app_token)
+
+
+def _report(report: Callable[..., None], **fields: Any) -> None:
+    try:
+        report(**fields)
+    except Exception:  # metrics never fail a request
+        log.exception("telemetry failed")
 
 
 def own_team(client: WebClient) -> str | None:

@@ -60,7 +60,7 @@ class TeamsFrontEnd:
     def __init__(self, runtime: Runtime) -> None:
         settings = runtime.settings
         self.runtime = runtime
-        self.adapter = build_adapter(settings)
+        self.adapter = build_adapter(settings, runtime.telemetry)
         self.bot = ServechainTeamsBot(runtime)
         self.gate = workspace_gate(settings, runtime.store)
         self.guard = AuthenticationGuard(self.adapter.bot_framework_authentication)

@@ -22,6 +22,7 @@ from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFramewo
 from botbuilder.schema import Activity
 
 from bot.access import WorkspaceGate
+from bot.ports import NO_TELEMETRY, Telemetry
 from bot.settings import Settings
 from handlers import jsonlimits
 from handlers.runtime import ConfigError
@@ -84,8 +85,60 @@ class BotFrameworkConfig:
         self.APP_TENANTID = settings.microsoft_app_tenant_id
 
 
-def build_adapter(settings: Settings) -> CloudAdapter:
-    """A CloudAdapter authenticating with the settings' app id, or with none (logged once)."""
+PROACTIVE = "ContinueConversation"
+"""The event botbuilder's ``continue_conversation`` turns carry (outbox deliveries, counted by
+the delivery metrics, not here)."""
+
+
+class CountingCloudAdapter(CloudAdapter):
+    """botbuilder's CloudAdapter, counting every Bot Connector call a turn makes (replies sent,
+    cards updated) by method and outcome to ``telemetry``. The adapter is where botbuilder
+    makes those calls (a turn's ``on_send_activities`` hooks run before the send and never see
+    its outcome)."""
+
+    def __init__(self, authentication: ConfigurationBotFrameworkAuthentication, telemetry: Telemetry) -> None:
+        super().__init__(authentication)
+        self.telemetry = telemetry
+
+    def count_call(self, context: TurnContext, method: str, outcome: str, calls: int = 1) -> None:
+        """Report ``calls`` connector calls of a turn that answers an incoming activity."""
+        if context.activity.type == "event" and context.activity.name == PROACTIVE:
+            return
+        try:
+            for _ in range(calls):
+                self.telemetry.platform_call(platform="teams", method=method, outcome=outcome)
+        except Exception:  # metrics never fail a turn
+            log.exception("telemetry failed")
+
+    async def send_activities(self, context: TurnContext, activities: list[Activity]) -> Any:
+        calls = sum(1 for a in activities if a.type not in ("invokeResponse", "delay", "trace"))
+        try:
+            responses = await super().send_activities(context, activities)
+        except Exception as error:
+            self.count_call(context, "send_activity", call_outcome(error), calls)
+            raise
+        self.count_call(context, "send_activity", "ok", calls)
+        return responses
+
+    async def update_activity(self, context: TurnContext, activity: Activity) -> Any:
+        try:
+            response = await super().update_activity(context, activity)
+        except Exception as error:
+            self.count_call(context, "update_activity", call_outcome(error))
+            raise
+        self.count_call(context, "update_activity", "ok")
+        return response
+
+
+def call_outcome(error: BaseException) -> str:
+    """``rate_limited`` for a Bot Connector 429, else ``failed``."""
+    response = getattr(error, "response", None)
+    return "rate_limited" if getattr(response, "status_code", None) == 429 else "failed"
+
+
+def build_adapter(settings: Settings, telemetry: Telemetry = NO_TELEMETRY) -> CountingCloudAdapter:
+    """A CloudAdapter authenticating with the settings' app id, or with none (logged once),
+    counting the connector calls of its turns to ``telemetry``."""
     if not settings.microsoft_app_id:
         log.warning(
             "MICROSOFT_APP_ID is not set: Teams runs WITHOUT authentication (local development only); "
@@ -97,7 +150,7 @@ def build_adapter(settings: Settings) -> CloudAdapter:
         raise ConfigError(
             f"Teams settings are incomplete for MICROSOFT_APP_TYPE={settings.microsoft_app_type}: {error}"
         ) from error
-    adapter = CloudAdapter(authentication)
+    adapter = CountingCloudAdapter(authentication, telemetry)
     adapter.on_turn_error = on_turn_error
     return adapter
 

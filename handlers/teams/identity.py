@@ -28,6 +28,7 @@ from bot.models import Person
 from bot.people import link_person
 from bot.ports import Store
 from handlers.teams import references
+from handlers.teams.adapter import call_outcome
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,7 @@ async def _conversation_member(context: TurnContext, user_id: str) -> TeamsChann
 
 async def lookup_member(context: TurnContext, user_id: str) -> TeamsUser | None:
     """Ask the Bot Connector about a member of this conversation (None when it can't say)."""
+    count = getattr(context.adapter, "count_call", None)
     try:
         if context.activity.channel_data is None:
             member = await _conversation_member(context, user_id)
@@ -120,7 +122,11 @@ async def lookup_member(context: TurnContext, user_id: str) -> TeamsUser | None:
             member = await TeamsInfo.get_member(context, user_id)
     except Exception as error:  # no connector (tests), not a member, or the service is down
         log.debug("member lookup for %s failed: %s", user_id, error)
+        if count is not None:
+            count(context, "get_member", call_outcome(error))
         return None
+    if count is not None:
+        count(context, "get_member", "ok")
     email = member.email or (member.user_principal_name if "@" in (member.user_principal_name or "") else None)
     return TeamsUser(
         user_id=member.id or user_id,

@@ -114,3 +114,20 @@ def test_oldest_pending_dates_the_oldest_waiting_inbox_and_outbox_items_only(sto
 
     assert store.oldest_pending("default") == (NOW - timedelta(seconds=30), NOW - timedelta(minutes=5))
     assert store.oldest_pending("acme") == (None, NOW - timedelta(hours=5))
+
+
+def test_a_released_item_is_taken_at_once_by_anyone_and_only_its_holder_releases(store: Store) -> None:
+    store.accept_inbox(item(lease=60))
+    assert store.release_inbox("default", "slack:cmd:T1:1", owner="b", at=NOW) is False  # not b's
+    assert store.lease_inbox(now=NOW + timedelta(seconds=1), until=NOW + timedelta(seconds=90), owner="b") == []
+
+    assert store.release_inbox("default", "slack:cmd:T1:1", owner="a", at=NOW + timedelta(seconds=1)) is True
+    released = store.get_inbox_item("default", "slack:cmd:T1:1")
+    assert released is not None and released.owner == "" and released.attempts == 0
+    assert released.payload["user_id"] == "U1" and released.state == "pending"
+    assert store.finish_inbox("default", "slack:cmd:T1:1", owner="a", at=NOW) is False  # a let it go
+    taken = store.lease_inbox(now=NOW + timedelta(seconds=1), until=NOW + timedelta(seconds=90), owner="b")
+    assert [i.key for i in taken] == ["slack:cmd:T1:1"] and taken[0].owner == "b"
+    assert store.release_inbox("default", "slack:cmd:T1:1", owner="a", at=NOW) is False
+    assert store.finish_inbox("default", "slack:cmd:T1:1", owner="b", at=NOW + timedelta(seconds=2)) is True
+    assert store.release_inbox("default", "slack:cmd:T1:1", owner="b", at=NOW) is False  # done: nothing to hand back

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from bot.models import Person
 from bot.people import Directory
@@ -93,6 +94,23 @@ def _health(port: int) -> dict[str, Any]:
         return dict(json.loads(response.read()))
 
 
+def _metrics(port: int) -> dict[tuple[str, tuple[str, ...]], float]:
+    """``/metrics`` parsed with Prometheus's text parser: (name, label values by sorted name) -> value."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, tuple(v for _k, v in sorted(sample.labels.items(), key=lambda kv: LABEL_ORDER.index(kv[0])))): (
+            sample.value
+        )
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name.startswith("servechain_")
+    }
+
+
+LABEL_ORDER = ["platform", "kind", "method", "outcome", "job", "operation", "state", "le", "frontends", "store"]
+
+
 def test_socket_mode_acks_commands_and_sends_nudges_and_digests(tmp_path: Path, fake: FakeSlackApi) -> None:
     now = datetime.now(UTC)
     db = tmp_path / "servechain.json"
@@ -158,6 +176,18 @@ def test_socket_mode_acks_commands_and_sends_nudges_and_digests(tmp_path: Path, 
 
         health = _health(port)
         assert health["ok"] is True and health["frontends"] == ["slack"]
+
+        # Requests over the socket are counted as HTTP mode counts them, and so are the calls
+        # their handlers make.
+        metrics = _metrics(port)
+        counted = {
+            outcome: metrics.get(("servechain_requests_total", ("slack", "command", outcome)), 0.0)
+            for outcome in ("received", "acked", "failed")
+        }
+        assert counted == {"received": 1.0, "acked": 1.0, "failed": 0.0}
+        assert metrics[("servechain_ack_seconds_count", ("slack",))] == 1
+        answers = [c for c in fake.calls("response_url") if c.status == 200]
+        assert metrics[("servechain_platform_api_calls_total", ("slack", "response_url", "ok"))] == len(answers) == 1
     finally:
         server.send_signal(signal.SIGINT)
         try:
