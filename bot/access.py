@@ -58,6 +58,8 @@ class Permission(StrEnum):
     """The requester's own moves: cancel, reopen, answer a follow-up."""
     NEGOTIATE = "negotiate"
     """Propose a due date, or answer the other side's proposal (whose turn it is: ``bot.promises``)."""
+    CLOSE_RECOVERY = "close_recovery"
+    """Close a service recovery the requester is still not satisfied with (``bot.recovery``)."""
 
 
 _INVOLVED = frozenset({Role.REQUESTER, Role.PROVIDER, Role.PREVIOUS_PROVIDER, Role.MANAGER})
@@ -71,6 +73,7 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.RATE: frozenset({Role.REQUESTER}),
     Permission.STEER: frozenset({Role.REQUESTER}),
     Permission.NEGOTIATE: frozenset({Role.REQUESTER, Role.PROVIDER}),
+    Permission.CLOSE_RECOVERY: frozenset({Role.MANAGER}),
 }
 """Which roles hold each permission; :data:`Role.OTHER` holds none."""
 
@@ -94,6 +97,10 @@ ACTION_PERMISSIONS: dict[ActionId, Permission] = {
     ActionId.ASK_UPDATE: Permission.STEER,
     ActionId.PROGRESS: Permission.ACT,
     ActionId.THANK: Permission.RATE,
+    ActionId.ASK_INSTEAD: Permission.STEER,
+    ActionId.ACCEPT_ALTERNATIVE: Permission.STEER,
+    ActionId.ASK_AGAIN: Permission.STEER,
+    ActionId.CLOSE_RECOVERY: Permission.CLOSE_RECOVERY,
 }
 """The permission each request action needs (thanking the provider is the requester's, like rating)."""
 
@@ -144,6 +151,10 @@ _VERBS: dict[ActionId, str] = {
     ActionId.ASK_UPDATE: "ask for an update on",
     ActionId.PROGRESS: "post progress on",
     ActionId.THANK: "say thanks for",
+    ActionId.ASK_INSTEAD: "ask someone else instead for",
+    ActionId.ACCEPT_ALTERNATIVE: "accept the alternative to",
+    ActionId.ASK_AGAIN: "ask again for",
+    ActionId.CLOSE_RECOVERY: "close the service recovery of",
 }
 
 
@@ -183,6 +194,7 @@ def check_action(request: Request, action: ActionId, actor: Person, directory: D
         Permission.STEER: directory.handle(request.requester_id),
         Permission.REASSIGN: f"{directory.handle(request.provider_id)}'s manager",
         Permission.NEGOTIATE: f"{directory.handle(request.requester_id)} and {directory.handle(request.provider_id)}",
+        Permission.CLOSE_RECOVERY: f"{directory.handle(request.provider_id)}'s manager",
     }.get(permission, "the people on it")
     raise NotAllowed(f"Only {who} can {verb(action)} {request.ref}.")
 

@@ -45,7 +45,9 @@ __all__ = ["UNKNOWN_BUTTON", "Click", "ClickResult", "outbox_card_ref", "run_cli
 
 UNKNOWN_BUTTON = "That button is not one of mine any more."
 
-_FORM_ACTIONS = frozenset({ActionId.RATE, ActionId.RECOVER, ActionId.FOLLOW_UP, ActionId.COMMENT})
+_FORM_ACTIONS = frozenset(
+    {ActionId.RATE, ActionId.RECOVER, ActionId.FOLLOW_UP, ActionId.COMMENT, ActionId.CLOSE_RECOVERY}
+)
 """Actions whose form, once submitted, turns into a thank-you note rather than a request card."""
 _CARD_KINDS = ("provider_card", "requester_card")
 
@@ -184,13 +186,21 @@ def outbox_card_ref(store: Store, result: ClickResult, platform: str) -> str | N
 
 
 def _with_answer(action: ActionId, inputs: ActionInput, value: str | None) -> ActionInput:
-    """A follow-up's buttons carry ``yes`` / ``no``: is the requester satisfied now? A date
-    answer's buttons carry the proposal they answer."""
+    """A follow-up's buttons carry ``yes`` / ``no`` (and the recovery round, ``no:2``): is the
+    requester satisfied now? A date answer's buttons carry the proposal they answer, a decline
+    choice's the decline it answers."""
     if action in (ActionId.ACCEPT_DUE, ActionId.DECLINE_DUE) and inputs.proposal is None and value is not None:
         return replace(inputs, proposal=int(value) if value.strip().isdigit() else -1)
+    if action in (ActionId.ASK_INSTEAD, ActionId.ACCEPT_ALTERNATIVE) and inputs.decline is None and value is not None:
+        return replace(inputs, decline=int(value) if value.strip().isdigit() else -1)
     if action != ActionId.FOLLOW_UP or inputs.satisfied is not None or value is None:
         return inputs
-    return replace(inputs, satisfied={"yes": True, "no": False}.get(value.strip().lower()))
+    answer, _sep, round_ = value.strip().lower().partition(":")  # "no:2": not yet, about round 2's plan
+    return replace(
+        inputs,
+        satisfied={"yes": True, "no": False}.get(answer),
+        round=int(round_) if round_.isdigit() else inputs.round,
+    )
 
 
 def _card_after(outcome: Outcome, actor: Person, action: ActionId, directory: Directory) -> Message | None:

@@ -152,7 +152,8 @@ POOR_RATING = 2
 """A rating at or below this is poor (it also starts service recovery)."""
 ESCALATION_WAIT = timedelta(hours=16)
 """Unacknowledged this long (working time) is escalated to the provider's manager (NudgeSettings default)."""
-COMPLAINT_KINDS = ("poor rating", "still not satisfied", "escalation", "declined, no alternative", "missed promise")
+DECLINED_UNRESOLVED = "declined, no alternative taken up"
+COMPLAINT_KINDS = ("poor rating", "still not satisfied", "escalation", DECLINED_UNRESOLVED, "missed promise")
 
 
 def complaints(
@@ -160,8 +161,9 @@ def complaints(
 ) -> tuple[str, ...]:
     """The complaints one request carries (docs/metrics.md, "Complaint patterns"): its latest rating is
     poor; the requester said "still not satisfied" after recovery; it waited past the escalation
-    threshold for a first response; it was declined without an alternative (and not reopened and
-    done since); its promise was missed (:func:`promise_kept` is False)."""
+    threshold for a first response; it is declined now and the requester took up no alternative
+    (none was offered, or they didn't accept it; asking the named person instead or asking again
+    leaves it declined no more); its promise was missed (:func:`promise_kept` is False)."""
     found: list[str] = []
     rating = last_rating(request)
     if rating is not None and rating.score <= POOR_RATING:
@@ -171,13 +173,21 @@ def complaints(
     wait = to_acknowledge if to_acknowledge is not None else waited
     if wait is not None and wait > ESCALATION_WAIT:
         found.append("escalation")
-    if request.status == Status.DECLINED and not any(
-        e.alternative for e in request.events if e.kind == EventKind.DECLINED
-    ):
-        found.append("declined, no alternative")
+    if request.status == Status.DECLINED and not _alternative_taken(request):
+        found.append(DECLINED_UNRESOLVED)
     if kept is False:
         found.append("missed promise")
     return tuple(found)
+
+
+def _alternative_taken(request: Request) -> bool:
+    """True when the requester accepted the alternative of the request's latest decline."""
+    for event in reversed(request.events):
+        if event.kind == EventKind.ALTERNATIVE_ACCEPTED:
+            return True
+        if event.kind == EventKind.DECLINED:
+            return False
+    return False
 
 
 def _complaint_comment(request: Request) -> str:
@@ -228,7 +238,7 @@ def request_facts(
         waited_to_resolve=None if to_resolve is not None else waited,
         promise_kept=kept,
         declined=bool(declines),
-        alternative_offered=any(e.alternative for e in declines),
+        alternative_offered=any(e.offers_alternative for e in declines),
         hand_offs=sum(1 for e in request.events if e.kind in _HAND_OFF),
         closed_once=any(e.kind in _RESOLUTION for e in request.events),
         reopened=any(e.kind == EventKind.REOPENED for e in request.events),

@@ -50,6 +50,7 @@ EXPECTED_GRANTS: dict[Permission, set[Role]] = {
     Permission.RATE: {Role.REQUESTER},
     Permission.STEER: {Role.REQUESTER},
     Permission.NEGOTIATE: {Role.REQUESTER, Role.PROVIDER},
+    Permission.CLOSE_RECOVERY: {Role.MANAGER},
 }
 
 OPEN = {Status.OPEN, Status.ACKNOWLEDGED, Status.IN_PROGRESS}
@@ -75,6 +76,10 @@ EXPECTED_ACTIONS: dict[ActionId, tuple[Permission, set[Status]]] = {
     ActionId.DECLINE_DUE: (Permission.NEGOTIATE, OPEN),
     ActionId.ASK_UPDATE: (Permission.STEER, OPEN),
     ActionId.PROGRESS: (Permission.ACT, OPEN),
+    ActionId.ASK_INSTEAD: (Permission.STEER, {Status.DECLINED}),
+    ActionId.ACCEPT_ALTERNATIVE: (Permission.STEER, {Status.DECLINED}),
+    ActionId.ASK_AGAIN: (Permission.STEER, {Status.DECLINED}),
+    ActionId.CLOSE_RECOVERY: (Permission.CLOSE_RECOVERY, SERVED),
 }
 """Per action: the permission it needs and the states it may start from."""
 

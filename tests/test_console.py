@@ -280,8 +280,8 @@ def test_switching_tolerates_an_at_sign_and_capitals(console: Console) -> None:
     [
         ("click acknowledge", "click acknowledge R-<n>"),
         ("click acknowledge R-1 right away", "click acknowledge R-<n>"),
-        ("click decline R-1", "click decline R-<n> <reason> [-- <alternative>]"),
-        ("click decline R-1 -- ask ivan", "click decline R-<n> <reason> [-- <alternative>]"),
+        ("click decline R-1", "click decline R-<n> <reason> -- <@handle | R-<m> | option | none: why>"),
+        ("click decline R-1 -- ask ivan", "click decline R-<n> <reason> -- <@handle | R-<m> | option | none: why>"),
         ("click handoff R-1 carol needs a note", "click handoff R-<n> @handle <context note>"),
         ("click handoff R-1 @carol", "click handoff R-<n> @handle <context note>"),
         ("click reassign R-1", "click reassign R-<n> @handle [note]"),
@@ -320,7 +320,7 @@ def test_rating_names_unknown_needs_and_bad_scores(console: Console) -> None:
 def test_decline_takes_a_reason_and_an_alternative(console: Console) -> None:
     said(console, "as alice", "/request @bob need Q3 numbers by friday", "as bob")
     assert said(console, "click decline R-1 not my area -- ask ivan")[0] == (
-        "[to bob] You declined R-1; alice has been told why."
+        "[to bob] You declined R-1; alice has been told why, with your alternative."
     )
     declined = console.store.get_request("default", 1).events[-1]  # type: ignore[union-attr]
     assert (declined.note, declined.alternative) == ("not my area", "ask ivan")
