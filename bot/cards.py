@@ -179,6 +179,10 @@ def _facts(request: Request, directory: Directory, tz: str, now: datetime | None
     return facts
 
 
+DECLINE_INPUTS = ("note", "alternative_to", "alternative_request", "alternative", "no_alternative")
+"""The decline form: the reason, then an alternative (a person, a request, an option) or why there is none."""
+
+
 def provider_actions(request: Request) -> list[Action]:
     """The buttons the current provider gets in the request's present state."""
     n = request.number
@@ -194,7 +198,7 @@ def provider_actions(request: Request) -> list[Action]:
         actions.append(Action(id=ActionId.START, label="Start", request=n))
     actions += [
         Action(id=ActionId.DONE, label="Done", request=n, style="primary", inputs=["note"]),
-        Action(id=ActionId.DECLINE, label="Decline", request=n, style="danger", inputs=["note", "alternative"]),
+        Action(id=ActionId.DECLINE, label="Decline", request=n, style="danger", inputs=list(DECLINE_INPUTS)),
         Action(id=ActionId.HANDOFF, label="Hand off", request=n, inputs=["to", "note"]),
     ]
     return actions

@@ -21,6 +21,7 @@ from bot.kudos import DEFAULT_KUDOS_ALLOWANCE, kudos_tally
 from bot.metrics import ProviderSummary, provider_summary
 from bot.models import Person, Request
 from bot.people import Directory
+from bot.recovery import recoveries_waiting_on, recovery_line
 from bot.ports import Store
 from bot.team_view import GROUPS, team_view
 from bot.workhours import DEFAULT_HOURS, WorkingHours
@@ -107,6 +108,15 @@ def _listing(
     return blocks
 
 
+def _recovery_blocks(store: Store, person: Person, directory: Directory) -> list[Block]:
+    """Service recoveries waiting on the person's (next) plan; nothing when there are none."""
+    owed = recoveries_waiting_on(store, person)
+    if not owed:
+        return []
+    lines = [section(fit(recovery_line(r, directory), 600)) for r in owed[:MAX_LISTED]]
+    return [header(f"Service recovery waiting on you ({len(owed)})"), *lines]
+
+
 def home_view(
     *,
     store: Store,
@@ -135,6 +145,7 @@ def home_view(
     }
     blocks: list[Block] = [new_button]
     blocks += _listing("Waiting on you", queue, directory, person, "Nothing is waiting on you. Nice!", now, hours)
+    blocks += _recovery_blocks(store, person, directory)
     blocks += _listing("Your open requests", mine, directory, person, "You have no open requests.", now, hours)
     kept = f"{summary.promises_kept} of {summary.promises_total}" if summary.promises_total else "no due dates yet"
     blocks += [

@@ -51,6 +51,8 @@ _VERB: dict[ActionId, str] = {
     ActionId.PROPOSE_DUE: "Propose date",
     ActionId.DECLINE_DUE: "Decline date",
     ActionId.PROGRESS: "Post progress",
+    ActionId.ASK_AGAIN: "Ask again",
+    ActionId.CLOSE_RECOVERY: "Close recovery",
 }
 
 # (label, required) of the free-text "note" field per action
@@ -67,6 +69,8 @@ _NOTE: dict[ActionId, tuple[str, bool]] = {
     ActionId.PROPOSE_DUE: ("Why this date? (needed to move an agreed date)", False),
     ActionId.DECLINE_DUE: ("Why not? (optional)", False),
     ActionId.PROGRESS: ("How is it going?", True),
+    ActionId.ASK_AGAIN: ("What changed, or why does it matter? They will see this", True),
+    ActionId.CLOSE_RECOVERY: ("Why is it settled? Both of them will see this", True),
 }
 
 
@@ -188,14 +192,27 @@ def field_block(action: ActionId, name: str) -> Block | None:
     if name == "note":
         label, required = _NOTE.get(action, ("Note", False))
         return _input("note", label, _text_element(multiline=True), optional=not required)
+    element: dict[str, Any]
+    if name == "alternative_to":
+        element = {"type": "users_select", "placeholder": plain("Pick a person", 150)}
+        return _input("alternative_to", "Who could do it instead?", element, optional=True)
+    if name == "alternative_request":
+        element = _text_element(multiline=False, placeholder="e.g. R-12")
+        return _input("alternative_request", "Or another request that covers it", element, optional=True)
     if name == "alternative":
         return _input(
             "alternative",
-            "What could they do instead? (optional)",
-            _text_element(multiline=True, placeholder="Another person, a later date, a self-service link..."),
+            "Or another option",
+            _text_element(multiline=True, placeholder="A later date, a self-service link..."),
             optional=True,
         )
-    element: dict[str, Any]
+    if name == "no_alternative":
+        return _input(
+            "no_alternative",
+            "No alternative? Say why",
+            _text_element(multiline=True, placeholder="e.g. we stopped offering this"),
+            optional=True,
+        )
     if name == "due":
         return _input(
             "due",
@@ -231,6 +248,10 @@ def action_modal(target: FormTarget, inputs: list[str], request: Request | None)
         blocks.append(section(f"*{ref}*: {fit(clip(request.text, 500), 1000)}"))
     if target.action == ActionId.RATE:
         blocks.append(section("Scoring the six needs is optional; they help the team see what to improve."))
+    if target.action == ActionId.DECLINE:
+        blocks.append(
+            section("Offer an alternative (a person, another request or another option), or say why there is none.")
+        )
     blocks += [b for name in inputs if (b := field_block(target.action, name)) is not None]
     callback = THANK_FORM if target.action == ActionId.THANK else ACTION_FORM  # thanks are kudos, not a request action
     return _modal(callback, f"{verb} {ref}", verb, blocks, target.dump())

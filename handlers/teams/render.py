@@ -50,6 +50,8 @@ _NOTE_FIELDS: dict[ActionId, tuple[str, bool, str]] = {
     ActionId.PROPOSE_DUE: ("Why this date? (needed to move an agreed date)", False, "e.g. waiting on the audit"),
     ActionId.DECLINE_DUE: ("Why not? (optional)", False, ""),
     ActionId.PROGRESS: ("How is it going?", True, "Where it stands and what's next"),
+    ActionId.ASK_AGAIN: ("What changed, or why does it matter?", True, "They will see this"),
+    ActionId.CLOSE_RECOVERY: ("Why is it settled?", True, "Both of them will see this"),
 }
 _SUBMIT_LABELS: dict[ActionId, str] = {
     ActionId.DONE: "Mark done",
@@ -65,6 +67,8 @@ _SUBMIT_LABELS: dict[ActionId, str] = {
     ActionId.DECLINE_DUE: "Decline date",
     ActionId.PROGRESS: "Post progress",
     ActionId.PULSE: "Send answers",
+    ActionId.ASK_AGAIN: "Ask again",
+    ActionId.CLOSE_RECOVERY: "Close recovery",
 }
 _SCORES = [{"title": f"{n}", "value": f"{n}"} for n in range(1, 6)]
 
@@ -159,13 +163,47 @@ def _field(action: ActionId, field: str) -> list[dict[str, Any]]:
         if required:
             element["errorMessage"] = "Please fill this in."
         return [element]
+    if field == "alternative_to":
+        return [
+            _text(
+                "Offer an alternative (a person, another request or another option), or say why there is none.",
+                size="small",
+            ),
+            {
+                "type": "Input.Text",
+                "id": ident,
+                "label": "Who could do it instead?",
+                "placeholder": "Their handle or email, e.g. carol",
+                "maxLength": 200,
+            },
+        ]
+    if field == "alternative_request":
+        return [
+            {
+                "type": "Input.Text",
+                "id": ident,
+                "label": "Or another request that covers it",
+                "placeholder": "e.g. R-12",
+                "maxLength": 40,
+            }
+        ]
     if field == "alternative":
         return [
             {
                 "type": "Input.Text",
                 "id": ident,
-                "label": "An alternative you can offer (optional)",
-                "placeholder": "Who or what could help instead",
+                "label": "Or another option",
+                "placeholder": "A later date, a self-service link...",
+                "maxLength": TEXT_LIMIT,
+            }
+        ]
+    if field == "no_alternative":
+        return [
+            {
+                "type": "Input.Text",
+                "id": ident,
+                "label": "No alternative? Say why",
+                "placeholder": "e.g. we stopped offering this",
                 "maxLength": TEXT_LIMIT,
             }
         ]
