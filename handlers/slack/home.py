@@ -21,8 +21,8 @@ from bot.kudos import DEFAULT_KUDOS_ALLOWANCE, kudos_tally
 from bot.metrics import ProviderSummary, provider_summary
 from bot.models import Person, Request
 from bot.people import Directory
-from bot.recovery import recoveries_waiting_on, recovery_line
 from bot.ports import Store
+from bot.recovery import recoveries_waiting_on, recovery_line
 from bot.team_view import GROUPS, team_view
 from bot.workhours import DEFAULT_HOURS, WorkingHours
 from handlers.slack.render import MAX_VIEW_BLOCKS, Block, clip, context, fit, header, plain, section
