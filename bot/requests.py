@@ -263,14 +263,14 @@ def _check_alternative(request: Request, inputs: ActionInput, directory: Directo
     if other is not None:
         if other.id == request.requester_id:
             raise InvalidCommand(
-                f"{other.handle} asked for {request.ref}; name someone else who could do it.", field="alternative_to"
+                f"{request.ref} came from {other.handle}; name someone else who could do it.", field="alternative_to"
             )
         if other.id == request.provider_id:
             raise InvalidCommand(
                 "You are the one declining; name someone else who could do it.", field="alternative_to"
             )
         if other.is_bot or not other.active:
-            raise InvalidCommand(f"{other.handle} can't take requests; name someone else.", field="alternative_to")
+            raise InvalidCommand(f"You can't name {other.handle}: they can't take requests.", field="alternative_to")
     number = inputs.alternative_request
     if number is not None:
         if number == request.number:
@@ -315,20 +315,20 @@ def _check_after_decline(
         _clean(inputs.note, f"a note for {declined_by}: what changed, or why it matters", required=True)
     elif action == ActionId.ACCEPT_ALTERNATIVE and not (decline.alternative or decline.alternative_request):
         raise InvalidTransition(
-            f"{declined_by} offered no alternative to accept for {request.ref}"
+            f"There is no alternative to accept for {request.ref}"
             + (f"; ask {directory.handle(decline.alternative_id)} instead." if decline.alternative_id else ".")
         )
     elif action == ActionId.ASK_INSTEAD:
         if decline.alternative_id is None:
-            raise InvalidTransition(f"{declined_by} named nobody else for {request.ref}.")
+            raise InvalidTransition(f"The decline of {request.ref} named nobody else to ask.")
         other = directory.get(decline.alternative_id)
         if other is None or not other.active or other.is_bot:
             raise InvalidCommand(
-                f"{directory.handle(decline.alternative_id)} can't take requests any more; "
-                f"ask {declined_by} again or send a new request to someone else."
+                f"You can't ask {directory.handle(decline.alternative_id)}: they can't take requests any more. "
+                f"Ask {declined_by} again, or send a new request to someone else."
             )
         if other.id == request.requester_id:
-            raise InvalidCommand(f"{declined_by} named you; ask again or send a new request to someone else.")
+            raise InvalidCommand(f"The decline of {request.ref} named you; ask again or send it to someone else.")
 
 
 def _check_recovery(request: Request, action: ActionId, inputs: ActionInput, directory: Directory) -> None:
@@ -343,7 +343,9 @@ def _check_recovery(request: Request, action: ActionId, inputs: ActionInput, dir
                 f"{directory.handle(request.requester_id)} hasn't replied to your plan yet."
             )
         if found.state == "satisfied":
-            raise InvalidTransition(f"{directory.handle(request.requester_id)} is satisfied with {request.ref} now.")
+            raise InvalidTransition(
+                f"{request.ref} is settled: {directory.handle(request.requester_id)} said they are satisfied now."
+            )
         if found.state == "closed":
             raise InvalidTransition(f"The service recovery of {request.ref} was closed by a manager.")
         _clean(inputs.note, "what you will do about it", required=True)

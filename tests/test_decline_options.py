@@ -77,12 +77,12 @@ def test_a_decline_must_offer_an_alternative_or_say_why_there_is_none(org_store:
     assert bare.value.field == "alternative"
     with pytest.raises(InvalidCommand, match="keep one of the two"):
         _act(org_store, "bob", ActionId.DECLINE, note="no", alternative="the wiki", no_alternative="there is none")
-    with pytest.raises(InvalidCommand, match="alice asked for R-1") as requester:
+    with pytest.raises(InvalidCommand, match="R-1 came from alice") as requester:
         _act(org_store, "bob", ActionId.DECLINE, note="no", alternative_to="alice")
     assert requester.value.field == "alternative_to"
     with pytest.raises(InvalidCommand, match="You are the one declining"):
         _act(org_store, "bob", ActionId.DECLINE, note="no", alternative_to="bob")
-    with pytest.raises(InvalidCommand, match="robot can't take requests"):
+    with pytest.raises(InvalidCommand, match="You can't name robot"):
         _act(org_store, "bob", ActionId.DECLINE, note="no", alternative_to="robot")
     with pytest.raises(NotFound, match="R-99") as unknown:
         _act(org_store, "bob", ActionId.DECLINE, note="no", alternative_request=99)
@@ -212,7 +212,7 @@ def test_ask_instead_when_the_named_person_left_says_so_and_changes_nothing(org_
     _create(org_store)
     _act(org_store, "bob", ActionId.DECLINE, note="no", alternative_to="carol")
     org_store.save_org([_person(org_store, "carol").model_copy(update={"active": False})])
-    with pytest.raises(InvalidCommand, match="carol can't take requests any more"):
+    with pytest.raises(InvalidCommand, match="You can't ask carol: they can't take requests any more"):
         _click(org_store, "alice", ActionId.ASK_INSTEAD, value="1")
     request = org_store.get_request("default", 1)
     assert request is not None and (request.status, request.provider_id) == (Status.DECLINED, "P-bob")

@@ -131,7 +131,7 @@ def test_a_satisfied_requester_ends_the_recovery(org_store: Store) -> None:
     done = _act(org_store, "alice", ActionId.FOLLOW_UP, 50, satisfied=True)
     assert recovery(done.request).state == "satisfied"  # type: ignore[union-attr]
     assert not any(m.recipient_id == "P-dave" for m in done.messages)
-    with pytest.raises(InvalidTransition, match="satisfied with R-1 now"):
+    with pytest.raises(InvalidTransition, match="R-1 is settled: alice said they are satisfied now"):
         _act(org_store, "bob", ActionId.RECOVER, 60, note="and more")
 
 
