@@ -551,3 +551,17 @@ def test_cli_prints_stats_and_renders_the_team_map(tmp_path: Path) -> None:
     assert png.returncode == 0 and (tmp_path / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     dot = _servechain("chain", "--db", "m.json", "--format", "dot", cwd=tmp_path)
     assert dot.stdout.startswith("digraph") and 'label="Sales"' in dot.stdout and " -> " in dot.stdout
+
+
+def test_the_readme_walk_through_runs_and_takes_up_a_decline_in_one_step(console: Console) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    walk = readme.split("seeded from the sample org", 1)[1].split("```", 2)[1]
+    lines = [line for line in walk.splitlines() if line.strip()]
+    assert "click ask_instead R-2" in lines
+    output = said(console, *lines)
+    assert not [line for line in output if "Usage:" in line or "can't" in line or "There's no" in line], output
+    assert "[to bob] You declined R-2; alice has been told why, with your alternative." in output
+    assert "[to alice] You asked carol instead; R-2 is with them now, with its full history." in output
+    assert "[to carol] R-2 is yours now: alice asked carol instead of bob" in output
+    request = console.store.get_request("default", 2)
+    assert request is not None and request.provider_id == console.store.find_person("default", handle="carol").id  # type: ignore[union-attr]
