@@ -565,3 +565,27 @@ def test_the_readme_walk_through_runs_and_takes_up_a_decline_in_one_step(console
     assert "[to carol] R-2 is yours now: alice asked carol instead of bob" in output
     request = console.store.get_request("default", 2)
     assert request is not None and request.provider_id == console.store.find_person("default", handle="carol").id  # type: ignore[union-attr]
+
+
+def test_a_console_decline_reads_a_person_a_request_words_or_none(console: Console) -> None:
+    said(console, "as alice", "/request @bob need Q3 numbers", "/request @bob the board pack", "as bob")
+    assert said(console, "click decline R-1 no -- @zed") == [
+        "[to bob] I don't know @zed. Type who to see everyone's handle."
+    ]
+    assert "offer an alternative" in said(console, "click decline R-1 not mine --")[0]
+    assert said(console, "click decline R-1 no -- none")[0] == (
+        "[to bob] Say why there is no alternative, e.g. -- none: we stopped doing these."
+    )
+    assert said(console, "click decline R-1 we stopped these -- none: nobody does them any more")[0] == (
+        "[to bob] You declined R-1; alice has been told why, and why there is no alternative."
+    )
+    said(console, "click decline R-2 same as the other -- @carol, R-1 or the wiki")
+    declined = console.store.get_request("default", 2).events[-1]  # type: ignore[union-attr]
+    carol = console.store.find_person("default", handle="carol")
+    assert carol is not None
+    assert (declined.alternative_id, declined.alternative_request, declined.alternative) == (carol.id, 1, "or the wiki")
+    said(console, "as alice")
+    assert said(console, "click accept_alternative R-1") == ["[to alice] There is no alternative to accept for R-1."]
+    assert "[to alice] You took up the alternative; R-2 is resolved by it." in said(
+        console, "click accept_alternative R-2"
+    )
