@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from bot.models import MAX_TEXT, NEEDS, ActionId, Priority, Request
 from bot.pulse import ANONYMITY_NOTE, MAX_COMMENT, QUESTIONS, SCALE, PulseSettings
+from bot.workhours import zone
 from handlers.slack.render import Block, clip, fit, plain, section
 
 NEW_REQUEST = "new_request"
@@ -27,6 +29,7 @@ THANK_FORM = "thank_form"
 PULSE_FORM = "pulse_form"
 """callback_id of the weekly pulse's form (its private metadata holds the week only)."""
 
+DUE_HINT = "The day and the time it is due, in your time zone."
 MAX_TITLE = 24
 MAX_LABEL = 2000
 MAX_OPTION_TEXT = 75
@@ -128,13 +131,7 @@ def new_request_modal(*, text: str | None = None, provider_user_id: str | None =
     blocks = [
         _input("provider", "Who should do it?", provider, optional=False),
         _input("text", "What do you need?", _text_element(multiline=True, initial=text), optional=False),
-        _input(
-            "due",
-            "Due date",
-            {"type": "datepicker"},
-            optional=True,
-            hint="Due at the end of that working day, your time.",
-        ),
+        _input("due", "Due", {"type": "datetimepicker"}, optional=True, hint=DUE_HINT),
         _input("priority", "Priority", priority, optional=True),
         _input(
             "parent",
@@ -214,13 +211,7 @@ def field_block(action: ActionId, name: str) -> Block | None:
             optional=True,
         )
     if name == "due":
-        return _input(
-            "due",
-            "Due date",
-            {"type": "datepicker"},
-            optional=False,
-            hint="Due at the end of that working day, your time.",
-        )
+        return _input("due", "Due", {"type": "datetimepicker"}, optional=False, hint=DUE_HINT)
     if name == "to":
         element = {"type": "users_select", "placeholder": plain("Pick a person", 150)}
         return _input("to", "Who should take it over?", element, optional=False)
@@ -314,3 +305,12 @@ class FormValues:
         """A datepicker's ``YYYY-MM-DD``."""
         value = self._state(block_id).get("selected_date")
         return value if isinstance(value, str) and value else None
+
+    def due(self, block_id: str, tz: str) -> str | None:
+        """A due date and time as the core reads it, in the person's zone ``tz``: a
+        datetimepicker's moment (a Unix time) as ``YYYY-MM-DD HH:MM`` there, or a datepicker's
+        ``YYYY-MM-DD`` (forms opened before the time picker came keep working)."""
+        moment = self._state(block_id).get("selected_date_time")
+        if isinstance(moment, int | float) and not isinstance(moment, bool) and 0 < moment < 2**40:
+            return datetime.fromtimestamp(moment, tz=zone(tz)).strftime("%Y-%m-%d %H:%M")
+        return self.date(block_id)

@@ -91,6 +91,13 @@ def _person(directory: Directory, text: str, field: str = "to") -> Person:
     return person
 
 
+def _due(fields: dict[str, str]) -> str | None:
+    """The picked date, with the picked time when there is one (``2026-12-04 15:00``)."""
+    day = fields.get("due")
+    time = fields.get(render.DUE_TIME)
+    return f"{day} {time}" if day and time else day
+
+
 def action_input(submission: Submission, directory: Directory) -> ActionInput:
     """Form fields to the core's ActionInput (the core checks what is required)."""
     fields = submission.fields
@@ -98,7 +105,7 @@ def action_input(submission: Submission, directory: Directory) -> ActionInput:
         note=fields.get("note"),
         alternative=fields.get("alternative"),
         no_alternative=fields.get("no_alternative"),
-        due=fields.get("due"),
+        due=_due(fields),
     )
     if fields.get("to"):
         inputs.to = _person(directory, fields["to"])

@@ -73,6 +73,10 @@ _SUBMIT_LABELS: dict[ActionId, str] = {
 _SCORES = [{"title": f"{n}", "value": f"{n}"} for n in range(1, 6)]
 
 
+DUE_TIME = "due_time"
+"""The time input beside a due date's ``Input.Date`` (Adaptive Cards have no date-time input)."""
+
+
 def input_id(action: ActionId, field: str) -> str:
     """The card input id of ``field`` in the form of ``action``, e.g. ``decline.note``."""
     return f"{action.value}.{field}"
@@ -212,10 +216,15 @@ def _field(action: ActionId, field: str) -> list[dict[str, Any]]:
             {
                 "type": "Input.Date",
                 "id": ident,
-                "label": "Due date (the end of that working day, your time)",
+                "label": "Due date (your time zone)",
                 "isRequired": True,
                 "errorMessage": "Pick a date.",
-            }
+            },
+            {
+                "type": "Input.Time",
+                "id": input_id(action, DUE_TIME),
+                "label": "Time (optional; the end of that working day if empty)",
+            },
         ]
     if field == "to":
         return [

@@ -84,7 +84,7 @@ def listener(deps: SlackDeps) -> Callable[..., None]:
                 no_alternative=form.text("no_alternative"),
                 to=people.get("to"),
                 rating=_rating(form),
-                due=form.date("due"),
+                due=form.due("due", actor.tz),
             )
             result = run(
                 deps,
