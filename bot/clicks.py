@@ -207,8 +207,8 @@ def _card_after(outcome: Outcome, actor: Person, action: ActionId, directory: Di
     """The clicker's card after the click: the copy the click queued for them, else their current
     card (a repeated click queues none); None when a submitted form (rating, recovery, follow-up,
     comment) or a stranger's click turns into a note."""
-    for message in outcome.messages:
-        if message.recipient_id == actor.id and message.kind in _CARD_KINDS:
+    for message in outcome.messages:  # a request card, or the manager's recovery card (updated in place too)
+        if message.recipient_id == actor.id and (message.kind in _CARD_KINDS or message.card_key is not None):
             return message
     request = outcome.request
     if action in _FORM_ACTIONS:

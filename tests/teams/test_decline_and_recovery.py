@@ -137,6 +137,8 @@ def test_recovery_rounds_bring_in_the_manager_who_closes_it_in_teams(
             card_id=manager.response["id"],
         )
         assert_valid_cards(card_validator, [closed["value"]])
+        assert "The service recovery is over: closed." in str(closed["value"]), "dave's card, refreshed"
+        assert "Close recovery" not in str(closed["value"])
         request = org_store.get_request("default", 1)
         assert request is not None and request.events[-1].kind == EventKind.RECOVERY_CLOSED
         assert recovery(request).state == "closed"  # type: ignore[union-attr]
