@@ -226,7 +226,7 @@ def test_status_is_always_the_replay_of_the_log(org_store: Store) -> None:
         ("bob", ActionId.HANDOFF, {"to": "carol", "note": "yours"}),
         ("carol", ActionId.DONE, {}),
         ("alice", ActionId.REOPEN, {}),
-        ("carol", ActionId.DECLINE, {"note": "can't"}),
+        ("carol", ActionId.DECLINE, {"note": "can't", "no_alternative": "nobody else has access"}),
     ]:
         outcome = _act(org_store, who, action, **extra)
         assert outcome.request.status == status_after(outcome.request.events)
