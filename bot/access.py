@@ -61,6 +61,8 @@ class Permission(StrEnum):
     MANAGE = "manage"
     """A manager's moves on a stuck request (``/request team``): nudge the provider, propose a
     later date to the requester."""
+    CLOSE_RECOVERY = "close_recovery"
+    """Close a service recovery the requester is still not satisfied with (``bot.recovery``)."""
 
 
 _INVOLVED = frozenset({Role.REQUESTER, Role.PROVIDER, Role.PREVIOUS_PROVIDER, Role.MANAGER})
@@ -75,6 +77,7 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.STEER: frozenset({Role.REQUESTER}),
     Permission.NEGOTIATE: frozenset({Role.REQUESTER, Role.PROVIDER}),
     Permission.MANAGE: frozenset({Role.MANAGER}),
+    Permission.CLOSE_RECOVERY: frozenset({Role.MANAGER}),
 }
 """Which roles hold each permission; :data:`Role.OTHER` holds none."""
 
@@ -100,6 +103,10 @@ ACTION_PERMISSIONS: dict[ActionId, Permission] = {
     ActionId.EXTEND_DUE: Permission.MANAGE,
     ActionId.PROGRESS: Permission.ACT,
     ActionId.THANK: Permission.RATE,
+    ActionId.ASK_INSTEAD: Permission.STEER,
+    ActionId.ACCEPT_ALTERNATIVE: Permission.STEER,
+    ActionId.ASK_AGAIN: Permission.STEER,
+    ActionId.CLOSE_RECOVERY: Permission.CLOSE_RECOVERY,
 }
 """The permission each request action needs (thanking the provider is the requester's, like rating)."""
 
@@ -152,6 +159,10 @@ _VERBS: dict[ActionId, str] = {
     ActionId.EXTEND_DUE: "propose a later due date for",
     ActionId.PROGRESS: "post progress on",
     ActionId.THANK: "say thanks for",
+    ActionId.ASK_INSTEAD: "ask someone else instead for",
+    ActionId.ACCEPT_ALTERNATIVE: "accept the alternative to",
+    ActionId.ASK_AGAIN: "ask again for",
+    ActionId.CLOSE_RECOVERY: "close the service recovery of",
 }
 
 
@@ -192,6 +203,7 @@ def check_action(request: Request, action: ActionId, actor: Person, directory: D
         Permission.REASSIGN: f"{directory.handle(request.provider_id)}'s manager",
         Permission.MANAGE: f"{directory.handle(request.provider_id)}'s manager",
         Permission.NEGOTIATE: f"{directory.handle(request.requester_id)} and {directory.handle(request.provider_id)}",
+        Permission.CLOSE_RECOVERY: f"{directory.handle(request.provider_id)}'s manager",
     }.get(permission, "the people on it")
     raise NotAllowed(f"Only {who} can {verb(action)} {request.ref}.")
 

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from bot.models import NEEDS, Action, ActionId, Event, EventKind, Fact, Message, MessageKind, Request, Status
 from bot.people import Directory
 from bot.promises import agreed_dates, pending_proposal
+from bot.recovery import POOR_RATING, Recovery, recovery
 from bot.workhours import DEFAULT_HOURS, WorkingHours, working_time
 
 
@@ -65,13 +66,22 @@ def describe(event: Event, directory: Directory, tz: str = "UTC") -> str:
     match event.kind:
         case EventKind.CREATED:
             return f"{who} asked {to}"
+        case EventKind.HANDED_OFF if event.from_id and event.actor_id != event.from_id:
+            return f"{who} asked {to} instead of {directory.handle(event.from_id)}{note}"
         case EventKind.HANDED_OFF:
             return f"{who} handed off to {to}{note}"
         case EventKind.REASSIGNED:
             return f"{who} reassigned it to {to}{note}"
         case EventKind.DECLINED:
-            alternative = f' (alternative: "{event.alternative}")' if event.alternative else ""
-            return f"{who} declined{note}{alternative}"
+            offered = alternative_text(event, directory)
+            if offered:
+                return f"{who} declined{note} (alternative: {offered})"
+            why = f' (no alternative: "{event.no_alternative}")' if event.no_alternative else ""
+            return f"{who} declined{note}{why}"
+        case EventKind.ALTERNATIVE_ACCEPTED:
+            return f"{who} took up the alternative"
+        case EventKind.RECOVERY_CLOSED:
+            return f"{who} closed the service recovery{note}"
         case EventKind.DONE:
             return f"{who} marked it done{note}"
         case EventKind.RATED:
@@ -106,6 +116,32 @@ def describe(event: Event, directory: Directory, tz: str = "UTC") -> str:
             return f"{who} {event.kind.value.replace('_', ' ')}{note}"
 
 
+def alternative_text(event: Event, directory: Directory) -> str:
+    """A decline's alternative in words: ``@carol · R-12 · "the self-service form"`` ("" if none)."""
+    parts = []
+    if event.alternative_id:
+        parts.append(directory.handle(event.alternative_id))
+    if event.alternative_request:
+        parts.append(f"R-{event.alternative_request}")
+    if event.alternative:
+        parts.append(f'"{event.alternative}"')
+    return " · ".join(parts)
+
+
+def _decline(request: Request) -> tuple[int, Event] | None:
+    """The latest decline of a declined request, with its place in the log."""
+    if request.status != Status.DECLINED:
+        return None
+    for index in range(len(request.events) - 1, -1, -1):
+        if request.events[index].kind == EventKind.DECLINED:
+            return index, request.events[index]
+    return None
+
+
+def _alternative_taken(request: Request, index: int) -> bool:
+    return any(e.kind == EventKind.ALTERNATIVE_ACCEPTED for e in request.events[index + 1 :])
+
+
 def history(request: Request, directory: Directory, tz: str) -> list[str]:
     """The whole log as lines, oldest first, in the viewer's time zone."""
     return [f"{when(e.at, tz)} · {describe(e, directory, tz)}" for e in request.events]
@@ -129,6 +165,15 @@ def _facts(request: Request, directory: Directory, tz: str, now: datetime | None
                 value=f"{when(pending.due_at, tz, zone_name=True)} by {directory.name(pending.proposer_id)}",
             )
         )
+    declined = _decline(request)
+    if declined is not None:
+        index, decline = declined
+        offered = alternative_text(decline, directory)
+        if offered:
+            taken = " (taken up: resolved by it)" if _alternative_taken(request, index) else ""
+            facts.append(Fact(label="Alternative", value=offered + taken))
+        else:
+            facts.append(Fact(label="No alternative", value=decline.no_alternative or "none given"))
     if request.priority.value != "normal":
         facts.append(Fact(label="Priority", value=request.priority.value))
     if request.parent is not None:
@@ -148,6 +193,10 @@ def nudged_fact(request: Request, directory: Directory, tz: str) -> Fact | None:
     return Fact(label="Nudged", value=f"by {directory.name(nudge.actor_id)}, {when(nudge.at, tz)}")
 
 
+DECLINE_INPUTS = ("note", "alternative_to", "alternative_request", "alternative", "no_alternative")
+"""The decline form: the reason, then an alternative (a person, a request, an option) or why there is none."""
+
+
 def provider_actions(request: Request) -> list[Action]:
     """The buttons the current provider gets in the request's present state."""
     n = request.number
@@ -163,7 +212,7 @@ def provider_actions(request: Request) -> list[Action]:
         actions.append(Action(id=ActionId.START, label="Start", request=n))
     actions += [
         Action(id=ActionId.DONE, label="Done", request=n, style="primary", inputs=["note"]),
-        Action(id=ActionId.DECLINE, label="Decline", request=n, style="danger", inputs=["note", "alternative"]),
+        Action(id=ActionId.DECLINE, label="Decline", request=n, style="danger", inputs=list(DECLINE_INPUTS)),
         Action(id=ActionId.HANDOFF, label="Hand off", request=n, inputs=["to", "note"]),
     ]
     return actions
@@ -213,9 +262,41 @@ def negotiation_actions(request: Request, viewer_id: str) -> list[Action]:
     return [Action(id=ActionId.PROPOSE_DUE, label="Propose a date", request=n, inputs=["due", "note"])]
 
 
-def requester_actions(request: Request, thank: str | None = None) -> list[Action]:
+def decline_choices(request: Request, directory: Directory | None = None) -> list[Action]:
+    """The requester's one-step choices after a decline: "Ask @carol instead" when it named a
+    person, "Accept the alternative" when it named a request or an option, and "Ask again" (with a
+    note). The first two carry the decline's place in the log, so an older card's button is refused."""
+    declined = _decline(request)
+    if declined is None:
+        return []
+    index, decline = declined
+    if _alternative_taken(request, index):
+        return []
+    n = request.number
+    choices = []
+    if decline.alternative_id:
+        who = directory.handle(decline.alternative_id) if directory is not None else "them"
+        choices.append(
+            Action(id=ActionId.ASK_INSTEAD, label=f"Ask {who} instead", request=n, style="primary", value=str(index))
+        )
+    if decline.alternative or decline.alternative_request:
+        choices.append(
+            Action(
+                id=ActionId.ACCEPT_ALTERNATIVE,
+                label="Accept the alternative",
+                request=n,
+                style="default" if choices else "primary",
+                value=str(index),
+            )
+        )
+    choices.append(Action(id=ActionId.ASK_AGAIN, label="Ask again", request=n, inputs=["note"]))
+    return choices
+
+
+def requester_actions(request: Request, thank: str | None = None, directory: Directory | None = None) -> list[Action]:
     """The buttons on the requester's confirmation card; once it is done, ``thank`` (the name of
-    whoever finished it) gets a "Thank ..." button that gives them kudos (``bot.kudos``)."""
+    whoever finished it) gets a "Thank ..." button that gives them kudos (``bot.kudos``); once it
+    is declined, the choices of :func:`decline_choices` come first."""
     n = request.number
     if request.status.is_open:
         ask = (
@@ -228,10 +309,10 @@ def requester_actions(request: Request, thank: str | None = None) -> list[Action
             *negotiation_actions(request, request.requester_id),
             Action(id=ActionId.CANCEL, label="Cancel request", request=n, style="danger"),
         ]
-    actions = []
+    actions = decline_choices(request, directory)
     if request.status == Status.DONE and thank:
         actions.append(Action(id=ActionId.THANK, label=f"Thank {thank}", request=n, inputs=["message"]))
-    if request.status in (Status.DONE, Status.DECLINED, Status.CANCELLED):
+    if request.status in (Status.DONE, Status.CANCELLED):
         actions.append(Action(id=ActionId.REOPEN, label="Reopen", request=n, inputs=["note"]))
     return actions
 
@@ -278,15 +359,22 @@ def requester_card(request: Request, directory: Directory, now: datetime | None 
         workspace=request.workspace,
         recipient_id=request.requester_id,
         kind="requester_card",
-        title=f"{request.ref} to {directory.name(request.provider_id)}: {request.status.label}",
+        title=f"{request.ref} to {directory.name(request.provider_id)}: {_status_label(request)}",
         text=request.text,
         facts=_facts(request, directory, tz, now),
         history=history(request, directory, tz),
-        actions=requester_actions(request, thank=_first_name(directory, finished_by(request))),
+        actions=requester_actions(request, thank=_first_name(directory, finished_by(request)), directory=directory),
         card_key=requester_card_key(request),
         revision=len(request.events),
         request=request.number,
     )
+
+
+def _status_label(request: Request) -> str:
+    declined = _decline(request)
+    if declined is not None and _alternative_taken(request, declined[0]):
+        return "declined, resolved by the alternative"
+    return request.status.label
 
 
 def _note(request: Request, recipient_id: str, text: str, thread_key: str, kind: MessageKind = "update") -> Message:
@@ -303,13 +391,15 @@ def _note(request: Request, recipient_id: str, text: str, thread_key: str, kind:
 
 
 def rating_prompt(request: Request, directory: Directory) -> Message:
-    """Ask the requester to rate the service, with the six needs as optional scores."""
+    """Ask the requester to rate the service (also of a decline: how it was declined and what was
+    offered instead), with the six needs as optional scores."""
+    declined = "" if request.status != Status.DECLINED else " (declined)"
     return Message(
         key=_key(request, "rating_prompt", request.requester_id),
         workspace=request.workspace,
         recipient_id=request.requester_id,
         kind="rating_prompt",
-        title=f"How did {directory.name(request.provider_id)} do on {request.ref}?",
+        title=f"How did {directory.name(request.provider_id)} do on {request.ref}{declined}?",
         text=f"Rate 1 (poor) to 5 (great). Optionally score: {', '.join(NEEDS)}.",
         actions=[
             Action(
@@ -330,6 +420,108 @@ def on_created(request: Request, directory: Directory) -> list[Message]:
     return [provider_card(request, directory), requester_card(request, directory)]
 
 
+def recovery_prompt(request: Request, directory: Directory, found: Recovery) -> Message:
+    """The provider's poor-rating card: the overall score, each scored need and the comment, and
+    from the second round on what the requester said is still missing; asks for a (new) plan."""
+    rating = found.rating
+    requester = directory.name(request.requester_id)
+    facts = [Fact(label="Overall", value=f"{rating.score}/5")]
+    facts += [Fact(label=need.capitalize(), value=f"{rating.needs[need]}/5") for need in NEEDS if need in rating.needs]
+    lines = [f'They said: "{rating.comment}".'] if rating.comment else []
+    if found.failed:
+        missing = f': "{found.last.note}"' if found.last.note else ""
+        title = f"{requester} is still not satisfied with {request.ref} (round {found.round})"
+        lines.append(f"Your last plan didn't settle it{missing}. Please propose another plan.")
+        manager_id = directory.manager_of(request.provider_id)
+        if found.with_managers and manager_id:
+            lines.append(f"{directory.name(manager_id)} has been brought in with the whole thread and can close it.")
+        label = "Propose another plan"
+    else:
+        title = f"{requester} rated {request.ref} {rating.score}/5"
+        lines.append("Please acknowledge it and tell them what you'll do about it.")
+        label = "Here's what we'll do"
+    return Message(
+        key=_key(request, "recovery_prompt", request.provider_id),
+        workspace=request.workspace,
+        recipient_id=request.provider_id,
+        kind="recovery_prompt",
+        title=title,
+        text=" ".join(lines),
+        facts=facts,
+        actions=[Action(id=ActionId.RECOVER, label=label, request=request.number, style="primary", inputs=["note"])],
+        thread_key=provider_card_key(request, request.provider_id),
+        request=request.number,
+    )
+
+
+def recovery_manager_card(request: Request, directory: Directory, manager_id: str, found: Recovery) -> Message:
+    """What the provider's manager sees once recovery needs them: the rating with its needs, the
+    whole thread, and "Close recovery" while it is open (updated in place as it goes on)."""
+    tz = _tz(directory, manager_id)
+    rating = found.rating
+    requester, provider = directory.name(request.requester_id), directory.name(request.provider_id)
+    if found.is_open:
+        state = f"{requester} is still not satisfied after {found.failed} rounds of service recovery with {provider}."
+        ask = "Talk to them both; close the recovery once it is settled (both will see your note)."
+    else:
+        state = f"The service recovery is over: {'satisfied' if found.state == 'satisfied' else 'closed'}."
+        ask = ""
+    facts = [
+        Fact(label="From", value=requester),
+        Fact(label="Served by", value=provider),
+        Fact(label="Overall", value=f"{rating.score}/5"),
+        *(Fact(label=need.capitalize(), value=f"{rating.needs[need]}/5") for need in NEEDS if need in rating.needs),
+    ]
+    actions = (
+        [Action(id=ActionId.CLOSE_RECOVERY, label="Close recovery", request=request.number, inputs=["note"])]
+        if found.is_open
+        else []
+    )
+    return Message(
+        key=_key(request, "recovery_manager", manager_id),
+        workspace=request.workspace,
+        recipient_id=manager_id,
+        kind="recovery_prompt",
+        title=f"Service recovery of {request.ref}: {request.text[:80]}",
+        text=" ".join(part for part in (state, ask) if part),
+        facts=facts,
+        history=history(request, directory, tz),
+        actions=actions,
+        card_key=f"{request.workspace}:{request.ref}:recovery:{manager_id}",
+        revision=len(request.events),
+        request=request.number,
+    )
+
+
+def _follow_up_prompt(request: Request, directory: Directory, found: Recovery, plan: str | None) -> Message:
+    """Ask the requester whether the provider's plan settles it (the buttons name the round)."""
+    provider = directory.name(request.provider_id)
+    title = (
+        f"{provider} answered your rating of {request.ref}"
+        if found.round == 1
+        else f"{provider} proposes another plan for {request.ref} (round {found.round})"
+    )
+    n, round_ = request.number, found.round
+    return Message(
+        key=_key(request, "follow_up_prompt", request.requester_id),
+        workspace=request.workspace,
+        recipient_id=request.requester_id,
+        kind="follow_up_prompt",
+        title=title,
+        text=f'"{plan}"\nAre you satisfied now?',
+        actions=[
+            Action(id=ActionId.FOLLOW_UP, label="Yes, thanks", request=n, style="primary", value=f"yes:{round_}"),
+            Action(id=ActionId.FOLLOW_UP, label="Not yet", request=n, value=f"no:{round_}", inputs=["note"]),
+        ],
+        thread_key=requester_card_key(request),
+        request=n,
+    )
+
+
+_FORMS = (ActionId.RATE, ActionId.RECOVER, ActionId.FOLLOW_UP, ActionId.COMMENT, ActionId.CLOSE_RECOVERY)
+"""Actions that leave both request cards as they are (the thread says what happened)."""
+
+
 def on_action(before: Request, after: Request, action: ActionId, directory: Directory) -> list[Message]:
     """Messages caused by one action: cards updated in place plus notes in their threads."""
     event = after.events[-1]
@@ -339,11 +531,11 @@ def on_action(before: Request, after: Request, action: ActionId, directory: Dire
 
     rq_thread = requester_card_key(after)
     messages: list[Message] = []
-    card_changes = action not in (ActionId.RATE, ActionId.RECOVER, ActionId.FOLLOW_UP, ActionId.COMMENT)
-    if card_changes:
+    if action not in _FORMS:
         messages.append(provider_card(after, directory, now=event.at))
         messages.append(requester_card(after, directory, now=event.at))
-    if before.provider_id != after.provider_id:
+    moved = before.provider_id != after.provider_id
+    if moved:
         messages.append(provider_card(after, directory, provider_id=before.provider_id))
         messages.append(
             _note(
@@ -355,39 +547,25 @@ def on_action(before: Request, after: Request, action: ActionId, directory: Dire
         )
     pv_thread = provider_card_key(after, after.provider_id)
     messages += _manager_notes(before, after, action, directory)
+    found = recovery(after)
+    unsatisfied = action == ActionId.FOLLOW_UP and event.satisfied is False
     if action == ActionId.NUDGE:
         pass  # the provider's note above; the requester sees it in the history on their card
     elif event.actor_id != after.requester_id:
         messages.append(_note(after, after.requester_id, line(after.requester_id), rq_thread))
-    elif action != ActionId.RATE or (event.rating and event.rating.score > 2):
+        if action == ActionId.CLOSE_RECOVERY:
+            messages.append(_note(after, after.provider_id, line(after.provider_id), pv_thread))
+    elif moved:
+        pass  # the new provider's "is yours now" says it
+    elif unsatisfied:
+        pass  # the provider's recovery card says it, with the needs and the round
+    elif action != ActionId.RATE or (event.rating and event.rating.score > POOR_RATING):
         messages.append(_note(after, after.provider_id, line(after.provider_id), pv_thread))
-    if action == ActionId.DONE:
+    if action in (ActionId.DONE, ActionId.DECLINE):
         messages.append(rating_prompt(after, directory))
-    if action == ActionId.RATE and event.rating is not None and event.rating.score <= 2:
-        messages.append(
-            Message(
-                key=_key(after, "recovery_prompt", after.provider_id),
-                workspace=after.workspace,
-                recipient_id=after.provider_id,
-                kind="recovery_prompt",
-                title=f"{directory.name(after.requester_id)} rated {after.ref} {event.rating.score}/5",
-                text=(
-                    (f'They said: "{event.rating.comment}". ' if event.rating.comment else "")
-                    + "Please acknowledge it and tell them what you'll do about it."
-                ),
-                actions=[
-                    Action(
-                        id=ActionId.RECOVER,
-                        label="Here's what we'll do",
-                        request=after.number,
-                        style="primary",
-                        inputs=["note"],
-                    )
-                ],
-                thread_key=pv_thread,
-                request=after.number,
-            )
-        )
+    if found is not None and (action == ActionId.RATE or unsatisfied):
+        messages.append(recovery_prompt(after, directory, found))
+    if action == ActionId.RATE and found is not None:
         messages.append(
             _note(
                 after,
@@ -396,37 +574,16 @@ def on_action(before: Request, after: Request, action: ActionId, directory: Dire
                 rq_thread,
             )
         )
-    if action == ActionId.RECOVER:
-        messages.append(
-            Message(
-                key=_key(after, "follow_up_prompt", after.requester_id),
-                workspace=after.workspace,
-                recipient_id=after.requester_id,
-                kind="follow_up_prompt",
-                title=f"{directory.name(after.provider_id)} answered your rating of {after.ref}",
-                text=f'"{event.note}"\nAre you satisfied now?',
-                actions=[
-                    Action(
-                        id=ActionId.FOLLOW_UP, label="Yes, thanks", request=after.number, style="primary", value="yes"
-                    ),
-                    Action(id=ActionId.FOLLOW_UP, label="Not yet", request=after.number, value="no", inputs=["note"]),
-                ],
-                thread_key=rq_thread,
-                request=after.number,
-            )
-        )
-    if action == ActionId.FOLLOW_UP and event.satisfied is False:
+    if action == ActionId.RECOVER and found is not None:
+        messages.append(_follow_up_prompt(after, directory, found, event.note))
+    if (
+        found is not None
+        and found.with_managers
+        and action in (ActionId.RECOVER, ActionId.FOLLOW_UP, ActionId.CLOSE_RECOVERY)
+    ):
         manager_id = directory.manager_of(after.provider_id)
         if manager_id:
-            messages.append(
-                _note(
-                    after,
-                    manager_id,
-                    f"{directory.name(after.requester_id)} is still not satisfied with {after.ref} "
-                    f"({directory.name(after.provider_id)}) after service recovery.",
-                    provider_card_key(after, manager_id),
-                )
-            )
+            messages.append(recovery_manager_card(after, directory, manager_id, found))
     return messages
 
 

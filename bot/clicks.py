@@ -45,7 +45,9 @@ __all__ = ["UNKNOWN_BUTTON", "Click", "ClickResult", "outbox_card_ref", "run_cli
 
 UNKNOWN_BUTTON = "That button is not one of mine any more."
 
-_FORM_ACTIONS = frozenset({ActionId.RATE, ActionId.RECOVER, ActionId.FOLLOW_UP, ActionId.COMMENT})
+_FORM_ACTIONS = frozenset(
+    {ActionId.RATE, ActionId.RECOVER, ActionId.FOLLOW_UP, ActionId.COMMENT, ActionId.CLOSE_RECOVERY}
+)
 """Actions whose form, once submitted, turns into a thank-you note rather than a request card."""
 _CARD_KINDS = ("provider_card", "requester_card")
 
@@ -184,23 +186,31 @@ def outbox_card_ref(store: Store, result: ClickResult, platform: str) -> str | N
 
 
 def _with_answer(action: ActionId, inputs: ActionInput, value: str | None) -> ActionInput:
-    """A follow-up's buttons carry ``yes`` / ``no``: is the requester satisfied now? A date
-    answer's buttons carry the proposal they answer, a manager's Extend the date it extends."""
+    """A follow-up's buttons carry ``yes`` / ``no`` (and the recovery round, ``no:2``): is the
+    requester satisfied now? A date answer's buttons carry the proposal they answer, a decline
+    choice's the decline it answers, a manager's Extend the date it extends."""
     if action == ActionId.EXTEND_DUE and inputs.due_was is None and value:
         return replace(inputs, due_was=value)  # the due date the manager's button was made for
     if action in (ActionId.ACCEPT_DUE, ActionId.DECLINE_DUE) and inputs.proposal is None and value is not None:
         return replace(inputs, proposal=int(value) if value.strip().isdigit() else -1)
+    if action in (ActionId.ASK_INSTEAD, ActionId.ACCEPT_ALTERNATIVE) and inputs.decline is None and value is not None:
+        return replace(inputs, decline=int(value) if value.strip().isdigit() else -1)
     if action != ActionId.FOLLOW_UP or inputs.satisfied is not None or value is None:
         return inputs
-    return replace(inputs, satisfied={"yes": True, "no": False}.get(value.strip().lower()))
+    answer, _sep, round_ = value.strip().lower().partition(":")  # "no:2": not yet, about round 2's plan
+    return replace(
+        inputs,
+        satisfied={"yes": True, "no": False}.get(answer),
+        round=int(round_) if round_.isdigit() else inputs.round,
+    )
 
 
 def _card_after(outcome: Outcome, actor: Person, action: ActionId, directory: Directory) -> Message | None:
     """The clicker's card after the click: the copy the click queued for them, else their current
     card (a repeated click queues none); None when a submitted form (rating, recovery, follow-up,
     comment) or a stranger's click turns into a note."""
-    for message in outcome.messages:
-        if message.recipient_id == actor.id and message.kind in _CARD_KINDS:
+    for message in outcome.messages:  # a request card, or the manager's recovery card (updated in place too)
+        if message.recipient_id == actor.id and (message.kind in _CARD_KINDS or message.card_key is not None):
             return message
     request = outcome.request
     if action in _FORM_ACTIONS:

@@ -16,12 +16,13 @@ from bot.chain import chain_lines
 from bot.digest import DEFAULT_DIGEST, DigestSettings, digest_preview
 from bot.errors import DomainError, NotFound
 from bot.kudos import DEFAULT_KUDOS_ALLOWANCE, give_kudos, leaderboard_text
-from bot.models import EventKind, Message, Person, Request
+from bot.models import Message, Person, Request
 from bot.patterns import request_patterns
 from bot.people import Directory
 from bot.ports import Store
 from bot.pulse import DEFAULT_PULSE, PulseSettings
-from bot.requests import POOR_RATING, Outcome, can_view, create_request
+from bot.recovery import recoveries_waiting_on, recovery_line
+from bot.requests import Outcome, can_view, create_request
 from bot.stats import request_stats
 from bot.team_view import team_view, team_view_card, team_view_text
 from bot.workhours import DEFAULT_HOURS, WorkingHours
@@ -143,7 +144,7 @@ def _run_request(
             return Reply("Your requests (newest first):\n" + "\n".join(lines))
         case commands.Queue():
             queue = store.find_requests(actor.workspace, provider_id=actor.id, open_only=True)
-            recoveries = _open_recoveries(store, actor)
+            recoveries = recoveries_waiting_on(store, actor)
             if not queue and not recoveries:
                 return Reply("Your queue is empty. Nice!")
             queue.sort(key=lambda r: (r.due_at is None, r.due_at or r.created_at, r.number))
@@ -152,11 +153,7 @@ def _run_request(
                 waiting = "\n".join(_line(r, directory, actor, now, hours) for r in queue)
                 parts.append("Waiting on you (soonest due first):\n" + waiting)
             if recoveries:
-                owed = "\n".join(
-                    f"{r.ref} ← {directory.handle(r.requester_id)} rated it {r.rating.score}/5"  # type: ignore[union-attr]
-                    " · answer it with \"Here's what we'll do\" on its rating card"
-                    for r in recoveries
-                )
+                owed = "\n".join(recovery_line(r, directory) for r in recoveries)
                 parts.append("Service recovery waiting on you:\n" + owed)
             return Reply("\n".join(parts))
         case commands.Show():
@@ -203,21 +200,6 @@ def _run_request(
                 store=store, workspace=actor.workspace, number=command.number, now=now, viewer=actor, hours=hours
             )
             return Reply("\n".join(lines))
-
-
-_RECOVERY_SCAN = 200
-"""How many of a provider's latest requests the queue looks through for open recoveries."""
-
-
-def _open_recoveries(store: Store, provider: Person) -> list[Request]:
-    """Closed requests of ``provider`` whose poor rating still waits for their answer."""
-    found = []
-    for request in store.find_requests(provider.workspace, provider_id=provider.id, limit=_RECOVERY_SCAN):
-        rating = request.rating
-        last = request.last(EventKind.RATED, EventKind.RECOVERY_PLANNED, EventKind.FOLLOWED_UP)
-        if rating is not None and rating.score <= POOR_RATING and last is not None and last.kind == EventKind.RATED:
-            found.append(request)
-    return found
 
 
 def unreadable_due_note(phrase: str, ref: str) -> str:

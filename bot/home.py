@@ -1,5 +1,5 @@
-"""What a person's home shows: their queue, their open requests, how they served others this
-month, what is stuck on their team (managers) and their kudos.
+"""What a person's home shows: their queue, service recoveries waiting on them, their open
+requests, how they served others this month, what is stuck on their team (managers) and their kudos.
 
 One function, :func:`home`, decides what is on it; the Slack App Home
 (``handlers/slack/home.py``) draws it as Block Kit and the console's ``home`` command as text,
@@ -19,6 +19,7 @@ from bot.metrics import ProviderSummary, provider_summary
 from bot.models import Person, Request
 from bot.people import Directory
 from bot.ports import Store
+from bot.recovery import recoveries_waiting_on, recovery_line
 from bot.team_view import TeamView, team_view
 from bot.workhours import DEFAULT_HOURS, WorkingHours
 
@@ -50,6 +51,8 @@ class Home:
     person: Person
     waiting_on_you: list[HomeItem]
     """Open requests the person provides, soonest due first."""
+    recoveries: list[str]
+    """Service recoveries waiting on the person's (next) plan, one line each (``bot.recovery``)."""
     your_requests: list[HomeItem]
     """Open requests the person asked for."""
     summary: ProviderSummary
@@ -141,6 +144,7 @@ def home(
     return Home(
         person=person,
         waiting_on_you=[_item(r, directory, person, now, hours) for r in queue],
+        recoveries=[recovery_line(r, directory) for r in recoveries_waiting_on(store, person)],
         your_requests=[_item(r, directory, person, now, hours) for r in mine],
         summary=summary,
         kudos=tally,

@@ -150,7 +150,8 @@ def promise_kept(request: Request, now: datetime | None = None) -> bool | None:
 
 POOR_RATING = 2
 """A rating at or below this is poor (it also starts service recovery)."""
-COMPLAINT_KINDS = ("poor rating", "still not satisfied", "escalation", "declined, no alternative", "missed promise")
+DECLINED_UNRESOLVED = "declined, no alternative taken up"
+COMPLAINT_KINDS = ("poor rating", "still not satisfied", "escalation", DECLINED_UNRESOLVED, "missed promise")
 
 
 def complaints(
@@ -159,8 +160,9 @@ def complaints(
     """The complaints one request carries (docs/metrics.md, "Complaint patterns"): its latest rating is
     poor; the requester said "still not satisfied" after recovery; it was escalated (the scheduler's
     escalation job recorded an ``escalated`` event: what was done, not a wait re-inferred here with
-    today's thresholds); it was declined without an alternative (and not reopened and done since);
-    its promise was missed (:func:`promise_kept` is False). ``to_acknowledge`` and ``waited`` are
+    today's thresholds); it is declined now and the requester took up no alternative (none was
+    offered, or they didn't accept it; asking the named person instead or asking again leaves it
+    declined no more); its promise was missed (:func:`promise_kept` is False). ``to_acknowledge`` and ``waited`` are
     kept for callers; escalations no longer depend on them."""
     found: list[str] = []
     rating = last_rating(request)
@@ -170,10 +172,8 @@ def complaints(
         found.append("still not satisfied")
     if escalated(request):
         found.append("escalation")
-    if request.status == Status.DECLINED and not any(
-        e.alternative for e in request.events if e.kind == EventKind.DECLINED
-    ):
-        found.append("declined, no alternative")
+    if request.status == Status.DECLINED and not _alternative_taken(request):
+        found.append(DECLINED_UNRESOLVED)
     if kept is False:
         found.append("missed promise")
     return tuple(found)
@@ -182,6 +182,16 @@ def complaints(
 def escalated(request: Request) -> bool:
     """True when the escalation job told the provider's manager about this request (at any time)."""
     return any(e.kind == EventKind.ESCALATED for e in request.events)
+
+
+def _alternative_taken(request: Request) -> bool:
+    """True when the requester accepted the alternative of the request's latest decline."""
+    for event in reversed(request.events):
+        if event.kind == EventKind.ALTERNATIVE_ACCEPTED:
+            return True
+        if event.kind == EventKind.DECLINED:
+            return False
+    return False
 
 
 def _complaint_comment(request: Request) -> str:
@@ -232,7 +242,7 @@ def request_facts(
         waited_to_resolve=None if to_resolve is not None else waited,
         promise_kept=kept,
         declined=bool(declines),
-        alternative_offered=any(e.alternative for e in declines),
+        alternative_offered=any(e.offers_alternative for e in declines),
         hand_offs=sum(1 for e in request.events if e.kind in _HAND_OFF),
         closed_once=any(e.kind in _RESOLUTION for e in request.events),
         reopened=any(e.kind == EventKind.REOPENED for e in request.events),

@@ -119,6 +119,10 @@ class EventKind(StrEnum):
     """The scheduler's escalation job told the provider's manager nobody acknowledged it
     (``to_id``: that manager; ``note``: the job's claim key). The one record of an escalation."""
     PROGRESS_NOTED = "progress_noted"
+    ALTERNATIVE_ACCEPTED = "alternative_accepted"
+    """The requester took up a decline's alternative (another request or option): resolved by it."""
+    RECOVERY_CLOSED = "recovery_closed"
+    """The provider's manager closed a service recovery the requester was still not satisfied with."""
 
 
 class Rating(Model):
@@ -144,12 +148,24 @@ class Event(Model):
     actor_id: str
     note: str | None = None
     alternative: str | None = None
+    """A decline's alternative in words (an option, a link...)."""
+    alternative_id: str | None = None
+    """A decline's alternative person: someone who could do it instead."""
+    alternative_request: int | None = None
+    """A decline's alternative request: another request that covers it."""
+    no_alternative: str | None = None
+    """Why a decline offers no alternative."""
     from_id: str | None = None
     to_id: str | None = None
     rating: Rating | None = None
     satisfied: bool | None = None
     due_at: AwareDatetime | None = None
     """The due date this event set, proposed or agreed (``DUE_*``), or asked for (``CREATED``)."""
+
+    @property
+    def offers_alternative(self) -> bool:
+        """True for a decline that names an alternative (a person, a request or words)."""
+        return bool(self.alternative or self.alternative_id or self.alternative_request)
 
 
 class Request(Model):
@@ -206,11 +222,12 @@ class Request(Model):
 
     @property
     def rating(self) -> Rating | None:
-        """The rating given for the current closure, if any."""
+        """The rating given for the current closure, if any (a reopen, or a requester asking
+        someone else after a decline, starts a new one)."""
         for event in reversed(self.events):
             if event.kind == EventKind.RATED:
                 return event.rating
-            if event.kind == EventKind.REOPENED:
+            if event.kind in (EventKind.REOPENED, EventKind.HANDED_OFF):
                 return None
         return None
 
@@ -256,6 +273,14 @@ class ActionId(StrEnum):
     EXTEND_DUE = "extend_due"
     """A manager proposes a later due date, with a reason, for the requester to accept."""
     PROGRESS = "progress"
+    ASK_INSTEAD = "ask_instead"
+    """After a decline: re-route the request to the person the decline named (a hand-off)."""
+    ACCEPT_ALTERNATIVE = "accept_alternative"
+    """After a decline: the requester takes up its alternative; the request is resolved by it."""
+    ASK_AGAIN = "ask_again"
+    """After a decline: ask the same provider again, with a note (reopens it)."""
+    CLOSE_RECOVERY = "close_recovery"
+    """A manager closes a service recovery after the rounds that did not satisfy the requester."""
     THANK = "thank"
     SNOOZE = "snooze"
     MUTE = "mute"

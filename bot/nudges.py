@@ -45,7 +45,7 @@ from bot.errors import Conflict, InvalidCommand, NotFound
 from bot.models import Action, ActionId, Event, EventKind, Fact, Message, Person, Request, Status
 from bot.people import Directory
 from bot.ports import Store
-from bot.requests import POOR_RATING
+from bot.recovery import recovery
 from bot.stats import format_duration
 from bot.workhours import DEFAULT_HOURS, WorkingHours, add_working_time, is_working_time
 
@@ -68,7 +68,6 @@ ALL_RULES: frozenset[NudgeKind] = frozenset(
 )
 
 _NEW_HOLDER = (EventKind.CREATED, EventKind.HANDED_OFF, EventKind.REASSIGNED, EventKind.REOPENED)
-_AFTER_RATING = (EventKind.RATED, EventKind.RECOVERY_PLANNED, EventKind.FOLLOWED_UP, EventKind.REOPENED)
 _SNOOZE_RE = re.compile(r"\s*(\d{1,3})\s*(m|h|d)?\s*", re.IGNORECASE)
 
 
@@ -126,19 +125,14 @@ def holder_since(request: Request) -> tuple[int, datetime]:
 
 
 def pending_after_rating(request: Request) -> tuple[int, Event] | None:
-    """The poor rating or recovery answer still waiting for a reply, with its log index."""
+    """What an open service recovery waits on, with its log index: the poor rating or a "not yet"
+    (the provider's plan is due), or a plan (the requester's answer is due); see ``bot.recovery``."""
     if request.status not in (Status.DONE, Status.DECLINED):
         return None
-    for index in range(len(request.events) - 1, -1, -1):
-        event = request.events[index]
-        if event.kind not in _AFTER_RATING:
-            continue
-        if event.kind == EventKind.RATED and event.rating is not None and event.rating.score <= POOR_RATING:
-            return index, event
-        if event.kind == EventKind.RECOVERY_PLANNED:
-            return index, event
+    found = recovery(request)
+    if found is None or not found.is_open:
         return None
-    return None
+    return found.last_index, found.last
 
 
 def _tz(directory: Directory, person_id: str) -> str:
@@ -215,10 +209,15 @@ def due_for_request(
         return found
     index, event = pending
     wait = settings.follow_up_days * hours.day_length
-    if event.kind == EventKind.RATED and "recovery" in rules:
+    if event.kind in (EventKind.RATED, EventKind.FOLLOWED_UP) and "recovery" in rules:
         remind_at = add_working_time(event.at, wait, tz=provider_tz, hours=provider_hours)
         if now >= remind_at:
             score = event.rating.score if event.rating else "?"
+            waiting = (
+                f"{requester} rated it {score}/5 and is waiting to hear what you will do about it"
+                if event.kind == EventKind.RATED
+                else f"{requester} is still not satisfied and is waiting for another plan"
+            )
             found.append(
                 Due(
                     f"followup:recovery:{ref}:e{index}",
@@ -226,7 +225,7 @@ def due_for_request(
                     request.provider_id,
                     request.number,
                     remind_at,
-                    f"{requester} rated it {score}/5 and is waiting to hear what you will do about it",
+                    waiting,
                 )
             )
     elif event.kind == EventKind.RECOVERY_PLANNED and "follow_up" in rules:
@@ -259,7 +258,7 @@ def needs_person(request: Request, person_id: str, now: datetime) -> bool:
     if pending is None:
         return False
     _index, event = pending
-    if event.kind == EventKind.RATED:
+    if event.kind in (EventKind.RATED, EventKind.FOLLOWED_UP):
         return request.provider_id == person_id
     return request.requester_id == person_id
 

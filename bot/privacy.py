@@ -281,6 +281,12 @@ class _Scrubber:
                 "actor_id": self.id(event.actor_id),
                 "from_id": self.id(event.from_id),
                 "to_id": self.id(event.to_id),
+                "alternative_id": self.id(event.alternative_id),
+                "no_alternative": (
+                    None
+                    if wrote and event.no_alternative
+                    else (self.text(event.no_alternative) if event.no_alternative else None)
+                ),
                 "note": None if wrote and event.note else (self.text(event.note) if event.note else None),
                 "alternative": (
                     None
@@ -449,7 +455,7 @@ def _their_words(person_id: str, requests: Sequence[Request], kudos: Sequence[Ku
     for request in requests:
         for event in request.events:
             if event.actor_id == person_id:
-                words += [t for t in (event.note, event.alternative) if t]
+                words += [t for t in (event.note, event.alternative, event.no_alternative) if t]
                 if event.rating is not None and event.rating.comment:
                     words.append(event.rating.comment)
     words += [k.message for k in kudos if k.giver_id == person_id]

@@ -33,8 +33,10 @@ from bot.models import (
 from bot.people import Directory
 from bot.ports import Store
 from bot.promises import agreed_dates, pending_proposal
+from bot.recovery import MANAGER_AFTER_ROUNDS, POOR_RATING, recovery
 
 __all__ = [
+    "POOR_RATING",
     "ActionInput",
     "Outcome",
     "act",
@@ -48,9 +50,8 @@ __all__ = [
 ]
 
 REOPEN_WINDOW = timedelta(days=14)
-"""How long after closing a requester may reopen (fixed; there is no setting for it)."""
-POOR_RATING = 2
-"""A rating at or below this starts service recovery."""
+"""How long after closing a requester may reopen, or take up a decline's alternative (fixed;
+there is no setting for it)."""
 
 _OPEN = frozenset({Status.OPEN, Status.ACKNOWLEDGED, Status.IN_PROGRESS})
 _CLOSED_DONE_OR_DECLINED = frozenset({Status.DONE, Status.DECLINED})
@@ -82,6 +83,12 @@ _TRANSITIONS: dict[ActionId, tuple[EventKind, frozenset[Status], Status | None]]
     ActionId.NUDGE: (EventKind.NUDGED, _OPEN, None),
     ActionId.EXTEND_DUE: (EventKind.DUE_PROPOSED, _OPEN, None),
     ActionId.PROGRESS: (EventKind.PROGRESS_NOTED, _OPEN, None),
+    # after a decline, the requester's one-step choices: a hand-off to the person it named,
+    # the alternative taken up (resolved by it), or the same provider asked again (a reopen)
+    ActionId.ASK_INSTEAD: (EventKind.HANDED_OFF, frozenset({Status.DECLINED}), Status.OPEN),
+    ActionId.ACCEPT_ALTERNATIVE: (EventKind.ALTERNATIVE_ACCEPTED, frozenset({Status.DECLINED}), None),
+    ActionId.ASK_AGAIN: (EventKind.REOPENED, frozenset({Status.DECLINED}), Status.OPEN),
+    ActionId.CLOSE_RECOVERY: (EventKind.RECOVERY_CLOSED, _CLOSED_DONE_OR_DECLINED, None),
 }
 
 _STATE_PHRASES: dict[Status, str] = {
@@ -111,6 +118,17 @@ class ActionInput:
     due_was: str | None = None
     """For a manager's extension: the due date the clicked button was made for (ISO); a date
     changed since makes the click outdated. None: not checked (the console has no stale cards)."""
+    alternative_to: Person | None = None
+    """A decline's alternative person (someone who could do it instead)."""
+    alternative_request: int | None = None
+    """A decline's alternative request (another request that covers it)."""
+    no_alternative: str | None = None
+    """Why a decline offers no alternative."""
+    decline: int | None = None
+    """Which decline a requester's "Ask ... instead" / "Accept the alternative" answers (its
+    place in the log, from the button)."""
+    round: int | None = None
+    """Which recovery round a follow-up answer is about (from the button)."""
 
 
 @dataclass
@@ -123,7 +141,13 @@ class Outcome:
     repeated: bool = False
 
 
-_NOUNS: dict[str, str] = {"text": "request", "note": "note", "alternative": "alternative", "comment": "comment"}
+_NOUNS: dict[str, str] = {
+    "text": "request",
+    "note": "note",
+    "alternative": "alternative",
+    "no_alternative": "explanation",
+    "comment": "comment",
+}
 
 
 def _clean(text: str | None, what: str, *, field: str = "note", required: bool = False) -> str | None:
@@ -186,10 +210,13 @@ def check_allowed(request: Request, action: ActionId, actor: Person, directory: 
         )
 
 
-def _check_rules(request: Request, action: ActionId, inputs: ActionInput, now: datetime) -> None:
+def _check_rules(request: Request, action: ActionId, inputs: ActionInput, now: datetime, directory: Directory) -> None:
     """Rules beyond state and role: required fields, reopen window, rating once, recovery order."""
     if action == ActionId.DECLINE:
         _clean(inputs.note, "a reason for declining", required=True)
+        _check_alternative(request, inputs, directory)
+    if action in (ActionId.ASK_INSTEAD, ActionId.ACCEPT_ALTERNATIVE, ActionId.ASK_AGAIN):
+        _check_after_decline(request, action, inputs, directory, now)
     if action in (ActionId.HANDOFF, ActionId.REASSIGN):
         if inputs.to is None:
             raise InvalidCommand("Say who should take it over.", field="to")
@@ -212,19 +239,8 @@ def _check_rules(request: Request, action: ActionId, inputs: ActionInput, now: d
             raise InvalidCommand("Please give a rating from 1 to 5.", field="score")
         if request.rating is not None:
             raise InvalidTransition(f"You already rated {request.ref}. Thank you!")
-    if action == ActionId.RECOVER:
-        rating = request.rating
-        if rating is None or rating.score > POOR_RATING:
-            raise InvalidTransition(f"{request.ref} has no poor rating to answer.")
-        if request.last(EventKind.RECOVERY_PLANNED, EventKind.RATED).kind != EventKind.RATED:  # type: ignore[union-attr]
-            raise InvalidTransition(f"You already answered the rating of {request.ref}.")
-        _clean(inputs.note, "what you will do about it", required=True)
-    if action == ActionId.FOLLOW_UP:
-        last = request.last(EventKind.RECOVERY_PLANNED, EventKind.FOLLOWED_UP, EventKind.RATED)
-        if last is None or last.kind != EventKind.RECOVERY_PLANNED:
-            raise InvalidTransition(f"There is no follow-up waiting for {request.ref}.")
-        if inputs.satisfied is None:
-            raise InvalidCommand("Please say whether you are satisfied now.", field="satisfied")
+    if action in (ActionId.RECOVER, ActionId.FOLLOW_UP, ActionId.CLOSE_RECOVERY):
+        _check_recovery(request, action, inputs, directory)
     if action == ActionId.COMMENT:
         _clean(inputs.note, "a comment", required=True)
     if action == ActionId.SET_DUE and request.due_at is not None:
@@ -272,6 +288,130 @@ def _check_nudge(request: Request, directory: Directory, now: datetime) -> None:
         f"{request.ref} on {cards.when(last.at, tz)} (their time): one nudge a working day. "
         f"You can nudge again from {cards.when(again, tz)}, their time."
     )
+
+
+def _check_alternative(request: Request, inputs: ActionInput, directory: Directory) -> None:
+    """A decline offers an alternative (a person, another request, words) or says why there is none."""
+    offered = inputs.alternative_to is not None or inputs.alternative_request is not None
+    offered = _clean(inputs.alternative, "alternative", field="alternative") is not None or offered
+    why_none = _clean(inputs.no_alternative, "why there is no alternative", field="no_alternative")
+    if not offered and why_none is None:
+        raise InvalidCommand(
+            "Please offer an alternative (someone who could do it, another request, or another option) "
+            "or say why there is none.",
+            field="alternative",
+        )
+    if offered and why_none is not None:
+        raise InvalidCommand(
+            "You offered an alternative and also said there is none; keep one of the two.", field="no_alternative"
+        )
+    other = inputs.alternative_to
+    if other is not None:
+        if other.id == request.requester_id:
+            raise InvalidCommand(
+                f"{request.ref} came from {other.handle}; name someone else who could do it.", field="alternative_to"
+            )
+        if other.id == request.provider_id:
+            raise InvalidCommand(
+                "You are the one declining; name someone else who could do it.", field="alternative_to"
+            )
+        if other.is_bot or not other.active:
+            raise InvalidCommand(f"You can't name {other.handle}: they can't take requests.", field="alternative_to")
+    number = inputs.alternative_request
+    if number is not None:
+        if number == request.number:
+            raise InvalidCommand(f"That is {request.ref} itself; name another request.", field="alternative_request")
+        covering = directory.store.get_request(request.workspace, number)
+        if covering is None:
+            raise NotFound(f"I can't find R-{number}.", field="alternative_request")
+
+
+def last_decline(request: Request) -> tuple[int, Event] | None:
+    """The latest decline and its place in the log (what the requester's choices answer)."""
+    for index in range(len(request.events) - 1, -1, -1):
+        if request.events[index].kind == EventKind.DECLINED:
+            return index, request.events[index]
+    return None
+
+
+def alternative_taken(request: Request) -> bool:
+    """True when the requester accepted the latest decline's alternative."""
+    found = last_decline(request)
+    return found is not None and any(e.kind == EventKind.ALTERNATIVE_ACCEPTED for e in request.events[found[0] + 1 :])
+
+
+def _check_after_decline(
+    request: Request, action: ActionId, inputs: ActionInput, directory: Directory, now: datetime
+) -> None:
+    """The requester's answers to a decline: to the latest one, within the reopen window, once."""
+    found = last_decline(request)
+    if found is None:  # the state machine only lets a declined request get here
+        raise InvalidTransition(f"{request.ref} wasn't declined.")
+    index, decline = found
+    if inputs.decline is not None and inputs.decline != index:
+        raise InvalidTransition(f"That button answers an older decline of {request.ref}; see its card.")
+    if alternative_taken(request):
+        raise InvalidTransition(f"You already accepted the alternative for {request.ref}; it is resolved.")
+    if now - decline.at > REOPEN_WINDOW:
+        raise InvalidTransition(
+            f"{request.ref} was declined more than {REOPEN_WINDOW.days} days ago; please open a new request instead."
+        )
+    declined_by = directory.handle(decline.actor_id)
+    if action == ActionId.ASK_AGAIN:
+        _clean(inputs.note, f"a note for {declined_by}: what changed, or why it matters", required=True)
+    elif action == ActionId.ACCEPT_ALTERNATIVE and not (decline.alternative or decline.alternative_request):
+        raise InvalidTransition(
+            f"There is no alternative to accept for {request.ref}"
+            + (f"; ask {directory.handle(decline.alternative_id)} instead." if decline.alternative_id else ".")
+        )
+    elif action == ActionId.ASK_INSTEAD:
+        if decline.alternative_id is None:
+            raise InvalidTransition(f"The decline of {request.ref} named nobody else to ask.")
+        other = directory.get(decline.alternative_id)
+        if other is None or not other.active or other.is_bot:
+            raise InvalidCommand(
+                f"You can't ask {directory.handle(decline.alternative_id)}: they can't take requests any more. "
+                f"Ask {declined_by} again, or send a new request to someone else."
+            )
+        if other.id == request.requester_id:
+            raise InvalidCommand(f"The decline of {request.ref} named you; ask again or send it to someone else.")
+
+
+def _check_recovery(request: Request, action: ActionId, inputs: ActionInput, directory: Directory) -> None:
+    """Service recovery's rounds (see :mod:`bot.recovery`): who is waited on, and the manager's close."""
+    found = recovery(request)
+    if action == ActionId.RECOVER:
+        if found is None:
+            raise InvalidTransition(f"{request.ref} has no poor rating to answer.")
+        if found.state == "awaiting_answer":
+            raise InvalidTransition(
+                f"You already answered the rating of {request.ref}; "
+                f"{directory.handle(request.requester_id)} hasn't replied to your plan yet."
+            )
+        if found.state == "satisfied":
+            raise InvalidTransition(
+                f"{request.ref} is settled: {directory.handle(request.requester_id)} said they are satisfied now."
+            )
+        if found.state == "closed":
+            raise InvalidTransition(f"The service recovery of {request.ref} was closed by a manager.")
+        _clean(inputs.note, "what you will do about it", required=True)
+    elif action == ActionId.FOLLOW_UP:
+        if found is None or found.state != "awaiting_answer":
+            raise InvalidTransition(f"There is no follow-up waiting for {request.ref}.")
+        if inputs.round is not None and inputs.round != found.round:
+            raise InvalidTransition(f"That question was about an earlier plan for {request.ref}; see the newest one.")
+        if inputs.satisfied is None:
+            raise InvalidCommand("Please say whether you are satisfied now.", field="satisfied")
+    else:  # CLOSE_RECOVERY
+        if found is None or not found.is_open:
+            raise InvalidTransition(f"There is no service recovery open on {request.ref}.")
+        if not found.with_managers:
+            raise InvalidTransition(
+                f"The service recovery of {request.ref} is still between {directory.handle(request.requester_id)} "
+                f"and {directory.handle(request.provider_id)}; a manager closes it only after "
+                f"{MANAGER_AFTER_ROUNDS} unsuccessful rounds."
+            )
+        _clean(inputs.note, "why you are closing it (both of them will see it)", required=True)
 
 
 def _check_update_ask(request: Request, actor: Person, now: datetime) -> None:
@@ -358,14 +498,14 @@ def _due(request: Request, action: ActionId, inputs: ActionInput, actor: Person,
 
 _INPUTS: dict[ActionId, frozenset[str]] = {
     ActionId.DONE: frozenset({"note"}),
-    ActionId.DECLINE: frozenset({"note", "alternative"}),
+    ActionId.DECLINE: frozenset({"note", "alternative", "alternative_to", "alternative_request", "no_alternative"}),
     ActionId.HANDOFF: frozenset({"to", "note"}),
     ActionId.REASSIGN: frozenset({"to", "note"}),
     ActionId.REOPEN: frozenset({"note"}),
     ActionId.CANCEL: frozenset({"note"}),
     ActionId.RATE: frozenset({"rating"}),
     ActionId.RECOVER: frozenset({"note"}),
-    ActionId.FOLLOW_UP: frozenset({"satisfied", "note"}),
+    ActionId.FOLLOW_UP: frozenset({"satisfied", "note", "round"}),
     ActionId.COMMENT: frozenset({"note"}),
     ActionId.SET_DUE: frozenset({"due"}),
     ActionId.PROPOSE_DUE: frozenset({"due", "note"}),
@@ -373,6 +513,10 @@ _INPUTS: dict[ActionId, frozenset[str]] = {
     ActionId.DECLINE_DUE: frozenset({"proposal", "note"}),
     ActionId.EXTEND_DUE: frozenset({"due", "note", "due_was"}),
     ActionId.PROGRESS: frozenset({"note"}),
+    ActionId.ASK_INSTEAD: frozenset({"decline"}),
+    ActionId.ACCEPT_ALTERNATIVE: frozenset({"decline"}),
+    ActionId.ASK_AGAIN: frozenset({"note"}),
+    ActionId.CLOSE_RECOVERY: frozenset({"note"}),
 }
 
 
@@ -396,7 +540,7 @@ def apply_action(
         raise InvalidCommand(f"That button ({action.value}) doesn't change a request.")
     inputs = _relevant(action, inputs or ActionInput())
     check_allowed(request, action, actor, directory)
-    _check_rules(request, action, inputs, now)
+    _check_rules(request, action, inputs, now, directory)
     _check_turn(request, action, inputs, actor, directory)
     if action == ActionId.ASK_UPDATE:
         _check_update_ask(request, actor, now)
@@ -407,6 +551,10 @@ def apply_action(
     due_at = _due(request, action, inputs, actor, now)
     if action == ActionId.PROPOSE_DUE and due_at == request.due_at:
         raise InvalidCommand(f"{request.ref} is already due then.", field="due")
+    if action == ActionId.ASK_INSTEAD:  # a hand-off, by the requester, to the person the decline named
+        named = last_decline(request)
+        assert named is not None and named[1].alternative_id is not None  # _check_after_decline
+        inputs.to = directory.require(named[1].alternative_id)
     kind, _sources, target = _TRANSITIONS[action]
     event = Event(
         kind=kind,
@@ -414,6 +562,9 @@ def apply_action(
         actor_id=actor.id,
         note=_clean(inputs.note, "note"),
         alternative=_clean(inputs.alternative, "alternative", field="alternative"),
+        alternative_id=inputs.alternative_to.id if inputs.alternative_to else None,
+        alternative_request=inputs.alternative_request,
+        no_alternative=_clean(inputs.no_alternative, "why there is no alternative", field="no_alternative"),
         from_id=request.provider_id if inputs.to else None,
         to_id=inputs.to.id if inputs.to else None,
         rating=inputs.rating,
@@ -507,7 +658,7 @@ _REPLIES: dict[ActionId, str] = {
     ActionId.ACKNOWLEDGE: "You acknowledged {ref}.",
     ActionId.START: "You started {ref}.",
     ActionId.DONE: "You finished {ref}. {requester} will be asked to rate it.",
-    ActionId.DECLINE: "You declined {ref}; {requester} has been told why.",
+    ActionId.DECLINE: "You declined {ref}; {requester} has been told why, with your alternative.",
     ActionId.HANDOFF: "You handed {ref} off to {provider}, with the full history.",
     ActionId.REASSIGN: "You reassigned {ref} to {provider}.",
     ActionId.CANCEL: "You cancelled {ref}.",
@@ -527,6 +678,10 @@ _REPLIES: dict[ActionId, str] = {
         "The date changes only if {requester} accepts."
     ),
     ActionId.PROGRESS: "Progress note added to {ref}; {requester} can see it.",
+    ActionId.ASK_INSTEAD: "You asked {provider} instead; {ref} is with them now, with its full history.",
+    ActionId.ACCEPT_ALTERNATIVE: "You took up the alternative; {ref} is resolved by it.",
+    ActionId.ASK_AGAIN: "You asked {provider} again; {ref} is open again with your note.",
+    ActionId.CLOSE_RECOVERY: "You closed the service recovery of {ref}; {requester} and {provider} have been told.",
 }
 
 MAX_CONFLICT_RETRIES = 8
@@ -578,5 +733,7 @@ def act(
             proposed=cards.when(stored.events[-1].due_at, actor.tz, zone_name=True),
             other=directory.handle(_other_party(stored, actor.id)),
         )
+        if action == ActionId.DECLINE and not stored.events[-1].offers_alternative:
+            reply = reply.replace("with your alternative", "and why there is no alternative")
         return Outcome(stored, reply, messages)
     raise Conflict(f"R-{number} is changing too fast; please try again.")

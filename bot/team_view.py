@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 
 from bot import cards
 from bot.errors import NotAllowed
-from bot.metrics import POOR_RATING, last_rating
 from bot.models import Action, ActionId, Event, EventKind, Message, Person, Request, Section
 from bot.people import Directory
 from bot.ports import Store
+from bot.recovery import recovery
 from bot.stats import format_duration
 from bot.workhours import DEFAULT_HOURS, WorkingHours, working_time
 
@@ -72,12 +72,10 @@ def _escalation(request: Request) -> Event | None:
 
 
 def _in_recovery(request: Request) -> bool:
-    """Poorly rated and the requester has not said they are satisfied since."""
-    rated = request.last(EventKind.RATED)
-    rating = last_rating(request)
-    if rated is None or rating is None or rating.score > POOR_RATING:
-        return False
-    return not any(e.kind == EventKind.FOLLOWED_UP and e.satisfied and e.at >= rated.at for e in request.events)
+    """Poorly rated and its service recovery is still running (``bot.recovery``): not satisfied,
+    and not closed by a manager."""
+    found = recovery(request)
+    return found is not None and found.is_open
 
 
 def team_view(

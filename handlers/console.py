@@ -69,7 +69,7 @@ CLICK_USAGE: dict[ActionId, str] = {
     ActionId.ACKNOWLEDGE: "click acknowledge R-<n>",
     ActionId.START: "click start R-<n>",
     ActionId.DONE: "click done R-<n> [resolution]",
-    ActionId.DECLINE: "click decline R-<n> <reason> [-- <alternative>]",
+    ActionId.DECLINE: "click decline R-<n> <reason> -- <@handle | R-<m> | option | none: why>",
     ActionId.HANDOFF: "click handoff R-<n> @handle <context note>",
     ActionId.REASSIGN: "click reassign R-<n> @handle [note]",
     ActionId.CANCEL: "click cancel R-<n> [reason]",
@@ -77,6 +77,10 @@ CLICK_USAGE: dict[ActionId, str] = {
     ActionId.RATE: "click rate R-<n> <1-5> [need=score ...] [comment]",
     ActionId.RECOVER: "click recover R-<n> <what we'll do>",
     ActionId.FOLLOW_UP: "click follow_up R-<n> yes|no [note]",
+    ActionId.CLOSE_RECOVERY: "click close_recovery R-<n> <why it is settled>",
+    ActionId.ASK_INSTEAD: "click ask_instead R-<n>",
+    ActionId.ACCEPT_ALTERNATIVE: "click accept_alternative R-<n>",
+    ActionId.ASK_AGAIN: "click ask_again R-<n> <what changed>",
     ActionId.COMMENT: "click comment R-<n> <text>",
     ActionId.SET_DUE: "click due R-<n> <when>",
     ActionId.PROPOSE_DUE: "click propose R-<n> <when> [-- <reason>]",
@@ -98,8 +102,9 @@ CLICK_USAGE: dict[ActionId, str] = {
 def action_hint(action: Action) -> str:
     """How to press one button of a card, e.g. ``Hand off: click handoff R-1 @handle <context note>``."""
     usage = CLICK_USAGE.get(action.id, f"click {action.id.value} R-<n>")
-    if action.id == ActionId.FOLLOW_UP and action.value in ("yes", "no"):
-        usage = "click follow_up R-<n> yes" if action.value == "yes" else "click follow_up R-<n> no [note]"
+    answer = (action.value or "").partition(":")[0]
+    if action.id == ActionId.FOLLOW_UP and answer in ("yes", "no"):
+        usage = "click follow_up R-<n> yes" if answer == "yes" else "click follow_up R-<n> no [note]"
     if action.id == ActionId.PULSE:
         return f"{action.label}: {usage.replace('<week>', action.value or '<week>')}"
     return f"{action.label}: {usage.replace('R-<n>', f'R-{action.request}')}"
@@ -193,6 +198,9 @@ def home_text(shown: Home) -> str:
     person, summary, tally = shown.person, shown.summary, shown.kudos
     lines = [f"[to {person.handle}] Your home (what the App Home shows)"]
     lines += _home_listing("Waiting on you", shown.waiting_on_you, "Nothing is waiting on you. Nice!")
+    if shown.recoveries:
+        lines.append(f"  Service recovery waiting on you ({len(shown.recoveries)}):")
+        lines += [f"    {line}" for line in shown.recoveries[:LISTED]]
     lines += _home_listing("Your open requests", shown.your_requests, "You have no open requests.")
     lines += [
         "  Your responsiveness this month:",
@@ -293,6 +301,9 @@ _ACTION_ALIASES = {
     "followup": "follow_up",
     "hand_off": "handoff",
     "finish": "done",
+    "instead": "ask_instead",
+    "accept_alt": "accept_alternative",
+    "again": "ask_again",
 }
 
 
@@ -339,7 +350,7 @@ def _inputs(action: ActionId, args: str, directory: Directory) -> ActionInput:
             reason, _sep, alternative = args.partition("--")
             if not reason.strip():
                 raise _usage(action)
-            return ActionInput(note=reason.strip(), alternative=alternative.strip() or None)
+            return _alternative(ActionInput(note=reason.strip()), alternative.strip(), directory)
         case ActionId.HANDOFF | ActionId.REASSIGN:
             who, _sep, note = args.partition(" ")
             if not who.startswith("@") or len(who) < 2 or (action == ActionId.HANDOFF and not note.strip()):
@@ -350,7 +361,7 @@ def _inputs(action: ActionId, args: str, directory: Directory) -> ActionInput:
             return ActionInput(to=person, note=note.strip() or None)
         case ActionId.RATE:
             return ActionInput(rating=_rating(args))
-        case ActionId.RECOVER | ActionId.COMMENT | ActionId.PROGRESS:
+        case ActionId.RECOVER | ActionId.COMMENT | ActionId.PROGRESS | ActionId.ASK_AGAIN | ActionId.CLOSE_RECOVERY:
             if not args:
                 raise _usage(action)
             return ActionInput(note=args)
@@ -374,7 +385,13 @@ def _inputs(action: ActionId, args: str, directory: Directory) -> ActionInput:
             if not when.strip() or not reason.strip():
                 raise _usage(action)
             return ActionInput(due=when.strip(), note=reason.strip())
-        case ActionId.ACCEPT_DUE | ActionId.ASK_UPDATE | ActionId.NUDGE:
+        case (
+            ActionId.ACCEPT_DUE
+            | ActionId.ASK_UPDATE
+            | ActionId.NUDGE
+            | ActionId.ASK_INSTEAD
+            | ActionId.ACCEPT_ALTERNATIVE
+        ):
             if args:
                 raise _usage(action)
             return ActionInput()
@@ -387,6 +404,38 @@ def _inputs(action: ActionId, args: str, directory: Directory) -> ActionInput:
                 raise _usage(action)
             return ActionInput(satisfied=verdict, note=note.strip() or None)
     raise _usage(action)
+
+
+_NO_ALTERNATIVE = re.compile(r"^(?:none|no alternative)\b[\s:,.-]*", re.IGNORECASE)
+
+
+def _alternative(inputs: ActionInput, text: str, directory: Directory) -> ActionInput:
+    """A decline's alternative as typed after ``--``: ``@carol`` (someone who could do it),
+    ``R-12`` (another request that covers it), other words (an option), in any mix; or
+    ``none <why>`` when there is none. The core insists on one or the other."""
+    if (none := _NO_ALTERNATIVE.match(text)) is not None:
+        inputs.no_alternative = text[none.end() :].strip() or None
+        if inputs.no_alternative is None:
+            raise InvalidCommand("Say why there is no alternative, e.g. -- none: we stopped doing these.")
+        return inputs
+    words = []
+    for word in text.split():
+        bare = word.rstrip(".,;:!?")
+        if bare.startswith("@") and len(bare) > 1 and inputs.alternative_to is None:
+            person = directory.by_handle(bare)
+            if person is None:
+                raise NotFound(f"I don't know {bare}. Type who to see everyone's handle.")
+            inputs.alternative_to = person
+        elif (
+            inputs.alternative_request is None
+            and bare.lower().lstrip("#").startswith("r-")
+            and (number := commands.parse_request_id(bare)) is not None
+        ):
+            inputs.alternative_request = number
+        else:
+            words.append(word)
+    inputs.alternative = " ".join(words) or None
+    return inputs
 
 
 def neutral_click(click: Click, actor: Person) -> clicks.Click:

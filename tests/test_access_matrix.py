@@ -51,6 +51,7 @@ EXPECTED_GRANTS: dict[Permission, set[Role]] = {
     Permission.STEER: {Role.REQUESTER},
     Permission.NEGOTIATE: {Role.REQUESTER, Role.PROVIDER},
     Permission.MANAGE: {Role.MANAGER},
+    Permission.CLOSE_RECOVERY: {Role.MANAGER},
 }
 
 OPEN = {Status.OPEN, Status.ACKNOWLEDGED, Status.IN_PROGRESS}
@@ -78,6 +79,10 @@ EXPECTED_ACTIONS: dict[ActionId, tuple[Permission, set[Status]]] = {
     ActionId.NUDGE: (Permission.MANAGE, OPEN),
     ActionId.EXTEND_DUE: (Permission.MANAGE, OPEN),
     ActionId.PROGRESS: (Permission.ACT, OPEN),
+    ActionId.ASK_INSTEAD: (Permission.STEER, {Status.DECLINED}),
+    ActionId.ACCEPT_ALTERNATIVE: (Permission.STEER, {Status.DECLINED}),
+    ActionId.ASK_AGAIN: (Permission.STEER, {Status.DECLINED}),
+    ActionId.CLOSE_RECOVERY: (Permission.CLOSE_RECOVERY, SERVED),
 }
 """Per action: the permission it needs and the states it may start from."""
 

@@ -287,8 +287,8 @@ def test_switching_tolerates_an_at_sign_and_capitals(console: Console) -> None:
     [
         ("click acknowledge", "click acknowledge R-<n>"),
         ("click acknowledge R-1 right away", "click acknowledge R-<n>"),
-        ("click decline R-1", "click decline R-<n> <reason> [-- <alternative>]"),
-        ("click decline R-1 -- ask ivan", "click decline R-<n> <reason> [-- <alternative>]"),
+        ("click decline R-1", "click decline R-<n> <reason> -- <@handle | R-<m> | option | none: why>"),
+        ("click decline R-1 -- ask ivan", "click decline R-<n> <reason> -- <@handle | R-<m> | option | none: why>"),
         ("click handoff R-1 carol needs a note", "click handoff R-<n> @handle <context note>"),
         ("click handoff R-1 @carol", "click handoff R-<n> @handle <context note>"),
         ("click reassign R-1", "click reassign R-<n> @handle [note]"),
@@ -330,7 +330,7 @@ def test_rating_names_unknown_needs_and_bad_scores(console: Console) -> None:
 def test_decline_takes_a_reason_and_an_alternative(console: Console) -> None:
     said(console, "as alice", "/request @bob need Q3 numbers by friday", "as bob")
     assert said(console, "click decline R-1 not my area -- ask ivan")[0] == (
-        "[to bob] You declined R-1; alice has been told why."
+        "[to bob] You declined R-1; alice has been told why, with your alternative."
     )
     declined = console.store.get_request("default", 1).events[-1]  # type: ignore[union-attr]
     assert (declined.note, declined.alternative) == ("not my area", "ask ivan")
@@ -843,3 +843,41 @@ def test_the_sample_week_plays_every_line_and_ends_with_requests_in_every_state(
         assert len(links) >= 4  # several teams serve each other, in both directions
     finally:
         store.close()
+
+
+def test_the_readme_walk_through_runs_and_takes_up_a_decline_in_one_step(console: Console) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    walk = readme.split("seeded from the sample org", 1)[1].split("```", 2)[1]
+    lines = [line for line in walk.splitlines() if line.strip()]
+    assert "click ask_instead R-2" in lines
+    output = said(console, *lines)
+    assert not [line for line in output if "Usage:" in line or "can't" in line or "There's no" in line], output
+    assert "[to bob] You declined R-2; alice has been told why, with your alternative." in output
+    assert "[to alice] You asked carol instead; R-2 is with them now, with its full history." in output
+    assert "[to carol] R-2 is yours now: alice asked carol instead of bob" in output
+    request = console.store.get_request("default", 2)
+    assert request is not None and request.provider_id == console.store.find_person("default", handle="carol").id  # type: ignore[union-attr]
+
+
+def test_a_console_decline_reads_a_person_a_request_words_or_none(console: Console) -> None:
+    said(console, "as alice", "/request @bob need Q3 numbers", "/request @bob the board pack", "as bob")
+    assert said(console, "click decline R-1 no -- @zed") == [
+        "[to bob] I don't know @zed. Type who to see everyone's handle."
+    ]
+    assert "offer an alternative" in said(console, "click decline R-1 not mine --")[0]
+    assert said(console, "click decline R-1 no -- none")[0] == (
+        "[to bob] Say why there is no alternative, e.g. -- none: we stopped doing these."
+    )
+    assert said(console, "click decline R-1 we stopped these -- none: nobody does them any more")[0] == (
+        "[to bob] You declined R-1; alice has been told why, and why there is no alternative."
+    )
+    said(console, "click decline R-2 same as the other -- @carol, R-1 or the wiki")
+    declined = console.store.get_request("default", 2).events[-1]  # type: ignore[union-attr]
+    carol = console.store.find_person("default", handle="carol")
+    assert carol is not None
+    assert (declined.alternative_id, declined.alternative_request, declined.alternative) == (carol.id, 1, "or the wiki")
+    said(console, "as alice")
+    assert said(console, "click accept_alternative R-1") == ["[to alice] There is no alternative to accept for R-1."]
+    assert "[to alice] You took up the alternative; R-2 is resolved by it." in said(
+        console, "click accept_alternative R-2"
+    )

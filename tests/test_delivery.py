@@ -201,6 +201,8 @@ def test_a_failed_escalation_to_a_manager_is_not_revealed_to_the_requester(org_s
     step(ActionId.RATE, alice, rating=Rating(score=1))
     step(ActionId.RECOVER, bob, note="we'll fix it")
     step(ActionId.FOLLOW_UP, alice, satisfied=False)
+    step(ActionId.RECOVER, bob, note="and a call")  # the manager comes in after the second round
+    step(ActionId.FOLLOW_UP, alice, satisfied=False)
     notifier = RecordingNotifier(unreachable={"P-dave"})
     deliver_due(store=org_store, notifiers=[notifier], now=NOW)
     deliver_due(store=org_store, notifiers=[notifier], now=NOW + timedelta(days=8))

@@ -184,7 +184,7 @@ def test_done_prompts_for_a_rating_and_rating_twice_is_refused(org_store: Store)
         _act(org_store, "alice", ActionId.RATE, rating=Rating(score=4))
 
 
-def test_poor_rating_starts_service_recovery_then_one_follow_up(org_store: Store) -> None:
+def test_poor_rating_starts_service_recovery_and_not_yet_starts_another_round(org_store: Store) -> None:
     _create(org_store)
     _act(org_store, "bob", ActionId.DONE)
     with pytest.raises(InvalidTransition, match="no poor rating"):
@@ -202,7 +202,9 @@ def test_poor_rating_starts_service_recovery_then_one_follow_up(org_store: Store
     with pytest.raises(InvalidTransition, match="already answered"):
         _act(org_store, "bob", ActionId.RECOVER, note="again")
     answered = _act(org_store, "alice", ActionId.FOLLOW_UP, satisfied=False, note="still waiting")
-    assert any(m.recipient_id == "P-dave" for m in answered.messages), "unhappy follow-up reaches the manager"
+    assert not any(m.recipient_id == "P-dave" for m in answered.messages), "the manager comes in after round 2"
+    again = next(m for m in answered.messages if m.kind == "recovery_prompt")
+    assert again.recipient_id == "P-bob" and "still waiting" in again.text and "(round 2)" in again.title
     with pytest.raises(InvalidTransition, match="no follow-up waiting"):
         _act(org_store, "alice", ActionId.FOLLOW_UP, satisfied=True)
 
@@ -224,7 +226,7 @@ def test_status_is_always_the_replay_of_the_log(org_store: Store) -> None:
         ("bob", ActionId.HANDOFF, {"to": "carol", "note": "yours"}),
         ("carol", ActionId.DONE, {}),
         ("alice", ActionId.REOPEN, {}),
-        ("carol", ActionId.DECLINE, {"note": "can't"}),
+        ("carol", ActionId.DECLINE, {"note": "can't", "no_alternative": "nobody else has access"}),
     ]:
         outcome = _act(org_store, who, action, **extra)
         assert outcome.request.status == status_after(outcome.request.events)

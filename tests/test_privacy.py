@@ -107,7 +107,8 @@ def build_history(store: Store) -> None:
     _act(store, 2, ActionId.DECLINE, "P-alice", note=ALICE_SAYS[2], alternative=ALICE_SAYS[3])
     _ask(store, "P-carol", "P-bob", "loop in <@U0ALICE> on the forecast, Alice knows it, ping @alice")  # a mention
     _ask(store, "P-frank", "P-alice", "the pipeline report")  # open, with alice
-    _ask(store, "P-erin", "P-carol", "nothing to do with her")  # unrelated
+    _ask(store, "P-erin", "P-carol", "nothing to do with her")  # unrelated, but carol names alice instead
+    _act(store, 5, ActionId.DECLINE, "P-carol", note="not mine", alternative_to=store.get_person("default", "P-alice"))
     directory = Directory(store, "default")
     give_kudos(
         store=store,
@@ -278,7 +279,7 @@ def test_the_forget_is_audited_without_naming_them(rewritable: Store) -> None:
     assert [a["action"] for a in sorted(audits, key=lambda a: a["action"])] == ["export", "forget"]
     assert all(a["person_id"] == report.person_id and a["actor"] == "dpo" for a in audits)
     forget = next(a for a in audits if a["action"] == "forget")
-    assert forget["counts"]["requests"] == 5 and forget["counts"]["kudos"] == 2
+    assert forget["counts"]["requests"] == 6 and forget["counts"]["kudos"] == 2
 
 
 def test_someone_returning_after_being_forgotten_starts_afresh(rewritable: Store) -> None:
@@ -293,7 +294,7 @@ def test_a_dry_run_changes_nothing(rewritable: Store) -> None:
     before = dump(rewritable)
     report = forget_person(store=rewritable, workspace="default", handle="alice", now=NOW, actor="dpo", dry_run=True)
     assert dump(rewritable) == before
-    assert report.requests == 5 and report.kudos == 2 and report.documents == 3 and report.open_requests == [4, 6]
+    assert report.requests == 6 and report.kudos == 2 and report.documents == 3 and report.open_requests == [4, 6]
 
 
 def test_on_a_contract_only_store_forget_erases_what_it_can_and_names_the_rest(plain: Store) -> None:

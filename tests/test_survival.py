@@ -137,7 +137,7 @@ def test_a_reopened_request_resolves_at_its_final_close_and_a_decline_is_a_respo
     )
     facts = request_facts(req, people=PEOPLE, now=created + 30 * H)
     assert (facts.time_to_acknowledge, facts.time_to_resolve, facts.reopened) == (1 * H, 10 * H, True)
-    assert "declined, no alternative" not in facts.complaints  # it was done in the end
+    assert "declined, no alternative taken up" not in facts.complaints  # it was done in the end
 
 
 def test_each_complaint_is_recognised_from_the_history() -> None:
@@ -157,9 +157,15 @@ def test_each_complaint_is_recognised_from_the_history() -> None:
     escalated = request(created, ev(EventKind.ESCALATED, created + 48 * H, "servechain", to_id="P-lou"))
     assert request_facts(escalated, people=PEOPLE, now=now).complaints == ("escalation",)
     declined = request(created, ev(EventKind.DECLINED, created + 1 * H, "P-kai", note="no"))
-    assert request_facts(declined, people=PEOPLE, now=now).complaints == ("declined, no alternative",)
+    assert request_facts(declined, people=PEOPLE, now=now).complaints == ("declined, no alternative taken up",)
     offered = request(created, ev(EventKind.DECLINED, created + 1 * H, "P-kai", note="no", alternative="ask Lou"))
-    assert request_facts(offered, people=PEOPLE, now=now).complaints == ()
+    assert request_facts(offered, people=PEOPLE, now=now).complaints == ("declined, no alternative taken up",)
+    taken = request(
+        created,
+        ev(EventKind.DECLINED, created + 1 * H, "P-kai", note="no", alternative="the self-service form"),
+        ev(EventKind.ALTERNATIVE_ACCEPTED, created + 2 * H, "P-ann"),
+    )
+    assert request_facts(taken, people=PEOPLE, now=now).complaints == ()
     late = request(
         created,
         ev(EventKind.ACKNOWLEDGED, created + 1 * M, "P-kai"),

@@ -21,8 +21,8 @@ def register(commands: Commands) -> None:
     parser = commands.add_parser(
         "patterns",
         help="complaint patterns for a team, a person, a team link or everyone",
-        description="Poor ratings, 'still not satisfied', escalations, declines without an alternative and "
-        "missed promises, grouped by need, tag, counterpart team and recurring comment theme, with the trend "
+        description="Poor ratings, 'still not satisfied', escalations, declines without a taken-up alternative "
+        "and missed promises, grouped by need, tag, counterpart team and recurring comment theme, with the trend "
         "against the previous window (docs/metrics.md).",
     )
     parser.add_argument(

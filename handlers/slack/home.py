@@ -68,6 +68,14 @@ def _listing(title: str, items: list[HomeItem], empty: str) -> list[Block]:
     return blocks
 
 
+def _recovery_blocks(lines: list[str]) -> list[Block]:
+    """Service recoveries waiting on the person's (next) plan; nothing when there are none."""
+    if not lines:
+        return []
+    shown = [section(fit(line, 600)) for line in lines[:LISTED]]
+    return [header(f"Service recovery waiting on you ({len(lines)})"), *shown]
+
+
 def home_view(
     *,
     store: Store,
@@ -88,6 +96,7 @@ def home_view(
     }
     blocks: list[Block] = [new_button]
     blocks += _listing("Waiting on you", shown.waiting_on_you, "Nothing is waiting on you. Nice!")
+    blocks += _recovery_blocks(shown.recoveries)
     blocks += _listing("Your open requests", shown.your_requests, "You have no open requests.")
     blocks += [
         header("Your responsiveness this month"),

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from bot.models import MAX_TEXT, NEEDS, ActionId, Priority, Request
 from bot.pulse import ANONYMITY_NOTE, MAX_COMMENT, QUESTIONS, SCALE, PulseSettings
+from bot.workhours import zone
 from handlers.slack.render import Block, clip, fit, plain, section
 
 NEW_REQUEST = "new_request"
@@ -27,6 +29,7 @@ THANK_FORM = "thank_form"
 PULSE_FORM = "pulse_form"
 """callback_id of the weekly pulse's form (its private metadata holds the week only)."""
 
+DUE_HINT = "The day and the time it is due, in your time zone."
 MAX_TITLE = 24
 MAX_LABEL = 2000
 MAX_OPTION_TEXT = 75
@@ -52,6 +55,8 @@ _VERB: dict[ActionId, str] = {
     ActionId.DECLINE_DUE: "Decline date",
     ActionId.EXTEND_DUE: "Propose date",
     ActionId.PROGRESS: "Post progress",
+    ActionId.ASK_AGAIN: "Ask again",
+    ActionId.CLOSE_RECOVERY: "Close recovery",
 }
 
 # (label, required) of the free-text "note" field per action
@@ -69,6 +74,8 @@ _NOTE: dict[ActionId, tuple[str, bool]] = {
     ActionId.DECLINE_DUE: ("Why not? (optional)", False),
     ActionId.EXTEND_DUE: ("Why the new date? The requester sees this and decides", True),
     ActionId.PROGRESS: ("How is it going?", True),
+    ActionId.ASK_AGAIN: ("What changed, or why does it matter? They will see this", True),
+    ActionId.CLOSE_RECOVERY: ("Why is it settled? Both of them will see this", True),
 }
 
 
@@ -126,13 +133,7 @@ def new_request_modal(*, text: str | None = None, provider_user_id: str | None =
     blocks = [
         _input("provider", "Who should do it?", provider, optional=False),
         _input("text", "What do you need?", _text_element(multiline=True, initial=text), optional=False),
-        _input(
-            "due",
-            "Due date",
-            {"type": "datepicker"},
-            optional=True,
-            hint="Due at the end of that working day, your time.",
-        ),
+        _input("due", "Due", {"type": "datetimepicker"}, optional=True, hint=DUE_HINT),
         _input("priority", "Priority", priority, optional=True),
         _input(
             "parent",
@@ -190,22 +191,29 @@ def field_block(action: ActionId, name: str) -> Block | None:
     if name == "note":
         label, required = _NOTE.get(action, ("Note", False))
         return _input("note", label, _text_element(multiline=True), optional=not required)
+    element: dict[str, Any]
+    if name == "alternative_to":
+        element = {"type": "users_select", "placeholder": plain("Pick a person", 150)}
+        return _input("alternative_to", "Who could do it instead?", element, optional=True)
+    if name == "alternative_request":
+        element = _text_element(multiline=False, placeholder="e.g. R-12")
+        return _input("alternative_request", "Or another request that covers it", element, optional=True)
     if name == "alternative":
         return _input(
             "alternative",
-            "What could they do instead? (optional)",
-            _text_element(multiline=True, placeholder="Another person, a later date, a self-service link..."),
+            "Or another option",
+            _text_element(multiline=True, placeholder="A later date, a self-service link..."),
             optional=True,
         )
-    element: dict[str, Any]
-    if name == "due":
+    if name == "no_alternative":
         return _input(
-            "due",
-            "Due date",
-            {"type": "datepicker"},
-            optional=False,
-            hint="Due at the end of that working day, your time.",
+            "no_alternative",
+            "No alternative? Say why",
+            _text_element(multiline=True, placeholder="e.g. we stopped offering this"),
+            optional=True,
         )
+    if name == "due":
+        return _input("due", "Due", {"type": "datetimepicker"}, optional=False, hint=DUE_HINT)
     if name == "to":
         element = {"type": "users_select", "placeholder": plain("Pick a person", 150)}
         return _input("to", "Who should take it over?", element, optional=False)
@@ -236,6 +244,10 @@ def action_modal(target: FormTarget, inputs: list[str], request: Request | None)
     if target.action == ActionId.EXTEND_DUE:
         blocks.append(
             section("The requester is asked to accept the new date; it changes only if they do. The provider is told.")
+        )
+    if target.action == ActionId.DECLINE:
+        blocks.append(
+            section("Offer an alternative (a person, another request or another option), or say why there is none.")
         )
     blocks += [b for name in inputs if (b := field_block(target.action, name)) is not None]
     callback = THANK_FORM if target.action == ActionId.THANK else ACTION_FORM  # thanks are kudos, not a request action
@@ -299,3 +311,12 @@ class FormValues:
         """A datepicker's ``YYYY-MM-DD``."""
         value = self._state(block_id).get("selected_date")
         return value if isinstance(value, str) and value else None
+
+    def due(self, block_id: str, tz: str) -> str | None:
+        """A due date and time as the core reads it, in the person's zone ``tz``: a
+        datetimepicker's moment (a Unix time) as ``YYYY-MM-DD HH:MM`` there, or a datepicker's
+        ``YYYY-MM-DD`` (forms opened before the time picker came keep working)."""
+        moment = self._state(block_id).get("selected_date_time")
+        if isinstance(moment, int | float) and not isinstance(moment, bool) and 0 < moment < 2**40:
+            return datetime.fromtimestamp(moment, tz=zone(tz)).strftime("%Y-%m-%d %H:%M")
+        return self.date(block_id)

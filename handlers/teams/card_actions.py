@@ -19,7 +19,8 @@ from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnCon
 from botbuilder.schema import Activity, ActivityTypes
 
 from bot.clicks import UNKNOWN_BUTTON, Click, ClickResult, outbox_card_ref, run_click
-from bot.errors import NotFound
+from bot.commands import parse_request_id
+from bot.errors import InvalidCommand, NotFound
 from bot.models import NEEDS, ActionId, Person
 from bot.people import Directory
 from bot.requests import ActionInput, make_rating
@@ -80,22 +81,43 @@ def execute_data(invoke_value: Any) -> Any:
     return None
 
 
-def _person(directory: Directory, text: str) -> Person:
+def _person(directory: Directory, text: str, field: str = "to") -> Person:
     wanted = text.strip().lstrip("@")
     person = directory.by_handle(wanted)
     if person is None and "@" in wanted:
         person = directory.store.find_person(directory.workspace, email=wanted)
     if person is None:
-        raise NotFound(f"I don't know {text.strip()}. Use their handle (like carol) or their email.")
+        raise NotFound(f"I don't know {text.strip()}. Use their handle (like carol) or their email.", field=field)
     return person
+
+
+def _due(fields: dict[str, str]) -> str | None:
+    """The picked date, with the picked time when there is one (``2026-12-04 15:00``)."""
+    day = fields.get("due")
+    time = fields.get(render.DUE_TIME)
+    return f"{day} {time}" if day and time else day
 
 
 def action_input(submission: Submission, directory: Directory) -> ActionInput:
     """Form fields to the core's ActionInput (the core checks what is required)."""
     fields = submission.fields
-    inputs = ActionInput(note=fields.get("note"), alternative=fields.get("alternative"), due=fields.get("due"))
+    inputs = ActionInput(
+        note=fields.get("note"),
+        alternative=fields.get("alternative"),
+        no_alternative=fields.get("no_alternative"),
+        due=_due(fields),
+    )
     if fields.get("to"):
         inputs.to = _person(directory, fields["to"])
+    if fields.get("alternative_to"):
+        inputs.alternative_to = _person(directory, fields["alternative_to"], field="alternative_to")
+    if fields.get("alternative_request"):
+        inputs.alternative_request = parse_request_id(fields["alternative_request"])
+        if inputs.alternative_request is None:
+            raise InvalidCommand(
+                f"{fields['alternative_request'][:40]!r} isn't a request number; write it like R-12.",
+                field="alternative_request",
+            )
     if submission.action == ActionId.RATE and fields.get("score"):
         needs = {need: fields[need] for need in NEEDS if fields.get(need)}
         inputs.rating = make_rating(fields["score"], needs, fields.get("comment"))

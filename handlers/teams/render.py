@@ -54,6 +54,8 @@ _NOTE_FIELDS: dict[ActionId, tuple[str, bool, str]] = {
     ActionId.DECLINE_DUE: ("Why not? (optional)", False, ""),
     ActionId.EXTEND_DUE: ("Why the new date? (the requester sees it and decides)", True, "e.g. waiting on the audit"),
     ActionId.PROGRESS: ("How is it going?", True, "Where it stands and what's next"),
+    ActionId.ASK_AGAIN: ("What changed, or why does it matter?", True, "They will see this"),
+    ActionId.CLOSE_RECOVERY: ("Why is it settled?", True, "Both of them will see this"),
 }
 _SUBMIT_LABELS: dict[ActionId, str] = {
     ActionId.DONE: "Mark done",
@@ -70,8 +72,14 @@ _SUBMIT_LABELS: dict[ActionId, str] = {
     ActionId.EXTEND_DUE: "Propose to the requester",
     ActionId.PROGRESS: "Post progress",
     ActionId.PULSE: "Send answers",
+    ActionId.ASK_AGAIN: "Ask again",
+    ActionId.CLOSE_RECOVERY: "Close recovery",
 }
 _SCORES = [{"title": f"{n}", "value": f"{n}"} for n in range(1, 6)]
+
+
+DUE_TIME = "due_time"
+"""The time input beside a due date's ``Input.Date`` (Adaptive Cards have no date-time input)."""
 
 
 def input_id(action: ActionId, field: str, request: int | None = None) -> str:
@@ -165,13 +173,47 @@ def _field(action: ActionId, field: str, request: int | None = None) -> list[dic
         if required:
             element["errorMessage"] = "Please fill this in."
         return [element]
+    if field == "alternative_to":
+        return [
+            _text(
+                "Offer an alternative (a person, another request or another option), or say why there is none.",
+                size="small",
+            ),
+            {
+                "type": "Input.Text",
+                "id": ident,
+                "label": "Who could do it instead?",
+                "placeholder": "Their handle or email, e.g. carol",
+                "maxLength": 200,
+            },
+        ]
+    if field == "alternative_request":
+        return [
+            {
+                "type": "Input.Text",
+                "id": ident,
+                "label": "Or another request that covers it",
+                "placeholder": "e.g. R-12",
+                "maxLength": 40,
+            }
+        ]
     if field == "alternative":
         return [
             {
                 "type": "Input.Text",
                 "id": ident,
-                "label": "An alternative you can offer (optional)",
-                "placeholder": "Who or what could help instead",
+                "label": "Or another option",
+                "placeholder": "A later date, a self-service link...",
+                "maxLength": TEXT_LIMIT,
+            }
+        ]
+    if field == "no_alternative":
+        return [
+            {
+                "type": "Input.Text",
+                "id": ident,
+                "label": "No alternative? Say why",
+                "placeholder": "e.g. we stopped offering this",
                 "maxLength": TEXT_LIMIT,
             }
         ]
@@ -180,10 +222,15 @@ def _field(action: ActionId, field: str, request: int | None = None) -> list[dic
             {
                 "type": "Input.Date",
                 "id": ident,
-                "label": "Due date (the end of that working day, your time)",
+                "label": "Due date (your time zone)",
                 "isRequired": True,
                 "errorMessage": "Pick a date.",
-            }
+            },
+            {
+                "type": "Input.Time",
+                "id": input_id(action, DUE_TIME),
+                "label": "Time (optional; the end of that working day if empty)",
+            },
         ]
     if field == "to":
         return [

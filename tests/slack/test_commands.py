@@ -196,7 +196,8 @@ def test_decline_asks_for_a_reason_and_an_alternative(harness: SlackHarness) -> 
     harness.settle()
     view = harness.last_view()
     inputs = {b["block_id"]: b for b in view["blocks"] if b["type"] == "input"}
-    assert list(inputs) == ["note", "alternative"] and inputs["note"]["optional"] is False
+    assert list(inputs) == ["note", "alternative_to", "alternative_request", "alternative", "no_alternative"]
+    assert inputs["note"]["optional"] is False
     empty = harness.submit("U0BOB", view, {"note": {"type": "plain_text_input", "value": None}})
     assert empty.json()["errors"] == {"note": "Please give a reason for declining."}
     answer = harness.submit(

@@ -4,9 +4,11 @@ phrase is reported, and the requester's "Set due date" button opens a date picke
 from __future__ import annotations
 
 import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from bot.models import ActionId, EventKind
-from handlers.slack.views import FormTarget, action_modal
+from handlers.slack.views import FormTarget, action_modal, new_request_modal
 from tests.fakes.slack_api import view_problems
 from tests.slack.conftest import SlackHarness, button, thread_texts
 
@@ -15,7 +17,32 @@ def test_the_set_due_date_form_is_a_valid_modal_with_a_date_picker() -> None:
     view = action_modal(FormTarget(1234567, ActionId.SET_DUE), ["due"], None)
     assert view_problems(view) == []
     [field] = [b for b in view["blocks"] if b["type"] == "input"]
-    assert (field["block_id"], field["element"]["type"], field.get("optional", False)) == ("due", "datepicker", False)
+    assert (field["block_id"], field["element"]["type"], field.get("optional", False)) == (
+        "due",
+        "datetimepicker",
+        False,
+    )
+
+
+def test_the_date_and_time_picker_sets_the_time_in_the_requesters_zone(harness: SlackHarness) -> None:
+    harness.command("U0ALICE", "<@U0BOB|bob> need the Q3 numbers")
+    harness.settle()
+    harness.click("U0ALICE", button(harness.card("U0ALICE", "R-1"), ActionId.SET_DUE))
+    harness.settle()
+    modal = harness.last_view()
+    assert view_problems(modal) == []
+    picked = datetime(2026, 12, 4, 15, 30, tzinfo=ZoneInfo("America/New_York"))  # alice's zone in Slack
+    answer = harness.submit(
+        "U0ALICE", modal, {"due": {"type": "datetimepicker", "selected_date_time": int(picked.timestamp())}}
+    )
+    assert answer.status == 200 and answer.body == ""
+    harness.settle()
+    assert harness.request(1).due_at == picked
+
+
+def test_the_new_request_form_picks_a_time_too() -> None:
+    [due] = [b for b in new_request_modal()["blocks"] if b.get("block_id") == "due"]
+    assert due["element"]["type"] == "datetimepicker" and due["optional"] is True
 
 
 def test_an_unreadable_due_date_is_reported_and_set_from_the_date_picker(harness: SlackHarness) -> None:

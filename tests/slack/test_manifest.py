@@ -3,14 +3,20 @@ declared and nothing else is, and the bot scopes are exactly those the Web API c
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from bot.cards import DECLINE_INPUTS
 from bot.digest import DigestJob
+from bot.models import Action, ActionId
 from handlers.slack.deps import Subscriptions
+from handlers.slack.render import buttons
+from handlers.slack.views import FormTarget, action_modal
+from tests.fakes.slack_api import view_problems
 from tests.slack.conftest import SlackHarness
 
 MANIFEST = Path(__file__).resolve().parents[2] / "handlers" / "slack" / "manifest.yml"
@@ -89,3 +95,30 @@ def test_the_bot_scopes_are_the_smallest_set_that_works(manifest: dict[str, Any]
     needed.add("users:read.email")  # users.info answers with the email that links Slack and Teams people
     needed.add("im:history")  # the outbox looks up a post whose send was interrupted (see bot.delivery)
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == needed
+
+
+@pytest.mark.parametrize(
+    ("action", "inputs"),
+    [
+        (ActionId.DECLINE, list(DECLINE_INPUTS)),
+        (ActionId.ASK_INSTEAD, []),
+        (ActionId.ACCEPT_ALTERNATIVE, []),
+        (ActionId.ASK_AGAIN, ["note"]),
+        (ActionId.RECOVER, ["note"]),
+        (ActionId.FOLLOW_UP, ["note"]),
+        (ActionId.CLOSE_RECOVERY, ["note"]),
+    ],
+    ids=lambda value: value.value if isinstance(value, ActionId) else None,
+)
+def test_every_decline_and_recovery_button_and_form_is_one_the_app_listens_to(
+    harness: SlackHarness, action: ActionId, inputs: list[str]
+) -> None:
+    listens = _subscriptions(harness)
+    rendered = buttons([Action(id=action, label="x", request=1, inputs=inputs, value="3")], "default")
+    [element] = rendered["elements"]
+    assert any(re.fullmatch(pattern, element["action_id"]) for pattern in listens.actions), element["action_id"]
+    if inputs:
+        modal = action_modal(FormTarget(1, action), inputs, None)
+        assert view_problems(modal) == []
+        assert modal["callback_id"] in listens.views
+        assert [b["block_id"] for b in modal["blocks"] if b["type"] == "input"] == inputs

@@ -6,6 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.cards import DECLINE_INPUTS
 from bot.models import NEEDS, Action, ActionId, Fact, Message
 from handlers.slack.render import ButtonValue, action_of, escape, fallback_text, history_text, message_blocks
 from handlers.slack.views import FormTarget, action_modal, new_request_modal
@@ -68,7 +69,9 @@ def test_repeated_actions_get_distinct_action_ids_that_map_back() -> None:
 def test_every_form_is_a_valid_modal() -> None:
     assert view_problems(new_request_modal(text="x" * 5000, provider_user_id="U1")) == []
     for action, inputs in [
-        (ActionId.DECLINE, ["note", "alternative"]),
+        (ActionId.DECLINE, list(DECLINE_INPUTS)),
+        (ActionId.ASK_AGAIN, ["note"]),
+        (ActionId.CLOSE_RECOVERY, ["note"]),
         (ActionId.HANDOFF, ["to", "note"]),
         (ActionId.RATE, ["score", *NEEDS, "comment"]),
         (ActionId.FOLLOW_UP, ["note"]),

@@ -3,7 +3,9 @@ unreadable phrase is reported, and the requester's card sets the date with an ``
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jsonschema
 
@@ -35,8 +37,9 @@ def test_an_unreadable_due_date_is_reported_and_set_from_the_cards_date_input(
         card = requester_card.cards[0]
         assert_valid_cards(card_validator, [card])
         form = _set_due_form(card)
-        [field] = form["body"]
+        field, time_field = form["body"]
         assert (field["type"], field["id"], field["isRequired"]) == ("Input.Date", "set_due.due", True)
+        assert (time_field["type"], time_field["id"]) == ("Input.Time", "set_due.due_time")
 
         # a past date changes nothing and says why
         refused = await h.execute(
@@ -55,7 +58,7 @@ def test_an_unreadable_due_date_is_reported_and_set_from_the_cards_date_input(
 
         updated = await h.execute(
             ALICE,
-            {"action": "set_due", "request": 1, "set_due.due": "2026-12-04"},
+            {"action": "set_due", "request": 1, "set_due.due": "2026-12-04", "set_due.due_time": "15:30"},
             card_id=requester_card.response["id"],
         )
         assert updated["type"] == "application/vnd.microsoft.card.adaptive"
@@ -63,7 +66,7 @@ def test_an_unreadable_due_date_is_reported_and_set_from_the_cards_date_input(
         assert "Set due date" not in str(updated["value"].get("actions", []))
         request = org_store.get_request("default", 1)
         assert request is not None and request.due_at is not None
-        assert request.due_at.date().isoformat() == "2026-12-04"
+        assert request.due_at == datetime(2026, 12, 4, 15, 30, tzinfo=ZoneInfo("America/New_York"))  # alice's zone
         assert request.events[-1].kind == EventKind.DUE_SET
         await h.deliver()
         assert any("set the due date" in (sent.text or "") for sent in h.sent_to(BOB))
@@ -85,7 +88,7 @@ def test_a_date_is_negotiated_through_teams_cards(
         [provider_card] = h.sent_to(BOB)
         card = provider_card.cards[0]
         [show] = [a for a in card["actions"] if a["title"] == "Propose a date"]
-        assert [e["type"] for e in show["card"]["body"]] == ["Input.Date", "Input.Text"]
+        assert [e["type"] for e in show["card"]["body"]] == ["Input.Date", "Input.Time", "Input.Text"]
 
         proposed = await h.execute(
             BOB,

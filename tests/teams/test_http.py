@@ -146,7 +146,7 @@ def test_decline_from_an_action_submit_updates_the_clicked_card_in_place(org_sto
         [update] = h.connector.of("update")
         assert (update.conversation_id, update.activity_id) == (BOB.chat, "card-of-bob")
         assert "actions" not in update.cards[0]
-        assert h.replies_to(BOB)[-1] == "You declined R-1; alice has been told why."
+        assert h.replies_to(BOB)[-1] == "You declined R-1; alice has been told why, with your alternative."
 
     run(with_harness(org_store, main))
     request = org_store.get_request("default", 1)

@@ -124,8 +124,14 @@ def test_provider_card_buttons_round_trip_to_the_click_handler(org_store: Store)
 
     decline = by_title["Decline"]
     assert decline["type"] == "Action.ShowCard" and decline["style"] == "destructive"
-    inputs = {element["id"]: element for element in decline["card"]["body"]}
-    assert set(inputs) == {"decline.note", "decline.alternative"}
+    inputs = {element["id"]: element for element in decline["card"]["body"] if "id" in element}
+    assert set(inputs) == {
+        "decline.note",
+        "decline.alternative_to",
+        "decline.alternative_request",
+        "decline.alternative",
+        "decline.no_alternative",
+    }
     assert inputs["decline.note"]["isRequired"] is True
     submit = decline["card"]["actions"][0]
     clicked = {**submit["data"], "decline.note": " not ours ", "decline.alternative": ""}
@@ -149,8 +155,8 @@ def test_rating_form_has_required_score_and_six_optional_needs(org_store: Store)
 def test_follow_up_buttons_carry_their_answer(org_store: Store) -> None:
     prompt = next(m for m in _life_messages(org_store) if m.kind == "follow_up_prompt")
     yes, no = render.render_card(prompt)["actions"]
-    assert yes["type"] == "Action.Execute" and yes["data"]["value"] == "yes"
-    assert no["type"] == "Action.ShowCard" and no["card"]["actions"][0]["data"]["value"] == "no"
+    assert yes["type"] == "Action.Execute" and yes["data"]["value"] == "yes:1"  # the answer and its round
+    assert no["type"] == "Action.ShowCard" and no["card"]["actions"][0]["data"]["value"] == "no:1"
 
 
 def test_history_is_collapsed_behind_a_toggle(org_store: Store) -> None:

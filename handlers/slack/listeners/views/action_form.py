@@ -10,6 +10,7 @@ from slack_bolt import Ack
 from slack_sdk import WebClient
 
 from bot.clicks import Click
+from bot.commands import parse_request_id
 from bot.errors import InvalidCommand, NotFound
 from bot.models import NEEDS, Rating
 from bot.requests import ActionInput, make_rating
@@ -40,6 +41,16 @@ def _rating(form: FormValues) -> Rating | None:
     return make_rating(score, needs, form.text("comment"))
 
 
+def _request_number(form: FormValues) -> int | None:
+    typed = form.text("alternative_request")
+    if typed is None:
+        return None
+    number = parse_request_id(typed)
+    if number is None:
+        raise FieldError(f"{typed[:40]!r} isn't a request number; write it like R-12.", "alternative_request")
+    return number
+
+
 def listener(deps: SlackDeps) -> Callable[..., None]:
     """The listener of every action form's Submit."""
 
@@ -59,17 +70,21 @@ def listener(deps: SlackDeps) -> Callable[..., None]:
             if target.workspace != deps.workspace:
                 raise NotFound(f"I can't find R-{target.request}.")
             actor = deps.identity.require(lookup, team_id, payload.user.id)
-            to = None
-            if (to_user := form.user("to")) is not None:
-                to = deps.identity.person(lookup, team_id, to_user)
-                if to is None:
-                    raise FieldError("I couldn't find that person in Slack. Pick someone else.", "to")
+            people = {}
+            for name in ("to", "alternative_to"):
+                if (user := form.user(name)) is not None:
+                    people[name] = deps.identity.person(lookup, team_id, user)
+                    if people[name] is None:
+                        raise FieldError("I couldn't find that person in Slack. Pick someone else.", name)
             inputs = ActionInput(
                 note=form.text("note"),
                 alternative=form.text("alternative"),
-                to=to,
+                alternative_to=people.get("alternative_to"),
+                alternative_request=_request_number(form),
+                no_alternative=form.text("no_alternative"),
+                to=people.get("to"),
                 rating=_rating(form),
-                due=form.date("due"),
+                due=form.due("due", actor.tz),
             )
             result = run(
                 deps,

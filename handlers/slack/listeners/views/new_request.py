@@ -36,7 +36,7 @@ def listener(deps: SlackDeps) -> Callable[..., None]:
             now = deps.clock()
             errors: dict[str, str] = {}
             due_at = None
-            if (due := form.date("due")) is not None:
+            if (due := form.due("due", actor.tz)) is not None:
                 try:
                     due_at = parse_due(due, now=now, tz=actor.tz, hours=deps.hours.for_person(actor))
                 except DueDateError as error:
