@@ -228,7 +228,7 @@ def _field(action: ActionId, field: str, request: int | None = None) -> list[dic
             },
             {
                 "type": "Input.Time",
-                "id": input_id(action, DUE_TIME),
+                "id": input_id(action, DUE_TIME, request),
                 "label": "Time (optional; the end of that working day if empty)",
             },
         ]

@@ -249,6 +249,23 @@ class SlackHarness:
         event["event"]["user"] = user
         return self.post(json.dumps(event), "application/json", **kwargs)
 
+    def home_after_opening(self, user: str, wait: float = 10.0) -> dict[str, Any]:
+        """Open ``user``'s App Home and return the view published for it. Bolt runs
+        app_home_opened on its own thread after the HTTP ack, so the publish may be submitted after
+        ``settle`` found the work pool idle: wait for the publish itself."""
+
+        def published() -> list[Any]:
+            return [c for c in self.fake.calls("views.publish") if c.params["user_id"] == user]
+
+        before = len(published())
+        assert self.open_home(user).status == 200
+        deadline = time.monotonic() + wait
+        while len(published()) <= before:
+            assert time.monotonic() < deadline, f"no App Home published for {user}"
+            time.sleep(0.02)
+            self.settle()
+        return published()[-1].params["view"]
+
     # ------------------------------------------------------------------ driving and reading
 
     def settle(self) -> None:

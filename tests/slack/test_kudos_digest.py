@@ -153,9 +153,7 @@ def test_a_failed_chart_upload_neither_loses_nor_repeats_the_digest(harness: Sla
 
 def test_app_home_shows_kudos_given_and_what_is_left_today(harness: SlackHarness) -> None:
     harness.command("U0ALICE", "<@U0BOB|bob> <@U0CAROL|carol> thanks!", command="/kudos")
-    harness.open_home("U0ALICE")
-    harness.settle()
-    home = str(harness.fake.calls("views.publish")[-1].params["view"])
+    home = str(harness.home_after_opening("U0ALICE"))
     assert "Kudos given (1)" in home and "2 today; you can give 3 more." in home and "Bob, Carol" in home
 
 

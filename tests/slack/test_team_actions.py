@@ -84,7 +84,7 @@ def test_extend_opens_a_date_and_reason_form_and_proposes_the_date_to_the_reques
     modal = harness.last_view()
     assert view_problems(modal) == []
     fields = {b["block_id"]: b for b in modal["blocks"] if b["type"] == "input"}
-    assert fields["due"]["element"]["type"] == "datepicker" and not fields["note"]["optional"]
+    assert fields["due"]["element"]["type"] == "datetimepicker" and not fields["note"]["optional"]
     # no reason: shown on the field, nothing changes
     answer = harness.submit("U0DAVE", modal, {"due": {"type": "datepicker", "selected_date": "2026-12-04"}, "note": {}})
     assert answer.status == 200 and "reason" in answer.json()["errors"]["note"]
@@ -124,9 +124,7 @@ def test_extend_opens_a_date_and_reason_form_and_proposes_the_date_to_the_reques
 
 def test_a_managers_app_home_has_the_same_buttons_and_they_work_from_there(harness: SlackHarness) -> None:
     _stuck_overdue_request(harness)
-    assert harness.open_home("U0DAVE").status == 200
-    harness.settle()
-    view = harness.fake.calls("views.publish")[-1].params["view"]
+    view = harness.home_after_opening("U0DAVE")
     assert view_problems(view) == []
     nudge = button({"blocks": view["blocks"]}, ActionId.NUDGE, "Nudge R-1")
     payload = harness.click_payload("U0DAVE", nudge)

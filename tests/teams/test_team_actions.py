@@ -66,7 +66,14 @@ def test_the_team_card_gives_each_request_its_buttons_and_they_nudge_and_extend(
         assert titles == ["Nudge R-1", "Reassign R-1", "Extend R-1", "Nudge R-2", "Reassign R-2", "Extend R-2"]
         extends = [a for a in _actions(card) if a["title"].startswith("Extend")]
         ids = [element["id"] for show in extends for element in show["card"]["body"]]
-        assert ids == ["extend_due.due.1", "extend_due.note.1", "extend_due.due.2", "extend_due.note.2"]
+        assert ids == [
+            "extend_due.due.1",
+            "extend_due.due_time.1",
+            "extend_due.note.1",
+            "extend_due.due.2",
+            "extend_due.due_time.2",
+            "extend_due.note.2",
+        ]
 
         nudge = next(a for a in _actions(card) if a["title"] == "Nudge R-1")
         answer = await h.execute(DAVE, nudge["data"])
