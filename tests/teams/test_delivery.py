@@ -116,3 +116,17 @@ def test_error_mapping_and_retry_after() -> None:
     assert retry_after({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0
     assert retry_after({}) is None
     assert CardTarget.load("not json") is None
+
+
+def test_teams_statuses_to_retry_are_retried_and_the_rest_refused() -> None:
+    """Microsoft's guidance: retry 429, 412, 502 and 504 with backoff and jitter."""
+    from msrest.exceptions import HttpOperationError
+
+    def answered(status: int) -> DeliveryError:
+        response = type("Response", (), {"status_code": status, "headers": {}, "reason": "", "text": ""})()
+        error = HttpOperationError.__new__(HttpOperationError)
+        error.response = response
+        return delivery_error(error)
+
+    assert [answered(s).permanent for s in (412, 429, 502, 504)] == [False] * 4
+    assert [answered(s).permanent for s in (400, 403, 404, 413)] == [True] * 4
