@@ -88,6 +88,8 @@ class Call:
     token: str | None
     status: int = 200
     answer: dict[str, Any] = field(default_factory=dict)
+    at: float = field(default_factory=time.time)
+    """When it was answered (wall clock), e.g. for a benchmark's command-to-card latency."""
 
 
 @dataclass
@@ -215,8 +217,11 @@ def view_problems(view: Any) -> list[str]:
 class FakeSlackApi:
     """The fake Web API; use as a context manager or call start()/stop()."""
 
-    def __init__(self, *, team_id: str = "T0ACME", scopes: list[str] | None = None) -> None:
+    def __init__(self, *, team_id: str = "T0ACME", scopes: list[str] | None = None, latency: float = 0.0) -> None:
         self.team_id = team_id
+        self.latency = latency
+        """Seconds every call waits before it is answered (a real Web API call takes 0.1-0.3 s),
+        unless :meth:`delay` set the method's own."""
         self.scopes: list[str] = scopes if scopes is not None else sorted(bot_scopes())
         """The bot token's scopes, sent in ``auth.test``'s ``x-oauth-scopes`` header like Slack does
         (default: exactly what the manifest asks for)."""
@@ -448,8 +453,8 @@ class FakeSlackApi:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         params = await self._params(request)
-        if method in self._delays:
-            await asyncio.sleep(self._delays[method])
+        if self._delays.get(method, self.latency):
+            await asyncio.sleep(self._delays.get(method, self.latency))
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
         failure = self._take_failure(method)
@@ -473,8 +478,8 @@ class FakeSlackApi:
     async def _response_url(self, request: web.Request) -> web.Response:
         params = await self._params(request)
         params["_name"] = request.match_info["name"]
-        if "response_url" in self._delays:
-            await asyncio.sleep(self._delays["response_url"])
+        if self._delays.get("response_url", self.latency):
+            await asyncio.sleep(self._delays.get("response_url", self.latency))
         failure = self._take_failure("response_url")
         if failure is not None:  # a response_url has no ``ok: false``: it fails with an HTTP error
             status = failure.status if failure.status >= 400 else 503
