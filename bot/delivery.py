@@ -55,6 +55,8 @@ UNREACHABLE_WINDOW = timedelta(days=7)
 """How long a message waits for a recipient who hasn't connected any platform yet."""
 UNREACHABLE_RETRY = timedelta(minutes=10)
 """How often such a message checks whether they have connected."""
+GATHER = 0.025
+"""Seconds a dispatcher waits for more sends to end before leasing again (see ``Dispatcher._gather``)."""
 MIN_WAIT = 1.0
 """No retry sooner than this, even when a platform says ``Retry-After: 0``."""
 UNCONFIRMED = "unconfirmed: "
@@ -218,6 +220,7 @@ class Dispatcher:
                     break
                 if not started:
                     self._changed.wait(self._renew_every())
+                    self._gather()
             if self._fatal is not None:
                 fatal, self._fatal = self._fatal, None
                 raise fatal
@@ -225,6 +228,16 @@ class Dispatcher:
         with self._changed:
             report, self._report = self._report, DeliveryReport()
         return report
+
+    def _gather(self) -> None:
+        """After a send ended, wait a moment for more to end (up to half the slots free), so one
+        lease (one store write) refills several slots instead of one each. Call holding the lock."""
+        deadline = time.monotonic() + GATHER
+        while self._in_flight and self.concurrency - len(self._in_flight) < self.concurrency // 2:
+            left = deadline - time.monotonic()
+            if left <= 0 or self._fatal is not None:
+                return
+            self._changed.wait(left)
 
     def _renew_every(self) -> float:
         return max(self.lease.total_seconds() / 3, 0.01)
