@@ -211,7 +211,7 @@ class Runtime:
             owner=new_owner(settings.servechain_replica or socket.gethostname()),
         )
         """Front ends store acknowledged work here and register a handler per kind."""
-        self.limiter = RateLimiter()
+        self.limiter = RateLimiter() if settings.delivery_rate_limits else None
         """Slack's and Teams' published limits, shared by every send of this process."""
         self.worker: DeliveryWorker | None = DeliveryWorker(self)
         self.scheduler_thread = SchedulerThread(self)
