@@ -1,5 +1,7 @@
 """Fault drills for the durable outbox, in process (a hand-moved clock) and as a real
-``servechain serve`` killed with SIGKILL while Slack is down.
+``servechain serve`` killed with SIGKILL while Slack is down, all with concurrent delivery on:
+the in-process harness and the real process send ``DELIVERY_CONCURRENCY`` (default 32) at
+once, and the drills that call ``deliver_due`` themselves run one at a time and 16 at a time.
 
 What every drill checks once the platform is back: each queued message arrived exactly once
 (per outbox key, read from Slack's message metadata) and each card exists once (later changes
@@ -277,25 +279,29 @@ def _ask(store: Store) -> None:
     )
 
 
-def test_one_broken_message_does_not_hold_up_the_others_and_fails_in_the_end(org_store: Store) -> None:
+@pytest.mark.parametrize("concurrency", [1, 16])
+def test_one_broken_message_does_not_hold_up_the_others_and_fails_in_the_end(
+    org_store: Store, concurrency: int
+) -> None:
     from tests.conftest import NOW
 
     _ask(org_store)
     notifier = Flaky(broken="P-bob")
-    report = deliver_due(store=org_store, notifiers=[notifier], now=NOW, rng=random.Random(3))
+    report = deliver_due(store=org_store, notifiers=[notifier], now=NOW, rng=random.Random(3), concurrency=concurrency)
     assert (report.sent, report.retried) == (1, 1)
     assert [k for k in notifier.sent if "requester_card" in k]
     now = NOW
     while not org_store.list_outbox("default", state="failed"):
         now += timedelta(minutes=30)
-        deliver_due(store=org_store, notifiers=[notifier], now=now)
+        deliver_due(store=org_store, notifiers=[notifier], now=now, concurrency=concurrency)
         assert now - NOW <= RETRY_WINDOW + timedelta(hours=8), "it must give up in the end"
     [failed] = org_store.list_outbox("default", state="failed")
     assert failed.message.recipient_id == "P-bob" and "unexpected error (ValueError)" in (failed.last_error or "")
     assert now - NOW >= RETRY_WINDOW
 
 
-def test_retry_after_zero_does_not_spin(org_store: Store) -> None:
+@pytest.mark.parametrize("concurrency", [1, 16])
+def test_retry_after_zero_does_not_spin(org_store: Store, concurrency: int) -> None:
     from tests.conftest import NOW
 
     _ask(org_store)
@@ -304,13 +310,14 @@ def test_retry_after_zero_does_not_spin(org_store: Store) -> None:
         def send(self, message: Message, person: Person, *, card_ref: str | None, thread_ref: str | None) -> str:
             raise DeliveryError("Teams is throttling the bot (429)", retry_after=0.0)
 
-    report = deliver_due(store=org_store, notifiers=[ZeroWait("nobody")], now=NOW)
+    report = deliver_due(store=org_store, notifiers=[ZeroWait("nobody")], now=NOW, concurrency=concurrency)
     assert report.retried == 2
-    assert deliver_due(store=org_store, notifiers=[ZeroWait("nobody")], now=NOW).retried == 0
+    assert deliver_due(store=org_store, notifiers=[ZeroWait("nobody")], now=NOW, concurrency=concurrency).retried == 0
     assert all(i.next_attempt_at >= NOW + timedelta(seconds=1) for i in org_store.list_outbox("default"))
 
 
-def test_a_long_outage_is_waited_out_for_the_retry_window(org_store: Store) -> None:
+@pytest.mark.parametrize("concurrency", [1, 16])
+def test_a_long_outage_is_waited_out_for_the_retry_window(org_store: Store, concurrency: int) -> None:
     from tests.conftest import NOW
 
     _ask(org_store)
@@ -321,11 +328,11 @@ def test_a_long_outage_is_waited_out_for_the_retry_window(org_store: Store) -> N
 
     now = NOW
     while now < NOW + RETRY_WINDOW - timedelta(minutes=30):
-        deliver_due(store=org_store, notifiers=[Down("x")], now=now, rng=random.Random(1))
+        deliver_due(store=org_store, notifiers=[Down("x")], now=now, rng=random.Random(1), concurrency=concurrency)
         now += timedelta(minutes=15)
     assert org_store.list_outbox("default", state="failed") == []
     up = Flaky(broken="nobody")
-    deliver_due(store=org_store, notifiers=[up], now=now + timedelta(minutes=16))
+    deliver_due(store=org_store, notifiers=[up], now=now + timedelta(minutes=16), concurrency=concurrency)
     assert len(up.sent) == 2
 
 
