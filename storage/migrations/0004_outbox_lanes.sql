@@ -8,5 +8,7 @@ ALTER TABLE outbox ADD COLUMN lease text;
 UPDATE outbox SET
     lane = workspace || '/' || (doc->'message'->>'recipient_id'),
     priority = CASE WHEN doc->'message'->>'kind' IN ('digest', 'pulse', 'nudge') THEN 1 ELSE 0 END,
-    lease = doc->>'lease';
+    lease = doc->>'lease'
+WHERE state = 'pending';  -- only pending items are ever leased; sent and failed ones keep the defaults
 CREATE INDEX outbox_lane ON outbox (lane, created_at, seq) WHERE state = 'pending';
+CREATE INDEX outbox_leased ON outbox (lease) WHERE state = 'pending' AND lease IS NOT NULL;
