@@ -169,7 +169,7 @@ def queue_digests(db: str, run: int) -> None:
 def pending(db: str) -> int:
     store = open_store(db)
     try:
-        return store.count_outbox(WORKSPACE, "pending")
+        return store.count_outbox(WORKSPACE, "pending") + store.count_inbox(WORKSPACE)  # commands not yet run too
     finally:
         store.close()
 
@@ -187,6 +187,7 @@ class Result:
     duplicated: int
     out_of_order: int
     drained_s: float
+    left_pending: int
     cpu: tuple[float, float, float]
 
 
@@ -258,6 +259,7 @@ def run(name: str, db: str, replicas_count: int, args: argparse.Namespace, folde
         while time.time() < deadline and pending(db):
             time.sleep(0.25)
         drained_s = time.time() - started
+        left_pending = pending(db)
         time.sleep(0.5)
         cpu = meter.read()
     finally:
@@ -277,18 +279,25 @@ def run(name: str, db: str, replicas_count: int, args: argparse.Namespace, folde
         card_s.append(at - sent_at[n])
     lost = len(sent_at) - len(cards)
     duplicated = sum(count - 1 for key, count in per_key.items() if key and count > 1)
-    return Result(name, len(sent_at), ack_ms, card_s, lost, duplicated, order_problems(posts), drained_s, cpu)
+    return Result(
+        name, len(sent_at), ack_ms, card_s, lost, duplicated, order_problems(posts), drained_s, left_pending, cpu
+    )
 
 
 def report(result: Result, args: argparse.Namespace) -> None:
     acks, cards = result.ack_ms, result.card_s
     share, replica_cpu, pg_cpu = result.cpu
     card = f"{percentile(cards, 0.5):.2f}s / {percentile(cards, 0.99):.2f}s" if cards else "none"
+    if result.left_pending:  # not lost: still queued when the run stopped waiting (p99 is of those that came)
+        missing = f"cards not yet delivered {result.lost} ({result.left_pending} commands/messages still pending)"
+        drained = f"NOT drained after {result.drained_s:.1f}s"
+    else:
+        missing, drained = f"lost {result.lost}", f"drained at {result.drained_s:.1f}s"
     print(
         f"{result.name:<8} {args.rate:>5.0f}/s x {args.seconds:.0f}s  sent {result.sent:>5}  "
         f"ack p50/p99 {percentile(acks, 0.5):6.1f} / {percentile(acks, 0.99):6.1f} ms  "
-        f"card p50/p99 {card}  lost {result.lost}  duplicated {result.duplicated}  "
-        f"out of order {result.out_of_order}  drained at {result.drained_s:.1f}s  "
+        f"card p50/p99 {card}  {missing}  duplicated {result.duplicated}  "
+        f"out of order {result.out_of_order}  {drained}  "
         f"machine busy {share:.0%}, replicas {replica_cpu:.1f} CPU-s, PostgreSQL {pg_cpu:.1f} CPU-s",
         flush=True,
     )
