@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -189,6 +190,24 @@ class Result:
     drained_s: float
     left_pending: int
     cpu: tuple[float, float, float]
+    store_ops: dict[str, tuple[float, float]]
+
+
+METRIC = re.compile(r'^servechain_store_operation_seconds_(count|sum)\{operation="(\w+)"\} ([0-9.e+-]+)$', re.M)
+
+
+def store_profile(replicas: Sequence[Replica]) -> dict[str, tuple[float, float]]:
+    """Store operations of all replicas from their ``/metrics``: name -> (calls, seconds)."""
+    found: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for replica in replicas:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{replica.port}/metrics", timeout=5) as answer:
+                text = answer.read().decode()
+        except OSError:
+            continue
+        for kind, name, value in METRIC.findall(text):
+            found[name][0 if kind == "count" else 1] += float(value)
+    return {name: (calls, seconds) for name, (calls, seconds) in found.items()}
 
 
 def order_problems(posts: Sequence[tuple[float, str, str, str]]) -> int:
@@ -262,6 +281,7 @@ def run(name: str, db: str, replicas_count: int, args: argparse.Namespace, folde
         left_pending = pending(db)
         time.sleep(0.5)
         cpu = meter.read()
+        store_ops = store_profile(replicas)
     finally:
         stop_replicas(replicas)
         posts = fake.stop()
@@ -280,7 +300,17 @@ def run(name: str, db: str, replicas_count: int, args: argparse.Namespace, folde
     lost = len(sent_at) - len(cards)
     duplicated = sum(count - 1 for key, count in per_key.items() if key and count > 1)
     return Result(
-        name, len(sent_at), ack_ms, card_s, lost, duplicated, order_problems(posts), drained_s, left_pending, cpu
+        name,
+        len(sent_at),
+        ack_ms,
+        card_s,
+        lost,
+        duplicated,
+        order_problems(posts),
+        drained_s,
+        left_pending,
+        cpu,
+        store_ops,
     )
 
 
@@ -301,6 +331,20 @@ def report(result: Result, args: argparse.Namespace) -> None:
         f"machine busy {share:.0%}, replicas {replica_cpu:.1f} CPU-s, PostgreSQL {pg_cpu:.1f} CPU-s",
         flush=True,
     )
+    if args.profile and result.store_ops:
+        calls = sum(c for c, _ in result.store_ops.values())
+        busy = sum(s for _, s in result.store_ops.values())
+        print(
+            f"         store: {calls / max(result.sent, 1):.1f} calls per command, {busy:.1f}s in store calls "
+            f"(summed over threads); by operation (calls per command, mean ms):"
+        )
+        ranked = sorted(result.store_ops.items(), key=lambda item: -item[1][1])
+        print(
+            "           "
+            + ", ".join(
+                f"{name} {c / max(result.sent, 1):.1f} x {s / max(c, 1) * 1000:.1f}" for name, (c, s) in ranked[:10]
+            )
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -314,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=8, help="client threads sending commands")
     parser.add_argument("--drain", type=float, default=60.0, help="seconds to wait for the outbox to drain")
     parser.add_argument("--url", default=DEFAULT_URL)
+    parser.add_argument("--profile", action="store_true", help="also print the replicas' store calls per command")
     args = parser.parse_args(argv)
     print(
         f"delivery bench: {args.rate:.0f} commands/s for {args.seconds:.0f}s, Web API latency "

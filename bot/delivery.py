@@ -296,8 +296,6 @@ class Dispatcher:
                 log.warning("the lease of outbox item %s ran out before it was sent; leaving it", item.key)
                 report.skipped += 1
                 return
-            if self.limiter is not None and not self._wait_for_turn(item, report):
-                return
             now = self.clock()
             try:
                 _deliver_one(
@@ -309,6 +307,7 @@ class Dispatcher:
                     report,
                     unsure=was_unsure(item),
                     limiter=self.limiter,
+                    before_send=lambda notifier, card_ref: self._wait_for_turn(item, notifier, card_ref, report),
                 )
             except Exception as error:  # a bug must not stop the rest of the outbox; retried like a fault
                 log.exception("delivery of %s failed unexpectedly", item.key)
@@ -327,16 +326,14 @@ class Dispatcher:
                 self._report.add(report)
                 self._changed.notify_all()
 
-    def _wait_for_turn(self, item: OutboxItem, report: DeliveryReport) -> bool:
-        """Wait for the platform's rate limits (short waits here, long ones by rescheduling)."""
-        assert self.limiter is not None
-        message = item.message
-        person = self.store.get_person(item.workspace, message.recipient_id)
-        notifier = _pick(self.notifiers, person) if person else None
-        if notifier is None:
+    def _wait_for_turn(
+        self, item: OutboxItem, notifier: Notifier, card_ref: str | None, report: DeliveryReport
+    ) -> bool:
+        """Wait for the platform's rate limits (short waits here, long ones by rescheduling the
+        item, which is then not sent now: False)."""
+        if self.limiter is None:
             return True
-        posted = message.card_key and self.store.get_card_ref(item.workspace, message.card_key, notifier.platform)
-        op = "update" if posted else "post"
+        op = "update" if card_ref else "post"
         wait = self.limiter.reserve(platform=notifier.platform, scope=item.workspace, conversation=item.lane, op=op)
         if wait <= self.limiter.horizon:
             if wait > 0:
@@ -371,6 +368,7 @@ def _deliver_one(
     *,
     unsure: bool,
     limiter: RateLimiter | None = None,
+    before_send: Callable[[Notifier, str | None], bool] | None = None,
 ) -> None:
     message = item.message
     person = store.get_person(item.workspace, message.recipient_id)
@@ -386,6 +384,8 @@ def _deliver_one(
         return
     card_ref = posted.ref if posted else None
     thread_ref = _ref(store, item.workspace, message.thread_key, notifier.platform)
+    if before_send is not None and not before_send(notifier, card_ref):
+        return
     try:
         ref: str | None = None
         if unsure and card_ref is None and isinstance(notifier, Reconciler):
