@@ -55,6 +55,8 @@ UNREACHABLE_WINDOW = timedelta(days=7)
 """How long a message waits for a recipient who hasn't connected any platform yet."""
 UNREACHABLE_RETRY = timedelta(minutes=10)
 """How often such a message checks whether they have connected."""
+RETRY_AFTER_JITTER = 0.1
+"""A retry after a platform's ``Retry-After`` waits up to this share longer (at most 5 s more)."""
 GATHER = 0.025
 """Seconds a dispatcher waits for more sends to end before leasing again (see ``Dispatcher._gather``)."""
 MIN_WAIT = 1.0
@@ -439,7 +441,10 @@ def _retry(
         _fail(store, item, error.reason, now)
         report.failed += 1
         return
-    wait = error.retry_after if error.retry_after is not None else backoff(item.attempts, rng)
+    if error.retry_after is not None:  # what the platform asked, plus up to 10% jitter so retries don't bunch
+        wait = error.retry_after + rng.uniform(0, min(error.retry_after * RETRY_AFTER_JITTER, 5.0))
+    else:
+        wait = backoff(item.attempts, rng)
     wait = max(wait, MIN_WAIT)
     log.warning("delivery of %s to %s failed (%s); retrying in %.0fs", item.key, platform, error.reason, wait)
     reason = f"{UNCONFIRMED}{error.reason}" if unconfirmed else error.reason
