@@ -225,7 +225,7 @@ def test_when_slack_wont_let_us_look_the_message_is_posted_rather_than_lost(app:
 
 
 def test_a_permanent_refusal_is_recorded_and_the_requester_hears_why(app: SlackHarness) -> None:
-    app.fake.fail("conversations.open", "channel_not_found")
+    app.fake.fail("conversations.open", "channel_not_found", only_for="U0BOB")
     app.command("U0ALICE", "<@U0BOB|bob> need the Q3 numbers")
     app.settle()
     [failed] = app.store.list_outbox("default", state="failed")

@@ -102,6 +102,13 @@ class Failure:
     times: int = 1
     after: int = 0
     """Calls of the method that still succeed before this failure starts (a page failing midway)."""
+    only_for: str | None = None
+    """Only calls to this user or channel (``users``, ``user`` or ``channel`` parameter) fail."""
+
+    def applies(self, params: dict[str, Any]) -> bool:
+        """True when this failure is meant for a call with these parameters."""
+        targets = {str(params.get(name, "")) for name in ("users", "user", "channel")}
+        return self.only_for is None or self.only_for in targets or f"D{self.only_for}" in targets
 
 
 @dataclass
@@ -299,10 +306,13 @@ class FakeSlackApi:
         retry_after: int | None = None,
         times: int = 1,
         after: int = 0,
+        only_for: str | None = None,
     ) -> None:
-        """Answer the next ``times`` calls of ``method`` with an error (after ``after`` more successes)."""
+        """Answer the next ``times`` calls of ``method`` with an error (after ``after`` more successes);
+        with ``only_for``, only calls to that user or channel (deliveries run concurrently, so
+        "the next call" alone would not say whose)."""
         with self._lock:
-            self._failures[method].append(Failure(error, status, retry_after, times, after))
+            self._failures[method].append(Failure(error, status, retry_after, times, after, only_for))
 
     def delay(self, method: str, seconds: float) -> None:
         """Make every call of ``method`` take at least ``seconds`` (a slow Slack)."""
@@ -420,7 +430,7 @@ class FakeSlackApi:
             self._calls.append(call)
             self._lock.notify_all()
 
-    def _take_failure(self, method: str) -> Failure | None:
+    def _take_failure(self, method: str, params: dict[str, Any] | None = None) -> Failure | None:
         with self._lock:
             if self._outage is not None:
                 return self._outage
@@ -428,6 +438,8 @@ class FakeSlackApi:
             if not queue:
                 return None
             failure = queue[0]
+            if not failure.applies(params or {}):
+                return None
             if failure.after > 0:
                 failure.after -= 1
                 return None
@@ -457,7 +469,7 @@ class FakeSlackApi:
             await asyncio.sleep(self._delays.get(method, self.latency))
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
-        failure = self._take_failure(method)
+        failure = self._take_failure(method, params)
         if failure is not None:
             answer = {"ok": False, "error": failure.error}
             headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}

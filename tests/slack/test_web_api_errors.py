@@ -69,7 +69,7 @@ def test_a_server_error_is_retried_by_the_outbox(harness: SlackHarness) -> None:
 
 
 def test_a_permanent_error_fails_the_message_and_tells_the_requester(harness: SlackHarness) -> None:
-    harness.fake.fail("chat.postMessage", "account_inactive")
+    harness.fake.fail("chat.postMessage", "account_inactive", only_for="U0BOB")
     _ask(harness)
     (failed,) = harness.store.list_outbox("default", state="failed")
     assert failed.message.recipient_id == "P-bob" and "account_inactive" in (failed.last_error or "")
