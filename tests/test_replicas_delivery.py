@@ -33,7 +33,14 @@ def test_two_processes_on_one_store_file_share_delivery_and_send_nothing_twice(t
         for user_id, (name, email, tz) in USERS.items():
             fake.add_user(user_id, name, email=email, tz=tz)
         replicas = [
-            Served(db, fake.url, tmp_path / f"serve-{n}.log", env={"SLACK_BOT_TOKEN": f"xoxb-replica-{n}-not-real"})
+            # two sends at once each: the five DMs (lanes, one send in flight each) can't all be held
+            # by one process, so both must take work
+            Served(
+                db,
+                fake.url,
+                tmp_path / f"serve-{n}.log",
+                env={"SLACK_BOT_TOKEN": f"xoxb-replica-{n}-not-real", "DELIVERY_CONCURRENCY": "2"},
+            )
             for n in range(2)
         ]
         try:
