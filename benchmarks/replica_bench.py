@@ -186,8 +186,11 @@ class Replica:
     log: Path
 
 
-def start_replicas(count: int, *, url: str, api_url: str, folder: Path) -> list[Replica]:
-    """Start ``count`` replicas and wait until each answers ``GET /healthz``."""
+def start_replicas(
+    count: int, *, url: str, api_url: str, folder: Path, extra_env: dict[str, str] | None = None
+) -> list[Replica]:
+    """Start ``count`` replicas (``extra_env`` added to their environment) and wait until each
+    answers ``GET /healthz``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SERVECHAIN_", "MICROSOFT_"))}
     env.update(
         SLACK_BOT_TOKEN="xoxb-bench-token-not-real",
@@ -197,6 +200,7 @@ def start_replicas(count: int, *, url: str, api_url: str, folder: Path) -> list[
         SERVECHAIN_LOG_LEVEL="WARNING",
         SCHEDULER_INTERVAL="60",
     )
+    env.update(extra_env or {})
     command = [str(SERVECHAIN)] if SERVECHAIN.exists() else [sys.executable, "-m", "handlers.cli"]
     replicas = []
     for index in range(count):

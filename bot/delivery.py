@@ -20,16 +20,28 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.errors import Conflict
 from bot.models import CardRef, Message, OutboxItem, Person
-from bot.ports import DeliveryError, Notifier, Reconciler, Store
+from bot.ports import Clock, DeliveryError, Notifier, Reconciler, Store
+from bot.ratelimit import RateLimiter
 
-__all__ = ["DeliveryError", "DeliveryReport", "Notifier", "Reconciler", "deliver_due", "private_reply"]
+__all__ = [
+    "DeliveryError",
+    "DeliveryReport",
+    "Dispatcher",
+    "Notifier",
+    "Reconciler",
+    "deliver_due",
+    "private_reply",
+]
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +55,16 @@ UNREACHABLE_WINDOW = timedelta(days=7)
 """How long a message waits for a recipient who hasn't connected any platform yet."""
 UNREACHABLE_RETRY = timedelta(minutes=10)
 """How often such a message checks whether they have connected."""
+RETRY_AFTER_JITTER = 0.1
+"""A retry after a platform's ``Retry-After`` waits up to this share longer (at most 5 s more)."""
+GATHER = 0.025
+"""Seconds a dispatcher waits for more sends to end before leasing again (see ``Dispatcher._gather``)."""
 MIN_WAIT = 1.0
 """No retry sooner than this, even when a platform says ``Retry-After: 0``."""
 UNCONFIRMED = "unconfirmed: "
 """Prefix of ``last_error`` while it is unknown whether the platform took the last send."""
+UNSURE = " after an unconfirmed attempt"
+"""Suffix of a lease's ``last_error`` when the attempt before may have posted (see :func:`lease_note`)."""
 
 
 @dataclass
@@ -57,6 +75,13 @@ class DeliveryReport:
     retried: int = 0
     failed: int = 0
     skipped: int = 0
+
+    def add(self, other: DeliveryReport) -> None:
+        """Count ``other``'s outcomes in this report too."""
+        self.sent += other.sent
+        self.retried += other.retried
+        self.failed += other.failed
+        self.skipped += other.skipped
 
 
 def private_reply(recipient: Person, text: str, *, card: Message | None = None) -> Message:
@@ -83,6 +108,14 @@ def _pick(notifiers: Sequence[Notifier], person: Person) -> Notifier | None:
     return None
 
 
+def lease_note(attempt: int, previous: str | None) -> str:
+    """The ``last_error`` of an item while attempt ``attempt`` sends it (set by the store's
+    lease): unconfirmed until the outcome is recorded, and marked :data:`UNSURE` when the
+    attempt before it was unconfirmed too, so this one looks before it posts."""
+    unsure = UNSURE if (previous or "").startswith(UNCONFIRMED) else ""
+    return f"{UNCONFIRMED}attempt {attempt} was sending{unsure}"
+
+
 def deliver_due(
     *,
     store: Store,
@@ -90,35 +123,241 @@ def deliver_due(
     now: datetime,
     limit: int = 100,
     rng: random.Random | None = None,
+    concurrency: int = 1,
+    limiter: RateLimiter | None = None,
 ) -> DeliveryReport:
-    """Try every due outbox item once; record each outcome in storage."""
-    rng = rng or random.Random()
-    report = DeliveryReport()
-    for item in store.due_outbox(now=now, limit=limit):
-        unsure = is_unconfirmed(item)
-        leased = item.model_copy(
-            update={
-                "attempts": item.attempts + 1,
-                "next_attempt_at": now + LEASE,
-                "last_error": f"{UNCONFIRMED}attempt {item.attempts + 1} was sending",
-            }
-        )
+    """Deliver what is due at ``now`` (up to ``limit`` sends), ``concurrency`` at a time, and
+    record each outcome in storage; returns when nothing more is due and every send ended."""
+    with Dispatcher(
+        store=store, notifiers=notifiers, clock=lambda: now, concurrency=concurrency, rng=rng, limiter=limiter
+    ) as dispatcher:
+        return dispatcher.drain(limit=limit)
+
+
+class Dispatcher:
+    """Sends due outbox items, up to ``concurrency`` at once, keeping each lane in order.
+
+    A thread pool rather than asyncio: the store (TinyDB's file lock, psycopg's pool) and both
+    notifiers (slack_sdk's ``WebClient``, the Teams connector run to completion per send) are
+    synchronous, and a send spends nearly all its time waiting on the network with the GIL
+    released, so threads give the concurrency without rewriting the ports as coroutines.
+
+    What keeps a message from being sent twice while concurrency is on:
+
+    - the store leases each item to one caller (``Store.lease_outbox``: a token, a version
+      bump, and one in-flight item per lane), also across processes;
+    - this dispatcher never hands out a key it already has in flight, even if a store were to
+      return one;
+    - leases of items in flight are renewed every third of the lease, so a slow send never
+      outlives its lease; a worker re-reads the item and sends only if it still carries its
+      token, unchanged, with time left on the lease;
+    - the outcome is saved with a compare-and-set on the version the lease gave it.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        notifiers: Sequence[Notifier],
+        clock: Clock,
+        concurrency: int = 32,
+        lease: timedelta = LEASE,
+        rng: random.Random | None = None,
+        limiter: RateLimiter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.store = store
+        self.notifiers = notifiers
+        self.clock = clock
+        self.concurrency = max(1, concurrency)
+        self.lease = lease
+        self.rng = rng or random.Random()
+        self.limiter = limiter
+        self.sleep = sleep
+        self._pool: ThreadPoolExecutor | None = None
+        self._changed = threading.Condition()
+        self._in_flight: dict[str, str] = {}
+        """Key → lease token of every item a worker of this dispatcher holds."""
+        self._held_until: dict[str, datetime] = {}
+        self._lost: set[str] = set()
+        self._renewed_at = time.monotonic()
+        self._report = DeliveryReport()
+        self._fatal: BaseException | None = None
+
+    def __enter__(self) -> Dispatcher:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Wait for the sends in flight and stop the threads."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def wake(self) -> None:
+        """Look for due items now (something was queued)."""
+        with self._changed:
+            self._changed.notify_all()
+
+    @property
+    def in_flight(self) -> int:
+        """How many sends are under way."""
+        with self._changed:
+            return len(self._in_flight)
+
+    def drain(self, *, limit: int | None = None, stop: threading.Event | None = None) -> DeliveryReport:
+        """Lease and send until nothing is due and nothing is in flight (or ``limit`` items were
+        taken, or ``stop`` is set); returns what happened meanwhile."""
+        taken = 0
+        while True:
+            with self._changed:
+                free = self.concurrency - len(self._in_flight)
+            want = free if limit is None else min(free, limit - taken)
+            started = self._start(want) if want > 0 and not (stop and stop.is_set()) else 0
+            taken += started
+            with self._changed:
+                if not self._in_flight and not started:
+                    break
+                if not started:
+                    self._changed.wait(self._renew_every())
+                    self._gather()
+            if self._fatal is not None:
+                fatal, self._fatal = self._fatal, None
+                raise fatal
+            self._renew_if_due()
+        with self._changed:
+            report, self._report = self._report, DeliveryReport()
+        return report
+
+    def _gather(self) -> None:
+        """After a send ended, wait a moment for more to end (up to half the slots free), so one
+        lease (one store write) refills several slots instead of one each. Call holding the lock."""
+        deadline = time.monotonic() + GATHER
+        while self._in_flight and self.concurrency - len(self._in_flight) < self.concurrency // 2:
+            left = deadline - time.monotonic()
+            if left <= 0 or self._fatal is not None:
+                return
+            self._changed.wait(left)
+
+    def _renew_every(self) -> float:
+        return max(self.lease.total_seconds() / 3, 0.01)
+
+    def _start(self, want: int) -> int:
+        token = uuid.uuid4().hex
+        now = self.clock()
+        items = self.store.lease_outbox(now=now, until=now + self.lease, token=token, limit=want)
+        started = 0
+        for item in items:
+            with self._changed:
+                if item.key in self._in_flight:  # the store handed out what we are sending: never twice
+                    log.error("outbox item %s was leased again while in flight here; not sending it twice", item.key)
+                    continue
+                self._in_flight[item.key] = token
+                self._held_until[item.key] = item.next_attempt_at
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="servechain-send")
+            self._pool.submit(self._send, item)
+            started += 1
+        return started
+
+    def _renew_if_due(self) -> None:
+        if time.monotonic() - self._renewed_at < self._renew_every():
+            return
+        self._renewed_at = time.monotonic()
+        with self._changed:
+            held = list(self._in_flight.items())
+        if not held:
+            return
+        until = self.clock() + self.lease
         try:
-            leased = store.save_outbox_item(leased)
-        except Conflict:
-            report.skipped += 1
-            continue
+            kept = self.store.renew_outbox(held, until=until)
+        except Exception:  # the store is down: each worker's own check stops it from sending late
+            log.exception("renewing %d outbox leases failed", len(held))
+            return
+        with self._changed:
+            for key, _token in held:
+                if key in kept:
+                    self._held_until[key] = until
+                elif key in self._in_flight:
+                    self._lost.add(key)
+
+    def _still_ours(self, item: OutboxItem) -> bool:
+        """The lease is ours, unexpired and unchanged in the store (checked just before sending)."""
+        with self._changed:
+            if item.key in self._lost or self.clock() >= self._held_until.get(item.key, item.next_attempt_at):
+                return False
+        current = self.store.get_outbox_item(item.key)
+        return current is not None and current.lease == item.lease and current.version == item.version
+
+    def _send(self, item: OutboxItem) -> None:
+        report = DeliveryReport()
         try:
-            _deliver_one(store, notifiers, leased, now, rng, report, unsure=unsure)
-        except Exception as error:  # a bug must not stop the rest of the outbox; retried like a fault
-            log.exception("delivery of %s failed unexpectedly", leased.key)
-            _retry(store, leased, DeliveryError(f"unexpected error ({type(error).__name__})"), now, rng, report, True)
-    return report
+            if not self._still_ours(item):
+                log.warning("the lease of outbox item %s ran out before it was sent; leaving it", item.key)
+                report.skipped += 1
+                return
+            now = self.clock()
+            try:
+                _deliver_one(
+                    self.store,
+                    self.notifiers,
+                    item,
+                    now,
+                    self.rng,
+                    report,
+                    unsure=was_unsure(item),
+                    limiter=self.limiter,
+                    before_send=lambda notifier, card_ref: self._wait_for_turn(item, notifier, card_ref, report),
+                )
+            except Exception as error:  # a bug must not stop the rest of the outbox; retried like a fault
+                log.exception("delivery of %s failed unexpectedly", item.key)
+                unexpected = DeliveryError(f"unexpected error ({type(error).__name__})")
+                _retry(self.store, item, unexpected, now, self.rng, report, True)
+        except Exception:
+            log.exception("recording the delivery of %s failed; its lease runs out and it is retried", item.key)
+        except BaseException as death:  # e.g. a drill's simulated crash: the caller of drain() sees it
+            self._fatal = death
+            raise
+        finally:
+            with self._changed:
+                self._in_flight.pop(item.key, None)
+                self._held_until.pop(item.key, None)
+                self._lost.discard(item.key)
+                self._report.add(report)
+                self._changed.notify_all()
+
+    def _wait_for_turn(
+        self, item: OutboxItem, notifier: Notifier, card_ref: str | None, report: DeliveryReport
+    ) -> bool:
+        """Wait for the platform's rate limits (short waits here, long ones by rescheduling the
+        item, which is then not sent now: False)."""
+        if self.limiter is None:
+            return True
+        op = "update" if card_ref else "post"
+        wait = self.limiter.reserve(platform=notifier.platform, scope=item.workspace, conversation=item.lane, op=op)
+        if wait <= self.limiter.horizon:
+            if wait > 0:
+                self.sleep(wait)
+            return True
+        later = self.clock() + timedelta(seconds=wait)
+        note = item.last_error if was_unsure(item) else f"waiting {wait:.0f}s for {notifier.platform}'s rate limit"
+        update = {"next_attempt_at": later, "attempts": item.attempts - 1, "last_error": note}
+        _save(self.store, item.model_copy(update=update))
+        report.skipped += 1
+        return False
 
 
 def is_unconfirmed(item: OutboxItem) -> bool:
     """True when the item's last send may have reached the platform without being recorded."""
     return item.state == "pending" and (item.last_error or "").startswith(UNCONFIRMED)
+
+
+def was_unsure(leased: OutboxItem) -> bool:
+    """True when the attempt before this lease may have reached the platform unrecorded (see
+    :func:`lease_note`): look before posting again."""
+    return (leased.last_error or "").endswith(UNSURE)
 
 
 def _deliver_one(
@@ -130,6 +369,8 @@ def _deliver_one(
     report: DeliveryReport,
     *,
     unsure: bool,
+    limiter: RateLimiter | None = None,
+    before_send: Callable[[Notifier, str | None], bool] | None = None,
 ) -> None:
     message = item.message
     person = store.get_person(item.workspace, message.recipient_id)
@@ -145,6 +386,8 @@ def _deliver_one(
         return
     card_ref = posted.ref if posted else None
     thread_ref = _ref(store, item.workspace, message.thread_key, notifier.platform)
+    if before_send is not None and not before_send(notifier, card_ref):
+        return
     try:
         ref: str | None = None
         if unsure and card_ref is None and isinstance(notifier, Reconciler):
@@ -155,6 +398,8 @@ def _deliver_one(
         if ref is None:
             ref = notifier.send(message, person, card_ref=card_ref, thread_ref=thread_ref)
     except DeliveryError as error:
+        if limiter is not None and error.retry_after is not None:  # the whole conversation waits
+            limiter.pause(platform=notifier.platform, key=item.lane, seconds=error.retry_after)
         if error.permanent:
             _fail(store, item, error.reason, now)
             report.failed += 1
@@ -196,7 +441,10 @@ def _retry(
         _fail(store, item, error.reason, now)
         report.failed += 1
         return
-    wait = error.retry_after if error.retry_after is not None else backoff(item.attempts, rng)
+    if error.retry_after is not None:  # what the platform asked, plus up to 10% jitter so retries don't bunch
+        wait = error.retry_after + rng.uniform(0, min(error.retry_after * RETRY_AFTER_JITTER, 5.0))
+    else:
+        wait = backoff(item.attempts, rng)
     wait = max(wait, MIN_WAIT)
     log.warning("delivery of %s to %s failed (%s); retrying in %.0fs", item.key, platform, error.reason, wait)
     reason = f"{UNCONFIRMED}{error.reason}" if unconfirmed else error.reason
@@ -212,8 +460,9 @@ def _ref(store: Store, workspace: str, card_key: str | None, platform: str) -> s
 
 
 def _save(store: Store, item: OutboxItem) -> None:
+    """Record an outcome (which ends the lease) with a compare-and-set on the leased version."""
     try:
-        store.save_outbox_item(item)
+        store.save_outbox_item(item.model_copy(update={"lease": None}))
     except Conflict:
         log.warning("outbox item %s changed under us; leaving it to the other worker", item.key)
 

@@ -402,6 +402,24 @@ class OutboxItem(Model):
     platform: str | None = None
     platform_ref: str | None = None
     version: int = 0
+    lease: str | None = None
+    """While a worker sends it: that worker's lease token (until ``next_attempt_at``); None otherwise."""
+
+    @property
+    def lane(self) -> str:
+        """The conversation it goes to (its recipient's DM, where its card and thread live):
+        delivery keeps one item of a lane in flight at a time, so a lane's messages keep their order."""
+        return f"{self.workspace}/{self.message.recipient_id}"
+
+    @property
+    def priority(self) -> int:
+        """0 for what a person is waiting for (cards, replies to their commands and clicks), 1 for
+        bulk work (digests, pulse invitations, nudges), which waits behind it."""
+        return 1 if self.message.kind in BULK_KINDS else 0
+
+
+BULK_KINDS = frozenset({"digest", "pulse", "nudge"})
+"""Message kinds nobody is waiting for this second (see :attr:`OutboxItem.priority`)."""
 
 
 class CardRef(Model):

@@ -162,6 +162,23 @@ class Store(Protocol):
         """Pending items whose ``next_attempt_at`` is at or before ``now``, oldest first."""
         ...
 
+    def lease_outbox(self, *, now: datetime, until: datetime, token: str, limit: int = 32) -> list[OutboxItem]:
+        """Take up to ``limit`` due pending items (``next_attempt_at <= now``) for the caller until
+        ``until``: each gets ``lease = token``, ``next_attempt_at = until``, ``attempts + 1``,
+        ``version + 1`` and an unconfirmed ``last_error`` (see ``bot.delivery.UNCONFIRMED``).
+
+        At most one item per lane (:attr:`OutboxItem.lane`) is out at a time, the lane's oldest
+        due item, and none from a lane whose item is leased and not expired; lanes are taken
+        by priority (:attr:`OutboxItem.priority`), then by when they were due. An item is
+        leased to one caller at a time, also across processes; repeating a call with the same
+        token after a lost answer returns what that token already holds instead of more."""
+        ...
+
+    def renew_outbox(self, leases: Sequence[tuple[str, str]], *, until: datetime) -> set[str]:
+        """Extend the leases ``(key, token)`` that are still held (pending, same token) to
+        ``until``, changing nothing else; returns the keys still held."""
+        ...
+
     def get_outbox_item(self, key: str) -> OutboxItem | None:
         """The outbox item with this key, or None."""
         ...
@@ -175,7 +192,8 @@ class Store(Protocol):
         ...
 
     def save_outbox_item(self, item: OutboxItem) -> OutboxItem:
-        """Store a delivery attempt's outcome if ``item.version`` matches (else ``Conflict``)."""
+        """Store a delivery attempt's outcome if ``item.version`` matches (else ``Conflict``); a
+        lease taken or renewed meanwhile by someone else makes the version (or token) differ."""
         ...
 
     def get_card_ref(self, workspace: str, card_key: str, platform: str) -> CardRef | None:

@@ -101,6 +101,18 @@ class Settings(BaseSettings):
         description="Who may see one person's responsiveness figures: private (the person and their managers) "
         "or everyone. Team and team-link figures are visible to everyone.",
     )
+    delivery_concurrency: int = Field(
+        default=32,
+        ge=1,
+        le=256,
+        description="How many outbox messages one process sends at once (each conversation's messages "
+        "still go one at a time, in order).",
+    )
+    delivery_rate_limits: bool = Field(
+        default=True,
+        description="Keep Slack's and Teams' published rate limits when sending (per conversation and per "
+        "workspace or tenant); off only against a test double of the platform that has none.",
+    )
     inbox_lease_seconds: float = Field(
         default=15.0,
         gt=0,

@@ -683,7 +683,8 @@ class Console:
     def deliver(self) -> None:
         """Send everything due in the outbox through the runtime (the console notifier)."""
         while True:
-            report = self.runtime.deliver_due(limit=_DELIVERY_BATCH)
+            # one at a time: the console prints every message to one terminal, in order
+            report = self.runtime.deliver_due(limit=_DELIVERY_BATCH, concurrency=1)
             if report.sent + report.failed + report.retried < _DELIVERY_BATCH:
                 return
 

@@ -14,10 +14,11 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.delivery import DeliveryReport, deliver_due
+from bot.delivery import DeliveryReport, Dispatcher, deliver_due
 from bot.inbox import InboxRunner, new_owner
 from bot.jobs import JobContext, default_registry
 from bot.ports import NO_TELEMETRY, Clock, Notifier, Store, Telemetry
+from bot.ratelimit import RateLimiter
 from bot.scheduler import RunReport, Scheduler, run_forever
 from bot.settings import Settings
 from handlers.directory import directory_from_settings
@@ -40,7 +41,9 @@ class StartError(Exception):
 
 
 class DeliveryWorker:
-    """Background thread that delivers due outbox items; ``kick()`` wakes it at once."""
+    """Background thread that delivers due outbox items through a :class:`bot.delivery.Dispatcher`
+    (``DELIVERY_CONCURRENCY`` sends at once, within the platforms' rate limits); ``kick()`` wakes
+    it at once."""
 
     def __init__(self, runtime: Runtime, *, interval: float = 1.0) -> None:
         self.runtime = runtime
@@ -48,41 +51,56 @@ class DeliveryWorker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._dispatcher: Dispatcher | None = None
 
     def start(self) -> None:
         """Start the loop (idempotent)."""
         if self._thread is None:
             self._stop.clear()
+            self._dispatcher = Dispatcher(
+                store=self.runtime.store,
+                notifiers=self.runtime.notifiers,
+                clock=self.runtime.clock,
+                concurrency=self.runtime.settings.delivery_concurrency,
+                limiter=self.runtime.limiter,
+            )
             self._thread = threading.Thread(target=self._run, name="servechain-delivery", daemon=True)
             self._thread.start()
 
     def kick(self) -> None:
         """Deliver as soon as possible (after a command queued messages)."""
         self._wake.set()
+        if self._dispatcher is not None:
+            self._dispatcher.wake()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the loop and wait for the current pass to end."""
+        """Stop the loop and wait for the sends in flight to end."""
         self._stop.set()
-        self._wake.set()
+        self.kick()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
 
     def run_once(self) -> None:
-        """Delivery passes until nothing more is due now."""
+        """Delivery passes until nothing more is due now (for a front end driving delivery itself)."""
         while True:
             report = self.runtime.deliver_due()
             if report.sent + report.retried + report.failed == 0 or self._stop.is_set():
                 return
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except Exception:
-                log.exception("delivery pass failed; will retry")
-            self._wake.wait(self.interval)
-            self._wake.clear()
+        dispatcher = self._dispatcher
+        assert dispatcher is not None
+        try:
+            while not self._stop.is_set():
+                self._wake.clear()
+                try:
+                    dispatcher.drain(stop=self._stop)
+                except Exception:
+                    log.exception("delivery pass failed; will retry")
+                self._wake.wait(self.interval)
+        finally:
+            dispatcher.close()
 
 
 class SchedulerThread:
@@ -204,6 +222,8 @@ class Runtime:
             owner=new_owner(settings.servechain_replica or socket.gethostname()),
         )
         """Front ends store acknowledged work here and register a handler per kind."""
+        self.limiter = RateLimiter() if settings.delivery_rate_limits else None
+        """Slack's and Teams' published limits, shared by every send of this process."""
         self.worker: DeliveryWorker | None = DeliveryWorker(self)
         self.scheduler_thread = SchedulerThread(self)
         self.inbox_thread = InboxThread(self)
@@ -231,9 +251,17 @@ class Runtime:
         if self.worker is not None:
             self.worker.kick()
 
-    def deliver_due(self, *, limit: int = 100) -> DeliveryReport:
-        """One delivery pass over what is due at the runtime's clock, through every notifier."""
-        return deliver_due(store=self.store, notifiers=self.notifiers, now=self.clock(), limit=limit)
+    def deliver_due(self, *, limit: int = 100, concurrency: int | None = None) -> DeliveryReport:
+        """One delivery pass over what is due at the runtime's clock, through every notifier,
+        ``DELIVERY_CONCURRENCY`` at a time (the console and tests drive delivery this way; the
+        rate limiter, on a real clock, is left to the background worker)."""
+        return deliver_due(
+            store=self.store,
+            notifiers=self.notifiers,
+            now=self.clock(),
+            limit=limit,
+            concurrency=concurrency or self.settings.delivery_concurrency,
+        )
 
     def run_scheduler(self) -> RunReport:
         """One scheduler pass at the runtime's clock (the console's ``tick``)."""

@@ -22,6 +22,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from bot.dburl import mask_db, scrub
+from bot.delivery import UNSURE
 from bot.errors import Conflict, StorageError
 from bot.models import CardRef, InboxItem, Kudos, OutboxItem, Person, Request, Team
 from storage._journal import KEY_FIELDS
@@ -282,9 +283,9 @@ class PostgresStore:
             return
         with conn.cursor() as cur:
             cur.executemany(
-                "INSERT INTO outbox (key, workspace, state, created_at, next_attempt_at, version, doc) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING",
-                [(i.key, i.workspace, i.state, i.created_at, i.next_attempt_at, i.version, _dump(i)) for i in items],
+                "INSERT INTO outbox (key, workspace, state, created_at, next_attempt_at, version, doc, "
+                "lane, priority, lease) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING",
+                [_outbox_row(i) for i in items],
             )
 
     def _seen(
@@ -551,6 +552,61 @@ class PostgresStore:
         )
         return [OutboxItem.model_validate({**r[0], "version": r[1]}) for r in rows]
 
+    def lease_outbox(self, *, now: datetime, until: datetime, token: str, limit: int = 32) -> list[OutboxItem]:
+        """``FOR UPDATE SKIP LOCKED`` on each free lane's oldest due item: replicas leasing at
+        once take different items (a row another replica just leased fails the re-checked
+        ``next_attempt_at <= now``). Retried after an unanswered COMMIT: the retry first
+        returns the rows already carrying ``token``, so a lost answer leaves nothing leased
+        for nobody."""
+        held_sql = "SELECT doc, version FROM outbox WHERE lease = %s AND state = 'pending'"
+        note = (
+            "'unconfirmed: attempt ' || ((o.doc->>'attempts')::int + 1) || ' was sending' || "
+            f"CASE WHEN o.doc->>'last_error' LIKE 'unconfirmed: %%' THEN '{UNSURE}' ELSE '' END"
+        )
+        sql = (
+            "WITH heads AS (SELECT DISTINCT ON (lane) key, lane, priority, next_attempt_at, seq FROM outbox "
+            "WHERE state = 'pending' AND next_attempt_at <= %(now)s ORDER BY lane, created_at, seq), "
+            "free AS (SELECT key FROM heads WHERE NOT EXISTS (SELECT 1 FROM outbox b WHERE b.lane = heads.lane "
+            "AND b.state = 'pending' AND b.lease IS NOT NULL AND b.next_attempt_at > %(now)s) "
+            "ORDER BY priority, next_attempt_at, seq LIMIT %(limit)s), "
+            "locked AS (SELECT o.key FROM outbox o WHERE o.key IN (SELECT key FROM free) AND o.state = 'pending' "
+            "AND o.next_attempt_at <= %(now)s FOR UPDATE SKIP LOCKED) "
+            "UPDATE outbox o SET lease = %(token)s, next_attempt_at = %(until)s, version = o.version + 1, "
+            "doc = o.doc || jsonb_build_object('lease', %(token)s::text, 'next_attempt_at', %(until_text)s::text, "
+            f"'attempts', (o.doc->>'attempts')::int + 1, 'last_error', {note}, 'version', o.version + 1) "
+            "FROM locked WHERE o.key = locked.key RETURNING o.doc, o.priority, o.next_attempt_at, o.seq"
+        )
+        params = {"now": now, "until": until, "until_text": until.isoformat(), "token": token, "limit": limit}
+
+        def work(conn: psycopg.Connection[Any]) -> list[OutboxItem]:
+            held = conn.execute(held_sql, (token,)).fetchall()
+            if held:  # the first try's COMMIT went through: return what it took, take no more
+                return [OutboxItem.model_validate({**r[0], "version": r[1]}) for r in held]
+            rows = conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+            rows.sort(key=lambda r: (r[1], r[3]))
+            return [OutboxItem.model_validate(r[0]) for r in rows]
+
+        items: list[OutboxItem] = self._run(work, idempotent=True)
+        items.sort(key=lambda i: (i.priority, i.created_at))
+        return items
+
+    def renew_outbox(self, leases: Sequence[tuple[str, str]], *, until: datetime) -> set[str]:
+        """One statement; retried after an unanswered COMMIT (extending again changes nothing)."""
+        if not leases:
+            return set()
+
+        def work(conn: psycopg.Connection[Any]) -> set[str]:
+            rows = conn.execute(
+                "UPDATE outbox o SET next_attempt_at = %s, doc = o.doc || jsonb_build_object('next_attempt_at', "
+                "%s::text) FROM unnest(%s::text[], %s::text[]) AS h(key, lease) "
+                "WHERE o.key = h.key AND o.lease = h.lease AND o.state = 'pending' RETURNING o.key",
+                (until, until.isoformat(), [k for k, _ in leases], [t for _, t in leases]),
+            ).fetchall()
+            return {r[0] for r in rows}
+
+        renewed: set[str] = self._run(work, idempotent=True)
+        return renewed
+
     def get_outbox_item(self, key: str) -> OutboxItem | None:
         rows = self._rows("SELECT doc, version FROM outbox WHERE key = %s", (key,))
         return OutboxItem.model_validate({**rows[0][0], "version": rows[0][1]}) if rows else None
@@ -570,9 +626,17 @@ class PostgresStore:
 
         def work(conn: psycopg.Connection[Any]) -> None:
             cur = conn.execute(
-                "UPDATE outbox SET state = %s, next_attempt_at = %s, version = %s, doc = %s "
+                "UPDATE outbox SET state = %s, next_attempt_at = %s, version = %s, doc = %s, lease = %s "
                 "WHERE key = %s AND version = %s",
-                (stored.state, stored.next_attempt_at, stored.version, _dump(stored), item.key, item.version),
+                (
+                    stored.state,
+                    stored.next_attempt_at,
+                    stored.version,
+                    _dump(stored),
+                    stored.lease,
+                    item.key,
+                    item.version,
+                ),
             )
             if cur.rowcount != 1:
                 raise Conflict(f"outbox item {item.key} changed since it was read")
@@ -868,9 +932,20 @@ def _kudos_row(doc: dict[str, Any]) -> tuple[Any, ...]:
     return (k.workspace, k.id, k.giver_id, k.recipient_ids, k.at, _dump(k))
 
 
-def _outbox_row(doc: dict[str, Any]) -> tuple[Any, ...]:
-    i = OutboxItem.model_validate(doc)
-    return (i.key, i.workspace, i.state, i.created_at, i.next_attempt_at, i.version, _dump(i))
+def _outbox_row(item: dict[str, Any] | OutboxItem) -> tuple[Any, ...]:
+    i = item if isinstance(item, OutboxItem) else OutboxItem.model_validate(item)
+    return (
+        i.key,
+        i.workspace,
+        i.state,
+        i.created_at,
+        i.next_attempt_at,
+        i.version,
+        _dump(i),
+        i.lane,
+        i.priority,
+        i.lease,
+    )
 
 
 def _inbox_row(doc: dict[str, Any]) -> tuple[Any, ...]:
@@ -909,8 +984,8 @@ _IMPORTS: dict[str, tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]]] = {
         lambda d: (d["workspace"], int(d["last"])),
     ),
     "outbox": (
-        "INSERT INTO outbox (key, workspace, state, created_at, next_attempt_at, version, doc) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        "INSERT INTO outbox (key, workspace, state, created_at, next_attempt_at, version, doc, lane, priority, lease) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
         _outbox_row,
     ),
     "claims": (

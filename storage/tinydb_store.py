@@ -46,8 +46,9 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 
+from bot.delivery import lease_note
 from bot.errors import Conflict, StorageError
-from bot.models import CardRef, InboxItem, Kudos, OutboxItem, Person, Request, Status, Team
+from bot.models import BULK_KINDS, CardRef, InboxItem, Kudos, OutboxItem, Person, Request, Status, Team
 from storage import _journal as files
 from storage._journal import Doc, FormatError, JournalDamaged, Key, Op
 from storage.retention import claim_request, last_change
@@ -1332,6 +1333,69 @@ class TinyDBStore:
             return found
 
         return [OutboxItem.model_validate(doc) for doc in self._read(query)]
+
+    def lease_outbox(self, *, now: datetime, until: datetime, token: str, limit: int = 32) -> list[OutboxItem]:
+        """One write under the file lock (so processes sharing the file never take one item
+        twice): the oldest due item of each free lane, by priority, then by when it was due."""
+        cutoff = _micros(now)
+        until_text = until.isoformat()
+        _micros(until)
+
+        def plan(state: _State) -> tuple[list[Op], list[Doc]]:
+            table, seq = state.tables["outbox"], state.seq["outbox"]
+            held: list[Doc] = []
+            heads: dict[str, tuple[int, int, Doc]] = {}
+            busy: set[str] = set()
+            for due, _, key in state.pending:
+                doc = table[(key,)]
+                lane = f"{doc['workspace']}/{doc['message']['recipient_id']}"
+                if doc.get("lease") == token:
+                    held.append(doc)
+                elif due > cutoff:
+                    if doc.get("lease"):
+                        busy.add(lane)
+                else:
+                    order = (_micros(doc["created_at"]), seq[(key,)])
+                    head = heads.get(lane)
+                    if head is None or order < head[:2]:
+                        heads[lane] = (*order, doc)
+            if held:  # a repeated call after a lost answer: what the token holds, not more
+                return [], held
+            free = [
+                (1 if h[2]["message"]["kind"] in BULK_KINDS else 0, _micros(h[2]["next_attempt_at"]), h[1], h[2])
+                for lane, h in heads.items()
+                if lane not in busy
+            ]
+            free.sort(key=lambda f: f[:3])
+            taken = [
+                {
+                    **doc,
+                    "lease": token,
+                    "next_attempt_at": until_text,
+                    "attempts": doc["attempts"] + 1,
+                    "last_error": lease_note(doc["attempts"] + 1, doc.get("last_error")),
+                    "version": doc["version"] + 1,
+                }
+                for *_, doc in free[:limit]
+            ]
+            return [["put", "outbox", doc] for doc in taken], taken
+
+        return [OutboxItem.model_validate(doc) for doc in self._write(plan)]
+
+    def renew_outbox(self, leases: Sequence[tuple[str, str]], *, until: datetime) -> set[str]:
+        """Extend the leases still held in one write (the version stays: a renewal is no change)."""
+        _micros(until)
+
+        def plan(state: _State) -> tuple[list[Op], set[str]]:
+            table = state.tables["outbox"]
+            renewed = [
+                {**doc, "next_attempt_at": until.isoformat()}
+                for key, token in leases
+                if (doc := table.get((key,))) is not None and doc["state"] == "pending" and doc.get("lease") == token
+            ]
+            return [["put", "outbox", doc] for doc in renewed], {doc["key"] for doc in renewed}
+
+        return self._write(plan) if leases else set()
 
     def get_outbox_item(self, key: str) -> OutboxItem | None:
         """The outbox item with this key, or None."""

@@ -139,6 +139,9 @@ def start_replica(name: str, *, db: str, fake: FakeSlackApi, folder: Path) -> Re
         NUDGES=json.dumps({"unacknowledged_hours": NUDGE_AFTER_HOURS, "escalate_hours": 1000}),
         WORKING_HOURS=json.dumps(ALWAYS_WORKING),
         PYTHONUNBUFFERED="1",
+        # 4 requesters sending 20 commands a second put ~5 cards a second into each requester's DM,
+        # beyond Slack's ~1/s per conversation: these drills test replicas, not the platform's limits
+        DELIVERY_RATE_LIMITS="false",
     )
     command = [str(SERVECHAIN)] if SERVECHAIN.exists() else [sys.executable, "-m", "handlers.cli"]
     port = free_port()

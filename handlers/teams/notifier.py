@@ -109,6 +109,8 @@ def delivery_error(error: BaseException) -> DeliveryError:
         )
     if status == 429:
         return DeliveryError("Teams is throttling the bot (429)", retry_after=retry_after(headers))
+    if status == 412:  # Microsoft lists 412 with 429/502/504 as the codes to retry with backoff
+        return DeliveryError("Teams asked to try again (412)", retry_after=retry_after(headers))
     if status == 401 or status >= 500:
         return DeliveryError(f"Teams answered {status}", retry_after=retry_after(headers))
     return DeliveryError(f"Teams rejected the message ({status})", permanent=True)

@@ -88,6 +88,8 @@ class Call:
     token: str | None
     status: int = 200
     answer: dict[str, Any] = field(default_factory=dict)
+    at: float = field(default_factory=time.time)
+    """When it was answered (wall clock), e.g. for a benchmark's command-to-card latency."""
 
 
 @dataclass
@@ -100,6 +102,13 @@ class Failure:
     times: int = 1
     after: int = 0
     """Calls of the method that still succeed before this failure starts (a page failing midway)."""
+    only_for: str | None = None
+    """Only calls to this user or channel (``users``, ``user`` or ``channel`` parameter) fail."""
+
+    def applies(self, params: dict[str, Any]) -> bool:
+        """True when this failure is meant for a call with these parameters."""
+        targets = {str(params.get(name, "")) for name in ("users", "user", "channel")}
+        return self.only_for is None or self.only_for in targets or f"D{self.only_for}" in targets
 
 
 @dataclass
@@ -215,8 +224,11 @@ def view_problems(view: Any) -> list[str]:
 class FakeSlackApi:
     """The fake Web API; use as a context manager or call start()/stop()."""
 
-    def __init__(self, *, team_id: str = "T0ACME", scopes: list[str] | None = None) -> None:
+    def __init__(self, *, team_id: str = "T0ACME", scopes: list[str] | None = None, latency: float = 0.0) -> None:
         self.team_id = team_id
+        self.latency = latency
+        """Seconds every call waits before it is answered (a real Web API call takes 0.1-0.3 s),
+        unless :meth:`delay` set the method's own."""
         self.scopes: list[str] = scopes if scopes is not None else sorted(bot_scopes())
         """The bot token's scopes, sent in ``auth.test``'s ``x-oauth-scopes`` header like Slack does
         (default: exactly what the manifest asks for)."""
@@ -294,10 +306,13 @@ class FakeSlackApi:
         retry_after: int | None = None,
         times: int = 1,
         after: int = 0,
+        only_for: str | None = None,
     ) -> None:
-        """Answer the next ``times`` calls of ``method`` with an error (after ``after`` more successes)."""
+        """Answer the next ``times`` calls of ``method`` with an error (after ``after`` more successes);
+        with ``only_for``, only calls to that user or channel (deliveries run concurrently, so
+        "the next call" alone would not say whose)."""
         with self._lock:
-            self._failures[method].append(Failure(error, status, retry_after, times, after))
+            self._failures[method].append(Failure(error, status, retry_after, times, after, only_for))
 
     def delay(self, method: str, seconds: float) -> None:
         """Make every call of ``method`` take at least ``seconds`` (a slow Slack)."""
@@ -415,7 +430,7 @@ class FakeSlackApi:
             self._calls.append(call)
             self._lock.notify_all()
 
-    def _take_failure(self, method: str) -> Failure | None:
+    def _take_failure(self, method: str, params: dict[str, Any] | None = None) -> Failure | None:
         with self._lock:
             if self._outage is not None:
                 return self._outage
@@ -423,6 +438,8 @@ class FakeSlackApi:
             if not queue:
                 return None
             failure = queue[0]
+            if not failure.applies(params or {}):
+                return None
             if failure.after > 0:
                 failure.after -= 1
                 return None
@@ -448,11 +465,11 @@ class FakeSlackApi:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         params = await self._params(request)
-        if method in self._delays:
-            await asyncio.sleep(self._delays[method])
+        if self._delays.get(method, self.latency):
+            await asyncio.sleep(self._delays.get(method, self.latency))
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
-        failure = self._take_failure(method)
+        failure = self._take_failure(method, params)
         if failure is not None:
             answer = {"ok": False, "error": failure.error}
             headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
@@ -473,8 +490,8 @@ class FakeSlackApi:
     async def _response_url(self, request: web.Request) -> web.Response:
         params = await self._params(request)
         params["_name"] = request.match_info["name"]
-        if "response_url" in self._delays:
-            await asyncio.sleep(self._delays["response_url"])
+        if self._delays.get("response_url", self.latency):
+            await asyncio.sleep(self._delays.get("response_url", self.latency))
         failure = self._take_failure("response_url")
         if failure is not None:  # a response_url has no ``ok: false``: it fails with an HTTP error
             status = failure.status if failure.status >= 400 else 503

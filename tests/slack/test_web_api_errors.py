@@ -51,8 +51,8 @@ def test_a_rate_limited_delivery_waits_for_retry_after_then_goes_out(harness: Sl
     _ask(harness)
     pending = harness.store.list_outbox("default", state="pending")
     assert len(pending) == 1 and "rate limit" in (pending[0].last_error or "")
-    assert (pending[0].next_attempt_at - harness.clock.now).total_seconds() == 30
-    harness.clock.advance(seconds=31)
+    assert 30 <= (pending[0].next_attempt_at - harness.clock.now).total_seconds() <= 33  # + jitter
+    harness.clock.advance(seconds=34)
     harness.settle()
     assert harness.store.list_outbox("default", state="pending") == []
     assert len(harness.posted_to("U0BOB")) == 1 and len(harness.posted_to("U0ALICE")) == 1
@@ -69,7 +69,7 @@ def test_a_server_error_is_retried_by_the_outbox(harness: SlackHarness) -> None:
 
 
 def test_a_permanent_error_fails_the_message_and_tells_the_requester(harness: SlackHarness) -> None:
-    harness.fake.fail("chat.postMessage", "account_inactive")
+    harness.fake.fail("chat.postMessage", "account_inactive", only_for="U0BOB")
     _ask(harness)
     (failed,) = harness.store.list_outbox("default", state="failed")
     assert failed.message.recipient_id == "P-bob" and "account_inactive" in (failed.last_error or "")
