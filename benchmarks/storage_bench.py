@@ -6,9 +6,12 @@ Usage: ``python benchmarks/storage_bench.py [--backend tinydb|postgres] [--sizes
 For each size the store is preloaded (not timed) with that many requests spread over ~200
 providers, ~30% of them open, and one person per 20 requests; then ``--ops`` single
 ``create_request`` calls (each one an acknowledged, fsync'd write) and ``--ops``
-``find_requests(ws, provider_id=X, open_only=True)`` calls are timed. Backends are opened
-with :func:`storage.open_store`; add one by adding a function to ``BACKENDS`` that yields
-the URL of an empty store.
+``find_requests(ws, provider_id=X, open_only=True)`` calls are timed, by the wall clock and by
+the CPU time of the calling thread (``time.thread_time``: on a machine busy with other work the
+wall clock's tail is mostly waiting for a core, the CPU time is what the call itself costs).
+Backends are opened with :func:`storage.open_store`, then ``gc.freeze()`` as ``servechain
+serve`` does once started (``handlers/runtime.py``); add a backend by adding a function to
+``BACKENDS`` that yields the URL of an empty store.
 
 After the preload, two fresh processes measure what a start-up costs (the preload's own
 memory does not count): one imports what ``servechain serve`` imports, opens the store and
@@ -19,6 +22,7 @@ other runs ``servechain stats`` on the store (wall time, peak RSS, settled RSS a
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import os
@@ -222,8 +226,10 @@ class Row:
     open_s: float
     file_mb: float | None
     create_ms: list[float]
+    create_cpu_ms: list[float]
     create_wall_s: float
     find_ms: list[float]
+    find_cpu_ms: list[float]
     found: list[int]
     compact_s: float | None
     during_compaction_ms: list[float]
@@ -231,11 +237,14 @@ class Row:
     stats: Process
 
 
-def timed(action: Callable[[], object]) -> float:
-    """Milliseconds one call takes."""
-    start = time.perf_counter()
+def timed(action: Callable[[], object], cpu: list[float] | None = None) -> float:
+    """Milliseconds one call takes (and, into ``cpu``, the milliseconds of CPU its thread used)."""
+    start, start_cpu = time.perf_counter(), time.thread_time()
     action()
-    return (time.perf_counter() - start) * 1000
+    wall = (time.perf_counter() - start) * 1000
+    if cpu is not None:
+        cpu.append((time.thread_time() - start_cpu) * 1000)
+    return wall
 
 
 def store_mb(url: str) -> float | None:
@@ -271,25 +280,33 @@ def run_size(backend: str, args: argparse.Namespace, size: int) -> Row:
         start = time.perf_counter()
         store = open_store(url)
         open_s = time.perf_counter() - start
+        gc.freeze()  # as `servechain serve` does once started (Runtime.start)
         try:
             for i in range(20):  # warm up caches and code paths
                 store.create_request(make_request(rng, size + i, open_share=1.0))
                 store.find_requests(WORKSPACE, provider_id=rng.choice(PROVIDERS), open_only=True)
 
-            create_ms = []
+            create_ms: list[float] = []
+            create_cpu_ms: list[float] = []
             start = time.perf_counter()
             for i in range(args.ops):
                 request = make_request(rng, size + 20 + i, open_share=1.0)
-                create_ms.append(timed(lambda r=request: store.create_request(r)))  # type: ignore[misc]
+                create_ms.append(timed(lambda r=request: store.create_request(r), create_cpu_ms))  # type: ignore[misc]
             create_wall_s = time.perf_counter() - start
 
-            find_ms, found = [], []
+            find_ms: list[float] = []
+            find_cpu_ms: list[float] = []
+            found: list[int] = []
             for _ in range(args.ops):
                 provider = rng.choice(PROVIDERS)
-                start = time.perf_counter()
-                result = store.find_requests(WORKSPACE, provider_id=provider, open_only=True)
-                find_ms.append((time.perf_counter() - start) * 1000)
-                found.append(len(result))
+                find_ms.append(
+                    timed(
+                        lambda p=provider: found.append(  # type: ignore[misc]
+                            len(store.find_requests(WORKSPACE, provider_id=p, open_only=True))
+                        ),
+                        find_cpu_ms,
+                    )
+                )
 
             compact_s, during = None, []
             if callable(getattr(store, "compact", None)):
@@ -309,8 +326,22 @@ def run_size(backend: str, args: argparse.Namespace, size: int) -> Row:
             file_mb = store_mb(url)
         finally:
             store.close()
+            gc.unfreeze()
     return Row(
-        size, preload_s, open_s, file_mb, create_ms, create_wall_s, find_ms, found, compact_s, during, serve, stats
+        size,
+        preload_s,
+        open_s,
+        file_mb,
+        create_ms,
+        create_cpu_ms,
+        create_wall_s,
+        find_ms,
+        find_cpu_ms,
+        found,
+        compact_s,
+        during,
+        serve,
+        stats,
     )
 
 
@@ -323,9 +354,11 @@ def print_table(backend: str, args: argparse.Namespace, rows: Sequence[Row]) -> 
         "file MB",
         "create p50 ms",
         "create p99 ms",
+        "CPU p50 / p99",
         "creates/s",
         "find p50 ms",
         "find p99 ms",
+        "CPU p50 / p99",
         "found avg",
         "compact s",
         "create p99 ms while compacting (n)",
@@ -351,9 +384,11 @@ def print_table(backend: str, args: argparse.Namespace, rows: Sequence[Row]) -> 
                 "-" if row.file_mb is None else f"{row.file_mb:.1f}",
                 f"{percentile(row.create_ms, 0.50):.2f}",
                 f"{percentile(row.create_ms, 0.99):.2f}",
+                f"{percentile(row.create_cpu_ms, 0.50):.2f} / {percentile(row.create_cpu_ms, 0.99):.2f}",
                 f"{len(row.create_ms) / row.create_wall_s:,.0f}",
                 f"{percentile(row.find_ms, 0.50):.2f}",
                 f"{percentile(row.find_ms, 0.99):.2f}",
+                f"{percentile(row.find_cpu_ms, 0.50):.2f} / {percentile(row.find_cpu_ms, 0.99):.2f}",
                 f"{statistics.mean(row.found):.0f}",
                 "-" if row.compact_s is None else f"{row.compact_s:.2f}",
                 during,
@@ -367,6 +402,7 @@ def print_table(backend: str, args: argparse.Namespace, rows: Sequence[Row]) -> 
         )
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(headers)]
     print(f"\nbackend: {backend}; {args.ops} timed calls per figure; every create is a durable (fsync'd) write")
+    print("CPU: the calling thread's CPU time per call (ms), which other processes on the machine do not inflate")
     print(
         "serve / stats: a fresh process opening the store / running `servechain stats` "
         "(peak = VmHWM; settled = VmRSS after a GC, for stats at its end)"

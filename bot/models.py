@@ -8,24 +8,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+# Datetime fields are pydantic's AwareDatetime: a naive value is refused inside pydantic-core,
+# without a Python call per value (the Python validator used before cost 13% of the
+# instructions of reading a request back from either store).
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 NEEDS: tuple[str, ...] = ("friendliness", "empathy", "fairness", "options", "control", "information")
 """The six customer needs a requester may score on top of the overall 1-5 rating."""
 
 MAX_TEXT = 3000
 """Longest request text, comment, reason or note we accept (characters)."""
-
-
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("datetimes must be timezone-aware")
-    return value
-
-
-AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
 
 
 class Model(BaseModel):

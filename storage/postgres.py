@@ -130,8 +130,10 @@ class PostgresStore:
                 max_size=max_size,
                 open=True,
                 timeout=POOL_TIMEOUT,
-                check=ConnectionPool.check_connection,  # a connection the server dropped is replaced, not used
-                kwargs={"row_factory": tuple_row, "connect_timeout": CONNECT_TIMEOUT},
+                # No check at checkout (a round trip per call): a connection the server dropped
+                # fails at its first statement, and _run retries once on a fresh one. Autocommit:
+                # a read is one statement, one round trip; writes open their own transaction.
+                kwargs={"row_factory": tuple_row, "connect_timeout": CONNECT_TIMEOUT, "autocommit": True},
                 name="servechain",
             )
         except psycopg.Error as error:
@@ -140,17 +142,24 @@ class PostgresStore:
     def __repr__(self) -> str:
         return f"PostgresStore({_safe(self.url)!r})"
 
-    def _run(self, work: Callable[[psycopg.Connection[Any]], Any], *, idempotent: bool = False) -> Any:
-        """Run ``work`` in one transaction; database faults become StorageError, Conflict passes.
+    def _run(
+        self, work: Callable[[psycopg.Connection[Any]], Any], *, idempotent: bool = False, transaction: bool = True
+    ) -> Any:
+        """Run ``work`` in one transaction (``transaction=False``: as it is, for a read that is a
+        single statement, atomic on its own, in one round trip instead of three with BEGIN and
+        COMMIT); database faults become StorageError, Conflict passes.
 
-        A lost connection (terminated backend, server restart) is retried once on a fresh one
-        when that is safe: always when it broke before COMMIT was sent (the server rolled the
-        transaction back, so nothing happened), and after an unanswered COMMIT only when
-        ``idempotent`` (running ``work`` again cannot do anything twice; each caller says why)."""
+        A lost connection (terminated backend, server restart, or one that died while idle in
+        the pool, which is not checked at checkout) is retried once on a fresh one when that is
+        safe: always when it broke before COMMIT was sent (the server rolled the transaction
+        back, so nothing happened), and after an unanswered COMMIT only when ``idempotent``
+        (running ``work`` again cannot do anything twice; each caller says why)."""
         for attempt in (1, 2):
             committing = False
             try:
                 with self.pool.connection() as conn:
+                    if not transaction:
+                        return work(conn)
                     with conn.transaction():
                         result = work(conn)
                         committing = True
@@ -177,22 +186,26 @@ class PostgresStore:
             log.debug("checking the pool's idle connections failed: %s", error)
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """A read: retrying it after a lost connection is always safe (it changes nothing)."""
-        return self._run(lambda conn: conn.execute(sql, params).fetchall(), idempotent=True)  # type: ignore[arg-type]
+        """A read of one statement: retrying it after a lost connection is always safe (it
+        changes nothing), and it needs no transaction (one statement sees one snapshot)."""
+        return self._run(  # type: ignore[no-any-return]
+            lambda conn: conn.execute(sql, params).fetchall(),  # type: ignore[arg-type]
+            idempotent=True,
+            transaction=False,
+        )
 
     def ping(self) -> None:
         """Raise StorageError unless the database answers within about a second and accepts
         writes (not a read-only standby, not a read-only session); for ``/healthz``."""
         self._purge()  # dead idle connections would cost the pool's back-off, and prove nothing
         try:
-            with self.pool.connection(timeout=PING_TIMEOUT) as conn:
-                conn.execute(f"SET statement_timeout = {int(PING_TIMEOUT * 1000)}")
-                try:
-                    row = conn.execute(
-                        "SELECT NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off'"
-                    ).fetchone()
-                finally:
-                    conn.execute("SET statement_timeout = DEFAULT")
+            with self.pool.connection(timeout=PING_TIMEOUT) as conn, conn.transaction():
+                # SET LOCAL: the timeout ends with this transaction, whatever happens (the pool's
+                # connections are in autocommit, where a plain SET would outlive a failed reset).
+                conn.execute(f"SET LOCAL statement_timeout = {int(PING_TIMEOUT * 1000)}")
+                row = conn.execute(
+                    "SELECT NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off'"
+                ).fetchone()
         except (psycopg.Error, TimeoutError) as error:
             raise StorageError(f"PostgreSQL at {_safe(self.url)} is unavailable: {_reason(error, self.url)}") from None
         if not row or not row[0]:
@@ -423,7 +436,9 @@ class PostgresStore:
         return bool(self._rows("SELECT 1 FROM idempotency WHERE workspace = %s AND key = %s", (workspace, key)))
 
     def get_request(self, workspace: str, number: int) -> Request | None:
-        found: Request | None = self._run(lambda conn: self._get_request(conn, workspace, number), idempotent=True)
+        found: Request | None = self._run(
+            lambda conn: self._get_request(conn, workspace, number), idempotent=True, transaction=False
+        )
         return found
 
     def find_requests(
@@ -703,18 +718,30 @@ class PostgresStore:
 
     # --- inbox -----------------------------------------------------------------------------------
     def accept_inbox(self, item: InboxItem) -> bool:
-        """Not retried after an unanswered COMMIT (the retry would find its own row and answer
-        "taken before"); the row then waits for its lease to run out and is run by a takeover."""
+        """Retried after an unanswered COMMIT too: a retry that finds the key tells its own row
+        (same owner and receipt time, untouched since) from one accepted before. Otherwise the
+        person would be told "nothing was done" about a command that was stored and that a
+        takeover runs once its lease is over (the churn drill caught it)."""
+        attempts = 0
 
         def work(conn: psycopg.Connection[Any]) -> bool:
+            nonlocal attempts
+            attempts += 1
             row = conn.execute(
                 "INSERT INTO inbox (workspace, key, state, received_at, lease_until, owner, version, doc) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING key",
                 _inbox_row(item.model_dump(mode="json")),
             ).fetchone()
-            return row is not None
+            if row is not None or attempts == 1:
+                return row is not None
+            own = conn.execute(
+                "SELECT 1 FROM inbox WHERE workspace = %s AND key = %s AND owner = %s AND received_at = %s "
+                "AND version = %s AND state = 'pending'",
+                (item.workspace, item.key, item.owner, item.received_at, item.version),
+            ).fetchone()
+            return own is not None
 
-        accepted: bool = self._run(work)
+        accepted: bool = self._run(work, idempotent=True)
         return accepted
 
     def lease_inbox(

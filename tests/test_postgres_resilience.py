@@ -18,10 +18,10 @@ import pytest
 from psycopg import sql
 
 from bot.errors import StorageError
-from bot.models import OutboxItem, Request
+from bot.models import InboxItem, OutboxItem, Request
 from storage.postgres import PostgresStore
 from tests.contract import factories
-from tests.contract.factories import outbox_item
+from tests.contract.factories import NOW, outbox_item
 from tests.drills import posts_per_key, seed_linked_org, top_level_cards
 from tests.fakes.slack_api import FakeSlackApi
 from tests.pgserve import Serve, admin_connection, clean_env, free_port, own_database, servechain
@@ -160,7 +160,10 @@ def test_healthz_stays_up_when_backends_are_terminated_and_answers_within_a_seco
                 # the database stops taking connections
                 admin.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(sql.Identifier(dbname)))
                 try:
-                    _terminate(admin, dbname)
+                    # Until none is left: a connection the pool was opening when the database
+                    # stopped taking them appears only once its start-up is over.
+                    while _terminate(admin, dbname) or _terminate(admin, dbname):
+                        time.sleep(0.05)
                     for _probe in range(3):
                         status, body, took = server.health()
                         assert status == 503 and body == {"ok": False, "error": "store unavailable"}
@@ -295,5 +298,43 @@ def test_a_batch_lease_whose_commit_answer_is_lost_is_retried_without_leasing_mo
             leased = [i for i in store.list_outbox("default", state="pending") if i.lease is not None]
             assert len(taken) == 32 and sorted(i.key for i in leased) == sorted(i.key for i in taken)
             assert all(i.lease == "t1" and i.attempts == 1 for i in leased)
+        finally:
+            store.close()
+
+
+def test_an_inbox_item_whose_commit_answer_is_lost_is_accepted_not_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The COMMIT reached the server but its answer did not come back: the item is stored, so
+    telling the person "nothing was done" would be wrong (a takeover runs it later). The retry
+    finds the row it wrote itself and says accepted; a second accept of the key still says no."""
+    with own_database(PASSWORD) as url:
+        store = PostgresStore(url)
+        real = psycopg.Connection.transaction
+        lost: list[int] = []
+
+        @contextlib.contextmanager
+        def answer_lost_once(self: psycopg.Connection[Any], *args: Any, **kwargs: Any) -> Any:
+            with real(self, *args, **kwargs) as transaction:
+                yield transaction
+            if not lost:  # committed; the answer is lost on the way back
+                lost.append(1)
+                raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+        item = InboxItem(
+            key="slack:cmd:T1:lost-commit",
+            platform="slack",
+            kind="slack.command",
+            payload={"text": "@bob the Q3 numbers"},
+            received_at=NOW,
+            owner="replica-a",
+            lease_until=NOW,
+        )
+        try:
+            monkeypatch.setattr(psycopg.Connection, "transaction", answer_lost_once)
+            assert store.accept_inbox(item) is True
+            assert lost == [1]
+            monkeypatch.undo()
+            assert store.accept_inbox(item) is False
+            assert store.accept_inbox(item.model_copy(update={"owner": "replica-b"})) is False
+            assert store.count_inbox("default") == 1
         finally:
             store.close()

@@ -89,6 +89,35 @@ def test_a_compacted_store_reopens_with_requests_left_in_the_file_and_answers_al
         assert [r.number for r in store.find_requests("default", provider_id="P-1", open_only=True)][-1] != 2
 
 
+def test_an_open_request_is_read_from_the_file_once_and_a_closed_one_each_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "db.json"
+    with TinyDBStore(path, compaction="off") as store:
+        _fill(store)
+        before = _reads(store)
+        assert store.compact()
+
+    with TinyDBStore(path, compaction="off") as store:
+        reads: list[int] = []
+        real = tinydb_store._Snapshot.read
+
+        def counted(snapshot: tinydb_store._Snapshot, offset: int, length: int) -> bytes:
+            reads.append(offset)
+            return real(snapshot, offset, length)
+
+        monkeypatch.setattr(tinydb_store._Snapshot, "read", counted)
+        open_ones = [r.number for r in store.find_requests("default", open_only=True)]
+        assert len(reads) == len(open_ones) > 0
+        assert [r.number for r in store.find_requests("default", open_only=True)] == open_ones
+        assert len(reads) == len(open_ones), "the open requests' bytes were kept"
+        closed = [r["number"] for r in before["iter default"] if r["status"] == Status.DONE]  # type: ignore[attr-defined]
+        store.get_request("default", closed[0])
+        store.get_request("default", closed[0])
+        assert len(reads) == len(open_ones) + 2, "a closed request stays in the file"
+        assert _reads(store) == before
+
+
 def test_the_snapshot_stays_a_tinydb_file_holding_every_record(tmp_path: Path) -> None:
     path = tmp_path / "db.json"
     with TinyDBStore(path, compaction="off") as store:
