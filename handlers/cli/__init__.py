@@ -20,7 +20,21 @@ from pydantic_settings import SettingsError
 
 from bot.errors import StorageError
 from bot.settings import Settings
-from handlers.cli import chain, console, db, digest, doctor, org, patterns, privacy, serve, slack, stats, teams
+from handlers.cli import (
+    chain,
+    console,
+    dashboard,
+    db,
+    digest,
+    doctor,
+    org,
+    patterns,
+    privacy,
+    serve,
+    slack,
+    stats,
+    teams,
+)
 from handlers.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, setting_problems
 from handlers.console import describe_db
 
@@ -30,7 +44,7 @@ LOG_LEVEL_VARIABLE = "SERVECHAIN_LOG_LEVEL"
 LOG_FORMAT_VARIABLE = "SERVECHAIN_LOG_FORMAT"
 LOG_FORMATS = ("text", "json")
 
-GROUPS = (console, org, db, stats, patterns, chain, digest, privacy, slack, teams, serve, doctor)
+GROUPS = (console, org, db, stats, patterns, chain, digest, privacy, slack, teams, serve, dashboard, doctor)
 """Command groups in the order ``servechain --help`` lists them."""
 
 
@@ -110,6 +124,8 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         return slack.run(settings, args)
     if command == "serve":
         return serve.run(settings, args)
+    if command == "dashboard":
+        return dashboard.run(settings, args)
     now = datetime.now(UTC)
     if command == "stats":
         return stats.run(settings, args, now)
