@@ -190,10 +190,15 @@ def _department(team: Team | None, teams: dict[str, Team]) -> Team | None:
     return team
 
 
-def map_data(org: OrgMetrics, *, tag: str | None = None) -> Json:
-    """The chain map of one window: every team as a node (grouped by department), every pair of
-    teams with requests as a directed link (``source`` asked ``target``) with its figures and
-    complaints; a team's requests to itself are the node's ``internal`` figures."""
+MAP_LINKS = 200
+"""Links the map draws at first: the busiest, and the slowest (a 100-team org has thousands)."""
+
+
+def map_data(org: OrgMetrics, *, tag: str | None = None, focus: str | None = None, limit: int = MAP_LINKS) -> Json:
+    """The chain map of one window: every team with requests as a node (grouped by department),
+    and the directed links (``source`` asked ``target``) with their figures and complaints: the
+    ``limit`` busiest plus the five slowest, or with ``focus`` (a team id) every link of that team. A team's
+    requests to itself are the node's ``internal_volume``."""
     facts = [f for f in org.facts if not tag or tag in f.tags]
     pairs: dict[tuple[str, str], list[RequestFacts]] = defaultdict(list)
     for fact in facts:
@@ -203,7 +208,11 @@ def map_data(org: OrgMetrics, *, tag: str | None = None) -> Json:
     teams = dict(org.teams)
     ids = set(teams) | {t for pair in pairs for t in pair}
     nodes: list[Json] = []
+    idle = 0
     for team_id in ids:
+        if not served.get(team_id) and not asked.get(team_id):
+            idle += 1  # a department with no requests of its own, a team without any yet
+            continue
         team = teams.get(team_id)
         department = _department(team, teams)
         internal = pairs.get((team_id, team_id), [])
@@ -236,15 +245,27 @@ def map_data(org: OrgMetrics, *, tag: str | None = None) -> Json:
                 figs,
             )
         )
-    slowest_labels = [link["label"] for link, _figs in slowest_first(links, key=lambda pair: pair[1])[:5]]
+    slowest = slowest_first(links, key=lambda pair: pair[1])[:5]
+    slowest_labels = [link["label"] for link, _figs in slowest]
+    total = len(links)
+    if focus is not None:
+        wanted = _team_id(org, focus) or "-"
+        shown = [link for link, _figs in links if wanted in (link["source"], link["target"])]
+    else:
+        busiest = sorted(links, key=lambda pair: -pair[0]["figures"]["volume"])[:limit]
+        keep = {id(link) for link, _figs in busiest + slowest}
+        shown = [link for link, _figs in links if id(link) in keep]
     return {
         "since": org.since.isoformat(),
         "until": org.until.isoformat(),
         "tag": tag or "",
+        "focus": focus or "",
         "tags": sorted({t for f in org.facts for t in f.tags}),
         "requests": len(facts),
         "nodes": nodes,
-        "links": [link for link, _figs in links],
+        "idle_teams": idle,
+        "links": shown,
+        "links_total": total,
         "slowest": slowest_labels,
     }
 

@@ -126,10 +126,11 @@ class Dashboard:
     async def map_json(self, request: web.Request, viewer: Person) -> Any:
         length = self._window(request)
         tag = request.query.get("tag", "").strip().lower() or None
+        team = request.query.get("team", "").strip() or None
 
         def build() -> Any:
             org = self.cache.org(self.clock(), length)
-            return self.cache.derived(("map", length, tag), lambda: dashboard.map_data(org, tag=tag))
+            return self.cache.derived(("map", length, tag, team), lambda: dashboard.map_data(org, tag=tag, focus=team))
 
         return await asyncio.to_thread(build)
 
@@ -337,6 +338,7 @@ def page_html(name: str, title: str, *, viewer: Person, csrf: str, values: dict[
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="csrf-token" content="{esc(csrf)}">
 <title>{esc(title)} · servechain</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/dashboard/static/dashboard.css">
 </head>
 <body>

@@ -186,7 +186,7 @@ def requests(people: list[Person], rng: random.Random, weeks: int = 12) -> list[
         target = rng.choices(FLOWS[source], weights=range(len(FLOWS[source]), 0, -1))[0]
         requester = rng.choice(by_team[source])
         provider = rng.choice(by_team[target])
-        created = start + timedelta(days=rng.randrange(weeks * 7 - 1), hours=rng.uniform(8, 17))
+        created = start + timedelta(days=rng.randrange(weeks * 7 - 1), hours=rng.uniform(13.5, 16))
         if created.weekday() >= 5:
             created -= timedelta(days=2)
         add(requester, provider, created, slow=SLOW_TEAMS.get(target, 1.0))

@@ -20,6 +20,8 @@ REQUIRE_ENV = "SERVECHAIN_REQUIRE_BROWSER"
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 WEBCHAT_DIR = Path(__file__).resolve().parent / "webchat"
 WEBCHAT_JS = WEBCHAT_DIR / "node_modules" / "botframework-webchat" / "dist" / "webchat.js"
+AXE_JS = Path(__file__).resolve().parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+"""axe-core (npm, pinned by tests/e2e/axe/package-lock.json): the dashboard's accessibility check."""
 # Chromium on a closed network: no background connections, no sandbox (root in CI), a fresh profile.
 CHROMIUM_ARGS = [
     "--headless",
@@ -40,21 +42,23 @@ def chromium_path() -> str:
 
 
 @functools.cache
-def _problems(chromium: str) -> tuple[str, ...]:
+def _problems(chromium: str, bundle: Path = WEBCHAT_JS, name: str = "Web Chat bundle") -> tuple[str, ...]:
     found = []
     if not (os.path.isfile(chromium) and os.access(chromium, os.X_OK)):
         found.append(f"no Chromium at {chromium}")
-    if not WEBCHAT_JS.is_file():
-        found.append(f"no Web Chat bundle at {WEBCHAT_JS} (npm ci in tests/e2e/webchat)")
+    if not bundle.is_file():
+        package = next((p.parent for p in bundle.parents if p.name == "node_modules"), bundle.parent)
+        found.append(f"no {name} at {bundle} (npm ci in {package})")
     if importlib.util.find_spec("playwright") is None:
         found.append("the Python package playwright is not installed")
     return tuple(found)
 
 
-def require_browser() -> str:
-    """The Chromium executable to drive, or skip/fail the calling test."""
+def require_browser(bundle: Path = WEBCHAT_JS, name: str = "Web Chat bundle") -> str:
+    """The Chromium executable to drive, or skip/fail the calling test (``bundle``: the npm file
+    the test loads into the page: Web Chat's, or axe-core's for the dashboard)."""
     chromium = chromium_path()
-    problems = _problems(chromium)
+    problems = _problems(chromium, bundle, name)
     if not problems:
         return chromium
     message = "; ".join(problems)
