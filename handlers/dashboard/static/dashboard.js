@@ -150,7 +150,7 @@
       figure.append(el("p", { class: "empty", text: "No data in this window." }));
       return figure;
     }
-    const max = Math.max(...all, unit === "%" ? 1 : 0.5) * 1.1;
+    const max = unit === "%" ? 1 : Math.max(...all, 0.5) * 1.1;
     const x = (i) => left + (weeks.length === 1 ? (width - left - right) / 2 : (i * (width - left - right)) / (weeks.length - 1));
     const y = (v) => top + (1 - v / max) * (height - top - bottom);
     const label = (v) => (unit === "%" ? `${Math.round(v * 100)}%` : unit === "h" ? `${v.toFixed(v < 10 ? 1 : 0)}h` : v.toFixed(1));
@@ -556,7 +556,7 @@
       el("h1", { text: `${data.name}'s page` }),
       el("p", { class: "muted" }, `@${data.handle}`, data.team ? [" · ", el("a", { href: teamHref(data.team_id) }, data.team)] : ""),
       status,
-      card(`Waiting on others (${data.asked.length})`, table("Requests I asked that are still open", ["Request", "Asked", "Status", "Waiting (working time)", "Due", "In chat", ""], asked, "You are not waiting on anyone.")),
+      card(`Waiting on others (${data.asked.length})`, table("Requests I asked that are still open", ["Request", "Asked", "Status", "Waiting (working time)", "Due", "In chat", "Action"], asked, "You are not waiting on anyone.")),
       card(`Others waiting on me (${data.held.length})`, table("Requests I hold that are still open", ["Request", "For", "Status", "Waiting (working time)", "Due", "In chat"], held, "Nobody is waiting on you.")),
       el(
         "div",
