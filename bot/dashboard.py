@@ -21,6 +21,7 @@ load is sliced from memory instead of re-reading 100,000 requests.
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections import defaultdict
@@ -32,17 +33,17 @@ from typing import Any
 from bot import cards
 from bot.access import can_view
 from bot.chain import acknowledge_estimate, link_estimate_text, responsiveness, slowest_first
-from bot.errors import NotFound
+from bot.errors import NotAllowed, NotFound
 from bot.kudos import kudos_tally
 from bot.metrics import NO_TEAM, Figures, OrgMetrics, RequestFacts, figures
-from bot.models import Person, Request, Team
+from bot.models import Kudos, Person, Request, Team
 from bot.patterns import patterns_lines, scope_patterns
 from bot.people import Directory
 from bot.ports import Store
 from bot.promises import promised_due
 from bot.pulse import DEFAULT_PULSE, PulseIndex, PulseSettings
 from bot.stats import format_duration, format_estimate
-from bot.team_view import GROUPS, team_view
+from bot.team_view import GROUPS, TeamView, team_view
 from bot.weeks import iso_week, shift_week, week_start
 from bot.workhours import DEFAULT_HOURS, WorkingHours, working_time
 
@@ -431,12 +432,18 @@ def team_data(
     viewer: Person,
     directory: Directory,
     now: datetime,
-    pulse: PulseIndex | None = None,
     pulse_settings: PulseSettings = DEFAULT_PULSE,
     hours: WorkingHours = DEFAULT_HOURS,
+    cache: MetricsCache | None = None,
 ) -> Json:
     """A team's page: its service as provider and as customer (with sub-teams) and per week, its
-    partners; for those who manage it also what is stuck now, complaint patterns, kudos and pulse."""
+    partners; for those who manage it also what is stuck now, complaint patterns, kudos and pulse.
+    With ``cache``, the store reads behind the last four (open requests, kudos, pulse answers) are
+    kept as long as the cached facts, so what is stuck may be that much behind too."""
+
+    def cached(key: tuple[object, ...], make: Callable[[], Any]) -> Any:
+        return cache.derived(key, make) if cache is not None else make()
+
     team_id = _team_id(current, team_id)
     team = current.teams.get(team_id)
     ids = current.team_ids(team_id) if team_id else frozenset({NO_TEAM})
@@ -464,7 +471,10 @@ def team_data(
         )
         return data
     data["manages"] = True
-    data["stuck"] = _stuck(store=store, team=team, viewer=viewer, directory=directory, now=now, hours=hours)
+    view = cached(
+        ("stuck", team.id), lambda: _team_view(store=store, team=team, directory=directory, now=now, hours=hours)
+    )
+    data["stuck"] = _stuck(view, viewer=viewer, directory=directory)
     patterns = scope_patterns(current, previous, target=team_id)
     data["patterns"] = {
         "complaints": patterns.complaints,
@@ -479,8 +489,18 @@ def team_data(
         "lines": patterns_lines(patterns),
     }
     members = {p.id for p in current.people.values() if p.team_id in ids and p.active and not p.is_bot}
-    data["kudos"] = _kudos_per_week(store, current, members, viewer.tz)
-    data["pulse"] = _pulse(store, current, ids, viewer.tz, pulse, pulse_settings)
+    kudos = cached(
+        ("kudos", current.since), lambda: store.find_kudos(current.workspace, since=current.since, until=current.until)
+    )
+    data["kudos"] = _kudos_per_week(kudos, current, members, viewer.tz)
+    weeks = [name for name, _s, _e in _week_buckets(current, viewer.tz)]
+    pulse = cached(
+        ("pulse", tuple(weeks)),
+        lambda: PulseIndex.load(
+            store=store, workspace=current.workspace, people=current.people.values(), teams=current.teams, weeks=weeks
+        ),
+    )
+    data["pulse"] = _pulse(pulse, ids, weeks, pulse_settings)
     return data
 
 
@@ -493,16 +513,22 @@ def _partners(org: OrgMetrics, grouped: dict[str, list[RequestFacts]]) -> list[J
     return rows[:12]
 
 
-def _stuck(
-    *, store: Store, team: Team, viewer: Person, directory: Directory, now: datetime, hours: WorkingHours
-) -> Json:
-    """``/request team`` for the team's manager, listing only requests the viewer may see."""
+def _team_view(
+    *, store: Store, team: Team, directory: Directory, now: datetime, hours: WorkingHours
+) -> TeamView | None:
+    """``/request team`` for the team's manager; None when there is none or nobody reports to them."""
     manager = directory.get(team.manager_id) if team.manager_id else None
     if manager is None:
-        return {group: [] for group in GROUPS}
+        return None
     try:
-        view = team_view(store=store, manager=manager, now=now, hours=hours)
-    except Exception:  # nobody reports to that manager yet: nothing is stuck
+        return team_view(store=store, manager=manager, now=now, hours=hours)
+    except NotAllowed:  # nobody reports to that manager yet: nothing is stuck
+        return None
+
+
+def _stuck(view: TeamView | None, *, viewer: Person, directory: Directory) -> Json:
+    """The stuck requests by group, listing only those the viewer may see."""
+    if view is None:
         return {group: [] for group in GROUPS}
     return {
         group: [
@@ -514,33 +540,20 @@ def _stuck(
     }
 
 
-def _kudos_per_week(store: Store, org: OrgMetrics, members: set[str], tz: str) -> list[Json]:
-    kudos = store.find_kudos(org.workspace, since=org.since, until=org.until)
+def _kudos_per_week(kudos: Sequence[Kudos], org: OrgMetrics, members: set[str], tz: str) -> list[Json]:
     buckets = _week_buckets(org, tz)
+    starts = [start for _name, start, _end in buckets]
     counts = [0] * len(buckets)
     for item in kudos:
-        received = sum(1 for r in item.recipient_ids if r in members)
-        for index in range(len(buckets) - 1, -1, -1):
-            if item.at >= buckets[index][1]:
-                counts[index] += received
-                break
+        index = bisect.bisect_right(starts, item.at) - 1
+        if index >= 0:
+            counts[index] += sum(1 for r in item.recipient_ids if r in members)
     return [{"week": name, "received": count} for (name, _s, _e), count in zip(buckets, counts, strict=True)]
 
 
-def _pulse(
-    store: Store,
-    org: OrgMetrics,
-    ids: frozenset[str],
-    tz: str,
-    pulse: PulseIndex | None,
-    settings: PulseSettings,
-) -> list[Json]:
+def _pulse(index: PulseIndex, ids: frozenset[str], weeks: Sequence[str], settings: PulseSettings) -> list[Json]:
     """The team's pulse per week where the anonymity rules allow (:meth:`PulseIndex.summary`:
     enough answers in a big enough team); otherwise only how many answered."""
-    weeks = [name for name, _s, _e in _week_buckets(org, tz)]
-    index = pulse or PulseIndex.load(
-        store=store, workspace=org.workspace, people=org.people.values(), teams=org.teams, weeks=weeks
-    )
     rows = []
     for week in weeks:
         summary = index.summary(sorted(ids), week, settings)

@@ -164,6 +164,7 @@ class Dashboard:
                 now=now,
                 pulse_settings=self.pulse_settings,
                 hours=self.hours,
+                cache=self.cache,
             )
 
         return await asyncio.to_thread(build)
