@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+from typing import Any
 
 from aiohttp import web
 
@@ -207,6 +208,7 @@ def build_web_app(
         app.router.add_get("/metrics", metrics_endpoint)
     for frontend in runtime.frontends:
         frontend.mount(app)
+    mount_dashboard(app, runtime)
 
     async def start(_app: web.Application) -> None:
         await asyncio.to_thread(runtime.start)
@@ -218,6 +220,46 @@ def build_web_app(
         app.on_startup.append(start)
     app.on_cleanup.append(stop)
     return app
+
+
+DASHBOARD_OFF = (
+    "dashboard: /dashboard is off; to serve it behind sign-in set DASHBOARD_SESSION_SECRET and "
+    "DASHBOARD_SLACK_CLIENT_ID/DASHBOARD_SLACK_CLIENT_SECRET (Sign in with Slack) and/or "
+    "DASHBOARD_ENTRA_TENANT_ID/DASHBOARD_ENTRA_CLIENT_ID/DASHBOARD_ENTRA_CLIENT_SECRET (Microsoft Entra ID); "
+    "to look at it locally without sign-in: servechain dashboard --as <handle>"
+)
+
+
+def mount_dashboard(app: web.Application, runtime: Runtime) -> bool:
+    """Serve the dashboard at ``/dashboard`` behind OpenID Connect sign-in when its settings are
+    present (``handlers.dashboard.oidc.OidcAuth``); otherwise leave ``/dashboard`` a 404 and log
+    what to set. True when mounted."""
+    import importlib
+
+    from handlers.dashboard import mount
+
+    settings = runtime.settings
+    secret: Any = getattr(settings, "dashboard_session_secret", None)
+    try:  # the sign-in module (issue 14's OIDC half); absent, the dashboard stays off
+        oidc: Any = importlib.import_module("handlers.dashboard.oidc")
+    except ImportError:
+        oidc = None
+    secret_value = secret.get_secret_value() if hasattr(secret, "get_secret_value") else secret
+    if oidc is None or not secret_value:
+        log.info("%s", DASHBOARD_OFF)
+        return False
+    auth = oidc.OidcAuth(runtime.store, settings, clock=runtime.clock)
+    mount(
+        app,
+        store=runtime.store,
+        workspace=runtime.workspace,
+        auth=auth,
+        clock=runtime.clock,
+        hours=settings.working_hours,
+        pulse_settings=settings.pulse,
+    )
+    log.info("dashboard: serving /dashboard behind sign-in")
+    return True
 
 
 def stop_within(runtime: Runtime, seconds: float) -> bool:

@@ -255,3 +255,45 @@ def test_static_files_carry_no_data_and_are_served_to_anyone(seeded: Store) -> N
 
     status, content_type, missing = with_client(dashboard_app(seeded), body)
     assert (status, content_type.split(";")[0], missing) == (200, "text/javascript", 404)
+
+
+def test_serve_leaves_dashboard_off_and_says_what_to_set_without_sign_in_settings(
+    fresh: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.settings import Settings
+    from handlers.server import build_web_app
+
+    monkeypatch.setenv("SERVECHAIN_TEAMS", "1")
+    caplog.set_level("INFO", logger="handlers.server")
+    app = build_web_app(Settings(), fresh, deliver=False)
+
+    async def body(client: TestClient) -> tuple[int, int]:
+        page = await client.get("/dashboard/", allow_redirects=False)
+        data = await client.get("/dashboard/api/map")
+        return page.status, data.status
+
+    assert with_client(app, body) == (404, 404)
+    assert "DASHBOARD_SESSION_SECRET" in caplog.text and "servechain dashboard --as" in caplog.text
+
+
+def test_my_page_links_back_to_my_card_in_slack_and_teams(fresh: Store) -> None:
+    from bot.cards import requester_card_key
+    from bot.models import CardRef
+
+    number = alice_open(fresh)
+    request = fresh.get_request("default", number)
+    assert request is not None
+    key = requester_card_key(request)
+    fresh.save_card_ref(CardRef(card_key=key, platform="slack", ref="D0ALICE:1732000000.000100"))
+    teams_ref = (
+        '{"activity_id": "1:abc", "channel_id": "msteams", "conversation_id": "a:1xyz", "service_url": "https://smba"}'
+    )
+    fresh.save_card_ref(CardRef(card_key=key, platform="teams", ref=teams_ref))
+    row = next(r for r in _json(fresh, "alice", "/dashboard/api/me")["asked"] if r["number"] == number)
+    assert row["links"] == [
+        {"platform": "Slack", "url": "https://slack.com/app_redirect?channel=D0ALICE&team=T0SEED"},
+        {
+            "platform": "Teams",
+            "url": "https://teams.microsoft.com/l/message/a%3A1xyz/1%3Aabc?context=%7B%22contextType%22%3A%22chat%22%7D",
+        },
+    ]
