@@ -22,6 +22,7 @@ load is sliced from memory instead of re-reading 100,000 requests.
 from __future__ import annotations
 
 import bisect
+import logging
 import threading
 import time
 from collections import defaultdict
@@ -37,7 +38,7 @@ from bot.errors import NotAllowed, NotFound
 from bot.kudos import kudos_tally
 from bot.metrics import NO_TEAM, Figures, OrgMetrics, RequestFacts, figures
 from bot.models import Kudos, Person, Request, Team
-from bot.patterns import patterns_lines, scope_patterns
+from bot.patterns import patterns_lines, patterns_of
 from bot.people import Directory
 from bot.ports import Store
 from bot.promises import promised_due
@@ -48,6 +49,8 @@ from bot.weeks import iso_week, shift_week, week_start
 from bot.workhours import DEFAULT_HOURS, WorkingHours, working_time
 
 Json = dict[str, Any]
+
+log = logging.getLogger(__name__)
 
 LISTED = 8
 """Requests listed per list (slowest, most complained about, stuck per group)."""
@@ -125,10 +128,14 @@ class Window:
 
 
 class MetricsCache:
-    """Loaded :class:`OrgMetrics` per window length, reused for ``ttl`` seconds (figures may be
-    that much behind the store; the personal page and request lists read the store directly).
+    """Loaded :class:`OrgMetrics` per window, and results computed from them (the map of one
+    window and tag), reused for ``ttl`` seconds: figures may be that much behind the store (the
+    personal page and the request lists read the store directly).
 
-    A miss loads under a lock, so concurrent first loads of one window read the store once."""
+    Only the first load of a window makes someone wait: concurrent first loads wait for one read.
+    Once an entry is older than ``ttl`` the next call still gets it, and starts one reload in the
+    background; the call after that reload gets the new one (stale while revalidating). Entries
+    unused for ``3 * ttl`` are dropped."""
 
     def __init__(
         self,
@@ -138,38 +145,69 @@ class MetricsCache:
         ttl: float = 60.0,
         hours: WorkingHours = DEFAULT_HOURS,
         monotonic: Callable[[], float] = time.monotonic,
+        background: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         self.store = store
         self.workspace = workspace
         self.ttl = ttl
         self.hours = hours
         self._monotonic = monotonic
-        self._loaded: dict[tuple[timedelta, str], tuple[float, OrgMetrics]] = {}
-        self._derived: dict[tuple[object, ...], tuple[float, object]] = {}
+        self._background = background or _in_thread
+        self._entries: dict[tuple[object, ...], tuple[float, Any]] = {}
+        self._refreshing: set[tuple[object, ...]] = set()
+        self._loading: dict[tuple[object, ...], threading.Lock] = {}
         self._lock = threading.Lock()
 
     def org(self, now: datetime, length: timedelta, *, previous: bool = False) -> OrgMetrics:
         """The facts of the ``length`` before ``now`` (``previous``: the ``length`` before that)."""
-        key = (length, "previous" if previous else "current")
-        with self._lock:
-            hit = self._loaded.get(key)
-            if hit is not None and self._monotonic() - hit[0] < self.ttl:
-                return hit[1]
-            until = now - length if previous else now
-            org = OrgMetrics.load(
+        until = now - length if previous else now
+
+        def load() -> OrgMetrics:
+            return OrgMetrics.load(
                 store=self.store, workspace=self.workspace, since=until - length, until=until, now=now, hours=self.hours
             )
-            self._loaded[key] = (self._monotonic(), org)
-            return org
+
+        return self.derived(("org", length, previous), load)  # type: ignore[no-any-return]
 
     def derived(self, key: tuple[object, ...], make: Callable[[], Any]) -> Any:
-        """A result computed from cached facts (the map of one window and tag), kept as long."""
-        hit = self._derived.get(key)
-        if hit is not None and self._monotonic() - hit[0] < self.ttl:
-            return hit[1]
-        value = make()
-        self._derived[key] = (self._monotonic(), value)
-        return value
+        """The entry ``key``, made by ``make`` on the first call (see the class)."""
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None:
+                if self._monotonic() - hit[0] >= self.ttl and key not in self._refreshing:
+                    self._refreshing.add(key)
+                    self._background(lambda: self._refresh(key, make))
+                return hit[1]
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:
+            with self._lock:
+                hit = self._entries.get(key)
+            if hit is not None:
+                return hit[1]
+            value = make()
+            self._put(key, value)
+            return value
+
+    def _refresh(self, key: tuple[object, ...], make: Callable[[], Any]) -> None:
+        try:
+            self._put(key, make())
+        except Exception:  # the store is down: keep serving what we have, try again next time
+            log.warning("dashboard: reloading %s failed; serving the previous figures", key[:2], exc_info=True)
+        finally:
+            with self._lock:
+                self._refreshing.discard(key)
+
+    def _put(self, key: tuple[object, ...], value: Any) -> None:
+        now = self._monotonic()
+        with self._lock:
+            self._entries[key] = (now, value)
+            for old in [k for k, (at, _v) in self._entries.items() if now - at > 3 * self.ttl]:
+                del self._entries[old]
+                self._loading.pop(old, None)
+
+
+def _in_thread(work: Callable[[], None]) -> None:
+    threading.Thread(target=work, name="dashboard-cache-reload", daemon=True).start()
 
 
 # --------------------------------------------------------------------------- the map
@@ -332,7 +370,9 @@ def _request_row(request: Request, fact: RequestFacts | None, directory: Directo
         "provider": directory.name(request.provider_id),
         "status": request.status.label,
         "open": request.status.is_open,
-        "acknowledge": format_duration(wait) if wait is not None else "-",
+        "acknowledge": "-"
+        if wait is None
+        else format_duration(wait) + ("" if fact is not None and fact.time_to_acknowledge else " so far"),
         "acknowledged": fact is not None and fact.time_to_acknowledge is not None,
         "complaints": list(fact.complaints) if fact else [],
         "rating": fact.rating.score if fact and fact.rating else None,
@@ -447,8 +487,11 @@ def team_data(
     team_id = _team_id(current, team_id)
     team = current.teams.get(team_id)
     ids = current.team_ids(team_id) if team_id else frozenset({NO_TEAM})
-    served = [f for f in current.facts if f.provider_team in ids]
-    asked = [f for f in current.facts if f.requester_team in ids]
+    by_provider, by_requester = cached(
+        ("by-team", current.since, current.until, current.now), lambda: _by_team(current)
+    )
+    served = [f for t in sorted(ids) for f in by_provider.get(t, [])]
+    asked = [f for t in sorted(ids) for f in by_requester.get(t, [])]
     partners_in = _group((f for f in served if f.requester_team not in ids), lambda f: f.requester_team)
     partners_out = _group((f for f in asked if f.provider_team not in ids), lambda f: f.provider_team)
     data: Json = {
@@ -475,7 +518,17 @@ def team_data(
         ("stuck", team.id), lambda: _team_view(store=store, team=team, directory=directory, now=now, hours=hours)
     )
     data["stuck"] = _stuck(view, viewer=viewer, directory=directory)
-    patterns = scope_patterns(current, previous, target=team_id)
+    before, _asked_before = cached(
+        ("by-team", previous.since, previous.until, previous.now), lambda: _by_team(previous)
+    )
+    patterns = patterns_of(  # as scope_patterns(current, previous, target=team) does, from the index
+        served,
+        [f for t in sorted(ids) for f in before.get(t, [])],
+        scope=f"{current.team_name(team_id)} (team)",
+        since=current.since,
+        until=current.until,
+        counterpart=lambda f: current.team_name(f.requester_team),
+    )
     data["patterns"] = {
         "complaints": patterns.complaints,
         "requests": patterns.requests,
@@ -489,10 +542,11 @@ def team_data(
         "lines": patterns_lines(patterns),
     }
     members = {p.id for p in current.people.values() if p.team_id in ids and p.active and not p.is_bot}
-    kudos = cached(
-        ("kudos", current.since), lambda: store.find_kudos(current.workspace, since=current.since, until=current.until)
+    received = cached(
+        ("kudos", current.since),
+        lambda: _kudos_by_recipient(store.find_kudos(current.workspace, since=current.since, until=current.until)),
     )
-    data["kudos"] = _kudos_per_week(kudos, current, members, viewer.tz)
+    data["kudos"] = _kudos_per_week([at for m in members for at in received.get(m, [])], current, viewer.tz)
     weeks = [name for name, _s, _e in _week_buckets(current, viewer.tz)]
     pulse = cached(
         ("pulse", tuple(weeks)),
@@ -540,14 +594,27 @@ def _stuck(view: TeamView | None, *, viewer: Person, directory: Directory) -> Js
     }
 
 
-def _kudos_per_week(kudos: Sequence[Kudos], org: OrgMetrics, members: set[str], tz: str) -> list[Json]:
+def _by_team(org: OrgMetrics) -> tuple[dict[str, list[RequestFacts]], dict[str, list[RequestFacts]]]:
+    """The window's facts by provider team and by requester team (kept with the cached facts)."""
+    return _group(org.facts, lambda f: f.provider_team), _group(org.facts, lambda f: f.requester_team)
+
+
+def _kudos_by_recipient(kudos: Sequence[Kudos]) -> dict[str, list[datetime]]:
+    found: dict[str, list[datetime]] = defaultdict(list)
+    for item in kudos:
+        for recipient in item.recipient_ids:
+            found[recipient].append(item.at)
+    return dict(found)
+
+
+def _kudos_per_week(received: Sequence[datetime], org: OrgMetrics, tz: str) -> list[Json]:
     buckets = _week_buckets(org, tz)
     starts = [start for _name, start, _end in buckets]
     counts = [0] * len(buckets)
-    for item in kudos:
-        index = bisect.bisect_right(starts, item.at) - 1
+    for at in received:
+        index = bisect.bisect_right(starts, at) - 1
         if index >= 0:
-            counts[index] += sum(1 for r in item.recipient_ids if r in members)
+            counts[index] += 1
     return [{"week": name, "received": count} for (name, _s, _e), count in zip(buckets, counts, strict=True)]
 
 

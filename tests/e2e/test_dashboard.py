@@ -120,6 +120,7 @@ def test_a_manager_clicks_through_the_map_a_link_and_a_team(
     panel.get_by_text("Slowest requests you may see").first.wait_for()
     assert panel.locator("tbody tr").count() > 0  # dana manages Finance: she may see them
     assert "R-" in panel.locator("tbody").inner_text()
+    shoot(page, "map-link-panel")
 
     page.locator('svg.map a.node[data-team="T-fin"]').dispatch_event("click")
     panel.get_by_role("heading", name="Finance").wait_for()
