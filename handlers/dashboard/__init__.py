@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 
 from aiohttp import web
 
@@ -61,7 +62,7 @@ def local_app(*, store: Store, workspace: str, auth: Authenticator, clock: Clock
     return app
 
 
-async def _run(app: web.Application, port: int, ready: asyncio.Event | None = None) -> None:
+async def _run(app: web.Application, port: int) -> None:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
@@ -79,7 +80,10 @@ def serve_local(app: web.Application, *, port: int) -> int:
     try:
         asyncio.run(_run(app, port))
     except KeyboardInterrupt:
-        return 0
+        pass
+    except OSError as error:  # the port is taken
+        print(f"servechain dashboard: can't listen on {LOCAL_HOST}:{port}: {error.strerror}", file=sys.stderr)
+        return 1
     return 0
 
 
