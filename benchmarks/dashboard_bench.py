@@ -16,7 +16,10 @@ asked over HTTP:
 - ``GET /dashboard/api/team/<team>?window=90d`` as that team's manager: figures, weekly trends,
   what is stuck now, complaint patterns, kudos and pulse.
 
-``--rounds`` calls of each after the first load give p50 and p99 (target: p99 < 300 ms).
+``--rounds`` calls of each after the first load give p50 and p99 (target: p99 < 300 ms). Then every
+cached entry is made stale at once and a quarter as many calls are timed while the reloads run in
+the background of the same process (they compete for the CPU and the GIL): what a page costs
+during the few seconds of each reload, every five minutes.
 PostgreSQL: ``--url`` (or ``SERVECHAIN_BENCH_POSTGRES_URL``) names a server to create a throwaway
 database on (default ``postgresql://postgres@127.0.0.1:5432/postgres``).
 """
@@ -47,10 +50,22 @@ def percentile(samples: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
 
 
+async def _timed(client: Any, path: str, rounds: int) -> list[float]:
+    samples = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        response = await client.get(path)
+        await response.read()
+        samples.append((time.perf_counter() - started) * 1000)
+        assert response.status == 200
+    return samples
+
+
 async def _measure(url: str, rounds: int) -> dict[str, Any]:
     from aiohttp.test_utils import TestClient, TestServer
 
     from handlers.dashboard import LocalAs, local_app
+    from handlers.dashboard.app import DASHBOARD_KEY, Dashboard
     from storage import open_store
 
     store = open_store(url)
@@ -60,29 +75,19 @@ async def _measure(url: str, rounds: int) -> dict[str, Any]:
         app = local_app(
             store=store, workspace=digest_bench.WORKSPACE, auth=LocalAs(manager), clock=lambda: digest_bench.NOW
         )
-        figures: dict[str, Any] = {}
+        dashboard = app[DASHBOARD_KEY]
+        assert isinstance(dashboard, Dashboard)
+        paths = {"map": "/dashboard/api/map?window=90d", "team": f"/dashboard/api/team/{TEAM}?window=90d"}
+        figures: dict[str, Any] = {"ttl": dashboard.cache.ttl}
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
-            for name, path in (
-                ("map", "/dashboard/api/map?window=90d"),
-                ("team", f"/dashboard/api/team/{TEAM}?window=90d"),
-            ):
+            for name, path in paths.items():  # the first load of each
                 started = time.perf_counter()
                 response = await client.get(path)
                 body = await response.read()
-                first = (time.perf_counter() - started) * 1000
                 assert response.status == 200, body[:300]
-                samples = []
-                for _ in range(rounds):
-                    started = time.perf_counter()
-                    response = await client.get(path)
-                    await response.read()
-                    samples.append((time.perf_counter() - started) * 1000)
-                    assert response.status == 200
                 data = json.loads(body)
                 figures[name] = {
-                    "first_ms": first,
-                    "p50_ms": percentile(samples, 0.5),
-                    "p99_ms": percentile(samples, 0.99),
+                    "first_ms": (time.perf_counter() - started) * 1000,
                     "bytes": len(body),
                     "detail": (
                         f"{data['requests']:,} requests in the window, {len(data['nodes'])} teams, "
@@ -91,6 +96,16 @@ async def _measure(url: str, rounds: int) -> dict[str, Any]:
                         else f"{data['as_provider']['volume']:,} requests served, manages={data['manages']}"
                     ),
                 }
+            started = time.perf_counter()
+            for name, path in paths.items():  # after it, within the cache's time
+                samples = await _timed(client, path, rounds)
+                figures[name].update(p50_ms=percentile(samples, 0.5), p99_ms=percentile(samples, 0.99))
+            figures["warm_seconds"] = time.perf_counter() - started
+            # and while the facts reload in the background (every entry stale at once)
+            dashboard.cache.ttl = 0
+            for name, path in paths.items():
+                samples = await _timed(client, path, max(20, rounds // 4))
+                figures[name].update(reload_p50_ms=percentile(samples, 0.5), reload_p99_ms=percentile(samples, 0.99))
         return figures
     finally:
         store.close()
@@ -120,8 +135,13 @@ def run_backend(backend: str, args: argparse.Namespace) -> bool:
         print(
             f"  {name:4}: first load {f['first_ms']:,.0f} ms; after it, {args.rounds} calls p50 {f['p50_ms']:.1f} ms, "
             f"p99 {f['p99_ms']:.1f} ms ({'met' if met else 'MISSED'}: < {TARGET_MS:.0f} ms); "
+            f"while the facts reload p50 {f['reload_p50_ms']:.0f} ms, p99 {f['reload_p99_ms']:.0f} ms; "
             f"{f['bytes']:,} bytes; {f['detail']}"
         )
+    print(
+        f"  (facts cache: {figures['ttl']:.0f} s; the timed calls after the first loads took "
+        f"{figures['warm_seconds']:.0f} s, all within it)"
+    )
     return ok
 
 

@@ -142,7 +142,7 @@ class MetricsCache:
         store: Store,
         workspace: str,
         *,
-        ttl: float = 60.0,
+        ttl: float = 300.0,
         hours: WorkingHours = DEFAULT_HOURS,
         monotonic: Callable[[], float] = time.monotonic,
         background: Callable[[Callable[[], None]], None] | None = None,

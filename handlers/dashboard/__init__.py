@@ -36,7 +36,7 @@ def mount(
     clock: Clock,
     hours: WorkingHours = DEFAULT_HOURS,
     pulse_settings: PulseSettings = DEFAULT_PULSE,
-    cache_seconds: float = 60.0,
+    cache_seconds: float = 300.0,
 ) -> Dashboard:
     """Add the dashboard's routes under ``/dashboard`` and the authenticator's sign-in routes
     (their paths as given, e.g. ``/dashboard/auth/slack/start``) to ``app``."""

@@ -60,7 +60,7 @@ class Dashboard:
         clock: Clock,
         hours: WorkingHours = DEFAULT_HOURS,
         pulse_settings: PulseSettings = DEFAULT_PULSE,
-        cache_seconds: float = 60.0,
+        cache_seconds: float = 300.0,
     ) -> None:
         self.store = store
         self.workspace = workspace
