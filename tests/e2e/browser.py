@@ -3,7 +3,7 @@
 They need Chromium (``/usr/bin/chromium``, or ``$SERVECHAIN_CHROMIUM``), Web Chat's npm packages
 (``tests/e2e/webchat/node_modules``, from ``npm ci``) and the Python ``playwright`` package;
 ``tests/e2e/setup.sh`` installs all three. Without them the tests skip with one summary line,
-except when ``SERVECHAIN_REQUIRE_BROWSER=1`` (CI): then they fail.
+except when ``SERVECHAIN_REQUIRE_BROWSER=1`` or ``CI=true`` (CI): then they fail.
 """
 
 from __future__ import annotations
@@ -62,8 +62,8 @@ def require_browser(bundle: Path = WEBCHAT_JS, name: str = "Web Chat bundle") ->
     if not problems:
         return chromium
     message = "; ".join(problems)
-    if os.environ.get(REQUIRE_ENV) == "1":
-        pytest.fail(f"{message}, and {REQUIRE_ENV}=1 requires them (run tests/e2e/setup.sh)")
+    if os.environ.get(REQUIRE_ENV) == "1" or os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{message}, and {REQUIRE_ENV}=1 (or CI=true) requires them (run tests/e2e/setup.sh)")
     if not skipped_reason:
         skipped_reason.append(f"{message}; run tests/e2e/setup.sh to install them")
     pytest.skip(message)
