@@ -150,6 +150,8 @@ class MetricsCache:
         self.store = store
         self.workspace = workspace
         self.ttl = ttl
+        self.keep = 3 * ttl
+        """Entries not refreshed for this long are dropped."""
         self.hours = hours
         self._monotonic = monotonic
         self._background = background or _in_thread
@@ -201,7 +203,7 @@ class MetricsCache:
         now = self._monotonic()
         with self._lock:
             self._entries[key] = (now, value)
-            for old in [k for k, (at, _v) in self._entries.items() if now - at > 3 * self.ttl]:
+            for old in [k for k, (at, _v) in self._entries.items() if now - at > self.keep]:
                 del self._entries[old]
                 self._loading.pop(old, None)
 
