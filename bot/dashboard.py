@@ -27,6 +27,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -133,9 +134,10 @@ class MetricsCache:
     personal page and the request lists read the store directly).
 
     Only the first load of a window makes someone wait: concurrent first loads wait for one read.
-    Once an entry is older than ``ttl`` the next call still gets it, and starts one reload in the
-    background; the call after that reload gets the new one (stale while revalidating). Entries
-    unused for ``3 * ttl`` are dropped."""
+    Once an entry is older than ``ttl`` the next call still gets it, and queues one reload; the
+    reloads run one at a time in one background thread (so they take one core, not all), and the
+    call after a reload gets the new entry (stale while revalidating). Entries unused for
+    ``3 * ttl`` are dropped."""
 
     def __init__(
         self,
@@ -154,7 +156,8 @@ class MetricsCache:
         """Entries not refreshed for this long are dropped."""
         self.hours = hours
         self._monotonic = monotonic
-        self._background = background or _in_thread
+        self._reloader: ThreadPoolExecutor | None = None
+        self._background = background or self._in_reloader
         self._entries: dict[tuple[object, ...], tuple[float, Any]] = {}
         self._refreshing: set[tuple[object, ...]] = set()
         self._loading: dict[tuple[object, ...], threading.Lock] = {}
@@ -190,6 +193,12 @@ class MetricsCache:
             self._put(key, value)
             return value
 
+    def _in_reloader(self, work: Callable[[], None]) -> None:
+        with self._lock:
+            if self._reloader is None:
+                self._reloader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dashboard-cache-reload")
+        self._reloader.submit(work)
+
     def _refresh(self, key: tuple[object, ...], make: Callable[[], Any]) -> None:
         try:
             self._put(key, make())
@@ -206,10 +215,6 @@ class MetricsCache:
             for old in [k for k, (at, _v) in self._entries.items() if now - at > self.keep]:
                 del self._entries[old]
                 self._loading.pop(old, None)
-
-
-def _in_thread(work: Callable[[], None]) -> None:
-    threading.Thread(target=work, name="dashboard-cache-reload", daemon=True).start()
 
 
 # --------------------------------------------------------------------------- the map

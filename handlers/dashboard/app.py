@@ -26,10 +26,10 @@ from aiohttp import web
 from bot import dashboard
 from bot.cards import provider_card_key, requester_card_key
 from bot.clicks import Click, run_click
+from bot.digest.snapshot import SnapshotDirectory
 from bot.errors import DomainError, InvalidCommand, NotAllowed, NotFound
 from bot.metrics import parse_window
 from bot.models import ActionId, Person, Request
-from bot.people import Directory
 from bot.ports import Clock, Store
 from bot.pulse import DEFAULT_PULSE, PulseSettings
 from bot.workhours import DEFAULT_HOURS, WorkingHours
@@ -140,7 +140,7 @@ class Dashboard:
 
         def build() -> Any:
             org = self.cache.org(self.clock(), length)
-            directory = Directory(self.store, viewer.workspace)
+            directory = SnapshotDirectory(self.store, viewer.workspace, org.people, org.teams)
             return dashboard.link_data(org, source, target, store=self.store, viewer=viewer, directory=directory)
 
         return await asyncio.to_thread(build)
@@ -153,7 +153,8 @@ class Dashboard:
             now = self.clock()
             current = self.cache.org(now, length)
             previous = self.cache.org(now, length, previous=True)
-            directory = Directory(self.store, viewer.workspace)
+            # who manages whom as of the cached facts: no store round trip while a reload reads it
+            directory = SnapshotDirectory(self.store, viewer.workspace, current.people, current.teams)
             return dashboard.team_data(
                 current,
                 previous,
