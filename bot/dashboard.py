@@ -156,7 +156,8 @@ class MetricsCache:
         """Entries not refreshed for this long are dropped."""
         self.hours = hours
         self._monotonic = monotonic
-        self._reloader: ThreadPoolExecutor | None = None
+        # threads start on the first reload; submit never blocks (it is called under self._lock)
+        self._reloader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dashboard-cache-reload")
         self._background = background or self._in_reloader
         self._entries: dict[tuple[object, ...], tuple[float, Any]] = {}
         self._refreshing: set[tuple[object, ...]] = set()
@@ -194,9 +195,6 @@ class MetricsCache:
             return value
 
     def _in_reloader(self, work: Callable[[], None]) -> None:
-        with self._lock:
-            if self._reloader is None:
-                self._reloader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dashboard-cache-reload")
         self._reloader.submit(work)
 
     def _refresh(self, key: tuple[object, ...], make: Callable[[], Any]) -> None:
