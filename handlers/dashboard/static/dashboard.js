@@ -260,7 +260,7 @@
       const mid = (a0 + a1) / 2;
       // the department's name just inside its arc, towards the centre
       const rl = radius - 30;
-      const anchor = Math.cos(mid) > 0.3 ? "end" : Math.cos(mid) < -0.3 ? "start" : "middle";
+      const anchor = Math.cos(mid) > 0.6 ? "end" : Math.cos(mid) < -0.6 ? "start" : "middle";
       nameLayer.append(svg("text", { x: centre + rl * Math.cos(mid), y: centre + rl * Math.sin(mid) + 6 + (Math.sin(mid) < -0.7 ? 10 : 0), class: "department", "text-anchor": anchor, text: department.name }));
     }
     const linkLayer = svg("g", { class: "links" });
