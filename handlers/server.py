@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+from typing import Any
 
 from aiohttp import web
 
@@ -212,6 +213,7 @@ def build_web_app(
         app.router.add_get("/metrics", metrics_endpoint)
     for frontend in runtime.frontends:
         frontend.mount(app)
+    mount_dashboard(app, runtime)
 
     async def start(_app: web.Application) -> None:
         await asyncio.to_thread(runtime.start)
@@ -223,6 +225,52 @@ def build_web_app(
         app.on_startup.append(start)
     app.on_cleanup.append(stop)
     return app
+
+
+DASHBOARD_OFF = (
+    "dashboard: /dashboard is off; to serve it behind sign-in set DASHBOARD_SESSION_SECRET and "
+    "DASHBOARD_SLACK_CLIENT_ID/DASHBOARD_SLACK_CLIENT_SECRET (Sign in with Slack) and/or "
+    "DASHBOARD_ENTRA_TENANT_ID/DASHBOARD_ENTRA_CLIENT_ID/DASHBOARD_ENTRA_CLIENT_SECRET (Microsoft Entra ID); "
+    "to look at it locally without sign-in: servechain dashboard --as <handle>"
+)
+
+
+def mount_dashboard(app: web.Application, runtime: Runtime) -> bool:
+    """Serve the dashboard at ``/dashboard`` behind OpenID Connect sign-in
+    (:class:`handlers.dashboard.oidc.OidcAuth`) when its settings are complete; otherwise leave
+    ``/dashboard`` a 404 and log what to set (a warning when some were set, so a half-done
+    configuration is noticed). True when mounted."""
+    from handlers.dashboard import mount
+    from handlers.dashboard.oidc import OidcAuth, sign_in_configured
+
+    settings = runtime.settings
+    problem = sign_in_configured(settings)
+    if problem is not None:
+        started = settings.dashboard_session_secret.get_secret_value() or any(
+            (settings.dashboard_slack_client_id, settings.dashboard_entra_client_id)
+        )
+        if started:
+            log.warning("dashboard: /dashboard is off: %s", problem)
+        else:
+            log.info("%s", DASHBOARD_OFF)
+        return False
+    auth = OidcAuth(runtime.store, settings, clock=runtime.clock)
+    mount(
+        app,
+        store=runtime.store,
+        workspace=runtime.workspace,
+        auth=auth,
+        clock=runtime.clock,
+        hours=settings.working_hours,
+        pulse_settings=settings.pulse,
+    )
+
+    async def close_sign_in(_app: web.Application) -> None:
+        await auth.close()
+
+    app.on_cleanup.append(close_sign_in)
+    log.info("dashboard: serving /dashboard behind sign-in (%s)", ", ".join(auth.providers))
+    return True
 
 
 def stop_within(runtime: Runtime, seconds: float) -> bool:

@@ -38,6 +38,7 @@ COMMANDS = [
     "slack manifest",
     "doctor",
     "serve",
+    "dashboard",
 ]
 
 

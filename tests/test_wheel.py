@@ -73,6 +73,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, 
         "handlers/samples/org.yml",
         "handlers/samples/org.csv",
         "handlers/slack/manifest.yml",
+        "handlers/dashboard/static/dashboard.js",
+        "handlers/dashboard/static/dashboard.css",
     ):
         assert shipped in names, f"{shipped} is not in the wheel"
     assert not any(name.startswith("tests/") for name in names), "the tests are not part of the package"

@@ -17,7 +17,21 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot.errors import StorageError
-from handlers.cli import chain, console, db, digest, doctor, org, patterns, privacy, serve, slack, stats, teams
+from handlers.cli import (
+    chain,
+    console,
+    dashboard,
+    db,
+    digest,
+    doctor,
+    org,
+    patterns,
+    privacy,
+    serve,
+    slack,
+    stats,
+    teams,
+)
 from handlers.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, setting_problems
 
 if TYPE_CHECKING:
@@ -29,7 +43,7 @@ LOG_LEVEL_VARIABLE = "SERVECHAIN_LOG_LEVEL"
 LOG_FORMAT_VARIABLE = "SERVECHAIN_LOG_FORMAT"
 LOG_FORMATS = ("text", "json")
 
-GROUPS = (console, org, db, stats, patterns, chain, digest, privacy, slack, teams, serve, doctor)
+GROUPS = (console, org, db, stats, patterns, chain, digest, privacy, slack, teams, serve, dashboard, doctor)
 """Command groups in the order ``servechain --help`` lists them."""
 
 
@@ -116,6 +130,8 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         return slack.run(settings, args)
     if command == "serve":
         return serve.run(settings, args)
+    if command == "dashboard":
+        return dashboard.run(settings, args)
     now = datetime.now(UTC)
     if command == "stats":
         return stats.run(settings, args, now)

@@ -1,0 +1,185 @@
+"""The dashboard in headless Chromium (Playwright), driving ``servechain dashboard --as`` on the
+seeded org (tests.dashboard.seed): click the map, a link, a team and a personal page, assert what
+is shown, and check every page with axe-core (npm, pinned, loaded from disk) at 1280x800 and at
+phone width. They need Chromium, axe-core and playwright (``tests/e2e/setup.sh``); without them
+they skip, except under ``SERVECHAIN_REQUIRE_BROWSER=1`` (CI), where they fail.
+
+Screenshots go to ``tests/e2e/output/dashboard-*.png`` (the ones in docs/ are copies).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.dashboard.seed import seed
+from tests.e2e.browser import AXE_JS, CHROMIUM_ARGS, require_browser
+from tests.e2e.stack import OUTPUT, environment, servechain
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+SERIOUS = ("serious", "critical")
+
+
+@pytest.fixture(scope="module")
+def chromium_for_dashboard() -> str:
+    return require_browser(AXE_JS, "axe-core")
+
+
+@pytest.fixture(scope="module")
+def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from storage.tinydb_store import TinyDBStore
+
+    db = tmp_path_factory.mktemp("dashboard-e2e") / "servechain.json"
+    store = TinyDBStore(db)
+    try:
+        seed(store)
+    finally:
+        store.close()
+    return db
+
+
+@pytest.fixture(scope="module")
+def dashboard_as(seeded_db: Path, chromium_for_dashboard: str) -> Iterator[Callable[[str], str]]:
+    """Start ``servechain dashboard --as <handle> --port 0`` (once per handle); its base URL."""
+    running: dict[str, tuple[subprocess.Popen[str], str]] = {}
+
+    def start(handle: str) -> str:
+        if handle not in running:
+            process = subprocess.Popen(
+                [*servechain(), "dashboard", "--as", handle, "--port", "0", "--db", str(seeded_db)],
+                env=environment(seeded_db),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            assert process.stdout is not None
+            line = process.stdout.readline()  # "servechain dashboard: http://127.0.0.1:PORT/dashboard/ ..."
+            assert "http://127.0.0.1:" in line, line + process.stdout.read()
+            running[handle] = (process, line.split()[2])
+        return running[handle][1]
+
+    yield start
+    for process, _url in running.values():
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_for_dashboard: str) -> Iterator[Browser]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium_for_dashboard, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def open_page(browser: Browser, url: str, viewport: dict[str, int] = DESKTOP, *, for_axe: bool = False) -> Page:
+    """A page at ``url`` once the script drew it; page errors fail the test."""
+    # axe is injected as a script, which the pages' Content-Security-Policy (rightly) refuses
+    context = browser.new_context(viewport=viewport, locale="en-GB", bypass_csp=for_axe)  # type: ignore[arg-type]
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.errors = errors  # type: ignore[attr-defined]
+    page.goto(url)
+    page.wait_for_selector("main[data-ready]", timeout=30_000)
+    assert page.get_attribute("main", "data-ready") == "true", page.inner_text("main")
+    return page
+
+
+def shoot(page: Page, name: str, *, full_page: bool = False) -> None:
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=OUTPUT / f"dashboard-{name}.png", full_page=full_page)
+
+
+def test_a_manager_clicks_through_the_map_a_link_and_a_team(
+    browser: Browser, dashboard_as: Callable[[str], str]
+) -> None:
+    base = dashboard_as("dana")
+    page = open_page(browser, base)
+    assert page.locator("svg.map a.node").count() == 9
+    assert page.locator("svg.map a.link").count() > 20
+    shoot(page, "map")
+
+    page.locator('svg.map a.link[data-source="T-sales"][data-target="T-fin"]').dispatch_event("click")
+    panel = page.locator("aside.panel")
+    panel.get_by_role("heading", name="Sales → Finance").wait_for()
+    panel.get_by_text("Slowest requests you may see").first.wait_for()
+    assert panel.locator("tbody tr").count() > 0  # dana manages Finance: she may see them
+    assert "R-" in panel.locator("tbody").inner_text()
+    shoot(page, "map-link-panel")
+
+    page.locator('svg.map a.node[data-team="T-fin"]').dispatch_event("click")
+    panel.get_by_role("heading", name="Finance").wait_for()
+    assert "As provider" in panel.inner_text() and "As customer" in panel.inner_text()
+    shoot(page, "map-team-panel")
+
+    panel.get_by_role("link", name="Open the team page").click()
+    page.wait_for_selector("main[data-ready]")
+    assert page.get_by_role("heading", level=1).inner_text() == "Finance"
+    for heading in ("As provider", "As customer", "Stuck now", "Complaint patterns", "Kudos", "Pulse"):
+        assert page.get_by_role("heading", name=heading, exact=True).count() == 1, heading
+    stuck = page.locator("section.card", has=page.get_by_role("heading", name="Stuck now")).inner_text()
+    assert "held by Bob, asked by Alice" in stuck
+    shoot(page, "team", full_page=True)
+
+    link = open_page(browser, f"{base}link/T-sales/T-fin")
+    assert link.get_by_role("heading", level=1).inner_text() == "Sales → Finance"
+    assert link.get_by_text("Most complained about, that you may see").count() >= 1
+    shoot(link, "link", full_page=True)
+    assert page.errors == [] and link.errors == []  # type: ignore[attr-defined]
+
+
+def test_a_person_sees_their_own_page_and_asks_for_an_update(
+    browser: Browser, dashboard_as: Callable[[str], str]
+) -> None:
+    base = dashboard_as("alice")
+    page = open_page(browser, f"{base}me")
+    assert page.get_by_role("heading", level=1).inner_text() == "Alice's page"
+    waiting = page.locator("section.card", has=page.get_by_role("heading", name="Waiting on others (3)"))
+    assert "overdue since" in waiting.inner_text()
+    shoot(page, "me", full_page=True)
+    page.get_by_role("button", name="Ask Bob for an update on R-422").click()
+    page.get_by_role("status").filter(has_text="You asked Bob for an update on R-422").wait_for()
+
+    team = open_page(browser, f"{base}team/T-fin")  # not her team: aggregates only
+    assert team.get_by_role("heading", name="As provider").count() == 1
+    assert team.get_by_role("heading", name="Stuck now").count() == 0
+    assert "shown to the people who manage this team" in team.inner_text("main")
+    assert page.errors == [] and team.errors == []  # type: ignore[attr-defined]
+
+
+PAGES = ("", "me", "team/T-fin", "link/T-sales/T-fin")
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280x800", "phone"])
+@pytest.mark.parametrize("path", PAGES, ids=["map", "me", "team", "link"])
+def test_every_page_passes_axe_and_fits_the_screen(
+    browser: Browser, dashboard_as: Callable[[str], str], path: str, viewport: dict[str, int]
+) -> None:
+    page = open_page(browser, dashboard_as("dana") + path, viewport, for_axe=True)
+    page.add_script_tag(path=str(AXE_JS))
+    result: dict[str, Any] = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    serious = [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"][:3]]}
+        for v in result["violations"]
+        if v["impact"] in SERIOUS
+    ]
+    assert serious == [], json.dumps(serious, indent=1)
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1, f"the page is {overflow}px wider than the screen"
+    if viewport is PHONE and path == "":
+        shoot(page, "map-phone")
