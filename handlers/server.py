@@ -20,7 +20,6 @@ import signal
 import sys
 import threading
 import time
-from typing import Any
 
 from aiohttp import web
 
