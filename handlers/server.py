@@ -44,6 +44,8 @@ from storage import open_store
 log = logging.getLogger(__name__)
 
 RUNTIME_KEY = web.AppKey("servechain_runtime", Runtime)
+DASHBOARD_KEY = web.AppKey("servechain_dashboard", str)
+"""What the start-up line says about ``/dashboard``: where it is served, or that it is off and why."""
 READINESS_KEY = web.AppKey("servechain_readiness", Readiness)
 METRICS_KEY = web.AppKey("servechain_metrics", Metrics)
 GRACE_KEY = web.AppKey("servechain_grace_seconds", list)
@@ -227,7 +229,7 @@ def build_web_app(
 
 
 DASHBOARD_OFF = (
-    "dashboard: /dashboard is off; to serve it behind sign-in set DASHBOARD_SESSION_SECRET and "
+    "off; to serve it behind sign-in set DASHBOARD_SESSION_SECRET and "
     "DASHBOARD_SLACK_CLIENT_ID/DASHBOARD_SLACK_CLIENT_SECRET (Sign in with Slack) and/or "
     "DASHBOARD_ENTRA_TENANT_ID/DASHBOARD_ENTRA_CLIENT_ID/DASHBOARD_ENTRA_CLIENT_SECRET (Microsoft Entra ID); "
     "to look at it locally without sign-in: servechain dashboard --as <handle>"
@@ -237,8 +239,9 @@ DASHBOARD_OFF = (
 def mount_dashboard(app: web.Application, runtime: Runtime) -> bool:
     """Serve the dashboard at ``/dashboard`` behind OpenID Connect sign-in
     (:class:`handlers.dashboard.oidc.OidcAuth`) when its settings are complete; otherwise leave
-    ``/dashboard`` a 404 and log what to set (a warning when some were set, so a half-done
-    configuration is noticed). True when mounted."""
+    ``/dashboard`` a 404. Either way ``app[DASHBOARD_KEY]`` says which, for the one start-up line
+    (with what to set when it is off); a half-done configuration is also a warning, since that is
+    a mistake to fix rather than a choice. True when mounted."""
     from handlers.dashboard import mount
     from handlers.dashboard.oidc import OidcAuth, sign_in_configured
 
@@ -250,8 +253,9 @@ def mount_dashboard(app: web.Application, runtime: Runtime) -> bool:
         )
         if started:
             log.warning("dashboard: /dashboard is off: %s", problem)
+            app[DASHBOARD_KEY] = f"off: {problem}"
         else:
-            log.info("%s", DASHBOARD_OFF)
+            app[DASHBOARD_KEY] = DASHBOARD_OFF
         return False
     auth = OidcAuth(runtime.store, settings, clock=runtime.clock)
     mount(
@@ -268,7 +272,7 @@ def mount_dashboard(app: web.Application, runtime: Runtime) -> bool:
         await auth.close()
 
     app.on_cleanup.append(close_sign_in)
-    log.info("dashboard: serving /dashboard behind sign-in (%s)", ", ".join(auth.providers))
+    app[DASHBOARD_KEY] = f"at /dashboard behind sign-in ({', '.join(auth.providers)})"
     return True
 
 
@@ -336,13 +340,14 @@ def serve(
     bind_port = settings.port if port is None else port
     bind_host = host or settings.host
     log.info(
-        "front ends on: %s%s; store: %s; %s on %s:%s",
+        "front ends on: %s%s; store: %s; %s on %s:%s; dashboard %s",
         ", ".join(runtime.frontend_names),
         " (Slack over Socket Mode)" if socket else "",
         mask_db(settings.servechain_db),
         "health endpoint" if socket and not settings.teams_enabled else "listening",
         bind_host,
         bind_port,
+        app.get(DASHBOARD_KEY, "off"),
     )
     try:
         asyncio.run(

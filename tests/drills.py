@@ -20,6 +20,7 @@ from typing import Any
 from bot.ports import Store
 from tests.conftest import small_org
 from tests.fakes.slack_api import FakeSlackApi
+from tests.pgserve import QUIET_CALENDAR
 from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET, TEAM, USERS, SlackHarness, signed_slash_command
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,6 +83,7 @@ class Served:
             self.port = probe.getsockname()[1]
         extra = env
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SERVECHAIN_", "MICROSOFT_"))}
+        env.update(QUIET_CALENDAR)  # no wall-clock digest or pulse (see tests.pgserve.QUIET_CALENDAR)
         env.update(
             SLACK_BOT_TOKEN=BOT_TOKEN,
             SLACK_SIGNING_SECRET=SIGNING_SECRET,

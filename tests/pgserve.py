@@ -59,9 +59,17 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+QUIET_CALENDAR = {"DIGEST": '{"enabled": false}', "PULSE": '{"enabled": false}'}
+"""A served drill's settings unless it says otherwise: no weekly digest or pulse from the wall
+clock, so a drill that waits for the outbox to drain doesn't find a Monday-morning digest to a
+manager with no chat account waiting there (they failed every Monday after 09:00 London)."""
+
+
 def clean_env(**settings: str) -> dict[str, str]:
-    """The environment without any servechain, Slack or Microsoft setting, plus ``settings``."""
+    """The environment without any servechain, Slack or Microsoft setting, plus ``settings``
+    (digest and pulse off unless ``settings`` turns them on: :data:`QUIET_CALENDAR`)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SERVECHAIN_", "MICROSOFT_"))}
+    env.update(QUIET_CALENDAR)
     env.update(settings)
     return env
 

@@ -261,7 +261,7 @@ def test_serve_leaves_dashboard_off_and_says_what_to_set_without_sign_in_setting
     fresh: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     from bot.settings import Settings
-    from handlers.server import build_web_app
+    from handlers.server import DASHBOARD_KEY, build_web_app
 
     monkeypatch.setenv("SERVECHAIN_TEAMS", "1")
     caplog.set_level("INFO", logger="handlers.server")
@@ -273,7 +273,9 @@ def test_serve_leaves_dashboard_off_and_says_what_to_set_without_sign_in_setting
         return page.status, data.status
 
     assert with_client(app, body) == (404, 404)
-    assert "DASHBOARD_SESSION_SECRET" in caplog.text and "servechain dashboard --as" in caplog.text
+    said = app[DASHBOARD_KEY]  # in the one start-up line
+    assert said.startswith("off") and "DASHBOARD_SESSION_SECRET" in said and "servechain dashboard --as" in said
+    assert "dashboard" not in caplog.text  # nothing was half set: no warning, no line of its own
 
 
 def test_my_page_links_back_to_my_card_in_slack_and_teams(fresh: Store) -> None:

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestServer
 
 from bot.ports import Store
 from bot.settings import Settings
-from handlers.server import build_web_app
+from handlers.server import DASHBOARD_KEY, build_web_app
 from tests.fakes.oidc_provider import FakeOidcProvider
 
 SESSION_SECRET = "serve-session-secret-0123456789-abcdefgh"
@@ -88,20 +88,22 @@ def test_serve_mounts_the_dashboard_behind_sign_in_with_entra_by_verified_email(
 
 
 @pytest.mark.parametrize(
-    ("values", "level", "says"),
+    ("values", "warned", "says"),
     [
-        ({}, logging.INFO, "servechain dashboard --as"),
-        ({"dashboard_session_secret": SESSION_SECRET}, logging.WARNING, "DASHBOARD_SLACK_CLIENT_ID"),
+        ({}, False, "servechain dashboard --as"),
+        ({"dashboard_session_secret": SESSION_SECRET}, True, "DASHBOARD_SLACK_CLIENT_ID"),
         (
             {"dashboard_slack_client_id": "id", "dashboard_slack_client_secret": "secret"},
-            logging.WARNING,
+            True,
             "DASHBOARD_SESSION_SECRET",
         ),
     ],
 )
-def test_without_complete_settings_the_dashboard_is_off_and_the_log_says_what_to_set(
-    fresh: Store, caplog: pytest.LogCaptureFixture, values: dict[str, str], level: int, says: str
+def test_without_complete_settings_the_dashboard_is_off_and_start_up_says_what_to_set(
+    fresh: Store, caplog: pytest.LogCaptureFixture, values: dict[str, str], warned: bool, says: str
 ) -> None:
+    """Off by choice (nothing set) is said only in the one start-up line; a half-done
+    configuration is also a warning of its own."""
     caplog.set_level(logging.INFO, logger="handlers.server")
     app = build_web_app(Settings(slack_team_ids="T0SEED", **values), fresh, deliver=False)
 
@@ -115,5 +117,14 @@ def test_without_complete_settings_the_dashboard_is_off_and_the_log_says_what_to
             await server.close()
 
     assert asyncio.run(status()) == 404
-    (record,) = [r for r in caplog.records if "dashboard" in r.getMessage() and "off" in r.getMessage()]
-    assert record.levelno == level and says in record.getMessage()
+    assert app[DASHBOARD_KEY].startswith("off") and says in app[DASHBOARD_KEY]
+    warnings = [
+        r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "dashboard" in r.getMessage()
+    ]
+    assert len(warnings) == (1 if warned else 0) and all(says in w for w in warnings)
+
+
+def test_the_start_up_state_names_the_sign_in_providers_when_it_is_on(fresh: Store) -> None:
+    with FakeOidcProvider(shape="slack") as provider:
+        app = build_web_app(_settings(provider), fresh, deliver=False)
+    assert app[DASHBOARD_KEY] == "at /dashboard behind sign-in (slack)"
