@@ -80,3 +80,29 @@ def test_the_console_shows_overdue_in_list_and_show(org_store: Store) -> None:
     shown = out.getvalue()[start:]
     assert "⚠️ overdue by 2 working h" in shown
     assert "Overdue: ⚠️ overdue by 6 working h" in shown
+
+
+def test_the_console_tick_prints_both_cards_turning_overdue(org_store: Store) -> None:
+    """Nothing changes R-1 after Friday; the scheduler run after the due date updates both
+    cards, which the console prints as one-line updates with the overdue flag, once."""
+    clock = {"now": NOW}
+    out = io.StringIO()
+    console = Console(store=org_store, out=out, clock=lambda: clock["now"])
+    for line in ["as alice", "/request @bob need the Q3 numbers by friday"]:
+        console.handle_line(line)
+    clock["now"] = MONDAY_3PM_UTC
+    start = len(out.getvalue())
+
+    console.handle_line("tick")
+
+    ticked = out.getvalue()[start:].splitlines()
+    assert "[to bob] R-1 · alice → bob · open · due Fri 27 Nov 22:00 GMT · ⚠️ overdue by 6 working h" in "\n".join(
+        ticked
+    ), ticked
+    assert any(
+        line.startswith("[to alice] R-1 · alice → bob · open · due Fri 27 Nov 17:00 EST · ⚠️ overdue by 2 working h")
+        for line in ticked
+    ), ticked
+    start = len(out.getvalue())
+    console.handle_line("tick")
+    assert "overdue by" not in out.getvalue()[start:]
