@@ -72,7 +72,7 @@ def default_registry() -> JobRegistry:
     the manager digest, the daily org sync (idle unless a directory is configured) and the daily prune."""
     registry = JobRegistry()
     registry.register("nudges", lambda ctx: NudgeJob(settings=ctx.nudges or DEFAULT_NUDGES, hours=ctx.hours))
-    registry.register(OVERDUE_CARDS_JOB, lambda ctx: OverdueCardsJob())
+    registry.register(OVERDUE_CARDS_JOB, lambda ctx: OverdueCardsJob(hours=ctx.hours))
     registry.register("pulse", lambda ctx: PulseJob(settings=ctx.pulse or DEFAULT_PULSE, hours=ctx.hours))
     registry.register(
         "digest",
