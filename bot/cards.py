@@ -147,14 +147,16 @@ def history(request: Request, directory: Directory, tz: str) -> list[str]:
     return [f"{when(e.at, tz)} · {describe(e, directory, tz)}" for e in request.events]
 
 
-def _facts(request: Request, directory: Directory, tz: str, now: datetime | None = None) -> list[Fact]:
+def _facts(
+    request: Request, directory: Directory, tz: str, now: datetime | None = None, hours: WorkingHours = DEFAULT_HOURS
+) -> list[Fact]:
     facts = [
         Fact(label="From", value=directory.name(request.requester_id)),
         Fact(label="To", value=directory.name(request.provider_id)),
         Fact(label="Status", value=request.status.label),
         Fact(label="Due", value=when(request.due_at, tz, zone_name=True)),
     ]
-    late = overdue(request, now, tz)
+    late = overdue(request, now, tz, hours)
     if late is not None:
         facts.append(Fact(label="Overdue", value=f"⚠️ {late}"))
     pending = pending_proposal(request)
@@ -324,9 +326,14 @@ def finished_by(request: Request) -> str | None:
 
 
 def provider_card(
-    request: Request, directory: Directory, provider_id: str | None = None, now: datetime | None = None
+    request: Request,
+    directory: Directory,
+    provider_id: str | None = None,
+    now: datetime | None = None,
+    hours: WorkingHours = DEFAULT_HOURS,
 ) -> Message:
-    """The provider's card: what is asked, by whom, the whole history, and what they can do."""
+    """The provider's card: what is asked, by whom, the whole history, and what they can do
+    (rendered at ``now``, it flags an overdue request, counted in ``hours``)."""
     provider_id = provider_id or request.provider_id
     tz = _tz(directory, provider_id)
     current = provider_id == request.provider_id
@@ -340,7 +347,7 @@ def provider_card(
         kind="provider_card",
         title=title,
         text=request.text,
-        facts=[*_facts(request, directory, tz, now), *filter(None, [nudged_fact(request, directory, tz)])],
+        facts=[*_facts(request, directory, tz, now, hours), *filter(None, [nudged_fact(request, directory, tz)])],
         history=history(request, directory, tz),
         actions=[*_progress_action(request), *provider_actions(request), *negotiation_actions(request, provider_id)]
         if current
@@ -351,8 +358,11 @@ def provider_card(
     )
 
 
-def requester_card(request: Request, directory: Directory, now: datetime | None = None) -> Message:
-    """The requester's confirmation card; it tracks the status live."""
+def requester_card(
+    request: Request, directory: Directory, now: datetime | None = None, hours: WorkingHours = DEFAULT_HOURS
+) -> Message:
+    """The requester's confirmation card; it tracks the status live (rendered at ``now``, it flags
+    an overdue request, counted in ``hours``)."""
     tz = _tz(directory, request.requester_id)
     return Message(
         key=_key(request, "requester_card", request.requester_id),
@@ -361,7 +371,7 @@ def requester_card(request: Request, directory: Directory, now: datetime | None 
         kind="requester_card",
         title=f"{request.ref} to {directory.name(request.provider_id)}: {_status_label(request)}",
         text=request.text,
-        facts=_facts(request, directory, tz, now),
+        facts=_facts(request, directory, tz, now, hours),
         history=history(request, directory, tz),
         actions=requester_actions(request, thank=_first_name(directory, finished_by(request)), directory=directory),
         card_key=requester_card_key(request),

@@ -16,6 +16,7 @@ from bot.digest import DEFAULT_DIGEST, DigestJob, DigestSettings
 from bot.housekeeping import DEFAULT_RETENTION_DAYS, PruneJob
 from bot.nudges import DEFAULT_NUDGES, NudgeJob, NudgeSettings
 from bot.orgsync import DirectorySource, OrgSyncJob
+from bot.overdue import OVERDUE_CARDS_JOB, OverdueCardsJob
 from bot.pulse import DEFAULT_PULSE, PulseJob, PulseSettings
 from bot.workhours import DEFAULT_HOURS, WorkingHours
 
@@ -67,10 +68,11 @@ class JobRegistry:
 
 
 def default_registry() -> JobRegistry:
-    """A fresh registry with servechain's jobs: nudges, the weekly pulse, the manager digest,
-    the daily org sync (idle unless a directory is configured) and the daily prune."""
+    """A fresh registry with servechain's jobs: nudges, the overdue card refresh, the weekly pulse,
+    the manager digest, the daily org sync (idle unless a directory is configured) and the daily prune."""
     registry = JobRegistry()
     registry.register("nudges", lambda ctx: NudgeJob(settings=ctx.nudges or DEFAULT_NUDGES, hours=ctx.hours))
+    registry.register(OVERDUE_CARDS_JOB, lambda ctx: OverdueCardsJob(hours=ctx.hours))
     registry.register("pulse", lambda ctx: PulseJob(settings=ctx.pulse or DEFAULT_PULSE, hours=ctx.hours))
     registry.register(
         "digest",

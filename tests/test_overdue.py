@@ -4,12 +4,14 @@ Home and the console, counted in working hours in each viewer's own time zone.""
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from bot.clicks import Click, run_click
 from bot.dispatch import run_request
 from bot.models import ActionId, Person
+from bot.overdue import OverdueCardsJob
 from bot.ports import Store
+from bot.workhours import WorkingHours
 from handlers.console import Console
 from tests.conftest import NOW
 
@@ -80,3 +82,45 @@ def test_the_console_shows_overdue_in_list_and_show(org_store: Store) -> None:
     shown = out.getvalue()[start:]
     assert "⚠️ overdue by 2 working h" in shown
     assert "Overdue: ⚠️ overdue by 6 working h" in shown
+
+
+def test_the_console_tick_prints_both_cards_turning_overdue(org_store: Store) -> None:
+    """Nothing changes R-1 after Friday; the scheduler run after the due date updates both
+    cards, which the console prints as one-line updates with the overdue flag, once."""
+    clock = {"now": NOW}
+    out = io.StringIO()
+    console = Console(store=org_store, out=out, clock=lambda: clock["now"])
+    for line in ["as alice", "/request @bob need the Q3 numbers by friday"]:
+        console.handle_line(line)
+    clock["now"] = MONDAY_3PM_UTC
+    start = len(out.getvalue())
+
+    console.handle_line("tick")
+
+    ticked = out.getvalue()[start:].splitlines()
+    assert "[to bob] R-1 · alice → bob · open · due Fri 27 Nov 22:00 GMT · ⚠️ overdue by 6 working h" in "\n".join(
+        ticked
+    ), ticked
+    assert any(
+        line.startswith("[to alice] R-1 · alice → bob · open · due Fri 27 Nov 17:00 EST · ⚠️ overdue by 2 working h")
+        for line in ticked
+    ), ticked
+    start = len(out.getvalue())
+    console.handle_line("tick")
+    assert "overdue by" not in out.getvalue()[start:]
+
+
+def test_the_scheduled_card_refresh_counts_in_the_configured_working_hours(org_store: Store) -> None:
+    """With the working day starting at 10:00, bob's Monday has had 5 working hours by 15:00 UTC
+    and alice's (New York) only Friday's last hour: the refreshed cards say so, as ``queue`` does."""
+    _ask(org_store)
+    late_start = WorkingHours(start=time(10, 0))
+
+    report = OverdueCardsJob(hours=late_start).run(store=org_store, workspace="default", now=MONDAY_3PM_UTC)
+
+    flags = {m.recipient_id: {f.label: f.value for f in m.facts}.get("Overdue") for m in report.sent}
+    assert flags == {"P-bob": "⚠️ overdue by 5 working h", "P-alice": "⚠️ overdue by 1 working h"}
+    queue = run_request(
+        store=org_store, actor=_person(org_store, "bob"), text="queue", now=MONDAY_3PM_UTC, hours=late_start
+    )
+    assert "⚠️ overdue by 5 working h" in queue.text

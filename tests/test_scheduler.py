@@ -243,7 +243,7 @@ def test_two_replicas_running_at_the_same_time_in_threads_never_double_send(db: 
 
 def test_default_registry_builds_the_nudge_job_from_settings() -> None:
     registry = default_registry()
-    assert registry.names == ["nudges", "pulse", "digest", "org-sync", "prune"]
+    assert registry.names == ["nudges", "overdue-cards", "pulse", "digest", "org-sync", "prune"]
     [job] = registry.build(JobContext(), only=["nudges"])
     assert isinstance(job, NudgeJob) and job.settings.unacknowledged_hours == 4
     with pytest.raises(ValueError, match="already registered"):

@@ -168,3 +168,25 @@ def test_ask_for_an_update_and_answer_it_in_slack(harness: SlackHarness) -> None
     harness.settle()
     assert harness.request(1).events[-1].kind == EventKind.PROGRESS_NOTED
     assert "posted progress" in str(harness.card("U0ALICE", "R-1")["blocks"])
+
+
+def test_both_cards_turn_overdue_in_place_when_the_due_date_passes(harness: SlackHarness) -> None:
+    """Nothing changes R-1 after Friday, yet once the scheduler runs after the due date both DM
+    cards are edited (``chat.update``) to say how long it has been overdue; a second run edits
+    nothing more."""
+    harness.command("U0ALICE", "<@U0BOB|bob> need the Q3 numbers by friday")
+    harness.settle()
+    assert "overdue" not in str(harness.card("U0BOB", "R-1")) + str(harness.card("U0ALICE", "R-1"))
+    harness.clock.advance(days=6)
+
+    harness.runtime.run_scheduler()
+    harness.settle()
+
+    updates = harness.fake.calls("chat.update")
+    for user in ("U0BOB", "U0ALICE"):
+        edits = [c.params for c in updates if c.params.get("channel") == f"D{user}" and c.status == 200]
+        assert edits and "overdue by" in str(edits[-1]), f"{user}'s card was not updated"
+        assert "⚠️ overdue by" in str(harness.card(user, "R-1"))
+    harness.runtime.run_scheduler()
+    harness.settle()
+    assert len(harness.fake.calls("chat.update")) == len(updates)

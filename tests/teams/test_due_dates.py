@@ -3,6 +3,7 @@ unreadable phrase is reported, and the requester's card sets the date with an ``
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -162,5 +163,44 @@ def test_ask_for_an_update_and_answer_it_in_teams(
             EventKind.PROGRESS_NOTED,
         ]
         assert 'bob posted progress: "half done"' in str(answered["value"])
+
+    run(with_harness(org_store, scenario))
+
+
+def test_both_cards_turn_overdue_in_place_when_the_due_date_passes(
+    org_store: Store, card_validator: jsonschema.protocols.Validator
+) -> None:
+    """Nothing changes R-1 after Friday, yet once the scheduler runs after the due date both posted
+    cards are updated (``updateActivity``) to say how long it has been overdue; a second run
+    sends nothing more."""
+
+    async def scenario(h: TeamsHarness) -> None:
+        assert await h.install(BOB) == 201
+        mention = load("message_channel_mention")["entities"][1]
+        payload = load("message_personal")
+        payload["text"] = "request <at>Bob Brown</at> need the Q3 numbers by friday"
+        payload["entities"] = [mention]
+        assert (await h.post(payload))[0] == 201
+        await h.deliver()
+        [provider_card] = [s for s in h.sent_to(BOB) if s.cards]
+        [requester_card] = [s for s in h.sent_to(ALICE) if s.cards]
+        assert "overdue" not in str(provider_card.cards) + str(requester_card.cards)
+        assert h.runtime is not None
+        h.clock.advance(days=6)
+
+        await asyncio.to_thread(h.runtime.run_scheduler)
+        await h.deliver()
+
+        for posted in (provider_card, requester_card):
+            updates = [u for u in h.connector.of("update") if u.activity_id == posted.response["id"]]
+            assert updates, "the posted card is updated in place"
+            latest = updates[-1].cards[0]
+            assert_valid_cards(card_validator, [latest])
+            facts = {f["title"]: f["value"] for b in latest["body"] if b["type"] == "FactSet" for f in b["facts"]}
+            assert facts["Overdue"].startswith("⚠️ overdue by"), facts
+        count = len(h.connector.of("update"))
+        await asyncio.to_thread(h.runtime.run_scheduler)
+        await h.deliver()
+        assert len(h.connector.of("update")) == count
 
     run(with_harness(org_store, scenario))
