@@ -238,6 +238,7 @@ class Dashboard:
                     viewer=viewer,
                     csrf=self.auth.csrf_token(request),
                     values=values,
+                    sign_out=self.auth.sign_out_path,
                 ),
                 content_type="text/html",
                 headers=SECURITY_HEADERS,
@@ -321,9 +322,10 @@ CURRENT = ' aria-current="page"'
 NAV = (("map", "Chain map", "/dashboard/"), ("me", "My page", "/dashboard/me"))
 
 
-def page_html(name: str, title: str, *, viewer: Person, csrf: str, values: dict[str, str]) -> str:
+def page_html(name: str, title: str, *, viewer: Person, csrf: str, values: dict[str, str], sign_out: str = "") -> str:
     """The page shell: header with navigation, a main region the script fills, and the data it
-    needs (which page, which team or link, the CSRF token) in attributes, never inline script."""
+    needs (which page, which team or link, the CSRF token) in attributes, never inline script.
+    With ``sign_out`` (a path), the header has a "Sign out" button posting there with the token."""
     esc = html.escape
     nav = "".join(f'<a href="{href}"{CURRENT if key == name else ""}>{esc(label)}</a>' for key, label, href in NAV)
     team_link = (
@@ -333,6 +335,12 @@ def page_html(name: str, title: str, *, viewer: Person, csrf: str, values: dict[
         else ""
     )
     data = " ".join(f'data-{esc(key)}="{esc(value)}"' for key, value in values.items())
+    sign_out_form = (
+        f'<form class="sign-out" method="post" action="{esc(sign_out)}">'
+        f'<input type="hidden" name="csrf" value="{esc(csrf)}"><button type="submit">Sign out</button></form>'
+        if sign_out
+        else ""
+    )
     return f"""<!doctype html>
 <html lang="en">
 <head>
@@ -348,7 +356,7 @@ def page_html(name: str, title: str, *, viewer: Person, csrf: str, values: dict[
 <header class="top">
 <span class="brand">servechain</span>
 <nav aria-label="Dashboard">{nav}{team_link}</nav>
-<span class="who">Signed in as {esc(viewer.name)} (@{esc(viewer.handle)})</span>
+<span class="who">Signed in as {esc(viewer.name)} (@{esc(viewer.handle)})</span>{sign_out_form}
 </header>
 <main id="main" data-page="{esc(name)}" {data} tabindex="-1">
 <h1>{esc(title)}</h1>

@@ -155,6 +155,8 @@ class OidcAuth:
     expiry; ``timeout`` bounds each call to a provider.
     """
 
+    sign_out_path = LOGOUT_PATH
+
     def __init__(
         self,
         store: Store,
@@ -810,6 +812,7 @@ def _page(status: int, title: str, body: str) -> web.Response:
     text = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<link rel="icon" href="data:,">'  # no /favicon.ico request (a 404 in the console)
         f"<title>{html.escape(title if 'servechain' in title else f'{title} · servechain', quote=False)}</title>"
         f"<style>{_STYLE}</style></head>"
         f"<body><main><h1>{html.escape(title, quote=False)}</h1>{body}</main></body></html>"
@@ -818,8 +821,9 @@ def _page(status: int, title: str, body: str) -> web.Response:
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Frame-Options"] = "DENY"
-    # Nothing but its own inline style: no script, no image, no font, no frame, forms only to us.
+    # Nothing but its own inline style (and an empty icon): no script, no font, no frame, forms only to us.
     response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'"
     )
     return response

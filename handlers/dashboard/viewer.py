@@ -22,6 +22,9 @@ from bot.models import Person
 class Authenticator(Protocol):
     """How the dashboard learns who is asking, and guards what changes state."""
 
+    sign_out_path: str
+    """Where the pages' "Sign out" button posts (with the CSRF token); "" when nobody signs in or out."""
+
     def routes(self) -> list[web.RouteDef]:
         """Extra routes (sign-in page, /dashboard/auth/<provider>/start, .../callback, /dashboard/logout)."""
         ...
@@ -59,6 +62,8 @@ class LocalAs:
     """Always the same viewer, without sign-in: ``servechain dashboard --as <handle>``, which
     listens on 127.0.0.1 only. State-changing requests still need the CSRF token (a random one
     per process) and the same origin, so another site open in the same browser can't post."""
+
+    sign_out_path = ""
 
     def __init__(self, person: Person, *, token: str | None = None) -> None:
         self.person = person

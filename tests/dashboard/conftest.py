@@ -30,6 +30,7 @@ class CookieAuth:
     is a forged session (no viewer). Each person's CSRF token is derived from their handle."""
 
     SECRET = b"dashboard-tests"
+    sign_out_path = ""
 
     def __init__(self, store: Store) -> None:
         self.store = store

@@ -226,6 +226,7 @@ def test_local_as_is_one_viewer_and_still_guards_posts(fresh: Store) -> None:
     assert (page, refused, taken) == (200, 403, 200)
     assert 'name="csrf-token" content="local-token"' in html
     assert "Signed in as Alice" in html
+    assert "Sign out" not in html  # nobody signed in: nothing to sign out of
 
 
 def test_unknown_team_and_bad_window_are_clear_messages(seeded: Store) -> None:

@@ -50,6 +50,9 @@ async def _signed_in_session(store: Store, settings: Settings, provider: str) ->
             assert found, await page.text()
             landed = await http.get(base + html.unescape(found.group(1)))
             seen["landed"] = (landed.status, landed.url.path)
+            seen["sign_out_button"] = '<form class="sign-out" method="post" action="/dashboard/logout">' in (
+                await landed.text()
+            )
             me = await http.get(f"{base}/dashboard/api/me")
             seen["me"] = (me.status, (await me.json()).get("handle") if me.status == 200 else None)
             chain = await http.get(f"{base}/dashboard/api/map?window=90d")
@@ -74,6 +77,7 @@ def test_serve_mounts_the_dashboard_behind_sign_in_with_slack(fresh: Store) -> N
     assert seen == {
         "data_signed_out": 401,
         "landed": (200, "/dashboard/me"),
+        "sign_out_button": True,
         "me": (200, "dana"),
         "map": 200,
         "post_without_token": 403,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.e2e.browser import CHROMIUM_ARGS, WEBCHAT_JS, require_browser, skipped_reason
+from tests.e2e.browser import AXE_JS, CHROMIUM_ARGS, WEBCHAT_JS, require_browser, skipped_reason
 from tests.e2e.directline import DirectLineEmulator
 from tests.e2e.stack import (
     ALICE,
@@ -25,7 +25,7 @@ from tests.e2e.stack import (
     Stack,
     WebChatUser,
     environment,
-    free_port,
+    serve,
     servechain,
     wait_until_healthy,
 )
@@ -75,14 +75,7 @@ def stack(
     )
     assert imported.returncode == 0, imported.stderr
     e2e_seed(db)
-    port = free_port()
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [*servechain(), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    server, port = serve(env, log)
     emulator = DirectLineEmulator(bot_url=f"http://127.0.0.1:{port}/api/messages", webchat_js=WEBCHAT_JS)
     running = Stack(db=db, log=log, emulator=emulator, server=server)
     try:
@@ -103,6 +96,40 @@ def browser(chromium: str) -> Iterator[Browser]:
 
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture(scope="module")
+def chromium_for_dashboard() -> str:
+    """Chromium, with axe-core and playwright (the dashboard's browser tests need no Web Chat)."""
+    return require_browser(AXE_JS, "axe-core")
+
+
+@pytest.fixture(scope="module")
+def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An embedded store holding the dashboard's seeded org (tests.dashboard.seed), closed."""
+    from storage.tinydb_store import TinyDBStore
+    from tests.dashboard.seed import seed
+
+    db = tmp_path_factory.mktemp("dashboard-e2e") / "servechain.json"
+    store = TinyDBStore(db)
+    try:
+        seed(store)
+    finally:
+        store.close()
+    return db
+
+
+@pytest.fixture(scope="module")
+def dashboard_browser(chromium_for_dashboard: str) -> Iterator[Browser]:
+    """Headless Chromium for a module of dashboard tests (each page opens its own context)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium_for_dashboard, args=CHROMIUM_ARGS, headless=True)
         try:
             yield launched
         finally:

@@ -73,11 +73,11 @@ def servechain() -> list[str]:
 
 
 def environment(db: Path) -> dict[str, str]:
-    """This process's environment without any chat or servechain setting, plus Teams without auth."""
+    """This process's environment without any chat, dashboard or servechain setting, plus Teams without auth."""
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.upper().startswith(("SLACK_", "MICROSOFT_", "SERVECHAIN_"))
+        if not key.upper().startswith(("SLACK_", "MICROSOFT_", "SERVECHAIN_", "DASHBOARD_"))
     }
     env.update(SERVECHAIN_TEAMS="1", MICROSOFT_APP_ID="", SERVECHAIN_DB=str(db), SERVECHAIN_LOG_LEVEL="INFO")
     return env
@@ -98,16 +98,35 @@ class Stack:
 
     def stop_server(self) -> None:
         """Stop ``servechain serve`` (idempotent) so the store can be read safely."""
-        if self.server.poll() is None:
-            self.server.send_signal(signal.SIGTERM)
-            try:
-                self.server.wait(15)
-            except subprocess.TimeoutExpired:
-                self.server.kill()
-                self.server.wait(5)
+        stop(self.server)
 
     def server_log(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def serve(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """Start ``servechain serve`` on 127.0.0.1 and a free port with ``env``, its output in ``log``;
+    the process and the port (not yet answering: see :func:`wait_until_healthy`)."""
+    port = free_port()
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [*servechain(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return server, port
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (a graceful shutdown), then kill if it takes too long; idempotent."""
+    if server.poll() is None:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(5)
 
 
 def wait_until_healthy(port: int, server: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:

@@ -9,42 +9,18 @@ Screenshots go to ``tests/e2e/output/dashboard-*.png`` (the ones in docs/ are co
 
 from __future__ import annotations
 
-import json
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.dashboard.seed import seed
-from tests.e2e.browser import AXE_JS, CHROMIUM_ARGS, require_browser
-from tests.e2e.stack import OUTPUT, environment, servechain
+from tests.e2e.dashboard_kit import DESKTOP, PHONE, open_page, serious_axe_violations, shoot
+from tests.e2e.stack import environment, servechain
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
-
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
-SERIOUS = ("serious", "critical")
-
-
-@pytest.fixture(scope="module")
-def chromium_for_dashboard() -> str:
-    return require_browser(AXE_JS, "axe-core")
-
-
-@pytest.fixture(scope="module")
-def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from storage.tinydb_store import TinyDBStore
-
-    db = tmp_path_factory.mktemp("dashboard-e2e") / "servechain.json"
-    store = TinyDBStore(db)
-    try:
-        seed(store)
-    finally:
-        store.close()
-    return db
+    from playwright.sync_api import Browser
 
 
 @pytest.fixture(scope="module")
@@ -73,43 +49,11 @@ def dashboard_as(seeded_db: Path, chromium_for_dashboard: str) -> Iterator[Calla
         process.wait(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def browser(chromium_for_dashboard: str) -> Iterator[Browser]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium_for_dashboard, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-def open_page(browser: Browser, url: str, viewport: dict[str, int] = DESKTOP, *, for_axe: bool = False) -> Page:
-    """A page at ``url`` once the script drew it; page errors fail the test."""
-    # axe is injected as a script, which the pages' Content-Security-Policy (rightly) refuses
-    context = browser.new_context(viewport=viewport, locale="en-GB", bypass_csp=for_axe)  # type: ignore[arg-type]
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    page.errors = errors  # type: ignore[attr-defined]
-    page.goto(url)
-    page.wait_for_selector("main[data-ready]", timeout=30_000)
-    assert page.get_attribute("main", "data-ready") == "true", page.inner_text("main")
-    return page
-
-
-def shoot(page: Page, name: str, *, full_page: bool = False) -> None:
-    OUTPUT.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=OUTPUT / f"dashboard-{name}.png", full_page=full_page)
-
-
 def test_a_manager_clicks_through_the_map_a_link_and_a_team(
-    browser: Browser, dashboard_as: Callable[[str], str]
+    dashboard_browser: Browser, dashboard_as: Callable[[str], str]
 ) -> None:
     base = dashboard_as("dana")
-    page = open_page(browser, base)
+    page = open_page(dashboard_browser, base)
     assert page.locator("svg.map a.node").count() == 9
     assert page.locator("svg.map a.link").count() > 20
     shoot(page, "map")
@@ -136,7 +80,7 @@ def test_a_manager_clicks_through_the_map_a_link_and_a_team(
     assert "held by Bob, asked by Alice" in stuck
     shoot(page, "team", full_page=True)
 
-    link = open_page(browser, f"{base}link/T-sales/T-fin")
+    link = open_page(dashboard_browser, f"{base}link/T-sales/T-fin")
     assert link.get_by_role("heading", level=1).inner_text() == "Sales → Finance"
     assert link.get_by_text("Most complained about, that you may see").count() >= 1
     shoot(link, "link", full_page=True)
@@ -144,10 +88,10 @@ def test_a_manager_clicks_through_the_map_a_link_and_a_team(
 
 
 def test_a_person_sees_their_own_page_and_asks_for_an_update(
-    browser: Browser, dashboard_as: Callable[[str], str]
+    dashboard_browser: Browser, dashboard_as: Callable[[str], str]
 ) -> None:
     base = dashboard_as("alice")
-    page = open_page(browser, f"{base}me")
+    page = open_page(dashboard_browser, f"{base}me")
     assert page.get_by_role("heading", level=1).inner_text() == "Alice's page"
     waiting = page.locator("section.card", has=page.get_by_role("heading", name="Waiting on others (3)"))
     assert "overdue since" in waiting.inner_text()
@@ -155,7 +99,7 @@ def test_a_person_sees_their_own_page_and_asks_for_an_update(
     page.get_by_role("button", name="Ask Bob for an update on R-422").click()
     page.get_by_role("status").filter(has_text="You asked Bob for an update on R-422").wait_for()
 
-    team = open_page(browser, f"{base}team/T-fin")  # not her team: aggregates only
+    team = open_page(dashboard_browser, f"{base}team/T-fin")  # not her team: aggregates only
     assert team.get_by_role("heading", name="As provider").count() == 1
     assert team.get_by_role("heading", name="Stuck now").count() == 0
     assert "shown to the people who manage this team" in team.inner_text("main")
@@ -168,17 +112,10 @@ PAGES = ("", "me", "team/T-fin", "link/T-sales/T-fin")
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280x800", "phone"])
 @pytest.mark.parametrize("path", PAGES, ids=["map", "me", "team", "link"])
 def test_every_page_passes_axe_and_fits_the_screen(
-    browser: Browser, dashboard_as: Callable[[str], str], path: str, viewport: dict[str, int]
+    dashboard_browser: Browser, dashboard_as: Callable[[str], str], path: str, viewport: dict[str, int]
 ) -> None:
-    page = open_page(browser, dashboard_as("dana") + path, viewport, for_axe=True)
-    page.add_script_tag(path=str(AXE_JS))
-    result: dict[str, Any] = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    serious = [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"][:3]]}
-        for v in result["violations"]
-        if v["impact"] in SERIOUS
-    ]
-    assert serious == [], json.dumps(serious, indent=1)
+    page = open_page(dashboard_browser, dashboard_as("dana") + path, viewport, for_axe=True)
+    assert serious_axe_violations(page) == "[]"
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 1, f"the page is {overflow}px wider than the screen"
     if viewport is PHONE and path == "":
