@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.directline import DirectLineEmulator
+from tests.pgserve import QUIET_CALENDAR
 
 OUTPUT = Path(__file__).resolve().parent / "output"
 WORKSPACE = "default"
@@ -79,6 +80,7 @@ def environment(db: Path) -> dict[str, str]:
         for key, value in os.environ.items()
         if not key.upper().startswith(("SLACK_", "MICROSOFT_", "SERVECHAIN_", "DASHBOARD_"))
     }
+    env.update(QUIET_CALENDAR)  # no wall-clock digest or pulse in the chats under test
     env.update(SERVECHAIN_TEAMS="1", MICROSOFT_APP_ID="", SERVECHAIN_DB=str(db), SERVECHAIN_LOG_LEVEL="INFO")
     return env
 
