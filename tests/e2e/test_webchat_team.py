@@ -107,7 +107,7 @@ def test_a_manager_nudges_and_extends_from_the_team_card_in_web_chat(
 
     team.get_by_role("button", name="Extend R-1", exact=True).click()
     later = (datetime.now(UTC) + timedelta(days=14)).date().isoformat()
-    team.get_by_label("Due date (the end of that working day, your time)").fill(later)
+    team.get_by_label("Due date (your time zone)").fill(later)
     team.get_by_label("Why the new date? (the requester sees it and decides)").fill("the audit comes first")
     saved(team, "team-card-extend.png")
     team.get_by_role("button", name="Propose to the requester", exact=True).click()
