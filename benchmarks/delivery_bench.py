@@ -348,8 +348,16 @@ def report(result: Result, args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global PEOPLE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rate", type=float, default=20.0, help="commands per second")
+    parser.add_argument(
+        "--people",
+        type=int,
+        default=PEOPLE,
+        help="people in the org, each with a DM; Slack allows about 1 message a second per DM, so "
+        "at 100 commands/s (two cards each) fewer than about 200 people is a limit the platform sets",
+    )
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--latency", type=float, default=0.15, help="seconds every fake Web API call takes")
     parser.add_argument("--configs", default="tinydb,pg1,pg2")
@@ -360,9 +368,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", default=DEFAULT_URL)
     parser.add_argument("--profile", action="store_true", help="also print the replicas' store calls per command")
     args = parser.parse_args(argv)
+    PEOPLE = args.people  # one script-wide setting, read by the helpers above
     print(
         f"delivery bench: {args.rate:.0f} commands/s for {args.seconds:.0f}s, Web API latency "
-        f"{args.latency * 1000:.0f} ms, DELIVERY_CONCURRENCY={args.concurrency}"
+        f"{args.latency * 1000:.0f} ms, {PEOPLE} people, DELIVERY_CONCURRENCY={args.concurrency}"
         f"{', 105 digests mid-run' if args.digests else ''} (all processes share this machine's cores)",
         flush=True,
     )
