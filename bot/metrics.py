@@ -20,7 +20,7 @@ from functools import cached_property
 from bot.errors import InvalidCommand
 from bot.models import NEEDS, Event, EventKind, Person, Rating, Request, Status, Team
 from bot.ports import Store
-from bot.promises import promised_due
+from bot.promises import promised_due, renegotiations
 from bot.workhours import DEFAULT_HOURS, WorkingHours, working_time
 
 NO_TEAM = ""
@@ -69,6 +69,8 @@ class RequestFacts:
     tags: tuple[str, ...] = ()
     comment: str = ""
     """The requester's words with a complaint: the poor rating's comment or the unsatisfied follow-up."""
+    renegotiations: int = 0
+    """Times an agreed due date was moved by a later agreement (:func:`bot.promises.renegotiations`)."""
 
 
 def _tz(people: Mapping[str, Person], person_id: str) -> str:
@@ -250,6 +252,7 @@ def request_facts(
         complaints=found,
         tags=tuple(request.tags),
         comment=_complaint_comment(request) if found else "",
+        renegotiations=renegotiations(request),
     )
 
 
@@ -374,6 +377,9 @@ class Figures:
     p90_time_to_resolve: timedelta | None = None
     promises_kept: int = 0
     promises_total: int = 0
+    renegotiations: int = 0
+    """Agreed due dates moved by a later agreement of both sides, over all the requests (decided
+    or not): shown beside promises kept, never counted as broken ones."""
     declined: int = 0
     declined_with_alternative: int = 0
     handed_off: int = 0
@@ -453,6 +459,7 @@ def figures(facts: Iterable[RequestFacts]) -> Figures:
         longest_wait_to_resolve=resolve.longest,
         promises_kept=sum(promises),
         promises_total=len(promises),
+        renegotiations=sum(f.renegotiations for f in rows),
         declined=sum(f.declined for f in rows),
         declined_with_alternative=sum(f.alternative_offered for f in rows),
         handed_off=sum(f.hand_offs > 0 for f in rows),
