@@ -91,6 +91,7 @@ def figures_data(figs: Figures) -> Json:
         "promises_kept": figs.promises_kept,
         "promises_total": figs.promises_total,
         "promise_rate": figs.promise_rate,
+        "renegotiations": figs.renegotiations,
         "rated": figs.rated,
         "average_rating": figs.average_rating,
         "needs": figs.needs,

@@ -280,7 +280,7 @@ def test_stats_text_shows_both_sides_of_a_person(org: Store) -> None:
     assert "As provider (what others asked of bob):\n  Requests: 5 (1 open)" in text
     assert "  To acknowledge: median 1h · p90 over 33h (4 acknowledged, 1 still waiting)" in text
     assert "  To resolve: median 8h · p90 over 33h (4 done or declined, 1 still open)" in text
-    assert "  Promises kept: 1 of 3 (33%)" in text
+    assert "  Promises kept: 1 of 3 (33%) · no dates moved by agreement" in text.splitlines()
     assert "  Declined: 2 (40%) · with an alternative: 1 of 2" in text
     assert "  Reopened: 1 of 4 closed (25%)" in text
     assert "  Rating: 4.0/5 from 3 ratings" in text
@@ -301,8 +301,8 @@ def test_stats_text_for_teams_links_and_the_whole_org(org: Store) -> None:
     assert "Teams as providers:" in everyone
     assert (
         "  Sales → Finance: 5 requests · acknowledge median 1h / p90 over 33h · resolve median 8h · 1 waiting"
-        in everyone
-    )
+        " · promises kept 1 of 3"
+    ) in everyone.splitlines()
     assert stats_text(org=metrics, team="sales:finance") == link  # the shell-safe spelling
     assert stats_text(org=metrics, team="@carol").startswith("Carol (@carol)")
     with pytest.raises(NotFound):

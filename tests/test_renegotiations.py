@@ -26,16 +26,27 @@ R-2 kept; R-3 open past its date, R-4 done late), 2 + 0 + 0 + 1 = 3 dates moved 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import argparse
+import io
+from datetime import UTC, datetime, timedelta
 
-from bot.metrics import figures, promise_kept, request_facts
+import pytest
+
+from bot.chain import build_team_map, chain_lines, render_team_map
+from bot.dashboard import figures_data
+from bot.digest import digest_markdown, manager_digest
+from bot.metrics import OrgMetrics, figures, promise_kept, request_facts
 from bot.models import Event, EventKind, Request
+from bot.ports import Store
 from bot.promises import agreed_dates, renegotiations
 from bot.requests import status_after
+from handlers.cli.stats import add_stats_arguments, stats_command
+from handlers.console import Console
 from tests.conftest import small_org
 
 WS = "default"
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+WEEK = "2026-W47"
 E = EventKind
 
 
@@ -186,3 +197,82 @@ def test_figures_add_up_the_renegotiations_of_every_request_decided_or_not() -> 
     )  # fmt: skip
     undecided = figures([request_facts(open_and_not_due, people=people, now=NOW)])
     assert (undecided.promises_total, undecided.renegotiations) == (0, 1)
+
+
+# --------------------------------------------------------------------------- the surfaces
+
+
+@pytest.fixture
+def moved(org_store: Store) -> Store:
+    """The small org with R-1..R-5 of the table."""
+    for make in (moved_twice_and_met, proposal_declined, first_agreement_only, moved_after_it_passed, october):
+        org_store.create_request(make())
+    return org_store
+
+
+def test_the_window_counts_the_moves_of_its_requests_only(moved: Store) -> None:
+    week = OrgMetrics.load(store=moved, workspace=WS, since=at(16, 0), until=at(23, 0), now=NOW)
+    assert week.link("T-sales", "T-fin").renegotiations == 3
+    autumn = OrgMetrics.load(store=moved, workspace=WS, since=at(1, 0, month=10), until=at(23, 0), now=NOW)
+    assert autumn.link("T-sales", "T-fin").renegotiations == 4
+    assert autumn.person("P-carol").as_provider.renegotiations == 0
+    assert autumn.person("P-alice").as_customer.renegotiations == 4
+
+
+def test_servechain_stats_shows_the_dates_moved_beside_promises_kept(moved: Store) -> None:
+    parser = add_stats_arguments(argparse.ArgumentParser(prog="servechain stats"))
+    out, err = io.StringIO(), io.StringIO()
+    for argv, expected in (
+        (["sales:finance"], "  Promises kept: 2 of 4 (50%) · 3 dates moved by agreement"),
+        (["@carol"], "  Promises kept: 0 of 1 (0%) · no dates moved by agreement"),
+    ):
+        args = parser.parse_args(argv)
+        code = stats_command(
+            target=args.target, window=args.window, store=moved, workspace=WS, now=NOW, stdout=out, stderr=err
+        )
+        assert code == 0, err.getvalue()
+        assert expected in out.getvalue().splitlines(), out.getvalue()
+    args = parser.parse_args([])
+    stats_command(target=args.target, window=args.window, store=moved, workspace=WS, now=NOW, stdout=out, stderr=err)
+    assert "  Finance: 4 requests" in out.getvalue()
+    assert "· promises kept 50%, 3 dates moved by agreement" in out.getvalue()
+
+
+def test_the_console_stats_show_the_dates_moved(moved: Store) -> None:
+    console = Console(store=moved, out=io.StringIO(), clock=lambda: NOW)
+    assert console.handle_line("as alice") and console.handle_line("/request stats sales:finance")
+    out = console.out
+    assert isinstance(out, io.StringIO)
+    assert "Promises kept: 2 of 4 (50%) · 3 dates moved by agreement" in out.getvalue()
+
+
+def test_the_team_map_shows_each_links_dates_moved(moved: Store) -> None:
+    team_map = build_team_map(store=moved, workspace=WS, now=NOW, window_length=timedelta(days=30))
+    text = render_team_map(team_map, format="text")
+    assert isinstance(text, str)
+    link = next(line for line in text.splitlines() if line.startswith("Sales → Finance"))
+    assert link.endswith("· promises kept 2 of 4, 3 dates moved by agreement [fast]"), link
+    dot = render_team_map(team_map, format="dot")
+    assert isinstance(dot, str) and 'tooltip="fast · promises kept 2 of 4, 3 dates moved by agreement"' in dot
+    tree = chain_lines(store=moved, workspace=WS, number=1, now=NOW)
+    assert "due date moved by agreement twice" in tree[0]
+    assert "moved by agreement" not in chain_lines(store=moved, workspace=WS, number=2, now=NOW)[0]
+
+
+def test_the_digest_shows_the_dates_moved_in_its_promises(moved: Store) -> None:
+    dave = moved.find_person(WS, handle="dave")
+    assert dave is not None
+    text = digest_markdown(manager_digest(store=moved, manager=dave, week=WEEK, now=NOW))
+    line = next(line for line in text.splitlines() if line.startswith("- Requests from other teams this week:"))
+    assert line.endswith("· promises kept 2 of 4, 3 dates moved by agreement (1 still open)."), line
+    grace = moved.find_person(WS, handle="grace")  # dave's manager: a department head with a roll-up
+    assert grace is not None
+    text = digest_markdown(manager_digest(store=moved, manager=grace, week=WEEK, now=NOW))
+    rollup = next(line for line in text.splitlines() if line.startswith("- Finance (Dave):"))
+    assert "· promises 2/4, 3 moved by agreement ·" in rollup, rollup
+
+
+def test_the_dashboard_figures_carry_the_dates_moved(moved: Store) -> None:
+    week = OrgMetrics.load(store=moved, workspace=WS, since=at(16, 0), until=at(23, 0), now=NOW)
+    data = figures_data(week.link("T-sales", "T-fin"))
+    assert (data["promises_kept"], data["promises_total"], data["renegotiations"]) == (2, 4, 3)
