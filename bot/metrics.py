@@ -21,7 +21,7 @@ from bot.errors import InvalidCommand
 from bot.models import NEEDS, Event, EventKind, Person, Rating, Request, Status, Team
 from bot.ports import Store
 from bot.promises import promised_due
-from bot.workhours import DEFAULT_HOURS, WorkingHours, working_time
+from bot.workhours import WorkingHours, working_time
 
 NO_TEAM = ""
 """Team id used for people without a team (shown as "(no team)")."""
@@ -89,7 +89,7 @@ def time_to_acknowledge(
     request: Request,
     *,
     people: Mapping[str, Person] | None = None,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
 ) -> timedelta | None:
     """Working time from creation to the first acknowledgement, start, finish or decline, in the
     working hours of the person who gave that first response; None while nobody has."""
@@ -108,7 +108,7 @@ def time_to_resolve(
     request: Request,
     *,
     people: Mapping[str, Person] | None = None,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
 ) -> timedelta | None:
     """Working time from creation to the closing done/decline, in the closer's working hours;
     None unless the request is done or declined now."""
@@ -212,7 +212,7 @@ def request_facts(
     *,
     people: Mapping[str, Person],
     now: datetime,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
 ) -> RequestFacts:
     """The facts of one request, its people's teams as they are now."""
 
@@ -495,7 +495,7 @@ class OrgMetrics:
         since: datetime,
         until: datetime,
         now: datetime,
-        hours: WorkingHours = DEFAULT_HOURS,
+        hours: WorkingHours,
     ) -> OrgMetrics:
         """Read the org and the window's requests once."""
         people = {p.id: p for p in store.list_people(workspace)}
@@ -573,7 +573,7 @@ def person_stats(
     since: datetime,
     until: datetime,
     now: datetime,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
 ) -> TwoSided:
     """Both sides of one person over the window."""
     org = OrgMetrics.load(store=store, workspace=workspace, since=since, until=until, now=now, hours=hours)
@@ -588,7 +588,7 @@ def team_stats(
     since: datetime,
     until: datetime,
     now: datetime,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
 ) -> TwoSided:
     """Both sides of one team (with its sub-teams) over the window."""
     org = OrgMetrics.load(store=store, workspace=workspace, since=since, until=until, now=now, hours=hours)
@@ -604,7 +604,7 @@ def link_stats(
     since: datetime,
     until: datetime,
     now: datetime,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
 ) -> Figures:
     """Requests from one team to another over the window."""
     org = OrgMetrics.load(store=store, workspace=workspace, since=since, until=until, now=now, hours=hours)
@@ -634,7 +634,7 @@ def provider_summary(
     since: datetime,
     until: datetime,
     now: datetime | None = None,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
 ) -> ProviderSummary:
     """Requests ``person_id`` holds that were created in ``[since, until)`` and how they answered
     them; times in working hours (``now`` defaults to ``until``)."""

@@ -18,7 +18,7 @@ from bot.metrics import time_to_acknowledge
 from bot.models import Event, EventKind, Person, Request
 from bot.org import OrgImportError, load_org
 from bot.ports import Store
-from bot.workhours import WorkingHours, add_working_time, working_time
+from bot.workhours import DEFAULT_HOURS, WorkingHours, add_working_time, working_time
 
 NEW_YORK = ZoneInfo("America/New_York")
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -104,8 +104,10 @@ def test_in_5_working_days_skips_the_requesters_public_holiday() -> None:
     ny_due = parse_due("in 5 working days", now=now, tz=NY.tz, hours=HOURS.for_person(NY))
     assert tokyo_due.astimezone(TOKYO).date() == date(2026, 11, 26)  # Monday 23 is Labor Thanksgiving Day
     assert ny_due.astimezone(NEW_YORK).date() == date(2026, 11, 25)
-    # Without a calendar (as before): Monday to Friday.
-    assert parse_due("in 5 working days", now=now, tz=TK.tz).astimezone(TOKYO).date() == date(2026, 11, 25)
+    # The built-in week (Monday to Friday, no public holidays):
+    assert parse_due("in 5 working days", now=now, tz=TK.tz, hours=DEFAULT_HOURS).astimezone(TOKYO).date() == date(
+        2026, 11, 25
+    )
 
 
 def test_in_n_working_days_follows_the_configured_working_week() -> None:
@@ -126,7 +128,9 @@ def test_a_request_from_tokyo_is_due_after_the_japanese_holiday(org_store: Store
     )
     assert isinstance(command, CreateRequest) and command.due is not None
     assert command.due.astimezone(TOKYO).date() == date(2026, 11, 26)
-    reply = run_request(store=org_store, actor=tokyo_alice, text="@bob the numbers in 5 working days", now=now)
+    reply = run_request(
+        store=org_store, actor=tokyo_alice, text="@bob the numbers in 5 working days", now=now, hours=DEFAULT_HOURS
+    )
     assert reply.ok, reply.text
     created = max(org_store.iter_requests("default"), key=lambda r: r.number)
     assert created.due_at is not None and created.due_at.astimezone(TOKYO).date() == date(2026, 11, 26)
