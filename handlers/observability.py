@@ -102,7 +102,7 @@ class Metrics:
             "Calls to a platform's API by method and outcome (ok, rate_limited: 429, retry: a fault "
             "retried, failed: refused or given up). Methods post and update are outbox deliveries; the "
             "others are the API methods front ends call while serving people (views.open, response_url, "
-            "users.info, send_activity...)",
+            "users.info, send_activity...) and the daily org sync calls (users.list; graph token, users)",
             ["platform", "method", "outcome"],
             registry=r,
         )
