@@ -1,6 +1,6 @@
 """Every platform API call ``serve`` makes shows in ``/metrics``: here the daily org sync the
-scheduler runs in ``serve`` (Slack ``users.list``, Microsoft Graph's token and ``/users``) and
-Teams turns whose Bot Connector calls fail,
+scheduler runs in ``serve`` (Slack ``users.list``, Microsoft Graph's token and ``/users``), the
+outbox looking up a post whose outcome was lost, and Teams turns whose Bot Connector calls fail,
 driven through the real app against the loopback fakes, then counted from a scrape of
 ``/metrics`` and compared with what the fakes saw."""
 
@@ -16,13 +16,18 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot.delivery import UNCONFIRMED
+from bot.dispatch import run_request
 from bot.ports import Store
 from bot.settings import Settings
+from bot.workhours import DEFAULT_HOURS
 from handlers.observability import Metrics
 from handlers.runtime import Runtime
 from handlers.server import RUNTIME_KEY, build_web_app
+from tests.drills import seed_linked_org
 from tests.fakes.graph_api import FakeGraphApi
 from tests.fakes.slack_api import FakeSlackApi
+from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET, TEAM, USERS
 from tests.teams.conftest import ALICE, EVERYONE, TENANT, TeamsHarness, teams_settings
 
 MONDAY_7 = datetime(2026, 11, 30, 7, tzinfo=UTC)
@@ -119,6 +124,34 @@ def test_the_daily_graph_org_sync_in_serve_counts_the_token_and_each_users_call(
     assert counts[("graph", "users", "rate_limited")] == 1
     assert counts[("graph", "users", "ok")] == 1
     assert [p.email for p in store.list_people("default")] == ["gia@contoso.example"]
+
+
+def test_serve_counts_the_outbox_looking_up_a_post_whose_outcome_was_lost(store: Store) -> None:
+    """A send that may have reached Slack unrecorded is looked up (``conversations.history``)
+    before it is posted again: that lookup is a call too, counted as ``lookup``."""
+    seed_linked_org(store)
+    with FakeSlackApi(team_id=TEAM) as slack:
+        for user_id, (name, email, tz) in USERS.items():
+            slack.add_user(user_id, name, email=email, tz=tz)
+        settings = Settings(
+            slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET, slack_api_url=slack.url, slack_team_ids=TEAM
+        )
+
+        def lost_then_delivered(runtime: Runtime) -> None:
+            alice = store.find_person("default", handle="alice")
+            assert alice is not None
+            reply = run_request(store=store, actor=alice, text="@bob the Q3 numbers", now=MONDAY_7, hours=DEFAULT_HOURS)
+            assert reply.ok, reply.text
+            [card] = [i for i in store.list_outbox("default") if i.message.kind == "provider_card"]
+            lost = f"{UNCONFIRMED}attempt 1 was sending"  # a worker died before it heard back
+            store.save_outbox_item(card.model_copy(update={"attempts": 1, "last_error": lost}))
+            runtime.deliver_due()
+
+        counts = _in_serve(settings, store, lost_then_delivered)
+
+        assert len(slack.calls("conversations.history")) == 1
+        assert counts[("slack", "lookup", "ok")] == 1
+        assert counts[("slack", "post", "ok")] == len(slack.calls("chat.postMessage")) == 2
 
 
 class _MeasuredTeams(TeamsHarness):
