@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from bot.models import NEEDS, Action, ActionId, Event, EventKind, Fact, Message, MessageKind, Request, Status
+from bot.models import NEEDS, Action, ActionId, Event, EventKind, Fact, Message, MessageKind, Person, Request, Status
 from bot.people import Directory
 from bot.promises import agreed_dates, pending_proposal
 from bot.recovery import POOR_RATING, Recovery, recovery
@@ -45,12 +45,13 @@ def working_span(span: timedelta) -> str:
     return f"{hours} working h {rest} min" if rest else f"{hours} working h"
 
 
-def overdue(request: Request, now: datetime | None, tz: str, hours: WorkingHours) -> str | None:
-    """``overdue by 3 working h`` for an open request past its due date (counted in the viewer's
-    working hours, ``tz``), else None."""
+def overdue(request: Request, now: datetime | None, viewer: Person | None, hours: WorkingHours) -> str | None:
+    """``overdue by 3 working h`` for an open request past its due date, else None: counted in the
+    viewer's working time (``hours`` in their zone, with their country's public holidays)."""
     if now is None or request.due_at is None or not request.status.is_open or now <= request.due_at:
         return None
-    return f"overdue by {working_span(working_time(request.due_at, now, tz=tz, hours=hours))}"
+    tz = viewer.tz if viewer else "UTC"
+    return f"overdue by {working_span(working_time(request.due_at, now, tz=tz, hours=hours.for_person(viewer)))}"
 
 
 def provider_card_key(request: Request, provider_id: str) -> str:
@@ -156,14 +157,15 @@ def history(request: Request, directory: Directory, tz: str) -> list[str]:
     return [f"{when(e.at, tz)} · {describe(e, directory, tz)}" for e in request.events]
 
 
-def _facts(request: Request, directory: Directory, tz: str, as_of: AsOf | None) -> list[Fact]:
+def _facts(request: Request, directory: Directory, viewer_id: str, as_of: AsOf | None) -> list[Fact]:
+    tz = _tz(directory, viewer_id)
     facts = [
         Fact(label="From", value=directory.name(request.requester_id)),
         Fact(label="To", value=directory.name(request.provider_id)),
         Fact(label="Status", value=request.status.label),
         Fact(label="Due", value=when(request.due_at, tz, zone_name=True)),
     ]
-    late = overdue(request, as_of.now, tz, as_of.hours) if as_of is not None else None
+    late = overdue(request, as_of.now, directory.get(viewer_id), as_of.hours) if as_of is not None else None
     if late is not None:
         facts.append(Fact(label="Overdue", value=f"⚠️ {late}"))
     pending = pending_proposal(request)
@@ -353,7 +355,7 @@ def provider_card(
         kind="provider_card",
         title=title,
         text=request.text,
-        facts=[*_facts(request, directory, tz, as_of), *filter(None, [nudged_fact(request, directory, tz)])],
+        facts=[*_facts(request, directory, provider_id, as_of), *filter(None, [nudged_fact(request, directory, tz)])],
         history=history(request, directory, tz),
         actions=[*_progress_action(request), *provider_actions(request), *negotiation_actions(request, provider_id)]
         if current
@@ -375,7 +377,7 @@ def requester_card(request: Request, directory: Directory, as_of: AsOf | None = 
         kind="requester_card",
         title=f"{request.ref} to {directory.name(request.provider_id)}: {_status_label(request)}",
         text=request.text,
-        facts=_facts(request, directory, tz, as_of),
+        facts=_facts(request, directory, request.requester_id, as_of),
         history=history(request, directory, tz),
         actions=requester_actions(request, thank=_first_name(directory, finished_by(request)), directory=directory),
         card_key=requester_card_key(request),

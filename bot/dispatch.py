@@ -69,7 +69,7 @@ def _line(request: Request, directory: Directory, viewer: Person, now: datetime,
     other = request.provider_id if viewer.id == request.requester_id else request.requester_id
     arrow = "→" if viewer.id == request.requester_id else "←"
     due = f" · due {cards.when(request.due_at, viewer.tz)}" if request.due_at else ""
-    late = cards.overdue(request, now, viewer.tz, hours)
+    late = cards.overdue(request, now, viewer, hours)
     due += f" · ⚠️ {late}" if late else ""
     text = request.text if len(request.text) <= 60 else request.text[:57] + "..."
     return f"{request.ref} {arrow} {directory.handle(other)} · {request.status.label}{due} · {text}"

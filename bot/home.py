@@ -110,7 +110,7 @@ def _item(request: Request, directory: Directory, viewer: Person, now: datetime,
         request=request,
         direction=f"to {other}" if mine else f"from {other}",
         due=cards.when(request.due_at, viewer.tz) if request.due_at else None,
-        overdue=cards.overdue(request, now, viewer.tz, hours),
+        overdue=cards.overdue(request, now, viewer, hours),
     )
 
 

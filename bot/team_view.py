@@ -110,7 +110,7 @@ def team_view(
             )
             continue
         if _unanswered_since_received(request):
-            waited = working_time(_received_at(request), now, tz=holder.tz, hours=hours)
+            waited = working_time(_received_at(request), now, tz=holder.tz, hours=hours.for_person(holder))
             if waited > nudge_after:
                 why = f"unacknowledged for {format_duration(waited)} (working time)"
                 escalation = _escalation(request)

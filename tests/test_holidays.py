@@ -15,9 +15,11 @@ from bot.commands import CreateRequest, parse_request
 from bot.dates import parse_due
 from bot.dispatch import run_request
 from bot.metrics import time_to_acknowledge
-from bot.models import Event, EventKind, Person, Request
+from bot.models import ActionId, Event, EventKind, Person, Request
 from bot.org import OrgImportError, load_org
+from bot.people import Directory
 from bot.ports import Store
+from bot.requests import act, create_request
 from bot.workhours import DEFAULT_HOURS, WorkingHours, add_working_time, working_time
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -158,3 +160,48 @@ def test_an_unknown_country_in_the_org_file_is_named_with_its_line(tmp_path: Pat
         f"{path}:4: field 'country': unknown country 'ATLANTIS'; use an ISO 3166 code like US, JP or DE",
         f"{path}:8: field 'region': unknown region 'NARNIA' of US; use one of AK, AL, AR, AS, AZ, CA, CO, CT, ...",
     ]
+
+
+def test_overdue_labels_and_the_team_view_count_the_holders_public_holidays(org_store: Store) -> None:
+    """Carol works in Tokyo (JP): Monday 23 November is a holiday there. From Friday 17:00 to
+    Tuesday 15:00 she had 1 + 6 = 7 working hours (16 without the holiday); her queue, her card
+    after she acknowledges and her manager's team view all say so."""
+    carol = org_store.find_person("default", handle="carol")
+    alice = org_store.find_person("default", handle="alice")
+    dave = org_store.find_person("default", handle="dave")
+    assert carol is not None and alice is not None and dave is not None
+    carol = carol.model_copy(update={"country": "JP"})
+    org_store.save_org([carol])
+    friday_5pm = _local(TOKYO, 20, 17)
+    for text, asked, due in (
+        ("the Q3 numbers", friday_5pm - timedelta(minutes=1), friday_5pm),  # R-1, due at 17:00
+        ("the Q4 plan", friday_5pm, None),  # R-2, asked at 17:00
+    ):
+        create_request(
+            store=org_store,
+            directory=Directory(org_store, "default"),
+            requester=alice,
+            provider=carol,
+            text=text,
+            now=asked,
+            due_at=due,
+        )
+    tuesday_3pm = _local(TOKYO, 24, 15)
+
+    queue = run_request(store=org_store, actor=carol, text="queue", now=tuesday_3pm, hours=HOURS)
+    team = run_request(store=org_store, actor=dave, text="team", now=tuesday_3pm, hours=HOURS)
+    acknowledged = act(
+        store=org_store,
+        directory=Directory(org_store, "default"),
+        workspace="default",
+        number=1,
+        action=ActionId.ACKNOWLEDGE,
+        actor=carol,
+        now=tuesday_3pm,
+        hours=HOURS,
+    )
+
+    assert "R-1 ← alice · open · due Fri 20 Nov 17:00 · ⚠️ overdue by 7 working h · the Q3 numbers" in queue.text
+    [card] = [m for m in acknowledged.messages if m.kind == "provider_card"]
+    assert ("Overdue", "⚠️ overdue by 7 working h") in [(f.label, f.value) for f in card.facts]
+    assert "unacknowledged for 7h (working time)" in team.text, team.text
