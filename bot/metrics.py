@@ -126,11 +126,13 @@ def time_to_resolve(
 
 
 def _waited(request: Request, *, people: Mapping[str, Person], now: datetime, hours: WorkingHours) -> timedelta | None:
-    """The censored wait of an open request: until now, in the current provider's zone. None once
-    it is closed: a withdrawn (cancelled) request is nobody's wait any more and is left out."""
+    """The censored wait of an open request: until now, in the current provider's working hours
+    (zone and holidays). None once it is closed: a withdrawn (cancelled) request is nobody's wait
+    any more and is left out."""
     if not request.status.is_open:
         return None
-    return working_time(request.created_at, now, tz=_tz(people, request.provider_id), hours=hours)
+    provider = request.provider_id
+    return working_time(request.created_at, now, tz=_tz(people, provider), hours=_hours(people, provider, hours))
 
 
 def promise_kept(request: Request, now: datetime | None = None) -> bool | None:

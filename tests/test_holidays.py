@@ -14,7 +14,7 @@ import pytest
 from bot.commands import CreateRequest, parse_request
 from bot.dates import parse_due
 from bot.dispatch import run_request
-from bot.metrics import time_to_acknowledge
+from bot.metrics import request_facts, time_to_acknowledge
 from bot.models import ActionId, Event, EventKind, Person, Request
 from bot.org import OrgImportError, load_org
 from bot.people import Directory
@@ -205,3 +205,28 @@ def test_overdue_labels_and_the_team_view_count_the_holders_public_holidays(org_
     [card] = [m for m in acknowledged.messages if m.kind == "provider_card"]
     assert ("Overdue", "⚠️ overdue by 7 working h") in [(f.label, f.value) for f in card.facts]
     assert "unacknowledged for 7h (working time)" in team.text, team.text
+
+
+def test_an_open_requests_wait_so_far_counts_the_providers_public_holidays() -> None:
+    """Asked Friday 17:00 in Tokyo, still unanswered Tuesday 15:00: 7 working hours for Taro (JP,
+    Monday off), as his acknowledgement would have been counted; 16 for someone with no country."""
+    asked = _local(TOKYO, 20, 17)
+    request = Request(
+        workspace="default",
+        number=1,
+        requester_id=NY.id,
+        provider_id=TK.id,
+        text="numbers",
+        created_at=asked,
+        events=[Event(kind=EventKind.CREATED, at=asked, actor_id=NY.id, to_id=TK.id)],
+    )
+    tuesday_3pm = _local(TOKYO, 24, 15)
+    facts = request_facts(request, people={p.id: p for p in (NY, TK)}, now=tuesday_3pm, hours=HOURS)
+    nowhere = request_facts(
+        request.model_copy(update={"provider_id": NOWHERE.id}),
+        people={NOWHERE.id: NOWHERE},
+        now=tuesday_3pm,
+        hours=HOURS,
+    )
+    assert facts.waited_to_acknowledge == timedelta(hours=7)
+    assert nowhere.waited_to_acknowledge == timedelta(hours=16)
