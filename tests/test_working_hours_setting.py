@@ -9,6 +9,7 @@ Bob (the provider) works in New York, Alice (the requester) in London, Hana (Bob
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -75,18 +76,23 @@ def _after(lines: list[str], marker: str) -> list[str]:
     return lines[lines.index(marker) + 1 :]
 
 
+def _clock(moment: str) -> str:
+    """What the console prints when its clock is set to ``moment`` (UTC)."""
+    return f"The clock is now {moment}+00:00."
+
+
+def _between(lines: list[str], start: str, end: str) -> list[str]:
+    """The lines printed between setting the clock to ``start`` and to ``end``."""
+    return lines[lines.index(_clock(start)) + 1 : lines.index(_clock(end))]
+
+
 def test_the_unacknowledged_nudge_comes_after_four_hours_of_the_configured_day(
     session: tuple[Path, list[str]],
 ) -> None:
     """Bob's day starts at 07:00 (12:00 UTC): four working hours end at 16:00 UTC, not at 18:00."""
     _folder, lines = session
-    first_tick = lines[
-        lines.index("The clock is now 2026-11-26T15:55+00:00.") : lines.index(
-            "The clock is now 2026-11-26T16:05+00:00."
-        )
-    ]
-    second_tick = _after(lines, "The clock is now 2026-11-26T16:05+00:00.")
-    second_tick = second_tick[: second_tick.index("The clock is now 2026-11-27T14:00+00:00.")]
+    first_tick = _between(lines, "2026-11-26T15:55", "2026-11-26T16:05")
+    second_tick = _between(lines, "2026-11-26T16:05", "2026-11-27T14:00")
 
     assert not any("not acknowledged after 4h" in line for line in first_tick), first_tick
     assert any("from alice: not acknowledged after 4h of your working time" in line for line in second_tick), (
@@ -98,8 +104,8 @@ def test_a_managers_nudge_on_a_day_off_counts_for_the_next_working_day(session: 
     """Friday and Saturday are Bob's weekend: the Friday nudge counts for Sunday, so Saturday's is one
     too many (with the built-in week Friday was a working day and Saturday's nudge went through)."""
     _folder, lines = session
-    friday = _after(lines, "The clock is now 2026-11-27T14:00+00:00.")
-    saturday = _after(lines, "The clock is now 2026-11-28T14:00+00:00.")
+    friday = _after(lines, _clock("2026-11-27T14:00"))
+    saturday = _after(lines, _clock("2026-11-28T14:00"))
 
     assert "[to hana] You nudged bob about R-1; it is in its history." in friday
     assert saturday[0] == (
@@ -115,7 +121,7 @@ def test_the_overdue_label_counts_the_configured_hours_on_every_card_and_list(
     Monday 07-08 are 15 working hours (the built-in week counts Thursday and Friday: 18); in London
     Thursday 14-15, Sunday 07-15 and Monday 07-13 are 15 as well."""
     _folder, lines = session
-    monday = _after(lines, "The clock is now 2026-11-30T13:00+00:00.")
+    monday = _after(lines, _clock("2026-11-30T13:00"))
 
     assert (
         "[to bob] R-1 · alice → bob · acknowledged · due Thu 26 Nov 09:00 EST · ⚠️ overdue by 15 working h"
@@ -155,8 +161,11 @@ def test_the_cli_counts_the_configured_hours_in_stats_and_the_chain(
     Monday 05:00 in New York the open R-1 has waited Thursday 07-15 and Sunday 07-15: 16 working
     hours (the built-in week: Thursday 09-18 and Friday, 18)."""
     folder, _lines = session
+    for name in [n for n in os.environ if n.startswith("SERVECHAIN_")]:
+        monkeypatch.delenv(name)
     monkeypatch.setenv("WORKING_HOURS", SUNDAY_TO_THURSDAY)
     monkeypatch.setattr(cli, "datetime", _Monday)
+    monkeypatch.setattr(logging, "basicConfig", lambda **kwargs: None)  # the CLI's, not for this test process
     db = str(folder / "hours.json")
 
     assert cli.main(["stats", "@bob", "--db", db]) == 0
