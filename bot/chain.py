@@ -25,7 +25,7 @@ from bot.ports import Store
 from bot.promises import renegotiations
 from bot.requests import can_view
 from bot.stats import acknowledge_median, format_duration, link_line, promises_phrase
-from bot.workhours import DEFAULT_HOURS, WorkingHours, working_time
+from bot.workhours import WorkingHours, working_time
 
 MapFormat = Literal["text", "dot", "png"]
 FORMATS: tuple[MapFormat, ...] = ("text", "dot", "png")
@@ -159,7 +159,7 @@ def chain_lines(
     number: int,
     now: datetime,
     viewer: Person | None = None,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
 ) -> list[str]:
     """``/request chain R-<number>``: the tree from its origin down, one line per request, then who
     is waiting on whom. A ``viewer`` must be able to see ``R-<number>``; texts of requests they
@@ -306,7 +306,7 @@ def build_team_map(
     workspace: str,
     now: datetime,
     window_length: timedelta = DEFAULT_WINDOW,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
 ) -> TeamMap:
     """The team map of the requests created in the ``window_length`` before ``now``."""
     org = OrgMetrics.load(store=store, workspace=workspace, since=now - window_length, until=now, now=now, hours=hours)

@@ -16,7 +16,7 @@ from bot.metrics import DEFAULT_WINDOW, NO_TEAM, Figures, OrgMetrics, TwoSided
 from bot.models import NEEDS, Person, Team
 from bot.people import Directory
 from bot.ports import Store
-from bot.workhours import DEFAULT_HOURS, WorkingHours, zone
+from bot.workhours import WorkingHours, zone
 
 _LINK_ARROWS = ("->", "→", ":")
 """``team:team`` is the shell-safe spelling (a bare ``>`` is a redirect in a shell)."""
@@ -262,7 +262,7 @@ def request_stats(
     person: Person | None = None,
     team: str | None = None,
     window_length: timedelta = DEFAULT_WINDOW,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
     person_figures: PersonFigures = "private",
 ) -> str:
     """``/request stats [@user | team]`` for ``viewer``: without a target, the viewer's own

@@ -40,6 +40,7 @@ from bot.models import Event, EventKind, Request
 from bot.ports import Store
 from bot.promises import agreed_dates, renegotiations
 from bot.requests import status_after
+from bot.workhours import DEFAULT_HOURS
 from handlers.cli.stats import add_stats_arguments, stats_command
 from handlers.console import Console
 from tests.conftest import small_org
@@ -185,7 +186,7 @@ def test_a_requester_set_date_the_provider_never_agreed_is_not_moved_by_the_firs
 def test_figures_add_up_the_renegotiations_of_every_request_decided_or_not() -> None:
     people = {p.id: p for p in small_org()[0]}
     requests = [moved_twice_and_met(), proposal_declined(), first_agreement_only(), moved_after_it_passed()]
-    facts = [request_facts(r, people=people, now=NOW) for r in requests]
+    facts = [request_facts(r, people=people, now=NOW, hours=DEFAULT_HOURS) for r in requests]
     assert [f.renegotiations for f in facts] == [2, 0, 0, 1]
     figs = figures(facts)
     assert (figs.promises_kept, figs.promises_total, figs.renegotiations) == (2, 4, 3)
@@ -195,7 +196,7 @@ def test_figures_add_up_the_renegotiations_of_every_request_decided_or_not() -> 
         ev(E.DUE_PROPOSED, at(20, 12), "bob", due_at=at(30, 17), note="holiday"),
         ev(E.DUE_AGREED, at(20, 13), "alice", due_at=at(30, 17)),
     )  # fmt: skip
-    undecided = figures([request_facts(open_and_not_due, people=people, now=NOW)])
+    undecided = figures([request_facts(open_and_not_due, people=people, now=NOW, hours=DEFAULT_HOURS)])
     assert (undecided.promises_total, undecided.renegotiations) == (0, 1)
 
 
@@ -211,9 +212,11 @@ def moved(org_store: Store) -> Store:
 
 
 def test_the_window_counts_the_moves_of_its_requests_only(moved: Store) -> None:
-    week = OrgMetrics.load(store=moved, workspace=WS, since=at(16, 0), until=at(23, 0), now=NOW)
+    week = OrgMetrics.load(store=moved, workspace=WS, since=at(16, 0), until=at(23, 0), now=NOW, hours=DEFAULT_HOURS)
     assert week.link("T-sales", "T-fin").renegotiations == 3
-    autumn = OrgMetrics.load(store=moved, workspace=WS, since=at(1, 0, month=10), until=at(23, 0), now=NOW)
+    autumn = OrgMetrics.load(
+        store=moved, workspace=WS, since=at(1, 0, month=10), until=at(23, 0), now=NOW, hours=DEFAULT_HOURS
+    )
     assert autumn.link("T-sales", "T-fin").renegotiations == 4
     assert autumn.person("P-carol").as_provider.renegotiations == 0
     assert autumn.person("P-alice").as_customer.renegotiations == 4
@@ -228,12 +231,28 @@ def test_servechain_stats_shows_the_dates_moved_beside_promises_kept(moved: Stor
     ):
         args = parser.parse_args(argv)
         code = stats_command(
-            target=args.target, window=args.window, store=moved, workspace=WS, now=NOW, stdout=out, stderr=err
+            target=args.target,
+            window=args.window,
+            store=moved,
+            workspace=WS,
+            now=NOW,
+            hours=DEFAULT_HOURS,
+            stdout=out,
+            stderr=err,
         )
         assert code == 0, err.getvalue()
         assert expected in out.getvalue().splitlines(), out.getvalue()
     args = parser.parse_args([])
-    stats_command(target=args.target, window=args.window, store=moved, workspace=WS, now=NOW, stdout=out, stderr=err)
+    stats_command(
+        target=args.target,
+        window=args.window,
+        store=moved,
+        workspace=WS,
+        now=NOW,
+        hours=DEFAULT_HOURS,
+        stdout=out,
+        stderr=err,
+    )
     assert "  Finance: 4 requests" in out.getvalue()
     assert "· promises kept 50%, 3 dates moved by agreement" in out.getvalue()
 
@@ -247,32 +266,32 @@ def test_the_console_stats_show_the_dates_moved(moved: Store) -> None:
 
 
 def test_the_team_map_shows_each_links_dates_moved(moved: Store) -> None:
-    team_map = build_team_map(store=moved, workspace=WS, now=NOW, window_length=timedelta(days=30))
+    team_map = build_team_map(store=moved, workspace=WS, now=NOW, window_length=timedelta(days=30), hours=DEFAULT_HOURS)
     text = render_team_map(team_map, format="text")
     assert isinstance(text, str)
     link = next(line for line in text.splitlines() if line.startswith("Sales → Finance"))
     assert link.endswith("· promises kept 2 of 4, 3 dates moved by agreement [fast]"), link
     dot = render_team_map(team_map, format="dot")
     assert isinstance(dot, str) and 'tooltip="fast · promises kept 2 of 4, 3 dates moved by agreement"' in dot
-    tree = chain_lines(store=moved, workspace=WS, number=1, now=NOW)
+    tree = chain_lines(store=moved, workspace=WS, number=1, now=NOW, hours=DEFAULT_HOURS)
     assert "due date moved by agreement twice" in tree[0]
-    assert "moved by agreement" not in chain_lines(store=moved, workspace=WS, number=2, now=NOW)[0]
+    assert "moved by agreement" not in chain_lines(store=moved, workspace=WS, number=2, now=NOW, hours=DEFAULT_HOURS)[0]
 
 
 def test_the_digest_shows_the_dates_moved_in_its_promises(moved: Store) -> None:
     dave = moved.find_person(WS, handle="dave")
     assert dave is not None
-    text = digest_markdown(manager_digest(store=moved, manager=dave, week=WEEK, now=NOW))
+    text = digest_markdown(manager_digest(store=moved, manager=dave, week=WEEK, now=NOW, hours=DEFAULT_HOURS))
     line = next(line for line in text.splitlines() if line.startswith("- Requests from other teams this week:"))
     assert line.endswith("· promises kept 2 of 4, 3 dates moved by agreement (1 still open)."), line
     grace = moved.find_person(WS, handle="grace")  # dave's manager: a department head with a roll-up
     assert grace is not None
-    text = digest_markdown(manager_digest(store=moved, manager=grace, week=WEEK, now=NOW))
+    text = digest_markdown(manager_digest(store=moved, manager=grace, week=WEEK, now=NOW, hours=DEFAULT_HOURS))
     rollup = next(line for line in text.splitlines() if line.startswith("- Finance (Dave):"))
     assert "· promises 2/4, 3 moved by agreement ·" in rollup, rollup
 
 
 def test_the_dashboard_figures_carry_the_dates_moved(moved: Store) -> None:
-    week = OrgMetrics.load(store=moved, workspace=WS, since=at(16, 0), until=at(23, 0), now=NOW)
+    week = OrgMetrics.load(store=moved, workspace=WS, since=at(16, 0), until=at(23, 0), now=NOW, hours=DEFAULT_HOURS)
     data = figures_data(week.link("T-sales", "T-fin"))
     assert (data["promises_kept"], data["promises_total"], data["renegotiations"]) == (2, 4, 3)

@@ -20,7 +20,7 @@ from bot.kudos import DEFAULT_KUDOS_ALLOWANCE
 from bot.models import Person
 from bot.ports import Store
 from bot.team_view import GROUPS, TeamView
-from bot.workhours import DEFAULT_HOURS, WorkingHours
+from bot.workhours import WorkingHours
 from handlers.slack.render import MAX_VIEW_BLOCKS, Block, buttons, clip, context, fit, header, plain, section
 from handlers.slack.views import NEW_REQUEST
 
@@ -82,7 +82,7 @@ def home_view(
     person: Person,
     now: datetime,
     allowance: int = DEFAULT_KUDOS_ALLOWANCE,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
 ) -> dict[str, Any]:
     """The App Home view for ``person`` at ``now``: :func:`bot.home.home` drawn as Block Kit."""
     shown = home(store=store, person=person, now=now, allowance=allowance, hours=hours)
@@ -143,7 +143,7 @@ class HomePublisher:
         workspace: str,
         *,
         kudos_allowance: int = DEFAULT_KUDOS_ALLOWANCE,
-        hours: WorkingHours = DEFAULT_HOURS,
+        hours: WorkingHours,
     ) -> None:
         self.store = store
         self.workspace = workspace
