@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.e2e.dashboard_kit import DESKTOP, PHONE, open_page, serious_axe_violations, shoot, start_dashboard
+from tests.e2e.stack import OUTPUT
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -114,7 +115,7 @@ def test_the_side_panels_tables_fit_the_panel(
     assert page.errors == []  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("path", ["me", "link/T-sales/T-fin"], ids=["me", "link"])
+@pytest.mark.parametrize("path", ["me", "link/T-sales/T-fin", "team/T-fin"], ids=["me", "link", "team"])
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280x800", "phone"])
 def test_the_pages_tables_fit_the_screen(
     dashboard_browser: Browser, dashboard_on: Callable[[str, str], str], viewport: dict[str, int], path: str
@@ -148,8 +149,9 @@ def test_every_team_name_on_the_map_is_readable(
         assert box is not None and box["y"] + box["height"] <= DESKTOP["height"], box
         assert page.locator(".map-scroll").evaluate("(s) => s.scrollWidth - s.clientWidth") <= 1
     assert serious_axe_violations(page) == "[]"
-    if org == "big" and viewport is DESKTOP:
-        shoot(page, "map-100-teams")
+    if org == "big" and viewport is DESKTOP:  # the map alone: the README shows it at its size
+        OUTPUT.mkdir(parents=True, exist_ok=True)
+        page.locator(".map-box").screenshot(path=OUTPUT / "dashboard-map-100-teams.png")
     assert page.errors == []  # type: ignore[attr-defined]
 
 

@@ -123,8 +123,9 @@
     return el("section", { class: "card" }, el("h2", { text: title }), ...children);
   }
 
-  // A table that is wider than its box (the map's side panel, a phone) is shown stacked: one block
-  // per row, each cell under its column's name (data-label), so no column is cut off or has to be
+  // A table wider than its box (the map's side panel, a phone) first gets snug (headers wrap, no
+  // minimum width for the first column); if it is still too wide it is shown stacked: one block per
+  // row, each cell under its column's name (data-label), so no column is cut off or has to be
   // scrolled to. The explicit roles keep it a table for screen readers whatever its CSS display.
   const fitObserver = "ResizeObserver" in window ? new ResizeObserver((entries) => requestAnimationFrame(() => entries.forEach((e) => fitTable(e.target)))) : null;
 
@@ -132,8 +133,12 @@
     const width = wrap.clientWidth;
     if (!width || wrap.dataset.width === String(width)) return; // not shown (a closed <details>), or unchanged
     wrap.dataset.width = String(width);
-    wrap.classList.remove("stacked");
-    wrap.classList.toggle("stacked", wrap.scrollWidth > width + 1);
+    wrap.classList.remove("snug", "stacked");
+    for (const fallback of ["snug", "stacked"]) {
+      if (wrap.scrollWidth <= width + 1) break;
+      wrap.classList.remove("snug");
+      wrap.classList.add(fallback);
+    }
   }
 
   function fitTables(container) {
@@ -296,7 +301,7 @@
     const smallest = Math.max(50, Math.min(width, height) * 0.18);
     const shape = (roomX, roomY) => {
       // names at the sides run across (roomX), at the top and bottom up and down (roomY)
-      const marginX = roomX + nodeRadius + 8, marginY = roomY + nodeRadius + 8;
+      const marginX = roomX + nodeRadius + 9, marginY = roomY + nodeRadius + 9; // the name starts 5 px out, ends 4 px in
       const a0 = width / 2 - marginX, b0 = height / 2 - marginY;
       const a = Math.max(smallest, Math.min(a0, b0 * ROUNDER)), b = Math.max(smallest, Math.min(b0, a0 * ROUNDER));
       return { marginX, marginY, a, b, ring: ring(a, b), fits: a0 >= smallest && b0 >= smallest };
@@ -395,8 +400,9 @@
     const linkLayer = svg("g", { class: "links" });
     const nodeLayer = svg("g", { class: "nodes" });
     // a team's whole name, over everything, while it has the pointer or the focus
-    const callout = svg("text", { class: "callout", "aria-hidden": "true", "dominant-baseline": "middle" });
-    chart.append(linkLayer, nodeLayer, nameLayer, callout);
+    const callout = svg("text", { class: "callout", "aria-hidden": "true" });
+    const calloutBox = svg("rect", { class: "callout-box", rx: 4 });
+    chart.append(linkLayer, nodeLayer, nameLayer, calloutBox, callout);
     let drawn = [];
     function renderLinks(list) {
       view.links = list;
@@ -458,9 +464,17 @@
         chart.classList.toggle("focused", on);
         for (const { link, anchor: a } of drawn) a.classList.toggle("lit", on && (link.source === node.id || link.target === node.id));
         if (shown !== node.name) {
-          for (const [key, value] of Object.entries(label)) callout.setAttribute(key, value);
+          // across, just inside the ring: the whole name always fits there
+          const cos = Math.cos(p.angle), sin = Math.sin(p.angle), inward = nodeRadius + 10;
+          callout.setAttribute("x", (p.x - inward * cos).toFixed(1));
+          callout.setAttribute("y", (p.y - inward * sin).toFixed(1));
+          callout.setAttribute("text-anchor", cos > 0.6 ? "end" : cos < -0.6 ? "start" : "middle");
+          callout.setAttribute("dominant-baseline", sin < -0.6 ? "hanging" : sin > 0.6 ? "auto" : "middle");
           callout.textContent = node.name;
           callout.classList.toggle("shown", on);
+          const box = callout.getBBox();
+          for (const [key, value] of Object.entries({ x: box.x - 4, y: box.y - 2, width: box.width + 8, height: box.height + 4 })) calloutBox.setAttribute(key, value.toFixed(1));
+          calloutBox.classList.toggle("shown", on);
         }
       };
       anchor.addEventListener("mouseenter", () => highlight(true));
