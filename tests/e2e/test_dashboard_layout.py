@@ -155,7 +155,7 @@ def test_every_team_name_on_the_map_is_readable(
     assert page.errors == []  # type: ignore[attr-defined]
 
 
-def test_a_shortened_team_name_is_shown_whole_on_focus(
+def test_on_a_104_team_map_a_shortened_name_shows_whole_on_focus_and_the_panel_fits(
     dashboard_browser: Browser, dashboard_on: Callable[[str, str], str]
 ) -> None:
     page = open_page(dashboard_browser, dashboard_on("big", "ceo"))
@@ -169,3 +169,9 @@ def test_a_shortened_team_name_is_shown_whole_on_focus(
     assert callout.text_content() == "Infrastructure Networking and Edge"
     node.blur()
     assert not callout.is_visible()
+
+    page.locator('svg.map a.node[data-team="T-d0t0"]').click()  # Platform: all its links, its panel
+    page.get_by_text("Showing all").wait_for()
+    page.locator("aside.panel").get_by_role("heading", name="As customer").wait_for()
+    assert tables_cut_off(page, "aside.panel") == []
+    assert page.errors == []  # type: ignore[attr-defined]

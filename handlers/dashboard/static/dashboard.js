@@ -1,7 +1,7 @@
 // servechain dashboard: draws the page the server's shell names (map, link, team, me) from the
 // JSON routes under /dashboard/api. Hand-written, no libraries and no build step: the pages need
-// one deterministic SVG layout (a ring of teams grouped by department, which stays readable at
-// 100 teams and never moves between loads), a few line and bar charts, and tables; a bundler and
+// one deterministic SVG layout (a ring of teams grouped by department, sized to the screen so
+// names stay readable at 100 teams, the same on every load at the same size), a few line and bar charts, and tables; a bundler and
 // a force-layout package would add a build to reproduce for less than this file does.
 "use strict";
 
