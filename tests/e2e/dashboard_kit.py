@@ -5,10 +5,13 @@ in ``conftest.py``."""
 from __future__ import annotations
 
 import json
+import subprocess
+from pathlib import Path
+from subprocess import Popen
 from typing import TYPE_CHECKING, Any
 
 from tests.e2e.browser import AXE_JS
-from tests.e2e.stack import OUTPUT
+from tests.e2e.stack import OUTPUT, environment, servechain
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -64,3 +67,18 @@ def serious_axe_violations(page: Page) -> str:
         if v["impact"] in SERIOUS
     ]
     return json.dumps(serious, indent=1)
+
+
+def start_dashboard(db: Path, handle: str) -> tuple[Popen[str], str]:
+    """``servechain dashboard --as <handle> --port 0 --db <db>``: the process and its base URL."""
+    process = subprocess.Popen(
+        [*servechain(), "dashboard", "--as", handle, "--port", "0", "--db", str(db)],
+        env=environment(db),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()  # "servechain dashboard: http://127.0.0.1:PORT/dashboard/ ..."
+    assert "http://127.0.0.1:" in line, line + process.stdout.read()
+    return process, line.split()[2]

@@ -1,7 +1,7 @@
 // servechain dashboard: draws the page the server's shell names (map, link, team, me) from the
 // JSON routes under /dashboard/api. Hand-written, no libraries and no build step: the pages need
-// one deterministic SVG layout (a ring of teams grouped by department, which stays readable at
-// 100 teams and never moves between loads), a few line and bar charts, and tables; a bundler and
+// one deterministic SVG layout (a ring of teams grouped by department, sized to the screen so
+// names stay readable at 100 teams, the same on every load at the same size), a few line and bar charts, and tables; a bundler and
 // a force-layout package would add a build to reproduce for less than this file does.
 "use strict";
 
@@ -123,19 +123,43 @@
     return el("section", { class: "card" }, el("h2", { text: title }), ...children);
   }
 
+  // A table wider than its box (the map's side panel, a phone) first gets snug (headers wrap, no
+  // minimum width for the first column); if it is still too wide it is shown stacked: one block per
+  // row, each cell under its column's name (data-label), so no column is cut off or has to be
+  // scrolled to. The explicit roles keep it a table for screen readers whatever its CSS display.
+  const fitObserver = "ResizeObserver" in window ? new ResizeObserver((entries) => requestAnimationFrame(() => entries.forEach((e) => fitTable(e.target)))) : null;
+
+  function fitTable(wrap) {
+    const width = wrap.clientWidth;
+    if (!width || wrap.dataset.width === String(width)) return; // not shown (a closed <details>), or unchanged
+    wrap.dataset.width = String(width);
+    wrap.classList.remove("snug", "stacked");
+    for (const fallback of ["snug", "stacked"]) {
+      if (wrap.scrollWidth <= width + 1) break;
+      wrap.classList.remove("snug");
+      wrap.classList.add(fallback);
+    }
+  }
+
+  function fitTables(container) {
+    container.querySelectorAll(".table-wrap").forEach(fitTable);
+  }
+
   function table(caption, headers, rows, empty) {
     if (!rows.length) return el("p", { class: "empty", text: empty || "Nothing here." });
-    return el(
+    const wrap = el(
       "div",
       { class: "table-wrap", tabindex: "0", role: "region", "aria-label": caption },
       el(
         "table",
-        {},
+        { role: "table" },
         el("caption", { text: caption }),
-        el("thead", {}, el("tr", {}, headers.map((h) => el("th", { scope: "col", text: h })))),
-        el("tbody", {}, rows.map((cells) => el("tr", {}, cells.map((c) => el("td", {}, c)))))
+        el("thead", { role: "rowgroup" }, el("tr", { role: "row" }, headers.map((h) => el("th", { scope: "col", role: "columnheader", text: h })))),
+        el("tbody", { role: "rowgroup" }, rows.map((cells) => el("tr", { role: "row" }, cells.map((c, i) => el("td", { role: "cell", "data-label": headers[i] }, c)))))
       )
     );
+    if (fitObserver) fitObserver.observe(wrap);
+    return wrap;
   }
 
   // ------------------------------------------------------------------ charts
@@ -205,44 +229,145 @@
 
   // ------------------------------------------------------------------ the map
 
-  const MAP_SIZE = 1000;
+  // The map is drawn at scale 1 (one SVG unit is one CSS pixel) and sized to the box it is shown
+  // in, so its names are as big on screen as the style says, whatever the number of teams. Teams
+  // sit on a rounded ring (a superellipse: it fills a wide box better than a circle), departments
+  // together, and the ring is made long enough that neighbouring names never touch. A name longer
+  // than the room outside the ring is shortened with "…" and shown whole on hover and focus (and
+  // in the side panel); when even short names do not fit (100 teams on a phone), the map grows
+  // beyond its box, which then scrolls.
+  const RING_SHAPE = 3; // the superellipse's exponent: 2 is an ellipse, higher is squarer
+  const ROUNDER = 1.6; // the ring is at most this much wider than tall, or taller than wide
 
-  function ringLayout(nodes) {
-    // Teams on a ring, departments together with a gap between departments.
+  function measurer(px) {
+    const context = document.createElement("canvas").getContext("2d");
+    context.font = `${px}px ${getComputedStyle(document.body).fontFamily}`;
+    return (text) => context.measureText(text).width;
+  }
+
+  function shorten(name, room, width) {
+    if (width(name) <= room) return name;
+    let keep = name.length - 1;
+    while (keep > 1 && width(`${name.slice(0, keep).trimEnd()}…`) > room) keep -= 1;
+    return `${name.slice(0, keep).trimEnd()}…`;
+  }
+
+  function ring(a, b) {
+    // the ring centred on 0,0, sampled by arc length clockwise from the top, with outward normals
+    const points = [];
+    let length = 0;
+    const steps = 720;
+    for (let i = 0; i <= steps; i++) {
+      const t = -Math.PI / 2 + (2 * Math.PI * i) / steps;
+      const c = Math.cos(t), s = Math.sin(t);
+      const x = a * Math.sign(c) * Math.abs(c) ** (2 / RING_SHAPE);
+      const y = b * Math.sign(s) * Math.abs(s) ** (2 / RING_SHAPE);
+      if (points.length) length += Math.hypot(x - points[points.length - 1].x, y - points[points.length - 1].y);
+      const nx = (Math.sign(x) * Math.abs(x / a) ** (RING_SHAPE - 1)) / a;
+      const ny = (Math.sign(y) * Math.abs(y / b) ** (RING_SHAPE - 1)) / b;
+      points.push({ x, y, along: length, angle: Math.atan2(ny, nx) });
+    }
+    function at(along) {
+      let lo = 0, hi = points.length - 1;
+      while (hi - lo > 1) {
+        const mid = (lo + hi) >> 1;
+        if (points[mid].along < along) lo = mid;
+        else hi = mid;
+      }
+      const p = points[lo], q = points[hi];
+      const f = q.along > p.along ? Math.min(1, Math.max(0, (along - p.along) / (q.along - p.along))) : 0;
+      return { x: p.x + (q.x - p.x) * f, y: p.y + (q.y - p.y) * f, angle: f < 0.5 ? p.angle : q.angle };
+    }
+    return { a, b, length, at };
+  }
+
+  function mapLayout(nodes, width, height) {
+    // Where each team goes on a canvas that fills width x height if it can, and how much room
+    // its name gets outside the ring.
     const departments = [];
     for (const node of nodes) {
       if (!departments.length || departments[departments.length - 1].name !== node.department) departments.push({ name: node.department, nodes: [] });
       departments[departments.length - 1].nodes.push(node);
     }
-    const gap = departments.length > 1 ? 1.5 : 0;
+    const px = nodes.length > 40 ? 12 : 13; // team names, in CSS pixels as shown
+    const gap = departments.length > 1 ? 1 : 0;
     const slots = nodes.length + gap * departments.length;
-    const radius = MAP_SIZE * (nodes.length > 40 ? 0.38 : 0.32);
-    const centre = MAP_SIZE / 2;
-    const position = {};
-    let slot = gap / 2;
-    for (const department of departments) {
-      department.from = slot;
-      for (const node of department.nodes) {
-        const angle = (2 * Math.PI * slot) / slots - Math.PI / 2;
-        position[node.id] = { x: centre + radius * Math.cos(angle), y: centre + radius * Math.sin(angle), angle };
-        slot += 1;
+    const need = slots * (px + 3); // along the ring, so neighbours' names never touch
+    const nodeRadius = nodes.length > 40 ? 6 : 12;
+    const measure = measurer(px);
+    const longest = Math.max(0, ...nodes.map((n) => measure(n.name)));
+    const fewest = Math.min(longest, 6 * px); // room for ten characters or so at least...
+    const most = Math.min(longest, 13 * px); // ...and twenty at most
+    const smallest = Math.max(50, Math.min(width, height) * 0.18);
+    const shape = (roomX, roomY) => {
+      // names at the sides run across (roomX), at the top and bottom up and down (roomY)
+      const marginX = roomX + nodeRadius + 9, marginY = roomY + nodeRadius + 9; // the name starts 5 px out, ends 4 px in
+      const a0 = width / 2 - marginX, b0 = height / 2 - marginY;
+      const a = Math.max(smallest, Math.min(a0, b0 * ROUNDER)), b = Math.max(smallest, Math.min(b0, a0 * ROUNDER));
+      return { marginX, marginY, a, b, ring: ring(a, b), fits: a0 >= smallest && b0 >= smallest };
+    };
+    const widths = nodes.map((n) => measure(n.name));
+    function arrange(chosen) {
+      // each team's place on the ring, and the room its name has up to the canvas's edge
+      const canvas = { width: Math.max(width, 2 * (chosen.a + chosen.marginX)), height: 2 * (chosen.b + chosen.marginY) };
+      const centre = { x: canvas.width / 2, y: canvas.height / 2 };
+      const step = chosen.ring.length / slots;
+      const drawnRadius = Math.min(nodeRadius, step / 2 - 1);
+      const place = (slot) => {
+        const p = chosen.ring.at(((slot + slots) % slots) * step);
+        const cos = Math.cos(p.angle), sin = Math.sin(p.angle);
+        const x = centre.x + p.x, y = centre.y + p.y;
+        const lx = x + (drawnRadius + 5) * cos, ly = y + (drawnRadius + 5) * sin;
+        const across = Math.abs(cos) > 0.01 ? ((cos > 0 ? canvas.width - lx : lx) - 4) / Math.abs(cos) : Infinity;
+        const down = Math.abs(sin) > 0.01 ? ((sin > 0 ? canvas.height - ly : ly) - 4) / Math.abs(sin) : Infinity;
+        return { x, y, angle: p.angle, room: Math.min(across, down, most) };
+      };
+      const position = {};
+      let whole = 0;
+      let slot = gap / 2;
+      for (const department of departments) {
+        department.from = slot;
+        for (const node of department.nodes) {
+          position[node.id] = place(slot);
+          if (widths[nodes.indexOf(node)] <= position[node.id].room) whole += 1;
+          slot += 1;
+        }
+        department.to = slot - 1;
+        slot += gap;
       }
-      department.to = slot - 1;
-      slot += gap;
+      return { position, departments, place, canvas, centre, px, nodeRadius: drawnRadius, measure, whole };
     }
-    return { position, departments, slots, radius, centre };
+    // the ring's shape that shows the most names whole, and of those the biggest
+    let best = null;
+    for (let roomX = most; roomX >= fewest; roomX -= px / 2) {
+      for (let roomY = most; roomY >= fewest; roomY -= px / 2) {
+        const s = shape(roomX, roomY);
+        if (!s.fits || s.ring.length < need) continue;
+        const layout = arrange(s);
+        const score = layout.whole * 10000 + s.a + s.b;
+        if (!best || score > best.score) best = { layout, score };
+      }
+    }
+    if (best) return best.layout;
+    // too many teams for the box: short names, and a ring as long as they need (the box scrolls)
+    const short = shape(fewest, fewest);
+    const grow = Math.max(1, need / short.ring.length);
+    return arrange({ ...short, a: short.a * grow, b: short.b * grow, ring: ring(short.a * grow, short.b * grow) });
   }
 
-  function drawMap(data, panel, note) {
-    const busiest = note.textContent;
-    const { position, departments, slots, radius, centre } = ringLayout(data.nodes);
-    const many = data.nodes.length > 40;
+  function drawMap(data, view, panel, note) {
+    // view: { links (those drawn), busiest (the note's first words), scroller (the box it goes in) }
+    const width = Math.max(240, view.scroller.clientWidth);
+    const height = Math.max(320, window.innerHeight - 170);
+    const { position, departments, place, canvas, centre, px, nodeRadius, measure } = mapLayout(data.nodes, width, height);
     const maxVolume = Math.max(1, ...data.links.map((l) => l.figures.volume));
     const chart = svg("svg", {
-      viewBox: "-45 -45 1090 1090",
-      class: "map",
+      viewBox: `0 0 ${canvas.width.toFixed(0)} ${canvas.height.toFixed(0)}`,
+      width: canvas.width.toFixed(0),
+      height: canvas.height.toFixed(0),
+      class: px > 12 ? "map roomy" : "map",
       role: "group",
-      "aria-label": `Chain map: ${data.nodes.length} teams, ${data.links.length} links. Each link is a button; the table below lists them too.`,
+      "aria-label": `Chain map: ${data.nodes.length} teams, ${data.links.length} links. Each team and link is a link to its figures; the table below lists the links too.`,
     });
     const defs = svg("defs");
     for (const [kind, colour] of Object.entries(COLOURS)) {
@@ -250,78 +375,107 @@
     }
     chart.append(defs);
     const nameLayer = svg("g", { class: "department-names" });
-    // department arcs and names
+    // department arcs along the ring, and their names just inside
     for (const department of departments) {
-      const a0 = (2 * Math.PI * (department.from - 0.4)) / slots - Math.PI / 2;
-      const a1 = (2 * Math.PI * (department.to + 0.4)) / slots - Math.PI / 2;
-      const r = radius;
-      const large = a1 - a0 > Math.PI ? 1 : 0;
-      chart.append(svg("path", { d: `M${centre + r * Math.cos(a0)},${centre + r * Math.sin(a0)} A${r},${r} 0 ${large} 1 ${centre + r * Math.cos(a1)},${centre + r * Math.sin(a1)}`, class: "department-arc" }));
-      const mid = (a0 + a1) / 2;
-      // the department's name just inside its arc, towards the centre
-      const rl = radius - 30;
-      const anchor = Math.cos(mid) > 0.6 ? "end" : Math.cos(mid) < -0.6 ? "start" : "middle";
-      nameLayer.append(svg("text", { x: centre + rl * Math.cos(mid), y: centre + rl * Math.sin(mid) + 6 + (Math.sin(mid) < -0.7 ? 10 : 0), class: "department", "text-anchor": anchor, text: department.name }));
+      let d = "";
+      for (let s = department.from - 0.4; s <= department.to + 0.4 + 1e-9; s += 0.1) {
+        const p = place(s);
+        d += `${d ? "L" : "M"}${p.x.toFixed(1)},${p.y.toFixed(1)}`;
+      }
+      chart.append(svg("path", { d, class: "department-arc" }));
+      const mid = place((department.from + department.to) / 2);
+      const inward = nodeRadius + 12;
+      const cos = Math.cos(mid.angle), sin = Math.sin(mid.angle);
+      nameLayer.append(
+        svg("text", {
+          x: (mid.x - inward * cos).toFixed(1),
+          y: (mid.y - inward * sin).toFixed(1),
+          class: "department",
+          "text-anchor": cos > 0.6 ? "end" : cos < -0.6 ? "start" : "middle",
+          "dominant-baseline": sin < -0.6 ? "hanging" : sin > 0.6 ? "auto" : "middle",
+          text: department.name,
+        })
+      );
     }
     const linkLayer = svg("g", { class: "links" });
     const nodeLayer = svg("g", { class: "nodes" });
-    chart.append(linkLayer, nodeLayer, nameLayer);
+    // a team's whole name, over everything, while it has the pointer or the focus
+    const callout = svg("text", { class: "callout", "aria-hidden": "true" });
+    const calloutBox = svg("rect", { class: "callout-box", rx: 4 });
+    chart.append(linkLayer, nodeLayer, nameLayer, calloutBox, callout);
     let drawn = [];
     function renderLinks(list) {
-    drawn = [];
-    linkLayer.replaceChildren();
-    for (const link of list) {
-      const a = position[link.source], b = position[link.target];
-      if (!a || !b) continue;
-      // a curve bent towards the centre; the two directions of a pair bend to opposite sides
-      const mx = (a.x + b.x) / 2, my = (a.y + b.y) / 2;
-      const dx = b.x - a.x, dy = b.y - a.y;
-      const length = Math.hypot(dx, dy) || 1;
-      const pull = 0.45;
-      const cx = mx + (centre - mx) * pull + (-dy / length) * 18;
-      const cy = my + (centre - my) * pull + (dx / length) * 18;
-      // stop short of the target node so the arrow shows
-      const ex = b.x - ((b.x - cx) / Math.hypot(b.x - cx, b.y - cy)) * 9;
-      const ey = b.y - ((b.y - cy) / Math.hypot(b.x - cx, b.y - cy)) * 9;
-      const kind = link.figures.responsiveness;
-      const width = 1 + 7 * Math.sqrt(link.figures.volume / maxVolume);
-      const words = `${link.label}: ${link.figures.volume} requests, ${link.figures.acknowledge_text}, ${WORDS[kind]}${link.complaints ? `, ${link.complaints} complaints` : ""}`;
-      const anchor = svg("a", { href: linkHref(link.source, link.target), class: `link link-${kind.replace(" ", "-")}`, "data-source": link.source, "data-target": link.target, "aria-label": words });
-      anchor.append(svg("title", { text: words }));
-      anchor.append(svg("path", { d: `M${a.x.toFixed(1)},${a.y.toFixed(1)} Q${cx.toFixed(1)},${cy.toFixed(1)} ${ex.toFixed(1)},${ey.toFixed(1)}`, stroke: COLOURS[kind], "stroke-width": width.toFixed(1), fill: "none", "marker-end": `url(#arrow-${kind.replace(" ", "-")})` }));
-      // a wider invisible path makes thin links easy to click
-      anchor.append(svg("path", { d: `M${a.x},${a.y} Q${cx},${cy} ${ex},${ey}`, class: "hit", fill: "none" }));
-      if (link.complaints) {
-        const t = 0.5;
-        const px = (1 - t) * (1 - t) * a.x + 2 * (1 - t) * t * cx + t * t * ex;
-        const py = (1 - t) * (1 - t) * a.y + 2 * (1 - t) * t * cy + t * t * ey;
-        anchor.append(svg("circle", { cx: px.toFixed(1), cy: py.toFixed(1), r: (3 + Math.min(6, Math.sqrt(link.complaints) * 1.5)).toFixed(1), class: "complaint" }));
+      view.links = list;
+      drawn = [];
+      linkLayer.replaceChildren();
+      for (const link of list) {
+        const a = position[link.source], b = position[link.target];
+        if (!a || !b) continue;
+        // a curve bent towards the centre; the two directions of a pair bend to opposite sides
+        const mx = (a.x + b.x) / 2, my = (a.y + b.y) / 2;
+        const dx = b.x - a.x, dy = b.y - a.y;
+        const length = Math.hypot(dx, dy) || 1;
+        const pull = 0.45;
+        const cx = mx + (centre.x - mx) * pull + (-dy / length) * 14;
+        const cy = my + (centre.y - my) * pull + (dx / length) * 14;
+        // stop short of the target node so the arrow shows
+        const ex = b.x - ((b.x - cx) / Math.hypot(b.x - cx, b.y - cy)) * (nodeRadius * 0.7 + 3);
+        const ey = b.y - ((b.y - cy) / Math.hypot(b.x - cx, b.y - cy)) * (nodeRadius * 0.7 + 3);
+        const kind = link.figures.responsiveness;
+        const stroke = 1 + 5 * Math.sqrt(link.figures.volume / maxVolume);
+        const words = `${link.label}: ${link.figures.volume} requests, ${link.figures.acknowledge_text}, ${WORDS[kind]}${link.complaints ? `, ${link.complaints} complaints` : ""}`;
+        const anchor = svg("a", { href: linkHref(link.source, link.target), class: `link link-${kind.replace(" ", "-")}`, "data-source": link.source, "data-target": link.target, "aria-label": words });
+        anchor.append(svg("title", { text: words }));
+        anchor.append(svg("path", { d: `M${a.x.toFixed(1)},${a.y.toFixed(1)} Q${cx.toFixed(1)},${cy.toFixed(1)} ${ex.toFixed(1)},${ey.toFixed(1)}`, stroke: COLOURS[kind], "stroke-width": stroke.toFixed(1), fill: "none", "marker-end": `url(#arrow-${kind.replace(" ", "-")})` }));
+        // a wider invisible path makes thin links easy to click
+        anchor.append(svg("path", { d: `M${a.x},${a.y} Q${cx},${cy} ${ex},${ey}`, class: "hit", fill: "none" }));
+        if (link.complaints) {
+          const t = 0.5;
+          const px2 = (1 - t) * (1 - t) * a.x + 2 * (1 - t) * t * cx + t * t * ex;
+          const py2 = (1 - t) * (1 - t) * a.y + 2 * (1 - t) * t * cy + t * t * ey;
+          anchor.append(svg("circle", { cx: px2.toFixed(1), cy: py2.toFixed(1), r: (2.5 + Math.min(4, Math.sqrt(link.complaints))).toFixed(1), class: "complaint" }));
+        }
+        anchor.addEventListener("click", (event) => {
+          event.preventDefault();
+          showLink(link, panel);
+        });
+        drawn.push({ link, anchor });
+        linkLayer.append(anchor);
       }
-      anchor.addEventListener("click", (event) => {
-        event.preventDefault();
-        showLink(link, panel);
-      });
-      drawn.push({ link, anchor });
-      linkLayer.append(anchor);
     }
-    }
-    renderLinks(data.links);
+    view.render = renderLinks;
+    renderLinks(view.links);
     for (const node of data.nodes) {
       const p = position[node.id];
       const kind = node.as_provider.responsiveness;
-      const r = 5 + Math.min(9, Math.sqrt(node.as_provider.volume) * 0.8);
+      const r = Math.min(nodeRadius, 3 + Math.sqrt(node.as_provider.volume) * 0.7);
       const words = `${node.name} (${node.department}): served ${node.as_provider.volume} requests, ${node.as_provider.acknowledge_text}; asked ${node.as_customer_volume}`;
       const anchor = svg("a", { href: teamHref(node.id), class: "node", "data-team": node.id, "aria-label": words });
       anchor.append(svg("title", { text: words }));
       anchor.append(svg("circle", { cx: p.x.toFixed(1), cy: p.y.toFixed(1), r: r.toFixed(1), fill: COLOURS[kind] }));
-      const lx = centre + (radius + r + 6) * Math.cos(p.angle);
-      const ly = centre + (radius + r + 6) * Math.sin(p.angle);
-      const degrees = (p.angle * 180) / Math.PI;
+      const out = nodeRadius + 5;
+      const lx = (p.x + out * Math.cos(p.angle)).toFixed(1);
+      const ly = (p.y + out * Math.sin(p.angle)).toFixed(1);
       const flip = Math.cos(p.angle) < 0;
-      anchor.append(svg("text", { x: lx.toFixed(1), y: ly.toFixed(1), class: many ? "team small" : "team", "text-anchor": flip ? "end" : "start", "dominant-baseline": "middle", transform: `rotate(${(flip ? degrees + 180 : degrees).toFixed(1)} ${lx.toFixed(1)} ${ly.toFixed(1)})`, text: node.name }));
+      const label = { x: lx, y: ly, "text-anchor": flip ? "end" : "start", transform: `rotate(${(((flip ? p.angle + Math.PI : p.angle) * 180) / Math.PI).toFixed(1)} ${lx} ${ly})` };
+      const shown = shorten(node.name, p.room, measure);
+      anchor.append(svg("text", { ...label, class: "team", "dominant-baseline": "middle", text: shown }));
       const highlight = (on) => {
         chart.classList.toggle("focused", on);
         for (const { link, anchor: a } of drawn) a.classList.toggle("lit", on && (link.source === node.id || link.target === node.id));
+        if (shown !== node.name) {
+          // across, just inside the ring: the whole name always fits there
+          const cos = Math.cos(p.angle), sin = Math.sin(p.angle), inward = nodeRadius + 10;
+          callout.setAttribute("x", (p.x - inward * cos).toFixed(1));
+          callout.setAttribute("y", (p.y - inward * sin).toFixed(1));
+          callout.setAttribute("text-anchor", cos > 0.6 ? "end" : cos < -0.6 ? "start" : "middle");
+          callout.setAttribute("dominant-baseline", sin < -0.6 ? "hanging" : sin > 0.6 ? "auto" : "middle");
+          callout.textContent = node.name;
+          callout.classList.toggle("shown", on);
+          const box = callout.getBBox();
+          for (const [key, value] of Object.entries({ x: box.x - 4, y: box.y - 2, width: box.width + 8, height: box.height + 4 })) calloutBox.setAttribute(key, value.toFixed(1));
+          calloutBox.classList.toggle("shown", on);
+        }
       };
       anchor.addEventListener("mouseenter", () => highlight(true));
       anchor.addEventListener("mouseleave", () => highlight(false));
@@ -334,9 +488,9 @@
           try {
             const focused = await getJSON(`/dashboard/api/map?window=${encodeURIComponent(windowParam)}&tag=${encodeURIComponent(data.tag)}&team=${encodeURIComponent(node.id)}`);
             links = focused.links;
-            renderLinks(links);
+            view.render(links);
             note.textContent = `Showing all ${links.length} links of ${node.name}. `;
-            note.append(el("button", { type: "button", class: "small", onclick: () => { renderLinks(data.links); chart.classList.remove("focused"); note.textContent = busiest; } }, "Show the busiest links again"));
+            note.append(el("button", { type: "button", class: "small", onclick: () => { view.render(data.links); chart.classList.remove("focused"); note.textContent = view.busiest; } }, "Show the busiest links again"));
           } catch (error) {
             panel.replaceChildren(el("p", { class: "error", role: "alert", text: error.message }));
             return;
@@ -348,6 +502,20 @@
       nodeLayer.append(anchor);
     }
     return chart;
+  }
+
+  function showMap(data, view, panel, note) {
+    // (re)draw the map in its box; a map bigger than the box scrolls there, from its middle
+    const chart = drawMap(data, view, panel, note);
+    view.scroller.replaceChildren(chart);
+    view.width = view.scroller.clientWidth;
+    const scrolls = view.scroller.scrollWidth > view.scroller.clientWidth + 1 || view.scroller.scrollHeight > view.scroller.clientHeight + 1;
+    for (const [key, value] of Object.entries({ tabindex: "0", role: "region", "aria-label": "Chain map (scroll to see all of it)" })) {
+      if (scrolls) view.scroller.setAttribute(key, value);
+      else view.scroller.removeAttribute(key);
+    }
+    view.scroller.scrollLeft = (view.scroller.scrollWidth - view.scroller.clientWidth) / 2;
+    view.hint.hidden = !scrolls;
   }
 
   function legend() {
@@ -373,6 +541,7 @@
         requestTable("Slowest requests you may see", data.slowest, data.slowest_hidden),
         el("p", {}, el("a", { href: linkHref(data.source, data.target), class: "button" }, "Open this link's page"))
       );
+      fitTables(panel);
     } catch (error) {
       panel.replaceChildren(el("p", { class: "error", role: "alert", text: error.message }));
     }
@@ -392,6 +561,7 @@
       table("Teams it asks", ["Team", "Requests", "Acknowledge"], asCustomer.slice(0, 6).map((l) => [name(l.target), String(l.figures.volume), l.figures.median_time_to_acknowledge]), "It asked no other team."),
       el("p", {}, el("a", { href: teamHref(node.id), class: "button" }, "Open the team page"))
     );
+    fitTables(panel);
   }
 
   async function mapPage() {
@@ -411,9 +581,11 @@
     const note = el("p", { class: "map-note", role: "status", text: data.links_total > data.links.length ? `Showing the ${data.links.length} busiest and slowest of ${data.links_total} links; click a team to see all of its links.` : `All ${data.links_total} links shown.` });
     const links = [...data.links].sort((a, b) => b.figures.volume - a.figures.volume);
     const nodeName = Object.fromEntries(data.nodes.map((n) => [n.id, n.name]));
+    const hint = el("p", { class: "map-note", hidden: true, text: "The map is bigger than the screen: scroll it to see all of it, or use the table of links below." });
+    const view = { links: data.links, busiest: note.textContent, scroller: el("div", { class: "map-scroll" }), hint };
     main.replaceChildren(
       el("div", { class: "page-head" }, el("h1", { text: "Chain map" }), filters([el("label", { for: "tag" }, "Tag"), tagSelect])),
-      el("div", { class: "map-layout" }, el("div", { class: "map-box" }, drawMap(data, panel, note), legend(), note), panel),
+      el("div", { class: "map-layout" }, el("div", { class: "map-box" }, view.scroller, hint, legend(), note), panel),
       el(
         "details",
         { class: "all-links" },
@@ -425,6 +597,14 @@
         )
       )
     );
+    showMap(data, view, panel, note); // once its box is on the page: the map takes the box's size
+    let resizing = null;
+    window.addEventListener("resize", () => {
+      clearTimeout(resizing);
+      resizing = setTimeout(() => {
+        if (Math.abs(view.scroller.clientWidth - view.width) > 24) showMap(data, view, panel, note);
+      }, 200);
+    });
   }
 
   // ------------------------------------------------------------------ link page
@@ -570,7 +750,10 @@
 
   const pages = { map: mapPage, link: linkPage, team: teamPage, me: mePage };
   (pages[page] || mapPage)().then(
-    () => main.setAttribute("data-ready", "true"),
+    () => {
+      fitTables(main);
+      main.setAttribute("data-ready", "true");
+    },
     (error) => {
       problem(error.message);
       main.setAttribute("data-ready", "error");
