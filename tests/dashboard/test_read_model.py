@@ -63,8 +63,8 @@ def test_a_team_page_has_the_patterns_chat_shows(seeded: Store) -> None:
     assert dana is not None
     cache = dashboard.MetricsCache(seeded, "default")
     data = dashboard.team_data(
-        current,
-        previous,
+        cache.window(NOW, WINDOW),
+        cache.window(NOW, WINDOW, previous=True),
         "T-fin",
         store=seeded,
         viewer=dana,
