@@ -40,7 +40,7 @@ from bot.chain import acknowledge_estimate, link_estimate_text, responsiveness, 
 from bot.errors import NotAllowed, NotFound
 from bot.kudos import kudos_tally
 from bot.metrics import NO_TEAM, Figures, OrgMetrics, RequestFacts, figures
-from bot.models import Kudos, Person, Request, Team
+from bot.models import NEEDS, Kudos, Person, Request, Team
 from bot.patterns import patterns_lines, patterns_of
 from bot.people import Directory
 from bot.ports import Store
@@ -450,7 +450,9 @@ def _week_buckets(org: OrgMetrics, tz: str) -> list[tuple[str, datetime, datetim
 
 
 def _series(org: OrgMetrics, facts: Sequence[RequestFacts], tz: str) -> list[Json]:
-    """Figures per week: volume, medians (censored-aware), promises, rating, complaints."""
+    """Figures per week of creation: volume, medians (censored-aware), promises, rating, each of
+    the six needs (its mean score, None for a week where nobody scored it) and how many scored
+    it, complaints."""
     buckets = _week_buckets(org, tz)
     per: list[list[RequestFacts]] = [[] for _ in buckets]
     starts = [start for _name, start, _end in buckets]
@@ -471,7 +473,8 @@ def _series(org: OrgMetrics, facts: Sequence[RequestFacts], tz: str) -> list[Jso
                 "resolve_hours": _hours(figs.median_time_to_resolve),
                 "promise_rate": figs.promise_rate,
                 "average_rating": figs.average_rating,
-                "needs": figs.needs,
+                "needs": {need: figs.needs.get(need) for need in NEEDS},
+                "needs_scored": {need: figs.needs_counts.get(need, 0) for need in NEEDS},
                 "complaints": sum(1 for f in rows if f.complaints),
             }
         )
