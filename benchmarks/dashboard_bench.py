@@ -19,7 +19,7 @@ asked over HTTP:
 ``--rounds`` calls of each after the first load give p50 and p99 (target: p99 < 300 ms). Then every
 cached entry is made stale at once and a quarter as many calls are timed while the reloads run in
 the background of the same process (they compete for the CPU and the GIL): what a page costs
-during the few seconds of each reload, every five minutes.
+during the few seconds of each reload, every five minutes (target: p99 < 300 ms too).
 PostgreSQL: ``--url`` (or ``SERVECHAIN_BENCH_POSTGRES_URL``) names a server to create a throwaway
 database on (default ``postgresql://postgres@127.0.0.1:5432/postgres``).
 """
@@ -139,11 +139,13 @@ def run_backend(backend: str, args: argparse.Namespace) -> bool:
     for name in ("map", "team"):
         f = figures[name]
         met = f["p99_ms"] < TARGET_MS
-        ok = ok and met
+        met_reloading = f["reload_p99_ms"] < TARGET_MS
+        ok = ok and met and met_reloading
         print(
             f"  {name:4}: first load {f['first_ms']:,.0f} ms; after it, {args.rounds} calls p50 {f['p50_ms']:.1f} ms, "
             f"p99 {f['p99_ms']:.1f} ms ({'met' if met else 'MISSED'}: < {TARGET_MS:.0f} ms); "
-            f"while the facts reload p50 {f['reload_p50_ms']:.0f} ms, p99 {f['reload_p99_ms']:.0f} ms; "
+            f"while the facts reload p50 {f['reload_p50_ms']:.0f} ms, p99 {f['reload_p99_ms']:.0f} ms "
+            f"({'met' if met_reloading else 'MISSED'}); "
             f"{f['bytes']:,} bytes; {f['detail']}"
         )
     print(
