@@ -12,14 +12,14 @@ asked over HTTP:
 
 - ``GET /dashboard/api/map?window=90d``: the first call reads the window's requests and computes
   their facts (the *first load*); later calls are served from the facts cache
-  (``MetricsCache``, 60 s).
+  (``MetricsCache``, 300 s).
 - ``GET /dashboard/api/team/<team>?window=90d`` as that team's manager: figures, weekly trends,
   what is stuck now, complaint patterns, kudos and pulse.
 
 ``--rounds`` calls of each after the first load give p50 and p99 (target: p99 < 300 ms). Then every
 cached entry is made stale at once and a quarter as many calls are timed while the reloads run in
 the background of the same process (they compete for the CPU and the GIL): what a page costs
-during the few seconds of each reload, every five minutes.
+during the few seconds of each reload, every five minutes (target: p99 < 300 ms too).
 PostgreSQL: ``--url`` (or ``SERVECHAIN_BENCH_POSTGRES_URL``) names a server to create a throwaway
 database on (default ``postgresql://postgres@127.0.0.1:5432/postgres``).
 """
@@ -33,6 +33,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -74,12 +75,13 @@ async def _measure(url: str, rounds: int) -> dict[str, Any]:
     try:
         manager = store.find_person(digest_bench.WORKSPACE, handle=MANAGER)
         assert manager is not None, "the benchmark org has no team manager m0x0"
+        opened = time.monotonic()
+
+        def clock() -> datetime:  # time passes, as in a server: a reload's facts are as of a later now
+            return digest_bench.NOW + timedelta(seconds=time.monotonic() - opened)
+
         app = local_app(
-            store=store,
-            workspace=digest_bench.WORKSPACE,
-            auth=LocalAs(manager),
-            clock=lambda: digest_bench.NOW,
-            hours=DEFAULT_HOURS,
+            store=store, workspace=digest_bench.WORKSPACE, auth=LocalAs(manager), clock=clock, hours=DEFAULT_HOURS
         )
         dashboard = app[DASHBOARD_KEY]
         assert isinstance(dashboard, Dashboard)
@@ -140,11 +142,13 @@ def run_backend(backend: str, args: argparse.Namespace) -> bool:
     for name in ("map", "team"):
         f = figures[name]
         met = f["p99_ms"] < TARGET_MS
-        ok = ok and met
+        met_reloading = f["reload_p99_ms"] < TARGET_MS
+        ok = ok and met and met_reloading
         print(
             f"  {name:4}: first load {f['first_ms']:,.0f} ms; after it, {args.rounds} calls p50 {f['p50_ms']:.1f} ms, "
             f"p99 {f['p99_ms']:.1f} ms ({'met' if met else 'MISSED'}: < {TARGET_MS:.0f} ms); "
-            f"while the facts reload p50 {f['reload_p50_ms']:.0f} ms, p99 {f['reload_p99_ms']:.0f} ms; "
+            f"while the facts reload p50 {f['reload_p50_ms']:.0f} ms, p99 {f['reload_p99_ms']:.0f} ms "
+            f"({'met' if met_reloading else 'MISSED'}); "
             f"{f['bytes']:,} bytes; {f['detail']}"
         )
     print(

@@ -22,12 +22,14 @@ load is sliced from memory instead of re-reading 100,000 requests.
 from __future__ import annotations
 
 import bisect
+import gc
 import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,7 +40,7 @@ from bot.chain import acknowledge_estimate, link_estimate_text, responsiveness, 
 from bot.errors import NotAllowed, NotFound
 from bot.kudos import kudos_tally
 from bot.metrics import NO_TEAM, Figures, OrgMetrics, RequestFacts, figures
-from bot.models import Kudos, Person, Request, Team
+from bot.models import NEEDS, Kudos, Person, Request, Team
 from bot.patterns import patterns_lines, patterns_of
 from bot.people import Directory
 from bot.ports import Store
@@ -129,16 +131,120 @@ class Window:
         return self.until - self.since
 
 
+@dataclass(frozen=True)
+class WindowFacts:
+    """One window's facts with the indexes a team page slices them by, made in one pass: a reload
+    swaps the whole of it at once, so a page never rebuilds an index (or reads the store) because
+    the facts under it changed."""
+
+    org: OrgMetrics
+    by_provider: Mapping[str, Sequence[RequestFacts]]
+    """Facts by provider team."""
+    by_requester: Mapping[str, Sequence[RequestFacts]]
+    """Facts by requester team."""
+    kudos_received: Mapping[str, Sequence[datetime]]
+    """When each person received kudos in the window (none when not loaded)."""
+    pulse: PulseIndex
+    """The pulse answers of the weeks the window touches in any time zone (none when not loaded)."""
+
+    @classmethod
+    def of(cls, org: OrgMetrics, kudos: Iterable[Kudos] = (), pulse: PulseIndex | None = None) -> WindowFacts:
+        return cls(
+            org,
+            _group(org.facts, lambda f: f.provider_team),
+            _group(org.facts, lambda f: f.requester_team),
+            _kudos_by_recipient(kudos),
+            pulse or PulseIndex(answers={}, sizes={}),
+        )
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        store: Store,
+        workspace: str,
+        since: datetime,
+        until: datetime,
+        now: datetime,
+        hours: WorkingHours,
+        kudos: bool = True,
+    ) -> WindowFacts:
+        """Read the window's requests (and with ``kudos`` its kudos and pulse answers) and index them."""
+        org = OrgMetrics.load(store=store, workspace=workspace, since=since, until=until, now=now, hours=hours)
+        if not kudos:
+            return cls.of(org)
+        weeks = _weeks_between(since - timedelta(days=1), until + timedelta(days=1))
+        return cls.of(
+            org,
+            store.find_kudos(workspace, since=since, until=until),
+            PulseIndex.load(store=store, workspace=workspace, people=org.people.values(), teams=org.teams, weeks=weeks),
+        )
+
+
+def _weeks_between(since: datetime, until: datetime) -> list[str]:
+    """The ISO weeks (UTC) from the one of ``since`` to the one of ``until``, oldest first."""
+    weeks = [iso_week(since)]
+    last = iso_week(until)
+    while weeks[-1] != last and len(weeks) < 60:
+        weeks.append(shift_week(weeks[-1], 1))
+    return weeks
+
+
+class _CollectorPause:
+    """Pauses Python's cyclic garbage collector while the cache makes an entry (process-wide and
+    nestable across threads), and on the last one's end moves what the process holds out of the
+    collector's reach (:func:`gc.freeze`) before switching it back on.
+
+    A window's load builds hundreds of thousands of objects (the requests read, then their facts
+    and indexes), a map or a team's stuck list tens of thousands, none in a reference cycle:
+    reference counting frees what is dropped, including a replaced entry's frozen objects. With
+    the collector on, those allocations set off full collections that walk every object the
+    process holds, 0.3-1.7 s each on a busy 2-core machine, holding the GIL: every page in flight
+    waited (a team page's p99 was 600-1,100 ms while the cache reloaded), and once a reload was
+    done the next full collection walked the new entries again. ``servechain serve`` and the
+    embedded store freeze what they hold for the same reason. The price, as with theirs: an
+    object alive at a freeze that later becomes garbage only through a reference cycle is never
+    collected (300 reloads with pages in between kept no more objects than without freezing).
+    :mod:`gc` has no per-thread switch, so this is one counter for the process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._resume = False
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._depth == 0:
+                self._resume = gc.isenabled()
+                gc.disable()
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0 and self._resume:
+                    gc.freeze()
+                    gc.enable()
+
+
+_collector_paused = _CollectorPause()
+
+
 class MetricsCache:
-    """Loaded :class:`OrgMetrics` per window, and results computed from them (the map of one
+    """Loaded :class:`WindowFacts` per window, and results computed from them (the map of one
     window and tag), reused for ``ttl`` seconds: figures may be that much behind the store (the
     personal page and the request lists read the store directly).
 
     Only the first load of a window makes someone wait: concurrent first loads wait for one read.
     Once an entry is older than ``ttl`` the next call still gets it, and queues one reload; the
-    reloads run one at a time in one background thread (so they take one core, not all), and the
-    call after a reload gets the new entry (stale while revalidating). Entries unused for
-    ``3 * ttl`` are dropped."""
+    reloads run one at a time in one background thread (so they take one core, not all), in the
+    order they were queued, and the call after a reload gets the new entry (stale while
+    revalidating). A result made from a window (``derived(key, make)``) should ask for the
+    window before it and again inside ``make``: its reload, queued after the window's, is then
+    made from the new facts. Entries unused for ``3 * ttl`` are dropped. Entries are made with
+    the cyclic garbage collector paused (:class:`_CollectorPause`)."""
 
     def __init__(
         self,
@@ -165,16 +271,27 @@ class MetricsCache:
         self._loading: dict[tuple[object, ...], threading.Lock] = {}
         self._lock = threading.Lock()
 
-    def org(self, now: datetime, length: timedelta, *, previous: bool = False) -> OrgMetrics:
-        """The facts of the ``length`` before ``now`` (``previous``: the ``length`` before that)."""
+    def window(self, now: datetime, length: timedelta, *, previous: bool = False) -> WindowFacts:
+        """The facts of the ``length`` before ``now`` (``previous``: the ``length`` before that,
+        without kudos and pulse) and their indexes."""
         until = now - length if previous else now
 
-        def load() -> OrgMetrics:
-            return OrgMetrics.load(
-                store=self.store, workspace=self.workspace, since=until - length, until=until, now=now, hours=self.hours
+        def load() -> WindowFacts:
+            return WindowFacts.load(
+                store=self.store,
+                workspace=self.workspace,
+                since=until - length,
+                until=until,
+                now=now,
+                hours=self.hours,
+                kudos=not previous,
             )
 
-        return self.derived(("org", length, previous), load)  # type: ignore[no-any-return]
+        return self.derived(("window", length, previous), load)  # type: ignore[no-any-return]
+
+    def org(self, now: datetime, length: timedelta, *, previous: bool = False) -> OrgMetrics:
+        """The facts of the ``length`` before ``now`` (``previous``: the ``length`` before that)."""
+        return self.window(now, length, previous=previous).org
 
     def derived(self, key: tuple[object, ...], make: Callable[[], Any]) -> Any:
         """The entry ``key``, made by ``make`` on the first call (see the class)."""
@@ -191,7 +308,8 @@ class MetricsCache:
                 hit = self._entries.get(key)
             if hit is not None:
                 return hit[1]
-            value = make()
+            with _collector_paused():
+                value = make()
             self._put(key, value)
             return value
 
@@ -200,7 +318,9 @@ class MetricsCache:
 
     def _refresh(self, key: tuple[object, ...], make: Callable[[], Any]) -> None:
         try:
-            self._put(key, make())
+            with _collector_paused():
+                value = make()
+            self._put(key, value)
         except Exception:  # the store is down: keep serving what we have, try again next time
             log.warning("dashboard: reloading %s failed; serving the previous figures", key[:2], exc_info=True)
         finally:
@@ -332,7 +452,9 @@ def _week_buckets(org: OrgMetrics, tz: str) -> list[tuple[str, datetime, datetim
 
 
 def _series(org: OrgMetrics, facts: Sequence[RequestFacts], tz: str) -> list[Json]:
-    """Figures per week: volume, medians (censored-aware), promises, rating, complaints."""
+    """Figures per week of creation: volume, medians (censored-aware), promises, rating, each of
+    the six needs (its mean score, None for a week where nobody scored it) and how many scored
+    it, complaints."""
     buckets = _week_buckets(org, tz)
     per: list[list[RequestFacts]] = [[] for _ in buckets]
     starts = [start for _name, start, _end in buckets]
@@ -353,7 +475,8 @@ def _series(org: OrgMetrics, facts: Sequence[RequestFacts], tz: str) -> list[Jso
                 "resolve_hours": _hours(figs.median_time_to_resolve),
                 "promise_rate": figs.promise_rate,
                 "average_rating": figs.average_rating,
-                "needs": figs.needs,
+                "needs": {need: figs.needs.get(need) for need in NEEDS},
+                "needs_scored": {need: figs.needs_counts.get(need, 0) for need in NEEDS},
                 "complaints": sum(1 for f in rows if f.complaints),
             }
         )
@@ -470,8 +593,8 @@ def manages_team(viewer: Person, team: Team, directory: Directory) -> bool:
 
 
 def team_data(
-    current: OrgMetrics,
-    previous: OrgMetrics,
+    current: WindowFacts,
+    previous: WindowFacts,
     team_id: str,
     *,
     store: Store,
@@ -484,34 +607,30 @@ def team_data(
 ) -> Json:
     """A team's page: its service as provider and as customer (with sub-teams) and per week, its
     partners; for those who manage it also what is stuck now, complaint patterns, kudos and pulse.
-    With ``cache``, the store reads behind the last four (open requests, kudos, pulse answers) are
-    kept as long as the cached facts, so what is stuck may be that much behind too."""
-
-    def cached(key: tuple[object, ...], make: Callable[[], Any]) -> Any:
-        return cache.derived(key, make) if cache is not None else make()
-
-    team_id = _team_id(current, team_id)
-    team = current.teams.get(team_id)
-    ids = current.team_ids(team_id) if team_id else frozenset({NO_TEAM})
-    by_provider, by_requester = cached(
-        ("by-team", current.since, current.until, current.now), lambda: _by_team(current)
-    )
-    served = [f for t in sorted(ids) for f in by_provider.get(t, [])]
-    asked = [f for t in sorted(ids) for f in by_requester.get(t, [])]
+    Everything but what is stuck is sliced from the two windows' facts (kudos and pulse included);
+    with ``cache``, what is stuck (the team's open requests) is kept as long as the cached facts,
+    so it may be that much behind too."""
+    org = current.org
+    team_id = _team_id(org, team_id)
+    team = org.teams.get(team_id)
+    ids = org.team_ids(team_id) if team_id else frozenset({NO_TEAM})
+    served = [f for t in sorted(ids) for f in current.by_provider.get(t, [])]
+    asked = [f for t in sorted(ids) for f in current.by_requester.get(t, [])]
     partners_in = _group((f for f in served if f.requester_team not in ids), lambda f: f.requester_team)
     partners_out = _group((f for f in asked if f.provider_team not in ids), lambda f: f.provider_team)
     data: Json = {
         "id": team_id or "-",
-        "name": current.team_name(team_id),
+        "name": org.team_name(team_id),
         "manager": directory.name(team.manager_id) if team and team.manager_id else None,
-        "sub_teams": sorted(current.team_name(t) for t in ids if t != team_id),
-        "since": current.since.isoformat(),
-        "until": current.until.isoformat(),
+        "sub_teams": sorted(org.team_name(t) for t in ids if t != team_id),
+        "since": org.since.isoformat(),
+        "until": org.until.isoformat(),
+        "as_of": org.now.isoformat(),
         "as_provider": figures_data(figures(served)),
         "as_customer": figures_data(figures(asked)),
-        "weeks": _series(current, served, viewer.tz),
-        "customers": _partners(current, partners_in),
-        "providers": _partners(current, partners_out),
+        "weeks": _series(org, served, viewer.tz),
+        "customers": _partners(org, partners_in),
+        "providers": _partners(org, partners_out),
         "manages": False,
     }
     if team is None or not manages_team(viewer, team, directory):
@@ -520,20 +639,19 @@ def team_data(
         )
         return data
     data["manages"] = True
-    view = cached(
-        ("stuck", team.id), lambda: _team_view(store=store, team=team, directory=directory, now=now, hours=hours)
-    )
+
+    def stuck() -> TeamView | None:
+        return _team_view(store=store, team=team, directory=directory, now=now, hours=hours)
+
+    view = cache.derived(("stuck", team.id), stuck) if cache is not None else stuck()
     data["stuck"] = _stuck(view, viewer=viewer, directory=directory)
-    before, _asked_before = cached(
-        ("by-team", previous.since, previous.until, previous.now), lambda: _by_team(previous)
-    )
     patterns = patterns_of(  # as scope_patterns(current, previous, target=team) does, from the index
         served,
-        [f for t in sorted(ids) for f in before.get(t, [])],
-        scope=f"{current.team_name(team_id)} (team)",
-        since=current.since,
-        until=current.until,
-        counterpart=lambda f: current.team_name(f.requester_team),
+        [f for t in sorted(ids) for f in previous.by_provider.get(t, [])],
+        scope=f"{org.team_name(team_id)} (team)",
+        since=org.since,
+        until=org.until,
+        counterpart=lambda f: org.team_name(f.requester_team),
     )
     data["patterns"] = {
         "complaints": patterns.complaints,
@@ -547,20 +665,11 @@ def team_data(
         "themes": [{"word": t.word, "count": t.count, "refs": list(t.refs[:6])} for t in patterns.themes[:6]],
         "lines": patterns_lines(patterns),
     }
-    members = {p.id for p in current.people.values() if p.team_id in ids and p.active and not p.is_bot}
-    received = cached(
-        ("kudos", current.since),
-        lambda: _kudos_by_recipient(store.find_kudos(current.workspace, since=current.since, until=current.until)),
-    )
-    data["kudos"] = _kudos_per_week([at for m in members for at in received.get(m, [])], current, viewer.tz)
-    weeks = [name for name, _s, _e in _week_buckets(current, viewer.tz)]
-    pulse = cached(
-        ("pulse", tuple(weeks)),
-        lambda: PulseIndex.load(
-            store=store, workspace=current.workspace, people=current.people.values(), teams=current.teams, weeks=weeks
-        ),
-    )
-    data["pulse"] = _pulse(pulse, ids, weeks, pulse_settings)
+    members = {p.id for p in org.people.values() if p.team_id in ids and p.active and not p.is_bot}
+    received = current.kudos_received
+    data["kudos"] = _kudos_per_week([at for m in members for at in received.get(m, [])], org, viewer.tz)
+    weeks = [name for name, _s, _e in _week_buckets(org, viewer.tz)]
+    data["pulse"] = _pulse(current.pulse, ids, weeks, pulse_settings)
     return data
 
 
@@ -600,12 +709,7 @@ def _stuck(view: TeamView | None, *, viewer: Person, directory: Directory) -> Js
     }
 
 
-def _by_team(org: OrgMetrics) -> tuple[dict[str, list[RequestFacts]], dict[str, list[RequestFacts]]]:
-    """The window's facts by provider team and by requester team (kept with the cached facts)."""
-    return _group(org.facts, lambda f: f.provider_team), _group(org.facts, lambda f: f.requester_team)
-
-
-def _kudos_by_recipient(kudos: Sequence[Kudos]) -> dict[str, list[datetime]]:
+def _kudos_by_recipient(kudos: Iterable[Kudos]) -> dict[str, list[datetime]]:
     found: dict[str, list[datetime]] = defaultdict(list)
     for item in kudos:
         for recipient in item.recipient_ids:

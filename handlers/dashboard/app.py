@@ -129,8 +129,11 @@ class Dashboard:
         team = request.query.get("team", "").strip() or None
 
         def build() -> Any:
-            org = self.cache.org(self.clock(), length)
-            return self.cache.derived(("map", length, tag, team), lambda: dashboard.map_data(org, tag=tag, focus=team))
+            self.cache.window(self.clock(), length)  # a stale window's reload is queued before the map's
+            return self.cache.derived(
+                ("map", length, tag, team),
+                lambda: dashboard.map_data(self.cache.org(self.clock(), length), tag=tag, focus=team),
+            )
 
         return await asyncio.to_thread(build)
 
@@ -151,10 +154,10 @@ class Dashboard:
 
         def build() -> Any:
             now = self.clock()
-            current = self.cache.org(now, length)
-            previous = self.cache.org(now, length, previous=True)
+            current = self.cache.window(now, length)
+            previous = self.cache.window(now, length, previous=True)
             # who manages whom as of the cached facts: no store round trip while a reload reads it
-            directory = SnapshotDirectory(self.store, viewer.workspace, current.people, current.teams)
+            directory = SnapshotDirectory(self.store, viewer.workspace, current.org.people, current.org.teams)
             return dashboard.team_data(
                 current,
                 previous,

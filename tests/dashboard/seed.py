@@ -118,6 +118,19 @@ def org() -> tuple[list[Person], list[Team]]:
     return people, teams
 
 
+def _needs(score: int, number: int) -> dict[str, int]:
+    """The six-needs scores of a rating: three always, the others now and then (needs are
+    optional), options only with a poor rating; from the score and number, not the random stream."""
+    needs = {"information": score, "friendliness": min(5, score + 1), "control": score}
+    if number % 2 == 0:
+        needs["empathy"] = max(1, min(5, score + (number // 2) % 3 - 1))
+    if number % 3 == 0:
+        needs["fairness"] = max(1, score - 1)
+    if score <= 2:
+        needs["options"] = 1 + number % 2
+    return needs
+
+
 def requests(people: list[Person], rng: random.Random, weeks: int = 12) -> list[Request]:
     by_team: dict[str, list[Person]] = {}
     for p in people:
@@ -158,7 +171,7 @@ def requests(people: list[Person], rng: random.Random, weeks: int = 12) -> list[
                                 actor_id=requester.id,
                                 rating=Rating(
                                     score=score,
-                                    needs={"information": score, "friendliness": min(5, score + 1), "control": score},
+                                    needs=_needs(score, number),
                                     comment=comment,
                                 ),
                             )

@@ -68,8 +68,8 @@ def test_a_team_page_has_the_patterns_chat_shows(seeded: Store) -> None:
     assert dana is not None
     cache = dashboard.MetricsCache(seeded, "default", hours=DEFAULT_HOURS)
     data = dashboard.team_data(
-        current,
-        previous,
+        cache.window(NOW, WINDOW),
+        cache.window(NOW, WINDOW, previous=True),
         "T-fin",
         store=seeded,
         viewer=dana,

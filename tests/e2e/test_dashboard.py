@@ -74,8 +74,23 @@ def test_a_manager_clicks_through_the_map_a_link_and_a_team(
     panel.get_by_role("link", name="Open the team page").click()
     page.wait_for_selector("main[data-ready]")
     assert page.get_by_role("heading", level=1).inner_text() == "Finance"
-    for heading in ("As provider", "As customer", "Stuck now", "Complaint patterns", "Kudos", "Pulse"):
+    for heading in ("As provider", "As customer", "Six needs", "Stuck now", "Complaint patterns", "Kudos", "Pulse"):
         assert page.get_by_role("heading", name=heading, exact=True).count() == 1, heading
+    needs = page.locator("section.card", has=page.get_by_role("heading", name="Six needs", exact=True))
+    charts = needs.locator("figure.multiple")
+    assert charts.evaluate_all("figures => figures.map(f => f.dataset.need)") == [
+        "friendliness",
+        "empathy",
+        "fairness",
+        "options",
+        "control",
+        "information",
+    ]
+    assert needs.locator("figure.multiple svg path").count() == 6  # a line each: every need was scored some week
+    # the seed scores options only with a poor rating: its weeks without one are gaps, not zeros
+    options = needs.locator('figure.multiple[data-need="options"]')
+    assert options.locator(".no-data").count() >= 3
+    assert options.locator("svg path").get_attribute("d").count("M") >= 2  # type: ignore[union-attr]
     stuck = page.locator("section.card", has=page.get_by_role("heading", name="Stuck now")).inner_text()
     assert "held by Bob, asked by Alice" in stuck
     shoot(page, "team", full_page=True)
@@ -118,5 +133,5 @@ def test_every_page_passes_axe_and_fits_the_screen(
     assert serious_axe_violations(page) == "[]"
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 1, f"the page is {overflow}px wider than the screen"
-    if viewport is PHONE and path == "":
-        shoot(page, "map-phone")
+    if viewport is PHONE and path in ("", "team/T-fin"):
+        shoot(page, "map-phone" if path == "" else "team-phone", full_page=path != "")

@@ -227,6 +227,50 @@
     return figure;
   }
 
+  const NEEDS = ["friendliness", "empathy", "fairness", "options", "control", "information"];
+
+  function needsCharts(weeks, series) {
+    // Six small charts on one 1–5 scale, one per need: legible at phone width, where six lines in one
+    // chart would tangle. A week where nobody scored a need is a gap in its line, never a zero.
+    const width = 340, height = 124, left = 26, right = 10, top = 8, bottom = 26;
+    const x = (i) => left + (weeks.length === 1 ? (width - left - right) / 2 : (i * (width - left - right)) / (weeks.length - 1));
+    const y = (v) => top + ((5 - v) / 4) * (height - top - bottom);
+    const short = (week) => week.replace(/^\d{4}-/, "");
+    const multiples = NEEDS.map((need) => {
+      const values = series.map((w) => (w.needs && w.needs[need] !== undefined ? w.needs[need] : null));
+      const counts = series.map((w) => (w.needs_scored && w.needs_scored[need]) || 0);
+      const scores = counts.reduce((a, b) => a + b, 0);
+      const scored = values.filter((v) => v !== null).length;
+      const name = `${need[0].toUpperCase()}${need.slice(1)}`;
+      const figure = el("figure", { class: "chart multiple", "data-need": need }, el("figcaption", {}, name, el("span", { class: "muted", text: scores ? ` · ${scores} scores` : " · no data" })));
+      if (!scored) {
+        figure.append(el("p", { class: "empty", text: "Nobody scored it in this window." }));
+        return figure;
+      }
+      const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": `${name}, mean score 1 to 5 per week: scored in ${scored} of ${weeks.length} weeks, ${scores} scores` });
+      for (const v of [1, 3, 5]) {
+        chart.append(svg("line", { x1: left, x2: width - right, y1: y(v), y2: y(v), class: "gridline" }));
+        chart.append(svg("text", { x: left - 5, y: y(v) + 4, class: "axis", "text-anchor": "end", text: String(v) }));
+      }
+      chart.append(svg("text", { x: left, y: height - 6, class: "axis", "text-anchor": "start", text: short(weeks[0]) }));
+      if (weeks.length > 1) chart.append(svg("text", { x: width - right, y: height - 6, class: "axis", "text-anchor": "end", text: short(weeks[weeks.length - 1]) }));
+      let d = "";
+      values.forEach((v, i) => {
+        if (v === null) return;
+        d += `${i > 0 && values[i - 1] !== null ? "L" : "M"}${x(i).toFixed(1)},${y(v).toFixed(1)}`;
+      });
+      chart.append(svg("path", { d, fill: "none", stroke: "#1f5fa8", "stroke-width": 2 }));
+      values.forEach((v, i) => {
+        // a week without scores: a grey tick under the axis (not a point on it, which would read as a score)
+        if (v === null) chart.append(svg("line", { x1: x(i), x2: x(i), y1: y(1) + 4, y2: y(1) + 9, class: "no-data" }, svg("title", { text: `${weeks[i]}: no data` })));
+        else chart.append(svg("circle", { cx: x(i), cy: y(v), r: 3, fill: "#1f5fa8" }, svg("title", { text: `${weeks[i]}: ${v.toFixed(1)} from ${counts[i]} ${counts[i] === 1 ? "score" : "scores"}` })));
+      });
+      figure.append(chart);
+      return figure;
+    });
+    return el("div", { class: "multiples" }, multiples);
+  }
+
   // ------------------------------------------------------------------ the map
 
   // The map is drawn at scale 1 (one SVG unit is one CSS pixel) and sized to the box it is shown
@@ -657,7 +701,7 @@
     const parts = [
       el("p", { class: "crumbs" }, el("a", { href: `/dashboard/?window=${encodeURIComponent(windowParam)}` }, "Chain map"), " › team"),
       el("h1", { text: data.name }),
-      el("p", { class: "muted", text: `${data.manager ? `Managed by ${data.manager}. ` : ""}${data.sub_teams.length ? `With ${data.sub_teams.join(", ")}. ` : ""}${windowLabel(data)}.` }),
+      el("p", { class: "muted", text: `${data.manager ? `Managed by ${data.manager}. ` : ""}${data.sub_teams.length ? `With ${data.sub_teams.join(", ")}. ` : ""}${windowLabel(data)}; figures as of ${new Date(data.as_of).toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit" })}, refreshed every few minutes.` }),
       filters(),
       el(
         "div",
@@ -674,6 +718,7 @@
         ], "h")),
         card("Promises and ratings", lineChart("Promises kept", weeks, [{ name: "kept", colour: "#2a7a2a", values: data.weeks.map((w) => w.promise_rate) }], "%"), lineChart("Average rating (1–5)", weeks, [{ name: "rating", colour: "#b5651d", values: data.weeks.map((w) => w.average_rating) }], ""))
       ),
+      card("Six needs", el("p", { class: "muted", text: "Mean score (1–5) per week from the requesters who scored each need. A gap, with a grey tick under the axis, is a week where nobody scored it." }), needsCharts(weeks, data.weeks)),
     ];
     if (data.manages) {
       const groups = Object.entries(data.stuck);
