@@ -108,6 +108,13 @@ class Settings(BaseSettings):
         description="How many outbox messages one process sends at once (each conversation's messages "
         "still go one at a time, in order).",
     )
+    work_concurrency: int = Field(
+        default=32,
+        ge=1,
+        le=256,
+        description="How many acknowledged commands and clicks one process runs at once (mostly waiting on "
+        "the chat platform's answers; each person's still run one at a time, in the order they came).",
+    )
     delivery_rate_limits: bool = Field(
         default=True,
         description="Keep Slack's and Teams' published rate limits when sending (per conversation and per "
