@@ -450,6 +450,16 @@ class _State:
                 del self.pending[at]
 
 
+@dataclass(eq=False)
+class _Ticket:
+    """One write waiting for the next group commit (see :meth:`TinyDBStore._write`)."""
+
+    plan: Callable[[_State], tuple[list[Op], Any]]
+    result: Any = None
+    error: BaseException | None = None
+    done: bool = False
+
+
 class TinyDBStore:
     """:class:`bot.ports.Store` on a TinyDB snapshot file plus a durable journal.
 
@@ -481,6 +491,8 @@ class TinyDBStore:
         self._compact_bytes = compact_bytes
         self._compaction: CompactionMode = compaction
         self._mutex = threading.RLock()
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Ticket] = []
         self._pid = os.getpid()
         self._lock_depth = 0
         self._writing = False
@@ -638,6 +650,8 @@ class TinyDBStore:
             # flock belongs to the open file description, which a fork shares: get our own.
             self._pid = os.getpid()
             self._mutex = threading.RLock()
+            self._queue_lock = threading.Lock()
+            self._queue = []
             self._lock_depth = 0
             self._writing = False
             self._compactor = None
@@ -750,39 +764,94 @@ class TinyDBStore:
 
         ``plan`` returns the operations (none: nothing to store) and the call's result; it
         may raise to store nothing.
+
+        Group commit: a writer queues its plan, then takes the mutex; whoever gets it first
+        runs every plan queued by then, one after the other on the state the earlier ones
+        left, and appends all their lines with one ``write`` and one ``fdatasync``. A call
+        still returns only once its own line is on disk, but writers that arrive while a sync
+        runs share the next one instead of each waiting for a sync of its own (at about 5 ms a
+        sync, one sync per write capped a process near 200 writes a second).
         """
         self._enter()
+        ticket = _Ticket(plan)
+        with self._queue_lock:
+            self._queue.append(ticket)
         with self._mutex:
-            if self._writing:
-                raise RuntimeError("store writes cannot be nested (e.g. called from build_outbox)")
-            if self._lock_depth:
-                raise RuntimeError("store writes cannot run inside a read")
-            self._writing = True
-            try:
-                with self._file_lock(exclusive=True):
-                    self._catch_up(exclusive=True)
-                    ops, result = plan(self._state)
-                    if ops:
-                        self._append(ops)
-                        self._state.apply(ops)
-            finally:
-                self._writing = False
+            if not ticket.done:
+                if self._writing or self._lock_depth:
+                    with self._queue_lock:
+                        self._queue.remove(ticket)
+                    if self._writing:
+                        raise RuntimeError("store writes cannot be nested (e.g. called from build_outbox)")
+                    raise RuntimeError("store writes cannot run inside a read")
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._writing = True
+                try:
+                    self._commit(batch)
+                finally:
+                    self._writing = False
+                    for queued in batch:
+                        queued.done = True
             self._maybe_compact()
-            return result
+        if ticket.error is not None:
+            raise ticket.error
+        return ticket.result  # type: ignore[return-value]
 
-    def _append(self, ops: list[Op]) -> None:
-        """Append one transaction durably; on failure cut the file back and raise."""
-        line = files.encode_record(ops)
-        start = self._journal_offset
+    def _commit(self, batch: list[_Ticket]) -> None:
+        """Run the plans of ``batch`` and store their lines with one sync; call holding the mutex.
+        A plan that raises fails its own call only; a failed append fails every call of the
+        batch (a later plan may have read an earlier one's changes), and the state is read again
+        from the files (it held those changes)."""
+        written: list[_Ticket] = []
         try:
-            files.write_all(self._journal_fd, line)
+            with self._file_lock(exclusive=True):
+                self._catch_up(exclusive=True)
+                lines: list[bytes] = []
+                for ticket in batch:
+                    try:
+                        ops, ticket.result = ticket.plan(self._state)
+                        if ops:
+                            lines.append(files.encode_record(ops))
+                            self._state.apply(ops)
+                            written.append(ticket)
+                    except BaseException as error:  # handed to its caller, who may catch it
+                        ticket.error = error
+                if lines:
+                    self._append(lines)
+        except BaseException as error:
+            for ticket in batch:  # a plan may have read what an earlier one failed to store: fail all
+                if ticket.error is None:
+                    ticket.error = error
+            if written:
+                self._reload()
+            if not isinstance(error, Exception):
+                raise
+
+    def _reload(self) -> None:
+        """Read the state from the files again (after a failed append left changes in memory)."""
+        try:
+            with self._io(self._paths.db), self._file_lock(exclusive=False):
+                snapshot, journal_fd = self._open_pair()
+                self._install(snapshot, journal_fd)
+                self._catch_up(exclusive=False)
+        except Exception:
+            log.exception("reading %s again after a failed write failed; closing the store", self._paths.db)
+            self._closed = True
+
+    def _append(self, lines: list[bytes]) -> None:
+        """Append transactions durably (one write, one sync); on failure cut the file back and raise."""
+        start = self._journal_offset
+        data = b"".join(lines)
+        try:
+            files.write_all(self._journal_fd, data)
             files.sync_data(self._journal_fd)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._journal_fd, start)
             raise StorageError(f"could not write journal {self._paths.journal}: {exc.strerror or exc}") from exc
-        self._journal_offset = start + len(line)
-        self._journal_lines += 1
+        self._journal_offset = start + len(data)
+        self._journal_lines += len(lines)
 
     # --- compaction -------------------------------------------------------------------------
 
