@@ -493,6 +493,11 @@ class TinyDBStore:
         self._mutex = threading.RLock()
         self._queue_lock = threading.Lock()
         self._queue: list[_Ticket] = []
+        self._synced = threading.Condition(self._mutex)
+        """Notified when a group commit's sync ends (see :meth:`_write`)."""
+        self._syncing = False
+        self._sync_ok = False
+        self._sync_generation = 0
         self._pid = os.getpid()
         self._lock_depth = 0
         self._writing = False
@@ -652,6 +657,8 @@ class TinyDBStore:
             self._mutex = threading.RLock()
             self._queue_lock = threading.Lock()
             self._queue = []
+            self._synced = threading.Condition(self._mutex)
+            self._syncing = False
             self._lock_depth = 0
             self._writing = False
             self._compactor = None
@@ -752,12 +759,24 @@ class TinyDBStore:
         self._read_journal(exclusive=exclusive, current=True)
 
     def _read(self, query: Callable[[_State], T]) -> T:
-        """Run ``query`` on the caught-up state under a shared lock."""
+        """Run ``query`` on the caught-up state under a shared lock. While a group commit's
+        sync runs, the state holds its lines already: the answer is returned once they are
+        on disk (and read again if that sync failed), so no call answers with a change that
+        a power cut could still take back."""
         self._enter()
-        with self._mutex, self._file_lock(exclusive=False) as outermost:
-            if outermost:
-                self._catch_up(exclusive=False)
-            return query(self._state)
+        with self._mutex:
+            while True:
+                with self._file_lock(exclusive=False) as outermost:
+                    if outermost:
+                        self._catch_up(exclusive=False)
+                    result = query(self._state)
+                if not self._syncing:
+                    return result
+                generation = self._sync_generation
+                while self._syncing and self._sync_generation == generation:
+                    self._synced.wait()
+                if self._sync_ok:
+                    return result
 
     def _write(self, plan: Callable[[_State], tuple[list[Op], T]]) -> T:
         """Plan a transaction on the caught-up state under the exclusive lock and append it.
@@ -766,19 +785,25 @@ class TinyDBStore:
         may raise to store nothing.
 
         Group commit: a writer queues its plan, then takes the mutex; whoever gets it first
-        runs every plan queued by then, one after the other on the state the earlier ones
-        left, and appends all their lines with one ``write`` and one ``fdatasync``. A call
-        still returns only once its own line is on disk, but writers that arrive while a sync
-        runs share the next one instead of each waiting for a sync of its own (at about 5 ms a
-        sync, one sync per write capped a process near 200 writes a second).
+        (once no sync is running) runs every plan queued by then, one after the other on the
+        state the earlier ones left, and appends all their lines with one ``write`` and one
+        ``fdatasync``. A call still returns only once its own line is on disk, but writers
+        that arrive while a sync runs share the next one instead of each waiting for a sync of
+        its own (at about 5 ms a sync, one sync per write capped a process near 200 writes a
+        second). The mutex is let go during the sync, so reads go on meanwhile (see
+        :meth:`_read`); the exclusive file lock is kept, so other processes never see lines
+        that are not on disk yet.
         """
         self._enter()
         ticket = _Ticket(plan)
         with self._queue_lock:
             self._queue.append(ticket)
         with self._mutex:
+            nested = self._writing or self._lock_depth > (1 if self._syncing else 0)
+            while self._syncing and not ticket.done and not nested:
+                self._synced.wait()
             if not ticket.done:
-                if self._writing or self._lock_depth:
+                if nested:
                     with self._queue_lock:
                         self._queue.remove(ticket)
                     if self._writing:
@@ -786,47 +811,101 @@ class TinyDBStore:
                     raise RuntimeError("store writes cannot run inside a read")
                 with self._queue_lock:
                     batch, self._queue = self._queue, []
-                self._writing = True
                 try:
                     self._commit(batch)
                 finally:
-                    self._writing = False
                     for queued in batch:
                         queued.done = True
+                    self._synced.notify_all()
             self._maybe_compact()
         if ticket.error is not None:
             raise ticket.error
         return ticket.result  # type: ignore[return-value]
 
     def _commit(self, batch: list[_Ticket]) -> None:
-        """Run the plans of ``batch`` and store their lines with one sync; call holding the mutex.
-        A plan that raises fails its own call only; a failed append fails every call of the
-        batch (a later plan may have read an earlier one's changes), and the state is read again
-        from the files (it held those changes)."""
-        written: list[_Ticket] = []
+        """Run the plans of ``batch`` and store their lines with one sync; call holding the mutex
+        (let go during the sync). A plan that raises fails its own call only; a failed append
+        fails every call of the batch (a later plan may have read an earlier one's changes),
+        and the state is read again from the files (it held those changes)."""
+        applied = False
         try:
             with self._file_lock(exclusive=True):
                 self._catch_up(exclusive=True)
                 lines: list[bytes] = []
-                for ticket in batch:
-                    try:
-                        ops, ticket.result = ticket.plan(self._state)
+                self._writing = True
+                try:
+                    for ticket in batch:
+                        try:
+                            ops, ticket.result = ticket.plan(self._state)
+                        except BaseException as error:  # handed to its caller, who may catch it
+                            ticket.error = error
+                            continue
                         if ops:
                             lines.append(files.encode_record(ops))
+                            applied = True
                             self._state.apply(ops)
-                            written.append(ticket)
-                    except BaseException as error:  # handed to its caller, who may catch it
-                        ticket.error = error
+                finally:
+                    self._writing = False
                 if lines:
+                    applied = False  # from here on _append puts the state right itself
                     self._append(lines)
         except BaseException as error:
-            for ticket in batch:  # a plan may have read what an earlier one failed to store: fail all
+            for ticket in batch:
                 if ticket.error is None:
                     ticket.error = error
-            if written:
+            if applied:  # the state holds changes that were never written
                 self._reload()
             if not isinstance(error, Exception):
                 raise
+
+    def _append(self, lines: list[bytes]) -> None:
+        """Append transactions durably: one write, then one sync with the mutex let go (the
+        caller holds the exclusive file lock throughout). On failure cut the file back, read
+        the state again (it held the lines) and raise."""
+        start = self._journal_offset
+        data = b"".join(lines)
+        try:
+            files.write_all(self._journal_fd, data)
+        except OSError as exc:
+            self._undo_append(start)
+            raise StorageError(f"could not write journal {self._paths.journal}: {exc.strerror or exc}") from exc
+        self._journal_offset = start + len(data)
+        self._journal_lines += len(lines)
+        self._syncing, self._sync_ok = True, False
+        self._mutex.release()  # readers (and writers queueing for the next sync) go on meanwhile
+        try:
+            files.sync_data(self._journal_fd)
+        except OSError as exc:
+            failure: OSError | None = exc
+        else:
+            failure = None
+        finally:
+            self._mutex.acquire()
+        try:
+            if failure is not None:
+                self._journal_offset = start
+                self._journal_lines -= len(lines)
+                self._undo_append(start)
+                raise StorageError(
+                    f"could not write journal {self._paths.journal}: {failure.strerror or failure}"
+                ) from failure
+            self._sync_ok = True
+        finally:
+            self._syncing = False
+            self._sync_generation += 1
+            self._synced.notify_all()
+
+    def _undo_append(self, start: int) -> None:
+        """Cut the journal back to ``start`` and reload the state (it held the lines cut)."""
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._journal_fd, start)
+        self._reload()
+
+    def _wait_for_sync(self) -> None:
+        """Wait (holding the mutex) until no group commit's sync is running, before work that
+        takes the file lock through another descriptor or closes the journal."""
+        while self._syncing:
+            self._synced.wait()
 
     def _reload(self) -> None:
         """Read the state from the files again (after a failed append left changes in memory)."""
@@ -839,20 +918,6 @@ class TinyDBStore:
             log.exception("reading %s again after a failed write failed; closing the store", self._paths.db)
             self._closed = True
 
-    def _append(self, lines: list[bytes]) -> None:
-        """Append transactions durably (one write, one sync); on failure cut the file back and raise."""
-        start = self._journal_offset
-        data = b"".join(lines)
-        try:
-            files.write_all(self._journal_fd, data)
-            files.sync_data(self._journal_fd)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._journal_fd, start)
-            raise StorageError(f"could not write journal {self._paths.journal}: {exc.strerror or exc}") from exc
-        self._journal_offset = start + len(data)
-        self._journal_lines += len(lines)
-
     # --- compaction -------------------------------------------------------------------------
 
     def compact(self) -> bool:
@@ -860,6 +925,7 @@ class TinyDBStore:
         compacting (its result is just as good)."""
         self._enter()
         with self._mutex:
+            self._wait_for_sync()
             self._wait_for_compactor(timeout=None)
             with self._io(self._paths.db):
                 done = files.compact(self._paths.db)
@@ -971,6 +1037,7 @@ class TinyDBStore:
         try:
             self._enter()
             with self._mutex:
+                self._wait_for_sync()
                 if time.monotonic() - self._verified_at >= self._verify_interval:
                     self._verify()
         except StorageError as exc:
@@ -1010,6 +1077,7 @@ class TinyDBStore:
         with self._mutex:
             if self._closed:
                 return
+            self._wait_for_sync()
             self._closed = True
             if self._pid == os.getpid():
                 self._wait_for_compactor(timeout=60)
