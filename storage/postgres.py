@@ -117,7 +117,9 @@ def _dump(model: Any) -> Jsonb:
 class PostgresStore:
     """The :class:`bot.ports.Store` on PostgreSQL (psycopg 3 with a connection pool)."""
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8, auto_upgrade: bool = True) -> None:
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 16, auto_upgrade: bool = True) -> None:
+        """Open a pool of up to ``max_size`` connections: ``serve`` runs up to 16 acks, 32 commands
+        and 32 sends at once, each holding a connection for a statement or a short transaction."""
         self.url = url
         if auto_upgrade:
             applied = upgrade(url)
