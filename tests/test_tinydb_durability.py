@@ -345,6 +345,54 @@ def test_a_refused_write_in_a_shared_sync_fails_only_its_own_call(
         assert store.get_request("default", stored.number).text == winner
 
 
+@pytest.mark.parametrize("sync_fails", [False, True])
+def test_a_read_during_a_sync_answers_only_with_what_reached_the_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sync_fails: bool
+) -> None:
+    with TinyDBStore(tmp_path / "db.json", compaction="off") as store:
+        store.create_request(request())
+        syncing, release = threading.Event(), threading.Event()
+        real_sync = files.sync_data
+
+        def held_sync(fd: int) -> None:
+            syncing.set()
+            assert release.wait(10)
+            if sync_fails:
+                raise OSError(errno.EIO, "I/O error")
+            real_sync(fd)
+
+        monkeypatch.setattr(files, "sync_data", held_sync)
+        outcomes: dict[str, object] = {}
+
+        def create() -> None:
+            try:
+                outcomes["create"] = store.create_request(request())[0].number
+            except StorageError as error:
+                outcomes["create"] = error
+
+        writer = threading.Thread(target=create)
+        writer.start()
+        assert syncing.wait(10)
+        reader = threading.Thread(target=lambda: outcomes.update(read=store.get_request("default", 2)))
+        reader.start()
+        reader.join(0.3)
+        assert reader.is_alive()  # R-2 is in memory, not yet on disk: the answer waits for the sync
+        release.set()
+        writer.join(10)
+        reader.join(10)
+        monkeypatch.undo()
+
+        if sync_fails:
+            assert isinstance(outcomes["create"], StorageError)
+            assert outcomes["read"] is None  # read again once the failed write was taken back
+            assert _numbers(store) == [1]
+        else:
+            assert outcomes["create"] == 2
+            assert outcomes["read"] is not None
+    with TinyDBStore(tmp_path / "db.json", compaction="off") as store:
+        assert _numbers(store) == ([1] if sync_fails else [1, 2])
+
+
 def test_failed_append_stores_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "db.json"
     with TinyDBStore(path, compaction="off") as store:
