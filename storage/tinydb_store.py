@@ -40,7 +40,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -457,7 +457,17 @@ class _Ticket:
     plan: Callable[[_State], tuple[list[Op], Any]]
     result: Any = None
     error: BaseException | None = None
-    done: bool = False
+    taken: bool = False
+    """A leader runs it (set under the mutex)."""
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass(eq=False)
+class _Sync:
+    """One group commit's ``fdatasync``, for the reads made while it runs."""
+
+    ok: bool = False
+    done: threading.Event = field(default_factory=threading.Event)
 
 
 class TinyDBStore:
@@ -495,9 +505,8 @@ class TinyDBStore:
         self._queue: list[_Ticket] = []
         self._synced = threading.Condition(self._mutex)
         """Notified when a group commit's sync ends (see :meth:`_write`)."""
-        self._syncing = False
-        self._sync_ok = False
-        self._sync_generation = 0
+        self._sync: _Sync | None = None
+        """The group commit's sync running now, if any."""
         self._pid = os.getpid()
         self._lock_depth = 0
         self._writing = False
@@ -658,7 +667,7 @@ class TinyDBStore:
             self._queue_lock = threading.Lock()
             self._queue = []
             self._synced = threading.Condition(self._mutex)
-            self._syncing = False
+            self._sync = None
             self._lock_depth = 0
             self._writing = False
             self._compactor = None
@@ -764,19 +773,18 @@ class TinyDBStore:
         on disk (and read again if that sync failed), so no call answers with a change that
         a power cut could still take back."""
         self._enter()
-        with self._mutex:
-            while True:
+        while True:
+            with self._mutex:
                 with self._file_lock(exclusive=False) as outermost:
                     if outermost:
                         self._catch_up(exclusive=False)
                     result = query(self._state)
-                if not self._syncing:
+                sync = self._sync
+                if sync is None or self._lock_depth > 1:  # nothing unsynced, or nested: the outer call waits
                     return result
-                generation = self._sync_generation
-                while self._syncing and self._sync_generation == generation:
-                    self._synced.wait()
-                if self._sync_ok:
-                    return result
+            sync.done.wait()  # without the mutex, so a sync's end wakes its readers all at once
+            if sync.ok:
+                return result
 
     def _write(self, plan: Callable[[_State], tuple[list[Op], T]]) -> T:
         """Plan a transaction on the caught-up state under the exclusive lock and append it.
@@ -799,25 +807,26 @@ class TinyDBStore:
         with self._queue_lock:
             self._queue.append(ticket)
         with self._mutex:
-            nested = self._writing or self._lock_depth > (1 if self._syncing else 0)
-            while self._syncing and not ticket.done and not nested:
+            if self._writing or self._lock_depth > (0 if self._sync is None else 1):
+                with self._queue_lock:
+                    self._queue.remove(ticket)
+                if self._writing:
+                    raise RuntimeError("store writes cannot be nested (e.g. called from build_outbox)")
+                raise RuntimeError("store writes cannot run inside a read")
+            while self._sync is not None and not ticket.taken:  # the next leader takes it
                 self._synced.wait()
-            if not ticket.done:
-                if nested:
-                    with self._queue_lock:
-                        self._queue.remove(ticket)
-                    if self._writing:
-                        raise RuntimeError("store writes cannot be nested (e.g. called from build_outbox)")
-                    raise RuntimeError("store writes cannot run inside a read")
+            if not ticket.taken:
                 with self._queue_lock:
                     batch, self._queue = self._queue, []
+                for queued in batch:
+                    queued.taken = True
                 try:
                     self._commit(batch)
                 finally:
                     for queued in batch:
-                        queued.done = True
-                    self._synced.notify_all()
-            self._maybe_compact()
+                        queued.done.set()
+                self._maybe_compact()
+        ticket.done.wait()  # taken by another leader: wait without the mutex
         if ticket.error is not None:
             raise ticket.error
         return ticket.result  # type: ignore[return-value]
@@ -871,7 +880,7 @@ class TinyDBStore:
             raise StorageError(f"could not write journal {self._paths.journal}: {exc.strerror or exc}") from exc
         self._journal_offset = start + len(data)
         self._journal_lines += len(lines)
-        self._syncing, self._sync_ok = True, False
+        sync = self._sync = _Sync()
         self._mutex.release()  # readers (and writers queueing for the next sync) go on meanwhile
         try:
             files.sync_data(self._journal_fd)
@@ -879,6 +888,8 @@ class TinyDBStore:
             failure: OSError | None = exc
         else:
             failure = None
+            sync.ok = True
+            sync.done.set()  # its readers may answer at once
         finally:
             self._mutex.acquire()
         try:
@@ -889,10 +900,9 @@ class TinyDBStore:
                 raise StorageError(
                     f"could not write journal {self._paths.journal}: {failure.strerror or failure}"
                 ) from failure
-            self._sync_ok = True
         finally:
-            self._syncing = False
-            self._sync_generation += 1
+            self._sync = None
+            sync.done.set()  # after a failure, once the state no longer holds the lines
             self._synced.notify_all()
 
     def _undo_append(self, start: int) -> None:
@@ -904,7 +914,7 @@ class TinyDBStore:
     def _wait_for_sync(self) -> None:
         """Wait (holding the mutex) until no group commit's sync is running, before work that
         takes the file lock through another descriptor or closes the journal."""
-        while self._syncing:
+        while self._sync is not None:
             self._synced.wait()
 
     def _reload(self) -> None:
