@@ -457,14 +457,16 @@ class _Ticket:
     plan: Callable[[_State], tuple[list[Op], Any]]
     result: Any = None
     error: BaseException | None = None
-    taken: bool = False
-    """A leader runs it (set under the mutex)."""
-    done: threading.Event = field(default_factory=threading.Event)
+    lead: bool = False
+    """Its writer commits the queue (set under the queue lock)."""
+    finished: bool = False
+    wake: threading.Event = field(default_factory=threading.Event)
+    """Set once the write is finished, or when its writer is handed the lead."""
 
 
 @dataclass(eq=False)
 class _Sync:
-    """One group commit's ``fdatasync``, for the reads made while it runs."""
+    """One group commit's ``fdatasync`` (see :meth:`TinyDBStore._append`)."""
 
     ok: bool = False
     done: threading.Event = field(default_factory=threading.Event)
@@ -503,6 +505,8 @@ class TinyDBStore:
         self._mutex = threading.RLock()
         self._queue_lock = threading.Lock()
         self._queue: list[_Ticket] = []
+        self._leading = False
+        """Some writer is committing the queue (see :meth:`_write`)."""
         self._synced = threading.Condition(self._mutex)
         """Notified when a group commit's sync ends (see :meth:`_write`)."""
         self._sync: _Sync | None = None
@@ -666,6 +670,7 @@ class TinyDBStore:
             self._mutex = threading.RLock()
             self._queue_lock = threading.Lock()
             self._queue = []
+            self._leading = False
             self._synced = threading.Condition(self._mutex)
             self._sync = None
             self._lock_depth = 0
@@ -768,23 +773,21 @@ class TinyDBStore:
         self._read_journal(exclusive=exclusive, current=True)
 
     def _read(self, query: Callable[[_State], T]) -> T:
-        """Run ``query`` on the caught-up state under a shared lock. While a group commit's
-        sync runs, the state holds its lines already: the answer is returned once they are
-        on disk (and read again if that sync failed), so no call answers with a change that
-        a power cut could still take back."""
+        """Run ``query`` on the caught-up state under a shared lock.
+
+        While a group commit's sync runs, the state already holds its lines, and a read in
+        this process may see them before they are on disk (other processes see them only
+        after: the exclusive file lock is held through the sync). That keeps every promise:
+        no write is acknowledged before its sync, and whatever a reader does outside the store
+        because of what it saw (a send is leased by a write first) goes through a write of its
+        own, appended after those lines, so its sync covers them. Only a power cut during that
+        sync could take back something a read had shown; making every read wait for the sync
+        in flight cost each of them a whole sync (5-50 ms here), about ten per command."""
         self._enter()
-        while True:
-            with self._mutex:
-                with self._file_lock(exclusive=False) as outermost:
-                    if outermost:
-                        self._catch_up(exclusive=False)
-                    result = query(self._state)
-                sync = self._sync
-                if sync is None or self._lock_depth > 1:  # nothing unsynced, or nested: the outer call waits
-                    return result
-            sync.done.wait()  # without the mutex, so a sync's end wakes its readers all at once
-            if sync.ok:
-                return result
+        with self._mutex, self._file_lock(exclusive=False) as outermost:
+            if outermost:
+                self._catch_up(exclusive=False)
+            return query(self._state)
 
     def _write(self, plan: Callable[[_State], tuple[list[Op], T]]) -> T:
         """Plan a transaction on the caught-up state under the exclusive lock and append it.
@@ -792,44 +795,56 @@ class TinyDBStore:
         ``plan`` returns the operations (none: nothing to store) and the call's result; it
         may raise to store nothing.
 
-        Group commit: a writer queues its plan, then takes the mutex; whoever gets it first
-        (once no sync is running) runs every plan queued by then, one after the other on the
-        state the earlier ones left, and appends all their lines with one ``write`` and one
-        ``fdatasync``. A call still returns only once its own line is on disk, but writers
-        that arrive while a sync runs share the next one instead of each waiting for a sync of
-        its own (at about 5 ms a sync, one sync per write capped a process near 200 writes a
-        second). The mutex is let go during the sync, so reads go on meanwhile (see
-        :meth:`_read`); the exclusive file lock is kept, so other processes never see lines
-        that are not on disk yet.
+        Group commit: a writer queues its plan; one writer at a time leads: it runs every
+        plan queued by then, one after the other on the state the earlier ones left, appends
+        all their lines with one ``write`` and one ``fdatasync``, then hands the lead to the
+        first writer that queued meanwhile. A call still returns only once its own line is on
+        disk, but writers that arrive while a sync runs share the next one instead of each
+        waiting for a sync of its own (at about 5 ms a sync, one sync per write capped a
+        process near 200 writes a second), and each waits on its own event, so a sync's end
+        does not hand the mutex round every waiting thread. The mutex is let go during the
+        sync, so reads go on meanwhile (see :meth:`_read`); the exclusive file lock is kept,
+        so other processes never see lines that are not on disk yet.
         """
         self._enter()
+        if self._mutex._is_owned():  # type: ignore[attr-defined]  # called from inside a read or a plan
+            if self._writing:
+                raise RuntimeError("store writes cannot be nested (e.g. called from build_outbox)")
+            if self._lock_depth:
+                raise RuntimeError("store writes cannot run inside a read")
         ticket = _Ticket(plan)
         with self._queue_lock:
             self._queue.append(ticket)
-        with self._mutex:
-            if self._writing or self._lock_depth > (0 if self._sync is None else 1):
-                with self._queue_lock:
-                    self._queue.remove(ticket)
-                if self._writing:
-                    raise RuntimeError("store writes cannot be nested (e.g. called from build_outbox)")
-                raise RuntimeError("store writes cannot run inside a read")
-            while self._sync is not None and not ticket.taken:  # the next leader takes it
-                self._synced.wait()
-            if not ticket.taken:
-                with self._queue_lock:
-                    batch, self._queue = self._queue, []
-                for queued in batch:
-                    queued.taken = True
-                try:
-                    self._commit(batch)
-                finally:
-                    for queued in batch:
-                        queued.done.set()
-                self._maybe_compact()
-        ticket.done.wait()  # taken by another leader: wait without the mutex
+            if not self._leading:
+                self._leading = ticket.lead = True
+        if not ticket.lead:
+            ticket.wake.wait()  # until a leader has run it, or hands the lead to it
+        if not ticket.finished:
+            self._lead()
         if ticket.error is not None:
             raise ticket.error
         return ticket.result  # type: ignore[return-value]
+
+    def _lead(self) -> None:
+        """Commit everything queued (this thread's own write among it), then hand the lead to
+        the first write queued meanwhile, or give it up when none is."""
+        with self._mutex:
+            with self._queue_lock:
+                batch, self._queue = self._queue, []
+            try:
+                self._commit(batch)
+            finally:
+                for queued in batch:
+                    queued.finished = True
+                    queued.wake.set()
+                with self._queue_lock:
+                    if self._queue:
+                        following = self._queue[0]
+                        following.lead = True
+                        following.wake.set()
+                    else:
+                        self._leading = False
+            self._maybe_compact()
 
     def _commit(self, batch: list[_Ticket]) -> None:
         """Run the plans of ``batch`` and store their lines with one sync; call holding the mutex

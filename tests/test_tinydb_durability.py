@@ -346,7 +346,7 @@ def test_a_refused_write_in_a_shared_sync_fails_only_its_own_call(
 
 
 @pytest.mark.parametrize("sync_fails", [False, True])
-def test_a_read_during_a_sync_answers_only_with_what_reached_the_disk(
+def test_reads_go_on_during_a_sync_and_a_failed_sync_is_taken_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sync_fails: bool
 ) -> None:
     with TinyDBStore(tmp_path / "db.json", compaction="off") as store:
@@ -373,24 +373,20 @@ def test_a_read_during_a_sync_answers_only_with_what_reached_the_disk(
         writer = threading.Thread(target=create)
         writer.start()
         assert syncing.wait(10)
-        reader = threading.Thread(target=lambda: outcomes.update(read=store.get_request("default", 2)))
-        reader.start()
-        reader.join(0.3)
-        assert reader.is_alive()  # R-2 is in memory, not yet on disk: the answer waits for the sync
+        assert store.get_request("default", 1) is not None  # not held up behind the sync
+        assert "create" not in outcomes  # the write is not acknowledged before its sync
         release.set()
         writer.join(10)
-        reader.join(10)
         monkeypatch.undo()
 
         if sync_fails:
             assert isinstance(outcomes["create"], StorageError)
-            assert outcomes["read"] is None  # read again once the failed write was taken back
-            assert _numbers(store) == [1]
+            assert store.get_request("default", 2) is None  # the state no longer holds it
+            assert store.create_request(request())[0].number == 2
         else:
             assert outcomes["create"] == 2
-            assert outcomes["read"] is not None
     with TinyDBStore(tmp_path / "db.json", compaction="off") as store:
-        assert _numbers(store) == ([1] if sync_fails else [1, 2])
+        assert _numbers(store) == [1, 2]
 
 
 def test_failed_append_stores_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
