@@ -31,6 +31,7 @@ import bisect
 import contextlib
 import copy
 import fcntl
+import functools
 import gc
 import json
 import logging
@@ -112,6 +113,13 @@ def _micros(value: datetime | str) -> int:
     if when.tzinfo is None or when.utcoffset() is None:
         raise ValueError("datetimes must be timezone-aware")
     return (when - _EPOCH) // _MICROSECOND
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _micros_of_text(value: str) -> int:
+    """:func:`_micros` of an ISO string, remembered: the outbox lease compares every due item's
+    ``created_at`` on each call, under the store's lock."""
+    return _micros(value)
 
 
 def _is_open(doc: Doc) -> bool:
@@ -1523,7 +1531,7 @@ class TinyDBStore:
         def plan(state: _State) -> tuple[list[Op], list[Doc]]:
             table, seq = state.tables["outbox"], state.seq["outbox"]
             held: list[Doc] = []
-            heads: dict[str, tuple[int, int, Doc]] = {}
+            heads: dict[str, tuple[int, int, int, Doc]] = {}
             busy: set[str] = set()
             for due, _, key in state.pending:
                 doc = table[(key,)]
@@ -1534,14 +1542,14 @@ class TinyDBStore:
                     if doc.get("lease"):
                         busy.add(lane)
                 else:
-                    order = (_micros(doc["created_at"]), seq[(key,)])
+                    order = (_micros_of_text(doc["created_at"]), seq[(key,)])
                     head = heads.get(lane)
                     if head is None or order < head[:2]:
-                        heads[lane] = (*order, doc)
+                        heads[lane] = (*order, due, doc)
             if held:  # a repeated call after a lost answer: what the token holds, not more
                 return [], held
             free = [
-                (1 if h[2]["message"]["kind"] in BULK_KINDS else 0, _micros(h[2]["next_attempt_at"]), h[1], h[2])
+                (1 if h[3]["message"]["kind"] in BULK_KINDS else 0, h[2], h[1], h[3])
                 for lane, h in heads.items()
                 if lane not in busy
             ]
