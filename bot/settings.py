@@ -102,7 +102,7 @@ class Settings(BaseSettings):
         "or everyone. Team and team-link figures are visible to everyone.",
     )
     delivery_concurrency: int = Field(
-        default=32,
+        default=64,
         ge=1,
         le=256,
         description="How many outbox messages one process sends at once (each conversation's messages "

@@ -119,7 +119,8 @@ class PostgresStore:
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 16, auto_upgrade: bool = True) -> None:
         """Open a pool of up to ``max_size`` connections: ``serve`` runs up to 16 acks, 32 commands
-        and 32 sends at once, each holding a connection for a statement or a short transaction."""
+        and 64 sends at once, each holding a connection for a statement or a short transaction
+        (most of a send is the chat platform's answer, with no connection held)."""
         self.url = url
         if auto_upgrade:
             applied = upgrade(url)
