@@ -362,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.15, help="seconds every fake Web API call takes")
     parser.add_argument("--configs", default="tinydb,pg1,pg2")
     parser.add_argument("--digests", action="store_true", help="queue 105 digests at once mid-run")
-    parser.add_argument("--concurrency", type=int, default=32, help="DELIVERY_CONCURRENCY of each replica")
+    parser.add_argument("--concurrency", type=int, default=64, help="DELIVERY_CONCURRENCY of each replica")
     parser.add_argument("--clients", type=int, default=8, help="client threads sending commands")
     parser.add_argument("--drain", type=float, default=60.0, help="seconds to wait for the outbox to drain")
     parser.add_argument("--url", default=DEFAULT_URL)

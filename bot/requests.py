@@ -644,6 +644,11 @@ def create_request(
         events=[Event(kind=EventKind.CREATED, at=now, actor_id=requester.id, to_id=provider.id, due_at=due_at)],
     )
     sent: list[Message] = []
+    # Draw the cards once before the store call, so the directory already holds everyone they
+    # name: the store calls ``build`` while it holds the workspace's numbering lock (PostgreSQL:
+    # the counter row), and a read of the store from there needs a second pooled connection
+    # while every other creator holds one, waiting for that lock.
+    cards.on_created(draft, directory)
 
     def build(numbered: Request) -> list[OutboxItem]:
         sent[:] = cards.on_created(numbered, directory)

@@ -102,11 +102,18 @@ class Settings(BaseSettings):
         "or everyone. Team and team-link figures are visible to everyone.",
     )
     delivery_concurrency: int = Field(
-        default=32,
+        default=64,
         ge=1,
         le=256,
         description="How many outbox messages one process sends at once (each conversation's messages "
         "still go one at a time, in order).",
+    )
+    work_concurrency: int = Field(
+        default=32,
+        ge=1,
+        le=256,
+        description="How many acknowledged commands and clicks one process runs at once (mostly waiting on "
+        "the chat platform's answers; each person's still run one at a time, in the order they came).",
     )
     delivery_rate_limits: bool = Field(
         default=True,

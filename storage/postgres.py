@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime
 from importlib import resources
@@ -117,8 +118,13 @@ def _dump(model: Any) -> Jsonb:
 class PostgresStore:
     """The :class:`bot.ports.Store` on PostgreSQL (psycopg 3 with a connection pool)."""
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8, auto_upgrade: bool = True) -> None:
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 16, auto_upgrade: bool = True) -> None:
+        """Open a pool of up to ``max_size`` connections: ``serve`` runs up to 16 acks, 32 commands
+        and 64 sends at once, each holding a connection for a statement or a short transaction
+        (most of a send is the chat platform's answer, with no connection held)."""
         self.url = url
+        self._numbering = threading.Lock()
+        """Held by the one thread of this process that creates a request (see :meth:`create_request`)."""
         if auto_upgrade:
             applied = upgrade(url)
             if applied:
@@ -378,16 +384,23 @@ class PostgresStore:
             ).fetchone()
             assert row is not None
             numbered = request.model_copy(deep=True, update={"number": int(row[0]), "version": 0})
-            self._write_request(conn, numbered, insert=True)
-            self._insert_outbox(conn, build_outbox(numbered) if build_outbox else ())
-            if idempotency_key is not None:
-                conn.execute(
-                    "UPDATE idempotency SET ref = %s WHERE workspace = %s AND key = %s",
-                    (str(numbered.number), workspace, idempotency_key),
-                )
+            outbox = build_outbox(numbered) if build_outbox else ()
+            with conn.pipeline():  # one round trip while the counter row is locked, not three
+                self._write_request(conn, numbered, insert=True)
+                self._insert_outbox(conn, outbox)
+                if idempotency_key is not None:
+                    conn.execute(
+                        "UPDATE idempotency SET ref = %s WHERE workspace = %s AND key = %s",
+                        (str(numbered.number), workspace, idempotency_key),
+                    )
             return numbered.model_copy(deep=True), True
 
-        result: tuple[Request, bool] = self._run(work, idempotent=idempotency_key is not None)
+        # Creators wait for the workspace's counter row one at a time (it stays locked until
+        # COMMIT); without this, every creating thread held a pooled connection while waiting
+        # there, and sends and acks waited for the pool (py-spy at 100 commands/s). Other
+        # processes still queue on the row itself.
+        with self._numbering:
+            result: tuple[Request, bool] = self._run(work, idempotent=idempotency_key is not None)
         return result
 
     def update_request(

@@ -71,6 +71,41 @@ def test_create_numbers_requests_and_queues_provider_and_requester_cards(org_sto
     assert first.reply.startswith("Sent R-1 to Bob")
 
 
+class _NoReadsWhileNumbering:
+    """A store that fails any read made from inside ``create_request``'s ``build_outbox``: on
+    PostgreSQL that read needs a second pooled connection while the numbering lock is held."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.building = False
+
+    def __getattr__(self, name: str) -> object:
+        method = getattr(self._store, name)
+
+        def call(*args: object, **kwargs: object) -> object:
+            assert not self.building, f"store.{name} was called while the request number was held"
+            return method(*args, **kwargs)
+
+        return call
+
+    def create_request(self, request, *, build_outbox=None, idempotency_key=None):  # type: ignore[no-untyped-def]
+        def build(numbered):  # type: ignore[no-untyped-def]
+            self.building = True
+            try:
+                return build_outbox(numbered)
+            finally:
+                self.building = False
+
+        return self._store.create_request(request, build_outbox=build, idempotency_key=idempotency_key)
+
+
+def test_create_reads_nobody_while_the_request_number_is_held(org_store: Store) -> None:
+    store = _NoReadsWhileNumbering(org_store)
+    outcome = _create(store)  # type: ignore[arg-type]
+    assert {m.kind for m in outcome.messages} == {"provider_card", "requester_card"}
+    assert outcome.request.ref == "R-1"
+
+
 def test_create_refuses_self_bots_and_past_due_dates(org_store: Store) -> None:
     with pytest.raises(InvalidCommand, match="yourself"):
         _create(org_store, provider="alice")

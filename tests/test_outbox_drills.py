@@ -1,6 +1,6 @@
 """Fault drills for the durable outbox, in process (a hand-moved clock) and as a real
 ``servechain serve`` killed with SIGKILL while Slack is down, all with concurrent delivery on:
-the in-process harness and the real process send ``DELIVERY_CONCURRENCY`` (default 32) at
+the in-process harness and the real process send ``DELIVERY_CONCURRENCY`` (default 64) at
 once, and the drills that call ``deliver_due`` themselves run one at a time and 16 at a time.
 
 What every drill checks once the platform is back: each queued message arrived exactly once

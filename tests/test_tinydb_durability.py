@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 import tinydb
 
-from bot.errors import StorageError
+from bot.errors import Conflict, StorageError
 from bot.models import CardRef, Status
 from storage import _journal as files
 from storage.tinydb_store import TinyDBStore
@@ -228,6 +229,164 @@ def test_every_acknowledged_write_is_one_fsynced_append(tmp_path: Path, monkeypa
 
         assert len(synced) == 2
         assert journal.read_bytes()[before:].count(b"\n") == 2
+
+
+def _blocked_first_sync(
+    monkeypatch: pytest.MonkeyPatch, store: TinyDBStore, waiting: int
+) -> tuple[list[int], threading.Event]:
+    """Make the first sync wait until ``waiting`` more writes are queued behind it; the list
+    records every sync."""
+    real_sync = files.sync_data
+    synced: list[int] = []
+    first = threading.Event()
+
+    def slow_sync(fd: int) -> None:
+        if not first.is_set():
+            first.set()
+            for _ in range(400):  # at most 2 s
+                if len(getattr(store, "_queue", ())) >= waiting:
+                    break
+                threading.Event().wait(0.005)
+        synced.append(fd)
+        real_sync(fd)
+
+    monkeypatch.setattr(files, "sync_data", slow_sync)
+    return synced, first
+
+
+def test_writes_waiting_for_a_sync_share_the_next_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "db.json"
+    with TinyDBStore(path, compaction="off") as store:
+        journal = Path(store.path + ".journal")
+        before = journal.read_bytes().count(b"\n")
+        synced, first = _blocked_first_sync(monkeypatch, store, waiting=19)
+        numbers: list[int] = []
+
+        def create() -> None:
+            numbers.append(store.create_request(request())[0].number)
+
+        threads = [threading.Thread(target=create) for _ in range(20)]
+        threads[0].start()
+        assert first.wait(10)
+        for thread in threads[1:]:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+
+        assert sorted(numbers) == list(range(1, 21))
+        assert len(synced) == 2  # the first write's sync, then one for the 19 queued behind it
+        assert journal.read_bytes().count(b"\n") - before == 20  # still one line per write
+    with TinyDBStore(path, compaction="off") as store:
+        assert _numbers(store) == list(range(1, 21))
+
+
+def test_a_write_returns_only_once_its_line_is_synced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with TinyDBStore(tmp_path / "db.json", compaction="off") as store:
+        synced: list[int] = []
+        returned: list[int] = []
+        release = threading.Event()
+        real_sync = files.sync_data
+
+        def held_sync(fd: int) -> None:
+            assert release.wait(10)
+            synced.append(fd)
+            real_sync(fd)
+
+        monkeypatch.setattr(files, "sync_data", held_sync)
+        threads = [
+            threading.Thread(target=lambda: returned.append(store.create_request(request())[0].number))
+            for _ in range(5)
+        ]
+        for thread in threads:
+            thread.start()
+        threading.Event().wait(0.2)
+        assert returned == []
+        release.set()
+        for thread in threads:
+            thread.join(10)
+        assert sorted(returned) == [1, 2, 3, 4, 5]
+
+
+def test_a_refused_write_in_a_shared_sync_fails_only_its_own_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with TinyDBStore(tmp_path / "db.json", compaction="off") as store:
+        stored, _ = store.create_request(request())
+        synced, first = _blocked_first_sync(monkeypatch, store, waiting=3)
+        outcomes: dict[str, object] = {}
+
+        def run(name: str, job: object) -> None:
+            try:
+                outcomes[name] = job()  # type: ignore[operator]
+            except Exception as error:
+                outcomes[name] = error
+
+        jobs = {
+            "first": lambda: store.claim("default", "first", at=NOW),
+            "claim": lambda: store.claim("default", "k", at=NOW),
+            "again": lambda: store.claim("default", "k", at=NOW),
+            "a": lambda: store.update_request(stored.model_copy(update={"text": "a"}))[0].text,
+            "b": lambda: store.update_request(stored.model_copy(update={"text": "b"}))[0].text,
+        }
+        threads = {name: threading.Thread(target=run, args=(name, job)) for name, job in jobs.items()}
+        threads["first"].start()
+        assert first.wait(10)
+        for name in ("claim", "again", "a", "b"):
+            threads[name].start()
+        for thread in threads.values():
+            thread.join(30)
+
+        assert outcomes["first"] is True
+        assert len(synced) == 2  # the four queued writes shared one sync
+        assert sorted([outcomes["claim"], outcomes["again"]]) == [False, True]  # claimed once
+        updates = [outcomes["a"], outcomes["b"]]
+        assert sum(isinstance(outcome, Conflict) for outcome in updates) == 1  # the second saw the first's version
+        winner = next(outcome for outcome in updates if isinstance(outcome, str))
+        assert store.get_request("default", stored.number).text == winner
+
+
+@pytest.mark.parametrize("sync_fails", [False, True])
+def test_reads_go_on_during_a_sync_and_a_failed_sync_is_taken_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sync_fails: bool
+) -> None:
+    with TinyDBStore(tmp_path / "db.json", compaction="off") as store:
+        store.create_request(request())
+        syncing, release = threading.Event(), threading.Event()
+        real_sync = files.sync_data
+
+        def held_sync(fd: int) -> None:
+            syncing.set()
+            assert release.wait(10)
+            if sync_fails:
+                raise OSError(errno.EIO, "I/O error")
+            real_sync(fd)
+
+        monkeypatch.setattr(files, "sync_data", held_sync)
+        outcomes: dict[str, object] = {}
+
+        def create() -> None:
+            try:
+                outcomes["create"] = store.create_request(request())[0].number
+            except StorageError as error:
+                outcomes["create"] = error
+
+        writer = threading.Thread(target=create)
+        writer.start()
+        assert syncing.wait(10)
+        assert store.get_request("default", 1) is not None  # not held up behind the sync
+        assert "create" not in outcomes  # the write is not acknowledged before its sync
+        release.set()
+        writer.join(10)
+        monkeypatch.undo()
+
+        if sync_fails:
+            assert isinstance(outcomes["create"], StorageError)
+            assert store.get_request("default", 2) is None  # the state no longer holds it
+            assert store.create_request(request())[0].number == 2
+        else:
+            assert outcomes["create"] == 2
+    with TinyDBStore(tmp_path / "db.json", compaction="off") as store:
+        assert _numbers(store) == [1, 2]
 
 
 def test_failed_append_stores_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -39,17 +39,27 @@ log = logging.getLogger(__name__)
 
 class BackgroundWork:
     """A thread pool of its own for everything after the ack, so acks never queue behind
-    storage or Web API work in Bolt's executor; ``wait_idle`` lets tests and shutdown drain it."""
+    storage or Web API work in Bolt's executor; ``wait_idle`` lets tests and shutdown drain it.
 
-    def __init__(self, workers: int = 4) -> None:
+    Most of a job's time is spent waiting on the network (the ``response_url`` answer, App Home
+    publishes: 100-300 ms each against the real Web API) with the GIL released, so the pool is
+    wide (``workers``, the ``WORK_CONCURRENCY`` setting); four threads capped a process at about
+    25 commands a second. Jobs given the same ``lane`` (the person who typed or clicked) run one
+    at a time in the order they were submitted, so one person's commands and clicks are never
+    reordered by the width of the pool. Hand-written (a dict of queues over the executor) since
+    ``concurrent.futures`` has no keyed ordering.
+    """
+
+    def __init__(self, workers: int = 32) -> None:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slack-work")
         self._pending = 0
         self._idle = threading.Condition()
+        self._lanes: dict[str, deque[Callable[[], None]]] = {}
+        """Lane -> jobs waiting behind the one of that lane now queued or running."""
 
-    def submit(self, job: Callable[[], object], *, what: str) -> None:
-        """Run ``job`` soon; an exception it lets through is logged, never lost silently."""
-        with self._idle:
-            self._pending += 1
+    def submit(self, job: Callable[[], object], *, what: str, lane: str | None = None) -> None:
+        """Run ``job`` soon (after the earlier jobs of ``lane``, if given); an exception it lets
+        through is logged, never lost silently."""
 
         def run() -> None:
             try:
@@ -57,11 +67,34 @@ class BackgroundWork:
             except Exception:
                 log.exception("background job failed: %s", what)
             finally:
-                with self._idle:
-                    self._pending -= 1
-                    self._idle.notify_all()
+                self._done(lane)
 
+        with self._idle:
+            self._pending += 1
+            if lane is not None:
+                waiting = self._lanes.get(lane)
+                if waiting is not None:  # the lane is busy: run after the jobs ahead of it
+                    waiting.append(run)
+                    return
+                self._lanes[lane] = deque()
         self._pool.submit(run)
+
+    def _done(self, lane: str | None) -> None:
+        following: Callable[[], None] | None = None
+        with self._idle:
+            self._pending -= 1
+            if lane is not None:
+                waiting = self._lanes[lane]
+                if waiting:
+                    following = waiting.popleft()
+                else:
+                    del self._lanes[lane]
+            self._idle.notify_all()
+        if following is not None:
+            try:
+                self._pool.submit(following)
+            except RuntimeError:  # shutting down: finish the lane here rather than drop it
+                following()
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until every submitted job has finished; False on timeout."""
@@ -70,7 +103,16 @@ class BackgroundWork:
 
     def close(self) -> None:
         """Finish queued jobs and stop the threads."""
+        with self._idle:  # jobs waiting in a lane are submitted only as the one ahead ends
+            self._idle.wait_for(lambda: self._pending == 0)
         self._pool.shutdown(wait=True)
+
+
+def actor_of(body: dict[str, Any]) -> str | None:
+    """The Slack user who typed a command (``user_id``) or clicked (``user.id``): their work's lane."""
+    user = body.get("user")
+    found = body.get("user_id") or (user.get("id") if isinstance(user, dict) else None)
+    return str(found) if found else None
 
 
 class RecentKeys:
@@ -153,13 +195,15 @@ class SlackDeps:
                 self.work.submit(lambda: replier.say(text), what=f"telling that {doing} failed")
             return
         runner = self.inbox
+        lane = actor_of(body)
         if item is not None:
-            self.work.submit(lambda: runner.run(item), what=doing)
+            self.work.submit(lambda: runner.run(item), what=doing, lane=lane)
         else:  # taken before, by another replica: answer it as the repeat it is
             workspace = self.workspace
             self.work.submit(
                 lambda: runner.repeat(workspace=workspace, key=key, platform="slack", kind=kind, payload=body),
                 what=f"{doing} (again)",
+                lane=lane,
             )
         ack()
 

@@ -117,7 +117,7 @@ class SlackFrontEnd:
     ) -> None:
         token, secret, url = checked_settings(settings, socket=socket)
         workspace = settings.servechain_workspace
-        self.work = BackgroundWork()
+        self.work = BackgroundWork(settings.work_concurrency)
         self.deps = SlackDeps(
             store=store,
             workspace=workspace,
