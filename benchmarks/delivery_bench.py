@@ -98,6 +98,7 @@ def serve_fake(users: list[tuple[str, str]], latency: float, pipe: Connection, s
             fake.add_user(user_id, name, email=f"{user_id.lower()}@example.com")
         pipe.send(fake.url)
         stop.wait()
+        pipe.send(len([c for c in fake.calls("views.publish") if c.status == 200]))
         posts = []
         for call in fake.calls("chat.postMessage"):
             if call.status != 200 or not call.answer.get("ok"):
@@ -119,6 +120,8 @@ class FakeSlack:
         self._process = context.Process(target=serve_fake, args=(users, latency, child, self._stop), daemon=True)
         self._process.start()
         self.url: str = self._pipe.recv()
+        self.home_publishes = 0
+        """How many ``views.publish`` calls Slack took (known once stopped)."""
 
     def response_url(self, name: str) -> str:
         return self.url.replace("/api/", f"/response/{name}")
@@ -126,6 +129,7 @@ class FakeSlack:
     def stop(self) -> list[tuple[float, str, str, str]]:
         """Stop it; every posted message as ``(answered at, channel, outbox key, params JSON)``."""
         self._stop.set()
+        self.home_publishes = int(self._pipe.recv()) if self._pipe.poll(60) else 0
         posts: list[tuple[float, str, str, str]] = self._pipe.recv() if self._pipe.poll(60) else []
         self._process.join(10)
         return posts
@@ -291,13 +295,15 @@ def open_store(db: str) -> Store:
     return TinyDBStore(Path(db))
 
 
-def prepare(db: str, teams: bool) -> None:
+def prepare(db: str, teams: bool, homes: bool) -> None:
     store = open_store(db)
     try:
         reset = getattr(store, "reset", None)
         if callable(reset):
             reset()
         store.save_org(org(teams))
+        for i in range(PEOPLE if homes else 0):  # as if each had opened the App Home once
+            store.put_doc("slack_home_seen", WORKSPACE, slack_id(i), {"seen": True})
     finally:
         store.close()
 
@@ -348,6 +354,7 @@ class Result:
     teams: Side | None
     drained_s: float
     left_pending: int
+    home_publishes: int
     cpu: tuple[float, float, float]
     store_ops: dict[str, tuple[float, float]]
 
@@ -439,7 +446,7 @@ def is_teams(n: int, share: float) -> bool:
 
 def run(name: str, db: str, replicas_count: int, args: argparse.Namespace, folder: Path, run_no: int) -> Result:
     with_teams = args.teams_share > 0
-    prepare(db, with_teams)
+    prepare(db, with_teams, args.homes)
     users = [(slack_id(i), f"User {i}") for i in range(PEOPLE)]
     fake = FakeSlack(users, args.latency)
     teams = FakeTeams(args.latency) if with_teams else None
@@ -546,7 +553,7 @@ def run(name: str, db: str, replicas_count: int, args: argparse.Namespace, folde
         out_of_order=order_problems(posts),
     )
     on_teams = teams_side(teams_posts, teams_sent_at, teams_plan, teams_ack_ms) if teams else None
-    return Result(name, slack, on_teams, drained_s, left_pending, cpu, store_ops)
+    return Result(name, slack, on_teams, drained_s, left_pending, fake.home_publishes, cpu, store_ops)
 
 
 def side_line(name: str, side: Side, result: Result) -> str:
@@ -569,6 +576,7 @@ def report(result: Result, args: argparse.Namespace) -> None:
         drained = f"drained at {result.drained_s:.1f}s"
     print(
         f"{result.name:<8} {args.rate:>5.0f}/s x {args.seconds:.0f}s  {drained}  "
+        f"{f'App Homes published {result.home_publishes}  ' if args.homes else ''}"
         f"machine busy {share:.0%}, replicas {replica_cpu:.1f} CPU-s, PostgreSQL {pg_cpu:.1f} CPU-s",
         flush=True,
     )
@@ -619,6 +627,11 @@ def main(argv: list[str] | None = None) -> int:
         help="share of the commands (0..1) sent as authenticated Teams messages, whose cards go to a fake "
         "Bot Framework connector with the same latency",
     )
+    parser.add_argument(
+        "--homes",
+        action="store_true",
+        help="every Slack person has opened the App Home, so each change refreshes theirs (views.publish)",
+    )
     parser.add_argument("--teams-people", type=int, default=TEAMS_PEOPLE, help="Teams people (with --teams-share)")
     args = parser.parse_args(argv)
     PEOPLE = args.people  # script-wide settings, read by the helpers above
@@ -630,6 +643,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.latency * 1000:.0f} ms, {PEOPLE} people, DELIVERY_CONCURRENCY={args.concurrency}"
         f"{', 105 digests mid-run' if args.digests else ''}"
         f"{f', {args.teams_share:.0%} of commands through Teams' if args.teams_share else ''}"
+        f"{', App Homes opened' if args.homes else ''}"
         " (all processes share this machine's cores)",
         flush=True,
     )
