@@ -284,8 +284,9 @@ class HomeRefresher:
                     booked = self.limiter.reserve(
                         platform="slack", scope=self.homes.workspace, conversation=self.publish_key, op="publish"
                     )
-                    if booked > self.limiter.horizon:  # every publish of the workspace waits as long
-                        chosen.due = now + booked
+                    if booked > self.limiter.horizon:  # the workspace's budget: every home waits as long
+                        for waiting in self._pending.values():
+                            waiting.due = max(waiting.due, now + booked)
                         return booked
                 else:
                     booked = 0.0
