@@ -208,7 +208,8 @@ class HomeRefresher:
     wait while ``busy()`` (people's commands and clicks are being handled) for up to
     :data:`MAX_DEFER`, and every publish is booked with the shared ``limiter`` (a ``Retry-After``
     pauses publishing). :meth:`run_due` does one round on the clocks it was given, so tests drive
-    it on a simulated clock; :meth:`request` starts the thread that calls it on first use."""
+    it on a simulated clock (``background=False``); otherwise the first request starts the thread
+    that calls it."""
 
     def __init__(
         self,
@@ -220,8 +221,11 @@ class HomeRefresher:
         max_defer: float = MAX_DEFER,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        background: bool = True,
     ) -> None:
         self.homes = homes
+        self.background = background
+        """Publish on a thread of its own; False leaves it to whoever calls :meth:`run_due`."""
         self.clock = clock
         self.limiter = limiter
         self.busy = busy
@@ -264,7 +268,7 @@ class HomeRefresher:
                 pending.client, pending.person = client, person
                 pending.opened = pending.opened or opened
             self._changed.notify_all()
-            if self._thread is None:
+            if self._thread is None and self.background:
                 self._thread = threading.Thread(target=self._run, name="slack-home", daemon=True)
                 self._thread.start()
 

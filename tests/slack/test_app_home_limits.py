@@ -78,6 +78,7 @@ def refresher(homes: RecordingHomes, clock: SimClock, **kwargs: Any) -> HomeRefr
         limiter=limiter,
         monotonic=clock,
         sleep=clock.sleep,
+        background=False,
         **kwargs,
     )
 
