@@ -345,6 +345,8 @@ class Side:
     lost: int
     duplicated: int
     out_of_order: int
+    refused: int = 0
+    """Commands not taken, the sender told so (not counted as sent, nor lost)."""
 
 
 @dataclass
@@ -460,6 +462,8 @@ def run(name: str, db: str, replicas_count: int, args: argparse.Namespace, folde
     teams_plan: dict[int, tuple[int, int]] = {}
     ack_ms: list[float] = []
     teams_ack_ms: list[float] = []
+    refused = {"slack": 0, "teams": 0}
+    """Commands the replica did not take (an error answer, or a message saying nothing was done)."""
     lock = threading.Lock()
     total = int(args.rate * args.seconds)
     try:
@@ -494,9 +498,15 @@ def run(name: str, db: str, replicas_count: int, args: argparse.Namespace, folde
                     with lock:
                         teams_plan[n] = (requester, provider)
                     at = time.time()
-                    elapsed = teams_clients[n % len(teams_clients)].say(
-                        requester, f"request @tuser{provider} teams item {n} by friday"
-                    )
+                    teams_client = teams_clients[n % len(teams_clients)]
+                    try:
+                        elapsed = teams_client.say(requester, f"request @tuser{provider} teams item {n} by friday")
+                    except (RuntimeError, OSError) as error:
+                        print(f"  [{name}] Teams message {n}: {error}", flush=True)
+                        with lock:
+                            refused["teams"] += 1
+                        teams_client.connection.close()
+                        continue
                     with lock:
                         teams_sent_at[n] = at
                         teams_ack_ms.append(elapsed * 1000)
@@ -506,10 +516,21 @@ def run(name: str, db: str, replicas_count: int, args: argparse.Namespace, folde
                     provider = (provider + 1) % PEOPLE
                 text = f"<@{slack_id(provider)}|user> delivery item {n} by friday"
                 at = time.time()
-                elapsed = clients[n % len(clients)].command(run_no * 10**5 + n, text=text)
+                client = clients[n % len(clients)]
+                try:
+                    elapsed = client.command(run_no * 10**5 + n, text=text)
+                except (RuntimeError, OSError) as error:  # e.g. Bolt's 404 when the ack took over 3 s
+                    print(f"  [{name}] command {n}: {error}", flush=True)
+                    with lock:
+                        refused["slack"] += 1
+                    client.connection.close()
+                    continue
                 with lock:
-                    sent_at[n] = at
                     ack_ms.append(elapsed * 1000)
+                    if client.last_body:  # the person was told nothing was done: refused, not lost
+                        refused["slack"] += 1
+                    else:
+                        sent_at[n] = at
 
         threads = [threading.Thread(target=sender) for _ in range(args.clients)]
         for thread in threads:
@@ -552,7 +573,10 @@ def run(name: str, db: str, replicas_count: int, args: argparse.Namespace, folde
         duplicated=sum(count - 1 for key, count in per_key.items() if key and count > 1),
         out_of_order=order_problems(posts),
     )
+    slack.refused = refused["slack"]
     on_teams = teams_side(teams_posts, teams_sent_at, teams_plan, teams_ack_ms) if teams else None
+    if on_teams is not None:
+        on_teams.refused = refused["teams"]
     return Result(name, slack, on_teams, drained_s, left_pending, fake.home_publishes, cpu, store_ops)
 
 
@@ -565,6 +589,7 @@ def side_line(name: str, side: Side, result: Result) -> str:
     return (
         f"{name:<14} sent {side.sent:>5}  ack p50/p99 {ack}  card p50/p99 {card}  {missing}  "
         f"duplicated {side.duplicated}  out of order {side.out_of_order}"
+        f"{f'  refused {side.refused}' if side.refused else ''}"
     )
 
 

@@ -318,6 +318,7 @@ class Client:
         self.port = port
         self.fake = fake
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.last_body = b""
 
     def command(self, n: int, text: str | None = None) -> float:
         """Send one command; seconds until its ack."""
@@ -343,7 +344,8 @@ class Client:
         started = time.perf_counter()
         self.connection.request("POST", "/slack/events", body=body, headers=headers)
         response = self.connection.getresponse()
-        response.read()
+        self.last_body = response.read()
+        """The ack's body: empty when the command was taken, a message for the person when not."""
         elapsed = time.perf_counter() - started
         if response.status != 200:
             raise RuntimeError(f"ack failed with HTTP {response.status}")
