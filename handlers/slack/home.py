@@ -280,23 +280,18 @@ class HomeRefresher:
             with self._changed:
                 if self._closed:
                     return None
-                now = self.monotonic()
-                chosen, wait = self._next(now)
+                chosen, wait = self._next(self.monotonic())
                 if chosen is None:
                     return wait
-                if self.limiter is not None:
-                    booked = self.limiter.reserve(
-                        platform="slack", scope=self.homes.workspace, conversation=self.publish_key, op="publish"
-                    )
-                    if booked > self.limiter.horizon:  # the workspace's budget: every home waits as long
-                        for waiting in self._pending.values():
-                            waiting.due = max(waiting.due, now + booked)
-                        return booked
-                else:
-                    booked = 0.0
                 del self._pending[chosen.user_id]
                 self._publishing = chosen.user_id
             try:
+                if not chosen.opened and not self.homes.has_opened(chosen.user_id):
+                    continue  # never opened: they see it fresh when they do (and no budget is spent)
+                booked = self._book()
+                if self.limiter is not None and booked > self.limiter.horizon:
+                    self._again(chosen, self.monotonic() + booked, everyone=True)
+                    return booked
                 if booked > 0:
                     self.sleep(booked)
                 self._publish(chosen)
@@ -304,6 +299,14 @@ class HomeRefresher:
                 with self._changed:
                     self._publishing = None
                     self._changed.notify_all()
+
+    def _book(self) -> float:
+        """Seconds until a publish may go (booked for then when within the limiter's horizon)."""
+        if self.limiter is None:
+            return 0.0
+        return self.limiter.reserve(
+            platform="slack", scope=self.homes.workspace, conversation=self.publish_key, op="publish"
+        )
 
     def _next(self, now: float) -> tuple[_Pending | None, float | None]:
         """The home to publish now (opened first, then the longest waiting), or how long until one may go."""
@@ -316,8 +319,6 @@ class HomeRefresher:
         return chosen, 0.0
 
     def _publish(self, pending: _Pending) -> None:
-        if not pending.opened and not self.homes.has_opened(pending.user_id):
-            return
         try:
             self.homes.publish(pending.client, pending.person, pending.user_id, self.clock())
         except SlackApiError as error:
@@ -332,9 +333,13 @@ class HomeRefresher:
         except Exception:  # a stale home is not worth failing anything over
             log.warning("could not publish the App Home of %s", pending.person.handle, exc_info=True)
 
-    def _again(self, pending: _Pending, due: float) -> None:
-        """Put a home that could not go back in the queue (merged with any newer request)."""
+    def _again(self, pending: _Pending, due: float, *, everyone: bool = False) -> None:
+        """Put a home that could not go back in the queue (merged with any newer request); with
+        ``everyone`` every queued home waits until ``due`` too (the workspace's budget is spent)."""
         with self._changed:
+            if everyone:
+                for waiting in self._pending.values():
+                    waiting.due = max(waiting.due, due)
             newer = self._pending.get(pending.user_id)
             if newer is None:
                 pending.due = due

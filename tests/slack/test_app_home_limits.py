@@ -212,6 +212,20 @@ def test_refreshes_skip_people_who_never_opened_their_home() -> None:
     assert [user for _at, user, _state in homes.published] == ["U0001"]
 
 
+def test_refreshes_for_people_who_never_opened_their_home_spend_none_of_the_publish_budget() -> None:
+    clock = SimClock()
+    homes = RecordingHomes(clock, seen={"U0999"})
+    homes_refresher = refresher(homes, clock)
+    started = clock.now
+
+    homes_refresher.refresh(object(), [person(n) for n in range(150)], TEAM)  # type: ignore[arg-type]
+    drain(homes_refresher, clock)
+    homes_refresher.refresh(object(), [person(999)], TEAM)  # type: ignore[arg-type]
+    drain(homes_refresher, clock)
+
+    assert homes.published == [(started, "U0999", 0)], "published at once: nothing was booked for the others"
+
+
 # --- the real app against the fake Web API ----------------------------------------------------
 
 
