@@ -366,12 +366,6 @@ class HomeRefresher:
 
     # ------------------------------------------------------------------ lifecycle
 
-    @property
-    def waiting(self) -> int:
-        """Homes queued or being published."""
-        with self._changed:
-            return len(self._pending) + (self._publishing is not None)
-
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until nothing is being published and nothing is due (homes waiting for a rate
         limit or a Retry-After wait on); False on timeout."""
