@@ -4,28 +4,32 @@ For each configuration (embedded store; PostgreSQL with one and with two replica
 loaded, real ``servechain serve`` processes start against a loopback fake Slack Web API (in a
 process of its own) whose every call takes ``--latency`` seconds, and signed ``/request``
 commands go out at a fixed ``--rate`` for ``--seconds`` (round robin over the replicas). With
-``--digests``, 105 weekly digests for 105 managers are queued at once in the middle of the run.
-
-With ``--teams-share S`` (0..1), that share of the commands are Teams messages instead
-(``request @tuserN ...`` from one Teams person to another, ``--teams-people`` of them), posted
-as Bot Framework Activities to ``/api/messages`` with a token the replicas check against a
-loopback OpenID/JWKS fake (``benchmarks/bench_serve.py``), and the cards go to a fake Bot
-Connector (``tests/fakes/bot_connector.py``, also in a process of its own) with the same
-latency. Teams figures are printed on a line of their own: ack (until ``/api/messages``
-answered, which for Teams includes the turn's reply), command-to-provider-card (until the fake
-connector answered the post of that request's card in the provider's chat), lost, duplicated
-(a request's card posted more than once in one chat) and order.
-Once the outbox has drained (or ``--drain`` seconds passed) it prints, per configuration:
+``--digests``, 105 weekly digests for 105 managers are queued at once in the middle of the run;
+with ``--homes`` every Slack person has opened the App Home, so each change refreshes theirs
+(``views.publish``, counted). Once the outbox has drained (or ``--drain`` seconds passed) it
+prints, per configuration and platform:
 
 - ack p50/p99 (until Bolt's HTTP answer);
 - command-to-provider-card p50/p99 (from sending the command to the fake answering the
   ``chat.postMessage`` of that request's provider card);
 - cards lost (no provider card by the end) and messages duplicated (one outbox key posted
-  twice);
+  twice); commands the replica refused (an error status, or an ack saying nothing was done)
+  are counted apart, neither sent nor lost;
 - the order check: in every DM, each kind of card appears in request-number order.
 
+With ``--teams-share S`` (0..1), that share of the commands are Teams messages instead
+(``request @tuserN ...`` from one Teams person to another, ``--teams-people`` of them), posted
+as Bot Framework Activities to ``/api/messages`` with a token the replicas check against a
+loopback OpenID/JWKS fake (``benchmarks/bench_serve.py``; a forged token must get 401 first),
+and the cards go to a fake Bot Connector (``tests/fakes/bot_connector.py``, also in a process of
+its own) with the same latency. Teams figures are printed on a line of their own: ack (until
+``/api/messages`` answered, which for Teams includes the turn's reply through the connector),
+command-to-provider-card (until the fake connector answered the post of that request's card in
+the provider's chat), lost, duplicated (a request's card posted more than once in one chat)
+and order.
+
     .venv/bin/python benchmarks/delivery_bench.py [--rate 20] [--seconds 20] [--latency 0.15]
-        [--configs tinydb,pg1,pg2] [--digests] [--concurrency 32] [--teams-share 0.3]
+        [--configs tinydb,pg1,pg2] [--digests] [--homes] [--concurrency 32] [--teams-share 0.3]
         [--url postgresql://postgres@127.0.0.1:5432/servechain_bench]
 
 Targets (issue 15, 150 ms latency, 60 s runs): 20/s -> card p99 < 1 s; 100/s -> card p99 < 2 s
