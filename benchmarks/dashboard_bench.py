@@ -65,6 +65,7 @@ async def _timed(client: Any, path: str, rounds: int) -> list[float]:
 async def _measure(url: str, rounds: int) -> dict[str, Any]:
     from aiohttp.test_utils import TestClient, TestServer
 
+    from bot.workhours import DEFAULT_HOURS
     from handlers.dashboard import LocalAs, local_app
     from handlers.dashboard.app import DASHBOARD_KEY, Dashboard
     from storage import open_store
@@ -74,7 +75,11 @@ async def _measure(url: str, rounds: int) -> dict[str, Any]:
         manager = store.find_person(digest_bench.WORKSPACE, handle=MANAGER)
         assert manager is not None, "the benchmark org has no team manager m0x0"
         app = local_app(
-            store=store, workspace=digest_bench.WORKSPACE, auth=LocalAs(manager), clock=lambda: digest_bench.NOW
+            store=store,
+            workspace=digest_bench.WORKSPACE,
+            auth=LocalAs(manager),
+            clock=lambda: digest_bench.NOW,
+            hours=DEFAULT_HOURS,
         )
         dashboard = app[DASHBOARD_KEY]
         assert isinstance(dashboard, Dashboard)

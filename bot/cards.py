@@ -7,13 +7,22 @@ nothing here knows any platform. Card keys let later messages update a card in p
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from bot.models import NEEDS, Action, ActionId, Event, EventKind, Fact, Message, MessageKind, Request, Status
+from bot.models import NEEDS, Action, ActionId, Event, EventKind, Fact, Message, MessageKind, Person, Request, Status
 from bot.people import Directory
 from bot.promises import agreed_dates, pending_proposal
 from bot.recovery import POOR_RATING, Recovery, recovery
-from bot.workhours import DEFAULT_HOURS, WorkingHours, working_time
+from bot.workhours import WorkingHours, working_time
+
+
+class AsOf(NamedTuple):
+    """When a card is drawn and the working hours (the deployment's) its overdue flag counts in:
+    a card drawn as of a moment flags an overdue request; one drawn without (a new request's) doesn't."""
+
+    now: datetime
+    hours: WorkingHours
 
 
 def when(moment: datetime | None, tz: str, *, zone_name: bool = False) -> str:
@@ -36,12 +45,13 @@ def working_span(span: timedelta) -> str:
     return f"{hours} working h {rest} min" if rest else f"{hours} working h"
 
 
-def overdue(request: Request, now: datetime | None, tz: str, hours: WorkingHours = DEFAULT_HOURS) -> str | None:
-    """``overdue by 3 working h`` for an open request past its due date (counted in the viewer's
-    working hours, ``tz``), else None."""
+def overdue(request: Request, now: datetime | None, viewer: Person | None, hours: WorkingHours) -> str | None:
+    """``overdue by 3 working h`` for an open request past its due date, else None: counted in the
+    viewer's working time (``hours`` in their zone, with their country's public holidays)."""
     if now is None or request.due_at is None or not request.status.is_open or now <= request.due_at:
         return None
-    return f"overdue by {working_span(working_time(request.due_at, now, tz=tz, hours=hours))}"
+    tz = viewer.tz if viewer else "UTC"
+    return f"overdue by {working_span(working_time(request.due_at, now, tz=tz, hours=hours.for_person(viewer)))}"
 
 
 def provider_card_key(request: Request, provider_id: str) -> str:
@@ -147,16 +157,15 @@ def history(request: Request, directory: Directory, tz: str) -> list[str]:
     return [f"{when(e.at, tz)} · {describe(e, directory, tz)}" for e in request.events]
 
 
-def _facts(
-    request: Request, directory: Directory, tz: str, now: datetime | None = None, hours: WorkingHours = DEFAULT_HOURS
-) -> list[Fact]:
+def _facts(request: Request, directory: Directory, viewer_id: str, as_of: AsOf | None) -> list[Fact]:
+    tz = _tz(directory, viewer_id)
     facts = [
         Fact(label="From", value=directory.name(request.requester_id)),
         Fact(label="To", value=directory.name(request.provider_id)),
         Fact(label="Status", value=request.status.label),
         Fact(label="Due", value=when(request.due_at, tz, zone_name=True)),
     ]
-    late = overdue(request, now, tz, hours)
+    late = overdue(request, as_of.now, directory.get(viewer_id), as_of.hours) if as_of is not None else None
     if late is not None:
         facts.append(Fact(label="Overdue", value=f"⚠️ {late}"))
     pending = pending_proposal(request)
@@ -329,11 +338,10 @@ def provider_card(
     request: Request,
     directory: Directory,
     provider_id: str | None = None,
-    now: datetime | None = None,
-    hours: WorkingHours = DEFAULT_HOURS,
+    as_of: AsOf | None = None,
 ) -> Message:
     """The provider's card: what is asked, by whom, the whole history, and what they can do
-    (rendered at ``now``, it flags an overdue request, counted in ``hours``)."""
+    (drawn ``as_of`` a moment, it flags an overdue request)."""
     provider_id = provider_id or request.provider_id
     tz = _tz(directory, provider_id)
     current = provider_id == request.provider_id
@@ -347,7 +355,7 @@ def provider_card(
         kind="provider_card",
         title=title,
         text=request.text,
-        facts=[*_facts(request, directory, tz, now, hours), *filter(None, [nudged_fact(request, directory, tz)])],
+        facts=[*_facts(request, directory, provider_id, as_of), *filter(None, [nudged_fact(request, directory, tz)])],
         history=history(request, directory, tz),
         actions=[*_progress_action(request), *provider_actions(request), *negotiation_actions(request, provider_id)]
         if current
@@ -358,11 +366,9 @@ def provider_card(
     )
 
 
-def requester_card(
-    request: Request, directory: Directory, now: datetime | None = None, hours: WorkingHours = DEFAULT_HOURS
-) -> Message:
-    """The requester's confirmation card; it tracks the status live (rendered at ``now``, it flags
-    an overdue request, counted in ``hours``)."""
+def requester_card(request: Request, directory: Directory, as_of: AsOf | None = None) -> Message:
+    """The requester's confirmation card; it tracks the status live (drawn ``as_of`` a moment, it
+    flags an overdue request)."""
     tz = _tz(directory, request.requester_id)
     return Message(
         key=_key(request, "requester_card", request.requester_id),
@@ -371,7 +377,7 @@ def requester_card(
         kind="requester_card",
         title=f"{request.ref} to {directory.name(request.provider_id)}: {_status_label(request)}",
         text=request.text,
-        facts=_facts(request, directory, tz, now, hours),
+        facts=_facts(request, directory, request.requester_id, as_of),
         history=history(request, directory, tz),
         actions=requester_actions(request, thank=_first_name(directory, finished_by(request)), directory=directory),
         card_key=requester_card_key(request),
@@ -532,8 +538,11 @@ _FORMS = (ActionId.RATE, ActionId.RECOVER, ActionId.FOLLOW_UP, ActionId.COMMENT,
 """Actions that leave both request cards as they are (the thread says what happened)."""
 
 
-def on_action(before: Request, after: Request, action: ActionId, directory: Directory) -> list[Message]:
-    """Messages caused by one action: cards updated in place plus notes in their threads."""
+def on_action(
+    before: Request, after: Request, action: ActionId, directory: Directory, *, hours: WorkingHours
+) -> list[Message]:
+    """Messages caused by one action: cards updated in place (their overdue flag counted in
+    ``hours``, the deployment's working hours) plus notes in their threads."""
     event = after.events[-1]
 
     def line(recipient_id: str) -> str:  # in the recipient's own time zone
@@ -542,8 +551,9 @@ def on_action(before: Request, after: Request, action: ActionId, directory: Dire
     rq_thread = requester_card_key(after)
     messages: list[Message] = []
     if action not in _FORMS:
-        messages.append(provider_card(after, directory, now=event.at))
-        messages.append(requester_card(after, directory, now=event.at))
+        drawn = AsOf(event.at, hours)
+        messages.append(provider_card(after, directory, as_of=drawn))
+        messages.append(requester_card(after, directory, as_of=drawn))
     moved = before.provider_id != after.provider_id
     if moved:
         messages.append(provider_card(after, directory, provider_id=before.provider_id))

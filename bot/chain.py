@@ -22,9 +22,10 @@ from bot.metrics import DEFAULT_WINDOW, Figures, OrgMetrics
 from bot.models import EventKind, Person, Request, Status
 from bot.people import Directory
 from bot.ports import Store
+from bot.promises import renegotiations
 from bot.requests import can_view
-from bot.stats import acknowledge_median, format_duration, link_line
-from bot.workhours import DEFAULT_HOURS, WorkingHours, working_time
+from bot.stats import acknowledge_median, format_duration, link_line, promises_phrase
+from bot.workhours import WorkingHours, working_time
 
 MapFormat = Literal["text", "dot", "png"]
 FORMATS: tuple[MapFormat, ...] = ("text", "dot", "png")
@@ -39,6 +40,9 @@ PNG_SIZE = (1000, 700)
 """Width and height in pixels of the PNG team map."""
 
 _LABEL_BOX = {"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85}
+_LEGEND_TITLE = (
+    "width = volume\nlabel: requests · median to acknowledge\nkept: promises kept · moved: dates moved by agreement"
+)
 _MAX_DEPTH = 50
 _NEW_WAIT = (EventKind.CREATED, EventKind.HANDED_OFF, EventKind.REASSIGNED, EventKind.REOPENED)
 _TEXT_PREVIEW = 60
@@ -135,10 +139,17 @@ def _node_line(
         parts.append(f"{provider} declined it for {requester}")
     else:
         parts.append(f"{requester} withdrew it (asked {provider})")
+    moved = renegotiations(request)
+    if moved:
+        parts.append(f"due date moved by agreement {_times(moved)}")
     if request.external:
         parts.append("for an external customer")
     parts.append(f'"{_preview(request.text)}"' if visible else "(details private)")
     return " · ".join(parts)
+
+
+def _times(count: int) -> str:
+    return {1: "once", 2: "twice"}.get(count, f"{count} times")
 
 
 def chain_lines(
@@ -148,7 +159,7 @@ def chain_lines(
     number: int,
     now: datetime,
     viewer: Person | None = None,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
 ) -> list[str]:
     """``/request chain R-<number>``: the tree from its origin down, one line per request, then who
     is waiting on whom. A ``viewer`` must be able to see ``R-<number>``; texts of requests they
@@ -295,7 +306,7 @@ def build_team_map(
     workspace: str,
     now: datetime,
     window_length: timedelta = DEFAULT_WINDOW,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
 ) -> TeamMap:
     """The team map of the requests created in the ``window_length`` before ``now``."""
     org = OrgMetrics.load(store=store, workspace=workspace, since=now - window_length, until=now, now=now, hours=hours)
@@ -345,14 +356,27 @@ def _map_dot(team_map: TeamMap) -> str:
     for link in team_map.links:
         figs = link.figures
         label = f"{figs.volume} · {acknowledge_median(figs)}"
+        tooltip = " · ".join(part for part in (responsiveness(figs), promises_phrase(figs)) if part)
         lines.append(
             f"  {_dot_id(link.source)} -> {_dot_id(link.target)} [penwidth={_width(figs, largest)}, "
             f'color="{link.colour}", label={_dot_quote(label)}, '
-            f"tooltip={_dot_quote(responsiveness(figs))}];"
+            f"tooltip={_dot_quote(tooltip)}];"
         )
     lines += [f"  // slowest: {team_map.label(link)}" for link in team_map.slowest()]
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _png_label(figs: Figures) -> str:
+    """An edge's label: volume and median to acknowledge, then (when there is any) promises kept
+    and dates moved by agreement, short enough to sit on the arrow."""
+    label = f"{figs.volume} · {acknowledge_median(figs)}"
+    promises = []
+    if figs.promises_total:
+        promises.append(f"kept {figs.promises_kept}/{figs.promises_total}")
+    if figs.renegotiations:
+        promises.append(f"{figs.renegotiations} moved")
+    return label + ("\n" + " · ".join(promises) if promises else "")
 
 
 def _map_png(team_map: TeamMap) -> bytes:
@@ -383,7 +407,7 @@ def _map_png(team_map: TeamMap) -> bytes:
     for link in team_map.links:
         line_width = _width(link.figures, largest)
         x1, y1 = positions[link.source]
-        label = f"{link.figures.volume} · {acknowledge_median(link.figures)}"
+        label = _png_label(link.figures)
         if link.source == link.target:
             # a loop on the outer side of the node, away from the other teams' arrows
             norm = math.hypot(x1, y1) or 1.0
@@ -435,7 +459,7 @@ def _map_png(team_map: TeamMap) -> bytes:
             ("no data", "too few answers yet"),
         )
     ]
-    ax.legend(handles=handles, loc="lower left", fontsize=8, frameon=False, title="width = volume", title_fontsize=8)
+    ax.legend(handles=handles, loc="lower left", fontsize=8, frameon=False, title=_LEGEND_TITLE, title_fontsize=8)
     slowest = team_map.slowest()
     footer = "Slowest links (median working time to acknowledge): " + (
         " · ".join(

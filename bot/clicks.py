@@ -39,7 +39,7 @@ from bot.people import Directory
 from bot.ports import Store
 from bot.pulse import answer_pulse, week_from_code
 from bot.requests import ActionInput, Outcome, act
-from bot.workhours import DEFAULT_HOURS, WorkingHours
+from bot.workhours import WorkingHours
 
 __all__ = ["UNKNOWN_BUTTON", "Click", "ClickResult", "outbox_card_ref", "run_click"]
 
@@ -99,7 +99,7 @@ def run_click(
     click: Click,
     now: datetime,
     nudges: NudgeSettings = DEFAULT_NUDGES,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
     kudos_allowance: int = DEFAULT_KUDOS_ALLOWANCE,
 ) -> ClickResult:
     """Run ``click``: a nudge's snooze/mute, a pulse answer, thanks for a request, or a request action."""
@@ -162,6 +162,7 @@ def run_click(
         action=action,
         actor=actor,
         now=now,
+        hours=hours,
         inputs=_with_answer(action, click.inputs, click.value),
         idempotency_key=click.key,
     )

@@ -390,7 +390,7 @@ def _parse_stats(rest: str) -> Stats | Usage:
     return Stats(team=team)
 
 
-def _parse_create(text: str, *, now: datetime, tz: str, hours: WorkingHours | None = None) -> CreateRequest | Usage:
+def _parse_create(text: str, *, now: datetime, tz: str, hours: WorkingHours) -> CreateRequest | Usage:
     """``@name what you need [by friday] [for R-12] [!high] [!customer] [#tag]``."""
     taken = _take_mention(text)
     if taken is None:
@@ -439,8 +439,9 @@ def _parse_create(text: str, *, now: datetime, tz: str, hours: WorkingHours | No
     )
 
 
-def parse_request(text: str, *, now: datetime, tz: str, hours: WorkingHours | None = None) -> Command | Usage:
-    """Parse the text after ``/request`` (a leading "request" word is tolerated); never raises."""
+def parse_request(text: str, *, now: datetime, tz: str, hours: WorkingHours) -> Command | Usage:
+    """Parse the text after ``/request`` (a leading "request" word is tolerated); never raises.
+    ``hours`` is the asker's working calendar, for "in N working days"."""
     text = text.strip()
     if len(text) > MAX_REQUEST_CHARS * _HUGE_FACTOR:
         return _request_usage(_too_long("request", len(text), MAX_REQUEST_CHARS))

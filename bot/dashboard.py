@@ -47,7 +47,7 @@ from bot.pulse import DEFAULT_PULSE, PulseIndex, PulseSettings
 from bot.stats import format_duration, format_estimate
 from bot.team_view import GROUPS, TeamView, team_view
 from bot.weeks import iso_week, shift_week, week_start
-from bot.workhours import DEFAULT_HOURS, WorkingHours, working_time
+from bot.workhours import WorkingHours, working_time
 
 Json = dict[str, Any]
 
@@ -91,6 +91,7 @@ def figures_data(figs: Figures) -> Json:
         "promises_kept": figs.promises_kept,
         "promises_total": figs.promises_total,
         "promise_rate": figs.promise_rate,
+        "renegotiations": figs.renegotiations,
         "rated": figs.rated,
         "average_rating": figs.average_rating,
         "needs": figs.needs,
@@ -145,7 +146,7 @@ class MetricsCache:
         workspace: str,
         *,
         ttl: float = 300.0,
-        hours: WorkingHours = DEFAULT_HOURS,
+        hours: WorkingHours,
         monotonic: Callable[[], float] = time.monotonic,
         background: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
@@ -478,7 +479,7 @@ def team_data(
     directory: Directory,
     now: datetime,
     pulse_settings: PulseSettings = DEFAULT_PULSE,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
     cache: MetricsCache | None = None,
 ) -> Json:
     """A team's page: its service as provider and as customer (with sub-teams) and per week, its
@@ -655,7 +656,7 @@ def personal_data(
     viewer: Person,
     now: datetime,
     chat_links: ChatLink | None = None,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
 ) -> Json:
     """The viewer's own page: open requests both ways, promises, kudos, their figures (30 days)."""
     directory = Directory(store, viewer.workspace)

@@ -305,27 +305,17 @@ def _at(day: date, tod: _TimeOfDay | None, zone: ZoneInfo) -> datetime:
     return _wall_clock(day, tod).replace(tzinfo=zone).astimezone(UTC)
 
 
-def _add_working_days(start: date, amount: int, hours: WorkingHours | None = None) -> date:
-    """``start`` plus ``amount`` working days: Monday to Friday, or the days ``hours`` works on
-    (its weekdays, the org's holidays and the requester's public holidays) when given."""
-    if hours is not None:
-        day = start
-        for _ in range(_MAX_WORKING_DAY_SEARCH):
-            if amount <= 0:
-                return day
-            day += timedelta(days=1)
-            if hours.works_on(day):
-                amount -= 1
-        raise OverflowError("no working days ahead")
-    if start.weekday() >= 5:  # counting from a weekend is counting from the Friday before
-        start -= timedelta(days=start.weekday() - 4)
-    weeks, rest = divmod(amount, 5)
-    day = start + timedelta(weeks=weeks)
-    while rest:
+def _add_working_days(start: date, amount: int, hours: WorkingHours) -> date:
+    """``start`` plus ``amount`` of the days ``hours`` works on (its weekdays, the org's holidays
+    and the requester's public holidays)."""
+    day = start
+    for _ in range(_MAX_WORKING_DAY_SEARCH):
+        if amount <= 0:
+            return day
         day += timedelta(days=1)
-        if day.weekday() < 5:
-            rest -= 1
-    return day
+        if hours.works_on(day):
+            amount -= 1
+    raise OverflowError("no working days ahead")
 
 
 def _in_the_past(local: datetime) -> DueDateError:
@@ -356,7 +346,7 @@ def _resolve_calendar(spec: _CalendarDate, tod: _TimeOfDay | None, now: datetime
     raise _invalid_date(spec)
 
 
-def _resolve(phrase: _Phrase, now: datetime, zone: ZoneInfo, hours: WorkingHours | None = None) -> datetime:
+def _resolve(phrase: _Phrase, now: datetime, zone: ZoneInfo, hours: WorkingHours) -> datetime:
     """The UTC instant a parsed phrase denotes for a requester in ``zone`` at ``now``."""
     today = now.astimezone(zone).date()
     if isinstance(phrase, _Relative):
@@ -397,11 +387,11 @@ def _resolve(phrase: _Phrase, now: datetime, zone: ZoneInfo, hours: WorkingHours
 # --------------------------------------------------------------------------- public API
 
 
-def parse_due(phrase: str, *, now: datetime, tz: str, hours: WorkingHours | None = None) -> datetime:
+def parse_due(phrase: str, *, now: datetime, tz: str, hours: WorkingHours) -> datetime:
     """Resolve a due phrase ("by friday 3pm", "in 3 days", "dec 3") to an aware UTC datetime after ``now``.
 
     "in N working days" counts the days ``hours`` works on (pass the requester's calendar:
-    ``settings.working_hours.for_person(requester)``); without it, Monday to Friday."""
+    ``settings.working_hours.for_person(requester)``)."""
     zone = _load_zone(tz)
     if now.tzinfo is None:  # documented as aware UTC; never consult the host's local zone
         now = now.replace(tzinfo=UTC)

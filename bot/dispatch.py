@@ -25,7 +25,7 @@ from bot.recovery import recoveries_waiting_on, recovery_line
 from bot.requests import Outcome, can_view, create_request
 from bot.stats import request_stats
 from bot.team_view import team_view, team_view_card, team_view_text
-from bot.workhours import DEFAULT_HOURS, WorkingHours
+from bot.workhours import WorkingHours
 
 MentionResolver = Callable[[commands.Mention], Person | None]
 
@@ -69,7 +69,7 @@ def _line(request: Request, directory: Directory, viewer: Person, now: datetime,
     other = request.provider_id if viewer.id == request.requester_id else request.requester_id
     arrow = "→" if viewer.id == request.requester_id else "←"
     due = f" · due {cards.when(request.due_at, viewer.tz)}" if request.due_at else ""
-    late = cards.overdue(request, now, viewer.tz, hours)
+    late = cards.overdue(request, now, viewer, hours)
     due += f" · ⚠️ {late}" if late else ""
     text = request.text if len(request.text) <= 60 else request.text[:57] + "..."
     return f"{request.ref} {arrow} {directory.handle(other)} · {request.status.label}{due} · {text}"
@@ -83,7 +83,7 @@ def run_request(
     now: datetime,
     platform_resolver: MentionResolver | None = None,
     idempotency_key: str | None = None,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
     person_figures: PersonFigures = "private",
 ) -> Reply:
     """Parse and run a ``/request`` command; domain errors become friendly replies.
@@ -161,9 +161,9 @@ def _run_request(
             if request is None or not can_view(request, actor, directory):
                 raise NotFound(f"I can't find R-{command.number}.")
             if actor.id == request.provider_id:
-                card = cards.provider_card(request, directory, now=now)
+                card = cards.provider_card(request, directory, as_of=cards.AsOf(now, hours))
             else:
-                card = cards.requester_card(request, directory, now=now)
+                card = cards.requester_card(request, directory, as_of=cards.AsOf(now, hours))
                 if actor.id != request.requester_id:
                     card.actions = []
             return Reply(f"{request.ref}: {request.status.label}", card=card, request=request)
@@ -273,7 +273,7 @@ def run_digest(
     actor: Person,
     text: str,
     now: datetime,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
     settings: DigestSettings = DEFAULT_DIGEST,
     pulse: PulseSettings = DEFAULT_PULSE,
 ) -> Reply:

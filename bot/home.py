@@ -21,7 +21,7 @@ from bot.people import Directory
 from bot.ports import Store
 from bot.recovery import recoveries_waiting_on, recovery_line
 from bot.team_view import TeamView, team_view
-from bot.workhours import DEFAULT_HOURS, WorkingHours
+from bot.workhours import WorkingHours
 
 LISTED = 15
 """Requests a home lists per list; the rest are counted (``/request list`` and ``queue`` show all)."""
@@ -110,7 +110,7 @@ def _item(request: Request, directory: Directory, viewer: Person, now: datetime,
         request=request,
         direction=f"to {other}" if mine else f"from {other}",
         due=cards.when(request.due_at, viewer.tz) if request.due_at else None,
-        overdue=cards.overdue(request, now, viewer.tz, hours),
+        overdue=cards.overdue(request, now, viewer, hours),
     )
 
 
@@ -120,7 +120,7 @@ def home(
     person: Person,
     now: datetime,
     allowance: int = DEFAULT_KUDOS_ALLOWANCE,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
 ) -> Home:
     """What ``person``'s home shows at ``now``."""
     directory = Directory(store, person.workspace)
@@ -135,10 +135,11 @@ def home(
         since=month_start(now, person.tz),
         until=now,
         now=now,
+        hours=hours,
     )
     tally = kudos_tally(store=store, person=person, now=now, allowance=allowance)
     try:
-        team: TeamView | None = team_view(store=store, manager=person, now=now)
+        team: TeamView | None = team_view(store=store, manager=person, now=now, hours=hours)
     except NotAllowed:
         team = None
     return Home(

@@ -18,17 +18,18 @@ from bot.nudges import DEFAULT_NUDGES, NudgeJob, NudgeSettings
 from bot.orgsync import DirectorySource, OrgSyncJob
 from bot.overdue import OVERDUE_CARDS_JOB, OverdueCardsJob
 from bot.pulse import DEFAULT_PULSE, PulseJob, PulseSettings
-from bot.workhours import DEFAULT_HOURS, WorkingHours
+from bot.workhours import WorkingHours
 
 __all__ = ["JobContext", "JobFactory", "JobRegistry", "default_registry"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class JobContext:
-    """What job factories may use: the settings, read once at start-up (None: the defaults)."""
+    """What job factories may use: the settings, read once at start-up (None: the defaults;
+    ``hours`` has none, so no job counts time in a week the deployment didn't set)."""
 
+    hours: WorkingHours
     nudges: NudgeSettings | None = None
-    hours: WorkingHours = DEFAULT_HOURS
     pulse: PulseSettings | None = None
     digest: DigestSettings | None = None
     directory: DirectorySource | None = None

@@ -20,8 +20,8 @@ from functools import cached_property
 from bot.errors import InvalidCommand
 from bot.models import NEEDS, Event, EventKind, Person, Rating, Request, Status, Team
 from bot.ports import Store
-from bot.promises import promised_due
-from bot.workhours import DEFAULT_HOURS, WorkingHours, working_time
+from bot.promises import promised_due, renegotiations
+from bot.workhours import WorkingHours, working_time
 
 NO_TEAM = ""
 """Team id used for people without a team (shown as "(no team)")."""
@@ -69,6 +69,8 @@ class RequestFacts:
     tags: tuple[str, ...] = ()
     comment: str = ""
     """The requester's words with a complaint: the poor rating's comment or the unsatisfied follow-up."""
+    renegotiations: int = 0
+    """Times an agreed due date was moved by a later agreement (:func:`bot.promises.renegotiations`)."""
 
 
 def _tz(people: Mapping[str, Person], person_id: str) -> str:
@@ -89,7 +91,7 @@ def time_to_acknowledge(
     request: Request,
     *,
     people: Mapping[str, Person] | None = None,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
 ) -> timedelta | None:
     """Working time from creation to the first acknowledgement, start, finish or decline, in the
     working hours of the person who gave that first response; None while nobody has."""
@@ -108,7 +110,7 @@ def time_to_resolve(
     request: Request,
     *,
     people: Mapping[str, Person] | None = None,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
 ) -> timedelta | None:
     """Working time from creation to the closing done/decline, in the closer's working hours;
     None unless the request is done or declined now."""
@@ -126,11 +128,13 @@ def time_to_resolve(
 
 
 def _waited(request: Request, *, people: Mapping[str, Person], now: datetime, hours: WorkingHours) -> timedelta | None:
-    """The censored wait of an open request: until now, in the current provider's zone. None once
-    it is closed: a withdrawn (cancelled) request is nobody's wait any more and is left out."""
+    """The censored wait of an open request: until now, in the current provider's working hours
+    (zone and holidays). None once it is closed: a withdrawn (cancelled) request is nobody's wait
+    any more and is left out."""
     if not request.status.is_open:
         return None
-    return working_time(request.created_at, now, tz=_tz(people, request.provider_id), hours=hours)
+    provider = request.provider_id
+    return working_time(request.created_at, now, tz=_tz(people, provider), hours=_hours(people, provider, hours))
 
 
 def promise_kept(request: Request, now: datetime | None = None) -> bool | None:
@@ -212,7 +216,7 @@ def request_facts(
     *,
     people: Mapping[str, Person],
     now: datetime,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
 ) -> RequestFacts:
     """The facts of one request, its people's teams as they are now."""
 
@@ -250,6 +254,7 @@ def request_facts(
         complaints=found,
         tags=tuple(request.tags),
         comment=_complaint_comment(request) if found else "",
+        renegotiations=renegotiations(request),
     )
 
 
@@ -374,6 +379,9 @@ class Figures:
     p90_time_to_resolve: timedelta | None = None
     promises_kept: int = 0
     promises_total: int = 0
+    renegotiations: int = 0
+    """Agreed due dates moved by a later agreement of both sides, over all the requests (decided
+    or not): shown beside promises kept, never counted as broken ones."""
     declined: int = 0
     declined_with_alternative: int = 0
     handed_off: int = 0
@@ -453,6 +461,7 @@ def figures(facts: Iterable[RequestFacts]) -> Figures:
         longest_wait_to_resolve=resolve.longest,
         promises_kept=sum(promises),
         promises_total=len(promises),
+        renegotiations=sum(f.renegotiations for f in rows),
         declined=sum(f.declined for f in rows),
         declined_with_alternative=sum(f.alternative_offered for f in rows),
         handed_off=sum(f.hand_offs > 0 for f in rows),
@@ -495,7 +504,7 @@ class OrgMetrics:
         since: datetime,
         until: datetime,
         now: datetime,
-        hours: WorkingHours = DEFAULT_HOURS,
+        hours: WorkingHours,
     ) -> OrgMetrics:
         """Read the org and the window's requests once."""
         people = {p.id: p for p in store.list_people(workspace)}
@@ -573,7 +582,7 @@ def person_stats(
     since: datetime,
     until: datetime,
     now: datetime,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
 ) -> TwoSided:
     """Both sides of one person over the window."""
     org = OrgMetrics.load(store=store, workspace=workspace, since=since, until=until, now=now, hours=hours)
@@ -588,7 +597,7 @@ def team_stats(
     since: datetime,
     until: datetime,
     now: datetime,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
 ) -> TwoSided:
     """Both sides of one team (with its sub-teams) over the window."""
     org = OrgMetrics.load(store=store, workspace=workspace, since=since, until=until, now=now, hours=hours)
@@ -604,7 +613,7 @@ def link_stats(
     since: datetime,
     until: datetime,
     now: datetime,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
 ) -> Figures:
     """Requests from one team to another over the window."""
     org = OrgMetrics.load(store=store, workspace=workspace, since=since, until=until, now=now, hours=hours)
@@ -634,7 +643,7 @@ def provider_summary(
     since: datetime,
     until: datetime,
     now: datetime | None = None,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
 ) -> ProviderSummary:
     """Requests ``person_id`` holds that were created in ``[since, until)`` and how they answered
     them; times in working hours (``now`` defaults to ``until``)."""

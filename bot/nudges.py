@@ -47,7 +47,7 @@ from bot.people import Directory
 from bot.ports import Store
 from bot.recovery import recovery
 from bot.stats import format_duration
-from bot.workhours import DEFAULT_HOURS, WorkingHours, add_working_time, is_working_time
+from bot.workhours import WorkingHours, add_working_time, is_working_time
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def due_for_request(
     directory: Directory,
     now: datetime,
     settings: NudgeSettings = DEFAULT_NUDGES,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
     rules: frozenset[NudgeKind] = ALL_RULES,
 ) -> list[Due]:
     """The reminders about one request that are due at ``now`` (before quiet hours, snoozes and mutes)."""
@@ -347,10 +347,8 @@ def load_snoozes(store: Store, workspace: str) -> dict[tuple[str, int], Snooze]:
     return found
 
 
-def parse_snooze(
-    value: str | None, settings: NudgeSettings = DEFAULT_NUDGES, hours: WorkingHours = DEFAULT_HOURS
-) -> timedelta:
-    """``30m``, ``4h`` or ``1d`` (working days) as working time; None means the default length."""
+def parse_snooze(value: str | None, *, hours: WorkingHours, settings: NudgeSettings = DEFAULT_NUDGES) -> timedelta:
+    """``30m``, ``4h`` or ``1d`` (working days of ``hours``) as working time; None means the default length."""
     if value is None or not value.strip():
         return timedelta(hours=settings.snooze_hours)
     match = _SNOOZE_RE.fullmatch(value)
@@ -372,7 +370,7 @@ def snooze(
     now: datetime,
     length: timedelta | None = None,
     settings: NudgeSettings = DEFAULT_NUDGES,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
 ) -> datetime:
     """Hold ``person``'s reminders about ``R-<number>`` for ``length`` of their working time (default
     ``settings.snooze_hours``), then remind them once if it still needs them. Returns the end."""
@@ -409,7 +407,7 @@ def handle_nudge_action(
     value: str | None,
     now: datetime,
     settings: NudgeSettings = DEFAULT_NUDGES,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
 ) -> str:
     """A click on a nudge message's button (``snooze``, ``mute`` or ``unmute``); returns the reply."""
     if action == SNOOZE_ACTION:
@@ -418,7 +416,7 @@ def handle_nudge_action(
             person=actor,
             number=request,
             now=now,
-            length=parse_snooze(value, settings, hours),
+            length=parse_snooze(value, hours=hours, settings=settings),
             settings=settings,
             hours=hours,
         )
@@ -505,12 +503,12 @@ def _short(text: str, limit: int = 80) -> str:
 # --------------------------------------------------------------------------- the job
 
 
-@dataclass
+@dataclass(kw_only=True)
 class NudgeJob:
     """Unacknowledged and overdue nudges, escalations, follow-up and snooze reminders, grouped per person."""
 
     settings: NudgeSettings = DEFAULT_NUDGES
-    hours: WorkingHours = DEFAULT_HOURS
+    hours: WorkingHours
     rules: frozenset[NudgeKind] = ALL_RULES
     name: str = "nudges"
     # Claims are permanent, so remembering the keys seen claimed only saves store round trips
@@ -676,10 +674,11 @@ def due_reminders(
     workspace: str,
     now: datetime,
     settings: NudgeSettings = DEFAULT_NUDGES,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
 ) -> list[Due]:
     """Every reminder due at ``now`` before quiet hours, snoozes and mutes (for reports and tests)."""
-    found, _requests, _directory = NudgeJob(settings, hours).due(store=store, workspace=workspace, now=now)
+    job = NudgeJob(settings=settings, hours=hours)
+    found, _requests, _directory = job.due(store=store, workspace=workspace, now=now)
     return found
 
 

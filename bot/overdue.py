@@ -27,7 +27,7 @@ from bot.claims import JobReport, claim_and_send
 from bot.models import Message, Request
 from bot.people import Directory
 from bot.ports import Store
-from bot.workhours import DEFAULT_HOURS, WorkingHours
+from bot.workhours import WorkingHours
 
 __all__ = ["OVERDUE_CARDS_JOB", "OverdueCardsJob", "overdue_cards", "overdue_claim_key"]
 
@@ -51,25 +51,23 @@ def is_past_due(request: Request, now: datetime) -> bool:
     return request.status.is_open and request.due_at is not None and now > request.due_at
 
 
-def overdue_cards(
-    request: Request, directory: Directory, now: datetime, hours: WorkingHours = DEFAULT_HOURS
-) -> list[Message]:
+def overdue_cards(request: Request, directory: Directory, now: datetime, hours: WorkingHours) -> list[Message]:
     """Both parties' cards rendered at ``now`` (with the overdue flag, counted in ``hours`` as
     ``list``, ``queue`` and the App Home count it), as updates of the posted cards: same
     ``card_key`` and ``revision``, their own message keys."""
     suffix = f":overdue:{_due_iso(request)}"
     rendered = [
-        cards.provider_card(request, directory, now=now, hours=hours),
-        cards.requester_card(request, directory, now=now, hours=hours),
+        cards.provider_card(request, directory, as_of=cards.AsOf(now, hours)),
+        cards.requester_card(request, directory, as_of=cards.AsOf(now, hours)),
     ]
     return [card.model_copy(update={"key": card.key + suffix}) for card in rendered]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class OverdueCardsJob:
     """Refresh both parties' cards once when an open request's due date passes (see the module)."""
 
-    hours: WorkingHours = DEFAULT_HOURS
+    hours: WorkingHours
     name: str = OVERDUE_CARDS_JOB
     # Claims are permanent, so remembering the keys seen claimed only saves a store round trip
     # per overdue request per run; a new process starts without it and asks the store.

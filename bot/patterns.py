@@ -19,7 +19,7 @@ from bot.metrics import COMPLAINT_KINDS, DEFAULT_WINDOW, NO_TEAM, POOR_RATING, O
 from bot.models import NEEDS, Person
 from bot.people import Directory
 from bot.ports import Store
-from bot.workhours import DEFAULT_HOURS, WorkingHours
+from bot.workhours import WorkingHours
 
 MIN_THEME = 2
 """A theme must recur: a word shared by at least this many complaint comments."""
@@ -237,7 +237,7 @@ def request_patterns(
     person: Person | None = None,
     scope: str | None = None,
     window_length: timedelta = DEFAULT_WINDOW,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
 ) -> str:
     """``/request patterns``: anyone may see their own; other people, teams and links are for
     managers (someone reports to them). Themes name no requests in chat."""

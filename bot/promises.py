@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
 
 from bot.models import Event, EventKind, Request
 
@@ -87,8 +88,11 @@ def agreed_dates(request: Request) -> list[tuple[datetime, datetime]]:
 
 
 def renegotiations(request: Request) -> int:
-    """How many times an agreed date was moved by a later agreement."""
-    return max(0, len(agreed_dates(request)) - 1)
+    """How many times an agreed date was moved by a later agreement of both sides (docs/metrics.md,
+    "Renegotiations"): every agreed date after the first that differs from the one agreed before it.
+    The one count ``/request stats``, the team map and the digest show (through ``bot.metrics``)."""
+    dates = [due for _, due in agreed_dates(request)]
+    return sum(1 for before, after in pairwise(dates) if after != before)
 
 
 def promised_due(request: Request) -> datetime | None:

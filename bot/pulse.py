@@ -51,7 +51,7 @@ from bot.errors import InvalidCommand, NotAllowed
 from bot.models import Action, ActionId, Message, Person, Team
 from bot.ports import Store
 from bot.weeks import iso_week, week_end, week_start
-from bot.workhours import DEFAULT_HOURS, WorkingHours, is_working_time, zone
+from bot.workhours import WorkingHours, is_working_time, zone
 
 log = logging.getLogger(__name__)
 
@@ -190,12 +190,12 @@ def due_at(now: datetime, tz: str | None, settings: PulseSettings = DEFAULT_PULS
     return datetime.combine(monday + timedelta(days=settings.weekday), settings.send_time, tzinfo=zone(tz))
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PulseJob:
     """Asks everyone with a team the weekly pulse, once per ISO week (their local week)."""
 
     settings: PulseSettings = DEFAULT_PULSE
-    hours: WorkingHours = DEFAULT_HOURS
+    hours: WorkingHours
     name: str = "pulse"
     # Claims are permanent; remembering the ones seen only saves store round trips.
     _known_claimed: set[tuple[str, str]] = field(default_factory=set, repr=False, compare=False)

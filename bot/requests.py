@@ -34,6 +34,7 @@ from bot.people import Directory
 from bot.ports import Store
 from bot.promises import agreed_dates, pending_proposal
 from bot.recovery import MANAGER_AFTER_ROUNDS, POOR_RATING, recovery
+from bot.workhours import WorkingHours
 
 __all__ = [
     "POOR_RATING",
@@ -261,16 +262,16 @@ def _check_extension(request: Request, inputs: ActionInput, actor: Person) -> No
     _clean(inputs.note, "a reason for the new date (the requester sees it)", required=True)
 
 
-def _check_nudge(request: Request, directory: Directory, now: datetime) -> None:
+def _check_nudge(request: Request, directory: Directory, now: datetime, hours: WorkingHours) -> None:
     """At most one manager nudge per request per day and per working day of the provider (their
-    zone, working week and holidays; a nudge outside working hours counts for the next working
-    day), so a provider can't be spammed from the team view."""
+    zone, the deployment's working ``hours`` and their holidays; a nudge outside working hours
+    counts for the next working day), so a provider can't be spammed from the team view."""
     last = request.last(EventKind.NUDGED)
     if last is None:
         return
     provider = directory.get(request.provider_id)
     tz = provider.tz if provider else "UTC"
-    hours = workhours.DEFAULT_HOURS.for_person(provider)
+    hours = hours.for_person(provider)
     zone = workhours.zone(tz)
 
     def working_day(moment: datetime) -> date:
@@ -469,9 +470,12 @@ def _other_party(request: Request, person_id: str) -> str:
     return request.provider_id if person_id == request.requester_id else request.requester_id
 
 
-def _due(request: Request, action: ActionId, inputs: ActionInput, actor: Person, now: datetime) -> datetime | None:
-    """The due date a ``SET_DUE`` sets, a ``PROPOSE_DUE`` proposes (read in the actor's zone) or an
-    ``ACCEPT_DUE`` agrees; InvalidCommand on the ``due`` field when it is missing, unreadable or past."""
+def _due(
+    request: Request, action: ActionId, inputs: ActionInput, actor: Person, now: datetime, hours: WorkingHours
+) -> datetime | None:
+    """The due date a ``SET_DUE`` sets, a ``PROPOSE_DUE`` proposes (read in the actor's zone and
+    working days) or an ``ACCEPT_DUE`` agrees; InvalidCommand on the ``due`` field when it is
+    missing, unreadable or past."""
     if action == ActionId.ACCEPT_DUE:
         pending = pending_proposal(request)
         assert pending is not None  # _check_turn
@@ -484,7 +488,7 @@ def _due(request: Request, action: ActionId, inputs: ActionInput, actor: Person,
     if not phrase:
         raise InvalidCommand("Please pick a due date, e.g. friday, 2026-12-04 or in 3 days.", field="due")
     try:
-        due = parse_due(phrase, now=now, tz=actor.tz)
+        due = parse_due(phrase, now=now, tz=actor.tz, hours=hours.for_person(actor))
     except DueDateError as error:
         raise InvalidCommand(error.message, field="due") from None
     if action == ActionId.EXTEND_DUE and request.due_at is not None and due <= request.due_at:
@@ -533,9 +537,11 @@ def apply_action(
     actor: Person,
     directory: Directory,
     now: datetime,
+    hours: WorkingHours,
     inputs: ActionInput | None = None,
 ) -> Request:
-    """Check and apply one action, returning a new request with the event appended (pure)."""
+    """Check and apply one action, returning a new request with the event appended (pure);
+    ``hours`` are the deployment's working hours (a nudge's once-a-working-day rule, due phrases)."""
     if action not in _TRANSITIONS:
         raise InvalidCommand(f"That button ({action.value}) doesn't change a request.")
     inputs = _relevant(action, inputs or ActionInput())
@@ -545,10 +551,10 @@ def apply_action(
     if action == ActionId.ASK_UPDATE:
         _check_update_ask(request, actor, now)
     if action == ActionId.NUDGE:
-        _check_nudge(request, directory, now)
+        _check_nudge(request, directory, now, hours)
     if action == ActionId.EXTEND_DUE:
         _check_extension(request, inputs, actor)
-    due_at = _due(request, action, inputs, actor, now)
+    due_at = _due(request, action, inputs, actor, now, hours)
     if action == ActionId.PROPOSE_DUE and due_at == request.due_at:
         raise InvalidCommand(f"{request.ref} is already due then.", field="due")
     if action == ActionId.ASK_INSTEAD:  # a hand-off, by the requester, to the person the decline named
@@ -696,10 +702,12 @@ def act(
     action: ActionId,
     actor: Person,
     now: datetime,
+    hours: WorkingHours,
     inputs: ActionInput | None = None,
     idempotency_key: str | None = None,
 ) -> Outcome:
-    """Apply ``action`` by ``actor`` to ``R-<number>`` and queue the messages it causes.
+    """Apply ``action`` by ``actor`` to ``R-<number>`` and queue the messages it causes (their
+    working time counted in ``hours``, the deployment's working hours).
 
     Concurrent changes are handled optimistically: on a version conflict the request is
     re-read and the action checked again (a double click then reads "already acknowledged").
@@ -712,8 +720,8 @@ def act(
         request = store.get_request(workspace, number)
         if request is None or not can_view(request, actor, directory):
             raise NotFound(f"I can't find R-{number}.")
-        updated = apply_action(request, action, actor=actor, directory=directory, now=now, inputs=inputs)
-        messages = cards.on_action(request, updated, action, directory)
+        updated = apply_action(request, action, actor=actor, directory=directory, now=now, hours=hours, inputs=inputs)
+        messages = cards.on_action(request, updated, action, directory, hours=hours)
         try:
             stored, fresh = store.update_request(
                 updated, outbox=outbox_items(messages, now), idempotency_key=idempotency_key

@@ -16,7 +16,7 @@ from bot.metrics import DEFAULT_WINDOW, NO_TEAM, Figures, OrgMetrics, TwoSided
 from bot.models import NEEDS, Person, Team
 from bot.people import Directory
 from bot.ports import Store
-from bot.workhours import DEFAULT_HOURS, WorkingHours, zone
+from bot.workhours import WorkingHours, zone
 
 _LINK_ARROWS = ("->", "→", ":")
 """``team:team`` is the shell-safe spelling (a bare ``>`` is a redirect in a shell)."""
@@ -56,6 +56,24 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
+def dates_moved(count: int) -> str:
+    """Renegotiations in words: ``no dates moved by agreement``, ``1 date moved by agreement``."""
+    if count == 0:
+        return "no dates moved by agreement"
+    return f"{count} date moved by agreement" if count == 1 else f"{count} dates moved by agreement"
+
+
+def promises_phrase(figs: Figures) -> str:
+    """Promises kept with the renegotiations beside them, for one-line overviews (a team link, a
+    digest line): ``promises kept 7 of 9, 3 dates moved by agreement``; the renegotiations only
+    when there were any, and ``""`` when there is neither."""
+    moved = dates_moved(figs.renegotiations) if figs.renegotiations else ""
+    if not figs.promises_total:
+        return moved
+    kept = f"promises kept {figs.promises_kept} of {figs.promises_total}"
+    return f"{kept}, {moved}" if moved else kept
+
+
 def format_figures(figs: Figures, indent: str = "  ") -> list[str]:
     """The figures as indented lines; one line when there were no requests."""
     if figs.volume == 0:
@@ -71,9 +89,12 @@ def format_figures(figs: Figures, indent: str = "  ") -> list[str]:
         f"To resolve: median {format_estimate(figs.median_time_to_resolve, figs.longest_wait_to_resolve)}"
         f" · p90 {format_estimate(figs.p90_time_to_resolve, figs.longest_wait_to_resolve)}"
         f" ({figs.resolved} done or declined, {figs.waiting_to_resolve} still open)",
-        f"Promises kept: {figs.promises_kept} of {figs.promises_total} ({_percent(figs.promise_rate)})"
-        if figs.promises_total
-        else "Promises kept: no due dates decided yet",
+        (
+            f"Promises kept: {figs.promises_kept} of {figs.promises_total} ({_percent(figs.promise_rate)})"
+            if figs.promises_total
+            else "Promises kept: no due dates decided yet"
+        )
+        + (f" · {dates_moved(figs.renegotiations)}" if figs.promises_total or figs.renegotiations else ""),
         f"Declined: {figs.declined} ({_percent(figs.decline_rate)})"
         + (f" · with an alternative: {figs.declined_with_alternative} of {figs.declined}" if figs.declined else ""),
         f"Handed off: {_plural(figs.handed_off, 'request')} ({_plural(figs.hand_offs, 'hand-off')})",
@@ -143,13 +164,14 @@ def link_report(org: OrgMetrics, from_team: str, to_team: str, *, tz: str | None
 
 
 def link_line(org: OrgMetrics, pair: tuple[str, str], figs: Figures) -> str:
-    """One line per team link for overviews."""
+    """One line per team link for overviews (``/request stats`` of the organisation, the team map's text)."""
+    promises = promises_phrase(figs)
     return (
         f"{org.team_name(pair[0])} → {org.team_name(pair[1])}: {_plural(figs.volume, 'request')}"
         f" · acknowledge median {acknowledge_median(figs)}"
         f" / p90 {format_estimate(figs.p90_time_to_acknowledge, figs.longest_wait_to_acknowledge)}"
         f" · resolve median {format_estimate(figs.median_time_to_resolve, figs.longest_wait_to_resolve)}"
-        f" · {figs.waiting_to_acknowledge} waiting"
+        f" · {figs.waiting_to_acknowledge} waiting" + (f" · {promises}" if promises else "")
     )
 
 
@@ -164,12 +186,13 @@ def org_report(org: OrgMetrics, *, tz: str | None = None) -> str:
     for team_id in team_ids:
         figs = org.team(team_id).as_provider
         rating = f" · rating {figs.average_rating:.1f}" if figs.average_rating is not None else ""
+        moved = f", {dates_moved(figs.renegotiations)}" if figs.renegotiations else ""
         lines.append(
             f"  {org.team_name(team_id)}: {_plural(figs.volume, 'request')}"
             f" · acknowledge median {acknowledge_median(figs)}"
             f" / p90 {format_estimate(figs.p90_time_to_acknowledge, figs.longest_wait_to_acknowledge)}"
             f" · {figs.waiting_to_acknowledge} waiting"
-            f" · promises kept {_percent(figs.promise_rate)}{rating}"
+            f" · promises kept {_percent(figs.promise_rate)}{moved}{rating}"
         )
     lines.append("Team links (requester's team → provider's team):")
     lines += [f"  {link_line(org, pair, figs)}" for pair, figs in org.links().items()]
@@ -239,7 +262,7 @@ def request_stats(
     person: Person | None = None,
     team: str | None = None,
     window_length: timedelta = DEFAULT_WINDOW,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
     person_figures: PersonFigures = "private",
 ) -> str:
     """``/request stats [@user | team]`` for ``viewer``: without a target, the viewer's own

@@ -21,7 +21,7 @@ from bot.people import Directory
 from bot.ports import Store
 from bot.recovery import recovery
 from bot.stats import format_duration
-from bot.workhours import DEFAULT_HOURS, WorkingHours, working_time
+from bot.workhours import WorkingHours, working_time
 
 GROUPS = ("overdue", "unacknowledged", "waiting on another team", "in recovery")
 _RESPONSES = (EventKind.ACKNOWLEDGED, EventKind.STARTED, EventKind.DONE, EventKind.DECLINED)
@@ -84,7 +84,7 @@ def team_view(
     manager: Person,
     now: datetime,
     nudge_after: timedelta = timedelta(hours=4),
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
 ) -> TeamView:
     """The groups for ``manager``; NotAllowed for someone nobody reports to."""
     directory = Directory(store, manager.workspace)
@@ -110,7 +110,7 @@ def team_view(
             )
             continue
         if _unanswered_since_received(request):
-            waited = working_time(_received_at(request), now, tz=holder.tz, hours=hours)
+            waited = working_time(_received_at(request), now, tz=holder.tz, hours=hours.for_person(holder))
             if waited > nudge_after:
                 why = f"unacknowledged for {format_duration(waited)} (working time)"
                 escalation = _escalation(request)

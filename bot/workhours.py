@@ -136,7 +136,9 @@ class WorkingHours(BaseModel):
 
 
 DEFAULT_HOURS = WorkingHours()
-"""09:00-18:00, Monday to Friday, no holidays."""
+"""09:00-18:00, Monday to Friday, no holidays: what ``WORKING_HOURS`` means when unset. Running code
+never falls back to it (every function that counts working time takes ``hours``, passed down from
+``Settings.working_hours``); ruff bans it outside tests and benchmarks."""
 
 
 @lru_cache(maxsize=512)
@@ -164,7 +166,7 @@ def _day_period(day: date, hours: WorkingHours, where: ZoneInfo) -> tuple[dateti
 
 
 def working_periods(
-    start: datetime, end: datetime, *, tz: str | None, hours: WorkingHours = DEFAULT_HOURS
+    start: datetime, end: datetime, *, tz: str | None, hours: WorkingHours
 ) -> Iterator[tuple[datetime, datetime]]:
     """The working periods inside ``[start, end)`` as UTC ``(from, to)`` pairs, in order."""
     start, end = _utc(start), _utc(end)
@@ -182,14 +184,12 @@ def working_periods(
         day += timedelta(days=1)
 
 
-def working_time(start: datetime, end: datetime, *, tz: str | None, hours: WorkingHours = DEFAULT_HOURS) -> timedelta:
+def working_time(start: datetime, end: datetime, *, tz: str | None, hours: WorkingHours) -> timedelta:
     """Working time between two instants in the local working hours of ``tz``; zero when ``end <= start``."""
     return sum((hi - lo for lo, hi in working_periods(start, end, tz=tz, hours=hours)), timedelta(0))
 
 
-def add_working_time(
-    start: datetime, amount: timedelta, *, tz: str | None, hours: WorkingHours = DEFAULT_HOURS
-) -> datetime:
+def add_working_time(start: datetime, amount: timedelta, *, tz: str | None, hours: WorkingHours) -> datetime:
     """The first instant by which ``amount`` of working time has passed since ``start`` (UTC).
 
     ``working_time(start, add_working_time(start, x)) == x`` for every ``x >= 0``."""
@@ -213,7 +213,7 @@ def add_working_time(
     raise ValueError(f"no working time within {_SEARCH_DAYS} days of {start.isoformat()}")
 
 
-def is_working_time(moment: datetime, *, tz: str | None, hours: WorkingHours = DEFAULT_HOURS) -> bool:
+def is_working_time(moment: datetime, *, tz: str | None, hours: WorkingHours) -> bool:
     """True when ``moment`` falls inside the local working hours of ``tz`` (start inclusive, end exclusive)."""
     moment = _utc(moment)
     where = zone(tz)
@@ -221,7 +221,7 @@ def is_working_time(moment: datetime, *, tz: str | None, hours: WorkingHours = D
     return period is not None and period[0] <= moment < period[1]
 
 
-def next_working_time(moment: datetime, *, tz: str | None, hours: WorkingHours = DEFAULT_HOURS) -> datetime:
+def next_working_time(moment: datetime, *, tz: str | None, hours: WorkingHours) -> datetime:
     """``moment`` itself during working hours, else the start of the next working period (UTC)."""
     moment = _utc(moment)
     if is_working_time(moment, tz=tz, hours=hours):

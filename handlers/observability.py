@@ -14,6 +14,7 @@ one, so no other command pays for it.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -21,7 +22,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 from aiohttp import web
@@ -42,6 +43,8 @@ from bot.models import Message, Person
 from bot.ports import Clock, DeliveryError, Notifier, Store
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -100,9 +103,10 @@ class Metrics:
         self.platform_calls = Counter(
             "servechain_platform_api_calls",
             "Calls to a platform's API by method and outcome (ok, rate_limited: 429, retry: a fault "
-            "retried, failed: refused or given up). Methods post and update are outbox deliveries; the "
+            "retried, failed: refused or given up). Methods post and update are outbox deliveries, lookup the "
+            "outbox looking for a post whose outcome was lost; the "
             "others are the API methods front ends call while serving people (views.open, response_url, "
-            "users.info, send_activity...)",
+            "users.info, send_activity...) and the daily org sync calls (users.list; graph token, users)",
             ["platform", "method", "outcome"],
             registry=r,
         )
@@ -261,15 +265,18 @@ class InstrumentedNotifier:
         self.platform = notifier.platform
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._notifier, name)
+        attribute = getattr(self._notifier, name)
+        if name == "find_sent":  # only a Reconciler has it, so isinstance(self, Reconciler) stays true to it
+            return functools.partial(self._counted, "lookup", attribute)
+        return attribute
 
     def can_reach(self, person: Person) -> bool:
         return self._notifier.can_reach(person)
 
-    def send(self, message: Message, person: Person, *, card_ref: str | None, thread_ref: str | None) -> str | None:
-        method = "update" if card_ref else "post"
+    def _counted(self, method: str, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``call`` counted as one ``method`` call by its outcome."""
         try:
-            ref = self._notifier.send(message, person, card_ref=card_ref, thread_ref=thread_ref)
+            result = call(*args, **kwargs)
         except DeliveryError as error:
             outcome = "failed" if error.permanent else "rate_limited" if error.retry_after is not None else "retry"
             self._metrics.platform_calls.labels(self.platform, method, outcome).inc()
@@ -278,6 +285,11 @@ class InstrumentedNotifier:
             self._metrics.platform_calls.labels(self.platform, method, "retry").inc()
             raise
         self._metrics.platform_calls.labels(self.platform, method, "ok").inc()
+        return result
+
+    def send(self, message: Message, person: Person, *, card_ref: str | None, thread_ref: str | None) -> str | None:
+        method = "update" if card_ref else "post"
+        ref = self._counted(method, self._notifier.send, message, person, card_ref=card_ref, thread_ref=thread_ref)
         try:
             item = self._store.get_outbox_item(message.key)
             if item is not None:

@@ -208,7 +208,9 @@ class Runtime:
             hours=settings.working_hours,
             pulse=settings.pulse,
             digest=settings.digest,
-            directory=directory_from_settings(settings, settings.org_sync) if settings.org_sync else None,
+            directory=directory_from_settings(settings, settings.org_sync, telemetry=telemetry)
+            if settings.org_sync
+            else None,
             org_file=Path(settings.org_sync_file) if settings.org_sync_file else None,
             org_sync_hour=settings.org_sync_hour,
             retention_days=settings.retention_days,

@@ -19,6 +19,7 @@ from bot.models import ActionId, Event, EventKind, Person, Request, Status
 from bot.people import Directory
 from bot.ports import Store
 from bot.requests import ActionInput, act, check_allowed, create_request, states_from
+from bot.workhours import DEFAULT_HOURS
 from handlers.teams.adapter import FOREIGN_TENANT
 from handlers.teams.chat import IN_PRIVATE
 from tests.conftest import NOW, small_org
@@ -235,6 +236,7 @@ def test_outsiders_are_told_not_found_through_act(org_store: Store) -> None:
                     actor=directory.require(outsider),
                     now=NOW,
                     inputs=ActionInput(note="x"),
+                    hours=DEFAULT_HOURS,
                 )
     manager = act(
         store=org_store,
@@ -245,6 +247,7 @@ def test_outsiders_are_told_not_found_through_act(org_store: Store) -> None:
         actor=directory.require("P-grace"),
         now=NOW,
         inputs=ActionInput(to=directory.require("P-carol"), note="carol has the numbers"),
+        hours=DEFAULT_HOURS,
     )
     assert manager.request.provider_id == "P-carol"
     assert [r.number for r in org_store.find_requests("default")] == [1]

@@ -14,6 +14,7 @@ from bot.errors import InvalidCommand, InvalidTransition, NotAllowed
 from bot.models import ActionId, EventKind, Person
 from bot.ports import Store
 from bot.requests import ActionInput
+from bot.workhours import DEFAULT_HOURS
 from handlers.console import Console
 from tests.conftest import NOW
 
@@ -26,11 +27,17 @@ def _person(store: Store, handle: str) -> Person:
 
 def _click(store: Store, who: str, action: ActionId, minutes: int, note: str | None = None) -> ClickResult:
     click = Click(platform="test", actor=_person(store, who), action=action, request=1, inputs=ActionInput(note=note))
-    return run_click(store=store, click=click, now=NOW + timedelta(minutes=minutes))
+    return run_click(store=store, click=click, now=NOW + timedelta(minutes=minutes), hours=DEFAULT_HOURS)
 
 
 def test_ask_for_an_update_once_a_day_and_the_provider_answers_with_progress(org_store: Store) -> None:
-    run_request(store=org_store, actor=_person(org_store, "alice"), text="@bob need the Q3 numbers", now=NOW)
+    run_request(
+        store=org_store,
+        actor=_person(org_store, "alice"),
+        text="@bob need the Q3 numbers",
+        now=NOW,
+        hours=DEFAULT_HOURS,
+    )
     acknowledged = _click(org_store, "bob", ActionId.ACKNOWLEDGE, 1)
     alice_card = next(m for m in acknowledged.queued if m.kind == "requester_card")
     assert alice_card.actions[0].label == "Ask for an update"
@@ -85,7 +92,13 @@ def test_the_console_asks_for_an_update_and_posts_progress(org_store: Store) -> 
 
 
 def test_a_waiting_service_recovery_shows_in_the_providers_queue(org_store: Store) -> None:
-    run_request(store=org_store, actor=_person(org_store, "alice"), text="@bob need the Q3 numbers", now=NOW)
+    run_request(
+        store=org_store,
+        actor=_person(org_store, "alice"),
+        text="@bob need the Q3 numbers",
+        now=NOW,
+        hours=DEFAULT_HOURS,
+    )
     _click(org_store, "bob", ActionId.DONE, 1)
     from bot.requests import make_rating
 
@@ -99,9 +112,22 @@ def test_a_waiting_service_recovery_shows_in_the_providers_queue(org_store: Stor
             inputs=ActionInput(rating=make_rating(1, {"information": 1}, "no word for days")),
         ),
         now=NOW + timedelta(minutes=2),
+        hours=DEFAULT_HOURS,
     )
-    queue = run_request(store=org_store, actor=_person(org_store, "bob"), text="queue", now=NOW + timedelta(minutes=3))
+    queue = run_request(
+        store=org_store,
+        actor=_person(org_store, "bob"),
+        text="queue",
+        now=NOW + timedelta(minutes=3),
+        hours=DEFAULT_HOURS,
+    )
     assert queue.text.startswith("Service recovery waiting on you:\nR-1 ← alice rated it 1/5")
     _click(org_store, "bob", ActionId.RECOVER, 4, note="I'll send weekly updates")
-    queue = run_request(store=org_store, actor=_person(org_store, "bob"), text="queue", now=NOW + timedelta(minutes=5))
+    queue = run_request(
+        store=org_store,
+        actor=_person(org_store, "bob"),
+        text="queue",
+        now=NOW + timedelta(minutes=5),
+        hours=DEFAULT_HOURS,
+    )
     assert queue.text == "Your queue is empty. Nice!"

@@ -28,6 +28,7 @@ from bot.models import ActionId, Person
 from bot.people import Directory
 from bot.ports import Store
 from bot.requests import ActionInput, act, create_request
+from bot.workhours import DEFAULT_HOURS
 from handlers.cli.chain import add_chain_arguments, chain_command
 
 
@@ -35,7 +36,11 @@ def chain_main(argv: list[str], **kw: object) -> int:
     """``servechain chain`` from raw arguments, on a given store (the CLI's parser and command)."""
     args = add_chain_arguments(argparse.ArgumentParser(prog="servechain chain")).parse_args(argv)
     return chain_command(  # type: ignore[arg-type]
-        request=args.request, window=args.window, format=args.format, output=args.output, **kw
+        request=args.request,
+        window=args.window,
+        format=args.format,
+        output=args.output,
+        **{"hours": DEFAULT_HOURS, **kw},
     )
 
 
@@ -75,6 +80,7 @@ def do(store: Store, who: str, number: int, action: ActionId, when: datetime, **
         action=action,
         actor=person(store, who),
         now=when,
+        hours=DEFAULT_HOURS,
         inputs=ActionInput(**inputs),  # type: ignore[arg-type]
     )
 
@@ -93,7 +99,7 @@ def chain(org_store: Store) -> Store:
 
 
 def test_chain_shows_the_tree_from_the_origin_with_who_waits_on_whom(chain: Store) -> None:
-    assert chain_lines(store=chain, workspace=WS, number=4, now=NOW) == [
+    assert chain_lines(store=chain, workspace=WS, number=4, now=NOW, hours=DEFAULT_HOURS) == [
         'R-1 · open · alice is waiting on bob (10h so far) · for an external customer · "ACME renewal quote"',
         "├─ R-2 · acknowledged · bob is waiting on carol (9h so far) · overdue since Mon 23 Nov 17:00"
         ' · "pricing for ACME"',
@@ -107,21 +113,21 @@ def test_chain_shows_the_tree_from_the_origin_with_who_waits_on_whom(chain: Stor
 
 
 def test_chain_hides_the_details_a_viewer_may_not_see(chain: Store) -> None:
-    lines = chain_lines(store=chain, workspace=WS, number=3, now=NOW, viewer=person(chain, "erin"))
+    lines = chain_lines(store=chain, workspace=WS, number=3, now=NOW, viewer=person(chain, "erin"), hours=DEFAULT_HOURS)
     assert lines[0].endswith("(details private)")
     assert lines[3] == '└─ R-3 · done · erin did it for bob · "ACME contract history"  ◀'
     assert lines[1].startswith("├─ R-2 · acknowledged · bob is waiting on carol") and "pricing" not in lines[1]
     with pytest.raises(NotFound):
-        chain_lines(store=chain, workspace=WS, number=2, now=NOW, viewer=person(chain, "erin"))
+        chain_lines(store=chain, workspace=WS, number=2, now=NOW, viewer=person(chain, "erin"), hours=DEFAULT_HOURS)
     with pytest.raises(NotFound):
-        chain_lines(store=chain, workspace=WS, number=99, now=NOW)
+        chain_lines(store=chain, workspace=WS, number=99, now=NOW, hours=DEFAULT_HOURS)
 
 
 def test_a_closed_chain_says_nobody_is_waiting(chain: Store) -> None:
     do(chain, "dave", 4, ActionId.DECLINE, at(24, 9), note="no budget", alternative="ask grace")
     do(chain, "carol", 2, ActionId.DONE, at(24, 9, 30))
     do(chain, "alice", 1, ActionId.CANCEL, at(24, 9, 45))
-    lines = chain_lines(store=chain, workspace=WS, number=1, now=NOW)
+    lines = chain_lines(store=chain, workspace=WS, number=1, now=NOW, hours=DEFAULT_HOURS)
     assert lines[0].startswith("R-1 · cancelled · alice withdrew it (asked bob)")
     assert lines[2].startswith("│  └─ R-4 · declined · dave declined it for carol")
     assert lines[-1] == "Nobody is waiting: all 4 closed."
@@ -131,7 +137,7 @@ def test_a_parent_cycle_in_stored_data_does_not_loop_forever(chain: Store) -> No
     first = chain.get_request(WS, 1)
     assert first is not None
     chain.update_request(first.model_copy(update={"parent": 4}))
-    lines = chain_lines(store=chain, workspace=WS, number=2, now=NOW)
+    lines = chain_lines(store=chain, workspace=WS, number=2, now=NOW, hours=DEFAULT_HOURS)
     assert len(lines) == 5 and {line.split(" · ")[0].lstrip("│└├─ ") for line in lines[:4]} == {
         "R-1",
         "R-2",
@@ -160,7 +166,9 @@ def traffic(org_store: Store) -> Store:
 
 
 def test_team_map_as_text_colours_links_and_names_the_slowest(traffic: Store) -> None:
-    team_map = build_team_map(store=traffic, workspace=WS, now=NOW, window_length=timedelta(days=30))
+    team_map = build_team_map(
+        store=traffic, workspace=WS, now=NOW, window_length=timedelta(days=30), hours=DEFAULT_HOURS
+    )
     assert render_team_map(team_map, format="text") == "\n".join(
         [
             "Team map · requests created 25 Oct 2026 – 24 Nov 2026 (UTC) · times in working hours",
@@ -179,7 +187,7 @@ def test_team_map_as_text_colours_links_and_names_the_slowest(traffic: Store) ->
 
 
 def test_team_map_as_dot_has_width_by_volume_and_colour_by_responsiveness(traffic: Store) -> None:
-    team_map = build_team_map(store=traffic, workspace=WS, now=NOW)
+    team_map = build_team_map(store=traffic, workspace=WS, now=NOW, hours=DEFAULT_HOURS)
     dot = render_team_map(team_map, format="dot")
     assert isinstance(dot, str)
     assert dot.startswith("digraph team_map {\n") and dot.endswith("}\n")
@@ -198,7 +206,7 @@ def _pixels_near(picture: np.ndarray, hex_colour: str, tolerance: float = 0.06) 
 
 
 def test_team_map_as_png_is_a_real_picture_of_the_expected_size(traffic: Store) -> None:
-    team_map = build_team_map(store=traffic, workspace=WS, now=NOW)
+    team_map = build_team_map(store=traffic, workspace=WS, now=NOW, hours=DEFAULT_HOURS)
     png = render_team_map(team_map, format="png")
     assert isinstance(png, bytes) and png.startswith(b"\x89PNG\r\n\x1a\n")
     picture = image.imread(io.BytesIO(png), format="png")
@@ -214,7 +222,7 @@ def test_team_map_as_png_is_a_real_picture_of_the_expected_size(traffic: Store) 
 
 
 def test_an_empty_team_map_still_renders(org_store: Store) -> None:
-    team_map = build_team_map(store=org_store, workspace=WS, now=NOW)
+    team_map = build_team_map(store=org_store, workspace=WS, now=NOW, hours=DEFAULT_HOURS)
     assert str(render_team_map(team_map, format="text")).endswith("No requests between teams in this window.")
     assert "->" not in str(render_team_map(team_map, format="dot"))
     picture = image.imread(io.BytesIO(render_team_map(team_map, format="png")), format="png")  # type: ignore[arg-type]

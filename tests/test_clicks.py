@@ -15,6 +15,7 @@ from bot.models import ActionId, CardRef, EventKind, Person, Status
 from bot.ports import Store
 from bot.pulse import week_code
 from bot.requests import ActionInput, make_rating
+from bot.workhours import DEFAULT_HOURS
 from tests.conftest import NOW
 from tests.test_pulse import FRIDAY, WEEK, _ask_everyone
 
@@ -26,13 +27,15 @@ def _person(store: Store, handle: str) -> Person:
 
 
 def _ask(store: Store) -> None:
-    reply = run_request(store=store, actor=_person(store, "alice"), text="@bob need the Q3 numbers", now=NOW)
+    reply = run_request(
+        store=store, actor=_person(store, "alice"), text="@bob need the Q3 numbers", now=NOW, hours=DEFAULT_HOURS
+    )
     assert reply.text.startswith("Sent R-1")
 
 
 def _click(store: Store, who: str, action: str, minutes: int = 1, **kw: object) -> ClickResult:
     click = Click(platform="test", actor=_person(store, who), action=action, request=kw.pop("request", 1), **kw)  # type: ignore[arg-type]
-    return run_click(store=store, click=click, now=NOW + timedelta(minutes=minutes))
+    return run_click(store=store, click=click, now=NOW + timedelta(minutes=minutes), hours=DEFAULT_HOURS)
 
 
 def _actions(result: ClickResult) -> list[ActionId]:
@@ -115,7 +118,7 @@ def test_a_pulse_answer_names_its_week_by_code_or_by_value(org_store: Store, wee
         fields={"manager_support": "4", "service": "5"},
         **where,  # type: ignore[arg-type]
     )
-    result = run_click(store=org_store, click=click, now=FRIDAY)
+    result = run_click(store=org_store, click=click, now=FRIDAY, hours=DEFAULT_HOURS)
     assert result.reply.startswith("Thanks!")
     assert (result.card, result.heading, result.queued) == (None, f"Weekly pulse · {WEEK}", [])
 

@@ -31,6 +31,7 @@ from bot.commands import (
     parse_request,
     parse_request_id,
 )
+from bot.workhours import DEFAULT_HOURS
 
 # Tuesday 2026-11-24, 10:00 UTC.
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -40,7 +41,7 @@ ALICE = Mention(kind="handle", value="alice")
 
 
 def request(text: str, tz: str = "UTC") -> object:
-    return parse_request(text, now=NOW, tz=tz)
+    return parse_request(text, now=NOW, tz=tz, hours=DEFAULT_HOURS)
 
 
 def create(text: str, tz: str = "UTC") -> CreateRequest:
@@ -551,7 +552,7 @@ REQUEST_RESULTS = (CreateRequest, ListMine, Queue, Show, Chain, Stats, Help, Ope
 @given(COMMAND_TEXT, NOWS, TZS)
 @settings(max_examples=200, deadline=None)
 def test_parse_request_never_raises(text: str, now: datetime, tz: str) -> None:
-    result = parse_request(text, now=now, tz=tz)
+    result = parse_request(text, now=now, tz=tz, hours=DEFAULT_HOURS)
     assert isinstance(result, REQUEST_RESULTS)
     if isinstance(result, CreateRequest):
         assert result.text.strip() == result.text != ""
@@ -562,7 +563,7 @@ def test_parse_request_never_raises(text: str, now: datetime, tz: str) -> None:
 @given(st.text())
 @settings(max_examples=200, deadline=None)
 def test_parse_request_never_raises_on_arbitrary_text(text: str) -> None:
-    assert isinstance(parse_request(text, now=NOW, tz="UTC"), REQUEST_RESULTS)
+    assert isinstance(parse_request(text, now=NOW, tz="UTC", hours=DEFAULT_HOURS), REQUEST_RESULTS)
 
 
 @given(COMMAND_TEXT)
@@ -607,7 +608,7 @@ FUTURE_CLAUSES = st.sampled_from(
 def test_created_request_text_never_contains_the_due_clause(body: str, clause: str) -> None:
     assume(body.strip())
     assume(clause.lower() not in body.lower())
-    result = parse_request(f"@alice {body} {clause}", now=NOW, tz="Europe/Berlin")
+    result = parse_request(f"@alice {body} {clause}", now=NOW, tz="Europe/Berlin", hours=DEFAULT_HOURS)
     assert isinstance(result, CreateRequest)
     assert result.due_text == clause
     assert clause not in result.text
@@ -618,7 +619,7 @@ def test_created_request_text_never_contains_the_due_clause(body: str, clause: s
 @settings(max_examples=200, deadline=None)
 def test_unicode_text_round_trips_exactly(body: str) -> None:
     assume(body.strip())
-    result = parse_request(f"<@U1|alice> {body}", now=NOW, tz="UTC")
+    result = parse_request(f"<@U1|alice> {body}", now=NOW, tz="UTC", hours=DEFAULT_HOURS)
     assert isinstance(result, CreateRequest)
     if result.due_text is None:
         assert result.text == body.strip()
@@ -636,7 +637,7 @@ def test_request_ids_round_trip(number: int) -> None:
 
 def test_parsing_does_not_depend_on_the_clock() -> None:
     later = NOW + timedelta(days=1)
-    assert parse_request("@alice x by friday", now=NOW, tz="UTC") == create("@alice x by friday")
-    result = parse_request("@alice x in 1 hour", now=later, tz="UTC")
+    assert parse_request("@alice x by friday", now=NOW, tz="UTC", hours=DEFAULT_HOURS) == create("@alice x by friday")
+    result = parse_request("@alice x in 1 hour", now=later, tz="UTC", hours=DEFAULT_HOURS)
     assert isinstance(result, CreateRequest)
     assert result.due == later + timedelta(hours=1)

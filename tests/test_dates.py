@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.dates import DEFAULT_DUE_TIME, DueDateError, parse_due, split_due
+from bot.workhours import DEFAULT_HOURS
 
 # Tuesday 2026-11-24, 10:00 UTC.
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -19,7 +20,7 @@ def utc(month: int, day: int, hour: int = 17, minute: int = 0, year: int = 2026)
 
 
 def due(phrase: str, *, now: datetime = NOW, tz: str = "UTC") -> datetime:
-    return parse_due(phrase, now=now, tz=tz)
+    return parse_due(phrase, now=now, tz=tz, hours=DEFAULT_HOURS)
 
 
 def test_fixed_now_is_a_tuesday() -> None:

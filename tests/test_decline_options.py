@@ -15,6 +15,7 @@ from bot.models import ActionId, EventKind, Person, Rating, Status
 from bot.people import Directory
 from bot.ports import Store
 from bot.requests import ActionInput, Outcome, act, create_request
+from bot.workhours import DEFAULT_HOURS
 from tests.conftest import NOW
 
 
@@ -47,6 +48,7 @@ def _act(store: Store, who: str, action: ActionId, number: int = 1, minutes: int
         action=action,
         actor=_person(store, who),
         now=NOW + timedelta(minutes=minutes),
+        hours=DEFAULT_HOURS,
         inputs=ActionInput(**inputs),  # type: ignore[arg-type]
     )
 
@@ -63,6 +65,7 @@ def _click(store: Store, who: str, action: ActionId, value: str | None = None, m
             inputs=ActionInput(**inputs),  # type: ignore[arg-type]
         ),
         now=NOW + timedelta(minutes=minutes),
+        hours=DEFAULT_HOURS,
     )
 
 
@@ -133,7 +136,7 @@ def test_ask_carol_instead_hands_it_to_her_with_the_full_history(org_store: Stor
     assert notes == ["R-1 is yours now: alice asked carol instead of bob"]
     assert any(m.kind == "provider_card" and m.recipient_id == "P-bob" for m in asked.queued), "bob's card updates"
     assert [a.id for a in asked.card.actions] == [ActionId.SET_DUE, ActionId.CANCEL]  # type: ignore[union-attr]
-    facts = request_facts(request, people={}, now=NOW + timedelta(hours=1))
+    facts = request_facts(request, people={}, now=NOW + timedelta(hours=1), hours=DEFAULT_HOURS)
     assert DECLINED_UNRESOLVED not in facts.complaints and facts.hand_offs == 1
     with pytest.raises(InvalidTransition, match="still waiting to be acknowledged"):
         _click(org_store, "alice", ActionId.ASK_INSTEAD, value="1", minutes=11)  # the stale button
@@ -148,7 +151,7 @@ def test_accept_the_alternative_resolves_it_once(org_store: Store) -> None:
     card = _card(declined, "requester_card", "P-alice")
     assert [a.id for a in card.actions] == [ActionId.ACCEPT_ALTERNATIVE, ActionId.ASK_AGAIN]
     assert ("Alternative", 'R-2 · "see the wiki"') in [(f.label, f.value) for f in card.facts]
-    assert DECLINED_UNRESOLVED in request_facts(declined.request, people={}, now=NOW).complaints
+    assert DECLINED_UNRESOLVED in request_facts(declined.request, people={}, now=NOW, hours=DEFAULT_HOURS).complaints
     with pytest.raises(NotAllowed, match="Only alice"):
         _click(org_store, "bob", ActionId.ACCEPT_ALTERNATIVE, value="1")
     with pytest.raises(NotFound, match="R-1"):
@@ -165,7 +168,7 @@ def test_accept_the_alternative_resolves_it_once(org_store: Store) -> None:
         (f.label, f.value) for f in mine.facts
     ]
     assert [a.id for a in mine.actions] == []
-    assert DECLINED_UNRESOLVED not in request_facts(request, people={}, now=NOW).complaints
+    assert DECLINED_UNRESOLVED not in request_facts(request, people={}, now=NOW, hours=DEFAULT_HOURS).complaints
     with pytest.raises(InvalidTransition, match="already accepted the alternative"):
         _click(org_store, "alice", ActionId.ACCEPT_ALTERNATIVE, value="1", minutes=12)
     with pytest.raises(InvalidTransition, match="already accepted the alternative"):

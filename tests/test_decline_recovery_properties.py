@@ -13,6 +13,7 @@ from bot.errors import DomainError
 from bot.models import ActionId, Event, EventKind, Person, Rating, Request, Status
 from bot.recovery import MANAGER_AFTER_ROUNDS, recovery
 from bot.requests import ActionInput, alternative_taken, apply_action, last_decline, status_after
+from bot.workhours import DEFAULT_HOURS
 from tests.conftest import NOW
 from tests.test_lifecycle_properties import HANDLES, PEOPLE, MemoryDirectory
 
@@ -176,7 +177,9 @@ def test_decline_choices_and_recovery_rounds_never_act_out_of_turn(data: st.Data
         )
         before = request
         try:
-            request = apply_action(request, action, actor=actor, directory=directory, now=clock, inputs=inputs)
+            request = apply_action(
+                request, action, actor=actor, directory=directory, now=clock, inputs=inputs, hours=DEFAULT_HOURS
+            )
         except DomainError as error:
             assert error.message and error.message[0].isupper(), error.message
             assert request is before
@@ -206,7 +209,13 @@ def test_the_property_reaches_the_manager_closing_a_recovery() -> None:
     for action, who, inputs in path:
         before = request
         request = apply_action(
-            request, action, actor=_actor(who, request, directory), directory=directory, now=NOW, inputs=inputs
+            request,
+            action,
+            actor=_actor(who, request, directory),
+            directory=directory,
+            now=NOW,
+            inputs=inputs,
+            hours=DEFAULT_HOURS,
         )
         _check_turn(before, request, action, _actor(who, before, directory), directory)
         _check_recovery(request)

@@ -11,6 +11,7 @@ from bot.models import ActionId, Message, Person
 from bot.people import Directory
 from bot.ports import Store
 from bot.requests import act, create_request
+from bot.workhours import DEFAULT_HOURS
 from tests.conftest import NOW
 
 
@@ -68,6 +69,7 @@ def test_card_updates_edit_the_card_posted_before_and_notes_go_in_its_thread(org
         action=ActionId.ACKNOWLEDGE,
         actor=directory.require("P-bob"),
         now=NOW,
+        hours=DEFAULT_HOURS,
     )
     deliver_due(store=org_store, notifiers=[notifier], now=NOW)
     first_provider_ref = "ref-1"
@@ -149,6 +151,7 @@ def test_an_older_card_state_retried_late_never_overwrites_a_newer_one(org_store
         action=ActionId.ACKNOWLEDGE,
         actor=directory.require("P-bob"),
         now=NOW + timedelta(seconds=5),
+        hours=DEFAULT_HOURS,
     )
     deliver_due(store=org_store, notifiers=[notifier], now=NOW + timedelta(seconds=5))
     provider_sends = [s for s in notifier.sent if s[0] == "provider_card"]
@@ -194,6 +197,7 @@ def test_a_failed_escalation_to_a_manager_is_not_revealed_to_the_requester(org_s
             action=action,
             actor=actor,
             now=NOW,
+            hours=DEFAULT_HOURS,
             inputs=ActionInput(**inputs),  # type: ignore[arg-type]
         )
 

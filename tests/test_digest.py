@@ -171,7 +171,7 @@ def load(store: Store) -> dict[str, Person]:
     tokens = random.Random(7)
     for week, answers in PULSE.items():
         friday = datetime.fromisocalendar(int(week[:4]), int(week[6:]), 5).replace(hour=14, minute=30, tzinfo=UTC)
-        PulseJob().run(store=store, workspace=WS, now=friday)
+        PulseJob(hours=DEFAULT_HOURS).run(store=store, workspace=WS, now=friday)
         for handle, support, service, comment in answers:
             answer_pulse(
                 store=store,
@@ -192,7 +192,7 @@ def people(store: Store) -> dict[str, Person]:
 
 
 def test_the_digest_states_the_hand_computed_figures(store: Store, people: dict[str, Person]) -> None:
-    digest = manager_digest(store=store, manager=people["dan"], week=WEEK, now=MONDAY_9)
+    digest = manager_digest(store=store, manager=people["dan"], week=WEEK, now=MONDAY_9, hours=DEFAULT_HOURS)
     week = digest.this_week
     assert (week.volume, week.open) == (4, 1)
     assert (week.median_time_to_acknowledge, week.p90_time_to_acknowledge) == (timedelta(hours=2), timedelta(hours=3))
@@ -239,7 +239,7 @@ def test_the_digest_states_the_hand_computed_figures(store: Store, people: dict[
 
 
 def test_a_department_head_gets_a_roll_up_and_hidden_teams_stay_hidden(store: Store, people: dict[str, Person]) -> None:
-    digest = manager_digest(store=store, manager=people["mia"], week=WEEK, now=MONDAY_9)
+    digest = manager_digest(store=store, manager=people["mia"], week=WEEK, now=MONDAY_9, hours=DEFAULT_HOURS)
     assert [row.team for row in digest.rollup] == ["Finance", "Legal"]
     finance, legal = digest.rollup
     assert finance.served.volume == 7, "everything Finance's people hold, dan's own requests too"
@@ -266,7 +266,7 @@ def test_a_team_below_five_members_never_shows_even_with_enough_answers(store: S
     people += [Person(id=f"P-{h}", handle=h, name=h.capitalize(), team_id="T-sales") for h in ("cal", "dee")]
     store.save_org(people, teams)
     friday = at(20, 19, 30)
-    job = PulseJob()
+    job = PulseJob(hours=DEFAULT_HOURS)
     job.run(store=store, workspace=WS, now=at(20, 14, 30))
     job.run(store=store, workspace=WS, now=friday)  # 14:30 in New York, where sam is
     by_handle = {p.handle: p for p in people}
@@ -281,11 +281,11 @@ def test_a_team_below_five_members_never_shows_even_with_enough_answers(store: S
 
 def test_non_managers_have_no_digest(store: Store, people: dict[str, Person]) -> None:
     with pytest.raises(NotFound, match="for managers"):
-        manager_digest(store=store, manager=people["fay"], week=WEEK, now=MONDAY_9)
+        manager_digest(store=store, manager=people["fay"], week=WEEK, now=MONDAY_9, hours=DEFAULT_HOURS)
 
 
 def test_the_message_has_sections_a_chart_and_reads_without_it(store: Store, people: dict[str, Person]) -> None:
-    digest = manager_digest(store=store, manager=people["dan"], week=WEEK, now=MONDAY_9)
+    digest = manager_digest(store=store, manager=people["dan"], week=WEEK, now=MONDAY_9, hours=DEFAULT_HOURS)
     message = digest_message(digest)
     assert message.kind == "digest" and message.recipient_id == "P-dan"
     assert [s.title for s in message.sections] == [
@@ -320,7 +320,9 @@ def test_digests_go_out_once_per_manager_per_week_at_monday_nine_local(tmp_path:
     try:
         load(first)
         replicas = [
-            Scheduler(store=s, jobs=default_registry().build(JobContext(), only=["digest"]), workspace=WS)
+            Scheduler(
+                store=s, jobs=default_registry().build(JobContext(hours=DEFAULT_HOURS), only=["digest"]), workspace=WS
+            )
             for s in (first, second)
         ]
         sent: list[tuple[datetime, str]] = []
@@ -332,7 +334,7 @@ def test_digests_go_out_once_per_manager_per_week_at_monday_nine_local(tmp_path:
                 sent += [(now, key) for job in report.jobs for key in job.claimed]
             now += timedelta(minutes=15)
         # a restarted scheduler (a new job, nothing remembered) sends nothing again
-        restarted = Scheduler(store=second, jobs=[DigestJob()], workspace=WS)
+        restarted = Scheduler(store=second, jobs=[DigestJob(hours=DEFAULT_HOURS)], workspace=WS)
         assert restarted.run_due(datetime(2026, 11, 25, 10, 0, tzinfo=UTC)).sent == []
     finally:
         first.close()
@@ -362,21 +364,22 @@ def test_the_cli_writes_markdown_and_a_png(store: Store, people: dict[str, Perso
         output=None,
         stdout=out,
         stderr=err,
+        hours=DEFAULT_HOURS,
     )
     assert code == 0 and out.getvalue().startswith("# Weekly digest · Finance · 2026-W47"), err.getvalue()
     png = tmp_path / "digest.png"
     code = digest_command(
         store=store, workspace=WS, now=MONDAY_9, manager="@dan", week="2026-w47", format="png", output=png,
-        stdout=out, stderr=err,
+        stdout=out, stderr=err, hours=DEFAULT_HOURS,
     )  # fmt: skip
     assert code == 0 and png.read_bytes().startswith(b"\x89PNG")
     assert digest_command(
         store=store, workspace=WS, now=MONDAY_9, manager="fay", week=WEEK, format="md", output=None, stdout=out,
-        stderr=err,
+        stderr=err, hours=DEFAULT_HOURS,
     ) == 1  # fmt: skip
     assert digest_command(
         store=store, workspace=WS, now=MONDAY_9, manager="dan", week="2026-47", format="md", output=None, stdout=out,
-        stderr=err,
+        stderr=err, hours=DEFAULT_HOURS,
     ) == 2  # fmt: skip
     assert "not an ISO week" in err.getvalue()
 
@@ -395,6 +398,7 @@ def test_one_snapshot_serves_every_manager(store: Store, people: dict[str, Perso
         since=at(1, 0),
         until=at(30, 0),
         now=MONDAY_9,
+        hours=DEFAULT_HOURS,
     )
     digests = [build_digest(snapshot, m, WEEK) for m in snapshot.managers()]
     assert [d.manager.handle for d in digests] == ["dan", "lee", "mia", "sam"]
@@ -409,7 +413,7 @@ def test_a_roll_up_row_stands_for_a_whole_department(store: Store, people: dict[
     pulse may be shown, so the row's pulse is Finance's."""
     ceo = Person(id="P-ceo", handle="ceo", name="Cy", tz="Europe/London")
     store.save_org([ceo, people["mia"].model_copy(update={"manager_id": "P-ceo"})])
-    digest = manager_digest(store=store, manager=ceo, week=WEEK, now=MONDAY_9)
+    digest = manager_digest(store=store, manager=ceo, week=WEEK, now=MONDAY_9, hours=DEFAULT_HOURS)
     [operations] = digest.rollup
     assert (operations.team, operations.manager, operations.served.volume) == ("Operations", "Mia", 7)
     assert (operations.pulse.manager_support, operations.pulse.counted, operations.pulse.hidden_teams) == (4.0, 3, 2)
@@ -443,7 +447,7 @@ def test_a_manager_is_never_advised_about_themselves(store: Store, people: dict[
 
 
 def test_the_digest_says_which_week_and_why_and_has_needs_and_patterns(store: Store, people: dict[str, Person]) -> None:
-    digest = manager_digest(store=store, manager=people["dan"], week=WEEK, now=MONDAY_9)
+    digest = manager_digest(store=store, manager=people["dan"], week=WEEK, now=MONDAY_9, hours=DEFAULT_HOURS)
     text = digest_markdown(digest)
     tz = people["dan"].tz
     assert f"Mon 16 Nov – Sun 22 Nov 2026, the last full week, Monday to Sunday, in your time zone ({tz})" in text
@@ -459,14 +463,16 @@ def test_the_digest_says_which_week_and_why_and_has_needs_and_patterns(store: St
         "information 1.5 (2); lowest: information."
     )
     assert "## Complaint patterns (this week)" in text
-    so_far = manager_digest(store=store, manager=people["dan"], week="2026-W48", now=MONDAY_9 + timedelta(days=2))
+    so_far = manager_digest(
+        store=store, manager=people["dan"], week="2026-W48", now=MONDAY_9 + timedelta(days=2), hours=DEFAULT_HOURS
+    )
     assert f"this week so far, in your time zone ({tz})" in digest_markdown(so_far)
 
 
 def test_the_chart_has_a_staff_panel_and_says_no_data_instead_of_an_empty_axis(
     store: Store, people: dict[str, Person]
 ) -> None:
-    digest = manager_digest(store=store, manager=people["dan"], week=WEEK, now=MONDAY_9)
+    digest = manager_digest(store=store, manager=people["dan"], week=WEEK, now=MONDAY_9, hours=DEFAULT_HOURS)
     chart = digest_chart(digest)
     titles = [panel.title for panel in chart.panels]
     assert "You to your staff: time to acknowledge" in titles and "You to your staff: rating" in titles

@@ -6,13 +6,16 @@ from datetime import timedelta
 
 from bot.dispatch import run_request
 from bot.ports import Store
+from bot.workhours import DEFAULT_HOURS
 from tests.conftest import NOW
 
 
 def _ask(store: Store, who: str, text: str, minutes: int = 0) -> str:
     actor = store.find_person("default", handle=who)
     assert actor is not None
-    return run_request(store=store, actor=actor, text=text, now=NOW + timedelta(minutes=minutes)).text
+    return run_request(
+        store=store, actor=actor, text=text, now=NOW + timedelta(minutes=minutes), hours=DEFAULT_HOURS
+    ).text
 
 
 def test_stats_and_chain_answer_in_chat(org_store: Store) -> None:

@@ -20,6 +20,7 @@ from bot.errors import InvalidCommand, InvalidTransition, NotAllowed, NotFound
 from bot.models import ActionId, EventKind, Person
 from bot.ports import Store
 from bot.requests import ActionInput
+from bot.workhours import DEFAULT_HOURS
 from handlers.console import Console
 from tests.conftest import NOW
 
@@ -32,7 +33,7 @@ def _words(text: str | None) -> list[str]:
 
 
 def create(text: str) -> CreateRequest:
-    result = parse_request(text, now=NOW, tz="UTC")
+    result = parse_request(text, now=NOW, tz="UTC", hours=DEFAULT_HOURS)
     assert isinstance(result, CreateRequest), result
     return result
 
@@ -89,13 +90,13 @@ def test_ordinary_words_after_by_or_in_are_not_reported(text: str) -> None:
 
 @pytest.mark.parametrize("ref", ["R-0", "r-0", "#R-0", "R-", "R-0000000000"])
 def test_an_impossible_parent_reference_answers_with_usage(ref: str) -> None:
-    result = parse_request(f"@alice pull the invoices for {ref} by friday", now=NOW, tz="UTC")
+    result = parse_request(f"@alice pull the invoices for {ref} by friday", now=NOW, tz="UTC", hours=DEFAULT_HOURS)
     assert isinstance(result, Usage)
     assert "is not a request id" in result.error and "for R-12" in result.error
 
 
 def test_a_due_date_alone_in_the_middle_still_asks_what_is_needed() -> None:
-    result = parse_request("@alice by friday, !high", now=NOW, tz="UTC")
+    result = parse_request("@alice by friday, !high", now=NOW, tz="UTC", hours=DEFAULT_HOURS)
     assert isinstance(result, Usage) and result.error.startswith("Tell @alice what you need")
 
 
@@ -123,7 +124,7 @@ def test_find_due_never_raises_and_reports_whatever_it_drops(text: str) -> None:
 @given(st.lists(WORDS, min_size=1, max_size=14).map(" ".join), st.sampled_from(["UTC", "Asia/Tokyo", "Mars/Base"]))
 @settings(max_examples=300, deadline=None)
 def test_a_created_request_keeps_every_word_but_the_due_clause_it_reports(text: str, tz: str) -> None:
-    result = parse_request(f"@alice {text}", now=NOW, tz=tz)
+    result = parse_request(f"@alice {text}", now=NOW, tz=tz, hours=DEFAULT_HOURS)
     assert isinstance(result, CreateRequest | Usage)
     if isinstance(result, CreateRequest):
         assert sorted(_words(result.text) + _words(result.due_text)) == _words(text), (result, text)
@@ -135,7 +136,7 @@ def test_a_created_request_keeps_every_word_but_the_due_clause_it_reports(text: 
 @given(st.text(max_size=200), st.sampled_from(["UTC", "Asia/Tokyo", "Mars/Base"]))
 @settings(max_examples=300, deadline=None)
 def test_parse_request_never_raises_on_any_text(text: str, tz: str) -> None:
-    assert parse_request(f"@alice {text}", now=NOW, tz=tz) is not None
+    assert parse_request(f"@alice {text}", now=NOW, tz=tz, hours=DEFAULT_HOURS) is not None
 
 
 # --------------------------------------------------------------------------- the core
@@ -151,11 +152,17 @@ def _set_due(store: Store, who: str, due: str | None, minutes: int = 5):  # type
     click = Click(
         platform="test", actor=_person(store, who), action=ActionId.SET_DUE, request=1, inputs=ActionInput(due=due)
     )
-    return run_click(store=store, click=click, now=NOW + timedelta(minutes=minutes))
+    return run_click(store=store, click=click, now=NOW + timedelta(minutes=minutes), hours=DEFAULT_HOURS)
 
 
 def test_an_unreadable_due_date_creates_the_request_and_says_so_plainly(org_store: Store) -> None:
-    reply = run_request(store=org_store, actor=_person(org_store, "alice"), text="@bob numbers by blursday", now=NOW)
+    reply = run_request(
+        store=org_store,
+        actor=_person(org_store, "alice"),
+        text="@bob numbers by blursday",
+        now=NOW,
+        hours=DEFAULT_HOURS,
+    )
     assert reply.ok and reply.text.startswith("Sent R-1 to")
     assert "I couldn't read the due date in 'by blursday', so R-1 has no due date yet" in reply.text
     assert 'Pick one with "Set due date" on your card for R-1.' in reply.text
@@ -169,7 +176,13 @@ def test_an_unreadable_due_date_creates_the_request_and_says_so_plainly(org_stor
 
 
 def test_the_requester_sets_the_due_date_with_one_click_and_the_provider_is_told(org_store: Store) -> None:
-    run_request(store=org_store, actor=_person(org_store, "alice"), text="@bob numbers by blursday", now=NOW)
+    run_request(
+        store=org_store,
+        actor=_person(org_store, "alice"),
+        text="@bob numbers by blursday",
+        now=NOW,
+        hours=DEFAULT_HOURS,
+    )
     alice = _person(org_store, "alice")
     result = _set_due(org_store, "alice", "2026-11-27")
     friday_5pm_for_alice = datetime(2026, 11, 27, 17, 0, tzinfo=ZoneInfo(alice.tz)).astimezone(UTC)
@@ -196,7 +209,7 @@ def test_the_requester_sets_the_due_date_with_one_click_and_the_provider_is_told
 def test_a_bad_due_date_is_refused_on_its_field_and_changes_nothing(
     org_store: Store, due: str | None, message: str
 ) -> None:
-    run_request(store=org_store, actor=_person(org_store, "alice"), text="@bob numbers", now=NOW)
+    run_request(store=org_store, actor=_person(org_store, "alice"), text="@bob numbers", now=NOW, hours=DEFAULT_HOURS)
     before = org_store.get_request("default", 1)
     with pytest.raises(InvalidCommand, match=message) as info:
         _set_due(org_store, "alice", due)
@@ -205,7 +218,7 @@ def test_a_bad_due_date_is_refused_on_its_field_and_changes_nothing(
 
 
 def test_only_the_requester_sets_a_missing_due_date_on_an_open_request(org_store: Store) -> None:
-    run_request(store=org_store, actor=_person(org_store, "alice"), text="@bob numbers", now=NOW)
+    run_request(store=org_store, actor=_person(org_store, "alice"), text="@bob numbers", now=NOW, hours=DEFAULT_HOURS)
     with pytest.raises(NotAllowed):
         _set_due(org_store, "bob", "friday")
     with pytest.raises(NotAllowed, match="Only alice can set the due date of R-1"):
@@ -215,11 +228,14 @@ def test_only_the_requester_sets_a_missing_due_date_on_an_open_request(org_store
     _set_due(org_store, "alice", "friday")
     with pytest.raises(InvalidTransition, match="already has a due date"):
         _set_due(org_store, "alice", "monday", minutes=6)
-    run_request(store=org_store, actor=_person(org_store, "alice"), text="@bob more numbers", now=NOW)
+    run_request(
+        store=org_store, actor=_person(org_store, "alice"), text="@bob more numbers", now=NOW, hours=DEFAULT_HOURS
+    )
     run_click(
         store=org_store,
         click=Click(platform="test", actor=_person(org_store, "alice"), action=ActionId.CANCEL, request=2),
         now=NOW + timedelta(minutes=1),
+        hours=DEFAULT_HOURS,
     )
     with pytest.raises(InvalidTransition, match="was cancelled"):
         run_click(
@@ -232,6 +248,7 @@ def test_only_the_requester_sets_a_missing_due_date_on_an_open_request(org_store
                 inputs=ActionInput(due="friday"),
             ),
             now=NOW + timedelta(minutes=2),
+            hours=DEFAULT_HOURS,
         )
 
 

@@ -14,11 +14,13 @@ import pytest
 from bot.commands import CreateRequest, parse_request
 from bot.dates import parse_due
 from bot.dispatch import run_request
-from bot.metrics import time_to_acknowledge
-from bot.models import Event, EventKind, Person, Request
+from bot.metrics import request_facts, time_to_acknowledge
+from bot.models import ActionId, Event, EventKind, Person, Request
 from bot.org import OrgImportError, load_org
+from bot.people import Directory
 from bot.ports import Store
-from bot.workhours import WorkingHours, add_working_time, working_time
+from bot.requests import act, create_request
+from bot.workhours import DEFAULT_HOURS, WorkingHours, add_working_time, working_time
 
 NEW_YORK = ZoneInfo("America/New_York")
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -104,8 +106,10 @@ def test_in_5_working_days_skips_the_requesters_public_holiday() -> None:
     ny_due = parse_due("in 5 working days", now=now, tz=NY.tz, hours=HOURS.for_person(NY))
     assert tokyo_due.astimezone(TOKYO).date() == date(2026, 11, 26)  # Monday 23 is Labor Thanksgiving Day
     assert ny_due.astimezone(NEW_YORK).date() == date(2026, 11, 25)
-    # Without a calendar (as before): Monday to Friday.
-    assert parse_due("in 5 working days", now=now, tz=TK.tz).astimezone(TOKYO).date() == date(2026, 11, 25)
+    # The built-in week (Monday to Friday, no public holidays):
+    assert parse_due("in 5 working days", now=now, tz=TK.tz, hours=DEFAULT_HOURS).astimezone(TOKYO).date() == date(
+        2026, 11, 25
+    )
 
 
 def test_in_n_working_days_follows_the_configured_working_week() -> None:
@@ -126,7 +130,9 @@ def test_a_request_from_tokyo_is_due_after_the_japanese_holiday(org_store: Store
     )
     assert isinstance(command, CreateRequest) and command.due is not None
     assert command.due.astimezone(TOKYO).date() == date(2026, 11, 26)
-    reply = run_request(store=org_store, actor=tokyo_alice, text="@bob the numbers in 5 working days", now=now)
+    reply = run_request(
+        store=org_store, actor=tokyo_alice, text="@bob the numbers in 5 working days", now=now, hours=DEFAULT_HOURS
+    )
     assert reply.ok, reply.text
     created = max(org_store.iter_requests("default"), key=lambda r: r.number)
     assert created.due_at is not None and created.due_at.astimezone(TOKYO).date() == date(2026, 11, 26)
@@ -154,3 +160,73 @@ def test_an_unknown_country_in_the_org_file_is_named_with_its_line(tmp_path: Pat
         f"{path}:4: field 'country': unknown country 'ATLANTIS'; use an ISO 3166 code like US, JP or DE",
         f"{path}:8: field 'region': unknown region 'NARNIA' of US; use one of AK, AL, AR, AS, AZ, CA, CO, CT, ...",
     ]
+
+
+def test_overdue_labels_and_the_team_view_count_the_holders_public_holidays(org_store: Store) -> None:
+    """Carol works in Tokyo (JP): Monday 23 November is a holiday there. From Friday 17:00 to
+    Tuesday 15:00 she had 1 + 6 = 7 working hours (16 without the holiday); her queue, her card
+    after she acknowledges and her manager's team view all say so."""
+    carol = org_store.find_person("default", handle="carol")
+    alice = org_store.find_person("default", handle="alice")
+    dave = org_store.find_person("default", handle="dave")
+    assert carol is not None and alice is not None and dave is not None
+    carol = carol.model_copy(update={"country": "JP"})
+    org_store.save_org([carol])
+    friday_5pm = _local(TOKYO, 20, 17)
+    for text, asked, due in (
+        ("the Q3 numbers", friday_5pm - timedelta(minutes=1), friday_5pm),  # R-1, due at 17:00
+        ("the Q4 plan", friday_5pm, None),  # R-2, asked at 17:00
+    ):
+        create_request(
+            store=org_store,
+            directory=Directory(org_store, "default"),
+            requester=alice,
+            provider=carol,
+            text=text,
+            now=asked,
+            due_at=due,
+        )
+    tuesday_3pm = _local(TOKYO, 24, 15)
+
+    queue = run_request(store=org_store, actor=carol, text="queue", now=tuesday_3pm, hours=HOURS)
+    team = run_request(store=org_store, actor=dave, text="team", now=tuesday_3pm, hours=HOURS)
+    acknowledged = act(
+        store=org_store,
+        directory=Directory(org_store, "default"),
+        workspace="default",
+        number=1,
+        action=ActionId.ACKNOWLEDGE,
+        actor=carol,
+        now=tuesday_3pm,
+        hours=HOURS,
+    )
+
+    assert "R-1 ← alice · open · due Fri 20 Nov 17:00 · ⚠️ overdue by 7 working h · the Q3 numbers" in queue.text
+    [card] = [m for m in acknowledged.messages if m.kind == "provider_card"]
+    assert ("Overdue", "⚠️ overdue by 7 working h") in [(f.label, f.value) for f in card.facts]
+    assert "unacknowledged for 7h (working time)" in team.text, team.text
+
+
+def test_an_open_requests_wait_so_far_counts_the_providers_public_holidays() -> None:
+    """Asked Friday 17:00 in Tokyo, still unanswered Tuesday 15:00: 7 working hours for Taro (JP,
+    Monday off), as his acknowledgement would have been counted; 16 for someone with no country."""
+    asked = _local(TOKYO, 20, 17)
+    request = Request(
+        workspace="default",
+        number=1,
+        requester_id=NY.id,
+        provider_id=TK.id,
+        text="numbers",
+        created_at=asked,
+        events=[Event(kind=EventKind.CREATED, at=asked, actor_id=NY.id, to_id=TK.id)],
+    )
+    tuesday_3pm = _local(TOKYO, 24, 15)
+    facts = request_facts(request, people={p.id: p for p in (NY, TK)}, now=tuesday_3pm, hours=HOURS)
+    nowhere = request_facts(
+        request.model_copy(update={"provider_id": NOWHERE.id}),
+        people={NOWHERE.id: NOWHERE},
+        now=tuesday_3pm,
+        hours=HOURS,
+    )
+    assert facts.waited_to_acknowledge == timedelta(hours=7)
+    assert nowhere.waited_to_acknowledge == timedelta(hours=16)

@@ -11,6 +11,7 @@ from pathlib import Path
 from bot.home import home
 from bot.org import import_org
 from bot.ports import Store
+from bot.workhours import DEFAULT_HOURS
 from handlers.console import Console, home_text
 from handlers.slack.home import home_view
 
@@ -43,8 +44,8 @@ def test_the_app_home_and_the_console_home_show_the_same_things(store: Store) ->
     for handle in ("bob", "hana", "alice"):
         person = store.find_person("default", handle=handle)
         assert person is not None
-        shown = home(store=store, person=person, now=LATER)
-        slack = json.dumps(home_view(store=store, person=person, now=LATER), ensure_ascii=False)
+        shown = home(store=store, person=person, now=LATER, hours=DEFAULT_HOURS)
+        slack = json.dumps(home_view(store=store, person=person, now=LATER, hours=DEFAULT_HOURS), ensure_ascii=False)
         console = home_text(shown)
 
         for item in [*shown.waiting_on_you, *shown.your_requests]:
@@ -62,7 +63,7 @@ def test_home_lists_the_queue_soonest_due_first_with_the_overdue_flag(store: Sto
     bob = store.find_person("default", handle="bob")
     assert bob is not None
 
-    shown = home(store=store, person=bob, now=LATER)
+    shown = home(store=store, person=bob, now=LATER, hours=DEFAULT_HOURS)
 
     assert [item.request.ref for item in shown.waiting_on_you] == ["R-1", "R-3", "R-2"]
     assert [item.overdue for item in shown.waiting_on_you] == ["overdue by 8 working h", None, None]
@@ -71,5 +72,5 @@ def test_home_lists_the_queue_soonest_due_first_with_the_overdue_flag(store: Sto
     assert shown.team is None  # nobody reports to bob
     hana = store.find_person("default", handle="hana")
     assert hana is not None
-    team = home(store=store, person=hana, now=LATER).team
+    team = home(store=store, person=hana, now=LATER, hours=DEFAULT_HOURS).team
     assert team is not None and [item.request.ref for item in team.groups["overdue"]] == ["R-1"]

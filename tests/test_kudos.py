@@ -15,6 +15,7 @@ from bot.models import ActionId, Kudos, Person, Team
 from bot.people import Directory
 from bot.ports import Store
 from bot.requests import ActionInput, act, create_request
+from bot.workhours import DEFAULT_HOURS
 from tests.conftest import NOW
 
 WS = "default"
@@ -89,6 +90,7 @@ def _finished_request(store: Store) -> int:
             actor=who(store, "bob"),
             now=NOW + timedelta(minutes=minutes),
             inputs=ActionInput(),
+            hours=DEFAULT_HOURS,
         )
     return number
 

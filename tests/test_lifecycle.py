@@ -11,6 +11,7 @@ from bot.models import ActionId, EventKind, Rating, Status
 from bot.people import Directory
 from bot.ports import Store
 from bot.requests import ActionInput, Outcome, act, create_request, status_after
+from bot.workhours import DEFAULT_HOURS
 from tests.conftest import NOW
 
 
@@ -44,6 +45,7 @@ def _act(store: Store, who: str, action: ActionId, number: int = 1, minutes: int
         action=action,
         actor=_person(store, who),
         now=NOW + timedelta(minutes=minutes),
+        hours=DEFAULT_HOURS,
         inputs=ActionInput(**inputs),  # type: ignore[arg-type]
     )
 
@@ -270,6 +272,7 @@ def test_a_retried_click_with_the_same_key_is_reported_as_repeated_not_as_an_err
         actor=bob,
         now=NOW,
         idempotency_key="slack:1700000000.1:U1",
+        hours=DEFAULT_HOURS,
     )
     retry = act(
         store=org_store,
@@ -280,6 +283,7 @@ def test_a_retried_click_with_the_same_key_is_reported_as_repeated_not_as_an_err
         actor=bob,
         now=NOW,
         idempotency_key="slack:1700000000.1:U1",
+        hours=DEFAULT_HOURS,
     )
     assert not first.repeated and retry.repeated and retry.messages == []
     stored = org_store.get_request("default", 1)

@@ -12,6 +12,7 @@ from bot.errors import DomainError
 from bot.models import ActionId, EventKind, Rating, Request, Status
 from bot.people import Directory
 from bot.requests import ActionInput, apply_action, status_after
+from bot.workhours import DEFAULT_HOURS
 from tests.conftest import NOW, small_org
 
 PEOPLE, TEAMS = small_org()
@@ -70,7 +71,15 @@ def test_any_action_sequence_keeps_the_log_and_status_coherent(steps: list[tuple
         )
         before = request
         try:
-            request = apply_action(request, action, actor=by_handle[who], directory=directory, now=clock, inputs=inputs)
+            request = apply_action(
+                request,
+                action,
+                actor=by_handle[who],
+                directory=directory,
+                now=clock,
+                inputs=inputs,
+                hours=DEFAULT_HOURS,
+            )
         except DomainError as error:
             assert error.message and error.message[0].isupper()
             assert request is before

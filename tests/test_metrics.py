@@ -41,13 +41,14 @@ from bot.models import Event, EventKind, Person, Rating, Request, Team
 from bot.ports import Store
 from bot.requests import status_after
 from bot.stats import format_duration, format_figures, stats_text
+from bot.workhours import DEFAULT_HOURS
 from handlers.cli.stats import add_stats_arguments, stats_command
 
 
 def stats_main(argv: list[str], **kw: object) -> int:
     """``servechain stats`` from raw arguments, on a given store (the CLI's parser and command)."""
     args = add_stats_arguments(argparse.ArgumentParser(prog="servechain stats")).parse_args(argv)
-    return stats_command(target=args.target, window=args.window, **kw)  # type: ignore[arg-type]
+    return stats_command(target=args.target, window=args.window, **{"hours": DEFAULT_HOURS, **kw})  # type: ignore[arg-type]
 
 
 WS = "default"
@@ -138,7 +139,7 @@ def org(org_store: Store) -> Store:
 
 
 def _org(store: Store) -> OrgMetrics:
-    return OrgMetrics.load(store=store, workspace=WS, since=SINCE, until=UNTIL, now=NOW)
+    return OrgMetrics.load(store=store, workspace=WS, since=SINCE, until=UNTIL, now=NOW, hours=DEFAULT_HOURS)
 
 
 def test_percentiles_use_the_nearest_rank() -> None:
@@ -155,7 +156,9 @@ def test_the_median_of_an_even_count_is_the_mean_of_the_middle_pair() -> None:
 
 
 def test_a_person_as_provider(org: Store) -> None:
-    bob = person_stats(store=org, workspace=WS, person_id="P-bob", since=SINCE, until=UNTIL, now=NOW).as_provider
+    bob = person_stats(
+        store=org, workspace=WS, person_id="P-bob", since=SINCE, until=UNTIL, now=NOW, hours=DEFAULT_HOURS
+    ).as_provider
     assert (bob.volume, bob.open, bob.acknowledged) == (5, 1, 4)
     # acknowledge: 15m, 30m, 1h, 4h, and R-5 still waiting since Wed 25 09:00: 27h to Fri 18:00
     # plus 6h on Mon 30 = 33h (censored). Kaplan-Meier: 4/5, 3/5, 2/5 still waiting after 15m,
@@ -176,7 +179,9 @@ def test_a_person_as_provider(org: Store) -> None:
 
 
 def test_the_same_person_as_customer(org: Store) -> None:
-    bob = person_stats(store=org, workspace=WS, person_id="P-bob", since=SINCE, until=UNTIL, now=NOW).as_customer
+    bob = person_stats(
+        store=org, workspace=WS, person_id="P-bob", since=SINCE, until=UNTIL, now=NOW, hours=DEFAULT_HOURS
+    ).as_customer
     assert (bob.volume, bob.open, bob.external, bob.acknowledged) == (2, 1, 1, 2)
     # carol answered in 1 Tokyo working hour, alice in 10 New York working minutes over a weekend
     assert (bob.median_time_to_acknowledge, bob.p90_time_to_acknowledge) == (35 * M, 1 * H)
@@ -186,7 +191,9 @@ def test_the_same_person_as_customer(org: Store) -> None:
 
 
 def test_hand_offs_count_for_the_provider_who_holds_the_request(org: Store) -> None:
-    dave = person_stats(store=org, workspace=WS, person_id="P-dave", since=SINCE, until=UNTIL, now=NOW)
+    dave = person_stats(
+        store=org, workspace=WS, person_id="P-dave", since=SINCE, until=UNTIL, now=NOW, hours=DEFAULT_HOURS
+    )
     figs = dave.as_provider
     assert (figs.volume, figs.handed_off, figs.hand_offs) == (1, 1, 1)
     assert figs.median_time_to_acknowledge == 2 * H  # from creation, the requester's whole wait
@@ -194,13 +201,17 @@ def test_hand_offs_count_for_the_provider_who_holds_the_request(org: Store) -> N
 
 
 def test_cancelled_requests_count_in_volume_but_have_no_times(org: Store) -> None:
-    erin = person_stats(store=org, workspace=WS, person_id="P-erin", since=SINCE, until=UNTIL, now=NOW).as_provider
+    erin = person_stats(
+        store=org, workspace=WS, person_id="P-erin", since=SINCE, until=UNTIL, now=NOW, hours=DEFAULT_HOURS
+    ).as_provider
     assert (erin.volume, erin.open, erin.acknowledged, erin.resolved, erin.closed) == (1, 0, 0, 0, 0)
     assert erin.median_time_to_acknowledge is None and erin.average_rating is None
 
 
 def test_a_team_with_its_sub_teams_on_both_sides(org: Store) -> None:
-    finance = team_stats(store=org, workspace=WS, team_id="T-fin", since=SINCE, until=UNTIL, now=NOW)
+    finance = team_stats(
+        store=org, workspace=WS, team_id="T-fin", since=SINCE, until=UNTIL, now=NOW, hours=DEFAULT_HOURS
+    )
     provider = finance.as_provider  # R-1..7 and R-10 (Payroll)
     assert provider.volume == 8
     # acknowledge: 15m, 30m, 1h, 1h, 1h, 2h, 4h and R-5 waiting 33h: 3/8 still waiting after 1h,
@@ -209,17 +220,30 @@ def test_a_team_with_its_sub_teams_on_both_sides(org: Store) -> None:
     assert provider.rated == 4 and provider.average_rating == pytest.approx(3.5)
     customer = finance.as_customer  # R-6 (carol), R-7 and R-8 (bob)
     assert (customer.volume, customer.handed_off, customer.external) == (3, 1, 1)
-    payroll = team_stats(store=org, workspace=WS, team_id="T-pay", since=SINCE, until=UNTIL, now=NOW)
+    payroll = team_stats(
+        store=org, workspace=WS, team_id="T-pay", since=SINCE, until=UNTIL, now=NOW, hours=DEFAULT_HOURS
+    )
     assert payroll.as_provider.volume == 1 and payroll.as_customer.volume == 0
-    sales = team_stats(store=org, workspace=WS, team_id="T-sales", since=SINCE, until=UNTIL, now=NOW)
+    sales = team_stats(
+        store=org, workspace=WS, team_id="T-sales", since=SINCE, until=UNTIL, now=NOW, hours=DEFAULT_HOURS
+    )
     assert (sales.as_provider.volume, sales.as_customer.volume) == (2, 7)
 
 
 def test_team_links_go_from_the_requesters_team_to_the_providers(org: Store) -> None:
     sales_to_finance = link_stats(
-        store=org, workspace=WS, from_team="T-sales", to_team="T-fin", since=SINCE, until=UNTIL, now=NOW
+        store=org,
+        workspace=WS,
+        from_team="T-sales",
+        to_team="T-fin",
+        since=SINCE,
+        until=UNTIL,
+        now=NOW,
+        hours=DEFAULT_HOURS,
     )
-    bob = person_stats(store=org, workspace=WS, person_id="P-bob", since=SINCE, until=UNTIL, now=NOW)
+    bob = person_stats(
+        store=org, workspace=WS, person_id="P-bob", since=SINCE, until=UNTIL, now=NOW, hours=DEFAULT_HOURS
+    )
     assert sales_to_finance == bob.as_provider  # R-1..R-5 exactly
     links = _org(org).links()
     assert {pair: figs.volume for pair, figs in links.items()} == {
@@ -233,13 +257,17 @@ def test_team_links_go_from_the_requesters_team_to_the_providers(org: Store) -> 
 
 
 def test_the_window_selects_requests_by_creation_time(org: Store) -> None:
-    october = OrgMetrics.load(store=org, workspace=WS, since=at(1, 0, month=10), until=at(2, 0, month=10), now=NOW)
+    october = OrgMetrics.load(
+        store=org, workspace=WS, since=at(1, 0, month=10), until=at(2, 0, month=10), now=NOW, hours=DEFAULT_HOURS
+    )
     assert [f.number for f in october.facts] == [11]
     assert october.person("P-bob").as_provider.median_time_to_acknowledge == 1 * H
 
 
 def test_provider_summary_keeps_the_app_home_fields(org: Store) -> None:
-    summary = provider_summary(store=org, workspace=WS, person_id="P-bob", since=SINCE, until=UNTIL)
+    summary = provider_summary(
+        store=org, workspace=WS, person_id="P-bob", since=SINCE, until=UNTIL, hours=DEFAULT_HOURS
+    )
     assert (summary.received, summary.open_now) == (5, 1)
     assert summary.median_time_to_acknowledge == 1 * H  # R-5 still waiting counts (see above)
     assert (summary.promises_kept, summary.promises_total) == (1, 3)
@@ -280,7 +308,7 @@ def test_stats_text_shows_both_sides_of_a_person(org: Store) -> None:
     assert "As provider (what others asked of bob):\n  Requests: 5 (1 open)" in text
     assert "  To acknowledge: median 1h · p90 over 33h (4 acknowledged, 1 still waiting)" in text
     assert "  To resolve: median 8h · p90 over 33h (4 done or declined, 1 still open)" in text
-    assert "  Promises kept: 1 of 3 (33%)" in text
+    assert "  Promises kept: 1 of 3 (33%) · no dates moved by agreement" in text.splitlines()
     assert "  Declined: 2 (40%) · with an alternative: 1 of 2" in text
     assert "  Reopened: 1 of 4 closed (25%)" in text
     assert "  Rating: 4.0/5 from 3 ratings" in text
@@ -301,8 +329,8 @@ def test_stats_text_for_teams_links_and_the_whole_org(org: Store) -> None:
     assert "Teams as providers:" in everyone
     assert (
         "  Sales → Finance: 5 requests · acknowledge median 1h / p90 over 33h · resolve median 8h · 1 waiting"
-        in everyone
-    )
+        " · promises kept 1 of 3"
+    ) in everyone.splitlines()
     assert stats_text(org=metrics, team="sales:finance") == link  # the shell-safe spelling
     assert stats_text(org=metrics, team="@carol").startswith("Carol (@carol)")
     with pytest.raises(NotFound):

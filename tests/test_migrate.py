@@ -9,6 +9,7 @@ from bot.models import ActionId, Kudos, Rating
 from bot.people import Directory
 from bot.ports import Store
 from bot.requests import ActionInput, act, create_request
+from bot.workhours import DEFAULT_HOURS
 from storage.migrate import migrate
 from storage.postgres import PostgresStore
 from storage.tinydb_store import TinyDBStore
@@ -31,7 +32,16 @@ def _fill(store: Store) -> None:
             now=NOW,
             idempotency_key=f"t{n}",
         )
-    act(store=store, directory=directory, workspace="default", number=1, action=ActionId.DONE, actor=bob, now=NOW)
+    act(
+        store=store,
+        directory=directory,
+        workspace="default",
+        number=1,
+        action=ActionId.DONE,
+        actor=bob,
+        now=NOW,
+        hours=DEFAULT_HOURS,
+    )
     act(
         store=store,
         directory=directory,
@@ -42,6 +52,7 @@ def _fill(store: Store) -> None:
         now=NOW + timedelta(minutes=1),
         inputs=ActionInput(rating=Rating(score=4)),
         idempotency_key="rate-1",
+        hours=DEFAULT_HOURS,
     )
     store.add_kudos(
         Kudos(id="K-1", giver_id="P-alice", recipient_ids=["P-bob"], message="thanks", at=NOW), idempotency_key="k1"

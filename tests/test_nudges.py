@@ -31,7 +31,7 @@ from bot.people import Directory
 from bot.ports import Store
 from bot.requests import ActionInput, act, create_request
 from bot.scheduler import Scheduler
-from bot.workhours import WorkingHours
+from bot.workhours import DEFAULT_HOURS, WorkingHours
 
 WS = "default"
 STEP = timedelta(minutes=15)
@@ -56,7 +56,7 @@ class Life:
 
     def __post_init__(self) -> None:
         if not self.schedulers:
-            self.schedulers = [Scheduler(store=self.store, jobs=[NudgeJob()], workspace=WS)]
+            self.schedulers = [Scheduler(store=self.store, jobs=[NudgeJob(hours=DEFAULT_HOURS)], workspace=WS)]
 
     def person(self, handle: str) -> Person:
         found = self.store.find_person(WS, handle=handle)
@@ -92,6 +92,7 @@ class Life:
                 action=action,
                 actor=self.person(who),
                 now=now,
+                hours=DEFAULT_HOURS,
                 inputs=ActionInput(**inputs),  # type: ignore[arg-type]
             )
 
@@ -125,7 +126,7 @@ class Life:
 
 
 def _life(store: Store, **job: object) -> Life:
-    return Life(store, [Scheduler(store=store, jobs=[NudgeJob(**job)], workspace=WS)])  # type: ignore[arg-type]
+    return Life(store, [Scheduler(store=store, jobs=[NudgeJob(**{"hours": DEFAULT_HOURS, **job})], workspace=WS)])  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- rules
@@ -294,7 +295,9 @@ def test_snooze_from_the_nudge_reminds_once_when_it_ends(org_store: Store) -> No
 
     def click_snooze(now: datetime) -> None:
         bob = life.person("bob")
-        reply = handle_nudge_action(store=org_store, actor=bob, action=SNOOZE_ACTION, request=1, value="2h", now=now)
+        reply = handle_nudge_action(
+            store=org_store, actor=bob, action=SNOOZE_ACTION, request=1, value="2h", now=now, hours=DEFAULT_HOURS
+        )
         assert reply.startswith("Snoozed R-1 until Tue 24 Nov 15:10")
 
     life.at(utc(11, 24, 13, 10), click_snooze)
@@ -312,7 +315,14 @@ def test_snooze_before_the_nudge_holds_it_but_never_the_escalation(org_store: St
     life.create(utc(11, 25, 9), "erin", "bob")  # Wednesday
 
     def snooze_a_day(now: datetime) -> None:
-        snooze(store=org_store, person=life.person("bob"), number=1, now=now, length=parse_snooze("1d"))
+        snooze(
+            store=org_store,
+            person=life.person("bob"),
+            number=1,
+            now=now,
+            length=parse_snooze("1d", hours=DEFAULT_HOURS),
+            hours=DEFAULT_HOURS,
+        )
 
     life.at(utc(11, 25, 9, 30), snooze_a_day)
     life.act(utc(11, 26, 17), "bob", 1, ActionId.ACKNOWLEDGE)
@@ -333,7 +343,7 @@ def test_snooze_that_ends_after_the_request_is_answered_sends_nothing(org_store:
     life.create(utc(11, 24, 9), "erin", "bob")
     life.at(
         utc(11, 24, 9, 5),
-        lambda now: snooze(store=org_store, person=life.person("bob"), number=1, now=now),
+        lambda now: snooze(store=org_store, person=life.person("bob"), number=1, now=now, hours=DEFAULT_HOURS),
     )
     life.act(utc(11, 24, 11), "bob", 1, ActionId.ACKNOWLEDGE)
     life.run(utc(11, 24, 0), utc(11, 25, 0))
@@ -346,20 +356,20 @@ def test_only_the_people_on_a_request_can_snooze_it(org_store: Store) -> None:
     life.create(utc(11, 24, 9), "alice", "bob")
     life.run(utc(11, 24, 9), utc(11, 24, 9, 15))
     with pytest.raises(NotFound):
-        snooze(store=org_store, person=life.person("erin"), number=1, now=utc(11, 24, 10))
+        snooze(store=org_store, person=life.person("erin"), number=1, now=utc(11, 24, 10), hours=DEFAULT_HOURS)
     with pytest.raises(NotFound):
-        snooze(store=org_store, person=life.person("bob"), number=99, now=utc(11, 24, 10))
+        snooze(store=org_store, person=life.person("bob"), number=99, now=utc(11, 24, 10), hours=DEFAULT_HOURS)
 
 
 def test_snooze_lengths_are_working_time() -> None:
-    assert parse_snooze(None) == timedelta(hours=4)
-    assert parse_snooze("30m") == timedelta(minutes=30)
-    assert parse_snooze("2h") == timedelta(hours=2)
-    assert parse_snooze(" 1d ") == timedelta(hours=9)
-    assert parse_snooze("2", NudgeSettings(snooze_hours=1)) == timedelta(hours=2)
+    assert parse_snooze(None, hours=DEFAULT_HOURS) == timedelta(hours=4)
+    assert parse_snooze("30m", hours=DEFAULT_HOURS) == timedelta(minutes=30)
+    assert parse_snooze("2h", hours=DEFAULT_HOURS) == timedelta(hours=2)
+    assert parse_snooze(" 1d ", hours=DEFAULT_HOURS) == timedelta(hours=9)
+    assert parse_snooze("2", hours=DEFAULT_HOURS, settings=NudgeSettings(snooze_hours=1)) == timedelta(hours=2)
     for bad in ("0h", "soon", "-1h"):
         with pytest.raises(InvalidCommand):
-            parse_snooze(bad)
+            parse_snooze(bad, hours=DEFAULT_HOURS)
 
 
 def test_muted_person_gets_no_nudges_but_their_manager_still_hears_escalations(org_store: Store) -> None:
@@ -392,13 +402,19 @@ def test_mute_flag_on_the_person_and_the_stored_choice(org_store: Store) -> None
 def test_mute_and_snooze_buttons_act_on_the_stored_choice(org_store: Store) -> None:
     bob = org_store.find_person(WS, handle="bob")
     assert bob is not None
-    reply = handle_nudge_action(store=org_store, actor=bob, action=MUTE_ACTION, request=1, value=None, now=utc(11, 23))
+    reply = handle_nudge_action(
+        store=org_store, actor=bob, action=MUTE_ACTION, request=1, value=None, now=utc(11, 23), hours=DEFAULT_HOURS
+    )
     assert "muted" in reply
     assert org_store.get_doc("nudge_mute", WS, "P-bob") == {"muted": True, "at": utc(11, 23).isoformat()}
-    handle_nudge_action(store=org_store, actor=bob, action="unmute", request=1, value=None, now=utc(11, 23, 1))
+    handle_nudge_action(
+        store=org_store, actor=bob, action="unmute", request=1, value=None, now=utc(11, 23, 1), hours=DEFAULT_HOURS
+    )
     assert org_store.get_doc("nudge_mute", WS, "P-bob")["muted"] is False  # type: ignore[index]
     with pytest.raises(InvalidCommand):
-        handle_nudge_action(store=org_store, actor=bob, action="explode", request=1, value=None, now=utc(11, 23))
+        handle_nudge_action(
+            store=org_store, actor=bob, action="explode", request=1, value=None, now=utc(11, 23), hours=DEFAULT_HOURS
+        )
 
 
 @pytest.mark.skipif(
@@ -421,6 +437,7 @@ def test_nudge_messages_carry_snooze_and_mute_buttons(org_store: Store) -> None:
         request=1,
         value=None,
         now=utc(11, 23, 14),
+        hours=DEFAULT_HOURS,
     )
     assert reply.startswith("Snoozed R-1 until")
 
@@ -476,5 +493,5 @@ def test_due_reminders_lists_what_is_due_before_quiet_hours(org_store: Store) ->
     life = _life(org_store)
     life.create(utc(11, 23, 10), "alice", "bob")
     life.run(utc(11, 23, 10), utc(11, 23, 10, 15))
-    due = due_reminders(store=org_store, workspace=WS, now=utc(11, 23, 21))
+    due = due_reminders(store=org_store, workspace=WS, now=utc(11, 23, 21), hours=DEFAULT_HOURS)
     assert [(d.key, d.recipient_id, d.due_at) for d in due] == [("nudge:unacked:R-1:e0", "P-bob", utc(11, 23, 14))]

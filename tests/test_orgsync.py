@@ -24,6 +24,7 @@ from bot.people import Directory
 from bot.ports import Store
 from bot.requests import create_request
 from bot.settings import Settings
+from bot.workhours import DEFAULT_HOURS
 from handlers import cli
 from handlers.directory import GraphDirectory, SlackDirectory
 from storage import open_store
@@ -467,7 +468,9 @@ class _FakeDirectory:
 
 def test_the_daily_job_syncs_once_a_day_from_its_hour_and_retries_after_a_failure(store: Store) -> None:
     directory = _FakeDirectory([DirectoryUser(key="k1", name="Kim Park", email="kim@x.example")])
-    (job,) = default_registry().build(JobContext(directory=directory, org_sync_hour=6), only=["org-sync"])
+    (job,) = default_registry().build(
+        JobContext(directory=directory, org_sync_hour=6, hours=DEFAULT_HOURS), only=["org-sync"]
+    )
     assert isinstance(job, OrgSyncJob)
     day = datetime(2026, 11, 30, tzinfo=UTC)
     job.run(store=store, workspace=WS, now=day.replace(hour=5, minute=59))
@@ -489,7 +492,7 @@ def test_the_daily_job_syncs_once_a_day_from_its_hour_and_retries_after_a_failur
 def test_the_daily_job_is_idle_without_a_directory(store: Store) -> None:
     names = default_registry().names
     assert "org-sync" in names
-    (job,) = default_registry().build(JobContext(), only=["org-sync"])
+    (job,) = default_registry().build(JobContext(hours=DEFAULT_HOURS), only=["org-sync"])
     report = job.run(store=store, workspace=WS, now=datetime(2026, 11, 30, 12, tzinfo=UTC))
     assert report.sent == [] and store.get_doc("org_sync", WS, "last") is None
 

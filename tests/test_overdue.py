@@ -11,7 +11,7 @@ from bot.dispatch import run_request
 from bot.models import ActionId, Person
 from bot.overdue import OverdueCardsJob
 from bot.ports import Store
-from bot.workhours import WorkingHours
+from bot.workhours import DEFAULT_HOURS, WorkingHours
 from handlers.console import Console
 from tests.conftest import NOW
 
@@ -28,31 +28,52 @@ def _person(store: Store, handle: str) -> Person:
 
 
 def _ask(store: Store) -> None:
-    reply = run_request(store=store, actor=_person(store, "alice"), text="@bob need the Q3 numbers by friday", now=NOW)
+    reply = run_request(
+        store=store,
+        actor=_person(store, "alice"),
+        text="@bob need the Q3 numbers by friday",
+        now=NOW,
+        hours=DEFAULT_HOURS,
+    )
     assert reply.ok
 
 
 def test_list_queue_and_show_say_how_long_it_is_overdue_in_each_viewers_working_hours(org_store: Store) -> None:
     _ask(org_store)
-    queue = run_request(store=org_store, actor=_person(org_store, "bob"), text="queue", now=MONDAY_3PM_UTC)
+    queue = run_request(
+        store=org_store, actor=_person(org_store, "bob"), text="queue", now=MONDAY_3PM_UTC, hours=DEFAULT_HOURS
+    )
     assert "⚠️ overdue by 6 working h" in queue.text
-    mine = run_request(store=org_store, actor=_person(org_store, "alice"), text="list", now=MONDAY_3PM_UTC)
+    mine = run_request(
+        store=org_store, actor=_person(org_store, "alice"), text="list", now=MONDAY_3PM_UTC, hours=DEFAULT_HOURS
+    )
     assert "⚠️ overdue by 2 working h" in mine.text
-    shown = run_request(store=org_store, actor=_person(org_store, "bob"), text="show R-1", now=MONDAY_3PM_UTC)
+    shown = run_request(
+        store=org_store, actor=_person(org_store, "bob"), text="show R-1", now=MONDAY_3PM_UTC, hours=DEFAULT_HOURS
+    )
     assert shown.card is not None
     assert ("Overdue", "⚠️ overdue by 6 working h") in [(f.label, f.value) for f in shown.card.facts]
 
 
 def test_nothing_is_overdue_before_the_due_date_or_once_it_is_closed(org_store: Store) -> None:
     _ask(org_store)
-    before = run_request(store=org_store, actor=_person(org_store, "bob"), text="queue", now=NOW + timedelta(hours=1))
+    before = run_request(
+        store=org_store,
+        actor=_person(org_store, "bob"),
+        text="queue",
+        now=NOW + timedelta(hours=1),
+        hours=DEFAULT_HOURS,
+    )
     assert "overdue" not in before.text
     run_click(
         store=org_store,
         click=Click(platform="test", actor=_person(org_store, "bob"), action=ActionId.DONE, request=1),
         now=MONDAY_3PM_UTC,
+        hours=DEFAULT_HOURS,
     )
-    mine = run_request(store=org_store, actor=_person(org_store, "alice"), text="list", now=MONDAY_3PM_UTC)
+    mine = run_request(
+        store=org_store, actor=_person(org_store, "alice"), text="list", now=MONDAY_3PM_UTC, hours=DEFAULT_HOURS
+    )
     assert "overdue" not in mine.text
 
 
@@ -62,6 +83,7 @@ def test_both_parties_cards_flag_it_when_they_change_after_the_due_date(org_stor
         store=org_store,
         click=Click(platform="test", actor=_person(org_store, "bob"), action=ActionId.ACKNOWLEDGE, request=1),
         now=MONDAY_3PM_UTC,
+        hours=DEFAULT_HOURS,
     )
     facts = {m.recipient_id: dict((f.label, f.value) for f in m.facts) for m in result.queued if m.facts}
     assert facts["P-bob"]["Overdue"] == "⚠️ overdue by 6 working h"

@@ -14,6 +14,7 @@ from bot.errors import NotAllowed
 from bot.ports import Store
 from bot.settings import Settings
 from bot.stats import request_stats
+from bot.workhours import DEFAULT_HOURS
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -23,7 +24,13 @@ def stats_of(store: Store, viewer: str, target: str, policy: PersonFigures = "pr
     target_person = store.find_person("default", handle=target)
     assert viewer_person is not None and target_person is not None
     return request_stats(
-        store=store, workspace="default", viewer=viewer_person, now=NOW, person=target_person, person_figures=policy
+        store=store,
+        workspace="default",
+        viewer=viewer_person,
+        now=NOW,
+        person=target_person,
+        person_figures=policy,
+        hours=DEFAULT_HOURS,
     )
 
 
@@ -54,21 +61,25 @@ def test_a_handle_typed_where_a_team_goes_is_held_to_the_same_rule(org_store: St
     alice = org_store.find_person("default", handle="alice")
     assert alice is not None
     with pytest.raises(NotAllowed):
-        request_stats(store=org_store, workspace="default", viewer=alice, now=NOW, team="bob")
+        request_stats(store=org_store, workspace="default", viewer=alice, now=NOW, team="bob", hours=DEFAULT_HOURS)
 
 
 def test_team_and_link_figures_stay_visible_to_everyone(org_store: Store) -> None:
     alice = org_store.find_person("default", handle="alice")
     assert alice is not None
-    assert "Finance" in request_stats(store=org_store, workspace="default", viewer=alice, now=NOW, team="finance")
-    link = request_stats(store=org_store, workspace="default", viewer=alice, now=NOW, team="sales->finance")
+    assert "Finance" in request_stats(
+        store=org_store, workspace="default", viewer=alice, now=NOW, team="finance", hours=DEFAULT_HOURS
+    )
+    link = request_stats(
+        store=org_store, workspace="default", viewer=alice, now=NOW, team="sales->finance", hours=DEFAULT_HOURS
+    )
     assert "Sales → Finance" in link
 
 
 def test_the_refusal_reaches_the_person_as_a_friendly_reply_and_private_is_the_default(org_store: Store) -> None:
     alice = org_store.find_person("default", handle="alice")
     assert alice is not None
-    reply = run_request(store=org_store, actor=alice, text="stats @bob", now=NOW)
+    reply = run_request(store=org_store, actor=alice, text="stats @bob", now=NOW, hours=DEFAULT_HOURS)
     assert reply.ok is False
     assert "their managers" in reply.text and "/request stats Finance" in reply.text
     assert Settings.model_construct().person_figures == "private"

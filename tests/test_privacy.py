@@ -29,6 +29,7 @@ from bot.privacy import (
     forget_person,
 )
 from bot.requests import ActionInput, act, create_request
+from bot.workhours import DEFAULT_HOURS
 from handlers.cli.privacy import add_privacy_arguments, export_command, forget_command
 from tests.conftest import NOW, small_org
 from tests.pg import postgres_url
@@ -70,6 +71,7 @@ def _act(store: Store, number: int, action: ActionId, actor: str, **inputs: Any)
         actor=directory.require(actor),
         now=NOW + timedelta(hours=number),
         inputs=ActionInput(**inputs),
+        hours=DEFAULT_HOURS,
     )
 
 

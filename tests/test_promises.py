@@ -18,6 +18,7 @@ from bot.models import ActionId, Event, EventKind, Person, Request
 from bot.ports import Store
 from bot.promises import agreed_dates, due_replayed, pending_proposal, renegotiations
 from bot.requests import ActionInput, apply_action
+from bot.workhours import DEFAULT_HOURS
 from handlers.console import Console
 from tests.conftest import NOW, small_org
 from tests.test_lifecycle_properties import MemoryDirectory
@@ -42,11 +43,11 @@ def _click(store: Store, who: str, action: ActionId, minutes: int, **inputs: obj
         value=value,  # type: ignore[arg-type]
         inputs=ActionInput(**inputs),  # type: ignore[arg-type]
     )
-    return run_click(store=store, click=click, now=NOW + timedelta(minutes=minutes))
+    return run_click(store=store, click=click, now=NOW + timedelta(minutes=minutes), hours=DEFAULT_HOURS)
 
 
 def _ask(store: Store, text: str = "@bob need the Q3 numbers by friday") -> Request:
-    reply = run_request(store=store, actor=_person(store, "alice"), text=text, now=NOW)
+    reply = run_request(store=store, actor=_person(store, "alice"), text=text, now=NOW, hours=DEFAULT_HOURS)
     assert reply.ok, reply.text
     assert reply.request is not None
     return reply.request
@@ -258,7 +259,9 @@ def test_no_sequence_of_moves_breaks_the_agreed_date_history_or_lets_anyone_act_
         inputs = ActionInput(due=phrase, note=note, to=BY_HANDLE[to] if to else None, proposal=proposal)
         before = request
         try:
-            request = apply_action(request, action, actor=BY_HANDLE[who], directory=directory, now=now, inputs=inputs)
+            request = apply_action(
+                request, action, actor=BY_HANDLE[who], directory=directory, now=now, inputs=inputs, hours=DEFAULT_HOURS
+            )
         except DomainError:
             assert request == before
             continue

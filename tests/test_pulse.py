@@ -26,6 +26,7 @@ from bot.pulse import (
     week_from_code,
     week_start,
 )
+from bot.workhours import DEFAULT_HOURS
 from tests.conftest import small_org
 
 WS = "default"
@@ -38,13 +39,13 @@ def people_of(store: Store) -> dict[str, Person]:
 
 
 def _ask_everyone(store: Store) -> None:
-    job = PulseJob()
+    job = PulseJob(hours=DEFAULT_HOURS)
     for hour in (5, 14, 19):  # Tokyo, London and New York afternoons
         job.run(store=store, workspace=WS, now=FRIDAY.replace(hour=hour))
 
 
 def test_everyone_with_a_team_is_asked_once_on_friday_afternoon_their_time(org_store: Store) -> None:
-    job = PulseJob()
+    job = PulseJob(hours=DEFAULT_HOURS)
     asked: list[tuple[datetime, str]] = []
     now = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
     while now < datetime(2026, 11, 30, 0, 0, tzinfo=UTC):
@@ -61,7 +62,9 @@ def test_everyone_with_a_team_is_asked_once_on_friday_afternoon_their_time(org_s
         # frank head teams with nothing above them, so they have no team to answer for
         (datetime(2026, 11, 27, 19, 0, tzinfo=UTC), "pulse:P-alice:2026-W48"),
     ]
-    assert PulseJob().run(store=org_store, workspace=WS, now=FRIDAY).sent == [], "a restart asks nobody twice"
+    assert PulseJob(hours=DEFAULT_HOURS).run(store=org_store, workspace=WS, now=FRIDAY).sent == [], (
+        "a restart asks nobody twice"
+    )
     [message] = [i.message for i in org_store.list_outbox(WS) if i.message.recipient_id == "P-bob"]
     assert message.kind == "pulse" and "How well supported by your manager" in message.text
     [action] = message.actions

@@ -17,6 +17,7 @@ from bot.people import Directory
 from bot.ports import Store
 from bot.recovery import recovery
 from bot.requests import ActionInput, Outcome, act, create_request
+from bot.workhours import DEFAULT_HOURS
 from tests.conftest import NOW
 
 
@@ -35,6 +36,7 @@ def _act(store: Store, who: str, action: ActionId, minutes: int, **inputs: objec
         action=action,
         actor=_person(store, who),
         now=NOW + timedelta(minutes=minutes),
+        hours=DEFAULT_HOURS,
         inputs=ActionInput(**inputs),  # type: ignore[arg-type]
     )
 
@@ -54,7 +56,9 @@ def _poorly_rated(store: Store) -> Outcome:
 
 
 def _queue(store: Store, who: str) -> str:
-    return run_request(store=store, actor=_person(store, who), text="queue", now=NOW + timedelta(hours=1)).text
+    return run_request(
+        store=store, actor=_person(store, who), text="queue", now=NOW + timedelta(hours=1), hours=DEFAULT_HOURS
+    ).text
 
 
 def test_the_poor_rating_card_shows_the_scored_needs_and_the_comment(org_store: Store) -> None:
@@ -148,6 +152,7 @@ def test_a_follow_up_button_from_an_earlier_round_is_refused(org_store: Store) -
                 platform="console", actor=_person(org_store, "alice"), action="follow_up", request=1, value=value
             ),
             now=NOW + timedelta(minutes=45),
+            hours=DEFAULT_HOURS,
         )
 
     with pytest.raises(InvalidTransition, match="earlier plan"):
@@ -161,6 +166,6 @@ def test_a_provider_who_leaves_not_yet_unanswered_is_reminded(org_store: Store) 
     _act(org_store, "bob", ActionId.RECOVER, 20, note="weekly updates")
     answered = _act(org_store, "alice", ActionId.FOLLOW_UP, 30, satisfied=False)
     later = NOW + timedelta(days=4)
-    due = due_for_request(answered.request, directory=Directory(org_store, "default"), now=later)
+    due = due_for_request(answered.request, directory=Directory(org_store, "default"), now=later, hours=DEFAULT_HOURS)
     assert [(d.kind, d.recipient_id) for d in due] == [("recovery", "P-bob")]
     assert "still not satisfied and is waiting for another plan" in due[0].line

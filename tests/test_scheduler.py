@@ -23,6 +23,7 @@ from bot.nudges import NudgeJob, handle_nudge_action, sent_nudges, set_muted
 from bot.ports import Store
 from bot.scheduler import RunReport, Scheduler, run_forever
 from bot.weeks import iso_week
+from bot.workhours import DEFAULT_HOURS
 from storage.tinydb_store import TinyDBStore
 from tests.conftest import small_org
 from tests.test_nudges import STEP, WS, Life, utc
@@ -83,7 +84,13 @@ def _org_life(life: Life) -> None:
 
     def snooze_click(number: int, value: str) -> Callable[[datetime], object]:
         return lambda now: handle_nudge_action(
-            store=life.store, actor=life.person("bob"), action="snooze", request=number, value=value, now=now
+            store=life.store,
+            actor=life.person("bob"),
+            action="snooze",
+            request=number,
+            value=value,
+            now=now,
+            hours=DEFAULT_HOURS,
         )
 
     life.at(utc(12, 8, 13, 10), snooze_click(7, "2h"))
@@ -148,7 +155,7 @@ def test_restart_catches_up_missed_reminders_exactly_once(db: Path) -> None:
     second = _new_store(db)
     try:
         life.store = second
-        life.schedulers = [Scheduler(store=second, jobs=[NudgeJob()], workspace=WS)]
+        life.schedulers = [Scheduler(store=second, jobs=[NudgeJob(hours=DEFAULT_HOURS)], workspace=WS)]
         for _ in range(2):  # a second pass at the same moment finds nothing new
             life.run(up, up + STEP)
         life.run(up + STEP, END)
@@ -184,8 +191,8 @@ def test_two_replicas_on_one_store_file_never_double_send(db: Path) -> None:
     try:
         life = Life(one)
         _org_life(life)
-        a = Scheduler(store=one, jobs=[NudgeJob()], workspace=WS)
-        b = Scheduler(store=two, jobs=[NudgeJob()], workspace=WS)
+        a = Scheduler(store=one, jobs=[NudgeJob(hours=DEFAULT_HOURS)], workspace=WS)
+        b = Scheduler(store=two, jobs=[NudgeJob(hours=DEFAULT_HOURS)], workspace=WS)
         # alternate which replica goes first, a day at a time
         day = START
         while day < END:
@@ -205,7 +212,7 @@ def test_two_replicas_running_at_the_same_time_in_threads_never_double_send(db: 
     try:
         life = Life(one)
         _org_life(life)
-        replicas = [Scheduler(store=s, jobs=[NudgeJob()], workspace=WS) for s in (one, two)]
+        replicas = [Scheduler(store=s, jobs=[NudgeJob(hours=DEFAULT_HOURS)], workspace=WS) for s in (one, two)]
         claimed: list[tuple[datetime, str, str]] = []
         lock = threading.Lock()
 
@@ -244,12 +251,12 @@ def test_two_replicas_running_at_the_same_time_in_threads_never_double_send(db: 
 def test_default_registry_builds_the_nudge_job_from_settings() -> None:
     registry = default_registry()
     assert registry.names == ["nudges", "overdue-cards", "pulse", "digest", "org-sync", "prune"]
-    [job] = registry.build(JobContext(), only=["nudges"])
+    [job] = registry.build(JobContext(hours=DEFAULT_HOURS), only=["nudges"])
     assert isinstance(job, NudgeJob) and job.settings.unacknowledged_hours == 4
     with pytest.raises(ValueError, match="already registered"):
-        registry.register("nudges", lambda ctx: NudgeJob())
+        registry.register("nudges", lambda ctx: NudgeJob(hours=DEFAULT_HOURS))
     with pytest.raises(ValueError, match="unknown jobs: weekly"):
-        registry.build(JobContext(), only=["weekly"])
+        registry.build(JobContext(hours=DEFAULT_HOURS), only=["weekly"])
 
 
 class DigestLikeJob:
@@ -282,7 +289,7 @@ def test_a_registered_weekly_job_sends_once_per_week_and_a_broken_job_does_not_s
     registry = JobRegistry()
     registry.register("broken", lambda ctx: BrokenJob())
     registry.register("digest", lambda ctx: DigestLikeJob())
-    scheduler = Scheduler(store=org_store, jobs=registry.build(JobContext()), workspace=WS)
+    scheduler = Scheduler(store=org_store, jobs=registry.build(JobContext(hours=DEFAULT_HOURS)), workspace=WS)
     sent: list[str] = []
     now = START
     while now < START + timedelta(days=15):
@@ -312,7 +319,7 @@ def test_run_forever_runs_until_stopped_and_reports_each_pass(org_store: Store) 
         if len(reports) == 3:
             stop.set()
 
-    scheduler = Scheduler(store=org_store, jobs=[NudgeJob()], workspace=WS)
+    scheduler = Scheduler(store=org_store, jobs=[NudgeJob(hours=DEFAULT_HOURS)], workspace=WS)
     run_forever(scheduler, clock=lambda: next(times), stop=stop, interval=0.001, on_report=on_report)
     assert [r.now for r in reports] == [START, START + timedelta(minutes=1), START + timedelta(minutes=2)]
 

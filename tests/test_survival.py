@@ -21,7 +21,7 @@ from bot.metrics import (
 from bot.models import Event, EventKind, Person, Rating, Request, Team
 from bot.patterns import patterns_lines, patterns_of, themes
 from bot.requests import status_after
-from bot.workhours import WorkingHours
+from bot.workhours import DEFAULT_HOURS, WorkingHours
 
 H = timedelta(hours=1)
 M = timedelta(minutes=1)
@@ -121,7 +121,7 @@ def test_a_handed_off_request_is_answered_when_the_new_provider_responds_in_thei
         ev(EventKind.HANDED_OFF, created + 5 * M, "P-kai", from_id="P-kai", to_id="P-lou", note="Lou's"),
         ev(EventKind.ACKNOWLEDGED, created + 150 * M, "P-lou"),
     )
-    facts = request_facts(req, people=PEOPLE, now=created + 10 * H)
+    facts = request_facts(req, people=PEOPLE, now=created + 10 * H, hours=DEFAULT_HOURS)
     assert (facts.time_to_acknowledge, facts.hand_offs, facts.waited_to_acknowledge) == (150 * M, 1, None)
 
 
@@ -135,7 +135,7 @@ def test_a_reopened_request_resolves_at_its_final_close_and_a_decline_is_a_respo
         ev(EventKind.DONE, created + 25 * H, "P-ann"),
         provider="P-ann",
     )
-    facts = request_facts(req, people=PEOPLE, now=created + 30 * H)
+    facts = request_facts(req, people=PEOPLE, now=created + 30 * H, hours=DEFAULT_HOURS)
     assert (facts.time_to_acknowledge, facts.time_to_resolve, facts.reopened) == (1 * H, 10 * H, True)
     assert "declined, no alternative taken up" not in facts.complaints  # it was done in the end
 
@@ -149,30 +149,37 @@ def test_each_complaint_is_recognised_from_the_history() -> None:
         ev(EventKind.RATED, created + 2 * H, "P-ann", rating=Rating(score=2, needs={"information": 1}, comment="late")),
         ev(EventKind.FOLLOWED_UP, created + 3 * H, "P-ann", satisfied=False, note="still late"),
     )
-    assert request_facts(poor, people=PEOPLE, now=now).complaints == ("poor rating", "still not satisfied")
+    assert request_facts(poor, people=PEOPLE, now=now, hours=DEFAULT_HOURS).complaints == (
+        "poor rating",
+        "still not satisfied",
+    )
     # unanswered for Kai's Tue 9h + Wed 9h + Thu to 18:00 9h = 27h: an escalation only once the
     # scheduler escalated it (its job records the event); a long wait alone is not one
     silent = request(created)
-    assert request_facts(silent, people=PEOPLE, now=now).complaints == ()
+    assert request_facts(silent, people=PEOPLE, now=now, hours=DEFAULT_HOURS).complaints == ()
     escalated = request(created, ev(EventKind.ESCALATED, created + 48 * H, "servechain", to_id="P-lou"))
-    assert request_facts(escalated, people=PEOPLE, now=now).complaints == ("escalation",)
+    assert request_facts(escalated, people=PEOPLE, now=now, hours=DEFAULT_HOURS).complaints == ("escalation",)
     declined = request(created, ev(EventKind.DECLINED, created + 1 * H, "P-kai", note="no"))
-    assert request_facts(declined, people=PEOPLE, now=now).complaints == ("declined, no alternative taken up",)
+    assert request_facts(declined, people=PEOPLE, now=now, hours=DEFAULT_HOURS).complaints == (
+        "declined, no alternative taken up",
+    )
     offered = request(created, ev(EventKind.DECLINED, created + 1 * H, "P-kai", note="no", alternative="ask Lou"))
-    assert request_facts(offered, people=PEOPLE, now=now).complaints == ("declined, no alternative taken up",)
+    assert request_facts(offered, people=PEOPLE, now=now, hours=DEFAULT_HOURS).complaints == (
+        "declined, no alternative taken up",
+    )
     taken = request(
         created,
         ev(EventKind.DECLINED, created + 1 * H, "P-kai", note="no", alternative="the self-service form"),
         ev(EventKind.ALTERNATIVE_ACCEPTED, created + 2 * H, "P-ann"),
     )
-    assert request_facts(taken, people=PEOPLE, now=now).complaints == ()
+    assert request_facts(taken, people=PEOPLE, now=now, hours=DEFAULT_HOURS).complaints == ()
     late = request(
         created,
         ev(EventKind.ACKNOWLEDGED, created + 1 * M, "P-kai"),
         ev(EventKind.DONE, created + 2 * H, "P-kai"),
         due_at=created + 1 * H,
     )
-    assert request_facts(late, people=PEOPLE, now=now).complaints == ("missed promise",)
+    assert request_facts(late, people=PEOPLE, now=now, hours=DEFAULT_HOURS).complaints == ("missed promise",)
 
 
 # --------------------------------------------------------------------------- patterns
@@ -206,9 +213,9 @@ def test_patterns_group_complaints_and_compare_with_the_previous_window() -> Non
         for n, c in ((1, "nobody told me"), (2, "I was never told"))
     ]
     fine = request(created, ev(EventKind.DONE, created + 1 * H, "P-kai"), number=3)
-    current = [request_facts(r, people=PEOPLE, now=now) for r in (*rated, fine)]
+    current = [request_facts(r, people=PEOPLE, now=now, hours=DEFAULT_HOURS) for r in (*rated, fine)]
     escalated = request(created, ev(EventKind.ESCALATED, created + 48 * H, "servechain", to_id="P-lou"), number=9)
-    previous = [request_facts(escalated, people=PEOPLE, now=now)]  # one escalation before
+    previous = [request_facts(escalated, people=PEOPLE, now=now, hours=DEFAULT_HOURS)]  # one escalation before
     found = patterns_of(
         current, previous, scope="Finance", since=created, until=now, counterpart=lambda f: f.requester_team
     )
@@ -227,8 +234,8 @@ def test_a_link_with_nothing_acknowledged_is_never_listed_as_fast() -> None:
     teams = {"T-sales": Team(id="T-sales", name="Sales"), "T-fin": Team(id="T-fin", name="Finance")}
     answered = request(created, ev(EventKind.ACKNOWLEDGED, created + 10 * M, "P-lou"), provider="P-lou", number=1)
     facts = [
-        request_facts(answered, people=PEOPLE, now=now),
-        *(request_facts(request(created, number=n), people=PEOPLE, now=now) for n in (2, 3, 4)),
+        request_facts(answered, people=PEOPLE, now=now, hours=DEFAULT_HOURS),
+        *(request_facts(request(created, number=n), people=PEOPLE, now=now, hours=DEFAULT_HOURS) for n in (2, 3, 4)),
     ]
     org = OrgMetrics("default", created, now, now, PEOPLE, teams, facts)
     link = org.link("T-sales", "T-fin")  # 1 answered in 10m, 3 still waiting: median not known

@@ -15,6 +15,7 @@ from bot.models import ActionId, Event, EventKind, Person, Rating, Request
 from bot.nudges import NudgeJob
 from bot.ports import Store
 from bot.requests import ActionInput, status_after
+from bot.workhours import DEFAULT_HOURS
 
 WS = "default"
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # Wednesday
@@ -43,10 +44,10 @@ def person(store: Store, handle: str) -> Person:
 
 
 def test_team_and_patterns_parse_and_accept_the_shell_safe_link() -> None:
-    assert isinstance(commands.parse_request("team", now=NOW, tz="UTC"), commands.TeamStuck)
-    parsed = commands.parse_request("patterns sales:finance", now=NOW, tz="UTC")
+    assert isinstance(commands.parse_request("team", now=NOW, tz="UTC", hours=DEFAULT_HOURS), commands.TeamStuck)
+    parsed = commands.parse_request("patterns sales:finance", now=NOW, tz="UTC", hours=DEFAULT_HOURS)
     assert isinstance(parsed, commands.Patterns) and parsed.scope == "sales:finance"
-    assert isinstance(commands.parse_request("team now", now=NOW, tz="UTC"), commands.Usage)
+    assert isinstance(commands.parse_request("team now", now=NOW, tz="UTC", hours=DEFAULT_HOURS), commands.Usage)
 
 
 def test_a_manager_sees_what_is_stuck_grouped_with_actions(org_store: Store) -> None:
@@ -76,7 +77,7 @@ def test_a_manager_sees_what_is_stuck_grouped_with_actions(org_store: Store) -> 
             rating=Rating(score=1, comment="wrong numbers"),
         ),
     )  # fmt: skip
-    reply = run_request(store=s, actor=person(s, "dave"), text="team", now=NOW)
+    reply = run_request(store=s, actor=person(s, "dave"), text="team", now=NOW, hours=DEFAULT_HOURS)
     assert reply.ok, reply.text
     text = reply.text
     assert "Overdue (1):\n  R-1 held by Bob, asked by Alice: overdue since" in text
@@ -86,7 +87,7 @@ def test_a_manager_sees_what_is_stuck_grouped_with_actions(org_store: Store) -> 
     assert "In recovery (1):\n  R-5 held by Carol, asked by Erin: poorly rated, not yet put right" in text
     assert "you can: reassign · nudge Carol\n" in text  # no due date: nothing to extend
     assert "you can: talk to Carol about putting it right" in text  # closed: no buttons
-    refused = run_request(store=s, actor=person(s, "bob"), text="team", now=NOW)
+    refused = run_request(store=s, actor=person(s, "bob"), text="team", now=NOW, hours=DEFAULT_HOURS)
     assert not refused.ok and "nobody reports to you" in refused.text
 
 
@@ -103,14 +104,14 @@ def test_patterns_in_chat_are_for_managers_and_name_no_requests(org_store: Store
             ),
             tags=["q3"],
         )  # fmt: skip
-    reply = run_request(store=s, actor=person(s, "dave"), text="patterns sales:finance", now=NOW)
+    reply = run_request(store=s, actor=person(s, "dave"), text="patterns sales:finance", now=NOW, hours=DEFAULT_HOURS)
     assert reply.ok, reply.text
     assert reply.text.splitlines()[0].startswith("Complaint patterns · Sales → Finance")
     assert "Complaints: 2 of 2 requests (up from 0 in the previous window)." in reply.text
     assert "By tag: q3 2." in reply.text and "From teams: Sales 2." in reply.text
     assert "Recurring in comments: “wrong…” 2." in reply.text and "R-1" not in reply.text
-    assert not run_request(store=s, actor=person(s, "alice"), text="patterns finance", now=NOW).ok
-    own = run_request(store=s, actor=person(s, "bob"), text="patterns", now=NOW)
+    assert not run_request(store=s, actor=person(s, "alice"), text="patterns finance", now=NOW, hours=DEFAULT_HOURS).ok
+    own = run_request(store=s, actor=person(s, "bob"), text="patterns", now=NOW, hours=DEFAULT_HOURS)
     assert own.ok and "Bob (@bob)" in own.text
 
 
@@ -119,7 +120,10 @@ def test_patterns_in_chat_are_for_managers_and_name_no_requests(org_store: Store
 
 def click(store: Store, who: str, action: ActionId, number: int, at: datetime = NOW, **kw: object) -> ClickResult:
     return run_click(
-        store=store, click=Click(platform="test", actor=person(store, who), action=action, request=number, **kw), now=at
+        store=store,
+        click=Click(platform="test", actor=person(store, who), action=action, request=number, **kw),
+        now=at,
+        hours=DEFAULT_HOURS,
     )  # type: ignore[arg-type]
 
 
@@ -128,7 +132,7 @@ def test_the_card_gives_each_stuck_open_request_nudge_reassign_and_extend_when_i
     due = NOW - timedelta(hours=22)
     add(s, "alice", "bob", NOW - timedelta(days=2), due_at=due)  # overdue
     add(s, "erin", "carol", datetime(2026, 11, 23, 9, 0, tzinfo=UTC))  # unacknowledged, no date
-    card = run_request(store=s, actor=person(s, "dave"), text="team", now=NOW).card
+    card = run_request(store=s, actor=person(s, "dave"), text="team", now=NOW, hours=DEFAULT_HOURS).card
     assert card is not None and not card.actions
     buttons = {a.label: a for section in card.sections for a in section.actions}
     assert set(buttons) == {"Nudge R-1", "Reassign R-1", "Extend R-1", "Nudge R-2", "Reassign R-2"}
@@ -272,22 +276,24 @@ def test_an_escalation_is_what_the_job_recorded_and_team_patterns_and_digest_agr
         monday,
         Event(kind=EventKind.ACKNOWLEDGED, at=monday + timedelta(days=2), actor_id="P-carol"),
     )
-    job = NudgeJob()
+    job = NudgeJob(hours=DEFAULT_HOURS)
     run_at = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)  # Wed, Dave's working hours
     job.run(store=s, workspace=WS, now=run_at)
-    NudgeJob().run(store=s, workspace=WS, now=run_at + timedelta(hours=1))  # a restarted scheduler
+    NudgeJob(hours=DEFAULT_HOURS).run(store=s, workspace=WS, now=run_at + timedelta(hours=1))  # a restarted scheduler
     escalations = [e for e in s.get_request(WS, 1).events if e.kind == EventKind.ESCALATED]  # type: ignore[union-attr]
     assert [(e.at, e.actor_id, e.to_id) for e in escalations] == [(run_at, "servechain", "P-dave")]
     assert not [e for e in s.get_request(WS, 2).events if e.kind == EventKind.ESCALATED]  # type: ignore[union-attr]
     now = run_at + timedelta(hours=2)  # Wed 12:00: Bob has waited Mon 9h + Tue 9h + Wed 3h = 21h
-    team = run_request(store=s, actor=person(s, "dave"), text="team", now=now).text
+    team = run_request(store=s, actor=person(s, "dave"), text="team", now=now, hours=DEFAULT_HOURS).text
     assert (
         "R-1 held by Bob, asked by Alice: unacknowledged for 21h (working time); escalated to Dave Wed 25 Nov 10:00"
         in team
     )
-    patterns = run_request(store=s, actor=person(s, "grace"), text="patterns finance", now=now).text
+    patterns = run_request(
+        store=s, actor=person(s, "grace"), text="patterns finance", now=now, hours=DEFAULT_HOURS
+    ).text
     assert "Complaints: 1 of 2 requests" in patterns and "escalation 1" in patterns  # R-2 waited as long: not one
-    digest = run_digest(store=s, actor=person(s, "dave"), text="now", now=now)
+    digest = run_digest(store=s, actor=person(s, "dave"), text="now", now=now, hours=DEFAULT_HOURS)
     assert digest.card is not None
     lines = [line for section in digest.card.sections for line in section.lines]
     assert any("escalation 1" in line for line in lines), lines
@@ -300,7 +306,7 @@ def test_an_escalation_claimed_without_its_event_gets_it_at_the_time_it_fell_due
     add(s, "alice", "bob", datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
     run_at = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
     assert s.claim(WS, "escalate:R-1:e0", at=run_at)
-    report = NudgeJob().run(store=s, workspace=WS, now=run_at)
+    report = NudgeJob(hours=DEFAULT_HOURS).run(store=s, workspace=WS, now=run_at)
     assert "escalate:R-1:e0" in report.already and not any(m.recipient_id == "P-dave" for m in report.sent)
     escalations = [e for e in s.get_request(WS, 1).events if e.kind == EventKind.ESCALATED]  # type: ignore[union-attr]
     assert [(e.at, e.to_id) for e in escalations] == [(datetime(2026, 11, 24, 16, 0, tzinfo=UTC), "P-dave")]

@@ -40,15 +40,15 @@ def local(tz: str, year: int, month: int, day: int, hour: int = 0, minute: int =
 def test_friday_1755_to_monday_0905_is_ten_working_minutes(tz: str) -> None:
     sent = local(tz, 2026, 11, 27, 17, 55)
     acknowledged = local(tz, 2026, 11, 30, 9, 5)
-    assert working_time(sent, acknowledged, tz=tz) == timedelta(minutes=10)
-    assert add_working_time(sent, timedelta(minutes=10), tz=tz) == acknowledged
+    assert working_time(sent, acknowledged, tz=tz, hours=DEFAULT_HOURS) == timedelta(minutes=10)
+    assert add_working_time(sent, timedelta(minutes=10), tz=tz, hours=DEFAULT_HOURS) == acknowledged
 
 
 def test_the_same_instants_seen_from_another_time_zone_count_differently() -> None:
     sent = local("Europe/London", 2026, 11, 27, 17, 55)
     acknowledged = local("Europe/London", 2026, 11, 30, 9, 5)
     # In Tokyo those instants are Saturday 02:55 and Monday 18:05: all of Monday counts
-    assert working_time(sent, acknowledged, tz="Asia/Tokyo") == timedelta(hours=9)
+    assert working_time(sent, acknowledged, tz="Asia/Tokyo", hours=DEFAULT_HOURS) == timedelta(hours=9)
 
 
 @pytest.mark.parametrize(
@@ -69,8 +69,8 @@ def test_dst_weekends_change_the_wall_time_but_not_the_working_time(
     acknowledged = local(tz, *monday, 9, 5)
     wall = acknowledged.astimezone(UTC) - sent.astimezone(UTC)
     assert wall in (timedelta(hours=62, minutes=10), timedelta(hours=64, minutes=10))
-    assert working_time(sent, acknowledged, tz=tz) == timedelta(minutes=10)
-    assert add_working_time(sent, timedelta(minutes=10), tz=tz) == acknowledged.astimezone(UTC)
+    assert working_time(sent, acknowledged, tz=tz, hours=DEFAULT_HOURS) == timedelta(minutes=10)
+    assert add_working_time(sent, timedelta(minutes=10), tz=tz, hours=DEFAULT_HOURS) == acknowledged.astimezone(UTC)
 
 
 def test_a_working_day_that_crosses_a_dst_change_keeps_its_real_length() -> None:
@@ -86,7 +86,9 @@ def test_holidays_are_skipped() -> None:
     sent = local("Europe/London", 2026, 12, 24, 17, 0)
     answered = local("Europe/London", 2026, 12, 29, 10, 0)
     assert working_time(sent, answered, tz="Europe/London", hours=hours) == timedelta(hours=2)
-    assert working_time(sent, answered, tz="Europe/London") == timedelta(hours=20)  # without holidays
+    assert working_time(sent, answered, tz="Europe/London", hours=DEFAULT_HOURS) == timedelta(
+        hours=20
+    )  # without holidays
     assert add_working_time(sent, timedelta(hours=2), tz="Europe/London", hours=hours) == answered
 
 
@@ -95,9 +97,9 @@ def test_holidays_are_each_persons_local_dates() -> None:
     # Tuesday 1 December 09:00-18:00 in Tokyo is 00:00-09:00 UTC, in London 09:00-18:00 UTC
     start, end = datetime(2026, 11, 30, 23, 0, tzinfo=UTC), datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
     assert working_time(start, end, tz="Asia/Tokyo", hours=hours) == timedelta(0)
-    assert working_time(start, end, tz="Asia/Tokyo") == timedelta(hours=9)
+    assert working_time(start, end, tz="Asia/Tokyo", hours=DEFAULT_HOURS) == timedelta(hours=9)
     assert working_time(start, end, tz="Europe/London", hours=hours) == timedelta(0)
-    assert working_time(start, end, tz="Europe/London") == timedelta(hours=3)
+    assert working_time(start, end, tz="Europe/London", hours=DEFAULT_HOURS) == timedelta(hours=3)
     # in New York it is still Monday 30 November until 05:00 UTC on the 1st: Monday counts
     evening = datetime(2026, 11, 30, 20, 0, tzinfo=UTC)  # Monday 15:00 New York
     assert working_time(evening, end, tz="America/New_York", hours=hours) == timedelta(hours=3)
@@ -106,25 +108,35 @@ def test_holidays_are_each_persons_local_dates() -> None:
 def test_spans_of_many_weeks_count_45_hours_a_week() -> None:
     start = local("Europe/London", 2026, 1, 5, 9, 0)
     for weeks in (1, 4, 10, 52):
-        assert working_time(start, start + timedelta(weeks=weeks), tz="Europe/London") == timedelta(hours=45 * weeks)
+        assert working_time(
+            start, start + timedelta(weeks=weeks), tz="Europe/London", hours=DEFAULT_HOURS
+        ) == timedelta(hours=45 * weeks)
     # across the spring DST change: wall-clock 09:00 Monday to 09:00 Monday nine weeks on
     spring = local("Europe/London", 2026, 3, 2, 9, 0)
     later = local("Europe/London", 2026, 5, 4, 9, 0)
-    assert working_time(spring, later, tz="Europe/London") == timedelta(hours=45 * 9)
+    assert working_time(spring, later, tz="Europe/London", hours=DEFAULT_HOURS) == timedelta(hours=45 * 9)
     # the earliest instant with that much working time behind it is the Friday evening before
     friday_close = local("Europe/London", 2026, 5, 1, 18, 0)
-    assert add_working_time(spring, timedelta(hours=45 * 9), tz="Europe/London") == friday_close.astimezone(UTC)
-    assert working_time(friday_close, later, tz="Europe/London") == timedelta(0)
+    assert add_working_time(
+        spring, timedelta(hours=45 * 9), tz="Europe/London", hours=DEFAULT_HOURS
+    ) == friday_close.astimezone(UTC)
+    assert working_time(friday_close, later, tz="Europe/London", hours=DEFAULT_HOURS) == timedelta(0)
 
 
 def test_parts_of_days_and_weekends() -> None:
     tz = "Europe/London"
-    assert working_time(local(tz, 2026, 11, 24, 10, 0), local(tz, 2026, 11, 24, 12, 30), tz=tz) == timedelta(
-        hours=2, minutes=30
-    )
-    assert working_time(local(tz, 2026, 11, 24, 7, 0), local(tz, 2026, 11, 24, 20, 0), tz=tz) == timedelta(hours=9)
-    assert working_time(local(tz, 2026, 11, 28, 8, 0), local(tz, 2026, 11, 29, 20, 0), tz=tz) == timedelta(0)
-    assert working_time(local(tz, 2026, 11, 24, 12, 0), local(tz, 2026, 11, 24, 10, 0), tz=tz) == timedelta(0)
+    assert working_time(
+        local(tz, 2026, 11, 24, 10, 0), local(tz, 2026, 11, 24, 12, 30), tz=tz, hours=DEFAULT_HOURS
+    ) == timedelta(hours=2, minutes=30)
+    assert working_time(
+        local(tz, 2026, 11, 24, 7, 0), local(tz, 2026, 11, 24, 20, 0), tz=tz, hours=DEFAULT_HOURS
+    ) == timedelta(hours=9)
+    assert working_time(
+        local(tz, 2026, 11, 28, 8, 0), local(tz, 2026, 11, 29, 20, 0), tz=tz, hours=DEFAULT_HOURS
+    ) == timedelta(0)
+    assert working_time(
+        local(tz, 2026, 11, 24, 12, 0), local(tz, 2026, 11, 24, 10, 0), tz=tz, hours=DEFAULT_HOURS
+    ) == timedelta(0)
 
 
 def test_the_working_week_and_hours_are_configurable() -> None:
@@ -139,32 +151,38 @@ def test_the_working_week_and_hours_are_configurable() -> None:
 def test_adding_working_time() -> None:
     tz = "Europe/London"
     friday = local(tz, 2026, 11, 27, 16, 0)
-    assert add_working_time(friday, timedelta(0), tz=tz) == friday
-    assert add_working_time(friday, timedelta(hours=2), tz=tz) == local(tz, 2026, 11, 27, 18, 0)
-    assert add_working_time(friday, timedelta(hours=2, minutes=1), tz=tz) == local(tz, 2026, 11, 30, 9, 1)
+    assert add_working_time(friday, timedelta(0), tz=tz, hours=DEFAULT_HOURS) == friday
+    assert add_working_time(friday, timedelta(hours=2), tz=tz, hours=DEFAULT_HOURS) == local(tz, 2026, 11, 27, 18, 0)
+    assert add_working_time(friday, timedelta(hours=2, minutes=1), tz=tz, hours=DEFAULT_HOURS) == local(
+        tz, 2026, 11, 30, 9, 1
+    )
     saturday = local(tz, 2026, 11, 28, 12, 0)
-    assert add_working_time(saturday, timedelta(hours=4), tz=tz) == local(tz, 2026, 11, 30, 13, 0)
+    assert add_working_time(saturday, timedelta(hours=4), tz=tz, hours=DEFAULT_HOURS) == local(tz, 2026, 11, 30, 13, 0)
     with pytest.raises(ValueError, match="negative"):
-        add_working_time(friday, timedelta(minutes=-1), tz=tz)
+        add_working_time(friday, timedelta(minutes=-1), tz=tz, hours=DEFAULT_HOURS)
 
 
 def test_working_time_boundaries_and_the_next_working_moment() -> None:
     tz = "Asia/Tokyo"
-    assert is_working_time(local(tz, 2026, 11, 24, 9, 0), tz=tz)
-    assert not is_working_time(local(tz, 2026, 11, 24, 18, 0), tz=tz)
-    assert not is_working_time(local(tz, 2026, 11, 28, 12, 0), tz=tz)
+    assert is_working_time(local(tz, 2026, 11, 24, 9, 0), tz=tz, hours=DEFAULT_HOURS)
+    assert not is_working_time(local(tz, 2026, 11, 24, 18, 0), tz=tz, hours=DEFAULT_HOURS)
+    assert not is_working_time(local(tz, 2026, 11, 28, 12, 0), tz=tz, hours=DEFAULT_HOURS)
     evening = local(tz, 2026, 11, 27, 18, 30)
-    assert next_working_time(evening, tz=tz) == local(tz, 2026, 11, 30, 9, 0)
+    assert next_working_time(evening, tz=tz, hours=DEFAULT_HOURS) == local(tz, 2026, 11, 30, 9, 0)
     noon = local(tz, 2026, 11, 24, 12, 0)
-    assert next_working_time(noon, tz=tz) == noon
+    assert next_working_time(noon, tz=tz, hours=DEFAULT_HOURS) == noon
 
 
 def test_unknown_time_zones_count_as_utc_and_naive_datetimes_are_refused() -> None:
     start, end = datetime(2026, 11, 24, 8, tzinfo=UTC), datetime(2026, 11, 24, 10, tzinfo=UTC)
-    assert working_time(start, end, tz="Mars/Olympus_Mons") == working_time(start, end, tz="UTC") == timedelta(hours=1)
-    assert working_time(start, end, tz=None) == timedelta(hours=1)
+    assert (
+        working_time(start, end, tz="Mars/Olympus_Mons", hours=DEFAULT_HOURS)
+        == working_time(start, end, tz="UTC", hours=DEFAULT_HOURS)
+        == timedelta(hours=1)
+    )
+    assert working_time(start, end, tz=None, hours=DEFAULT_HOURS) == timedelta(hours=1)
     with pytest.raises(ValueError, match="aware"):
-        working_time(datetime(2026, 11, 24, 8), end, tz="UTC")
+        working_time(datetime(2026, 11, 24, 8), end, tz="UTC", hours=DEFAULT_HOURS)
 
 
 def test_working_hours_must_make_sense() -> None:

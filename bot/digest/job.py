@@ -15,7 +15,7 @@ from bot.models import Person
 from bot.ports import Store
 from bot.pulse import DEFAULT_PULSE, PulseSettings
 from bot.weeks import last_week
-from bot.workhours import DEFAULT_HOURS, WorkingHours, is_working_time, zone
+from bot.workhours import WorkingHours, is_working_time, zone
 
 
 def send_at(now: datetime, tz: str | None, settings: DigestSettings = DEFAULT_DIGEST) -> datetime:
@@ -30,13 +30,13 @@ def digest_key(manager_id: str, week: str) -> str:
     return f"digest:{manager_id}:{week}"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DigestJob:
     """Sends each manager their digest about last week, from Monday 09:00 their time."""
 
     settings: DigestSettings = DEFAULT_DIGEST
     pulse: PulseSettings = DEFAULT_PULSE
-    hours: WorkingHours = DEFAULT_HOURS
+    hours: WorkingHours
     name: str = "digest"
     # Claims are permanent; remembering the ones seen spares a full read on every pass.
     _known_claimed: set[tuple[str, str]] = field(default_factory=set, repr=False, compare=False)

@@ -22,7 +22,7 @@ from bot.ports import Store
 from bot.pulse import DEFAULT_PULSE, PulseSettings, PulseSummary, pulse_team
 from bot.stats import format_duration
 from bot.weeks import Weeks, week_start
-from bot.workhours import DEFAULT_HOURS, WorkingHours
+from bot.workhours import WorkingHours
 
 
 @dataclass(frozen=True)
@@ -300,7 +300,7 @@ def manager_digest(
     manager: Person,
     week: str,
     now: datetime,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
     settings: DigestSettings = DEFAULT_DIGEST,
     pulse_settings: PulseSettings = DEFAULT_PULSE,
 ) -> Digest:

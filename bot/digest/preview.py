@@ -12,7 +12,7 @@ from bot.models import Message, Person
 from bot.ports import Store
 from bot.pulse import DEFAULT_PULSE, PulseSettings
 from bot.weeks import iso_week, last_week
-from bot.workhours import DEFAULT_HOURS, WorkingHours
+from bot.workhours import WorkingHours
 
 
 def digest_preview(
@@ -21,7 +21,7 @@ def digest_preview(
     manager: Person,
     text: str,
     now: datetime,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
     settings: DigestSettings = DEFAULT_DIGEST,
     pulse_settings: PulseSettings = DEFAULT_PULSE,
 ) -> Message:

@@ -14,7 +14,7 @@ from bot.people import Directory
 from bot.ports import Store
 from bot.pulse import PulseIndex
 from bot.weeks import iso_week, shift_week, week_end, week_start
-from bot.workhours import DEFAULT_HOURS, WorkingHours
+from bot.workhours import WorkingHours
 
 
 class SnapshotDirectory(Directory):
@@ -71,7 +71,7 @@ class OrgSnapshot:
         since: datetime,
         until: datetime,
         now: datetime,
-        hours: WorkingHours = DEFAULT_HOURS,
+        hours: WorkingHours,
     ) -> OrgSnapshot:
         """One pass over the store: six reads, whatever the number of managers."""
         org = OrgMetrics.load(store=store, workspace=workspace, since=since, until=until, now=now, hours=hours)

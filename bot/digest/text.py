@@ -13,7 +13,7 @@ from bot.digest.model import Digest, Link, RollupRow, format_score
 from bot.metrics import Figures
 from bot.models import NEEDS, Message, Section
 from bot.patterns import patterns_lines
-from bot.stats import acknowledge_median, format_estimate
+from bot.stats import acknowledge_median, format_estimate, promises_phrase
 from bot.workhours import zone
 
 
@@ -38,8 +38,9 @@ def _service_line(figs: Figures) -> str:
     parts.append(f"median {acknowledge_median(figs)} to acknowledge ({figs.waiting_to_acknowledge} still waiting)")
     if figs.median_time_to_resolve is not None or figs.longest_wait_to_resolve is not None:
         parts.append(f"{format_estimate(figs.median_time_to_resolve, figs.longest_wait_to_resolve)} to resolve")
-    if figs.promises_total:
-        parts.append(f"promises kept {figs.promises_kept} of {figs.promises_total}")
+    promises = promises_phrase(figs)
+    if promises:
+        parts.append(promises)
     if figs.average_rating is not None:
         parts.append(f"rating {figs.average_rating:.1f}/5")
     return " · ".join(parts)
@@ -183,6 +184,8 @@ def _rollup_line(row: RollupRow) -> str:
         else "pulse: too few answers"
     )
     promises = f"promises {figs.promises_kept}/{figs.promises_total}" if figs.promises_total else "no promises due"
+    if figs.renegotiations:
+        promises += f", {figs.renegotiations} moved by agreement"
     waiting = f" ({figs.waiting_to_acknowledge} waiting)" if figs.volume else ""
     return (
         f"{row.team} ({row.manager}): {_plural(figs.volume, 'request')} · median "

@@ -71,19 +71,19 @@ def chain_command(
     output: Path | None,
     stdout: TextIO,
     stderr: TextIO,
-    hours: WorkingHours | None = None,
+    hours: WorkingHours,
 ) -> int:
     """Print a request's tree (``request`` given) or render the team map; returns the exit code."""
     from bot.chain import build_team_map, chain_lines, render_team_map, request_number
     from bot.errors import DomainError, InvalidCommand
     from bot.metrics import parse_window
-    from bot.workhours import DEFAULT_HOURS
 
-    hours = hours or DEFAULT_HOURS
     try:
         if request is not None:
             number = request_number(request)
-            rendered: str | bytes = "\n".join(chain_lines(store=store, workspace=workspace, number=number, now=now))
+            rendered: str | bytes = "\n".join(
+                chain_lines(store=store, workspace=workspace, number=number, now=now, hours=hours)
+            )
         else:
             team_map = build_team_map(
                 store=store, workspace=workspace, now=now, window_length=parse_window(window), hours=hours

@@ -74,7 +74,7 @@ def digest_command(
     output: Path | None,
     stdout: TextIO,
     stderr: TextIO,
-    hours: WorkingHours | None = None,
+    hours: WorkingHours,
     settings: DigestSettings | None = None,
     pulse_settings: PulseSettings | None = None,
 ) -> int:
@@ -84,7 +84,6 @@ def digest_command(
     from bot.errors import DomainError, InvalidCommand, NotFound
     from bot.pulse import DEFAULT_PULSE
     from bot.weeks import last_week
-    from bot.workhours import DEFAULT_HOURS
 
     try:
         person = store.find_person(workspace, handle=manager.lstrip("@").lower())
@@ -95,7 +94,7 @@ def digest_command(
             manager=person,
             week=(week or last_week(now, person.tz)).upper(),
             now=now,
-            hours=hours or DEFAULT_HOURS,
+            hours=hours,
             settings=settings or DEFAULT_DIGEST,
             pulse_settings=pulse_settings or DEFAULT_PULSE,
         )

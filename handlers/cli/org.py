@@ -55,6 +55,7 @@ def run_sync(settings: Settings, args: argparse.Namespace) -> int:
     """Sync from ``args.source``; every failure leaves the store as it was."""
     from bot.org import OrgImportError, load_org
     from bot.orgsync import DirectoryError, OrgSyncError, sync_org
+    from bot.ports import NO_TELEMETRY
     from handlers.console import describe_db
     from handlers.directory import directory_from_settings
     from storage import open_store
@@ -69,7 +70,7 @@ def run_sync(settings: Settings, args: argparse.Namespace) -> int:
             print("Nothing was changed.", file=sys.stderr)
             return EXIT_USAGE
     try:
-        directory = directory_from_settings(settings, args.source)
+        directory = directory_from_settings(settings, args.source, telemetry=NO_TELEMETRY)  # no /metrics here
     except DirectoryError as error:
         print(f"servechain: {error.message}", file=sys.stderr)
         return EXIT_USAGE

@@ -58,15 +58,13 @@ def patterns_command(
     window: str,
     stdout: TextIO,
     stderr: TextIO,
-    hours: WorkingHours | None = None,
+    hours: WorkingHours,
 ) -> int:
     """Print the patterns; 2 for a malformed window, 1 for an unknown target."""
     from bot.errors import DomainError, InvalidCommand, NotFound
     from bot.metrics import OrgMetrics, parse_window
     from bot.patterns import patterns_text, scope_patterns
-    from bot.workhours import DEFAULT_HOURS
 
-    hours = hours or DEFAULT_HOURS
     try:
         length = parse_window(window)
         current = OrgMetrics.load(store=store, workspace=workspace, since=now - length, until=now, now=now, hours=hours)

@@ -62,16 +62,14 @@ def stats_command(
     window: str,
     stdout: TextIO,
     stderr: TextIO,
-    hours: WorkingHours | None = None,
+    hours: WorkingHours,
 ) -> int:
     """Print the figures for ``target`` (``@handle``, team, ``team->team`` or None for everyone);
     returns the exit code (2 for a malformed window, 1 for an unknown target)."""
     from bot.errors import DomainError, InvalidCommand, NotFound
     from bot.metrics import OrgMetrics, parse_window
     from bot.stats import stats_text
-    from bot.workhours import DEFAULT_HOURS
 
-    hours = hours or DEFAULT_HOURS
     try:
         length = parse_window(window)
         org = OrgMetrics.load(store=store, workspace=workspace, since=now - length, until=now, now=now, hours=hours)

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from bot.ports import Clock, Store
 from bot.pulse import DEFAULT_PULSE, PulseSettings
-from bot.workhours import DEFAULT_HOURS, WorkingHours
+from bot.workhours import WorkingHours
 from handlers.dashboard.app import DASHBOARD_KEY, PREFIX, Dashboard
 from handlers.dashboard.viewer import Authenticator, LocalAs
 
@@ -34,7 +34,7 @@ def mount(
     workspace: str,
     auth: Authenticator,
     clock: Clock,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
     pulse_settings: PulseSettings = DEFAULT_PULSE,
     cache_seconds: float = 300.0,
 ) -> Dashboard:
@@ -55,10 +55,12 @@ def mount(
     return dashboard
 
 
-def local_app(*, store: Store, workspace: str, auth: Authenticator, clock: Clock, **options: object) -> web.Application:
+def local_app(
+    *, store: Store, workspace: str, auth: Authenticator, clock: Clock, hours: WorkingHours, **options: object
+) -> web.Application:
     """An app with only the dashboard (``servechain dashboard --as``, and tests)."""
     app = web.Application(client_max_size=64 * 1024)
-    mount(app, store=store, workspace=workspace, auth=auth, clock=clock, **options)  # type: ignore[arg-type]
+    mount(app, store=store, workspace=workspace, auth=auth, clock=clock, hours=hours, **options)  # type: ignore[arg-type]
     return app
 
 

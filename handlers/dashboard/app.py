@@ -32,7 +32,7 @@ from bot.metrics import parse_window
 from bot.models import ActionId, Person, Request
 from bot.ports import Clock, Store
 from bot.pulse import DEFAULT_PULSE, PulseSettings
-from bot.workhours import DEFAULT_HOURS, WorkingHours
+from bot.workhours import WorkingHours
 from handlers.dashboard.viewer import Authenticator
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class Dashboard:
         workspace: str,
         auth: Authenticator,
         clock: Clock,
-        hours: WorkingHours = DEFAULT_HOURS,
+        hours: WorkingHours,
         pulse_settings: PulseSettings = DEFAULT_PULSE,
         cache_seconds: float = 300.0,
     ) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from bot.orgsync import DirectoryError, DirectorySource
+from bot.ports import Telemetry
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -31,9 +32,14 @@ def __getattr__(name: str) -> Any:
 
 
 def directory_from_settings(
-    settings: Settings, source: Literal["slack", "graph"], *, sleep: Callable[[float], None] = time.sleep
+    settings: Settings,
+    source: Literal["slack", "graph"],
+    *,
+    telemetry: Telemetry,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> DirectorySource:
-    """The adapter for ``source`` built from the settings; a DirectoryError names a missing setting."""
+    """The adapter for ``source`` built from the settings, counting its API calls to ``telemetry``
+    (the runtime's: ``serve``'s ``/metrics``); a DirectoryError names a missing setting."""
     from handlers.directory.graph import GraphDirectory
     from handlers.directory.slack import SlackDirectory
 
@@ -47,6 +53,7 @@ def directory_from_settings(
             base_url=settings.slack_api_url,
             max_wait=settings.directory_max_wait_seconds,
             sleep=sleep,
+            telemetry=telemetry,
         )
     missing = [
         name
@@ -70,4 +77,5 @@ def directory_from_settings(
         login_url=settings.graph_login_url,
         max_wait=settings.directory_max_wait_seconds,
         sleep=sleep,
+        telemetry=telemetry,
     )

@@ -1,6 +1,10 @@
 """Microsoft Graph's directory: ``GET /v1.0/users`` with ``$select`` and ``$expand=manager``,
 following ``@odata.nextLink``, with an app-only token from the Microsoft Entra token endpoint
 (OAuth 2.0 client credentials). Needs the ``User.Read.All`` application permission.
+
+Each call is counted to a :class:`bot.ports.Telemetry` (``serve``'s ``/metrics`` when the
+scheduler syncs) as platform ``graph``, method ``token`` or ``users``, by outcome: ``ok``,
+``rate_limited`` (429), ``retry`` (a 503/504 tried again) or ``failed``.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from urllib.parse import quote, urlencode, urlsplit
 from urllib.request import Request, urlopen
 
 from bot.orgsync import DirectoryError, DirectoryUser
-from handlers.directory.retry import DEFAULT_MAX_WAIT, retry_after, wait_or_give_up
+from bot.ports import NO_TELEMETRY, Telemetry
+from handlers.directory.retry import DEFAULT_MAX_WAIT, count_call, retry_after, wait_or_give_up
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 SELECT = "id,displayName,mail,userPrincipalName,mailNickname,department,usageLocation,country,accountEnabled"
@@ -41,8 +46,10 @@ class GraphDirectory:
         max_wait: float = DEFAULT_MAX_WAIT,
         sleep: Callable[[float], None] = time.sleep,
         timeout: float = 30.0,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         self.tenant_id = tenant_id
+        self._telemetry = telemetry
         self.client_id = client_id
         self._secret = client_secret
         self.api_url = api_url if api_url.endswith("/") else api_url + "/"
@@ -90,10 +97,13 @@ class GraphDirectory:
         try:
             status, _headers, body = self._send(request)
         except OSError as error:
+            self._count("token", "failed")
             raise DirectoryError(
                 f"couldn't reach the Microsoft Entra token endpoint at {self.login_url} ({error}). Nothing was changed."
             ) from None
         token = body.get("access_token") if status == 200 else None
+        got = isinstance(token, str) and bool(token)
+        self._count("token", "ok" if got else "rate_limited" if status == 429 else "failed")
         if not isinstance(token, str) or not token:
             code = body.get("error") or f"HTTP {status}"
             detail = str(body.get("error_description") or "").split("\r\n")[0].split("\n")[0]
@@ -110,23 +120,32 @@ class GraphDirectory:
             try:
                 status, headers, body = self._send(request)
             except OSError as error:
+                self._count("users", "failed")
                 raise DirectoryError(
                     f"couldn't reach Microsoft Graph at {self.api_url} on page {page} of /users ({error}). "
                     "Nothing was changed."
                 ) from None
             if status == 200:
+                self._count("users", "ok")
                 return body
             if status in _RETRY_STATUSES:
                 attempt += 1
-                wait_or_give_up(
-                    label="Microsoft Graph",
-                    what=f"/users (page {page})",
-                    seconds=retry_after(headers),
-                    attempt=attempt,
-                    max_wait=self.max_wait,
-                    sleep=self._sleep,
-                )
+                limited = status == 429  # a rate limit either way; a 503/504 is retried or given up
+                try:
+                    wait_or_give_up(
+                        label="Microsoft Graph",
+                        what=f"/users (page {page})",
+                        seconds=retry_after(headers),
+                        attempt=attempt,
+                        max_wait=self.max_wait,
+                        sleep=self._sleep,
+                    )
+                except DirectoryError:
+                    self._count("users", "rate_limited" if limited else "failed")
+                    raise
+                self._count("users", "rate_limited" if limited else "retry")
                 continue
+            self._count("users", "failed")
             problem: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else {}
             code = problem.get("code") or f"HTTP {status}"
             if status == 401:
@@ -138,6 +157,9 @@ class GraphDirectory:
             raise DirectoryError(
                 f"Microsoft Graph refused /users on page {page} ({code}): {hint}. Nothing was changed."
             )
+
+    def _count(self, method: str, outcome: str) -> None:
+        count_call(self._telemetry, platform="graph", method=method, outcome=outcome)
 
     def _send(self, request: Request) -> tuple[int, dict[str, str], dict[str, Any]]:
         try:

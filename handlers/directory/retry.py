@@ -1,10 +1,15 @@
-"""Waiting out a directory's rate limit (HTTP 429 with Retry-After), up to a limit."""
+"""Waiting out a directory's rate limit (HTTP 429 with Retry-After), up to a limit; counting
+the directory's API calls."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 
 from bot.orgsync import DirectoryError
+from bot.ports import Telemetry
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_WAIT = 60.0
 """Longest single Retry-After we honour (seconds); a longer one ends the sync with a message."""
@@ -37,3 +42,12 @@ def wait_or_give_up(
             f"{label} kept rate limiting {what} after {MAX_RETRIES} retries. Nothing was changed; try again later."
         )
     sleep(seconds)
+
+
+def count_call(telemetry: Telemetry, *, platform: str, method: str, outcome: str) -> None:
+    """Report one directory API call (``servechain_platform_api_calls_total``); metrics never
+    fail a sync."""
+    try:
+        telemetry.platform_call(platform=platform, method=method, outcome=outcome)
+    except Exception:
+        log.exception("telemetry failed")

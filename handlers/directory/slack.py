@@ -1,7 +1,10 @@
 """Slack's directory: ``users.list`` with cursor pagination, through slack_sdk's WebClient.
 
 Needs a bot token with ``users:read`` (and ``users:read.email`` for email addresses).
-Slack knows no manager, team or country: those come from the org file.
+Slack knows no manager, team or country: those come from the org file. Each ``users.list``
+call is counted to a :class:`bot.ports.Telemetry` (``serve``'s ``/metrics`` when the scheduler
+syncs) by outcome, as the Slack front end counts its calls; a connection fault that slack_sdk
+retries by itself counts once.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.orgsync import DirectoryError, DirectoryUser
-from handlers.directory.retry import DEFAULT_MAX_WAIT, retry_after, wait_or_give_up
+from bot.ports import NO_TELEMETRY, Telemetry
+from handlers.directory.retry import DEFAULT_MAX_WAIT, count_call, retry_after, wait_or_give_up
 
 PAGE_SIZE = 200
 """Slack recommends no more than 200 users a page."""
@@ -39,8 +43,10 @@ class SlackDirectory:
         max_wait: float = DEFAULT_MAX_WAIT,
         sleep: Callable[[float], None] = time.sleep,
         timeout: int = 30,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         self._client = WebClient(token=token, base_url=base_url, timeout=timeout)
+        self._telemetry = telemetry
         self._base_url = base_url
         self.page_size = page_size
         self.max_wait = max_wait
@@ -63,11 +69,14 @@ class SlackDirectory:
         while True:
             try:
                 response = self._client.users_list(cursor=cursor, limit=self.page_size)
+                self._count("ok")
                 return dict(response.data) if isinstance(response.data, dict) else {}
             except SlackApiError as error:
                 status = error.response.status_code
                 code = str(error.response.get("error") or f"HTTP {status}")
-                if status == 429 or code == "ratelimited":
+                limited = status == 429 or code == "ratelimited"
+                self._count("rate_limited" if limited else "failed")
+                if limited:
                     attempt += 1
                     wait = retry_after(error.response.headers)
                     what = f"users.list (page {page})"
@@ -82,11 +91,15 @@ class SlackDirectory:
                     continue
                 raise DirectoryError(_explain(code, error.response.get("needed"), page)) from None
             except (URLError, OSError) as error:
+                self._count("failed")
                 reason = getattr(error, "reason", error)
                 raise DirectoryError(
                     f"couldn't reach Slack at {self._base_url} on page {page} of users.list ({reason}). "
                     "Nothing was changed."
                 ) from None
+
+    def _count(self, outcome: str) -> None:
+        count_call(self._telemetry, platform="slack", method="users.list", outcome=outcome)
 
 
 def _explain(code: str, needed: object, page: int) -> str:

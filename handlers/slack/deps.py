@@ -27,7 +27,7 @@ from bot.nudges import DEFAULT_NUDGES, NudgeSettings
 from bot.ports import Store
 from bot.pulse import DEFAULT_PULSE, PulseSettings
 from bot.requests import outbox_items
-from bot.workhours import DEFAULT_HOURS, WorkingHours
+from bot.workhours import WorkingHours
 from handlers.slack.clients import counted_calls
 from handlers.slack.errors import friendly
 from handlers.slack.home import HomeRefresher
@@ -112,7 +112,7 @@ class Subscriptions:
     views: set[str] = field(default_factory=set)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SlackDeps:
     """Dependencies passed to every listener group's ``register``."""
 
@@ -124,7 +124,7 @@ class SlackDeps:
     homes: HomeRefresher
     work: BackgroundWork
     kudos_allowance: int = 5
-    hours: WorkingHours = DEFAULT_HOURS
+    hours: WorkingHours
     nudges: NudgeSettings = DEFAULT_NUDGES
     digest: DigestSettings = DEFAULT_DIGEST
     pulse: PulseSettings = DEFAULT_PULSE

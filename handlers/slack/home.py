@@ -32,7 +32,7 @@ from bot.models import Person
 from bot.ports import Store
 from bot.ratelimit import RateLimiter
 from bot.team_view import GROUPS, TeamView
-from bot.workhours import DEFAULT_HOURS, WorkingHours
+from bot.workhours import WorkingHours
 from handlers.slack.errors import is_rate_limited
 from handlers.slack.render import MAX_VIEW_BLOCKS, Block, buttons, clip, context, fit, header, plain, section
 from handlers.slack.views import NEW_REQUEST
@@ -101,7 +101,7 @@ def home_view(
     person: Person,
     now: datetime,
     allowance: int = DEFAULT_KUDOS_ALLOWANCE,
-    hours: WorkingHours = DEFAULT_HOURS,
+    hours: WorkingHours,
 ) -> dict[str, Any]:
     """The App Home view for ``person`` at ``now``: :func:`bot.home.home` drawn as Block Kit."""
     shown = home(store=store, person=person, now=now, allowance=allowance, hours=hours)
@@ -162,7 +162,7 @@ class HomePublisher:
         workspace: str,
         *,
         kudos_allowance: int = DEFAULT_KUDOS_ALLOWANCE,
-        hours: WorkingHours = DEFAULT_HOURS,
+        hours: WorkingHours,
     ) -> None:
         self.store = store
         self.workspace = workspace

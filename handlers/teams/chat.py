@@ -26,6 +26,7 @@ from bot.dispatch import MentionResolver, Reply, run_digest, run_kudos, run_requ
 from bot.models import Person
 from bot.ports import Store
 from bot.requests import outbox_items
+from bot.workhours import WorkingHours
 from handlers.teams import identity, references, render
 
 if TYPE_CHECKING:
@@ -129,7 +130,7 @@ async def send_reply(context: TurnContext, reply: Reply) -> None:
         await context.send_activity(MessageFactory.text(teams_words(reply.text)))
 
 
-def reveals_requests(text: str, reply: Reply, *, now: datetime, tz: str) -> bool:
+def reveals_requests(text: str, reply: Reply, *, now: datetime, tz: str, hours: WorkingHours) -> bool:
     """True when the reply shows requests (a card, a list, a queue, a chain, stats): in a
     channel it goes to the asker's 1:1 chat instead, since Teams has no ephemeral messages."""
     if reply.card is not None:
@@ -139,7 +140,7 @@ def reveals_requests(text: str, reply: Reply, *, now: datetime, tz: str) -> bool
         return False
     if first == "digest":
         return True
-    return not isinstance(parse_request(text, now=now, tz=tz), _SAFE_IN_A_CHANNEL)
+    return not isinstance(parse_request(text, now=now, tz=tz, hours=hours), _SAFE_IN_A_CHANNEL)
 
 
 def queue_reply(runtime: Runtime, actor: Person, reply: Reply) -> None:
@@ -160,7 +161,9 @@ async def on_text(context: TurnContext, runtime: Runtime) -> None:
     reply = await asyncio.to_thread(
         route, runtime, actor, text, identity.resolver(people), channel=channel, key=idempotency_key(context)
     )
-    if channel is not None and reveals_requests(text, reply, now=runtime.clock(), tz=actor.tz):
+    if channel is not None and reveals_requests(
+        text, reply, now=runtime.clock(), tz=actor.tz, hours=runtime.settings.working_hours.for_person(actor)
+    ):
         await asyncio.to_thread(queue_reply, runtime, actor, reply)
         runtime.kick()
         await _answer_or_queue(context, runtime, actor, Reply(IN_PRIVATE), private=False)

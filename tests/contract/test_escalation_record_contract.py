@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from bot.models import Event, EventKind, Request
 from bot.nudges import NudgeJob
 from bot.requests import status_after
+from bot.workhours import DEFAULT_HOURS
 from tests.conftest import small_org
 from tests.contract.conftest import StoreOpener
 
@@ -36,7 +37,9 @@ def test_two_replicas_escalate_once_and_record_it_once(open_store: StoreOpener) 
     second = open_store()
     now = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)  # Wednesday, in Dave's working hours
     with ThreadPoolExecutor(2) as pool:
-        reports = list(pool.map(lambda s: NudgeJob().run(store=s, workspace=WS, now=now), (first, second)))
+        reports = list(
+            pool.map(lambda s: NudgeJob(hours=DEFAULT_HOURS).run(store=s, workspace=WS, now=now), (first, second))
+        )
     sent_to_dave = [m for report in reports for m in report.sent if m.recipient_id == "P-dave"]
     assert len(sent_to_dave) == 1
     request = first.get_request(WS, 1)

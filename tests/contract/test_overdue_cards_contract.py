@@ -16,6 +16,7 @@ from bot.overdue import OverdueCardsJob, overdue_cards, overdue_claim_key
 from bot.people import Directory
 from bot.ports import Store
 from bot.requests import ActionInput
+from bot.workhours import DEFAULT_HOURS
 from tests.conftest import small_org
 from tests.contract.conftest import StoreOpener
 
@@ -58,7 +59,11 @@ def _person(store: Store, handle: str) -> Person:
 
 def _ask(store: Store) -> None:
     reply = run_request(
-        store=store, actor=_person(store, "alice"), text="@bob need the Q3 numbers by friday", now=TUESDAY
+        store=store,
+        actor=_person(store, "alice"),
+        text="@bob need the Q3 numbers by friday",
+        now=TUESDAY,
+        hours=DEFAULT_HOURS,
     )
     assert reply.ok, reply.text
     request = store.get_request(WS, 1)
@@ -75,7 +80,7 @@ def _click(store: Store, who: str, action: ActionId, now: datetime, **inputs: ob
         value=value,  # type: ignore[arg-type]
         inputs=ActionInput(**inputs),  # type: ignore[arg-type]
     )
-    run_click(store=store, click=click, now=now)
+    run_click(store=store, click=click, now=now, hours=DEFAULT_HOURS)
 
 
 def _overdue(message: Message) -> str | None:
@@ -91,7 +96,7 @@ def test_both_cards_are_updated_in_place_once_the_due_date_passes(store: Store) 
     assert len(posted) == 2
     before = store.get_request(WS, 1)
     assert before is not None
-    job = OverdueCardsJob()
+    job = OverdueCardsJob(hours=DEFAULT_HOURS)
 
     assert job.run(store=store, workspace=WS, now=FRIDAY_5PM_NEW_YORK).sent == []  # due, not yet past
     report = job.run(store=store, workspace=WS, now=MONDAY_3PM)
@@ -116,7 +121,7 @@ def test_both_cards_are_updated_in_place_once_the_due_date_passes(store: Store) 
     ], "both posted cards are edited in place, nothing new is posted"
 
     assert job.run(store=store, workspace=WS, now=MONDAY_3PM + timedelta(hours=1)).sent == []
-    again = OverdueCardsJob().run(store=store, workspace=WS, now=MONDAY_3PM + timedelta(days=1))
+    again = OverdueCardsJob(hours=DEFAULT_HOURS).run(store=store, workspace=WS, now=MONDAY_3PM + timedelta(days=1))
     assert again.sent == [] and again.already == [overdue_claim_key(request)], "a restarted scheduler sends none"
 
 
@@ -127,7 +132,10 @@ def test_two_replicas_refresh_the_cards_once(open_store: StoreOpener) -> None:
     second = open_store()
     with ThreadPoolExecutor(2) as pool:
         reports = list(
-            pool.map(lambda s: OverdueCardsJob().run(store=s, workspace=WS, now=MONDAY_3PM), (first, second))
+            pool.map(
+                lambda s: OverdueCardsJob(hours=DEFAULT_HOURS).run(store=s, workspace=WS, now=MONDAY_3PM),
+                (first, second),
+            )
         )
     assert sorted(m.recipient_id for r in reports for m in r.sent) == ["P-alice", "P-bob"]
     overdue_items = [i for i in first.list_outbox(WS) if ":overdue:" in i.key]
@@ -138,14 +146,14 @@ def test_a_request_done_before_its_due_date_gets_nothing(store: Store) -> None:
     _setup(store)
     _ask(store)
     _click(store, "bob", ActionId.DONE, TUESDAY + timedelta(hours=2))
-    assert OverdueCardsJob().run(store=store, workspace=WS, now=MONDAY_3PM).sent == []
+    assert OverdueCardsJob(hours=DEFAULT_HOURS).run(store=store, workspace=WS, now=MONDAY_3PM).sent == []
 
 
 def test_a_later_agreed_date_arms_it_again(store: Store) -> None:
     _setup(store)
     _ask(store)
     _click(store, "bob", ActionId.ACKNOWLEDGE, TUESDAY + timedelta(minutes=1))
-    job = OverdueCardsJob()
+    job = OverdueCardsJob(hours=DEFAULT_HOURS)
     assert len(job.run(store=store, workspace=WS, now=MONDAY_3PM).sent) == 2
 
     _click(store, "bob", ActionId.PROPOSE_DUE, MONDAY_3PM, due="wednesday 5pm", note="waiting on the auditors")
@@ -174,7 +182,7 @@ def test_a_refresh_computed_before_a_change_never_overwrites_the_newer_card(stor
     deliver_due(store=store, notifiers=[notifier], now=MONDAY_3PM)
     notifier.sends.clear()
 
-    refresh = overdue_cards(stale, Directory(store, WS), MONDAY_3PM + timedelta(seconds=1))
+    refresh = overdue_cards(stale, Directory(store, WS), MONDAY_3PM + timedelta(seconds=1), hours=DEFAULT_HOURS)
     assert claim_and_send(store, WS, overdue_claim_key(stale), refresh, MONDAY_3PM)
     report = deliver_due(store=store, notifiers=[notifier], now=MONDAY_3PM + timedelta(seconds=1))
 

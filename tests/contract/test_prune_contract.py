@@ -13,6 +13,7 @@ from bot.people import Directory
 from bot.ports import Store
 from bot.requests import act, create_request
 from bot.scheduler import Scheduler
+from bot.workhours import DEFAULT_HOURS
 from tests.conftest import small_org
 from tests.contract.factories import NOW, outbox_item, request
 
@@ -139,7 +140,7 @@ def test_the_daily_prune_keeps_an_open_requests_card_and_reminders_months_later(
     alice, bob = directory.by_handle("@alice"), directory.by_handle("@bob")
     assert isinstance(alice, Person) and isinstance(bob, Person)
     notifier = RecordingNotifier()
-    jobs = default_registry().build(JobContext(retention_days=30), only=["nudges", "prune"])
+    jobs = default_registry().build(JobContext(retention_days=30, hours=DEFAULT_HOURS), only=["nudges", "prune"])
     scheduler = Scheduler(store=store, jobs=jobs, workspace="default")
     created = create_request(
         store=store, directory=directory, requester=alice, provider=bob, text="the Q3 numbers", now=OLD
@@ -157,13 +158,17 @@ def test_the_daily_prune_keeps_an_open_requests_card_and_reminders_months_later(
 
     # Another replica (or a restart: no memory of what was claimed) runs the day's first pass.
     replica = Scheduler(
-        store=store, jobs=default_registry().build(JobContext(), only=["prune", "nudges"]), workspace="default"
+        store=store,
+        jobs=default_registry().build(JobContext(hours=DEFAULT_HOURS), only=["prune", "nudges"]),
+        workspace="default",
     )
     report = replica.run_due(NOW)
 
     assert [job.name for job in report.jobs] == ["nudges", "prune"]
     restarted = Scheduler(
-        store=store, jobs=default_registry().build(JobContext(), only=["nudges"]), workspace="default"
+        store=store,
+        jobs=default_registry().build(JobContext(hours=DEFAULT_HOURS), only=["nudges"]),
+        workspace="default",
     )
     report = restarted.run_due(NOW + timedelta(hours=1))  # what a fresh process finds due after the prune
     assert not sent_before & {item.key for item in store.list_outbox("default", state="sent")}, "old sends pruned"
@@ -178,6 +183,7 @@ def test_the_daily_prune_keeps_an_open_requests_card_and_reminders_months_later(
         action=ActionId.ACKNOWLEDGE,
         actor=bob,
         now=NOW,
+        hours=DEFAULT_HOURS,
     )
     before = len(notifier.sends)
     deliver_due(store=store, notifiers=[notifier], now=NOW + timedelta(minutes=1))

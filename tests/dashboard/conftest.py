@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.models import Person
 from bot.ports import Store
+from bot.workhours import DEFAULT_HOURS
 from handlers.dashboard import local_app
 from handlers.dashboard.viewer import same_origin
 from tests.dashboard.seed import NOW, seed
@@ -116,7 +117,9 @@ def fresh(seeded_files: Path, tmp_path: Path) -> Iterator[Store]:
 
 
 def dashboard_app(store: Store, auth: Any = None) -> web.Application:
-    return local_app(store=store, workspace="default", auth=auth or CookieAuth(store), clock=lambda: NOW)
+    return local_app(
+        store=store, workspace="default", auth=auth or CookieAuth(store), clock=lambda: NOW, hours=DEFAULT_HOURS
+    )
 
 
 def with_client(app: web.Application, body: Callable[[TestClient], Awaitable[T]]) -> T:

@@ -14,14 +14,19 @@ from bot.patterns import patterns_lines, scope_patterns
 from bot.people import Directory
 from bot.ports import Store
 from bot.stats import acknowledge_median
+from bot.workhours import DEFAULT_HOURS
 from tests.dashboard.seed import NOW
 
 WINDOW = timedelta(days=90)
 
 
 def _orgs(store: Store) -> tuple[OrgMetrics, OrgMetrics]:
-    current = OrgMetrics.load(store=store, workspace="default", since=NOW - WINDOW, until=NOW, now=NOW)
-    previous = OrgMetrics.load(store=store, workspace="default", since=NOW - 2 * WINDOW, until=NOW - WINDOW, now=NOW)
+    current = OrgMetrics.load(
+        store=store, workspace="default", since=NOW - WINDOW, until=NOW, now=NOW, hours=DEFAULT_HOURS
+    )
+    previous = OrgMetrics.load(
+        store=store, workspace="default", since=NOW - 2 * WINDOW, until=NOW - WINDOW, now=NOW, hours=DEFAULT_HOURS
+    )
     return current, previous
 
 
@@ -61,7 +66,7 @@ def test_a_team_page_has_the_patterns_chat_shows(seeded: Store) -> None:
     current, previous = _orgs(seeded)
     dana = seeded.find_person("default", handle="dana")
     assert dana is not None
-    cache = dashboard.MetricsCache(seeded, "default")
+    cache = dashboard.MetricsCache(seeded, "default", hours=DEFAULT_HOURS)
     data = dashboard.team_data(
         current,
         previous,
@@ -71,6 +76,7 @@ def test_a_team_page_has_the_patterns_chat_shows(seeded: Store) -> None:
         directory=Directory(seeded, "default"),
         now=NOW,
         cache=cache,
+        hours=DEFAULT_HOURS,
     )
     assert data["patterns"]["lines"] == patterns_lines(scope_patterns(current, previous, target="T-fin"))
     assert data["as_provider"]["volume"] == current.team("T-fin").as_provider.volume
@@ -87,7 +93,9 @@ class Clock:
 def test_the_cache_loads_once_then_serves_stale_while_one_reload_runs(seeded: Store) -> None:
     clock = Clock()
     queued: list[Callable[[], None]] = []
-    cache = dashboard.MetricsCache(seeded, "default", ttl=60, monotonic=clock, background=queued.append)
+    cache = dashboard.MetricsCache(
+        seeded, "default", ttl=60, monotonic=clock, background=queued.append, hours=DEFAULT_HOURS
+    )
     made: list[int] = []
 
     def make() -> int:
@@ -110,7 +118,7 @@ def test_the_cache_loads_once_then_serves_stale_while_one_reload_runs(seeded: St
 
 def test_a_stale_entry_reloads_in_the_background_thread(seeded: Store) -> None:
     clock = Clock()
-    cache = dashboard.MetricsCache(seeded, "default", ttl=60, monotonic=clock)
+    cache = dashboard.MetricsCache(seeded, "default", ttl=60, monotonic=clock, hours=DEFAULT_HOURS)
     reloaded = threading.Event()
     values = iter([1, 2])
 

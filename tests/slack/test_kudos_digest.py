@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from bot.digest import DigestJob
 from bot.models import ActionId
 from bot.pulse import ANSWER_DOC, PulseJob
+from bot.workhours import DEFAULT_HOURS
 from tests.slack.conftest import SlackHarness, button
 
 WS = "default"
@@ -81,7 +82,10 @@ def test_the_pulse_button_opens_a_form_and_the_answer_is_stored_without_a_name(h
     harness.settle()
     friday = datetime(2026, 11, 27, 14, 30, tzinfo=UTC)
     harness.clock.now = friday
-    assert "pulse:P-bob:2026-W48" in PulseJob().run(store=harness.store, workspace=WS, now=friday).claimed
+    assert (
+        "pulse:P-bob:2026-W48"
+        in PulseJob(hours=DEFAULT_HOURS).run(store=harness.store, workspace=WS, now=friday).claimed
+    )
     harness.settle()
     [dm] = [p for p in harness.posted_to("U0BOB") if "Weekly pulse" in p["text"]]
     answer_button = button(dm, ActionId.PULSE)
@@ -123,7 +127,10 @@ def test_mondays_digest_dm_comes_with_its_chart_uploaded_once(harness: SlackHarn
     harness.settle()
     monday = datetime(2026, 11, 30, 9, 30, tzinfo=UTC)
     harness.clock.now = monday
-    assert "digest:P-dave:2026-W48" in DigestJob().run(store=harness.store, workspace=WS, now=monday).claimed
+    assert (
+        "digest:P-dave:2026-W48"
+        in DigestJob(hours=DEFAULT_HOURS).run(store=harness.store, workspace=WS, now=monday).claimed
+    )
     harness.settle()
     [digest] = [p for p in harness.posted_to("U0DAVE") if p["text"].startswith("Weekly digest")]
     assert digest["blocks"][0]["text"]["text"] == "Weekly digest · Finance · 2026-W48"
@@ -132,7 +139,9 @@ def test_mondays_digest_dm_comes_with_its_chart_uploaded_once(harness: SlackHarn
     assert complete.params["channel_id"] == "DU0DAVE" and asked.params["filename"].endswith(".png")
     [uploaded] = harness.fake.files.values()
     assert uploaded["data"].startswith(b"\x89PNG") and uploaded["shared"] == "DU0DAVE"
-    assert DigestJob().run(store=harness.store, workspace=WS, now=monday).claimed == {}, "once per week"
+    assert DigestJob(hours=DEFAULT_HOURS).run(store=harness.store, workspace=WS, now=monday).claimed == {}, (
+        "once per week"
+    )
 
 
 def test_a_failed_chart_upload_neither_loses_nor_repeats_the_digest(harness: SlackHarness) -> None:
@@ -141,7 +150,7 @@ def test_a_failed_chart_upload_neither_loses_nor_repeats_the_digest(harness: Sla
     monday = datetime(2026, 11, 30, 9, 30, tzinfo=UTC)
     harness.clock.now = monday
     harness.fake.fail("files.getUploadURLExternal", "internal_error", status=500)
-    DigestJob().run(store=harness.store, workspace=WS, now=monday)
+    DigestJob(hours=DEFAULT_HOURS).run(store=harness.store, workspace=WS, now=monday)
     harness.settle()
     harness.settle()
     assert len([p for p in harness.posted_to("U0DAVE") if p["text"].startswith("Weekly digest")]) == 1

@@ -13,6 +13,7 @@ import yaml
 from bot.cards import DECLINE_INPUTS
 from bot.digest import DigestJob
 from bot.models import Action, ActionId
+from bot.workhours import DEFAULT_HOURS
 from handlers.slack.deps import Subscriptions
 from handlers.slack.render import buttons
 from handlers.slack.views import FormTarget, action_modal
@@ -86,7 +87,9 @@ def test_the_bot_scopes_are_the_smallest_set_that_works(manifest: dict[str, Any]
     harness.open_home("U0ALICE")
     harness.command("U0DAVE", "", command="/digest")
     harness.settle()
-    DigestJob().run(store=harness.store, workspace="default", now=harness.clock())  # Monday's DM, with its chart
+    DigestJob(hours=DEFAULT_HOURS).run(
+        store=harness.store, workspace="default", now=harness.clock()
+    )  # Monday's DM, with its chart
     harness.settle()
     called = {c.method for c in harness.fake.calls()}
     assert called <= set(METHOD_SCOPES), f"unmapped Web API methods: {called - set(METHOD_SCOPES)}"

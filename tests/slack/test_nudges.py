@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.models import ActionId
 from bot.nudges import NudgeJob
 from bot.scheduler import Scheduler
+from bot.workhours import DEFAULT_HOURS
 from tests.slack.conftest import SlackHarness, button
 
 
@@ -16,7 +17,7 @@ def test_an_unacknowledged_request_nudges_its_provider_who_can_snooze_and_mute(h
     harness.command("U0ALICE", "<@U0BOB|bob> need the Q3 numbers")
     harness.command("U0ALICE", "<@U0BOB|bob> and the Q4 forecast")
     harness.settle()
-    scheduler = Scheduler(store=harness.store, jobs=[NudgeJob()], workspace="default")
+    scheduler = Scheduler(store=harness.store, jobs=[NudgeJob(hours=DEFAULT_HOURS)], workspace="default")
     harness.clock.advance(hours=30)  # Tue 10:00 -> Wed 16:00 UTC: 15 working hours in London, no escalation yet
     report = scheduler.run_due(harness.clock())
     assert [m.recipient_id for m in report.sent] == ["P-bob"], "one grouped nudge, not one per request"

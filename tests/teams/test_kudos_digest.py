@@ -13,6 +13,7 @@ from bot.digest import DigestJob
 from bot.models import ActionId
 from bot.ports import Store
 from bot.pulse import ANSWER_DOC, PulseJob
+from bot.workhours import DEFAULT_HOURS
 from tests.teams.conftest import ALICE, BOB, DAVE, TeamsHarness, as_user, load, run, with_harness
 
 WS = "default"
@@ -81,7 +82,7 @@ def test_the_pulse_is_a_card_form_and_the_answer_is_stored_without_a_name(org_st
     async def main(h: TeamsHarness) -> None:
         await h.say(BOB, "hi")
         h.clock.now = FRIDAY_AFTERNOON
-        report = PulseJob().run(store=org_store, workspace=WS, now=FRIDAY_AFTERNOON)
+        report = PulseJob(hours=DEFAULT_HOURS).run(store=org_store, workspace=WS, now=FRIDAY_AFTERNOON)
         assert "pulse:P-bob:2026-W48" in report.claimed
         await h.deliver()
         [card] = _cards(h, BOB.chat)
@@ -128,9 +129,9 @@ def test_mondays_digest_reaches_the_manager_through_the_outbox_with_its_chart(or
     async def main(h: TeamsHarness) -> None:
         await h.say(DAVE, "hi")
         h.clock.now = MONDAY_MORNING
-        report = DigestJob().run(store=org_store, workspace=WS, now=MONDAY_MORNING)
+        report = DigestJob(hours=DEFAULT_HOURS).run(store=org_store, workspace=WS, now=MONDAY_MORNING)
         assert "digest:P-dave:2026-W48" in report.claimed
-        assert DigestJob().run(store=org_store, workspace=WS, now=MONDAY_MORNING).claimed == {}
+        assert DigestJob(hours=DEFAULT_HOURS).run(store=org_store, workspace=WS, now=MONDAY_MORNING).claimed == {}
         delivered = await h.deliver()
         assert delivered.sent == 1, "frank and grace never talked to the bot in Teams: theirs fail, dave's arrives"
         [card] = _cards(h, DAVE.chat)

@@ -14,6 +14,7 @@ from bot.people import Directory
 from bot.ports import Store
 from bot.pulse import pulse_message
 from bot.requests import ActionInput, act, create_request
+from bot.workhours import DEFAULT_HOURS
 from handlers.teams import render
 from handlers.teams.card_actions import parse_submission
 from tests.conftest import NOW
@@ -37,6 +38,7 @@ def _life_messages(store: Store) -> list[Message]:
             actor=person(actor),
             now=NOW + timedelta(minutes=minutes),
             inputs=ActionInput(**inputs),
+            hours=DEFAULT_HOURS,
         )
         messages.extend(outcome.messages)
 

@@ -111,7 +111,7 @@
       ["90th percentile to acknowledge", figs.p90_time_to_acknowledge],
       ["Still waiting for a first answer", String(figs.waiting_to_acknowledge)],
       ["Median time to resolve", figs.median_time_to_resolve],
-      ["Promises kept", figs.promises_total ? `${figs.promises_kept} of ${figs.promises_total} (${percent(figs.promise_rate)})` : "–"],
+      ["Promises kept", (figs.promises_total ? `${figs.promises_kept} of ${figs.promises_total} (${percent(figs.promise_rate)})` : "–") + (figs.renegotiations ? ` · ${figs.renegotiations} ${figs.renegotiations === 1 ? "date" : "dates"} moved by agreement` : "")],
       ["Average rating", figs.rated ? `${score(figs.average_rating)} from ${figs.rated}` : "–"],
     ];
     const needs = Object.entries(figs.needs || {});
