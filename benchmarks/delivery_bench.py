@@ -4,18 +4,32 @@ For each configuration (embedded store; PostgreSQL with one and with two replica
 loaded, real ``servechain serve`` processes start against a loopback fake Slack Web API (in a
 process of its own) whose every call takes ``--latency`` seconds, and signed ``/request``
 commands go out at a fixed ``--rate`` for ``--seconds`` (round robin over the replicas). With
-``--digests``, 105 weekly digests for 105 managers are queued at once in the middle of the run.
-Once the outbox has drained (or ``--drain`` seconds passed) it prints, per configuration:
+``--digests``, 105 weekly digests for 105 managers are queued at once in the middle of the run;
+with ``--homes`` every Slack person has opened the App Home, so each change refreshes theirs
+(``views.publish``, counted). Once the outbox has drained (or ``--drain`` seconds passed) it
+prints, per configuration and platform:
 
 - ack p50/p99 (until Bolt's HTTP answer);
 - command-to-provider-card p50/p99 (from sending the command to the fake answering the
   ``chat.postMessage`` of that request's provider card);
 - cards lost (no provider card by the end) and messages duplicated (one outbox key posted
-  twice);
+  twice); commands the replica refused (an error status, or an ack saying nothing was done)
+  are counted apart, neither sent nor lost;
 - the order check: in every DM, each kind of card appears in request-number order.
 
+With ``--teams-share S`` (0..1), that share of the commands are Teams messages instead
+(``request @tuserN ...`` from one Teams person to another, ``--teams-people`` of them), posted
+as Bot Framework Activities to ``/api/messages`` with a token the replicas check against a
+loopback OpenID/JWKS fake (``benchmarks/bench_serve.py``; a forged token must get 401 first),
+and the cards go to a fake Bot Connector (``tests/fakes/bot_connector.py``, also in a process of
+its own) with the same latency. Teams figures are printed on a line of their own: ack (until
+``/api/messages`` answered, which for Teams includes the turn's reply through the connector),
+command-to-provider-card (until the fake connector answered the post of that request's card in
+the provider's chat), lost, duplicated (a request's card posted more than once in one chat)
+and order.
+
     .venv/bin/python benchmarks/delivery_bench.py [--rate 20] [--seconds 20] [--latency 0.15]
-        [--configs tinydb,pg1,pg2] [--digests] [--concurrency 32]
+        [--configs tinydb,pg1,pg2] [--digests] [--homes] [--concurrency 32] [--teams-share 0.3]
         [--url postgresql://postgres@127.0.0.1:5432/servechain_bench]
 
 Targets (issue 15, 150 ms latency, 60 s runs): 20/s -> card p99 < 1 s; 100/s -> card p99 < 2 s
@@ -26,6 +40,8 @@ Everything (the replicas, PostgreSQL, the fake, this client) shares this machine
 from __future__ import annotations
 
 import argparse
+import asyncio
+import http.client
 import json
 import multiprocessing
 import re
@@ -34,6 +50,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -61,9 +78,14 @@ from benchmarks.replica_bench import (  # noqa: E402
 )
 from bot.models import Message, OutboxItem, Person  # noqa: E402
 from bot.ports import Store  # noqa: E402
+from tests.fakes.bot_openid import ISSUER, OpenIdServer, channel_token, signing_key  # noqa: E402
 
 PEOPLE = 120
+TEAMS_PEOPLE = 40
 DIGESTS = 105
+TENANT = "tenant-bench"
+APP_ID = "00000000-0000-0000-0000-0000000bench"
+TEAMS_ITEM = re.compile(r"teams item (\d+)\b")
 ITEM = re.compile(r"delivery item (\d+)\b")
 REF = re.compile(r"\bR-(\d+)\b")
 
@@ -80,6 +102,7 @@ def serve_fake(users: list[tuple[str, str]], latency: float, pipe: Connection, s
             fake.add_user(user_id, name, email=f"{user_id.lower()}@example.com")
         pipe.send(fake.url)
         stop.wait()
+        pipe.send(len([c for c in fake.calls("views.publish") if c.status == 200]))
         posts = []
         for call in fake.calls("chat.postMessage"):
             if call.status != 200 or not call.answer.get("ok"):
@@ -101,6 +124,8 @@ class FakeSlack:
         self._process = context.Process(target=serve_fake, args=(users, latency, child, self._stop), daemon=True)
         self._process.start()
         self.url: str = self._pipe.recv()
+        self.home_publishes = 0
+        """How many ``views.publish`` calls Slack took (known once stopped)."""
 
     def response_url(self, name: str) -> str:
         return self.url.replace("/api/", f"/response/{name}")
@@ -108,16 +133,138 @@ class FakeSlack:
     def stop(self) -> list[tuple[float, str, str, str]]:
         """Stop it; every posted message as ``(answered at, channel, outbox key, params JSON)``."""
         self._stop.set()
+        self.home_publishes = int(self._pipe.recv()) if self._pipe.poll(60) else 0
         posts: list[tuple[float, str, str, str]] = self._pipe.recv() if self._pipe.poll(60) else []
         self._process.join(10)
         return posts
 
 
+# --- the fake Bot Connector (Teams) with latency, in its own process ------------------------------
+
+
+def teams_user(index: int) -> str:
+    return f"29:1tuser{index}-bench"
+
+
+def teams_aad(index: int) -> str:
+    return f"aad-bench-{index}"
+
+
+def teams_chat(index: int) -> str:
+    return f"a:1bench-chat-{index}"
+
+
+def serve_connector(count: int, latency: float, pipe: Connection, stop: EventType) -> None:
+    """Run the fake connector until ``stop``; send its URL, then every post it took, down ``pipe``."""
+    from tests.fakes.bot_connector import FakeBotConnector
+
+    async def main() -> list[tuple[float, str, str]]:
+        connector = FakeBotConnector(latency=latency)
+        for i in range(count):
+            connector.add_member(
+                teams_user(i),
+                name=f"Teams User {i}",
+                aad_object_id=teams_aad(i),
+                email=f"tuser{i}@example.com",
+                tenant_id=TENANT,
+            )
+        pipe.send(await connector.start())
+        await asyncio.to_thread(stop.wait)
+        posts = [(c.at, c.conversation_id or "", json.dumps(c.body)) for c in connector.of("send")]
+        await connector.close()
+        return posts
+
+    pipe.send(asyncio.run(main()))
+
+
+class FakeTeams:
+    """:func:`serve_connector` in a child process, and the OpenID/JWKS fake the replicas check
+    incoming tokens against (in this process: it only answers the replicas' key downloads)."""
+
+    def __init__(self, latency: float) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._pipe, child = context.Pipe()
+        self._stop = context.Event()
+        self._process = context.Process(
+            target=serve_connector, args=(TEAMS_PEOPLE, latency, child, self._stop), daemon=True
+        )
+        self._process.start()
+        self.url: str = self._pipe.recv()
+        key, jwk = signing_key("bench-key")
+        self._openid = OpenIdServer({"keys": [jwk]}).__enter__()
+        self.token = channel_token(key, "bench-key", app_id=APP_ID, service_url=self.url, lifetime=3600)
+
+    def env(self) -> dict[str, str]:
+        """What the replicas need to run Teams, authenticated against the fakes."""
+        return {
+            "SERVECHAIN_TEAMS": "1",
+            "MICROSOFT_APP_ID": APP_ID,
+            "MICROSOFT_APP_PASSWORD": "bench-password-not-real",
+            "TEAMS_TENANT_IDS": TENANT,
+            "BENCH_TEAMS_OPENID_URL": self._openid.url,
+            "BENCH_TEAMS_ISSUER": ISSUER,
+        }
+
+    def stop(self) -> list[tuple[float, str, str]]:
+        """Stop both; every post as ``(answered at, conversation id, activity JSON)``."""
+        self._stop.set()
+        posts: list[tuple[float, str, str]] = self._pipe.recv() if self._pipe.poll(60) else []
+        self._process.join(10)
+        self._openid.__exit__()
+        return posts
+
+
+class TeamsClient:
+    """A keep-alive connection to one replica that posts authenticated Teams messages."""
+
+    def __init__(self, port: int, teams: FakeTeams) -> None:
+        self.teams = teams
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def say(self, sender: int, text: str) -> float:
+        """``Teams User <sender>`` writes ``text`` in their 1:1 chat; seconds until the answer."""
+        status, elapsed = self.post(sender, text, self.teams.token)
+        if status >= 300:
+            raise RuntimeError(f"/api/messages answered HTTP {status}")
+        return elapsed
+
+    def post(self, sender: int, text: str, token: str) -> tuple[int, float]:
+        """Post the activity with ``token``; the HTTP status and seconds until it came."""
+        activity = {
+            "type": "message",
+            "id": uuid.uuid4().hex,
+            "timestamp": datetime.now(UTC).isoformat(),
+            "channelId": "msteams",
+            "serviceUrl": self.teams.url,
+            "from": {"id": teams_user(sender), "name": f"Teams User {sender}", "aadObjectId": teams_aad(sender)},
+            "conversation": {"conversationType": "personal", "tenantId": TENANT, "id": teams_chat(sender)},
+            "recipient": {"id": f"28:{APP_ID}", "name": "servechain"},
+            "channelData": {"tenant": {"id": TENANT}},
+            "text": text,
+            "textFormat": "plain",
+            "locale": "en-US",
+        }
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+        started = time.perf_counter()
+        self.connection.request("POST", "/api/messages", body=json.dumps(activity), headers=headers)
+        response = self.connection.getresponse()
+        response.read()
+        return response.status, time.perf_counter() - started
+
+    def check_refuses_forgeries(self) -> None:
+        """The replica checks tokens: one signed with another key is refused (401)."""
+        forger, _ = signing_key("bench-key")
+        forged = channel_token(forger, "bench-key", app_id=APP_ID, service_url=self.teams.url)
+        status, _ = self.post(0, "help", forged)
+        if status != 401:
+            raise SystemExit(f"a forged Teams token got HTTP {status}, not 401: the replicas are not authenticating")
+
+
 # --- stores ----------------------------------------------------------------------------------------
 
 
-def org() -> list[Person]:
-    return [
+def org(teams: bool = False) -> list[Person]:
+    slack = [
         Person(
             id=f"P-{i}",
             workspace=WORKSPACE,
@@ -128,6 +275,18 @@ def org() -> list[Person]:
         )
         for i in range(PEOPLE)
     ]
+    on_teams = [
+        Person(
+            id=f"T-{i}",
+            workspace=WORKSPACE,
+            handle=f"tuser{i}",
+            name=f"Teams User {i}",
+            email=f"tuser{i}@example.com",
+            teams_id=teams_aad(i),
+        )
+        for i in range(TEAMS_PEOPLE)
+    ]
+    return slack + (on_teams if teams else [])
 
 
 def open_store(db: str) -> Store:
@@ -140,13 +299,15 @@ def open_store(db: str) -> Store:
     return TinyDBStore(Path(db))
 
 
-def prepare(db: str) -> None:
+def prepare(db: str, teams: bool, homes: bool) -> None:
     store = open_store(db)
     try:
         reset = getattr(store, "reset", None)
         if callable(reset):
             reset()
-        store.save_org(org())
+        store.save_org(org(teams))
+        for i in range(PEOPLE if homes else 0):  # as if each had opened the App Home once
+            store.put_doc("slack_home_seen", WORKSPACE, slack_id(i), {"seen": True})
     finally:
         store.close()
 
@@ -179,16 +340,27 @@ def pending(db: str) -> int:
 
 
 @dataclass
-class Result:
-    name: str
+class Side:
+    """One platform's figures of a run."""
+
     sent: int
     ack_ms: list[float]
     card_s: list[float]
     lost: int
     duplicated: int
     out_of_order: int
+    refused: int = 0
+    """Commands not taken, the sender told so (not counted as sent, nor lost)."""
+
+
+@dataclass
+class Result:
+    name: str
+    slack: Side
+    teams: Side | None
     drained_s: float
     left_pending: int
+    home_publishes: int
     cpu: tuple[float, float, float]
     store_ops: dict[str, tuple[float, float]]
 
@@ -226,16 +398,76 @@ def order_problems(posts: Sequence[tuple[float, str, str, str]]) -> int:
     return problems
 
 
+def teams_order_problems(posts: Sequence[tuple[float, str, str]], plan: dict[int, tuple[int, int]]) -> int:
+    """Cards posted in a Teams chat before an older card of the same kind (provider's or
+    requester's), by request number."""
+    last: dict[tuple[str, str], int] = {}
+    problems = 0
+    for _at, chat, body in sorted(posts, key=lambda p: p[0]):
+        item, ref = TEAMS_ITEM.search(body), REF.search(body)
+        if item is None or ref is None or int(item.group(1)) not in plan:
+            continue
+        requester, _provider = plan[int(item.group(1))]
+        kind = "requester" if chat == teams_chat(requester) else "provider"
+        number = int(ref.group(1))
+        previous = last.get((chat, kind), 0)
+        if number < previous:
+            problems += 1
+        last[(chat, kind)] = max(previous, number)
+    return problems
+
+
+def teams_side(
+    posts: Sequence[tuple[float, str, str]],
+    sent_at: dict[int, float],
+    plan: dict[int, tuple[int, int]],
+    acks: list[float],
+) -> Side:
+    """Teams figures from the fake connector's posts: the first post naming ``teams item n`` in
+    the provider's chat is n's card; more than one post of one item in one chat is a duplicate."""
+    cards: dict[int, float] = {}
+    per_chat: dict[tuple[str, int], int] = defaultdict(int)
+    for at, chat, body in posts:
+        found = TEAMS_ITEM.search(body)
+        if found is None or int(found.group(1)) not in plan:
+            continue
+        n = int(found.group(1))
+        per_chat[(chat, n)] += 1
+        if chat == teams_chat(plan[n][1]) and n in sent_at:
+            cards[n] = min(cards.get(n, at), at)
+    return Side(
+        sent=len(sent_at),
+        ack_ms=acks,
+        card_s=[at - sent_at[n] for n, at in cards.items()],
+        lost=len(sent_at) - len(cards),
+        duplicated=sum(count - 1 for count in per_chat.values() if count > 1),
+        out_of_order=teams_order_problems(posts, plan),
+    )
+
+
+def is_teams(n: int, share: float) -> bool:
+    """Whether command ``n`` goes through Teams: ``share`` of them, spread evenly."""
+    return int((n + 1) * share) > int(n * share)
+
+
 def run(name: str, db: str, replicas_count: int, args: argparse.Namespace, folder: Path, run_no: int) -> Result:
-    prepare(db)
+    with_teams = args.teams_share > 0
+    prepare(db, with_teams, args.homes)
     users = [(slack_id(i), f"User {i}") for i in range(PEOPLE)]
     fake = FakeSlack(users, args.latency)
-    env = {"DELIVERY_CONCURRENCY": str(args.concurrency)}
+    teams = FakeTeams(args.latency) if with_teams else None
+    env = {"DELIVERY_CONCURRENCY": str(args.concurrency), **(teams.env() if teams else {})}
+    command = [sys.executable, str(ROOT / "benchmarks" / "bench_serve.py")] if teams else None
     replicas: list[Replica] = start_replicas(
-        replicas_count, url=db, api_url=fake.url, folder=folder / name, extra_env=env
+        replicas_count, url=db, api_url=fake.url, folder=folder / name, extra_env=env, command=command
     )
     sent_at: dict[int, float] = {}
+    teams_sent_at: dict[int, float] = {}
+    teams_plan: dict[int, tuple[int, int]] = {}
     ack_ms: list[float] = []
+    teams_ack_ms: list[float] = []
+    refused = {"slack": 0, "teams": 0}
+    """Commands the replica did not take (an error answer, or a message saying nothing was done)."""
     lock = threading.Lock()
     total = int(args.rate * args.seconds)
     try:
@@ -243,27 +475,66 @@ def run(name: str, db: str, replicas_count: int, args: argparse.Namespace, folde
             warm = Client(replica.port, fake)  # type: ignore[arg-type]
             for n in range(5):
                 warm.command(10**6 + n, text="help")
+        if teams is not None:  # every Teams person says hello once: the bot links them and keeps their chat
+            warm_teams = [TeamsClient(r.port, teams) for r in replicas]
+            for client in warm_teams:
+                client.check_refuses_forgeries()
+            for i in range(TEAMS_PEOPLE):
+                warm_teams[i % len(warm_teams)].say(i, "help")
         meter = CpuMeter(replicas)
         started = time.time()
         index = iter(range(total))
 
         def sender() -> None:
             clients = [Client(r.port, fake) for r in replicas]  # type: ignore[arg-type]
+            teams_clients = [TeamsClient(r.port, teams) for r in replicas] if teams else []
             while True:
                 with lock:
                     n = next(index, None)
                 if n is None:
                     return
                 time.sleep(max(0.0, started + n / args.rate - time.time()))
+                if teams_clients and is_teams(n, args.teams_share):
+                    requester = n % TEAMS_PEOPLE
+                    provider = (n * 7 + 1) % TEAMS_PEOPLE
+                    if provider == requester:
+                        provider = (provider + 1) % TEAMS_PEOPLE
+                    with lock:
+                        teams_plan[n] = (requester, provider)
+                    at = time.time()
+                    teams_client = teams_clients[n % len(teams_clients)]
+                    try:
+                        elapsed = teams_client.say(requester, f"request @tuser{provider} teams item {n} by friday")
+                    except (RuntimeError, OSError) as error:
+                        print(f"  [{name}] Teams message {n}: {error}", flush=True)
+                        with lock:
+                            refused["teams"] += 1
+                        teams_client.connection.close()
+                        continue
+                    with lock:
+                        teams_sent_at[n] = at
+                        teams_ack_ms.append(elapsed * 1000)
+                    continue
                 provider = (n * 7 + 1) % PEOPLE
                 if provider == n % PEOPLE:
                     provider = (provider + 1) % PEOPLE
                 text = f"<@{slack_id(provider)}|user> delivery item {n} by friday"
                 at = time.time()
-                elapsed = clients[n % len(clients)].command(run_no * 10**5 + n, text=text)
+                client = clients[n % len(clients)]
+                try:
+                    elapsed = client.command(run_no * 10**5 + n, text=text)
+                except (RuntimeError, OSError) as error:  # e.g. Bolt's 404 when the ack took over 3 s
+                    print(f"  [{name}] command {n}: {error}", flush=True)
+                    with lock:
+                        refused["slack"] += 1
+                    client.connection.close()
+                    continue
                 with lock:
-                    sent_at[n] = at
                     ack_ms.append(elapsed * 1000)
+                    if client.last_body:  # the person was told nothing was done: refused, not lost
+                        refused["slack"] += 1
+                    else:
+                        sent_at[n] = at
 
         threads = [threading.Thread(target=sender) for _ in range(args.clients)]
         for thread in threads:
@@ -285,6 +556,7 @@ def run(name: str, db: str, replicas_count: int, args: argparse.Namespace, folde
     finally:
         stop_replicas(replicas)
         posts = fake.stop()
+        teams_posts = teams.stop() if teams else []
     card_s: list[float] = []
     per_key: dict[str, int] = defaultdict(int)
     cards: dict[int, float] = {}
@@ -297,58 +569,68 @@ def run(name: str, db: str, replicas_count: int, args: argparse.Namespace, folde
                 cards[n] = min(cards.get(n, at), at)
     for n, at in cards.items():
         card_s.append(at - sent_at[n])
-    lost = len(sent_at) - len(cards)
-    duplicated = sum(count - 1 for key, count in per_key.items() if key and count > 1)
-    return Result(
-        name,
-        len(sent_at),
-        ack_ms,
-        card_s,
-        lost,
-        duplicated,
-        order_problems(posts),
-        drained_s,
-        left_pending,
-        cpu,
-        store_ops,
+    slack = Side(
+        sent=len(sent_at),
+        ack_ms=ack_ms,
+        card_s=card_s,
+        lost=len(sent_at) - len(cards),
+        duplicated=sum(count - 1 for key, count in per_key.items() if key and count > 1),
+        out_of_order=order_problems(posts),
+    )
+    slack.refused = refused["slack"]
+    on_teams = teams_side(teams_posts, teams_sent_at, teams_plan, teams_ack_ms) if teams else None
+    if on_teams is not None:
+        on_teams.refused = refused["teams"]
+    return Result(name, slack, on_teams, drained_s, left_pending, fake.home_publishes, cpu, store_ops)
+
+
+def side_line(name: str, side: Side, result: Result) -> str:
+    acks, cards = side.ack_ms, side.card_s
+    ack = f"{percentile(acks, 0.5):6.1f} / {percentile(acks, 0.99):6.1f} ms" if acks else "none"
+    card = f"{percentile(cards, 0.5):.2f}s / {percentile(cards, 0.99):.2f}s" if cards else "none"
+    # not lost while the run stopped waiting with work still queued (then p99 is of the cards that came)
+    missing = f"cards not yet delivered {side.lost}" if result.left_pending else f"lost {side.lost}"
+    return (
+        f"{name:<14} sent {side.sent:>5}  ack p50/p99 {ack}  card p50/p99 {card}  {missing}  "
+        f"duplicated {side.duplicated}  out of order {side.out_of_order}"
+        f"{f'  refused {side.refused}' if side.refused else ''}"
     )
 
 
 def report(result: Result, args: argparse.Namespace) -> None:
-    acks, cards = result.ack_ms, result.card_s
     share, replica_cpu, pg_cpu = result.cpu
-    card = f"{percentile(cards, 0.5):.2f}s / {percentile(cards, 0.99):.2f}s" if cards else "none"
-    if result.left_pending:  # not lost: still queued when the run stopped waiting (p99 is of those that came)
-        missing = f"cards not yet delivered {result.lost} ({result.left_pending} commands/messages still pending)"
-        drained = f"NOT drained after {result.drained_s:.1f}s"
+    if result.left_pending:
+        drained = f"NOT drained after {result.drained_s:.1f}s ({result.left_pending} commands/messages still pending)"
     else:
-        missing, drained = f"lost {result.lost}", f"drained at {result.drained_s:.1f}s"
+        drained = f"drained at {result.drained_s:.1f}s"
     print(
-        f"{result.name:<8} {args.rate:>5.0f}/s x {args.seconds:.0f}s  sent {result.sent:>5}  "
-        f"ack p50/p99 {percentile(acks, 0.5):6.1f} / {percentile(acks, 0.99):6.1f} ms  "
-        f"card p50/p99 {card}  {missing}  duplicated {result.duplicated}  "
-        f"out of order {result.out_of_order}  {drained}  "
+        f"{result.name:<8} {args.rate:>5.0f}/s x {args.seconds:.0f}s  {drained}  "
+        f"{f'App Homes published {result.home_publishes}  ' if args.homes else ''}"
         f"machine busy {share:.0%}, replicas {replica_cpu:.1f} CPU-s, PostgreSQL {pg_cpu:.1f} CPU-s",
         flush=True,
     )
+    print("  " + side_line("slack", result.slack, result), flush=True)
+    if result.teams is not None:
+        print("  " + side_line("teams", result.teams, result), flush=True)
     if args.profile and result.store_ops:
+        commands = result.slack.sent + (result.teams.sent if result.teams else 0)
         calls = sum(c for c, _ in result.store_ops.values())
         busy = sum(s for _, s in result.store_ops.values())
         print(
-            f"         store: {calls / max(result.sent, 1):.1f} calls per command, {busy:.1f}s in store calls "
+            f"         store: {calls / max(commands, 1):.1f} calls per command, {busy:.1f}s in store calls "
             f"(summed over threads); by operation (calls per command, mean ms):"
         )
         ranked = sorted(result.store_ops.items(), key=lambda item: -item[1][1])
         print(
             "           "
             + ", ".join(
-                f"{name} {c / max(result.sent, 1):.1f} x {s / max(c, 1) * 1000:.1f}" for name, (c, s) in ranked[:10]
+                f"{name} {c / max(commands, 1):.1f} x {s / max(c, 1) * 1000:.1f}" for name, (c, s) in ranked[:10]
             )
         )
 
 
 def main(argv: list[str] | None = None) -> int:
-    global PEOPLE
+    global PEOPLE, TEAMS_PEOPLE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rate", type=float, default=20.0, help="commands per second")
     parser.add_argument(
@@ -367,12 +649,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drain", type=float, default=60.0, help="seconds to wait for the outbox to drain")
     parser.add_argument("--url", default=DEFAULT_URL)
     parser.add_argument("--profile", action="store_true", help="also print the replicas' store calls per command")
+    parser.add_argument(
+        "--teams-share",
+        type=float,
+        default=0.0,
+        help="share of the commands (0..1) sent as authenticated Teams messages, whose cards go to a fake "
+        "Bot Framework connector with the same latency",
+    )
+    parser.add_argument(
+        "--homes",
+        action="store_true",
+        help="every Slack person has opened the App Home, so each change refreshes theirs (views.publish)",
+    )
+    parser.add_argument("--teams-people", type=int, default=TEAMS_PEOPLE, help="Teams people (with --teams-share)")
     args = parser.parse_args(argv)
-    PEOPLE = args.people  # one script-wide setting, read by the helpers above
+    PEOPLE = args.people  # script-wide settings, read by the helpers above
+    TEAMS_PEOPLE = args.teams_people
+    if not 0 <= args.teams_share <= 1:
+        parser.error("--teams-share is a share of the commands, from 0 to 1")
     print(
         f"delivery bench: {args.rate:.0f} commands/s for {args.seconds:.0f}s, Web API latency "
         f"{args.latency * 1000:.0f} ms, {PEOPLE} people, DELIVERY_CONCURRENCY={args.concurrency}"
-        f"{', 105 digests mid-run' if args.digests else ''} (all processes share this machine's cores)",
+        f"{', 105 digests mid-run' if args.digests else ''}"
+        f"{f', {args.teams_share:.0%} of commands through Teams' if args.teams_share else ''}"
+        f"{', App Homes opened' if args.homes else ''}"
+        " (all processes share this machine's cores)",
         flush=True,
     )
     with tempfile.TemporaryDirectory() as tmp:

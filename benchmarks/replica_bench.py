@@ -187,10 +187,16 @@ class Replica:
 
 
 def start_replicas(
-    count: int, *, url: str, api_url: str, folder: Path, extra_env: dict[str, str] | None = None
+    count: int,
+    *,
+    url: str,
+    api_url: str,
+    folder: Path,
+    extra_env: dict[str, str] | None = None,
+    command: list[str] | None = None,
 ) -> list[Replica]:
-    """Start ``count`` replicas (``extra_env`` added to their environment) and wait until each
-    answers ``GET /healthz``."""
+    """Start ``count`` replicas (``extra_env`` added to their environment; ``command`` instead of
+    ``servechain``) and wait until each answers ``GET /healthz``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SERVECHAIN_", "MICROSOFT_"))}
     env.update(
         SLACK_BOT_TOKEN="xoxb-bench-token-not-real",
@@ -201,7 +207,7 @@ def start_replicas(
         SCHEDULER_INTERVAL="60",
     )
     env.update(extra_env or {})
-    command = [str(SERVECHAIN)] if SERVECHAIN.exists() else [sys.executable, "-m", "handlers.cli"]
+    command = command or ([str(SERVECHAIN)] if SERVECHAIN.exists() else [sys.executable, "-m", "handlers.cli"])
     replicas = []
     for index in range(count):
         port = free_port()
@@ -312,6 +318,7 @@ class Client:
         self.port = port
         self.fake = fake
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.last_body = b""
 
     def command(self, n: int, text: str | None = None) -> float:
         """Send one command; seconds until its ack."""
@@ -337,7 +344,8 @@ class Client:
         started = time.perf_counter()
         self.connection.request("POST", "/slack/events", body=body, headers=headers)
         response = self.connection.getresponse()
-        response.read()
+        self.last_body = response.read()
+        """The ack's body: empty when the command was taken, a message for the person when not."""
         elapsed = time.perf_counter() - started
         if response.status != 200:
             raise RuntimeError(f"ack failed with HTTP {response.status}")

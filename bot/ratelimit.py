@@ -2,6 +2,15 @@
 books every send (every kind of message) against the limits of its platform, per conversation
 and per workspace (Slack) or tenant (Teams), and says how long the send must wait.
 
+The limiter lives in one process. Replicas split the budgets that no single conversation holds
+(:func:`shared_by`, ``DELIVERY_REPLICAS``): each keeps its share of every per-workspace or
+per-tenant window. Per-conversation windows stay whole in each replica: the outbox leases one
+item per conversation at a time across every replica, so a conversation's messages go one
+after another whichever replica sends them; two replicas taking turns on one conversation can
+still exceed its burst, which the platform answers with a 429 and its ``Retry-After``, honoured
+like any other (nothing is lost). Sharing the windows through the store would cost a write per
+send on the delivery's hot path.
+
 Hand-written rather than a library (``limits``, ``pyrate-limiter``): those count requests that
 already happened, while delivery needs *booking*: tell a worker the moment its send may go and
 count it from then, so 32 concurrent workers queue up behind a conversation's window instead
@@ -18,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["PLATFORM_RULES", "RateLimiter", "Rule", "Window"]
+__all__ = ["PLATFORM_RULES", "RateLimiter", "Rule", "Window", "shared_by"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,21 @@ TEAMS_RULES = (
 )
 PLATFORM_RULES: Mapping[str, Sequence[Rule]] = {"slack": SLACK_RULES, "teams": TEAMS_RULES}
 """Published limits by platform name (``Notifier.platform``); other platforms are not limited."""
+
+
+def shared_by(rules: Mapping[str, Sequence[Rule]], replicas: int) -> dict[str, tuple[Rule, ...]]:
+    """``rules`` for one of ``replicas`` processes sending at once: every per-workspace/tenant
+    window keeps ``1/replicas`` of its sends (at least one), so together they stay within the
+    platform's; per-conversation windows stay whole (see the module docstring)."""
+    replicas = max(1, replicas)
+
+    def share(rule: Rule) -> Rule:
+        if rule.per != "scope" or replicas == 1:
+            return rule
+        windows = tuple(Window(max(1, window.count // replicas), window.seconds) for window in rule.windows)
+        return Rule(rule.name, rule.per, windows, rule.ops)
+
+    return {platform: tuple(share(rule) for rule in platform_rules) for platform, platform_rules in rules.items()}
 
 
 class RateLimiter:

@@ -118,7 +118,17 @@ class Settings(BaseSettings):
     delivery_rate_limits: bool = Field(
         default=True,
         description="Keep Slack's and Teams' published rate limits when sending (per conversation and per "
-        "workspace or tenant); off only against a test double of the platform that has none.",
+        "workspace or tenant), App Home publishes included; each process keeps its own count, splitting the "
+        "workspace and tenant budgets by DELIVERY_REPLICAS. Off only against a test double of the platform "
+        "that has none.",
+    )
+    delivery_replicas: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="How many serve replicas send at once: each keeps 1/N of the per-workspace and per-tenant "
+        "rate limits (Teams' 50 a second per tenant, Slack's method tiers), so together they stay within them. "
+        "Per-conversation limits are not split (a conversation's messages go one at a time across replicas).",
     )
     inbox_lease_seconds: float = Field(
         default=15.0,

@@ -19,7 +19,7 @@ from bot.delivery import DeliveryReport, Dispatcher, deliver_due
 from bot.inbox import InboxRunner, new_owner
 from bot.jobs import JobContext, default_registry
 from bot.ports import NO_TELEMETRY, Clock, Notifier, Store, Telemetry
-from bot.ratelimit import RateLimiter
+from bot.ratelimit import PLATFORM_RULES, RateLimiter, shared_by
 from bot.scheduler import RunReport, Scheduler, run_forever
 from bot.settings import Settings
 from handlers.directory import directory_from_settings
@@ -225,8 +225,13 @@ class Runtime:
             owner=new_owner(settings.servechain_replica or socket.gethostname()),
         )
         """Front ends store acknowledged work here and register a handler per kind."""
-        self.limiter = RateLimiter() if settings.delivery_rate_limits else None
-        """Slack's and Teams' published limits, shared by every send of this process."""
+        self.limiter = (
+            RateLimiter(shared_by(PLATFORM_RULES, settings.delivery_replicas))
+            if settings.delivery_rate_limits
+            else None
+        )
+        """Slack's and Teams' published limits, shared by every send of this process (its share of the
+        workspace and tenant budgets when ``DELIVERY_REPLICAS`` replicas send at once)."""
         self.worker: DeliveryWorker | None = DeliveryWorker(self)
         self.scheduler_thread = SchedulerThread(self)
         self.inbox_thread = InboxThread(self)

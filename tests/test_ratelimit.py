@@ -13,7 +13,9 @@ from pathlib import Path
 
 from bot.delivery import Dispatcher
 from bot.models import Message, OutboxItem, Person
-from bot.ratelimit import PLATFORM_RULES, RateLimiter, Window
+from bot.ratelimit import PLATFORM_RULES, RateLimiter, Window, shared_by
+from bot.settings import Settings
+from handlers.runtime import Runtime
 from storage.tinydb_store import TinyDBStore
 from tests.contract.factories import person
 
@@ -142,6 +144,60 @@ def test_platforms_without_published_limits_are_not_limited() -> None:
 
     assert _send_all(limiter, clock, [("console", "ws", "me", "post")] * 20) == [0.0] * 20
     assert set(PLATFORM_RULES) == {"slack", "teams"}
+
+
+def test_two_replicas_together_keep_the_teams_tenant_limit_and_each_conversations_own() -> None:
+    """Two processes, each with its own limiter split for two replicas, send to many chats of one
+    tenant as fast as they may: together never more than 50 in a second, and a conversation
+    still gets its whole burst in either of them."""
+    clock = SimClock()
+    rules = shared_by(PLATFORM_RULES, 2)
+    replicas = [RateLimiter(rules, clock=clock, horizon=3600), RateLimiter(rules, clock=clock, horizon=3600)]
+
+    times = []
+    for n in range(200):  # interleaved, as two replicas sending at once would
+        limiter = replicas[n % 2]
+        wait = limiter.reserve(platform="teams", scope="tenant", conversation=f"chat-{n}", op="post")
+        times.append(clock() + wait)
+
+    assert _worst(times, Window(50, 1.0)) == 50, "together at the tenant's limit, not twice it"
+    burst = _send_all(replicas[0], clock, [("teams", "tenant-2", "chat-x", "post")] * 7)
+    assert burst == [clock()] * 7, "one conversation's 7 a second are not split"
+
+
+def test_without_a_split_two_replicas_would_send_twice_the_tenants_limit() -> None:
+    clock = SimClock()
+    replicas = [RateLimiter(clock=clock, horizon=3600), RateLimiter(clock=clock, horizon=3600)]
+
+    times = [
+        clock() + replicas[n % 2].reserve(platform="teams", scope="tenant", conversation=f"chat-{n}", op="post")
+        for n in range(200)
+    ]
+
+    assert _worst(times, Window(50, 1.0)) == 100
+
+
+def test_the_split_divides_every_workspace_and_tenant_window_and_no_conversation_window() -> None:
+    rules = shared_by(PLATFORM_RULES, 3)
+
+    for platform, platform_rules in PLATFORM_RULES.items():
+        for whole, share in zip(platform_rules, rules[platform], strict=True):
+            expected = [Window(max(1, w.count // 3), w.seconds) if whole.per == "scope" else w for w in whole.windows]
+            assert list(share.windows) == expected, whole.name
+    assert shared_by(PLATFORM_RULES, 1) == {k: tuple(v) for k, v in PLATFORM_RULES.items()}
+    assert shared_by({"slack": PLATFORM_RULES["slack"]}, 1000)["slack"][3].windows == (Window(1, 60.0),)
+
+
+def test_delivery_replicas_sets_the_runtimes_share(tmp_path: Path) -> None:
+    store = TinyDBStore(tmp_path / "share.json")
+    try:
+        settings = Settings(delivery_replicas=2, slack_bot_token=None, slack_signing_secret=None)  # type: ignore[arg-type]
+        runtime = Runtime(settings=settings, store=store, background=False)
+        assert runtime.limiter is not None
+        tenant = next(rule for rule in runtime.limiter.rules["teams"] if rule.name == "tenant")
+        assert tenant.windows == (Window(25, 1.0),)
+    finally:
+        store.close()
 
 
 def test_the_delivery_worker_sends_within_slacks_limits_while_concurrent() -> None:

@@ -30,7 +30,7 @@ from bot.requests import outbox_items
 from bot.workhours import WorkingHours
 from handlers.slack.clients import counted_calls
 from handlers.slack.errors import friendly
-from handlers.slack.home import HomePublisher
+from handlers.slack.home import HomeRefresher
 from handlers.slack.identity import SlackIdentity
 from handlers.slack.render import escape
 
@@ -96,6 +96,12 @@ class BackgroundWork:
             except RuntimeError:  # shutting down: finish the lane here rather than drop it
                 following()
 
+    @property
+    def busy(self) -> bool:
+        """True while a job is queued or running (bulk work such as App Home refreshes waits)."""
+        with self._idle:
+            return self._pending > 0
+
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until every submitted job has finished; False on timeout."""
         with self._idle:
@@ -157,7 +163,7 @@ class SlackDeps:
     clock: Callable[[], datetime]
     kick: Callable[[], None]
     identity: SlackIdentity
-    homes: HomePublisher
+    homes: HomeRefresher
     work: BackgroundWork
     kudos_allowance: int = 5
     hours: WorkingHours
@@ -238,7 +244,7 @@ class SlackDeps:
         """Deliver what a change queued and refresh the App Home of the people it touched."""
         self.kick()
         people = [p for pid in sorted(people_ids) if (p := self.store.get_person(self.workspace, pid)) is not None]
-        self.homes.refresh(client, people, team_id, self.clock())
+        self.homes.refresh(client, people, team_id)
 
 
 Fallback = Callable[[str, Message | None], bool]

@@ -30,12 +30,13 @@ from bot.access import WorkspaceGate, org_ids
 from bot.inbox import InboxRunner
 from bot.models import Message, Person
 from bot.ports import NO_TELEMETRY, Store, Telemetry
+from bot.ratelimit import RateLimiter
 from bot.settings import Settings
 from handlers.runtime import ConfigError, StartError
 from handlers.slack.app import build_bolt_app
 from handlers.slack.clients import delivery_client, interactive_client
 from handlers.slack.deps import BackgroundWork, SlackDeps
-from handlers.slack.home import HomePublisher
+from handlers.slack.home import HomePublisher, HomeRefresher
 from handlers.slack.identity import SlackIdentity
 from handlers.slack.listeners import inbox_handlers
 from handlers.slack.notifier import SlackNotifier
@@ -102,6 +103,7 @@ class SlackFrontEnd:
             socket=socket,
             inbox=runtime.inbox,
             telemetry=runtime.telemetry,
+            limiter=runtime.limiter,
         )
 
     def __init__(
@@ -114,19 +116,27 @@ class SlackFrontEnd:
         socket: bool = False,
         inbox: InboxRunner | None = None,
         telemetry: Telemetry = NO_TELEMETRY,
+        limiter: RateLimiter | None = None,
     ) -> None:
         token, secret, url = checked_settings(settings, socket=socket)
         workspace = settings.servechain_workspace
         self.work = BackgroundWork(settings.work_concurrency)
+        work = self.work
+        self.homes = HomeRefresher(
+            HomePublisher(
+                store, workspace, kudos_allowance=settings.kudos_daily_allowance, hours=settings.working_hours
+            ),
+            clock=clock,
+            limiter=limiter,
+            busy=lambda: work.busy,
+        )
         self.deps = SlackDeps(
             store=store,
             workspace=workspace,
             clock=clock,
             kick=kick,
             identity=SlackIdentity(store, workspace),
-            homes=HomePublisher(
-                store, workspace, kudos_allowance=settings.kudos_daily_allowance, hours=settings.working_hours
-            ),
+            homes=self.homes,
             work=self.work,
             kudos_allowance=settings.kudos_daily_allowance,
             hours=settings.working_hours,
@@ -256,6 +266,7 @@ class SlackFrontEnd:
             self._socket_handler = None
         self._listeners.shutdown(wait=True)
         self.work.close()
+        self.homes.close()
 
 
 SLACK_KEY = web.AppKey("servechain_slack", SlackFrontEnd)

@@ -4,23 +4,36 @@
 Published with ``views.publish`` when someone opens the tab, and again after a change
 touches them, but only for people who have opened it once (the rest see it fresh when
 they do), so a busy day does not turn into a storm of publishes.
+
+Every publish goes through :class:`HomeRefresher`: one thread, off the command path, booking
+each publish against the process's :class:`bot.ratelimit.RateLimiter` (``views.publish`` is
+tier 4, about 100 a minute per workspace). A home being opened goes first; refreshes after a
+change are bulk work that waits while commands and clicks are being handled, and repeated
+refreshes for one person coalesce into one publish, drawn when it is sent, so the latest state
+always wins.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.home import LISTED, TEAM_PREVIEW, HomeItem, home
 from bot.kudos import DEFAULT_KUDOS_ALLOWANCE
 from bot.models import Person
 from bot.ports import Store
+from bot.ratelimit import RateLimiter
 from bot.team_view import GROUPS, TeamView
 from bot.workhours import WorkingHours
+from handlers.slack.errors import is_rate_limited
 from handlers.slack.render import MAX_VIEW_BLOCKS, Block, buttons, clip, context, fit, header, plain, section
 from handlers.slack.views import NEW_REQUEST
 
@@ -28,6 +41,12 @@ log = logging.getLogger(__name__)
 
 SEEN_DOC = "slack_home_seen"
 """Document kind marking that a Slack user has opened the App Home (key: user id)."""
+MAX_DEFER = 5.0
+"""Longest a refresh waits for commands and clicks in progress to finish before it goes anyway."""
+BUSY_POLL = 0.1
+"""How often a deferred refresh looks again whether people's work is done."""
+DEFAULT_RETRY_AFTER = 30.0
+"""Seconds to wait after a 429 that names no Retry-After."""
 
 
 def _line(item: HomeItem) -> str:
@@ -160,13 +179,222 @@ class HomePublisher:
         view = home_view(store=self.store, person=person, now=now, allowance=self.kudos_allowance, hours=self.hours)
         client.views_publish(user_id=user_id, view=view)
 
-    def refresh(self, client: WebClient, people: Iterable[Person], team_id: str, now: datetime) -> None:
-        """Republish the homes of these people, if they have opened theirs before."""
+    def has_opened(self, user_id: str) -> bool:
+        """True once ``user_id`` has opened their App Home (only theirs are refreshed)."""
+        return self.store.get_doc(SEEN_DOC, self.workspace, user_id) is not None
+
+
+@dataclass
+class _Pending:
+    """One person's App Home waiting to be published (whatever asked for it since the last one)."""
+
+    client: WebClient
+    person: Person
+    user_id: str
+    asked_at: float
+    """When the oldest request since the last publish came (monotonic seconds)."""
+    due: float
+    """Not before this (a rate limit or a Retry-After)."""
+    opened: bool
+    """They opened the tab: publish at once, ahead of refreshes, even if they never opened it before."""
+
+
+class HomeRefresher:
+    """Publishes App Homes one at a time on a thread of its own, within Slack's rate limit.
+
+    Hand-written (a dict, a condition and a thread) because what it needs is small and specific:
+    requests for one person coalesce while they wait or are being published (a request during a
+    publish publishes once more after it, drawn afresh), an opened home jumps the queue, refreshes
+    wait while ``busy()`` (people's commands and clicks are being handled) for up to
+    :data:`MAX_DEFER`, and every publish is booked with the shared ``limiter`` (a ``Retry-After``
+    pauses publishing). :meth:`run_due` does one round on the clocks it was given, so tests drive
+    it on a simulated clock (``background=False``); otherwise the first request starts the thread
+    that calls it."""
+
+    def __init__(
+        self,
+        homes: HomePublisher,
+        *,
+        clock: Callable[[], datetime],
+        limiter: RateLimiter | None = None,
+        busy: Callable[[], bool] = lambda: False,
+        max_defer: float = MAX_DEFER,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        background: bool = True,
+    ) -> None:
+        self.homes = homes
+        self.background = background
+        """Publish on a thread of its own; False leaves it to whoever calls :meth:`run_due`."""
+        self.clock = clock
+        self.limiter = limiter
+        self.busy = busy
+        self.max_defer = max_defer
+        self.monotonic = monotonic
+        self.sleep = sleep
+        self.publish_key = f"{homes.workspace}/views.publish"
+        """What a ``Retry-After`` on ``views.publish`` pauses in the limiter: that method in this
+        workspace (its tier is per method per workspace), not people's messages."""
+        self._pending: dict[str, _Pending] = {}
+        self._publishing: str | None = None
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    # ------------------------------------------------------------------ asking
+
+    def opened(self, client: WebClient, person: Person, user_id: str) -> None:
+        """``user_id`` opened their App Home: publish it first."""
+        self.homes.opened(user_id)
+        self._ask(client, person, user_id, opened=True)
+
+    def refresh(self, client: WebClient, people: Iterable[Person], team_id: str) -> None:
+        """Republish these people's homes soon, for those who have opened theirs (checked when
+        published, off the command's path)."""
         for person in people:
             user_id = person.slack_ids.get(team_id)
-            if user_id is None or self.store.get_doc(SEEN_DOC, self.workspace, user_id) is None:
-                continue
+            if user_id is not None:
+                self._ask(client, person, user_id, opened=False)
+
+    def _ask(self, client: WebClient, person: Person, user_id: str, *, opened: bool) -> None:
+        with self._changed:
+            if self._closed:
+                return
+            now = self.monotonic()
+            pending = self._pending.get(user_id)
+            if pending is None:
+                self._pending[user_id] = _Pending(client, person, user_id, now, now, opened)
+            else:  # coalesce: one publish, drawn from the latest state when it goes
+                pending.client, pending.person = client, person
+                pending.opened = pending.opened or opened
+            self._changed.notify_all()
+            if self._thread is None and self.background:
+                self._thread = threading.Thread(target=self._run, name="slack-home", daemon=True)
+                self._thread.start()
+
+    # ------------------------------------------------------------------ publishing
+
+    def run_due(self) -> float | None:
+        """Publish what is due now, one at a time; seconds until more may be (None: nothing waits)."""
+        while True:
+            with self._changed:
+                if self._closed:
+                    return None
+                chosen, wait = self._next(self.monotonic())
+                if chosen is None:
+                    return wait
+                del self._pending[chosen.user_id]
+                self._publishing = chosen.user_id
             try:
-                self.publish(client, person, user_id, now)
-            except Exception:  # a stale home is not worth failing the command over
-                log.warning("could not refresh the App Home of %s", person.handle, exc_info=True)
+                if not chosen.opened and not self.homes.has_opened(chosen.user_id):
+                    continue  # never opened: they see it fresh when they do (and no budget is spent)
+                booked = self._book()
+                if self.limiter is not None and booked > self.limiter.horizon:
+                    self._again(chosen, self.monotonic() + booked, everyone=True)
+                    return booked
+                if booked > 0:
+                    self.sleep(booked)
+                self._publish(chosen)
+            finally:
+                with self._changed:
+                    self._publishing = None
+                    self._changed.notify_all()
+
+    def _book(self) -> float:
+        """Seconds until a publish may go (booked for then when within the limiter's horizon)."""
+        if self.limiter is None:
+            return 0.0
+        return self.limiter.reserve(
+            platform="slack", scope=self.homes.workspace, conversation=self.publish_key, op="publish"
+        )
+
+    def _next(self, now: float) -> tuple[_Pending | None, float | None]:
+        """The home to publish now (opened first, then the longest waiting), or how long until one may go."""
+        due = [p for p in self._pending.values() if p.due <= now]
+        if not due:
+            return None, (min(p.due for p in self._pending.values()) - now) if self._pending else None
+        chosen = min(due, key=lambda p: (not p.opened, p.asked_at))
+        if not chosen.opened and now - chosen.asked_at < self.max_defer and self.busy():
+            return None, BUSY_POLL  # people's commands and clicks first
+        return chosen, 0.0
+
+    def _publish(self, pending: _Pending) -> None:
+        try:
+            self.homes.publish(pending.client, pending.person, pending.user_id, self.clock())
+        except SlackApiError as error:
+            if not is_rate_limited(error):
+                log.warning("could not publish the App Home of %s: %s", pending.person.handle, error)
+                return
+            wait = _retry_after(error)
+            log.info("views.publish is rate limited; publishing App Homes again in %.0fs", wait)
+            if self.limiter is not None:
+                self.limiter.pause(platform="slack", key=self.publish_key, seconds=wait)
+            self._again(pending, self.monotonic() + wait)
+        except Exception:  # a stale home is not worth failing anything over
+            log.warning("could not publish the App Home of %s", pending.person.handle, exc_info=True)
+
+    def _again(self, pending: _Pending, due: float, *, everyone: bool = False) -> None:
+        """Put a home that could not go back in the queue (merged with any newer request); with
+        ``everyone`` every queued home waits until ``due`` too (the workspace's budget is spent)."""
+        with self._changed:
+            if everyone:
+                for waiting in self._pending.values():
+                    waiting.due = max(waiting.due, due)
+            newer = self._pending.get(pending.user_id)
+            if newer is None:
+                pending.due = due
+                self._pending[pending.user_id] = pending
+            else:
+                newer.due = max(newer.due, due)
+                newer.opened = newer.opened or pending.opened
+                newer.asked_at = min(newer.asked_at, pending.asked_at)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                wait = self.run_due()
+            except Exception:
+                log.exception("publishing App Homes failed; trying again")
+                wait = 1.0
+            with self._changed:
+                if self._closed:
+                    return
+                if wait is None and not self._pending:
+                    self._changed.wait()
+                elif wait is None or wait > 0:
+                    self._changed.wait(min(wait or 1.0, 1.0))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until nothing is being published and nothing is due (homes waiting for a rate
+        limit or a Retry-After wait on); False on timeout."""
+
+        def idle() -> bool:
+            now = self.monotonic()
+            return self._publishing is None and all(p.due > now for p in self._pending.values())
+
+        with self._changed:
+            return self._changed.wait_for(idle, timeout)
+
+    def close(self) -> None:
+        """Stop: the home being published finishes, the queued ones are dropped (each is drawn
+        afresh when its person next opens the tab)."""
+        with self._changed:
+            self._closed = True
+            self._pending.clear()
+            self._changed.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join(5)
+
+
+def _retry_after(error: SlackApiError) -> float:
+    headers = error.response.headers if error.response is not None else {}
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if isinstance(value, list):
+        value = value[0] if value else None
+    try:
+        return max(float(value), 1.0) if value is not None else DEFAULT_RETRY_AFTER
+    except ValueError:
+        return DEFAULT_RETRY_AFTER

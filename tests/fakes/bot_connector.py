@@ -5,12 +5,15 @@ It listens on 127.0.0.1 on an ephemeral port and records every call: proactive s
 updates (``PUT .../activities/{activityId}``), member lookups
 (``GET /v3/conversations/{id}/members/{userId}``) and 1:1 conversation creation
 (``POST /v3/conversations``). Failures (403, 429 with ``Retry-After``, 5xx) can be injected
-for the next matching calls.
+for the next matching calls, and every call can be made to take :attr:`FakeBotConnector.latency`
+seconds (as a real connector call from a data centre takes 100-300 ms).
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -34,6 +37,8 @@ class Call:
     authorization: str | None
     status: int = 200
     response: Any = None
+    at: float = 0.0
+    """When it was answered (wall clock), e.g. for a benchmark's command-to-card latency."""
 
     @property
     def text(self) -> str | None:
@@ -69,6 +74,8 @@ class FakeBotConnector:
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     url: str = ""
+    latency: float = 0.0
+    """Seconds every call waits before it is answered."""
 
     # --- set-up ---------------------------------------------------------------------------
     def add_member(
@@ -153,6 +160,10 @@ class FakeBotConnector:
                 return failure
         return None
 
+    async def _wait(self) -> None:
+        if self.latency:
+            await asyncio.sleep(self.latency)
+
     async def _record(
         self, request: web.Request, kind: CallKind, ok: Any, *, conversation_id: str | None = None
     ) -> web.Response:
@@ -168,13 +179,15 @@ class FakeBotConnector:
             authorization=request.headers.get("Authorization"),
         )
         self.calls.append(call)
+        await self._wait()
         failure = self._failure(kind, conversation_id)
         if failure is not None:
-            call.status = failure.status
+            call.status, call.at = failure.status, time.time()
             headers = {"Retry-After": f"{failure.retry_after:g}"} if failure.retry_after is not None else {}
             error = {"error": {"code": failure.code, "message": f"injected {failure.status}"}}
             return web.json_response(error, status=failure.status, headers=headers)
         call.response = ok(call) if callable(ok) else ok
+        call.at = time.time()
         return web.json_response(call.response, status=200 if kind != "create" else 201)
 
     async def _create(self, request: web.Request) -> web.Response:
@@ -216,9 +229,10 @@ class FakeBotConnector:
             authorization=request.headers.get("Authorization"),
         )
         self.calls.append(call)
+        await self._wait()
         if member is None:
-            call.status = 404
+            call.status, call.at = 404, time.time()
             error = {"error": {"code": "MemberNotFoundInConversation", "message": "The member is not in the roster"}}
             return web.json_response(error, status=404)
-        call.response = member
+        call.response, call.at = member, time.time()
         return web.json_response(member)

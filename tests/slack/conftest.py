@@ -269,11 +269,13 @@ class SlackHarness:
     # ------------------------------------------------------------------ driving and reading
 
     def settle(self) -> None:
-        """Finish background work, deliver the outbox, and finish what delivery caused."""
+        """Finish background work, deliver the outbox, and finish what delivery caused (App Home
+        publishes included)."""
         for _ in range(3):
             assert self.slack.work.wait_idle(10), "background work did not finish"
             self.worker.run_once()
         assert self.slack.work.wait_idle(10)
+        assert self.slack.homes.wait_idle(10), "App Home publishes did not finish"
 
     def request(self, number: int) -> Request:
         """A stored request."""

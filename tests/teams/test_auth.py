@@ -4,19 +4,14 @@ stored or sent. These paths fail before any key download, so no Microsoft endpoi
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import jwt
 import pytest
 from aiohttp import ClientSession, web
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
 from pydantic import SecretStr
 
 from bot.ports import Store
@@ -25,6 +20,8 @@ from handlers.runtime import ConfigError, Runtime
 from handlers.server import build_web_app
 from handlers.teams.adapter import BotFrameworkConfig, messages_handler
 from handlers.teams.bot import ServechainTeamsBot
+from tests.fakes.bot_openid import ISSUER, OpenIdServer, channel_token
+from tests.fakes.bot_openid import signing_key as _signing_key
 from tests.teams.conftest import ALICE, TeamsHarness, as_user, load, run, teams_settings
 
 APP_ID = "11111111-2222-3333-4444-555555555555"
@@ -76,53 +73,9 @@ def test_single_tenant_without_a_tenant_id_is_a_config_error(org_store: Store) -
 # The public-cloud authenticator fetches Microsoft's signing keys, so this test uses the same
 # botbuilder authenticator pointed at a local OpenID endpoint serving a key made for the test.
 
-ISSUER = "https://api.botframework.com"
-
-
-class OpenIdServer:
-    """OpenID metadata and JWKS on 127.0.0.1 in a thread (botbuilder fetches them with blocking
-    ``requests``, which must not wait on the test's own event loop)."""
-
-    def __init__(self, jwks: dict[str, Any]) -> None:
-        keys = json.dumps(jwks).encode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                base = f"http://{self.headers['Host']}"
-                body = keys if self.path == "/keys" else json.dumps({"jwks_uri": f"{base}/keys"}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/.well-known/openidconfiguration"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> OpenIdServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def _signing_key(kid: str) -> tuple[rsa.RSAPrivateKey, dict[str, Any]]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
-    jwk.update({"kid": kid, "use": "sig", "endorsements": ["msteams"]})
-    return key, jwk
-
 
 def _token(key: rsa.RSAPrivateKey, kid: str, service_url: str, **claims: Any) -> str:
-    now = int(time.time())
-    payload = {"iss": ISSUER, "aud": APP_ID, "serviceurl": service_url, "nbf": now - 60, "exp": now + 600}
-    payload.update(claims)
-    return jwt.encode(payload, key, algorithm="RS256", headers={"kid": kid})
+    return channel_token(key, kid, app_id=APP_ID, service_url=service_url, **claims)
 
 
 def test_a_valid_bot_framework_token_is_accepted_and_forgeries_are_not(org_store: Store) -> None:

@@ -1,4 +1,4 @@
-"""``app_home_opened``: publish the person's App Home (Bolt acks events by itself)."""
+"""``app_home_opened``: publish the person's App Home, ahead of refreshes (Bolt acks events by itself)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,7 @@ def listener(deps: SlackDeps) -> Callable[..., None]:
 
         def publish() -> None:
             person = deps.identity.require(client, team_id, opened.user)
-            deps.homes.opened(opened.user)
-            deps.homes.publish(client, person, opened.user, deps.clock())
+            deps.homes.opened(client, person, opened.user)
 
         deps.work.submit(publish, what="App Home")
 
