@@ -3,7 +3,8 @@
 Plain TinyDB rewrites the whole file on every write (quadratic inserts, see FINDINGS.md), so
 the TinyDB file at ``path`` is only a periodically rewritten snapshot. Every write is one
 JSON line appended to ``path + ".journal"`` with ``write`` + ``fdatasync`` while holding an
-exclusive ``flock`` on ``path + ".lock"``; every process keeps the indexes and open work in
+exclusive ``flock`` on ``path + ".lock"`` (writes queued in one process meanwhile share the next
+``write`` + ``fdatasync``: group commit, see :meth:`TinyDBStore._write`); every process keeps the indexes and open work in
 memory (requests stay in the snapshot file until read, closed ones and other finished records
 are packed to bytes: see :class:`_State`) and, before each call, replays the lines other
 processes appended.
@@ -472,14 +473,6 @@ class _Ticket:
     """Set once the write is finished, or when its writer is handed the lead."""
 
 
-@dataclass(eq=False)
-class _Sync:
-    """One group commit's ``fdatasync`` (see :meth:`TinyDBStore._append`)."""
-
-    ok: bool = False
-    done: threading.Event = field(default_factory=threading.Event)
-
-
 class TinyDBStore:
     """:class:`bot.ports.Store` on a TinyDB snapshot file plus a durable journal.
 
@@ -517,8 +510,8 @@ class TinyDBStore:
         """Some writer is committing the queue (see :meth:`_write`)."""
         self._synced = threading.Condition(self._mutex)
         """Notified when a group commit's sync ends (see :meth:`_write`)."""
-        self._sync: _Sync | None = None
-        """The group commit's sync running now, if any."""
+        self._syncing = False
+        """A group commit's sync runs now, with the mutex let go (see :meth:`_append`)."""
         self._pid = os.getpid()
         self._lock_depth = 0
         self._writing = False
@@ -680,7 +673,7 @@ class TinyDBStore:
             self._queue = []
             self._leading = False
             self._synced = threading.Condition(self._mutex)
-            self._sync = None
+            self._syncing = False
             self._lock_depth = 0
             self._writing = False
             self._compactor = None
@@ -903,7 +896,7 @@ class TinyDBStore:
             raise StorageError(f"could not write journal {self._paths.journal}: {exc.strerror or exc}") from exc
         self._journal_offset = start + len(data)
         self._journal_lines += len(lines)
-        sync = self._sync = _Sync()
+        self._syncing = True
         self._mutex.release()  # readers (and writers queueing for the next sync) go on meanwhile
         try:
             files.sync_data(self._journal_fd)
@@ -911,8 +904,6 @@ class TinyDBStore:
             failure: OSError | None = exc
         else:
             failure = None
-            sync.ok = True
-            sync.done.set()  # its readers may answer at once
         finally:
             self._mutex.acquire()
         try:
@@ -924,8 +915,7 @@ class TinyDBStore:
                     f"could not write journal {self._paths.journal}: {failure.strerror or failure}"
                 ) from failure
         finally:
-            self._sync = None
-            sync.done.set()  # after a failure, once the state no longer holds the lines
+            self._syncing = False
             self._synced.notify_all()
 
     def _undo_append(self, start: int) -> None:
@@ -937,7 +927,7 @@ class TinyDBStore:
     def _wait_for_sync(self) -> None:
         """Wait (holding the mutex) until no group commit's sync is running, before work that
         takes the file lock through another descriptor or closes the journal."""
-        while self._sync is not None:
+        while self._syncing:
             self._synced.wait()
 
     def _reload(self) -> None:
