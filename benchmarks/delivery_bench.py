@@ -35,6 +35,18 @@ and order.
 Targets (issue 15, 150 ms latency, 60 s runs): 20/s -> card p99 < 1 s; 100/s -> card p99 < 2 s
 and ack p99 < 100 ms, also with the 105 digests; 0 lost, 0 duplicated, 0 out of order.
 Everything (the replicas, PostgreSQL, the fake, this client) shares this machine's cores.
+
+At 100/s use ``--people 1000``: each command posts two cards (provider and requester), and
+Slack allows about one message a second per DM, so 120 people cap delivery near 120 posts/s.
+
+What py-spy showed at 100/s (2026-11-30, and what was done): the 4 threads running commands
+after the ack each waited ~150 ms on the ``response_url`` answer (WORK_CONCURRENCY, 32); the
+embedded store synced once per write under its mutex (group commit, mutex let go during the
+sync); PostgreSQL creators waited for the counter row holding pooled connections, starving sends
+and acks (one creator per process waits there). Still serial: each request number on PostgreSQL
+(counter row locked until COMMIT: create_request 0.4-0.8 s mean at 100/s), and the one
+dispatcher thread that leases for all sends (the embedded store's lease scans every pending item
+under the lock, so it slows as the backlog grows).
 """
 
 from __future__ import annotations

@@ -3,11 +3,11 @@
 Plain TinyDB rewrites the whole file on every write (quadratic inserts, see FINDINGS.md), so
 the TinyDB file at ``path`` is only a periodically rewritten snapshot. Every write is one
 JSON line appended to ``path + ".journal"`` with ``write`` + ``fdatasync`` while holding an
-exclusive ``flock`` on ``path + ".lock"`` (writes queued in one process meanwhile share the next
-``write`` + ``fdatasync``: group commit, see :meth:`TinyDBStore._write`); every process keeps the indexes and open work in
-memory (requests stay in the snapshot file until read, closed ones and other finished records
-are packed to bytes: see :class:`_State`) and, before each call, replays the lines other
-processes appended.
+exclusive ``flock`` on ``path + ".lock"`` (writes queued in one process meanwhile share the
+next ``write`` + ``fdatasync``: group commit, see :meth:`TinyDBStore._write`); every process
+keeps the indexes and open work in memory (requests stay in the snapshot file until read,
+closed ones and other finished records are packed to bytes: see :class:`_State`) and, before
+each call, replays the lines other processes appended.
 Checks (versions, numbering, idempotency keys, claims) run against that caught-up state
 under the exclusive lock, so they hold across processes. Compaction (a new snapshot and
 journal generation) runs in a child process so writers never wait for a full rewrite.
