@@ -118,8 +118,8 @@ def _micros(value: datetime | str) -> int:
 
 @functools.lru_cache(maxsize=1 << 16)
 def _micros_of_text(value: str) -> int:
-    """:func:`_micros` of an ISO string, remembered: the outbox lease compares every due item's
-    ``created_at`` on each call, under the store's lock."""
+    """:func:`_micros` of an ISO string, remembered: each put and replacement of a pending outbox
+    item orders it in its lane by ``created_at`` (:attr:`_State.lanes`), under the store's lock."""
     return _micros(value)
 
 
@@ -303,6 +303,13 @@ class _State:
         self.next_seq = 0
         self.pending: list[tuple[int, int, str]] = []
         """Pending outbox items as sorted ``(next_attempt_at µs, seq, key)``."""
+        self.lanes: dict[str, list[tuple[int, int, int, str]]] = {}
+        """Pending outbox items per lane (``workspace/recipient``) as sorted ``(created_at µs,
+        seq, next_attempt_at µs, key)``: a lease looks at each lane's first due item only."""
+        self.lane_leases: dict[str, dict[str, int]] = {}
+        """Per lane, its pending items holding a lease: key -> ``next_attempt_at`` µs (lease end)."""
+        self.tokens: dict[str, dict[str, None]] = {}
+        """Per lease token, the keys of the pending items it holds."""
         self.snapshot_fd = snapshot_fd
         self.source = _Snapshot(snapshot_fd)
         self.decoded: dict[int, tuple[_Stub, Doc]] = {}
@@ -440,8 +447,14 @@ class _State:
             for index_key in keys_of(doc):
                 buckets.setdefault(index_key, {})[key] = None
         if kind == "outbox" and doc["state"] == "pending":
-            entry = (_micros(doc["next_attempt_at"]), self.seq["outbox"][key], key[0])
-            bisect.insort(self.pending, entry)
+            due, seq = _micros(doc["next_attempt_at"]), self.seq["outbox"][key]
+            bisect.insort(self.pending, (due, seq, key[0]))
+            lane = _lane_of(doc)
+            bisect.insort(self.lanes.setdefault(lane, []), (_micros_of_text(doc["created_at"]), seq, due, key[0]))
+            token = doc.get("lease")
+            if token:
+                self.lane_leases.setdefault(lane, {})[key[0]] = due
+                self.tokens.setdefault(token, {})[key[0]] = None
 
     def _unindex(self, kind: str, key: Key, doc: Doc) -> None:
         for name, keys_of in _INDEX_SPECS.get(kind, {}).items():
@@ -453,10 +466,47 @@ class _State:
                     if not bucket:
                         del buckets[index_key]
         if kind == "outbox" and doc["state"] == "pending":
-            entry = (_micros(doc["next_attempt_at"]), self.seq["outbox"][key], key[0])
-            at = bisect.bisect_left(self.pending, entry)
-            if at < len(self.pending) and self.pending[at] == entry:
-                del self.pending[at]
+            due, seq = _micros(doc["next_attempt_at"]), self.seq["outbox"][key]
+            _remove_sorted(self.pending, (due, seq, key[0]))
+            lane = _lane_of(doc)
+            entries = self.lanes.get(lane)
+            if entries is not None:
+                _remove_sorted(entries, (_micros_of_text(doc["created_at"]), seq, due, key[0]))
+                if not entries:
+                    del self.lanes[lane]
+            token = doc.get("lease")
+            if token:
+                _drop(self.lane_leases, lane, key[0])
+                _drop(self.tokens, token, key[0])
+
+
+def _held_in_due_order(state: _State, keys: dict[str, None]) -> list[Doc]:
+    """The pending outbox documents of ``keys`` in :attr:`_State.pending` order."""
+    table, seq = state.tables["outbox"], state.seq["outbox"]
+    docs = [table[(key,)] for key in keys]
+    docs.sort(key=lambda doc: (_micros(doc["next_attempt_at"]), seq[(doc["key"],)]))
+    return docs
+
+
+def _lane_of(doc: Doc) -> str:
+    """An outbox document's lane, as :attr:`bot.models.OutboxItem.lane`."""
+    return f"{doc['workspace']}/{doc['message']['recipient_id']}"
+
+
+def _remove_sorted(entries: list[Any], entry: Any) -> None:
+    """Remove ``entry`` from the sorted list ``entries`` if it is there."""
+    at = bisect.bisect_left(entries, entry)
+    if at < len(entries) and entries[at] == entry:
+        del entries[at]
+
+
+def _drop(buckets: dict[str, dict[str, Any]], bucket: str, key: str) -> None:
+    """Remove ``key`` from ``buckets[bucket]``, and the bucket once empty."""
+    found = buckets.get(bucket)
+    if found is not None:
+        found.pop(key, None)
+        if not found:
+            del buckets[bucket]
 
 
 @dataclass(eq=False)
@@ -1513,36 +1563,31 @@ class TinyDBStore:
 
     def lease_outbox(self, *, now: datetime, until: datetime, token: str, limit: int = 32) -> list[OutboxItem]:
         """One write under the file lock (so processes sharing the file never take one item
-        twice): the oldest due item of each free lane, by priority, then by when it was due."""
+        twice): the oldest due item of each free lane, by priority, then by when it was due.
+
+        It looks at each lane's leases and its first due item only (:attr:`_State.lanes`,
+        ``lane_leases`` and ``tokens``, kept with ``pending``), not at every pending item: a
+        full scan under the lock slowed the one leasing thread as the backlog grew."""
         cutoff = _micros(now)
         until_text = until.isoformat()
         _micros(until)
 
         def plan(state: _State) -> tuple[list[Op], list[Doc]]:
-            table, seq = state.tables["outbox"], state.seq["outbox"]
-            held: list[Doc] = []
-            heads: dict[str, tuple[int, int, int, Doc]] = {}
-            busy: set[str] = set()
-            for due, _, key in state.pending:
-                doc = table[(key,)]
-                lane = f"{doc['workspace']}/{doc['message']['recipient_id']}"
-                if doc.get("lease") == token:
-                    held.append(doc)
-                elif due > cutoff:
-                    if doc.get("lease"):
-                        busy.add(lane)
-                else:
-                    order = (_micros_of_text(doc["created_at"]), seq[(key,)])
-                    head = heads.get(lane)
-                    if head is None or order < head[:2]:
-                        heads[lane] = (*order, due, doc)
+            table = state.tables["outbox"]
+            held = state.tokens.get(token)
             if held:  # a repeated call after a lost answer: what the token holds, not more
-                return [], held
-            free = [
-                (1 if h[3]["message"]["kind"] in BULK_KINDS else 0, h[2], h[1], h[3])
-                for lane, h in heads.items()
-                if lane not in busy
-            ]
+                return [], _held_in_due_order(state, held)
+            free: list[tuple[int, int, int, Doc]] = []
+            leases = state.lane_leases
+            for lane, entries in state.lanes.items():
+                leased = leases.get(lane)
+                if leased and any(end > cutoff for end in leased.values()):
+                    continue  # one item of a lane in flight at a time
+                for _, seq, due, key in entries:  # oldest first: the first due one is the head
+                    if due <= cutoff:
+                        doc = table[(key,)]
+                        free.append((1 if doc["message"]["kind"] in BULK_KINDS else 0, due, seq, doc))
+                        break
             free.sort(key=lambda f: f[:3])
             taken = [
                 {
