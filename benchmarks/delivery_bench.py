@@ -46,7 +46,13 @@ sync); PostgreSQL creators waited for the counter row holding pooled connections
 and acks (one creator per process waits there). Still serial: each request number on PostgreSQL
 (counter row locked until COMMIT: create_request 0.4-0.8 s mean at 100/s), and the one
 dispatcher thread that leases for all sends (the embedded store's lease scans every pending item
-under the lock, so it slows as the backlog grows).
+under the lock, so it slows as the backlog grows; it now looks at lane heads only).
+
+Until 2026-11-30 ``--people`` did not reach the requester (``replica_bench.Client.command``
+took ``n % 60``), so 60 requesters' DMs, each allowed about one message a second, capped
+delivery near 60 requester cards/s plus what the 64 slots, many sleeping on those DMs' rate
+limit, left for the rest (drained at 109 s, card p99 47 s at 100/s); with the requesters spread
+over the 1000 people the same code drained at 61 s with card p99 0.6-0.8 s.
 """
 
 from __future__ import annotations
@@ -75,6 +81,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import benchmarks.replica_bench as replica_bench  # noqa: E402
 from benchmarks.replica_bench import (  # noqa: E402
     DEFAULT_URL,
     TEAM,
@@ -676,6 +683,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--teams-people", type=int, default=TEAMS_PEOPLE, help="Teams people (with --teams-share)")
     args = parser.parse_args(argv)
     PEOPLE = args.people  # script-wide settings, read by the helpers above
+    replica_bench.PEOPLE = PEOPLE  # its Client.command picks the requester: n % PEOPLE (60 by default there)
     TEAMS_PEOPLE = args.teams_people
     if not 0 <= args.teams_share <= 1:
         parser.error("--teams-share is a share of the commands, from 0 to 1")
