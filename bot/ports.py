@@ -9,8 +9,11 @@ Rules every backend keeps (the contract tests in ``tests/contract`` check them):
 - Each mutating call is one atomic, durable write: when it returns, the change and the
   outbox items passed with it are stored together and survive a crash; when it raises,
   nothing of it is stored.
-- Request numbers are allocated per workspace without gaps or duplicates, also across
-  processes sharing one store.
+- Request numbers are allocated per workspace, never twice, also across processes sharing
+  one store, and without gaps while creates succeed. PostgreSQL draws the number outside
+  the create's transaction (so creates don't queue behind each other's COMMIT): a create
+  that fails for good after its draw may leave its number unused. A repeated idempotency
+  key never takes a number.
 - ``update_request`` is optimistic: it stores the request only if the stored version
   equals ``request.version`` and raises :class:`bot.errors.Conflict` otherwise; the stored
   copy gets ``version + 1``.

@@ -212,24 +212,41 @@ def test_starting_when_postgres_refuses_connections_prints_one_line_quickly(tmp_
     assert list(tmp_path.iterdir()) == []
 
 
+def _dies_while_writing(store: PostgresStore, admin: psycopg.Connection[Any], dbname: str, times: int) -> list[int]:
+    """Terminate the store's backends while its next ``times`` creates are inside their
+    transaction (the number drawn, the rows queued, nothing committed); returns the numbers
+    each attempt wrote."""
+    calls: list[int] = []
+    real = store._write_request
+
+    def write(conn: psycopg.Connection[Any], request: Request, *, insert: bool) -> None:
+        calls.append(request.number)
+        if len(calls) <= times:
+            assert _terminate(admin, dbname) >= 1
+        real(conn, request, insert=insert)
+
+    store._write_request = write  # type: ignore[method-assign]
+    return calls
+
+
 def test_a_write_whose_connection_dies_before_commit_is_retried_once_and_stored_once() -> None:
     """The server rolls back a transaction whose connection dies, so running it again is safe
-    even without an idempotency key: the request is stored once, with the number it would have had."""
+    even without an idempotency key: the request is stored once, with the number it drew."""
     with own_database(PASSWORD) as url, admin_connection(url) as admin:
         store = PostgresStore(url)
         dbname = url.rsplit("/", 1)[1]
-        calls: list[int] = []
+        built: list[int] = []
 
         def build(numbered: Request) -> list[OutboxItem]:
-            calls.append(numbered.number)
-            if len(calls) == 1:  # the backend dies in the middle of the transaction
-                assert _terminate(admin, dbname) >= 1
+            built.append(numbered.number)
             return [outbox_item(f"card:{numbered.number}")]
 
         try:
+            calls = _dies_while_writing(store, admin, dbname, times=1)
             stored, created = store.create_request(factories.request(), build_outbox=build)
             assert created and stored.number == 1
             assert calls == [1, 1], "run twice: the first attempt was rolled back"
+            assert built == [1], "the cards are drawn once, before the transaction"
             assert [r.number for r in store.find_requests("default")] == [1]
             assert store.count_outbox("default") == 1
             _terminate(admin, dbname)  # idle connections die too: the next calls still work
@@ -243,14 +260,11 @@ def test_a_lost_connection_is_retried_only_once() -> None:
     with own_database(PASSWORD) as url, admin_connection(url) as admin:
         store = PostgresStore(url)
         dbname = url.rsplit("/", 1)[1]
-
-        def build(numbered: Request) -> list[OutboxItem]:
-            assert _terminate(admin, dbname) >= 1  # every attempt loses its connection
-            return []
-
         try:
+            calls = _dies_while_writing(store, admin, dbname, times=2)  # every attempt loses its connection
             with pytest.raises(StorageError) as failed:
-                store.create_request(factories.request(), build_outbox=build)
+                store.create_request(factories.request())
+            assert calls == [1, 1]
             assert PASSWORD not in str(failed.value) and "***@" in str(failed.value)
             assert PASSWORD not in repr(store) and "***@" in repr(store)
             assert store.find_requests("default") == []
