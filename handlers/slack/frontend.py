@@ -32,10 +32,11 @@ from bot.models import Message, Person
 from bot.ports import NO_TELEMETRY, Store, Telemetry
 from bot.ratelimit import RateLimiter
 from bot.settings import Settings
+from bot.work import BackgroundWork
 from handlers.runtime import ConfigError, StartError
 from handlers.slack.app import build_bolt_app
 from handlers.slack.clients import delivery_client, interactive_client
-from handlers.slack.deps import BackgroundWork, SlackDeps
+from handlers.slack.deps import SlackDeps
 from handlers.slack.home import HomePublisher, HomeRefresher
 from handlers.slack.identity import SlackIdentity
 from handlers.slack.listeners import inbox_handlers
@@ -120,7 +121,7 @@ class SlackFrontEnd:
     ) -> None:
         token, secret, url = checked_settings(settings, socket=socket)
         workspace = settings.servechain_workspace
-        self.work = BackgroundWork(settings.work_concurrency)
+        self.work = BackgroundWork(settings.work_concurrency, name="slack-work")
         work = self.work
         self.homes = HomeRefresher(
             HomePublisher(
