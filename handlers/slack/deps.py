@@ -21,7 +21,7 @@ from bot.access import PersonFigures
 from bot.delivery import private_reply
 from bot.digest import DEFAULT_DIGEST, DigestSettings
 from bot.inbox import InboxRunner
-from bot.models import Message
+from bot.models import InboxItem, Message
 from bot.nudges import DEFAULT_NUDGES, NudgeSettings
 from bot.ports import Store
 from bot.pulse import DEFAULT_PULSE, PulseSettings
@@ -42,6 +42,11 @@ def actor_of(body: dict[str, Any]) -> str | None:
     user = body.get("user")
     found = body.get("user_id") or (user.get("id") if isinstance(user, dict) else None)
     return str(found) if found else None
+
+
+def lane_of_item(item: InboxItem) -> str | None:
+    """The lane of stored Slack work: its actor's, as when it was first submitted (:meth:`SlackDeps.take`)."""
+    return actor_of(item.payload)
 
 
 class RecentKeys:
