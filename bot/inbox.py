@@ -15,6 +15,13 @@ A process shutting down (:meth:`InboxRunner.close`) finishes the items it is run
 hands back the ones it holds but has not started (:meth:`Store.release_inbox`), so another
 replica takes them at once instead of when their lease runs out.
 
+Recovery runs the items it took in the front end's work pool (:class:`bot.work.BackgroundWork`,
+set as :attr:`InboxRunner.work`), in each item's lane (the person who typed or clicked), so
+hundreds of items left by a crash run many at once while one person's still run in the order
+they came, behind that person's live work. It takes at most half the pool's threads at a time
+and waits for them before taking more, so live commands always find threads free. An item that
+waited past its lease before it started is not run: whoever took it over runs it.
+
 A handler that raises leaves the item pending; it is retried when its lease runs out
 (:data:`RETRY_LEASE`), and after :data:`MAX_ATTEMPTS` it is marked failed with the reason (handlers tell the person
 themselves when their work fails in a way a person can fix).
@@ -28,15 +35,19 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from bot.models import InboxItem
 from bot.ports import NO_TELEMETRY, Clock, Store, Telemetry
+from bot.work import BackgroundWork
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[InboxItem], None]
 """Runs one item (parses its payload, does the work, answers the person)."""
+LaneOf = Callable[[InboxItem], str | None]
+"""The lane of an item: whose work it is (None: no order to keep with anything else)."""
 
 ACCEPT_LEASE = timedelta(seconds=20)
 """How long the accepting process holds a new item before another may take it over."""
@@ -63,6 +74,11 @@ class InboxRunner:
     accept_lease: timedelta = ACCEPT_LEASE
     telemetry: Telemetry = NO_TELEMETRY
     """Told how each run ended (metrics)."""
+    work: BackgroundWork | None = None
+    """The pool live items run in (the front end's); :meth:`recover` runs what it takes there,
+    at most half its threads at once. None: one at a time in the caller's thread."""
+    lanes: dict[str, LaneOf] = field(default_factory=dict)
+    """Kind -> the lane of an item, the same the front end gives live work of that kind."""
     _closing: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
@@ -116,9 +132,14 @@ class InboxRunner:
 
     def run(self, item: InboxItem) -> bool:
         """Run an item this process holds; True when it was finished (done or failed). After
-        :meth:`close` the item is handed back instead (False)."""
+        :meth:`close` the item is handed back instead (False); one whose lease ran out while it
+        waited for a thread is not run (False), since another runner (or this process's own
+        recovery) may have taken it over by now."""
         if self.closing:
             self.release(item)
+            return False
+        if self.clock() >= item.lease_until:
+            log.warning("inbox item %s waited past its lease; whoever takes it over runs it", item.key)
             return False
         handler = self.handlers.get(item.kind)
         if handler is None:
@@ -146,14 +167,49 @@ class InboxRunner:
             log.exception("telemetry failed")
 
     def recover(self, *, limit: int = 20) -> int:
-        """Take over items whose holder's lease ran out (a crashed or stuck process) and run
-        them; returns how many were taken."""
+        """Take over up to ``limit`` items whose holder's lease ran out (a crashed or stuck
+        process) and run them, in :attr:`work` when there is one (then at most half its
+        threads' worth); returns how many were taken once they all ended. Call it from a
+        thread of its own, never from a job of :attr:`work`, which it waits for."""
+        if self.closing:
+            return 0
+        work = self.work
+        if work is not None:
+            limit = min(limit, max(1, work.workers // 2))
         now = self.clock()
         taken = self.store.lease_inbox(now=now, until=now + RETRY_LEASE, owner=self.owner, limit=limit)
         for item in taken:
             log.info("taking over inbox item %s (%s), attempt %d", item.key, item.kind, item.attempts)
-            self.run(item)
+        if work is None:
+            for item in taken:
+                self.run(item)
+        else:
+            self._run_in(work, taken)
         return len(taken)
+
+    def _run_in(self, work: BackgroundWork, items: list[InboxItem]) -> None:
+        """Run ``items`` in ``work``, each in its lane (so one person's keep the order they were
+        leased in, oldest first), and wait until every one has ended, however it ended."""
+        left = len(items)
+        ended = threading.Condition()
+
+        def run(item: InboxItem) -> None:
+            nonlocal left
+            try:
+                self.run(item)
+            finally:
+                with ended:
+                    left -= 1
+                    ended.notify_all()
+
+        for item in items:
+            work.submit(partial(run, item), what=f"taking over inbox item {item.key}", lane=self._lane(item))
+        with ended:
+            ended.wait_for(lambda: left == 0)
+
+    def _lane(self, item: InboxItem) -> str | None:
+        lane_of = self.lanes.get(item.kind)
+        return lane_of(item) if lane_of is not None else None
 
     def release(self, item: InboxItem) -> None:
         """Hand an item this process holds back, unstarted, for any replica to take at once

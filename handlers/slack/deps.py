@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,11 +21,12 @@ from bot.access import PersonFigures
 from bot.delivery import private_reply
 from bot.digest import DEFAULT_DIGEST, DigestSettings
 from bot.inbox import InboxRunner
-from bot.models import Message
+from bot.models import InboxItem, Message
 from bot.nudges import DEFAULT_NUDGES, NudgeSettings
 from bot.ports import Store
 from bot.pulse import DEFAULT_PULSE, PulseSettings
 from bot.requests import outbox_items
+from bot.work import BackgroundWork
 from bot.workhours import WorkingHours
 from handlers.slack.clients import counted_calls
 from handlers.slack.errors import friendly
@@ -37,88 +37,16 @@ from handlers.slack.render import escape
 log = logging.getLogger(__name__)
 
 
-class BackgroundWork:
-    """A thread pool of its own for everything after the ack, so acks never queue behind
-    storage or Web API work in Bolt's executor; ``wait_idle`` lets tests and shutdown drain it.
-
-    Most of a job's time is spent waiting on the network (the ``response_url`` answer, App Home
-    publishes: 100-300 ms each against the real Web API) with the GIL released, so the pool is
-    wide (``workers``, the ``WORK_CONCURRENCY`` setting); four threads capped a process at about
-    25 commands a second. Jobs given the same ``lane`` (the person who typed or clicked) run one
-    at a time in the order they were submitted, so one person's commands and clicks are never
-    reordered by the width of the pool. Hand-written (a dict of queues over the executor) since
-    ``concurrent.futures`` has no keyed ordering.
-    """
-
-    def __init__(self, workers: int = 32) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slack-work")
-        self._pending = 0
-        self._idle = threading.Condition()
-        self._lanes: dict[str, deque[Callable[[], None]]] = {}
-        """Lane -> jobs waiting behind the one of that lane now queued or running."""
-
-    def submit(self, job: Callable[[], object], *, what: str, lane: str | None = None) -> None:
-        """Run ``job`` soon (after the earlier jobs of ``lane``, if given); an exception it lets
-        through is logged, never lost silently."""
-
-        def run() -> None:
-            try:
-                job()
-            except Exception:
-                log.exception("background job failed: %s", what)
-            finally:
-                self._done(lane)
-
-        with self._idle:
-            self._pending += 1
-            if lane is not None:
-                waiting = self._lanes.get(lane)
-                if waiting is not None:  # the lane is busy: run after the jobs ahead of it
-                    waiting.append(run)
-                    return
-                self._lanes[lane] = deque()
-        self._pool.submit(run)
-
-    def _done(self, lane: str | None) -> None:
-        following: Callable[[], None] | None = None
-        with self._idle:
-            self._pending -= 1
-            if lane is not None:
-                waiting = self._lanes[lane]
-                if waiting:
-                    following = waiting.popleft()
-                else:
-                    del self._lanes[lane]
-            self._idle.notify_all()
-        if following is not None:
-            try:
-                self._pool.submit(following)
-            except RuntimeError:  # shutting down: finish the lane here rather than drop it
-                following()
-
-    @property
-    def busy(self) -> bool:
-        """True while a job is queued or running (bulk work such as App Home refreshes waits)."""
-        with self._idle:
-            return self._pending > 0
-
-    def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Block until every submitted job has finished; False on timeout."""
-        with self._idle:
-            return self._idle.wait_for(lambda: self._pending == 0, timeout)
-
-    def close(self) -> None:
-        """Finish queued jobs and stop the threads."""
-        with self._idle:  # jobs waiting in a lane are submitted only as the one ahead ends
-            self._idle.wait_for(lambda: self._pending == 0)
-        self._pool.shutdown(wait=True)
-
-
 def actor_of(body: dict[str, Any]) -> str | None:
     """The Slack user who typed a command (``user_id``) or clicked (``user.id``): their work's lane."""
     user = body.get("user")
     found = body.get("user_id") or (user.get("id") if isinstance(user, dict) else None)
     return str(found) if found else None
+
+
+def lane_of_item(item: InboxItem) -> str | None:
+    """The lane of stored Slack work: its actor's, as when it was first submitted (:meth:`SlackDeps.take`)."""
+    return actor_of(item.payload)
 
 
 class RecentKeys:

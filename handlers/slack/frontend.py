@@ -32,10 +32,11 @@ from bot.models import Message, Person
 from bot.ports import NO_TELEMETRY, Store, Telemetry
 from bot.ratelimit import RateLimiter
 from bot.settings import Settings
+from bot.work import BackgroundWork
 from handlers.runtime import ConfigError, StartError
 from handlers.slack.app import build_bolt_app
 from handlers.slack.clients import delivery_client, interactive_client
-from handlers.slack.deps import BackgroundWork, SlackDeps
+from handlers.slack.deps import SlackDeps, lane_of_item
 from handlers.slack.home import HomePublisher, HomeRefresher
 from handlers.slack.identity import SlackIdentity
 from handlers.slack.listeners import inbox_handlers
@@ -120,7 +121,7 @@ class SlackFrontEnd:
     ) -> None:
         token, secret, url = checked_settings(settings, socket=socket)
         workspace = settings.servechain_workspace
-        self.work = BackgroundWork(settings.work_concurrency)
+        self.work = BackgroundWork(settings.work_concurrency, name="slack-work")
         work = self.work
         self.homes = HomeRefresher(
             HomePublisher(
@@ -148,7 +149,12 @@ class SlackFrontEnd:
         )
         assert self.deps.inbox is not None
         interactive = interactive_client(url, token=token, telemetry=telemetry)
-        self.deps.inbox.handlers.update(inbox_handlers(self.deps, interactive))
+        handlers = inbox_handlers(self.deps, interactive)
+        self.deps.inbox.handlers.update(handlers)
+        # Work taken over after a crash runs in this pool too, in its person's lane, so it keeps
+        # its order with what that person types next.
+        self.deps.inbox.lanes.update(dict.fromkeys(handlers, lane_of_item))
+        self.deps.inbox.work = self.work
         web_api = delivery_client(url, token)
         self.gate = WorkspaceGate(
             store,

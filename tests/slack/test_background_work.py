@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from handlers.slack.deps import BackgroundWork, actor_of
+from bot.work import BackgroundWork
+from handlers.slack.deps import actor_of
 
 
 def test_jobs_of_one_lane_run_one_at_a_time_in_order() -> None:
