@@ -278,7 +278,8 @@ class Dispatcher:
             taken += started
             nap = 0.0
             with self._changed:
-                if not self._in_flight and not self._turns and not started and not resumed:
+                done = not self._in_flight and not self._turns and not started and not resumed
+                if done and self._changes == changes:  # (a send that ended meanwhile may have freed its lane)
                     break
                 stopped = stop is not None and stop.is_set()
                 idle = not started and not resumed and not (stopped and self._turns)

@@ -6,12 +6,13 @@ simulated clock that moves only when the dispatcher lets time pass (nothing time
 - a waiting item's lease is renewed, so a second dispatcher with short leases never takes it
   over (and without renewal the drill sees it taken);
 - a stop while an item waits hands it back to the store, due at its turn: nothing is lost and
-  nothing is sent twice.
+  nothing is sent twice; also as a server stops (the dispatcher waiting on its condition, woken).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -225,3 +226,32 @@ def test_stopping_while_a_send_waits_hands_it_back_due_at_its_turn(store: TinyDB
 
     assert [key for key, _, _ in sent] == ["bob-0", "alice-0", "alice-1"], "nothing lost, nothing twice"
     assert store.count_outbox("default", "sent") == 3
+
+
+@pytest.mark.timeout(60)
+def test_a_server_stopping_while_a_send_waits_wakes_and_hands_it_back(store: TinyDBStore) -> None:
+    """As :class:`handlers.runtime.DeliveryWorker` stops: no simulated sleep, the dispatcher
+    waits on its condition for the turn (which never comes: the limiter's clock stands still)
+    until the stop and the wake-up that goes with it."""
+    clock = SimClock()
+    limiter = RateLimiter(clock=clock)
+    _fill_burst(limiter, "alice")
+    _queue(store, ["alice-0"])
+    sent: list[tuple[str, float, str]] = []
+    stop = threading.Event()
+    dispatcher = Dispatcher(store=store, notifiers=[Slack(clock, sent)], clock=clock.wall, limiter=limiter)
+    reports = []
+    worker = threading.Thread(target=lambda: reports.append(dispatcher.drain(stop=stop)))
+    worker.start()
+    while dispatcher.waiting == 0 and worker.is_alive():
+        time.sleep(0.01)
+
+    stop.set()
+    dispatcher.wake()
+    worker.join()
+    dispatcher.close()
+
+    assert sent == [] and reports[0].skipped == 1
+    handed_back = store.get_outbox_item("alice-0")
+    assert handed_back is not None and handed_back.lease is None
+    assert handed_back.next_attempt_at == START + timedelta(seconds=3)
