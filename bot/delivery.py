@@ -18,6 +18,8 @@ permanent refusals are recorded with their reason and the requester is told.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import random
 import threading
@@ -25,7 +27,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.errors import Conflict
@@ -134,6 +136,28 @@ def deliver_due(
         return dispatcher.drain(limit=limit)
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """Where a leased item goes, worked out before it books its turn with the rate limiter: it
+    holds while the item waits, since its lane (the recipient's DM, where its card and thread
+    live) stays leased, so nothing else can post or update there meanwhile."""
+
+    person: Person
+    notifier: Notifier
+    card_ref: str | None
+    thread_ref: str | None
+
+
+@dataclass(order=True)
+class _Turn:
+    """A leased send waiting for its booked turn (``due``, on the rate limiter's clock)."""
+
+    due: float
+    order: int
+    item: OutboxItem = field(compare=False)
+    plan: _Plan = field(compare=False)
+
+
 class Dispatcher:
     """Sends due outbox items, up to ``concurrency`` at once, keeping each lane in order.
 
@@ -142,16 +166,28 @@ class Dispatcher:
     synchronous, and a send spends nearly all its time waiting on the network with the GIL
     released, so threads give the concurrency without rewriting the ports as coroutines.
 
+    A send whose turn the rate limiter booked in the future (a burst into one DM: Slack allows
+    about one message a second there) gives its slot back while it waits: it is kept, still
+    leased and booked, in a heap of turns that the dispatcher loop serves first, before it
+    leases anything new. The loop already wakes for every ended send and every lease renewal and
+    is the one place that hands out slots, so it needs no thread of its own per waiting send
+    (a timer each would cost the threads this saves); sleeping in the slot let a few busy DMs
+    fill all the slots while everyone else's cards waited. A turn further off than the limiter's
+    horizon is not booked: the item goes back to the store for then.
+
     What keeps a message from being sent twice while concurrency is on:
 
     - the store leases each item to one caller (``Store.lease_outbox``: a token, a version
       bump, and one in-flight item per lane), also across processes;
-    - this dispatcher never hands out a key it already has in flight, even if a store were to
-      return one;
-    - leases of items in flight are renewed every third of the lease, so a slow send never
-      outlives its lease; a worker re-reads the item and sends only if it still carries its
-      token, unchanged, with time left on the lease;
-    - the outcome is saved with a compare-and-set on the version the lease gave it.
+    - this dispatcher never hands out a key it already holds (sending or waiting), even if a
+      store were to return one;
+    - leases of items held (sending or waiting for their turn) are renewed every third of the
+      lease, so neither a slow send nor a wait outlives its lease; a worker re-reads the item
+      (again after a wait) and sends only if it still carries its token, unchanged, with time
+      left on the lease;
+    - the outcome is saved with a compare-and-set on the version the lease gave it;
+    - on stop, sends waiting for their turn go back to the store, due at their turn (see
+      :meth:`drain`), instead of being sent from a process on its way out.
     """
 
     def __init__(
@@ -164,7 +200,7 @@ class Dispatcher:
         lease: timedelta = LEASE,
         rng: random.Random | None = None,
         limiter: RateLimiter | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.store = store
         self.notifiers = notifiers
@@ -174,13 +210,23 @@ class Dispatcher:
         self.rng = rng or random.Random()
         self.limiter = limiter
         self.sleep = sleep
+        """How time passes when nothing but a booked turn is left to wait for: a simulated
+        clock's in tests. None (servers): wait on the dispatcher's condition, so a new item, an
+        ended send or a stop wakes it sooner."""
         self._pool: ThreadPoolExecutor | None = None
         self._changed = threading.Condition()
         self._in_flight: dict[str, str] = {}
-        """Key → lease token of every item a worker of this dispatcher holds."""
+        """Key → lease token of every item a worker of this dispatcher is sending (one slot each)."""
+        self._waiting: dict[str, str] = {}
+        """Key → lease token of every item waiting for its booked turn (no slot; see ``_turns``)."""
+        self._turns: list[_Turn] = []
+        self._order = itertools.count()
+        self._changes = 0
+        """Counts ended sends and wake-ups, so the loop never waits for one that came meanwhile."""
         self._held_until: dict[str, datetime] = {}
         self._lost: set[str] = set()
         self._renewed_at = time.monotonic()
+        self._renewed_on = clock()
         self._report = DeliveryReport()
         self._fatal: BaseException | None = None
 
@@ -199,30 +245,50 @@ class Dispatcher:
     def wake(self) -> None:
         """Look for due items now (something was queued)."""
         with self._changed:
+            self._changes += 1
             self._changed.notify_all()
 
     @property
     def in_flight(self) -> int:
-        """How many sends are under way."""
+        """How many sends are under way (each holding a slot)."""
         with self._changed:
             return len(self._in_flight)
 
+    @property
+    def waiting(self) -> int:
+        """How many leased sends wait for their booked turn (holding no slot)."""
+        with self._changed:
+            return len(self._waiting)
+
     def drain(self, *, limit: int | None = None, stop: threading.Event | None = None) -> DeliveryReport:
-        """Lease and send until nothing is due and nothing is in flight (or ``limit`` items were
-        taken, or ``stop`` is set); returns what happened meanwhile."""
+        """Lease and send until nothing is due, in flight or waiting for its turn (or ``limit``
+        items were taken, or ``stop`` is set: then the sends in flight end, and those waiting for
+        their turn go back to the store due at it); returns what happened meanwhile."""
         taken = 0
         while True:
+            stopping = stop is not None and stop.is_set()
+            if stopping:
+                self._hand_back_waiting()
+            resumed = 0 if stopping else self._resume_due()
             with self._changed:
                 free = self.concurrency - len(self._in_flight)
+                changes = self._changes
             want = free if limit is None else min(free, limit - taken)
-            started = self._start(want) if want > 0 and not (stop and stop.is_set()) else 0
+            started = self._start(want) if want > 0 and not stopping else 0
             taken += started
+            nap = 0.0
             with self._changed:
-                if not self._in_flight and not started:
+                done = not self._in_flight and not self._turns and not started and not resumed
+                if done and self._changes == changes:  # (a send that ended meanwhile may have freed its lane)
                     break
-                if not started:
-                    self._changed.wait(self._renew_every())
+                stopped = stop is not None and stop.is_set()
+                idle = not started and not resumed and not (stopped and self._turns)
+                if idle and self._changes == changes:
+                    nap = self._idle()
+                elif idle:  # a send ended (or a wake-up came) while leasing: don't wait for another
                     self._gather()
+            if nap > 0 and self.sleep is not None:
+                self.sleep(nap)
             if self._fatal is not None:
                 fatal, self._fatal = self._fatal, None
                 raise fatal
@@ -230,6 +296,19 @@ class Dispatcher:
         with self._changed:
             report, self._report = self._report, DeliveryReport()
         return report
+
+    def _idle(self) -> float:
+        """Wait (holding the lock) for a send to end, a wake-up, or the next booked turn; returns
+        how long to let pass outside the lock instead when only a turn is left to wait for and
+        :attr:`sleep` lets time pass (a simulated clock)."""
+        timeout = self._renew_every()
+        if self._turns and len(self._in_flight) < self.concurrency:
+            timeout = min(timeout, max(self._turns[0].due - self._limiter_clock(), 0.0))
+            if self.sleep is not None and not self._in_flight:
+                return timeout
+        self._changed.wait(timeout)
+        self._gather()
+        return 0.0
 
     def _gather(self) -> None:
         """After a send ended, wait a moment for more to end (up to half the slots free), so one
@@ -244,6 +323,9 @@ class Dispatcher:
     def _renew_every(self) -> float:
         return max(self.lease.total_seconds() / 3, 0.01)
 
+    def _limiter_clock(self) -> float:
+        return self.limiter.clock() if self.limiter is not None else time.monotonic()
+
     def _start(self, want: int) -> int:
         token = uuid.uuid4().hex
         now = self.clock()
@@ -251,23 +333,67 @@ class Dispatcher:
         started = 0
         for item in items:
             with self._changed:
-                if item.key in self._in_flight:  # the store handed out what we are sending: never twice
-                    log.error("outbox item %s was leased again while in flight here; not sending it twice", item.key)
+                if item.key in self._in_flight or item.key in self._waiting:  # never twice
+                    log.error("outbox item %s was leased again while held here; not sending it twice", item.key)
                     continue
                 self._in_flight[item.key] = token
                 self._held_until[item.key] = item.next_attempt_at
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="servechain-send")
-            self._pool.submit(self._send, item)
+            self._submit(item, None)
             started += 1
         return started
 
+    def _submit(self, item: OutboxItem, turn: _Turn | None) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="servechain-send")
+        self._pool.submit(self._send, item, turn)
+
+    def _resume_due(self) -> int:
+        """Give the sends whose booked turn has come a slot each (as many as are free); they go
+        before anything new is leased."""
+        with self._changed:
+            if not self._turns:
+                return 0
+            now = self._limiter_clock()
+            due = []
+            while self._turns and self._turns[0].due <= now and len(self._in_flight) < self.concurrency:
+                turn = heapq.heappop(self._turns)
+                self._in_flight[turn.item.key] = self._waiting.pop(turn.item.key)
+                due.append(turn)
+        for turn in due:
+            self._submit(turn.item, turn)
+        return len(due)
+
+    def _hand_back_waiting(self) -> None:
+        """Put every send still waiting for its turn back in the store, due at that turn and the
+        attempt not counted, so a stopping process neither sends late nor leaves the item leased
+        until its lease runs out (the compare-and-set leaves an item someone else took alone)."""
+        with self._changed:
+            turns, self._turns = self._turns, []
+            for turn in turns:
+                self._waiting.pop(turn.item.key, None)
+        for turn in turns:
+            report = DeliveryReport()
+            wait = max(turn.due - self._limiter_clock(), 0.0)
+            try:
+                self._put_back(turn.item, wait, turn.plan.notifier.platform, report)
+            except Exception:  # the store is down: the lease runs out and the item is retried
+                log.exception("handing back outbox item %s failed; its lease runs out", turn.item.key)
+            with self._changed:
+                self._held_until.pop(turn.item.key, None)
+                self._lost.discard(turn.item.key)
+                self._report.add(report)
+
     def _renew_if_due(self) -> None:
-        if time.monotonic() - self._renewed_at < self._renew_every():
+        """Renew the leases held, every third of the lease on the real clock or on the
+        dispatcher's (the one leases are written in, which a test may move faster)."""
+        every = self._renew_every()
+        on_clock = (self.clock() - self._renewed_on).total_seconds()
+        if time.monotonic() - self._renewed_at < every and on_clock < every:
             return
         self._renewed_at = time.monotonic()
+        self._renewed_on = self.clock()
         with self._changed:
-            held = list(self._in_flight.items())
+            held = [*self._in_flight.items(), *self._waiting.items()]
         if not held:
             return
         until = self.clock() + self.lease
@@ -280,7 +406,7 @@ class Dispatcher:
             for key, _token in held:
                 if key in kept:
                     self._held_until[key] = until
-                elif key in self._in_flight:
+                elif key in self._in_flight or key in self._waiting:
                     self._lost.add(key)
 
     def _still_ours(self, item: OutboxItem) -> bool:
@@ -291,8 +417,11 @@ class Dispatcher:
         current = self.store.get_outbox_item(item.key)
         return current is not None and current.lease == item.lease and current.version == item.version
 
-    def _send(self, item: OutboxItem) -> None:
+    def _send(self, item: OutboxItem, turn: _Turn | None) -> None:
+        """Send a leased item: book its turn first (``turn`` None) and wait for it without the
+        slot when it is ahead, or send it now that its booked ``turn`` has come."""
         report = DeliveryReport()
+        parked: _Turn | None = None
         try:
             if not self._still_ours(item):
                 log.warning("the lease of outbox item %s ran out before it was sent; leaving it", item.key)
@@ -300,16 +429,18 @@ class Dispatcher:
                 return
             now = self.clock()
             try:
-                _deliver_one(
-                    self.store,
-                    self.notifiers,
-                    item,
-                    now,
-                    self.rng,
-                    report,
-                    unsure=was_unsure(item),
-                    limiter=self.limiter,
-                    before_send=lambda notifier, card_ref: self._wait_for_turn(item, notifier, card_ref, report),
+                plan = turn.plan if turn is not None else _plan(self.store, self.notifiers, item, now, report)
+                if plan is None:
+                    return
+                if turn is None:
+                    wait = self._book(item, plan, report)
+                    if wait is None:
+                        return
+                    if wait > 0:
+                        parked = _Turn(self._limiter_clock() + wait, next(self._order), item, plan)
+                        return
+                _send_planned(
+                    self.store, item, plan, now, self.rng, report, unsure=was_unsure(item), limiter=self.limiter
                 )
             except Exception as error:  # a bug must not stop the rest of the outbox; retried like a fault
                 log.exception("delivery of %s failed unexpectedly", item.key)
@@ -322,31 +453,38 @@ class Dispatcher:
             raise
         finally:
             with self._changed:
-                self._in_flight.pop(item.key, None)
-                self._held_until.pop(item.key, None)
-                self._lost.discard(item.key)
+                token = self._in_flight.pop(item.key, None)
+                if parked is not None and token is not None:  # still leased, booked, and renewed
+                    self._waiting[item.key] = token
+                    heapq.heappush(self._turns, parked)
+                else:
+                    self._held_until.pop(item.key, None)
+                    self._lost.discard(item.key)
                 self._report.add(report)
+                self._changes += 1
                 self._changed.notify_all()
 
-    def _wait_for_turn(
-        self, item: OutboxItem, notifier: Notifier, card_ref: str | None, report: DeliveryReport
-    ) -> bool:
-        """Wait for the platform's rate limits (short waits here, long ones by rescheduling the
-        item, which is then not sent now: False)."""
+    def _book(self, item: OutboxItem, plan: _Plan, report: DeliveryReport) -> float | None:
+        """Book the send's turn with the platform's rate limits: seconds until it (0: now), or
+        None when it is beyond the limiter's horizon and the item went back to the store for then."""
         if self.limiter is None:
-            return True
-        op = "update" if card_ref else "post"
-        wait = self.limiter.reserve(platform=notifier.platform, scope=item.workspace, conversation=item.lane, op=op)
+            return 0.0
+        op = "update" if plan.card_ref else "post"
+        platform = plan.notifier.platform
+        wait = self.limiter.reserve(platform=platform, scope=item.workspace, conversation=item.lane, op=op)
         if wait <= self.limiter.horizon:
-            if wait > 0:
-                self.sleep(wait)
-            return True
+            return max(wait, 0.0)
+        self._put_back(item, wait, platform, report)
+        return None
+
+    def _put_back(self, item: OutboxItem, wait: float, platform: str, report: DeliveryReport) -> None:
+        """Return a leased item unsent, due in ``wait`` seconds; the attempt does not count, and
+        an unsure one stays unsure (it still looks before it posts)."""
         later = self.clock() + timedelta(seconds=wait)
-        note = item.last_error if was_unsure(item) else f"waiting {wait:.0f}s for {notifier.platform}'s rate limit"
+        note = item.last_error if was_unsure(item) else f"waiting {wait:.0f}s for {platform}'s rate limit"
         update = {"next_attempt_at": later, "attempts": item.attempts - 1, "last_error": note}
         _save(self.store, item.model_copy(update=update))
         report.skipped += 1
-        return False
 
 
 def is_unconfirmed(item: OutboxItem) -> bool:
@@ -360,34 +498,43 @@ def was_unsure(leased: OutboxItem) -> bool:
     return (leased.last_error or "").endswith(UNSURE)
 
 
-def _deliver_one(
+def _plan(
+    store: Store, notifiers: Sequence[Notifier], item: OutboxItem, now: datetime, report: DeliveryReport
+) -> _Plan | None:
+    """Who gets the item, through which notifier, and the card and thread it belongs to; None
+    when it was settled without a send (nobody can reach the recipient yet, or a newer revision
+    of its card is posted already)."""
+    message = item.message
+    person = store.get_person(item.workspace, message.recipient_id)
+    notifier = _pick(notifiers, person) if person else None
+    if person is None or notifier is None:
+        _unreachable(store, item, person, now, report)
+        return None
+    posted = store.get_card_ref(item.workspace, message.card_key, notifier.platform) if message.card_key else None
+    if posted is not None and message.revision is not None and posted.revision > message.revision:
+        superseded = {"state": "sent", "platform": notifier.platform, "platform_ref": posted.ref}
+        _save(store, item.model_copy(update={**superseded, "last_error": "superseded by a newer card"}))
+        report.skipped += 1
+        return None
+    card_ref = posted.ref if posted else None
+    thread_ref = _ref(store, item.workspace, message.thread_key, notifier.platform)
+    return _Plan(person=person, notifier=notifier, card_ref=card_ref, thread_ref=thread_ref)
+
+
+def _send_planned(
     store: Store,
-    notifiers: Sequence[Notifier],
     item: OutboxItem,
+    plan: _Plan,
     now: datetime,
     rng: random.Random,
     report: DeliveryReport,
     *,
     unsure: bool,
     limiter: RateLimiter | None = None,
-    before_send: Callable[[Notifier, str | None], bool] | None = None,
 ) -> None:
-    message = item.message
-    person = store.get_person(item.workspace, message.recipient_id)
-    notifier = _pick(notifiers, person) if person else None
-    if person is None or notifier is None:
-        _unreachable(store, item, person, now, report)
-        return
-    posted = store.get_card_ref(item.workspace, message.card_key, notifier.platform) if message.card_key else None
-    if posted is not None and message.revision is not None and posted.revision > message.revision:
-        superseded = {"state": "sent", "platform": notifier.platform, "platform_ref": posted.ref}
-        _save(store, item.model_copy(update={**superseded, "last_error": "superseded by a newer card"}))
-        report.skipped += 1
-        return
-    card_ref = posted.ref if posted else None
-    thread_ref = _ref(store, item.workspace, message.thread_key, notifier.platform)
-    if before_send is not None and not before_send(notifier, card_ref):
-        return
+    """Send (or, when unsure, first look for) the item as planned and record the outcome."""
+    message, person, notifier = item.message, plan.person, plan.notifier
+    card_ref, thread_ref = plan.card_ref, plan.thread_ref
     try:
         ref: str | None = None
         if unsure and card_ref is None and isinstance(notifier, Reconciler):
