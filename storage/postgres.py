@@ -155,14 +155,14 @@ class PostgresStore:
                 kwargs={"row_factory": tuple_row, "connect_timeout": CONNECT_TIMEOUT, "autocommit": True},
                 name="servechain",
             )
-            self._numbers = ConnectionPool(
+            self._quick = ConnectionPool(
                 url,
                 min_size=1,
-                max_size=2,
+                max_size=4,
                 open=True,
                 timeout=POOL_TIMEOUT,
                 kwargs={"row_factory": tuple_row, "connect_timeout": CONNECT_TIMEOUT, "autocommit": True},
-                name="servechain-numbers",
+                name="servechain-quick",
             )
         except psycopg.Error as error:
             raise StorageError(f"Could not connect to PostgreSQL at {_safe(url)}: {_reason(error, url)}") from None
@@ -171,7 +171,12 @@ class PostgresStore:
         return f"PostgresStore({_safe(self.url)!r})"
 
     def _run(
-        self, work: Callable[[psycopg.Connection[Any]], Any], *, idempotent: bool = False, transaction: bool = True
+        self,
+        work: Callable[[psycopg.Connection[Any]], Any],
+        *,
+        idempotent: bool = False,
+        transaction: bool = True,
+        quick: bool = False,
     ) -> Any:
         """Run ``work`` in one transaction (``transaction=False``: as it is, for a read that is a
         single statement, atomic on its own, in one round trip instead of three with BEGIN and
@@ -181,11 +186,16 @@ class PostgresStore:
         the pool, which is not checked at checkout) is retried once on a fresh one when that is
         safe: always when it broke before COMMIT was sent (the server rolled the transaction
         back, so nothing happened), and after an unanswered COMMIT only when ``idempotent``
-        (running ``work`` again cannot do anything twice; each caller says why)."""
+        (running ``work`` again cannot do anything twice; each caller says why).
+
+        ``quick``: on the small pool kept for one-statement writes a person waits on (the ack's
+        inbox write, a request's number), which never wait behind the sends and commands that
+        fill the main pool at a busy hour."""
+        pool = self._quick if quick else self.pool
         for attempt in (1, 2):
             committing = False
             try:
-                with self.pool.connection() as conn:
+                with pool.connection() as conn:
                     if not transaction:
                         return work(conn)
                     with conn.transaction():
@@ -199,17 +209,17 @@ class PostgresStore:
             except (psycopg.Error, TimeoutError) as error:
                 if attempt == 1 and _connection_lost(error) and (idempotent or not committing):
                     log.info("PostgreSQL connection lost (%s); retrying once", type(error).__name__)
-                    self._purge()
+                    self._purge(pool)
                     continue
                 raise StorageError(f"PostgreSQL at {_safe(self.url)} failed: {_reason(error, self.url)}") from None
         raise AssertionError("unreachable")
 
-    def _purge(self) -> None:
+    def _purge(self, pool: ConnectionPool) -> None:
         """After a lost connection, test the idle ones and replace the dead: when the server
         dropped one (restart, failover, terminated backends) it has often dropped the others,
         and the pool would otherwise hand them out one by one, backing off after each."""
         try:
-            self.pool.check()
+            pool.check()
         except Exception as error:  # best effort: the retry reports any real fault
             log.debug("checking the pool's idle connections failed: %s", error)
 
@@ -225,9 +235,11 @@ class PostgresStore:
     def ping(self) -> None:
         """Raise StorageError unless the database answers within about a second and accepts
         writes (not a read-only standby, not a read-only session); for ``/healthz``."""
-        self._purge()  # dead idle connections would cost the pool's back-off, and prove nothing
+        self._purge(self._quick)  # dead idle connections would cost the pool's back-off, and prove nothing
         try:
-            with self.pool.connection(timeout=PING_TIMEOUT) as conn, conn.transaction():
+            # The quick pool: at a busy hour sends and commands can hold every connection of the
+            # main pool for longer than the ping may wait, which is busy, not unhealthy.
+            with self._quick.connection(timeout=PING_TIMEOUT) as conn, conn.transaction():
                 # SET LOCAL: the timeout ends with this transaction, whatever happens (the pool's
                 # connections are in autocommit, where a plain SET would outlive a failed reset).
                 conn.execute(f"SET LOCAL statement_timeout = {int(PING_TIMEOUT * 1000)}")
@@ -254,7 +266,7 @@ class PostgresStore:
     def close(self) -> None:
         """Close the pools."""
         self.pool.close()
-        self._numbers.close()
+        self._quick.close()
 
     # --- people and teams -----------------------------------------------------------------
     def get_person(self, workspace: str, person_id: str) -> Person | None:
@@ -454,20 +466,12 @@ class PostgresStore:
 
     def _draw(self, workspace: str) -> int:
         """The workspace's next request number, drawn and committed by one statement on the
-        numbering pool (not the main pool: a create holds a main-pool connection while it
-        draws, and waiting for a second one there could empty it). Retried once after a lost
+        quick pool (not the main pool: a create holds a main-pool connection while it draws,
+        and waiting for a second one there could empty it). Retried once after a lost
         connection; a lost answer may leave a gap, never hand a number out twice."""
-        for attempt in (1, 2):
-            try:
-                with self._numbers.connection() as conn:
-                    row = conn.execute(_DRAW, (workspace,)).fetchone()
-                    assert row is not None
-                    return int(row[0])
-            except (psycopg.Error, TimeoutError) as error:
-                if attempt == 1 and _connection_lost(error):
-                    continue
-                raise StorageError(f"PostgreSQL at {_safe(self.url)} failed: {_reason(error, self.url)}") from None
-        raise AssertionError("unreachable")
+        row = self._run(lambda conn: conn.execute(_DRAW, (workspace,)).fetchone(), transaction=False, quick=True)
+        assert row is not None
+        return int(row[0])
 
     def _created_by_key(self, conn: psycopg.Connection[Any], workspace: str, key: str) -> Request:
         row = conn.execute("SELECT ref FROM idempotency WHERE workspace = %s AND key = %s", (workspace, key)).fetchone()
@@ -709,7 +713,7 @@ class PostgresStore:
         return items
 
     def renew_outbox(self, leases: Sequence[tuple[str, str]], *, until: datetime) -> set[str]:
-        """One statement; retried after an unanswered COMMIT (extending again changes nothing)."""
+        """One statement in autocommit; retried after a lost answer (extending again changes nothing)."""
         if not leases:
             return set()
 
@@ -722,7 +726,7 @@ class PostgresStore:
             ).fetchall()
             return {r[0] for r in rows}
 
-        renewed: set[str] = self._run(work, idempotent=True)
+        renewed: set[str] = self._run(work, idempotent=True, transaction=False)  # one statement
         return renewed
 
     def get_outbox_item(self, key: str) -> OutboxItem | None:
@@ -738,28 +742,39 @@ class PostgresStore:
         return [OutboxItem.model_validate({**r[0], "version": r[1]}) for r in rows]
 
     def save_outbox_item(self, item: OutboxItem) -> OutboxItem:
-        """Not retried after an unanswered COMMIT: the retry's version check would fail and the
-        caller would see a Conflict for its own write. Retried when lost before COMMIT."""
+        """One statement in autocommit (one round trip; a send records its outcome with it).
+        Retried after a lost connection even when the UPDATE may have run: the retry's version
+        check then fails, and a row holding exactly what this call wrote is this call's own
+        write, not a Conflict."""
         stored = item.model_copy(deep=True, update={"version": item.version + 1})
+        doc = stored.model_dump(mode="json")
+        attempts = 0
 
         def work(conn: psycopg.Connection[Any]) -> None:
-            cur = conn.execute(
+            nonlocal attempts
+            attempts += 1
+            row = conn.execute(
                 "UPDATE outbox SET state = %s, next_attempt_at = %s, version = %s, doc = %s, lease = %s "
-                "WHERE key = %s AND version = %s",
+                "WHERE key = %s AND version = %s RETURNING key",
                 (
                     stored.state,
                     stored.next_attempt_at,
                     stored.version,
-                    _dump(stored),
+                    Jsonb(doc),
                     stored.lease,
                     item.key,
                     item.version,
                 ),
-            )
-            if cur.rowcount != 1:
-                raise Conflict(f"outbox item {item.key} changed since it was read")
+            ).fetchone()
+            if row is not None:
+                return
+            if attempts > 1:
+                now = conn.execute("SELECT doc, version FROM outbox WHERE key = %s", (item.key,)).fetchone()
+                if now is not None and now[1] == stored.version and now[0] == doc:
+                    return  # the lost attempt's write
+            raise Conflict(f"outbox item {item.key} changed since it was read")
 
-        self._run(work)
+        self._run(work, idempotent=True, transaction=False)
         return stored
 
     def get_card_ref(self, workspace: str, card_key: str, platform: str) -> CardRef | None:
@@ -781,6 +796,7 @@ class PostgresStore:
                 (ref.workspace, ref.card_key, ref.platform, ref.ref, ref.revision),
             ),
             idempotent=True,
+            transaction=False,  # one statement: no BEGIN and COMMIT round trips
         )
 
     # --- small documents ----------------------------------------------------------------------------
@@ -844,7 +860,8 @@ class PostgresStore:
             ).fetchone()
             return own is not None
 
-        accepted: bool = self._run(work, idempotent=True)
+        # One statement, atomic on its own: no BEGIN and COMMIT round trips before the ack.
+        accepted: bool = self._run(work, idempotent=True, transaction=False, quick=True)
         return accepted
 
     def lease_inbox(

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from bot.errors import StorageError
+from bot.errors import Conflict, StorageError
 from bot.models import InboxItem, OutboxItem, Request
 from storage.postgres import PostgresStore
 from tests.contract import factories
@@ -322,16 +322,15 @@ def test_an_inbox_item_whose_commit_answer_is_lost_is_accepted_not_refused(monke
     finds the row it wrote itself and says accepted; a second accept of the key still says no."""
     with own_database(PASSWORD) as url:
         store = PostgresStore(url)
-        real = psycopg.Connection.transaction
+        real = psycopg.Connection.execute
         lost: list[int] = []
 
-        @contextlib.contextmanager
-        def answer_lost_once(self: psycopg.Connection[Any], *args: Any, **kwargs: Any) -> Any:
-            with real(self, *args, **kwargs) as transaction:
-                yield transaction
-            if not lost:  # committed; the answer is lost on the way back
+        def answer_lost_once(self: psycopg.Connection[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+            cursor = real(self, query, *args, **kwargs)
+            if not lost and str(query).startswith("INSERT INTO inbox"):  # done (autocommit); answer lost
                 lost.append(1)
                 raise psycopg.OperationalError("server closed the connection unexpectedly")
+            return cursor
 
         item = InboxItem(
             key="slack:cmd:T1:lost-commit",
@@ -343,12 +342,49 @@ def test_an_inbox_item_whose_commit_answer_is_lost_is_accepted_not_refused(monke
             lease_until=NOW,
         )
         try:
-            monkeypatch.setattr(psycopg.Connection, "transaction", answer_lost_once)
+            monkeypatch.setattr(psycopg.Connection, "execute", answer_lost_once)
             assert store.accept_inbox(item) is True
             assert lost == [1]
             monkeypatch.undo()
             assert store.accept_inbox(item) is False
             assert store.accept_inbox(item.model_copy(update={"owner": "replica-b"})) is False
             assert store.count_inbox("default") == 1
+        finally:
+            store.close()
+
+
+def test_an_outbox_outcome_whose_answer_is_lost_is_its_own_write_not_a_conflict(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The outcome's UPDATE ran (autocommit) but its answer was lost: the retry's version check
+    fails on this call's own write, which must read as done, while a write by anyone else
+    still raises Conflict."""
+    with own_database(PASSWORD) as url:
+        store = PostgresStore(url)
+        real = psycopg.Connection.execute
+        lost: list[int] = []
+
+        def answer_lost_once(self: psycopg.Connection[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+            cursor = real(self, query, *args, **kwargs)
+            if not lost and str(query).startswith("UPDATE outbox SET state"):
+                lost.append(1)
+                raise psycopg.OperationalError("server closed the connection unexpectedly")
+            return cursor
+
+        try:
+            store.enqueue([outbox_item("m1"), outbox_item("m2")])
+            first = store.get_outbox_item("m1")
+            assert first is not None
+            monkeypatch.setattr(psycopg.Connection, "execute", answer_lost_once)
+            saved = store.save_outbox_item(first.model_copy(update={"state": "sent", "platform_ref": "ts-1"}))
+            monkeypatch.undo()
+            assert lost == [1]
+            assert store.get_outbox_item("m1") == saved and saved.state == "sent"
+
+            second = store.get_outbox_item("m2")
+            assert second is not None
+            store.save_outbox_item(second.model_copy(update={"last_error": "someone else"}))
+            with pytest.raises(Conflict):
+                store.save_outbox_item(second.model_copy(update={"state": "sent"}))
         finally:
             store.close()
