@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 
 from bot.errors import Conflict
 from bot.models import CardRef, Message, OutboxItem, Person
-from bot.ports import Clock, DeliveryError, Notifier, Reconciler, Store
+from bot.ports import Clock, DeliveryError, DeliveryFacts, Notifier, Reconciler, Store
 from bot.ratelimit import RateLimiter
 
 __all__ = [
@@ -409,12 +409,13 @@ class Dispatcher:
                 elif key in self._in_flight or key in self._waiting:
                     self._lost.add(key)
 
-    def _still_ours(self, item: OutboxItem) -> bool:
-        """The lease is ours, unexpired and unchanged in the store (checked just before sending)."""
+    def _still_ours(self, item: OutboxItem, facts: DeliveryFacts | None = None) -> bool:
+        """The lease is ours, unexpired and unchanged in the store (checked just before sending;
+        with ``facts``, against the copy read with them)."""
         with self._changed:
             if item.key in self._lost or self.clock() >= self._held_until.get(item.key, item.next_attempt_at):
                 return False
-        current = self.store.get_outbox_item(item.key)
+        current = facts.item if facts is not None else self.store.get_outbox_item(item.key)
         return current is not None and current.lease == item.lease and current.version == item.version
 
     def _send(self, item: OutboxItem, turn: _Turn | None) -> None:
@@ -423,13 +424,14 @@ class Dispatcher:
         report = DeliveryReport()
         parked: _Turn | None = None
         try:
-            if not self._still_ours(item):
+            facts = _facts(self.store, self.notifiers, item) if turn is None else None
+            if not self._still_ours(item, facts):
                 log.warning("the lease of outbox item %s ran out before it was sent; leaving it", item.key)
                 report.skipped += 1
                 return
             now = self.clock()
             try:
-                plan = turn.plan if turn is not None else _plan(self.store, self.notifiers, item, now, report)
+                plan = turn.plan if turn is not None else _plan(self.store, self.notifiers, item, now, report, facts)
                 if plan is None:
                     return
                 if turn is None:
@@ -498,27 +500,40 @@ def was_unsure(leased: OutboxItem) -> bool:
     return (leased.last_error or "").endswith(UNSURE)
 
 
+def _facts(store: Store, notifiers: Sequence[Notifier], item: OutboxItem) -> DeliveryFacts:
+    """The store's side of a send (the item, its recipient, its card's and thread's refs) in one read."""
+    message = item.message
+    keys = [key for key in (message.card_key, message.thread_key) if key]
+    return store.delivery_facts(item, card_keys=keys, platforms=[n.platform for n in notifiers])
+
+
 def _plan(
-    store: Store, notifiers: Sequence[Notifier], item: OutboxItem, now: datetime, report: DeliveryReport
+    store: Store,
+    notifiers: Sequence[Notifier],
+    item: OutboxItem,
+    now: datetime,
+    report: DeliveryReport,
+    facts: DeliveryFacts | None = None,
 ) -> _Plan | None:
     """Who gets the item, through which notifier, and the card and thread it belongs to; None
     when it was settled without a send (nobody can reach the recipient yet, or a newer revision
     of its card is posted already)."""
     message = item.message
-    person = store.get_person(item.workspace, message.recipient_id)
+    facts = facts or _facts(store, notifiers, item)
+    person = facts.person
     notifier = _pick(notifiers, person) if person else None
     if person is None or notifier is None:
         _unreachable(store, item, person, now, report)
         return None
-    posted = store.get_card_ref(item.workspace, message.card_key, notifier.platform) if message.card_key else None
+    posted = facts.cards.get((message.card_key, notifier.platform)) if message.card_key else None
     if posted is not None and message.revision is not None and posted.revision > message.revision:
         superseded = {"state": "sent", "platform": notifier.platform, "platform_ref": posted.ref}
         _save(store, item.model_copy(update={**superseded, "last_error": "superseded by a newer card"}))
         report.skipped += 1
         return None
     card_ref = posted.ref if posted else None
-    thread_ref = _ref(store, item.workspace, message.thread_key, notifier.platform)
-    return _Plan(person=person, notifier=notifier, card_ref=card_ref, thread_ref=thread_ref)
+    thread = facts.cards.get((message.thread_key, notifier.platform)) if message.thread_key else None
+    return _Plan(person=person, notifier=notifier, card_ref=card_ref, thread_ref=thread.ref if thread else None)
 
 
 def _send_planned(
@@ -597,13 +612,6 @@ def _retry(
     reason = f"{UNCONFIRMED}{error.reason}" if unconfirmed else error.reason
     _save(store, item.model_copy(update={"next_attempt_at": now + timedelta(seconds=wait), "last_error": reason}))
     report.retried += 1
-
-
-def _ref(store: Store, workspace: str, card_key: str | None, platform: str) -> str | None:
-    if not card_key:
-        return None
-    ref = store.get_card_ref(workspace, card_key, platform)
-    return ref.ref if ref else None
 
 
 def _save(store: Store, item: OutboxItem) -> None:

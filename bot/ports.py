@@ -26,7 +26,8 @@ Rules every backend keeps (the contract tests in ``tests/contract`` check them):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -34,6 +35,19 @@ from bot.models import CardRef, InboxItem, Kudos, Message, OutboxItem, Person, R
 
 Clock = Callable[[], datetime]
 """Where the time comes from: the real clock in a process, a simulated one in tests."""
+
+
+@dataclass(frozen=True)
+class DeliveryFacts:
+    """What sending one outbox item needs from the store, read at once (see
+    :meth:`Store.delivery_facts`)."""
+
+    item: OutboxItem | None
+    """The item as stored now (its lease and version tell whether it is still this sender's)."""
+    person: Person | None
+    """Its recipient."""
+    cards: Mapping[tuple[str, str], CardRef]
+    """(card key, platform) -> where that card was posted, for the keys and platforms asked."""
 
 
 @runtime_checkable
@@ -205,6 +219,12 @@ class Store(Protocol):
 
     def save_card_ref(self, ref: CardRef) -> None:
         """Remember (or replace) where a card was posted."""
+        ...
+
+    def delivery_facts(self, item: OutboxItem, *, card_keys: Sequence[str], platforms: Sequence[str]) -> DeliveryFacts:
+        """``item`` as stored now, its recipient, and the card refs of ``card_keys`` on
+        ``platforms``: the reads before a send, in one go (one round trip on PostgreSQL, where
+        a send made five)."""
         ...
 
     # --- inbox: acknowledged work not yet done -------------------------------------------

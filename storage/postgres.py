@@ -26,6 +26,7 @@ from bot.dburl import mask_db, scrub
 from bot.delivery import UNSURE
 from bot.errors import Conflict, StorageError
 from bot.models import CardRef, InboxItem, Kudos, OutboxItem, Person, Request, Team
+from bot.ports import DeliveryFacts
 from storage._journal import KEY_FIELDS
 from storage.retention import REQUEST_IN_KEY_SQL, last_change
 
@@ -785,6 +786,37 @@ class PostgresStore:
         if not rows:
             return None
         return CardRef(workspace=workspace, card_key=card_key, platform=platform, ref=rows[0][0], revision=rows[0][1])
+
+    def delivery_facts(self, item: OutboxItem, *, card_keys: Sequence[str], platforms: Sequence[str]) -> DeliveryFacts:
+        """Three reads pipelined: one round trip, one pool checkout."""
+        workspace = item.workspace
+
+        def work(conn: psycopg.Connection[Any]) -> DeliveryFacts:
+            with conn.pipeline():
+                stored = conn.execute("SELECT doc, version FROM outbox WHERE key = %s", (item.key,))
+                person = conn.execute(
+                    "SELECT doc::text FROM people WHERE workspace = %s AND id = %s",
+                    (workspace, item.message.recipient_id),
+                )
+                cards = conn.execute(
+                    "SELECT card_key, platform, ref, revision FROM card_refs "
+                    "WHERE workspace = %s AND card_key = ANY(%s) AND platform = ANY(%s)",
+                    (workspace, list(card_keys), list(platforms)),
+                )
+            row, who = stored.fetchone(), person.fetchone()
+            return DeliveryFacts(
+                item=OutboxItem.model_validate({**row[0], "version": row[1]}) if row else None,
+                person=Person.model_validate_json(who[0]) if who else None,
+                cards={
+                    (key, platform): CardRef(
+                        workspace=workspace, card_key=key, platform=platform, ref=ref, revision=revision
+                    )
+                    for key, platform, ref, revision in cards.fetchall()
+                },
+            )
+
+        facts: DeliveryFacts = self._run(work, idempotent=True, transaction=False)
+        return facts
 
     def save_card_ref(self, ref: CardRef) -> None:
         """An upsert keeping the highest revision: running it twice changes nothing more."""

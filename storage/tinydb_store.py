@@ -52,6 +52,7 @@ from pydantic import BaseModel
 from bot.delivery import lease_note
 from bot.errors import Conflict, StorageError
 from bot.models import BULK_KINDS, CardRef, InboxItem, Kudos, OutboxItem, Person, Request, Status, Team
+from bot.ports import DeliveryFacts
 from storage import _journal as files
 from storage._journal import Doc, FormatError, JournalDamaged, Key, Op
 from storage.retention import claim_request, last_change
@@ -1806,6 +1807,22 @@ class TinyDBStore:
         """Where the card with this key was posted on the platform, if it was."""
         doc = self._read(lambda s: s.tables["card_refs"].get((workspace, card_key, platform)))
         return None if doc is None else CardRef.model_validate(doc)
+
+    def delivery_facts(self, item: OutboxItem, *, card_keys: Sequence[str], platforms: Sequence[str]) -> DeliveryFacts:
+        """One read of the in-memory state (the reads before a send, under one lock)."""
+        workspace = item.workspace
+
+        def query(s: _State) -> tuple[Doc | bytes | None, Doc | None, list[Doc]]:
+            refs = s.tables["card_refs"]
+            found = [refs[(workspace, k, p)] for k in card_keys for p in platforms if (workspace, k, p) in refs]
+            return s.raw("outbox", (item.key,)), s.tables["people"].get((workspace, item.message.recipient_id)), found
+
+        raw, person, cards = self._read(query)
+        return DeliveryFacts(
+            item=None if raw is None else _load(OutboxItem, raw),
+            person=None if person is None else Person.model_validate(person),
+            cards={(c["card_key"], c["platform"]): CardRef.model_validate(c) for c in cards},
+        )
 
     def save_card_ref(self, ref: CardRef) -> None:
         """Remember (or replace) where a card was posted; its revision never goes down."""
