@@ -388,3 +388,40 @@ def test_an_outbox_outcome_whose_answer_is_lost_is_its_own_write_not_a_conflict(
                 store.save_outbox_item(second.model_copy(update={"state": "sent"}))
         finally:
             store.close()
+
+
+def test_an_inbox_finish_whose_answer_is_lost_is_its_own_not_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The finish ran (autocommit) but its answer was lost: the retry finds the item done by
+    this owner at this time and says finished; another owner's finish still says no."""
+    with own_database(PASSWORD) as url:
+        store = PostgresStore(url)
+        real = psycopg.Connection.execute
+        lost: list[int] = []
+
+        def answer_lost_once(self: psycopg.Connection[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+            cursor = real(self, query, *args, **kwargs)
+            if not lost and str(query).startswith("UPDATE inbox SET state"):
+                lost.append(1)
+                raise psycopg.OperationalError("server closed the connection unexpectedly")
+            return cursor
+
+        item = InboxItem(
+            key="slack:cmd:T1:lost-finish",
+            platform="slack",
+            kind="slack.command",
+            payload={"text": "@bob the Q3 numbers"},
+            received_at=NOW,
+            owner="replica-a",
+            lease_until=NOW + timedelta(seconds=20),
+        )
+        try:
+            assert store.accept_inbox(item) is True
+            monkeypatch.setattr(psycopg.Connection, "execute", answer_lost_once)
+            assert store.finish_inbox("default", item.key, owner="replica-a", at=NOW) is True
+            monkeypatch.undo()
+            assert lost == [1]
+            stored = store.get_inbox_item("default", item.key)
+            assert stored is not None and stored.state == "done"
+            assert store.finish_inbox("default", item.key, owner="replica-b", at=NOW) is False
+        finally:
+            store.close()
