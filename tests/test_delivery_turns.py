@@ -24,24 +24,16 @@ from bot.models import Message, OutboxItem, Person
 from bot.ratelimit import RateLimiter
 from storage.tinydb_store import TinyDBStore
 from tests.contract.factories import person
+from tests.test_ratelimit import SimClock as RateLimitClock
 
 START = datetime(2026, 11, 30, 9, tzinfo=UTC)
 
 
-class SimClock:
+class SimClock(RateLimitClock):
     """Monotonic seconds that move only when the dispatcher lets time pass."""
 
-    def __init__(self) -> None:
-        self.now = 0.0
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self.now
-
     def advance(self, seconds: float) -> None:
-        with self._lock:
-            self.now += seconds
+        self.sleep(seconds)
 
     def wall(self) -> datetime:
         """The dispatcher's clock: the same simulated time as a datetime."""

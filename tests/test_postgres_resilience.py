@@ -316,22 +316,29 @@ def test_a_batch_lease_whose_commit_answer_is_lost_is_retried_without_leasing_mo
             store.close()
 
 
+def _answer_lost_once(monkeypatch: pytest.MonkeyPatch, statement: str) -> list[int]:
+    """The next statement starting with ``statement`` runs (autocommit: it is done) but its
+    answer is lost, as when a backend dies at that moment; returns a list that gets a 1 then."""
+    real = psycopg.Connection.execute
+    lost: list[int] = []
+
+    def answer_lost_once(self: psycopg.Connection[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        cursor = real(self, query, *args, **kwargs)
+        if not lost and str(query).startswith(statement):
+            lost.append(1)
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        return cursor
+
+    monkeypatch.setattr(psycopg.Connection, "execute", answer_lost_once)
+    return lost
+
+
 def test_an_inbox_item_whose_commit_answer_is_lost_is_accepted_not_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     """The COMMIT reached the server but its answer did not come back: the item is stored, so
     telling the person "nothing was done" would be wrong (a takeover runs it later). The retry
     finds the row it wrote itself and says accepted; a second accept of the key still says no."""
     with own_database(PASSWORD) as url:
         store = PostgresStore(url)
-        real = psycopg.Connection.execute
-        lost: list[int] = []
-
-        def answer_lost_once(self: psycopg.Connection[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
-            cursor = real(self, query, *args, **kwargs)
-            if not lost and str(query).startswith("INSERT INTO inbox"):  # done (autocommit); answer lost
-                lost.append(1)
-                raise psycopg.OperationalError("server closed the connection unexpectedly")
-            return cursor
-
         item = InboxItem(
             key="slack:cmd:T1:lost-commit",
             platform="slack",
@@ -342,7 +349,7 @@ def test_an_inbox_item_whose_commit_answer_is_lost_is_accepted_not_refused(monke
             lease_until=NOW,
         )
         try:
-            monkeypatch.setattr(psycopg.Connection, "execute", answer_lost_once)
+            lost = _answer_lost_once(monkeypatch, "INSERT INTO inbox")
             assert store.accept_inbox(item) is True
             assert lost == [1]
             monkeypatch.undo()
@@ -361,21 +368,11 @@ def test_an_outbox_outcome_whose_answer_is_lost_is_its_own_write_not_a_conflict(
     still raises Conflict."""
     with own_database(PASSWORD) as url:
         store = PostgresStore(url)
-        real = psycopg.Connection.execute
-        lost: list[int] = []
-
-        def answer_lost_once(self: psycopg.Connection[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
-            cursor = real(self, query, *args, **kwargs)
-            if not lost and str(query).startswith("UPDATE outbox SET state"):
-                lost.append(1)
-                raise psycopg.OperationalError("server closed the connection unexpectedly")
-            return cursor
-
         try:
             store.enqueue([outbox_item("m1"), outbox_item("m2")])
             first = store.get_outbox_item("m1")
             assert first is not None
-            monkeypatch.setattr(psycopg.Connection, "execute", answer_lost_once)
+            lost = _answer_lost_once(monkeypatch, "UPDATE outbox SET state")
             saved = store.save_outbox_item(first.model_copy(update={"state": "sent", "platform_ref": "ts-1"}))
             monkeypatch.undo()
             assert lost == [1]
@@ -395,16 +392,6 @@ def test_an_inbox_finish_whose_answer_is_lost_is_its_own_not_refused(monkeypatch
     this owner at this time and says finished; another owner's finish still says no."""
     with own_database(PASSWORD) as url:
         store = PostgresStore(url)
-        real = psycopg.Connection.execute
-        lost: list[int] = []
-
-        def answer_lost_once(self: psycopg.Connection[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
-            cursor = real(self, query, *args, **kwargs)
-            if not lost and str(query).startswith("UPDATE inbox SET state"):
-                lost.append(1)
-                raise psycopg.OperationalError("server closed the connection unexpectedly")
-            return cursor
-
         item = InboxItem(
             key="slack:cmd:T1:lost-finish",
             platform="slack",
@@ -416,7 +403,7 @@ def test_an_inbox_finish_whose_answer_is_lost_is_its_own_not_refused(monkeypatch
         )
         try:
             assert store.accept_inbox(item) is True
-            monkeypatch.setattr(psycopg.Connection, "execute", answer_lost_once)
+            lost = _answer_lost_once(monkeypatch, "UPDATE inbox SET state")
             assert store.finish_inbox("default", item.key, owner="replica-a", at=NOW) is True
             monkeypatch.undo()
             assert lost == [1]
