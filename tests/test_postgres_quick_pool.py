@@ -8,11 +8,10 @@ from contextlib import ExitStack
 
 import pytest
 
-from bot.models import InboxItem
 from storage.postgres import PostgresStore
 from tests.contract import factories
-from tests.contract.factories import NOW
 from tests.pgserve import postgres_url
+from tests.test_postgres_resilience import slash_command
 
 pytestmark = [pytest.mark.postgres]
 
@@ -28,15 +27,7 @@ def store() -> Iterator[PostgresStore]:
 
 
 def test_acks_numbers_and_the_probe_go_through_while_every_main_connection_is_busy(store: PostgresStore) -> None:
-    item = InboxItem(
-        key="slack:cmd:T1:busy-hour",
-        platform="slack",
-        kind="slack.command",
-        payload={"text": "@bob the Q3 numbers"},
-        received_at=NOW,
-        owner="replica-a",
-        lease_until=NOW,
-    )
+    item = slash_command("slack:cmd:T1:busy-hour")
     with ExitStack() as busy:
         for _ in range(2):  # every connection of the main pool held, as by slow sends
             busy.enter_context(store.pool.connection())

@@ -316,6 +316,19 @@ def test_a_batch_lease_whose_commit_answer_is_lost_is_retried_without_leasing_mo
             store.close()
 
 
+def slash_command(key: str, *, lease_until: datetime = NOW) -> InboxItem:
+    """A Slack slash command accepted into the inbox by ``replica-a`` at ``NOW``."""
+    return InboxItem(
+        key=key,
+        platform="slack",
+        kind="slack.command",
+        payload={"text": "@bob the Q3 numbers"},
+        received_at=NOW,
+        owner="replica-a",
+        lease_until=lease_until,
+    )
+
+
 def _answer_lost_once(monkeypatch: pytest.MonkeyPatch, statement: str) -> list[int]:
     """The next statement starting with ``statement`` runs (autocommit: it is done) but its
     answer is lost, as when a backend dies at that moment; returns a list that gets a 1 then."""
@@ -339,15 +352,7 @@ def test_an_inbox_item_whose_commit_answer_is_lost_is_accepted_not_refused(monke
     finds the row it wrote itself and says accepted; a second accept of the key still says no."""
     with own_database(PASSWORD) as url:
         store = PostgresStore(url)
-        item = InboxItem(
-            key="slack:cmd:T1:lost-commit",
-            platform="slack",
-            kind="slack.command",
-            payload={"text": "@bob the Q3 numbers"},
-            received_at=NOW,
-            owner="replica-a",
-            lease_until=NOW,
-        )
+        item = slash_command("slack:cmd:T1:lost-commit")
         try:
             lost = _answer_lost_once(monkeypatch, "INSERT INTO inbox")
             assert store.accept_inbox(item) is True
@@ -392,15 +397,7 @@ def test_an_inbox_finish_whose_answer_is_lost_is_its_own_not_refused(monkeypatch
     this owner at this time and says finished; another owner's finish still says no."""
     with own_database(PASSWORD) as url:
         store = PostgresStore(url)
-        item = InboxItem(
-            key="slack:cmd:T1:lost-finish",
-            platform="slack",
-            kind="slack.command",
-            payload={"text": "@bob the Q3 numbers"},
-            received_at=NOW,
-            owner="replica-a",
-            lease_until=NOW + timedelta(seconds=20),
-        )
+        item = slash_command("slack:cmd:T1:lost-finish", lease_until=NOW + timedelta(seconds=20))
         try:
             assert store.accept_inbox(item) is True
             lost = _answer_lost_once(monkeypatch, "UPDATE inbox SET state")
