@@ -275,6 +275,20 @@ def process_ticks(pid: int) -> int:
     return int(after_name[11]) + int(after_name[12])
 
 
+def tree_ticks(pid: int) -> int:
+    """CPU ticks of one process and its children (a replica's delivery process, ``DELIVERY_PROCESS``)."""
+    total = process_ticks(pid)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if parent == pid:
+                total += process_ticks(int(entry.name))
+    return total
+
+
 def postgres_ticks() -> dict[int, int]:
     """CPU ticks of every ``postgres`` process (server, background workers, backends) by pid."""
     found = {}
@@ -296,14 +310,14 @@ class CpuMeter:
 
     def __post_init__(self) -> None:
         self._machine = machine_ticks()
-        self._replicas = sum(process_ticks(r.process.pid) for r in self.replicas)
+        self._replicas = sum(tree_ticks(r.process.pid) for r in self.replicas)
         self._postgres = postgres_ticks()
 
     def read(self) -> tuple[float, float, float]:
         """``(machine busy share 0..1, replica CPU seconds, PostgreSQL CPU seconds)``."""
         busy, total = machine_ticks()
         share = (busy - self._machine[0]) / max(total - self._machine[1], 1)
-        replicas = (sum(process_ticks(r.process.pid) for r in self.replicas) - self._replicas) / _TICK
+        replicas = (sum(tree_ticks(r.process.pid) for r in self.replicas) - self._replicas) / _TICK
         postgres = sum(t - self._postgres.get(pid, 0) for pid, t in postgres_ticks().items()) / _TICK
         return share, replicas, postgres
 

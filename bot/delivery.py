@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 
 from bot.errors import Conflict
 from bot.models import CardRef, Message, OutboxItem, Person
-from bot.ports import Clock, DeliveryError, DeliveryFacts, Notifier, Reconciler, Store
+from bot.ports import NO_TELEMETRY, Clock, DeliveryError, DeliveryFacts, Notifier, Reconciler, Store, Telemetry
 from bot.ratelimit import RateLimiter
 
 __all__ = [
@@ -201,8 +201,11 @@ class Dispatcher:
         rng: random.Random | None = None,
         limiter: RateLimiter | None = None,
         sleep: Callable[[float], None] | None = None,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         self.store = store
+        self.telemetry = telemetry
+        """Told each delivery's latency, from the change that queued it (metrics in ``serve``)."""
         self.notifiers = notifiers
         self.clock = clock
         self.concurrency = max(1, concurrency)
@@ -444,6 +447,8 @@ class Dispatcher:
                 _send_planned(
                     self.store, item, plan, now, self.rng, report, unsure=was_unsure(item), limiter=self.limiter
                 )
+                if report.sent:
+                    self._sent(plan.notifier.platform, item)
             except Exception as error:  # a bug must not stop the rest of the outbox; retried like a fault
                 log.exception("delivery of %s failed unexpectedly", item.key)
                 unexpected = DeliveryError(f"unexpected error ({type(error).__name__})")
@@ -465,6 +470,12 @@ class Dispatcher:
                 self._report.add(report)
                 self._changes += 1
                 self._changed.notify_all()
+
+    def _sent(self, platform: str, item: OutboxItem) -> None:
+        try:
+            self.telemetry.message_sent(platform=platform, seconds=(self.clock() - item.created_at).total_seconds())
+        except Exception:  # the message went out; metrics never fail a delivery
+            log.exception("telemetry failed")
 
     def _book(self, item: OutboxItem, plan: _Plan, report: DeliveryReport) -> float | None:
         """Book the send's turn with the platform's rate limits: seconds until it (0: now), or

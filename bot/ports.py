@@ -391,6 +391,10 @@ class Telemetry(Protocol):
         """That request was answered, with a success (``acked``) or not, ``seconds`` after it came."""
         ...
 
+    def message_sent(self, *, platform: str, seconds: float) -> None:
+        """An outbox message reached its platform, ``seconds`` after the change that queued it."""
+        ...
+
 
 class NoTelemetry:
     """Telemetry that reports nowhere (the default)."""
@@ -405,6 +409,9 @@ class NoTelemetry:
         """Ignore it."""
 
     def request_answered(self, *, platform: str, kind: str, acked: bool, seconds: float) -> None:
+        """Ignore it."""
+
+    def message_sent(self, *, platform: str, seconds: float) -> None:
         """Ignore it."""
 
 

@@ -122,6 +122,13 @@ class Settings(BaseSettings):
         "workspace and tenant budgets by DELIVERY_REPLICAS. Off only against a test double of the platform "
         "that has none.",
     )
+    delivery_process: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Send the outbox from a process of its own beside serve's, so delivery has a core of "
+        "its own instead of sharing one with the commands (Python runs one thread at a time per process): "
+        "on, off, or auto (on with PostgreSQL; off with the embedded store, whose file both processes "
+        "would then share).",
+    )
     delivery_replicas: int = Field(
         default=1,
         ge=1,

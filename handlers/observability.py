@@ -37,6 +37,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
 from bot.errors import StorageError
 from bot.models import Message, Person
@@ -63,6 +64,8 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._others: dict[object, list[Metric]] = {}
+        self._lock = threading.Lock()
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         r = self.registry
@@ -159,6 +162,11 @@ class Metrics:
         self.ack_seconds.labels(platform).observe(seconds)
         self.requests.labels(platform, kind, "acked" if acked else "failed").inc()
 
+    def message_sent(self, *, platform: str, seconds: float) -> None:
+        """:class:`bot.ports.Telemetry`: an outbox message was delivered (the dispatcher knows
+        when it was queued, so no store read is needed for it)."""
+        self.delivery_seconds.labels(platform).observe(max(0.0, seconds))
+
     def scheduler_pass(self, *, jobs: list[str], errors: dict[str, str], seconds: float) -> None:
         """One scheduler pass ran ``jobs`` (``errors``: job -> reason) in ``seconds``."""
         for job in jobs:
@@ -170,13 +178,70 @@ class Metrics:
         self.scheduler_last_pass.set(time.time())
 
     def render(self) -> bytes:
-        """The Prometheus text exposition of every metric (reads the store for queue depths)."""
-        return generate_latest(self.registry)
+        """The Prometheus text exposition of every metric (reads the store for queue depths),
+        with the counts other processes of this replica reported (:meth:`absorb`) added in."""
+        with self._lock:
+            others = list(self._others.values())
+        if not others:
+            return generate_latest(self.registry)
+        return generate_latest(_Merged(self.registry, others))
+
+    def counts(self) -> list[Metric]:
+        """This process's counters and histograms as they stand (cumulative), for
+        :meth:`absorb` in the process that serves ``/metrics``."""
+        return [family for family in self.registry.collect() if family.type in ADDITIVE]
+
+    def absorb(self, source: object, counts: list[Metric]) -> None:
+        """Add ``counts`` (:meth:`counts` of another process of this replica, e.g. the delivery
+        process) to what :meth:`render` shows, replacing what ``source`` reported before. A
+        source that exits keeps its last report, so totals never go backwards when it is
+        restarted (the next one reports under a new ``source``)."""
+        with self._lock:
+            self._others[source] = counts
 
     def watch_queues(self, store: Store, workspace: str, clock: Clock) -> None:
         """Report inbox and outbox depth and the age of their oldest pending item at each scrape
         (counted and dated by the store, never by loading the items)."""
         self.registry.register(QueueCollector(store, workspace, clock))
+
+
+ADDITIVE = ("counter", "histogram")
+"""The metric types whose samples from several processes add up (gauges don't: they stay per process)."""
+
+
+class _Merged(Collector):
+    """``registry``'s metrics with other processes' counters and histograms added, sample by
+    sample (same name, same labels), so ``/metrics`` stays one process's view in shape: each
+    family appears once (Prometheus rejects a family named twice). ``_created`` samples are
+    this process's (a restarted delivery process must not move a counter's start)."""
+
+    def __init__(self, registry: CollectorRegistry, others: list[list[Metric]]) -> None:
+        self.registry = registry
+        self.others = others
+
+    def collect(self) -> Iterator[Metric]:
+        extra: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+        for counts in self.others:
+            for family in counts:
+                into = extra.setdefault(family.name, {})
+                for sample in family.samples:
+                    if sample.name.endswith("_created"):
+                        continue
+                    key = (sample.name, tuple(sorted(sample.labels.items())))
+                    into[key] = into.get(key, 0.0) + sample.value
+        for family in self.registry.collect():
+            added = extra.get(family.name) if family.type in ADDITIVE else None
+            if not added:
+                yield family
+                continue
+            merged = Metric(family.name, family.documentation, family.type, family.unit)
+            left = dict(added)
+            for sample in family.samples:
+                key = (sample.name, tuple(sorted(sample.labels.items())))
+                merged.samples.append(sample._replace(value=sample.value + left.pop(key, 0.0)))
+            for (name, labels), value in left.items():  # label sets only the other processes saw
+                merged.samples.append(Sample(name, dict(labels), value))
+            yield merged
 
 
 class QueueCollector(Collector):
@@ -254,14 +319,12 @@ class InstrumentedStore:
 
 
 class InstrumentedNotifier:
-    """A notifier that counts each delivery by operation and outcome, and observes the delivery
-    latency (from the outbox item's creation) of each message it delivered."""
+    """A notifier that counts each delivery by operation and outcome (the delivery latency is the
+    dispatcher's to report: :meth:`Metrics.message_sent`)."""
 
-    def __init__(self, notifier: Notifier, metrics: Metrics, store: Store, clock: Clock) -> None:
+    def __init__(self, notifier: Notifier, metrics: Metrics) -> None:
         self._notifier = notifier
         self._metrics = metrics
-        self._store = store
-        self._clock = clock
         self.platform = notifier.platform
 
     def __getattr__(self, name: str) -> Any:
@@ -289,15 +352,7 @@ class InstrumentedNotifier:
 
     def send(self, message: Message, person: Person, *, card_ref: str | None, thread_ref: str | None) -> str | None:
         method = "update" if card_ref else "post"
-        ref = self._counted(method, self._notifier.send, message, person, card_ref=card_ref, thread_ref=thread_ref)
-        try:
-            item = self._store.get_outbox_item(message.key)
-            if item is not None:
-                latency = (self._clock() - item.created_at).total_seconds()
-                self._metrics.delivery_seconds.labels(self.platform).observe(max(0.0, latency))
-        except Exception as error:  # the message went out; metrics never fail a delivery
-            log.debug("metrics: no delivery latency for %s: %s", message.key, error)
-        return ref
+        return self._counted(method, self._notifier.send, message, person, card_ref=card_ref, thread_ref=thread_ref)
 
 
 SLACK_INTERACTIVE_KINDS = {"block_actions": "click", "view_submission": "form", "view_closed": "form"}

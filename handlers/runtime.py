@@ -14,6 +14,7 @@ import socket
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from bot.delivery import DeliveryReport, Dispatcher, deliver_due
 from bot.inbox import InboxRunner, new_owner
@@ -41,6 +42,23 @@ class StartError(Exception):
     """A front end could not start (e.g. Socket Mode could not connect); the message says why."""
 
 
+class Delivery(Protocol):
+    """What sends the outbox for a server: :class:`DeliveryWorker` (threads in this process) or
+    :class:`handlers.delivery_process.DeliveryProcess` (a process of its own)."""
+
+    def start(self) -> None:
+        """Start sending (idempotent)."""
+        ...
+
+    def kick(self) -> None:
+        """Something was queued: send it as soon as possible."""
+        ...
+
+    def stop(self) -> None:
+        """Stop; sends in flight finish."""
+        ...
+
+
 class DeliveryWorker:
     """Background thread that delivers due outbox items through a :class:`bot.delivery.Dispatcher`
     (``DELIVERY_CONCURRENCY`` sends at once, within the platforms' rate limits); ``kick()`` wakes
@@ -64,6 +82,7 @@ class DeliveryWorker:
                 clock=self.runtime.clock,
                 concurrency=self.runtime.settings.delivery_concurrency,
                 limiter=self.runtime.limiter,
+                telemetry=self.runtime.telemetry,
             )
             self._thread = threading.Thread(target=self._run, name="servechain-delivery", daemon=True)
             self._thread.start()
@@ -232,7 +251,8 @@ class Runtime:
         )
         """Slack's and Teams' published limits, shared by every send of this process (its share of the
         workspace and tenant budgets when ``DELIVERY_REPLICAS`` replicas send at once)."""
-        self.worker: DeliveryWorker | None = DeliveryWorker(self)
+        self.worker: Delivery | None = DeliveryWorker(self)
+        """What sends the outbox (the server may put a delivery process in its place)."""
         self.scheduler_thread = SchedulerThread(self)
         self.inbox_thread = InboxThread(self)
         self._started = False
@@ -321,4 +341,13 @@ class Runtime:
             gc.unfreeze()
 
 
-__all__ = ["ConfigError", "DeliveryWorker", "InboxThread", "Runtime", "SchedulerThread", "StartError", "utcnow"]
+__all__ = [
+    "ConfigError",
+    "Delivery",
+    "DeliveryWorker",
+    "InboxThread",
+    "Runtime",
+    "SchedulerThread",
+    "StartError",
+    "utcnow",
+]

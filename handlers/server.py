@@ -28,6 +28,7 @@ from bot.errors import StorageError
 from bot.ports import NO_TELEMETRY, Clock, Store
 from bot.scheduler import RunReport
 from bot.settings import Settings
+from handlers import delivery_process
 from handlers.frontend import FrontEnd
 from handlers.observability import (
     CONTENT_TYPE,
@@ -79,9 +80,11 @@ async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"ok": False, "error": "store unavailable"}, status=503)
     health = getattr(runtime.store, "health", None)  # the embedded store reports damage found
     store_health = await asyncio.to_thread(health) if callable(health) else None
-    return web.json_response(
-        {"ok": True, "frontends": runtime.frontend_names, "outbox_pending": pending, "store": store_health}
-    )
+    body = {"ok": True, "frontends": runtime.frontend_names, "outbox_pending": pending, "store": store_health}
+    delivery = getattr(runtime.worker, "health", None)  # a delivery process: its pid and restarts
+    if callable(delivery):
+        body["delivery"] = delivery()
+    return web.json_response(body)
 
 
 def _unready_reasons(runtime: Runtime) -> list[str]:
@@ -144,7 +147,7 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
 def instrument(runtime: Runtime, metrics: Metrics, raw_store: Store) -> None:
     """Wire ``metrics`` into a runtime built on an :class:`InstrumentedStore` over ``raw_store``:
     count deliveries, see the inbox, the queues and the scheduler's passes."""
-    runtime.notifiers[:] = [InstrumentedNotifier(n, metrics, raw_store, runtime.clock) for n in runtime.notifiers]
+    runtime.notifiers[:] = [InstrumentedNotifier(n, metrics) for n in runtime.notifiers]
     runtime.inbox.telemetry = metrics
     metrics.watch_queues(raw_store, runtime.workspace, runtime.clock)
     metrics.info.labels(",".join(runtime.frontend_names), type(raw_store).__name__).set(1)
@@ -325,13 +328,16 @@ def serve(
 ) -> int:
     """Run the server on ``store`` until SIGTERM or SIGINT, with metrics; returns the exit code
     (0 after a graceful shutdown)."""
+    metrics = metrics or Metrics()
     try:
-        app = build_web_app(settings, store, socket=socket, metrics=metrics or Metrics())
+        app = build_web_app(settings, store, socket=socket, metrics=metrics)
     except ConfigError as error:
         log.error("%s", error)
         print(f"servechain: {error}")
         return 2
     runtime = app[RUNTIME_KEY]
+    if delivery_process.wanted(settings):
+        runtime.worker = delivery_process.DeliveryProcess(runtime, metrics=metrics, socket=socket)
     try:
         runtime.start()  # before serving, so a Socket Mode that can't connect says so and exits
     except StartError as error:

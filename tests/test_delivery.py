@@ -6,12 +6,13 @@ import random
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from bot.delivery import MAX_ATTEMPTS, DeliveryError, backoff, deliver_due
-from bot.models import ActionId, Message, Person
+from bot.delivery import MAX_ATTEMPTS, DeliveryError, Dispatcher, backoff, deliver_due
+from bot.models import ActionId, Message, OutboxItem, Person
 from bot.people import Directory
-from bot.ports import Store
+from bot.ports import NoTelemetry, Store
 from bot.requests import act, create_request
 from bot.workhours import DEFAULT_HOURS
+from handlers.observability import InstrumentedNotifier, Metrics
 from tests.conftest import NOW
 
 
@@ -214,3 +215,42 @@ def test_a_failed_escalation_to_a_manager_is_not_revealed_to_the_requester(org_s
     failed = org_store.list_outbox("default", state="failed")
     assert [f.message.recipient_id for f in failed] == ["P-dave"]
     assert not [i for i in org_store.list_outbox("default") if i.key.endswith((":failed", ":waiting"))]
+
+
+@dataclass
+class LatencyTelemetry(NoTelemetry):
+    """Telemetry that keeps each ``message_sent``."""
+
+    sent: list[tuple[str, float]] = field(default_factory=list)
+
+    def message_sent(self, *, platform: str, seconds: float) -> None:
+        self.sent.append((platform, seconds))
+
+
+def test_the_dispatcher_reports_each_delivery_latency_without_reading_the_store_again(org_store: Store) -> None:
+    """The delivery latency (queued → sent) comes from the leased item: before, the metrics
+    wrapper read each sent item back from the store (one more PostgreSQL round trip per send)."""
+    _create(org_store)
+    telemetry = LatencyTelemetry()
+    notifier = RecordingNotifier(failures=[DeliveryError("HTTP 503")])
+    later = NOW + timedelta(seconds=90)
+    reads: list[str] = []
+    original = org_store.get_outbox_item
+
+    def counted(key: str) -> OutboxItem | None:
+        reads.append(key)
+        return original(key)
+
+    org_store.get_outbox_item = counted  # type: ignore[method-assign]
+    with Dispatcher(store=org_store, notifiers=[notifier], clock=lambda: later, telemetry=telemetry) as dispatcher:
+        report = dispatcher.drain()
+    assert report.sent == 1 and report.retried == 1
+    assert telemetry.sent == [("test", 90.0)], "one latency per message sent, none for the failed attempt"
+    metrics = Metrics()
+    InstrumentedNotifier(RecordingNotifier(), metrics).send(
+        org_store.list_outbox("default")[0].message,
+        Directory(org_store, "default").require("P-bob"),
+        card_ref=None,
+        thread_ref=None,
+    )
+    assert reads == [], "neither the dispatcher nor the metrics wrapper reads the item back"

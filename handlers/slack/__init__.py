@@ -3,6 +3,6 @@
 
 from __future__ import annotations
 
-from handlers.slack.frontend import EVENTS_PATH, SLACK_KEY, SlackConfigError, SlackFrontEnd
+from handlers.slack.frontend import EVENTS_PATH, SLACK_KEY, SlackConfigError, SlackFrontEnd, delivery_notifier
 
-__all__ = ["EVENTS_PATH", "SLACK_KEY", "SlackConfigError", "SlackFrontEnd"]
+__all__ = ["EVENTS_PATH", "SLACK_KEY", "SlackConfigError", "SlackFrontEnd", "delivery_notifier"]

@@ -26,7 +26,7 @@ from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
 
-from bot.access import WorkspaceGate, org_ids
+from bot.access import HOME_DOC, WorkspaceGate, org_ids
 from bot.inbox import InboxRunner
 from bot.models import Message, Person
 from bot.ports import NO_TELEMETRY, Store, Telemetry
@@ -85,6 +85,25 @@ def checked_settings(settings: Settings, *, socket: bool = False) -> tuple[str, 
     if not url.startswith(("https://", "http://")):
         raise SlackConfigError(f"SLACK_API_URL must be an http(s) URL, not {url[:60]!r}.")
     return token, secret or None, url
+
+
+def delivery_notifier(settings: Settings, store: Store, *, socket: bool = False) -> SlackNotifier:
+    """The Slack notifier alone, for a delivery process beside ``serve``'s (``DELIVERY_PROCESS``),
+    where no event ever arrives to say which team is served: the team is ``SLACK_TEAM_IDS``'s
+    first, else the home the serving process recorded in the store (``auth.test`` on the bot
+    token, :class:`bot.access.WorkspaceGate`), looked up until found."""
+    token, _secret, url = checked_settings(settings, socket=socket)
+    configured = org_ids(settings.slack_team_ids)
+    known: list[str] = configured[:1]
+
+    def team_id() -> str | None:
+        if not known:
+            doc = store.get_doc(HOME_DOC, settings.servechain_workspace, "slack")
+            if doc and doc.get("org_id"):
+                known.append(str(doc["org_id"]))
+        return known[0] if known else None
+
+    return SlackNotifier(delivery_client(url, token), team_id=team_id)
 
 
 class SlackFrontEnd:

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from bot.access import WorkspaceGate, org_ids
 from bot.models import Message, Person
+from bot.ports import NO_TELEMETRY, Telemetry
 from handlers.teams.adapter import build_adapter, messages_handler
 from handlers.teams.authentication import AuthenticationGuard
 from handlers.teams.bot import ServechainTeamsBot
@@ -52,6 +53,12 @@ def workspace_gate(settings: Settings, store: Store) -> WorkspaceGate:
     return gate
 
 
+def delivery_notifier(settings: Settings, store: Store, telemetry: Telemetry = NO_TELEMETRY) -> TeamsNotifier:
+    """The Teams notifier alone, for a delivery process beside ``serve``'s (``DELIVERY_PROCESS``):
+    the same adapter and credentials as :class:`TeamsFrontEnd`'s, without the routes."""
+    return TeamsNotifier(adapter=build_adapter(settings, telemetry), store=store, app_id=settings.microsoft_app_id)
+
+
 class TeamsFrontEnd:
     """Bot Framework activities at ``/api/messages``, and delivery through Teams."""
 
@@ -86,4 +93,4 @@ class TeamsFrontEnd:
         self.guard.close()
 
 
-__all__ = ["MESSAGES_PATH", "TeamsFrontEnd"]
+__all__ = ["MESSAGES_PATH", "TeamsFrontEnd", "delivery_notifier"]

@@ -30,6 +30,9 @@ class Calls:
     def request_answered(self, *, platform: str, kind: str, acked: bool, seconds: float) -> None:
         pass
 
+    def message_sent(self, *, platform: str, seconds: float) -> None:
+        pass
+
     def platform_call(self, *, platform: str, method: str, outcome: str) -> None:
         self.seen.append((platform, method, outcome))
 
