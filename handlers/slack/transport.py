@@ -101,7 +101,10 @@ def send(pool: urllib3.PoolManager, request: Request, *, timeout: float, ssl: An
             decode_content=False,
         )
     except urllib3.exceptions.HTTPError as error:
-        raise _as_urlopen_error(error) from error
+        mapped = _as_urlopen_error(error)
+        if mapped in error.args:  # http.client's own exception, with its own traceback
+            raise mapped from None
+        raise mapped from error
     answer = PooledResponse(response.status, _message(response.headers), response.data)
     if not 200 <= answer.status < 300:
         raise HTTPError(url, answer.status, response.reason or "", answer.headers, io.BytesIO(answer.body))
