@@ -1,11 +1,15 @@
 """Web API clients pointed at ``SLACK_API_URL``: one for interactive work (retries a short
 rate limit once) and one for the outbox (leaves rate limits to the outbox's own retries).
 
+Every client sends over a pool of keep-alive connections (:mod:`handlers.slack.transport`): give
+the clients of one process the same ``pool``.
+
 Interactive clients count every call they make (:class:`CountedCalls`) for the operator's
 ``servechain_platform_api_calls_total``. The count rides on slack_sdk's retry-handler hook, which
 the client consults after every attempt (a 200 included), because Bolt builds a fresh
 ``WebClient`` per request and copies only the retry handlers onto it: a ``WebClient`` subclass or
-an attribute of ours would be lost there, the shared handler object is not.
+an attribute of ours would be lost there, the shared handler object is not. (The Bolt app puts
+each per-request copy back on the pool in a middleware, :func:`handlers.slack.app.build_bolt_app`.)
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import logging
 import time
 from typing import Any
 
+import urllib3
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 from slack_sdk.http_retry.handler import RetryHandler
@@ -22,6 +27,7 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from bot.ports import NO_TELEMETRY, Telemetry
+from handlers.slack.transport import PooledWebClient, http_pool, pooled_copy
 
 log = logging.getLogger(__name__)
 
@@ -137,21 +143,33 @@ def api_base_url(url: str) -> str:
     return url if url.endswith("/") else url + "/"
 
 
-def interactive_client(base_url: str, *, telemetry: Telemetry = NO_TELEMETRY, **kwargs: Any) -> WebClient:
+def interactive_client(
+    base_url: str,
+    *,
+    telemetry: Telemetry = NO_TELEMETRY,
+    pool: urllib3.PoolManager | None = None,
+    **kwargs: Any,
+) -> PooledWebClient:
     """A client for work done while a person waits (Bolt copies it per request); every call
-    is counted to ``telemetry``."""
-    return WebClient(
+    is counted to ``telemetry``. It sends over ``pool`` (a new one if None)."""
+    return PooledWebClient(
         base_url=api_base_url(base_url),
         timeout=TIMEOUT,
         retry_handlers=[CountedCalls(telemetry, [ConnectionErrorRetryHandler(), ShortRateLimitRetry()])],
+        pool=pool,
         **kwargs,
     )
 
 
-def delivery_client(base_url: str, token: str) -> WebClient:
-    """A client for the outbox worker: rate limits surface as errors the outbox reschedules."""
-    return WebClient(
-        token=token, base_url=api_base_url(base_url), timeout=TIMEOUT, retry_handlers=[ConnectionErrorRetryHandler()]
+def delivery_client(base_url: str, token: str, *, pool: urllib3.PoolManager | None = None) -> PooledWebClient:
+    """A client for the outbox worker: rate limits surface as errors the outbox reschedules.
+    It sends over ``pool`` (a new one if None)."""
+    return PooledWebClient(
+        token=token,
+        base_url=api_base_url(base_url),
+        timeout=TIMEOUT,
+        retry_handlers=[ConnectionErrorRetryHandler()],
+        pool=pool,
     )
 
 
@@ -159,13 +177,20 @@ PRE_ACK_TIMEOUT = 2
 """Seconds a Web API call made before an ack may take (Slack gives the ack three)."""
 
 
-def pre_ack_client(client: WebClient) -> WebClient:
+def pre_ack_client(client: WebClient) -> PooledWebClient:
     """``client`` for calls made before the ack (a form's user lookup): short timeout, no
-    waiting out rate limits, so the ack still goes out in time when Slack is slow (still counted)."""
+    waiting out rate limits, so the ack still goes out in time when Slack is slow (still counted).
+    It sends over ``client``'s pool."""
     counter = counted_calls(client)
-    return WebClient(
-        token=client.token,
-        base_url=client.base_url,
+    return pooled_copy(
+        client,
+        pool_of(client),
         timeout=PRE_ACK_TIMEOUT,
+        team_id=None,
         retry_handlers=[counter.without_retries()] if counter is not None else [],
     )
+
+
+def pool_of(client: WebClient) -> urllib3.PoolManager:
+    """The pool ``client`` sends over (a new one for a plain ``WebClient``)."""
+    return client.pool if isinstance(client, PooledWebClient) else http_pool()

@@ -15,7 +15,6 @@ from typing import Any
 from slack_bolt import Ack
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.webhook import WebhookClient
 
 from bot.access import PersonFigures
 from bot.delivery import private_reply
@@ -28,11 +27,12 @@ from bot.pulse import DEFAULT_PULSE, PulseSettings
 from bot.requests import outbox_items
 from bot.work import BackgroundWork
 from bot.workhours import WorkingHours
-from handlers.slack.clients import counted_calls
+from handlers.slack.clients import counted_calls, pool_of
 from handlers.slack.errors import friendly
 from handlers.slack.home import HomeRefresher
 from handlers.slack.identity import SlackIdentity
 from handlers.slack.render import escape
+from handlers.slack.transport import PooledWebhookClient
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ class Replier:
         if self.response_url:
             counter = counted_calls(self.client)
             try:
-                response = WebhookClient(self.response_url).send(
+                response = PooledWebhookClient(self.response_url, pool=pool_of(self.client)).send(
                     text=text, blocks=blocks, response_type="ephemeral", replace_original=False
                 )
             except OSError as error:

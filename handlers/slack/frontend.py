@@ -43,6 +43,7 @@ from handlers.slack.listeners import inbox_handlers
 from handlers.slack.notifier import SlackNotifier
 from handlers.slack.payloads import MalformedPayload, check, is_command, is_handshake, team_of
 from handlers.slack.render import fallback_text, message_blocks
+from handlers.slack.transport import http_pool
 
 if TYPE_CHECKING:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -62,6 +63,9 @@ HOME_UNKNOWN = (
 
 
 EVENTS_PATH = "/slack/events"
+
+LISTENER_THREADS = 16
+"""Threads that run Bolt's listeners (they ack, and make the few calls a form needs first)."""
 
 SOCKET_MODE_NEEDS = "Socket Mode needs SLACK_APP_TOKEN set to an app-level token (xapp-...) with connections:write."
 
@@ -167,14 +171,17 @@ class SlackFrontEnd:
             inbox=inbox or InboxRunner(store=store, clock=clock),
         )
         assert self.deps.inbox is not None
-        interactive = interactive_client(url, token=token, telemetry=telemetry)
+        # One pool of keep-alive connections for every Web API call and response_url reply of
+        # this process, sized for every thread that may call at once.
+        self.pool = http_pool(settings.delivery_concurrency + settings.work_concurrency + LISTENER_THREADS)
+        interactive = interactive_client(url, token=token, telemetry=telemetry, pool=self.pool)
         handlers = inbox_handlers(self.deps, interactive)
         self.deps.inbox.handlers.update(handlers)
         # Work taken over after a crash runs in this pool too, in its person's lane, so it keeps
         # its order with what that person types next.
         self.deps.inbox.lanes.update(dict.fromkeys(handlers, lane_of_item))
         self.deps.inbox.work = self.work
-        web_api = delivery_client(url, token)
+        web_api = delivery_client(url, token, pool=self.pool)
         self.gate = WorkspaceGate(
             store,
             workspace,
@@ -182,7 +189,7 @@ class SlackFrontEnd:
             allowed=org_ids(settings.slack_team_ids),
             home=lambda: own_team(interactive),
         )
-        self._listeners = ThreadPoolExecutor(max_workers=16, thread_name_prefix="slack-ack")
+        self._listeners = ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="slack-ack")
         self.bolt: App = build_bolt_app(
             bot_token=token,
             signing_secret=secret,
@@ -192,6 +199,7 @@ class SlackFrontEnd:
             admit=self.gate.admits,
             refusal=FOREIGN_TEAM,
             telemetry=telemetry,
+            pool=self.pool,
         )
         self.notifier = SlackNotifier(web_api, team_id=self.deps.team_id)
         self._verifier = SignatureVerifier(secret) if secret else None
@@ -285,13 +293,15 @@ class SlackFrontEnd:
             return False
 
     def close(self) -> None:
-        """Close the Socket Mode connection (if any), let queued work finish, stop the thread pools."""
+        """Close the Socket Mode connection (if any), let queued work finish, stop the thread pools,
+        close the kept-alive connections."""
         if self._socket_handler is not None:
             self._socket_handler.close()
             self._socket_handler = None
         self._listeners.shutdown(wait=True)
         self.work.close()
         self.homes.close()
+        self.pool.clear()
 
 
 SLACK_KEY = web.AppKey("servechain_slack", SlackFrontEnd)

@@ -26,7 +26,7 @@ import json
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -245,7 +245,8 @@ class FakeSlackApi:
         self._lock = threading.Condition()
         self._ts = itertools.count(1)
         self._last_micros = 0
-        app = web.Application()
+        self._peers: list[tuple[str, Any]] = []
+        app = web.Application(middlewares=[self._note_peer])
         app.router.add_post("/api/{method}", self._api)
         app.router.add_get("/api/{method}", self._api)
         app.router.add_post("/response/{name}", self._response_url)
@@ -339,9 +340,16 @@ class FakeSlackApi:
             return [c for c in self._calls if method is None or c.method == method]
 
     def clear(self) -> None:
-        """Forget recorded calls (messages and views stay)."""
+        """Forget recorded calls and connections (messages and views stay)."""
         with self._lock:
             self._calls.clear()
+            self._peers.clear()
+
+    def connections(self, method: str | None = None) -> int:
+        """How many TCP connections carried calls (of ``method``; ``response_url`` for response_url
+        posts): a client that keeps connections alive uses a few for many calls."""
+        with self._lock:
+            return len({peer for name, peer in self._peers if method is None or name == method})
 
     def wait_for(self, predicate: Callable[[list[Call]], bool], timeout: float = 5.0) -> list[Call]:
         """Wait until ``predicate(all calls)`` holds; AssertionError on timeout."""
@@ -424,6 +432,18 @@ class FakeSlackApi:
             await socket.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
     # ------------------------------------------------------------------ serving
+
+    @web.middleware
+    async def _note_peer(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Note the client's address and port (one per TCP connection) for :meth:`connections`."""
+        parts = request.path.strip("/").split("/")
+        name = "response_url" if parts[0] == "response" else parts[-1]
+        peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+        with self._lock:
+            self._peers.append((name, peer))
+        return await handler(request)
 
     def _record(self, call: Call) -> None:
         with self._lock:
