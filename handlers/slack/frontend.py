@@ -107,7 +107,9 @@ def delivery_notifier(settings: Settings, store: Store, *, socket: bool = False)
                 known.append(str(doc["org_id"]))
         return known[0] if known else None
 
-    return SlackNotifier(delivery_client(url, token), team_id=team_id)
+    return SlackNotifier(
+        delivery_client(url, token, pool=http_pool(settings.delivery_concurrency)), team_id=team_id
+    )
 
 
 class SlackFrontEnd:
