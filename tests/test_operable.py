@@ -139,10 +139,12 @@ def start_server(tmp_path: Path, slack: FakeSlackApi, **settings: str) -> Serve:
     return Serve(env, cwd=ROOT, log=tmp_path / "serve.log")
 
 
+@pytest.mark.parametrize("delivery_process", ["off", "on"])
 def test_metrics_move_with_signed_slack_traffic_and_teams_activities(
-    tmp_path: Path, slack: FakeSlackApi, connector: ThreadedConnector
+    tmp_path: Path, slack: FakeSlackApi, connector: ThreadedConnector, delivery_process: str
 ) -> None:
-    server = start_server(tmp_path, slack, SERVECHAIN_TEAMS="1")
+    """With ``DELIVERY_PROCESS=on`` the deliveries' counts come from the delivery process."""
+    server = start_server(tmp_path, slack, SERVECHAIN_TEAMS="1", DELIVERY_PROCESS=delivery_process)
     try:
         before = scrape(server)
         assert value(before, "servechain_requests_total", platform="slack", kind="command", outcome="received") == 0
@@ -187,9 +189,11 @@ def test_metrics_move_with_signed_slack_traffic_and_teams_activities(
             lambda: (
                 value(scrape(server), "servechain_outbox_items", state="pending") == 0
                 and total(scrape(server), "servechain_scheduler_job_runs_total") > 0
+                # a delivery process reports its counts every second (REPORT_EVERY)
+                and value(scrape(server), "servechain_delivery_latency_seconds_count", platform="slack") >= 2 * commands
             ),
             20,
-            "the outbox is empty and the scheduler ran",
+            "the outbox is empty, the scheduler ran and the deliveries were counted",
         )
         assert get(f"{server.base}/readyz")[0] == 200
         after = scrape(server)

@@ -398,7 +398,11 @@ def _expire_leases(db: Path) -> int:
         store.close()
 
 
-def test_killed_with_sigkill_during_an_outage_and_restarted_every_message_arrives_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("delivery_process", ["off", "on"])
+def test_killed_with_sigkill_during_an_outage_and_restarted_every_message_arrives_once(
+    tmp_path: Path, delivery_process: str
+) -> None:
+    """With ``DELIVERY_PROCESS=on`` the post in flight is the delivery process's, killed with the server."""
     from storage.tinydb_store import TinyDBStore
 
     db, log = tmp_path / "servechain.json", tmp_path / "serve.log"
@@ -409,7 +413,7 @@ def test_killed_with_sigkill_during_an_outage_and_restarted_every_message_arrive
         for user_id, (name, email, tz) in USERS.items():
             fake.add_user(user_id, name, email=email, tz=tz)
         fake.outage("ratelimited", status=429, retry_after=1)  # Slack down, asking for retries every second
-        first = Served(db, fake.url, log)
+        first = Served(db, fake.url, log, env={"DELIVERY_PROCESS": delivery_process})
         try:
             for n in range(3):
                 assert first.command(fake, "U0ALICE", f"<@U0BOB|bob> numbers for region {n}", f"1.{n}.a") == 200
@@ -427,7 +431,7 @@ def test_killed_with_sigkill_during_an_outage_and_restarted_every_message_arrive
         fake.outage("ratelimited", status=429, retry_after=1)
         fake.answer_late("chat.postMessage", 0)
         assert _expire_leases(db) >= 1
-        second = Served(db, fake.url, log)
+        second = Served(db, fake.url, log, env={"DELIVERY_PROCESS": delivery_process})
         try:
             assert second.command(fake, "U0CAROL", "<@U0DAVE|dave> the budget", "2.1.a") == 200
             _until(lambda: second.pending() >= 12, 10, "the new command queued its messages")
