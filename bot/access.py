@@ -268,6 +268,18 @@ class WorkspaceGate:
             return org_id == self.home(org_id)
         return False
 
+    def admits_now(self, org_id: str | None) -> bool | None:
+        """:meth:`admits` when it can be answered without a call or a store read (configured
+        organisations, or the home already learned); None when it can't, so a front end on an
+        event loop answers most requests without a thread hop and sends the rest to one."""
+        if not org_id:
+            return self.orgless
+        if self.allowed:
+            return org_id in self.allowed
+        if self._learn is None and not self._pin_first_seen:
+            return False
+        return None if self._home is None else org_id == self._home
+
     @property
     def known_home(self) -> str | None:
         """The home organisation learned or pinned so far, without asking anyone."""

@@ -494,3 +494,30 @@ def test_teams_another_tenant_is_told_and_nothing_is_done(org_store: Store) -> N
         assert _snapshot(org_store) == before
 
     run(with_harness(org_store, main))
+
+
+def test_the_gate_answers_without_io_only_what_it_knows_and_agrees_with_admits(org_store: Store) -> None:
+    """``admits_now`` lets the HTTP route skip a thread hop; it must never answer differently."""
+    asked: list[str] = []
+
+    def auth_test() -> str:
+        asked.append("auth.test")
+        return "T0HOME"
+
+    learned = WorkspaceGate(org_store, "default", platform="slack", home=auth_test)
+    assert learned.admits_now("T0HOME") is None and asked == [], "not learned yet: it can't say without a call"
+    pinned = WorkspaceGate(org_store, "default", platform="teams", pin_first_seen=True)
+    assert pinned.admits_now("t-1") is None, "pinning reads the store"
+    gates = [
+        WorkspaceGate(org_store, "default", platform="teams", allowed=org_ids("t-1, t-2"), orgless=True),
+        WorkspaceGate(org_store, "default", platform="slack", allowed=["T0HOME"]),
+        WorkspaceGate(org_store, "default", platform="slack"),  # nothing set: everyone refused
+        learned,
+        pinned,
+    ]
+    for org in ("T0HOME", "t-1", "t-3", None, ""):
+        for gate in gates:
+            gate.admits(org or "t-1")  # learn or pin first
+            now = gate.admits_now(org)
+            assert now is not None and now == gate.admits(org), (gate.platform, gate.allowed, org)
+    assert asked == ["auth.test"]
