@@ -33,7 +33,10 @@ def build_bolt_app(
     we were given instead of calling ``auth.test``) and acks before doing any work.
 
     Without a signing secret (Socket Mode only) requests are not signed, so not verified.
-    ``executor`` runs listeners, which only ack and hand work to ``deps.work``. A team that
+    Listeners only hand work to ``deps.work`` and ack, so Bolt runs them in the thread that
+    dispatches the request (``process_before_response``): on ``executor`` (now only for lazy
+    listeners, which we have none of) the dispatching thread polled for the ack every 10 ms.
+    A team that
     ``admit`` refuses is not authorized (Bolt then answers ``refusal``): the HTTP endpoint
     refuses such teams before Bolt, this covers Socket Mode. Every Web API call the listeners
     make is counted to ``telemetry`` and goes over ``pool``'s keep-alive connections (a new
@@ -62,7 +65,7 @@ def build_bolt_app(
         signing_secret=signing_secret or None,
         request_verification_enabled=bool(signing_secret),
         authorize=cast(Callable[..., AuthorizeResult], authorize),  # Bolt takes None as "not installed here"
-        process_before_response=False,
+        process_before_response=True,
         listener_executor=executor,
         user_facing_authorize_error_message=refusal,
     )

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 
 from bot.work import BackgroundWork
 from handlers.slack.deps import actor_of
+from tests.slack.conftest import SlackHarness
 
 
 def test_jobs_of_one_lane_run_one_at_a_time_in_order() -> None:
@@ -78,3 +81,22 @@ def test_the_lane_is_whoever_typed_or_clicked() -> None:
     assert actor_of({"user_id": "U1", "command": "/request"}) == "U1"
     assert actor_of({"user": {"id": "U2"}, "actions": []}) == "U2"
     assert actor_of({"type": "view_submission"}) is None
+
+
+def test_listeners_run_in_the_request_thread_so_the_ack_never_waits_for_bolts_poll(harness: SlackHarness) -> None:
+    """Our listeners only hand work to the pool and ack, so Bolt runs them in the thread that
+    dispatches the request (``process_before_response``). With them on Bolt's listener executor,
+    the dispatching thread polled for the ack every 10 ms (slack_bolt's ``ThreadListenerRunner``):
+    one more thread hop and up to 10 ms per ack, more when the process is busy."""
+    handed: list[object] = []
+    executor = harness.slack._listeners
+    original = executor.submit
+
+    def submit(fn: Callable[..., object], /, *args: object, **kwargs: object) -> Future[object]:
+        handed.append(fn)
+        return original(fn, *args, **kwargs)
+
+    executor.submit = submit  # type: ignore[method-assign]
+    answer = harness.command("U0ALICE", "<@U0BOB|bob> need the Q3 numbers by friday")
+    assert answer.status == 200
+    assert handed == [], "the listener ran on Bolt's executor"
