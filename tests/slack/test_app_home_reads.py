@@ -90,14 +90,35 @@ def test_a_command_for_people_who_never_opened_their_home_reads_their_marks_once
     assert counting.calls[f"get_doc:{SEEN_DOC}"] == 0
 
 
-def test_a_home_opened_on_another_replica_is_refreshed_after_a_change(
-    store: Store, tmp_path: Path, fake: FakeSlackApi
-) -> None:
+@pytest.fixture(params=["tinydb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def two_handles(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Store, Store]]:
+    """Two handles on one store holding the small org, as two replicas (processes) open it."""
+    opened: list[Store] = []
+    for _ in range(2):
+        if request.param == "tinydb":
+            opened.append(TinyDBStore(tmp_path / "shared.json"))
+        else:
+            from storage.postgres import PostgresStore
+            from tests.pg import postgres_url
+
+            opened.append(PostgresStore(postgres_url()))
+    reset = getattr(opened[0], "reset", None)
+    if callable(reset):
+        reset()
     people, teams = small_org()
-    store.save_org(people, teams)
-    other_handle = TinyDBStore(tmp_path / "servechain.json")  # the same store, as another process opens it
-    here = SlackHarness(store, fake)
-    elsewhere = SlackHarness(other_handle, fake)
+    opened[0].save_org(people, teams)
+    try:
+        yield opened[0], opened[1]
+    finally:
+        for store in opened:
+            store.close()
+
+
+def test_a_home_opened_on_another_replica_is_refreshed_after_a_change(
+    two_handles: tuple[Store, Store], fake: FakeSlackApi
+) -> None:
+    here = SlackHarness(two_handles[0], fake)
+    elsewhere = SlackHarness(two_handles[1], fake)
     try:
         here.command("U0ALICE", "<@U0BOB|bob> need the Q3 numbers")  # here learns alice had not opened it
         here.settle()
@@ -115,7 +136,6 @@ def test_a_home_opened_on_another_replica_is_refreshed_after_a_change(
     finally:
         elsewhere.stop()
         here.stop()
-        other_handle.close()
 
 
 def test_a_home_opened_before_marks_by_person_existed_is_still_refreshed(harness: SlackHarness, store: Store) -> None:
