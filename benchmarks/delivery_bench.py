@@ -335,6 +335,7 @@ def prepare(db: str, teams: bool, homes: bool) -> None:
         store.save_org(org(teams))
         for i in range(PEOPLE if homes else 0):  # as if each had opened the App Home once
             store.put_doc("slack_home_seen", WORKSPACE, slack_id(i), {"seen": True})
+            store.put_doc("slack_home_opened", WORKSPACE, f"P-{i}", {"slack": {TEAM: slack_id(i)}})
     finally:
         store.close()
 

@@ -285,6 +285,11 @@ class Store(Protocol):
         """A stored document, or None."""
         ...
 
+    def get_docs(self, kind: str, workspace: str, keys: Collection[str]) -> dict[str, dict[str, Any]]:
+        """The stored documents of one kind among ``keys``, by key (keys without one are left
+        out), read in one round trip."""
+        ...
+
     def list_docs(self, kind: str, workspace: str) -> list[tuple[str, dict[str, Any]]]:
         """All ``(key, doc)`` of one kind in the workspace, by key."""
         ...

@@ -857,6 +857,15 @@ class PostgresStore:
         )
         return dict(rows[0][0]) if rows else None
 
+    def get_docs(self, kind: str, workspace: str, keys: Collection[str]) -> dict[str, dict[str, Any]]:
+        if not keys:
+            return {}
+        rows = self._rows(
+            "SELECT key, doc FROM docs WHERE kind = %s AND workspace = %s AND key = ANY(%s)",
+            (kind, workspace, list(keys)),
+        )
+        return {r[0]: dict(r[1]) for r in rows}
+
     def list_docs(self, kind: str, workspace: str) -> list[tuple[str, dict[str, Any]]]:
         rows = self._rows(
             "SELECT key, doc FROM docs WHERE kind = %s AND workspace = %s ORDER BY key", (kind, workspace)

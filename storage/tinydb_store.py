@@ -1850,6 +1850,17 @@ class TinyDBStore:
         record = self._read(lambda s: s.tables["docs"].get((kind, workspace, key)))
         return None if record is None else copy.deepcopy(record["doc"])
 
+    def get_docs(self, kind: str, workspace: str, keys: Collection[str]) -> dict[str, dict[str, Any]]:
+        """Copies of the stored documents among ``keys``, by key (one read of the state)."""
+        if not keys:
+            return {}
+
+        def query(state: _State) -> list[Doc]:
+            table = state.tables["docs"]
+            return [record for key in set(keys) if (record := table.get((kind, workspace, key))) is not None]
+
+        return {r["key"]: copy.deepcopy(r["doc"]) for r in self._read(query)}
+
     def list_docs(self, kind: str, workspace: str) -> list[tuple[str, dict[str, Any]]]:
         """All ``(key, doc)`` of one kind in the workspace, by key."""
 

@@ -169,10 +169,10 @@ class SlackDeps:
         return True
 
     def after_change(self, client: WebClient, team_id: str, people_ids: set[str]) -> None:
-        """Deliver what a change queued and refresh the App Home of the people it touched."""
+        """Deliver what a change queued and refresh the App Home of the people it touched who
+        have opened theirs (one read for all of them; nobody is loaded on the command's path)."""
         self.kick()
-        people = [p for pid in sorted(people_ids) if (p := self.store.get_person(self.workspace, pid)) is not None]
-        self.homes.refresh(client, people, team_id)
+        self.homes.changed(client, people_ids, team_id)
 
 
 Fallback = Callable[[str, Message | None], bool]

@@ -618,6 +618,19 @@ def test_docs_put_get_list_and_delete(store: Store) -> None:
     assert store.list_docs("pulse", "default") == []
 
 
+def test_get_docs_reads_the_stored_ones_among_many_keys_at_once(store: Store) -> None:
+    store.put_doc("seen", "default", "P-1", {"n": 1})
+    store.put_doc("seen", "default", "P-3", {"n": 3})
+    store.put_doc("seen", "acme", "P-2", {"n": 2})
+    store.put_doc("other", "default", "P-2", {"n": 0})
+
+    assert store.get_docs("seen", "default", ["P-1", "P-2", "P-3", "P-4"]) == {"P-1": {"n": 1}, "P-3": {"n": 3}}
+    assert store.get_docs("seen", "default", {"P-2"}) == {}
+    assert store.get_docs("seen", "default", []) == {}
+    store.get_docs("seen", "default", ["P-1"])["P-1"]["n"] = 5
+    assert store.get_doc("seen", "default", "P-1") == {"n": 1}, "a copy is returned"
+
+
 # --- copies ----------------------------------------------------------------------------------------------------
 
 

@@ -50,7 +50,7 @@ class RecordingHomes:
     during_publish: Callable[[str], None] | None = None
     failures: list[Exception] = field(default_factory=list)
 
-    def opened(self, user_id: str) -> None:
+    def opened(self, user_id: str, person: Person | None = None) -> None:
         self.seen.add(user_id)
 
     def has_opened(self, user_id: str) -> bool:
