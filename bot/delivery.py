@@ -579,22 +579,17 @@ def _send_planned(
         else:
             _retry(store, item, error, now, rng, report, unsure or error.unconfirmed, platform=notifier.platform)
         return
-    if message.card_key and ref:
-        store.save_card_ref(
-            CardRef(
-                workspace=item.workspace,
-                card_key=message.card_key,
-                platform=notifier.platform,
-                ref=ref,
-                revision=message.revision or 0,
-            )
+    posted = None
+    if message.card_key and ref:  # kept even if the outcome conflicts: else the next update posts a second card
+        posted = CardRef(
+            workspace=item.workspace,
+            card_key=message.card_key,
+            platform=notifier.platform,
+            ref=ref,
+            revision=message.revision or 0,
         )
-    _save(
-        store,
-        item.model_copy(
-            update={"state": "sent", "platform": notifier.platform, "platform_ref": ref, "last_error": None}
-        ),
-    )
+    sent = {"state": "sent", "platform": notifier.platform, "platform_ref": ref, "last_error": None}
+    _save(store, item.model_copy(update=sent), card_ref=posted)
     report.sent += 1
 
 
@@ -625,10 +620,11 @@ def _retry(
     report.retried += 1
 
 
-def _save(store: Store, item: OutboxItem) -> None:
-    """Record an outcome (which ends the lease) with a compare-and-set on the leased version."""
+def _save(store: Store, item: OutboxItem, *, card_ref: CardRef | None = None) -> None:
+    """Record an outcome (which ends the lease) with a compare-and-set on the leased version,
+    and with ``card_ref`` where the send's card was posted (stored even when the CAS fails)."""
     try:
-        store.save_outbox_item(item.model_copy(update={"lease": None}))
+        store.save_outbox_item(item.model_copy(update={"lease": None}), card_ref=card_ref)
     except Conflict:
         log.warning("outbox item %s changed under us; leaving it to the other worker", item.key)
 

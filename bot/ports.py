@@ -8,7 +8,8 @@ Rules every backend keeps (the contract tests in ``tests/contract`` check them):
 
 - Each mutating call is one atomic, durable write: when it returns, the change and the
   outbox items passed with it are stored together and survive a crash; when it raises,
-  nothing of it is stored.
+  nothing of it is stored (one exception: ``save_outbox_item`` keeps the ``card_ref`` it was
+  given when its outcome raises ``Conflict``, since that card was posted either way).
 - Request numbers are allocated per workspace, never twice, also across processes sharing
   one store, and without gaps while creates succeed. PostgreSQL draws the number outside
   the create's transaction (so creates don't queue behind each other's COMMIT): a create
@@ -208,9 +209,15 @@ class Store(Protocol):
         """How many outbox items the workspace has (optionally in one state), without loading them."""
         ...
 
-    def save_outbox_item(self, item: OutboxItem) -> OutboxItem:
+    def save_outbox_item(self, item: OutboxItem, *, card_ref: CardRef | None = None) -> OutboxItem:
         """Store a delivery attempt's outcome if ``item.version`` matches (else ``Conflict``); a
-        lease taken or renewed meanwhile by someone else makes the version (or token) differ."""
+        lease taken or renewed meanwhile by someone else makes the version (or token) differ.
+
+        ``card_ref``: where the platform took the card this attempt posted, remembered in the
+        same write (one round trip and one commit on PostgreSQL, where a send made two) like
+        :meth:`save_card_ref`, and stored *whether or not the version matches*: the card exists
+        on the platform, so its ref is kept even when the outcome raises ``Conflict`` (else the
+        next update of that card would post a second one)."""
         ...
 
     def get_card_ref(self, workspace: str, card_key: str, platform: str) -> CardRef | None:

@@ -123,6 +123,18 @@ _DRAW = (
 """Draw a workspace's next request number (see ``PostgresStore._draw``)."""
 
 
+_UPSERT_CARD_REF = (
+    "INSERT INTO card_refs (workspace, card_key, platform, ref, revision) VALUES (%s, %s, %s, %s, %s) "
+    "ON CONFLICT (workspace, card_key, platform) DO UPDATE SET ref = EXCLUDED.ref, "
+    "revision = GREATEST(card_refs.revision, EXCLUDED.revision)"
+)
+"""Remember where a card was posted, keeping the highest revision (running it twice changes nothing more)."""
+
+
+def _card_ref_params(ref: CardRef) -> tuple[str, str, str, str, int]:
+    return (ref.workspace, ref.card_key, ref.platform, ref.ref, ref.revision)
+
+
 class _Stored(Exception):
     """A create's transaction met a row already there (``constraint`` names which)."""
 
@@ -750,31 +762,40 @@ class PostgresStore:
         rows = self._rows(sql + " ORDER BY created_at, seq", params)
         return [OutboxItem.model_validate({**r[0], "version": r[1]}) for r in rows]
 
-    def save_outbox_item(self, item: OutboxItem) -> OutboxItem:
-        """One statement in autocommit (one round trip; a send records its outcome with it).
-        Retried after a lost connection even when the UPDATE may have run: the retry's version
-        check then fails, and a row holding exactly what this call wrote is this call's own
-        write, not a Conflict."""
+    def save_outbox_item(self, item: OutboxItem, *, card_ref: CardRef | None = None) -> OutboxItem:
+        """One statement in autocommit (one round trip and one commit; a send records its
+        outcome with it). With ``card_ref`` the statement upserts the ref in a data-modifying
+        ``WITH`` ahead of the guarded UPDATE: a version that no longer matches updates no row,
+        which is no error, so the ref still commits and only then is ``Conflict`` raised.
+
+        Retried after a lost connection even when the statement may have run: the ref's upsert
+        runs again (it keeps the highest revision, so a second run changes nothing more), the
+        retry's version check fails, and a row holding exactly what this call wrote is this
+        call's own write, not a Conflict."""
         stored = item.model_copy(deep=True, update={"version": item.version + 1})
         doc = stored.model_dump(mode="json")
+        update = (
+            "UPDATE outbox SET state = %s, next_attempt_at = %s, version = %s, doc = %s, lease = %s "
+            "WHERE key = %s AND version = %s RETURNING key"
+        )
+        params: tuple[Any, ...] = (
+            stored.state,
+            stored.next_attempt_at,
+            stored.version,
+            Jsonb(doc),
+            stored.lease,
+            item.key,
+            item.version,
+        )
+        if card_ref is not None:
+            update = f"WITH card AS ({_UPSERT_CARD_REF}) {update}"
+            params = (*_card_ref_params(card_ref), *params)
         attempts = 0
 
         def work(conn: psycopg.Connection[Any]) -> None:
             nonlocal attempts
             attempts += 1
-            row = conn.execute(
-                "UPDATE outbox SET state = %s, next_attempt_at = %s, version = %s, doc = %s, lease = %s "
-                "WHERE key = %s AND version = %s RETURNING key",
-                (
-                    stored.state,
-                    stored.next_attempt_at,
-                    stored.version,
-                    Jsonb(doc),
-                    stored.lease,
-                    item.key,
-                    item.version,
-                ),
-            ).fetchone()
+            row = conn.execute(update, params).fetchone()
             if row is not None:
                 return
             if attempts > 1:
@@ -829,12 +850,7 @@ class PostgresStore:
     def save_card_ref(self, ref: CardRef) -> None:
         """An upsert keeping the highest revision: running it twice changes nothing more."""
         self._run(
-            lambda conn: conn.execute(
-                "INSERT INTO card_refs (workspace, card_key, platform, ref, revision) VALUES (%s, %s, %s, %s, %s) "
-                "ON CONFLICT (workspace, card_key, platform) DO UPDATE SET ref = EXCLUDED.ref, "
-                "revision = GREATEST(card_refs.revision, EXCLUDED.revision)",
-                (ref.workspace, ref.card_key, ref.platform, ref.ref, ref.revision),
-            ),
+            lambda conn: conn.execute(_UPSERT_CARD_REF, _card_ref_params(ref)),
             idempotent=True,
             transaction=False,  # one statement: no BEGIN and COMMIT round trips
         )

@@ -1657,23 +1657,30 @@ class TinyDBStore:
         if not os.access(self._paths.journal, os.W_OK):
             raise StorageError(f"store {self._paths.db} can't be written (its journal is read-only)")
 
-    def save_outbox_item(self, item: OutboxItem) -> OutboxItem:
-        """Store a delivery outcome as version + 1 if ``item.version`` matches (else ``Conflict``)."""
+    def save_outbox_item(self, item: OutboxItem, *, card_ref: CardRef | None = None) -> OutboxItem:
+        """Store a delivery outcome as version + 1 if ``item.version`` matches (else ``Conflict``),
+        and ``card_ref`` (as :meth:`save_card_ref` would) in the same journal line, kept even
+        when the version does not match: the plan stores the ref and answers the conflict,
+        which is raised once the line is on disk."""
 
-        def plan(state: _State) -> tuple[list[Op], Doc]:
+        def plan(state: _State) -> tuple[list[Op], Doc | Conflict]:
+            ops = [] if card_ref is None else [["put", "card_refs", _card_ref_doc(state, card_ref)]]
             current = state.tables["outbox"].get((item.key,))
             if current is None:
-                raise Conflict(f"outbox item {item.key} does not exist")
+                return ops, Conflict(f"outbox item {item.key} does not exist")
             if current["version"] != item.version:
-                raise Conflict(
+                return ops, Conflict(
                     f"outbox item {item.key} was changed meanwhile (stored version "
                     f"{current['version']}, update based on version {item.version})"
                 )
             doc = item.model_dump(mode="json")
             doc["version"] = item.version + 1
-            return [["put", "outbox", doc]], doc
+            return [*ops, ["put", "outbox", doc]], doc
 
-        return OutboxItem.model_validate(self._write(plan))
+        outcome = self._write(plan)
+        if isinstance(outcome, Conflict):
+            raise outcome
+        return OutboxItem.model_validate(outcome)
 
     def accept_inbox(self, item: InboxItem) -> bool:
         """Store a new pending item unless its key was accepted before."""
@@ -1826,15 +1833,7 @@ class TinyDBStore:
 
     def save_card_ref(self, ref: CardRef) -> None:
         """Remember (or replace) where a card was posted; its revision never goes down."""
-        doc = ref.model_dump(mode="json")
-
-        def plan(state: _State) -> tuple[list[Op], None]:
-            stored = state.tables["card_refs"].get((ref.workspace, ref.card_key, ref.platform))
-            if stored is not None:
-                doc["revision"] = max(doc["revision"], stored.get("revision", 0))
-            return [["put", "card_refs", doc]], None
-
-        self._write(plan)
+        self._write(lambda state: ([["put", "card_refs", _card_ref_doc(state, ref)]], None))
 
     # --- small documents --------------------------------------------------------------------
 
@@ -1934,6 +1933,15 @@ class TinyDBStore:
             return [["del", kind, list(key)] for key in present], len(present)
 
         return self._write(plan)
+
+
+def _card_ref_doc(state: _State, ref: CardRef) -> Doc:
+    """``ref`` as stored, its revision never lower than the one stored for its card."""
+    doc = ref.model_dump(mode="json")
+    stored = state.tables["card_refs"].get((ref.workspace, ref.card_key, ref.platform))
+    if stored is not None:
+        doc["revision"] = max(doc["revision"], stored.get("revision", 0))
+    return doc
 
 
 def _idem(workspace: str, key: str, op: str, at: datetime, **ref: Any) -> Doc:

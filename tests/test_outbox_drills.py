@@ -94,18 +94,28 @@ def test_a_slack_outage_delays_every_message_and_loses_or_doubles_none(app: Slac
     assert len([p for p in app.posted_to("U0BOB") if "Kudos from" in p["text"]]) == 1
 
 
+def _dies_as_slack_answers(store: Store) -> Callable[..., OutboxItem]:
+    """A ``save_outbox_item`` that dies before it records a card Slack took (the outcome and
+    the card's ref are one write), and records everything else."""
+    real_save = store.save_outbox_item
+
+    def save(item: OutboxItem, *, card_ref: CardRef | None = None) -> OutboxItem:
+        if card_ref is not None:
+            raise Crash(card_ref.card_key)
+        return real_save(item)
+
+    return save
+
+
 def test_a_crash_after_slack_took_a_new_card_does_not_post_it_again(
     app: SlackHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = app.store
 
-    def die_as_slack_answers(ref: CardRef) -> None:
-        raise Crash(ref.card_key)
-
     app.command("U0ALICE", "<@U0BOB|bob> need the Q3 numbers")
     assert app.slack.work.wait_idle(10)
     with monkeypatch.context() as patch:
-        patch.setattr(store, "save_card_ref", die_as_slack_answers)
+        patch.setattr(store, "save_outbox_item", _dies_as_slack_answers(store))
         with pytest.raises(Crash):
             app.worker.run_once()  # Slack has bob's card; we died before recording where it is
     # with concurrency on, the other cards in flight at the crash (alice's) were posted unrecorded too
@@ -137,13 +147,10 @@ def test_a_card_posted_before_more_than_200_newer_messages_is_still_found_after_
     """Reconciliation searches the DM from the item's creation on, every page, not the newest 200."""
     store = app.store
 
-    def die_as_slack_answers(ref: CardRef) -> None:
-        raise Crash(ref.card_key)
-
     app.command("U0ALICE", "<@U0BOB|bob> need the Q3 numbers")
     assert app.slack.work.wait_idle(10)
     with monkeypatch.context() as patch:
-        patch.setattr(store, "save_card_ref", die_as_slack_answers)
+        patch.setattr(store, "save_outbox_item", _dies_as_slack_answers(store))
         with pytest.raises(Crash):
             app.worker.run_once()  # Slack has bob's card; we died before recording where it is
     posted = posts_per_key(app.fake)
@@ -172,10 +179,10 @@ def test_a_crash_after_a_thread_note_was_posted_finds_it_in_the_thread(
     assert app.slack.work.wait_idle(10)
     real_save = store.save_outbox_item
 
-    def die_on_the_note(item: OutboxItem) -> OutboxItem:
+    def die_on_the_note(item: OutboxItem, *, card_ref: CardRef | None = None) -> OutboxItem:
         if item.state == "sent" and item.message.kind == "update":
             raise Crash(item.key)
-        return real_save(item)
+        return real_save(item, card_ref=card_ref)
 
     monkeypatch.setattr(store, "save_outbox_item", die_on_the_note)
     with pytest.raises(Crash):
@@ -187,23 +194,29 @@ def test_a_crash_after_a_thread_note_was_posted_finds_it_in_the_thread(
     _exactly_once(app)
 
 
-def test_a_crash_between_recording_the_card_and_marking_it_sent_edits_the_card(
+def test_a_send_whose_item_was_taken_over_still_records_its_card_so_the_resend_edits_it(
     app: SlackHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Slack took the card, but meanwhile another worker took the item (the lease ran out): the
+    outcome's compare-and-set fails, and the card's ref, stored in the same write, is kept."""
     store = app.store
     app.command("U0ALICE", "<@U0BOB|bob> need the Q3 numbers")
     assert app.slack.work.wait_idle(10)
     real_save = store.save_outbox_item
 
-    def die_when_marking_sent(item: OutboxItem) -> OutboxItem:
-        if item.state == "sent":  # save_card_ref already ran
-            raise Crash(item.key)
-        return real_save(item)
+    def taken_over_as_slack_answers(item: OutboxItem, *, card_ref: CardRef | None = None) -> OutboxItem:
+        if card_ref is not None:  # another worker leases it (and dies): the version moves on
+            current = store.get_outbox_item(item.key)
+            assert current is not None
+            real_save(current.model_copy(update={"lease": "another-worker"}))
+        return real_save(item, card_ref=card_ref)
 
-    monkeypatch.setattr(store, "save_outbox_item", die_when_marking_sent)
-    with pytest.raises(Crash):
-        app.worker.run_once()
+    monkeypatch.setattr(store, "save_outbox_item", taken_over_as_slack_answers)
+    app.worker.run_once()
     monkeypatch.setattr(store, "save_outbox_item", real_save)
+    [bobs] = [i for i in store.list_outbox("default") if i.message.card_key == "default:R-1:provider:P-bob"]
+    assert bobs.state == "pending", "the outcome was not recorded"
+    assert store.get_card_ref("default", "default:R-1:provider:P-bob", "slack") is not None
     app.clock.advance(seconds=LEASE.total_seconds() + 1)
     app.settle()
     assert app.fake.calls("chat.update"), "the card ref was stored, so the resend edits the card"

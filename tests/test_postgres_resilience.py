@@ -18,7 +18,7 @@ import pytest
 from psycopg import sql
 
 from bot.errors import Conflict, StorageError
-from bot.models import InboxItem, OutboxItem, Request
+from bot.models import CardRef, InboxItem, OutboxItem, Request
 from storage.postgres import PostgresStore
 from tests.contract import factories
 from tests.contract.factories import NOW, outbox_item
@@ -388,6 +388,32 @@ def test_an_outbox_outcome_whose_answer_is_lost_is_its_own_write_not_a_conflict(
             store.save_outbox_item(second.model_copy(update={"last_error": "someone else"}))
             with pytest.raises(Conflict):
                 store.save_outbox_item(second.model_copy(update={"state": "sent"}))
+        finally:
+            store.close()
+
+
+def test_an_outcome_with_its_card_ref_whose_answer_is_lost_is_its_own_write_not_a_conflict(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The one statement storing a send's outcome and its card ref ran (autocommit) but its
+    answer was lost: the retry upserts the ref again (no change) and finds its own outcome,
+    so the send reads as recorded, not as taken over by someone else."""
+    with own_database(PASSWORD) as url:
+        store = PostgresStore(url)
+        try:
+            card = outbox_item("card:R-1", message=factories.message("card:R-1", card_key="R-1", revision=2))
+            store.enqueue([card])
+            first = store.get_outbox_item("card:R-1")
+            assert first is not None
+            ref = CardRef(card_key="R-1", platform="slack", ref="D1:1.1", revision=2)
+            lost = _answer_lost_once(monkeypatch, "WITH card AS (INSERT INTO card_refs")
+            saved = store.save_outbox_item(
+                first.model_copy(update={"state": "sent", "platform_ref": "D1:1.1"}), card_ref=ref
+            )
+            monkeypatch.undo()
+            assert lost == [1]
+            assert store.get_outbox_item("card:R-1") == saved and saved.state == "sent"
+            assert store.get_card_ref("default", "R-1", "slack") == ref
         finally:
             store.close()
 
