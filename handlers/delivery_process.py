@@ -68,7 +68,13 @@ RESTART_BACKOFF = (1.0, 30.0)
 
 POOL_SIZE = 16
 """PostgreSQL connections the delivery process may open: each of its 64 sends holds one for a
-statement at a time, never while the platform answers (so a replica peaks at 32 + 16 + 8 quick)."""
+statement at a time, never while the platform answers; it needs no quick ones (acks, request
+numbers and ``/healthz`` are the server's), so it keeps one."""
+
+SERVER_POOL_SIZE = 24
+"""The server's own pool beside a delivery process (32 without one): commands only. A replica
+then peaks at 24 + 4 quick + 16 + 1 = 45 connections, so two fit in PostgreSQL's default
+``max_connections`` of 100 (two at 32 + 4 + 16 + 4 did not: the benchmark ran out)."""
 
 
 def wanted(settings: Settings) -> bool:
@@ -340,7 +346,7 @@ def _open_store(url: str) -> Store:
     if is_postgres(url):
         from storage.postgres import PostgresStore
 
-        return PostgresStore(url.strip(), max_size=POOL_SIZE, auto_upgrade=False)
+        return PostgresStore(url.strip(), max_size=POOL_SIZE, quick_size=1, auto_upgrade=False)
     from storage import open_store
 
     return open_store(url)

@@ -377,7 +377,9 @@ def main(settings: Settings, *, socket: bool = False, port: int | None = None, h
     mask_secrets_in_logs(settings)
     quiet_startup_noise()
     try:
-        store = open_store(settings.servechain_db)
+        # With a delivery process the server's pool serves commands only (see POOL_SIZE there).
+        pool = delivery_process.SERVER_POOL_SIZE if delivery_process.wanted(settings) else None
+        store = open_store(settings.servechain_db, pool_size=pool)
     except StorageError as error:
         print(f"servechain: can't open the store {mask_db(settings.servechain_db)}: {error}", file=sys.stderr)
         return 1

@@ -7,8 +7,9 @@ from bot.errors import StorageError
 from bot.ports import Store
 
 
-def open_store(url: str) -> Store:
-    """Open the backend named by ``url``: ``postgresql://...`` or a TinyDB file path.
+def open_store(url: str, *, pool_size: int | None = None) -> Store:
+    """Open the backend named by ``url``: ``postgresql://...`` or a TinyDB file path. On
+    PostgreSQL ``pool_size`` caps the main connection pool (default: the store's own).
 
     Anything else that looks like a connection string is refused with a StorageError that
     never repeats it (it may hold a password), rather than becoming a file of that name."""
@@ -19,7 +20,7 @@ def open_store(url: str) -> Store:
     if is_postgres(url):
         from storage.postgres import PostgresStore
 
-        return PostgresStore(url.strip())
+        return PostgresStore(url.strip()) if pool_size is None else PostgresStore(url.strip(), max_size=pool_size)
     from storage.tinydb_store import TinyDBStore
 
     path = url

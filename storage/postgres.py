@@ -146,13 +146,17 @@ class _Stored(Exception):
 class PostgresStore:
     """The :class:`bot.ports.Store` on PostgreSQL (psycopg 3 with a connection pool)."""
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 32, auto_upgrade: bool = True) -> None:
-        """Open a pool of up to ``max_size`` connections, and a quick pool of up to 4: ``serve``
-        runs up to 32 commands and 64 sends at once, each holding a connection for a statement
-        or a short transaction (most of a send is the chat platform's answer, with no
-        connection held); with 16, at 100 commands a second threads queued for a connection
-        (card p99 54 s against 18 s with 32). Both grow only under load; two replicas at their
-        peak use 72 of PostgreSQL's default 100 ``max_connections``."""
+    def __init__(
+        self, url: str, *, min_size: int = 1, max_size: int = 32, quick_size: int = 4, auto_upgrade: bool = True
+    ) -> None:
+        """Open a pool of up to ``max_size`` connections, and a quick pool of up to
+        ``quick_size``: ``serve`` runs up to 32 commands and 64 sends at once, each holding a
+        connection for a statement or a short transaction (most of a send is the chat
+        platform's answer, with no connection held); with 16, at 100 commands a second threads
+        queued for a connection (card p99 54 s against 18 s with 32). Both grow only under
+        load. With a delivery process (``handlers.delivery_process``) the server opens 24 + 4
+        and the delivery process 16 + 1, so two replicas fit in PostgreSQL's default 100
+        ``max_connections``."""
         self.url = url
         if auto_upgrade:
             applied = upgrade(url)
@@ -174,7 +178,7 @@ class PostgresStore:
             self._quick = ConnectionPool(
                 url,
                 min_size=1,
-                max_size=4,
+                max_size=quick_size,
                 open=True,
                 timeout=POOL_TIMEOUT,
                 kwargs={"row_factory": tuple_row, "connect_timeout": CONNECT_TIMEOUT, "autocommit": True},
