@@ -70,6 +70,7 @@ import asyncio
 import http.client
 import json
 import multiprocessing
+import os
 import re
 import sys
 import tempfile
@@ -91,6 +92,7 @@ if str(ROOT) not in sys.path:
 
 import benchmarks.replica_bench as replica_bench  # noqa: E402
 from benchmarks.replica_bench import (  # noqa: E402
+    CLOCK_TICKS,
     DEFAULT_URL,
     TEAM,
     WORKSPACE,
@@ -99,6 +101,7 @@ from benchmarks.replica_bench import (  # noqa: E402
     Replica,
     ensure_database,
     percentile,
+    process_ticks,
     slack_id,
     start_replicas,
     stop_replicas,
@@ -150,6 +153,7 @@ class FakeSlack:
         self._stop = context.Event()
         self._process = context.Process(target=serve_fake, args=(users, latency, child, self._stop), daemon=True)
         self._process.start()
+        self.pid = self._process.pid or 0
         self.url: str = self._pipe.recv()
         self.home_publishes = 0
         """How many ``views.publish`` calls Slack took (known once stopped)."""
@@ -216,6 +220,7 @@ class FakeTeams:
             target=serve_connector, args=(TEAMS_PEOPLE, latency, child, self._stop), daemon=True
         )
         self._process.start()
+        self.pid = self._process.pid or 0
         self.url: str = self._pipe.recv()
         key, jwk = signing_key("bench-key")
         self._openid = OpenIdServer({"keys": [jwk]}).__enter__()
@@ -392,6 +397,8 @@ class Result:
     left_pending: int
     home_publishes: int
     cpu: tuple[float, float, float]
+    harness_cpu: float
+    """CPU seconds of the fakes and this client (the load and the platforms, not servechain)."""
     store_ops: dict[str, tuple[float, float]]
 
 
@@ -517,6 +524,8 @@ def run(name: str, db: str, replicas_count: int, args: argparse.Namespace, folde
             for i in range(TEAMS_PEOPLE):
                 warm_teams[i % len(warm_teams)].say(i, "help")
         meter = CpuMeter(replicas)
+        harness = [os.getpid(), fake.pid] + ([teams.pid] if teams is not None else [])
+        harness_before = sum(process_ticks(pid) for pid in harness)
         started = time.time()
         index = iter(range(total))
 
@@ -589,6 +598,7 @@ def run(name: str, db: str, replicas_count: int, args: argparse.Namespace, folde
         left_pending = pending(db)
         time.sleep(0.5)
         cpu = meter.read()
+        harness_cpu = (sum(process_ticks(pid) for pid in harness) - harness_before) / CLOCK_TICKS
         store_ops = store_profile(replicas)
     finally:
         stop_replicas(replicas)
@@ -620,7 +630,7 @@ def run(name: str, db: str, replicas_count: int, args: argparse.Namespace, folde
     on_teams = teams_side(teams_posts, teams_sent_at, teams_plan, teams_ack_ms) if teams else None
     if on_teams is not None:
         on_teams.refused = refused["teams"]
-    return Result(name, slack, on_teams, drained_s, left_pending, fake.home_publishes, cpu, store_ops)
+    return Result(name, slack, on_teams, drained_s, left_pending, fake.home_publishes, cpu, harness_cpu, store_ops)
 
 
 def side_line(name: str, side: Side, result: Result) -> str:
@@ -645,7 +655,8 @@ def report(result: Result, args: argparse.Namespace) -> None:
     print(
         f"{result.name:<8} {args.rate:>5.0f}/s x {args.seconds:.0f}s  {drained}  "
         f"{f'App Homes published {result.home_publishes}  ' if args.homes else ''}"
-        f"machine busy {share:.0%}, replicas {replica_cpu:.1f} CPU-s, PostgreSQL {pg_cpu:.1f} CPU-s",
+        f"machine busy {share:.0%}, replicas {replica_cpu:.1f} CPU-s, PostgreSQL {pg_cpu:.1f} CPU-s, "
+        f"fakes and client {result.harness_cpu:.1f} CPU-s",
         flush=True,
     )
     print("  " + side_line("slack", result.slack, result), flush=True)

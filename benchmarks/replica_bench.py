@@ -254,6 +254,8 @@ def stop_replicas(replicas: Sequence[Replica]) -> None:
 # --- CPU accounting (Linux /proc; zeros elsewhere) -------------------------------------------------
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+CLOCK_TICKS = _TICK
+"""CPU ticks per second in ``/proc``."""
 
 
 def machine_ticks() -> tuple[int, int]:
