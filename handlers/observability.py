@@ -187,9 +187,14 @@ class Metrics:
         return generate_latest(_Merged(self.registry, others))
 
     def counts(self) -> list[Metric]:
-        """This process's counters and histograms as they stand (cumulative), for
-        :meth:`absorb` in the process that serves ``/metrics``."""
-        return [family for family in self.registry.collect() if family.type in ADDITIVE]
+        """This process's servechain counters and histograms as they stand (cumulative), for
+        :meth:`absorb` in the process that serves ``/metrics`` (``process_*`` and ``python_*``
+        stay each process's own: the server's CPU is not the delivery process's)."""
+        return [
+            family
+            for family in self.registry.collect()
+            if family.type in ADDITIVE and not family.name.startswith(("process_", "python_"))
+        ]
 
     def absorb(self, source: object, counts: list[Metric]) -> None:
         """Add ``counts`` (:meth:`counts` of another process of this replica, e.g. the delivery

@@ -88,6 +88,7 @@ def test_counts_carry_counters_and_histograms_only() -> None:
     assert kinds <= {"counter", "histogram"}
     assert {Counter._type, Histogram._type} <= kinds
     assert Gauge._type not in kinds
+    assert not [f.name for f in metrics.counts() if not f.name.startswith("servechain_")], "only servechain's own"
 
 
 @pytest.mark.parametrize(
