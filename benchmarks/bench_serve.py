@@ -24,10 +24,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-def main(argv: list[str]) -> int:
+def patch() -> None:
+    """Point botbuilder at the fakes (see above)."""
     from botframework.connector.auth import MicrosoftAppCredentials
 
-    from handlers.cli import main as servechain
     from handlers.teams.adapter import BotFrameworkConfig
 
     config: type = BotFrameworkConfig  # botbuilder reads these attributes with getattr
@@ -38,8 +38,19 @@ def main(argv: list[str]) -> int:
         return "bench-connector-token-not-real"
 
     MicrosoftAppCredentials.get_access_token = fixed_token  # type: ignore[method-assign]
+
+
+def main(argv: list[str]) -> int:
+    from handlers.cli import main as servechain
+
     return servechain(argv)
 
+
+if "BENCH_TEAMS_OPENID_URL" in os.environ:
+    # At import, not in main(): the delivery process (DELIVERY_PROCESS) is started with
+    # multiprocessing's spawn, which imports this script again (as __mp_main__) but does not
+    # run main(); it sends to Teams, so it needs the fixed token too.
+    patch()
 
 if __name__ == "__main__":
     raise SystemExit(main(sys.argv[1:]))
