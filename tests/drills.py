@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -151,3 +151,21 @@ class Served:
                 self.process.wait()
         if not self.log.closed:
             self.log.close()
+
+
+def until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Wait until ``condition()`` holds, or fail saying ``what`` did not happen in ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        time.sleep(0.1)
+
+
+@contextmanager
+def fake_slack(**options: Any) -> Iterator[FakeSlackApi]:
+    """The fake Slack Web API (``options`` to :class:`FakeSlackApi`) knowing the small org's users."""
+    with FakeSlackApi(team_id=TEAM, **options) as fake:
+        for user_id, (name, email, tz) in USERS.items():
+            fake.add_user(user_id, name, email=email, tz=tz)
+        yield fake

@@ -12,8 +12,12 @@ import contextlib
 import functools
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from storage.postgres import PostgresStore
 
 URL_ENV = "SERVECHAIN_TEST_POSTGRES_URL"
 REQUIRE_ENV = "SERVECHAIN_REQUIRE_POSTGRES"
@@ -89,3 +93,17 @@ def fresh_database(name: str) -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+
+
+@contextlib.contextmanager
+def emptied_store(**options: Any) -> Iterator[PostgresStore]:
+    """A :class:`storage.postgres.PostgresStore` on the test database with every table emptied
+    (``options`` go to its constructor), closed afterwards."""
+    from storage.postgres import PostgresStore
+
+    store = PostgresStore(postgres_url(), **options)
+    try:
+        store.reset()
+        yield store
+    finally:
+        store.close()

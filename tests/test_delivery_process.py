@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,9 +24,8 @@ from bot.settings import Settings
 from handlers.delivery_process import wanted
 from handlers.observability import Metrics
 from storage.tinydb_store import TinyDBStore
-from tests.drills import Served, posts_per_key, seed_linked_org
+from tests.drills import Served, fake_slack, posts_per_key, seed_linked_org, until
 from tests.fakes.slack_api import FakeSlackApi
-from tests.slack.conftest import TEAM, USERS
 
 # --- the counts of two processes in one /metrics -------------------------------------------------
 
@@ -110,9 +108,7 @@ def test_auto_means_a_delivery_process_with_postgresql_only(setting: str, db: st
 
 @pytest.fixture
 def fake() -> Iterator[FakeSlackApi]:
-    with FakeSlackApi(team_id=TEAM) as api:
-        for user_id, (name, email, tz) in USERS.items():
-            api.add_user(user_id, name, email=email, tz=tz)
+    with fake_slack() as api:
         yield api
 
 
@@ -150,14 +146,6 @@ def _running(pid: int) -> bool:
     return state != "Z"
 
 
-def _until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        time.sleep(0.1)
-
-
 def _cards(fake: FakeSlackApi) -> int:
     return len([call for call in fake.calls("chat.postMessage") if call.status == 200])
 
@@ -175,15 +163,15 @@ def test_cards_go_out_from_the_delivery_process_which_comes_back_when_killed(
         assert isinstance(child, int) and child != server.process.pid
         assert _parent_of(child) == server.process.pid and first["restarts"] == 0
         assert server.command(fake, "U0ALICE", "<@U0BOB|bob> numbers for Q3", "1.1.a") == 200
-        _until(lambda: _cards(fake) >= 2, 15, "the provider's and the requester's cards were posted")
+        until(lambda: _cards(fake) >= 2, 15, "the provider's and the requester's cards were posted")
 
         os.kill(child, signal.SIGKILL)  # the delivery process dies; the server lives on
         assert server.command(fake, "U0CAROL", "<@U0DAVE|dave> the budget", "1.2.a") == 200
-        _until(lambda: _delivery(server)["restarts"] == 1, 15, "the server noticed")
-        _until(lambda: isinstance(_delivery(server)["process"], int), 15, "another delivery process started")
+        until(lambda: _delivery(server)["restarts"] == 1, 15, "the server noticed")
+        until(lambda: isinstance(_delivery(server)["process"], int), 15, "another delivery process started")
         again = _delivery(server)["process"]
         assert again != child and isinstance(again, int) and _parent_of(again) == server.process.pid
-        _until(lambda: _cards(fake) >= 4, 30, "the card queued while it was down went out from the new one")
+        until(lambda: _cards(fake) >= 4, 30, "the card queued while it was down went out from the new one")
         assert server.pending() == 0
     finally:
         server.stop()
@@ -202,4 +190,4 @@ def test_the_delivery_process_dies_with_a_killed_server(tmp_path: Path, fake: Fa
         assert isinstance(child, int)
     finally:
         server.kill()
-    _until(lambda: not _running(child), 10, "the delivery process died with the server (SIGKILL)")
+    until(lambda: not _running(child), 10, "the delivery process died with the server (SIGKILL)")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pytest
 
 from bot.ports import Store
 from storage import open_store
-from tests.drills import SLACK_IDS, Served, seed_linked_org
+from tests.drills import SLACK_IDS, Served, seed_linked_org, until
 from tests.fakes.slack_api import FakeSlackApi
 from tests.slack.conftest import TEAM, USERS
 
@@ -45,14 +44,6 @@ def post(server: Served, fake: FakeSlackApi, user: str, trigger: str, text: str)
         return server.command(fake, user, text, trigger, reply_to=trigger)
     except OSError:
         return 0
-
-
-def until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        time.sleep(0.1)
 
 
 def test_sigkill_right_after_a_burst_loses_no_acknowledged_command(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,11 +24,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.errors import StorageError
 from storage import open_store
-from tests.drills import SLACK_IDS, seed_linked_org
+from tests.drills import SLACK_IDS, fake_slack, seed_linked_org, until
 from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.slack_api import FakeSlackApi
 from tests.pgserve import Serve, clean_env
-from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET, TEAM, USERS, fixture, sign
+from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET, TEAM, fixture, sign
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -87,14 +87,6 @@ def total(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: st
     return sum(v for (n, ls), v in samples.items() if n == name and wanted <= set(ls))
 
 
-def until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        time.sleep(0.1)
-
-
 def teams_activity(name: str, service_url: str, index: int) -> bytes:
     activity = copy.deepcopy(json.loads((TEAMS_DATA / name).read_text()))
     activity["serviceUrl"] = service_url
@@ -104,9 +96,7 @@ def teams_activity(name: str, service_url: str, index: int) -> bytes:
 
 @pytest.fixture
 def slack() -> Iterator[FakeSlackApi]:
-    with FakeSlackApi(team_id=TEAM) as fake:
-        for user_id, (name, email, tz) in USERS.items():
-            fake.add_user(user_id, name, email=email, tz=tz)
+    with fake_slack() as fake:
         yield fake
 
 

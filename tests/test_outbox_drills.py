@@ -25,7 +25,7 @@ from bot.delivery import LEASE, RETRY_WINDOW, UNCONFIRMED, DeliveryError, delive
 from bot.models import ActionId, CardRef, Message, OutboxItem, Person
 from bot.ports import Store
 from handlers.slack.notifier import delivery_error
-from tests.drills import Served, posts_per_key, seed_linked_org, slack_app, top_level_cards
+from tests.drills import Served, posts_per_key, seed_linked_org, slack_app, top_level_cards, until
 from tests.fakes.slack_api import FakeSlackApi
 from tests.slack.conftest import BOT_TOKEN, TEAM, USERS, SlackHarness, button
 
@@ -387,14 +387,6 @@ def test_a_teams_outage_delays_replies_and_cards_and_loses_or_doubles_none(org_s
 # --------------------------------------------------------------------------- a real process, killed
 
 
-def _until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        time.sleep(0.05)
-
-
 def _expire_leases(db: Path) -> int:
     """What the passing of LEASE would do, without waiting a minute: every item a dead worker had
     leased becomes due again (its unconfirmed mark stays)."""
@@ -431,12 +423,12 @@ def test_killed_with_sigkill_during_an_outage_and_restarted_every_message_arrive
             for n in range(3):
                 assert first.command(fake, "U0ALICE", f"<@U0BOB|bob> numbers for region {n}", f"1.{n}.a") == 200
             assert first.command(fake, "U0ERIN", "<@U0CAROL|carol> great demo", "1.9.a", "/kudos") == 200
-            _until(lambda: first.pending() >= 9, 10, "the commands queued their messages")
-            _until(lambda: len(fake.calls("conversations.open")) >= 3, 10, "the worker kept trying")
+            until(lambda: first.pending() >= 9, 10, "the commands queued their messages")
+            until(lambda: len(fake.calls("conversations.open")) >= 3, 10, "the worker kept trying")
             # Slack comes back but answers chat.postMessage late: it has posted, we don't know yet...
             fake.answer_late("chat.postMessage", 3)
             fake.recover()
-            _until(lambda: bool(fake.posted_keys()), 10, "Slack took a message")
+            until(lambda: bool(fake.posted_keys()), 10, "Slack took a message")
             first.kill()  # ...and the process dies in that window
         finally:
             first.stop()
@@ -447,10 +439,10 @@ def test_killed_with_sigkill_during_an_outage_and_restarted_every_message_arrive
         second = Served(db, fake.url, log, env={"DELIVERY_PROCESS": delivery_process})
         try:
             assert second.command(fake, "U0CAROL", "<@U0DAVE|dave> the budget", "2.1.a") == 200
-            _until(lambda: second.pending() >= 12, 10, "the new command queued its messages")
+            until(lambda: second.pending() >= 12, 10, "the new command queued its messages")
             time.sleep(1.5)  # the restarted worker meets the outage too
             fake.recover()
-            _until(lambda: second.pending() == 0, 30, "the outbox drained")
+            until(lambda: second.pending() == 0, 30, "the outbox drained")
         finally:
             second.stop()
     store = TinyDBStore(db)

@@ -14,6 +14,7 @@ import pytest
 from bot.models import Request
 from storage.postgres import PostgresStore
 from tests.contract import factories
+from tests.pg import emptied_store
 from tests.pgserve import postgres_url
 
 pytestmark = [pytest.mark.postgres]
@@ -24,12 +25,8 @@ WAIT = 20.0
 
 @pytest.fixture
 def store() -> Iterator[PostgresStore]:
-    store = PostgresStore(postgres_url())
-    try:
-        store.reset()
-        yield store
-    finally:
-        store.close()
+    with emptied_store() as emptied:
+        yield emptied
 
 
 class _HeldWrite:

@@ -17,19 +17,15 @@ from bot.delivery import deliver_due
 from bot.models import Message, Person
 from storage.postgres import PostgresStore
 from tests.contract.factories import at, message, outbox_item, person
-from tests.pgserve import postgres_url
+from tests.pg import emptied_store
 
 pytestmark = [pytest.mark.postgres]
 
 
 @pytest.fixture
 def store() -> Iterator[PostgresStore]:
-    store = PostgresStore(postgres_url())
-    try:
-        store.reset()
-        yield store
-    finally:
-        store.close()
+    with emptied_store() as emptied:
+        yield emptied
 
 
 @dataclass
