@@ -21,7 +21,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.settings import Settings
-from handlers.delivery_process import wanted
+from handlers.delivery_process import NICENESS, wanted
 from handlers.observability import Metrics
 from storage.tinydb_store import TinyDBStore
 from tests.drills import Served, fake_slack, posts_per_key, seed_linked_org, until
@@ -137,6 +137,10 @@ def _parent_of(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
+def _nice_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
 def _running(pid: int) -> bool:
     """True while ``pid`` runs (a zombie nobody reaped yet has ended)."""
     try:
@@ -162,6 +166,7 @@ def test_cards_go_out_from_the_delivery_process_which_comes_back_when_killed(
         child = first["process"]
         assert isinstance(child, int) and child != server.process.pid
         assert _parent_of(child) == server.process.pid and first["restarts"] == 0
+        assert _nice_of(child) == _nice_of(server.process.pid) + NICENESS, "acks first when CPU is short"
         assert server.command(fake, "U0ALICE", "<@U0BOB|bob> numbers for Q3", "1.1.a") == 200
         until(lambda: _cards(fake) >= 2, 15, "the provider's and the requester's cards were posted")
 
