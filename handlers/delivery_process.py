@@ -151,10 +151,6 @@ class DeliveryProcess:
             self._supervisor.join(timeout)
             self._supervisor = None
 
-    def run_once(self) -> None:
-        """Not for a server: the console drives delivery in its own process."""
-        raise RuntimeError("the delivery process sends on its own; run_once is for the in-process worker")
-
     # -------------------------------------------------------------- the watching thread
 
     def _supervise(self) -> None:
