@@ -332,23 +332,27 @@ class Dispatcher:
     def _start(self, want: int) -> int:
         token = uuid.uuid4().hex
         now = self.clock()
-        items = self.store.lease_outbox(now=now, until=now + self.lease, token=token, limit=want)
+        leased = self.store.lease_outbox_facts(
+            now=now, until=now + self.lease, token=token, limit=want, platforms=[n.platform for n in self.notifiers]
+        )
         started = 0
-        for item in items:
+        for facts in leased:
+            item = facts.item
+            assert item is not None  # a leased item is there
             with self._changed:
                 if item.key in self._in_flight or item.key in self._waiting:  # never twice
                     log.error("outbox item %s was leased again while held here; not sending it twice", item.key)
                     continue
                 self._in_flight[item.key] = token
                 self._held_until[item.key] = item.next_attempt_at
-            self._submit(item, None)
+            self._submit(item, None, facts)
             started += 1
         return started
 
-    def _submit(self, item: OutboxItem, turn: _Turn | None) -> None:
+    def _submit(self, item: OutboxItem, turn: _Turn | None, facts: DeliveryFacts | None = None) -> None:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="servechain-send")
-        self._pool.submit(self._send, item, turn)
+        self._pool.submit(self._send, item, turn, facts)
 
     def _resume_due(self) -> int:
         """Give the sends whose booked turn has come a slot each (as many as are free); they go
@@ -421,13 +425,15 @@ class Dispatcher:
         current = facts.item if facts is not None else self.store.get_outbox_item(item.key)
         return current is not None and current.lease == item.lease and current.version == item.version
 
-    def _send(self, item: OutboxItem, turn: _Turn | None) -> None:
+    def _send(self, item: OutboxItem, turn: _Turn | None, leased: DeliveryFacts | None = None) -> None:
         """Send a leased item: book its turn first (``turn`` None) and wait for it without the
-        slot when it is ahead, or send it now that its booked ``turn`` has come."""
+        slot when it is ahead, or send it now that its booked ``turn`` has come. ``leased``:
+        the facts read with the lease (no read of its own then; within a lane nothing else is
+        sent meanwhile, so its card refs are still the latest)."""
         report = DeliveryReport()
         parked: _Turn | None = None
         try:
-            facts = _facts(self.store, self.notifiers, item) if turn is None else None
+            facts = (leased or _facts(self.store, self.notifiers, item)) if turn is None else None
             if not self._still_ours(item, facts):
                 log.warning("the lease of outbox item %s ran out before it was sent; leaving it", item.key)
                 report.skipped += 1

@@ -192,6 +192,15 @@ class Store(Protocol):
         token after a lost answer returns what that token already holds instead of more."""
         ...
 
+    def lease_outbox_facts(
+        self, *, now: datetime, until: datetime, token: str, platforms: Sequence[str], limit: int = 32
+    ) -> list[DeliveryFacts]:
+        """:meth:`lease_outbox`, with each leased item's :meth:`delivery_facts` read in the same
+        go (its card and thread keys on ``platforms``; ``item`` is the leased item): what a
+        dispatcher needs to send what it leased, in one round trip on PostgreSQL instead of
+        one per item."""
+        ...
+
     def renew_outbox(self, leases: Sequence[tuple[str, str]], *, until: datetime) -> set[str]:
         """Extend the leases ``(key, token)`` that are still held (pending, same token) to
         ``until``, changing nothing else; returns the keys still held."""

@@ -1563,6 +1563,24 @@ class TinyDBStore:
         return [OutboxItem.model_validate(doc) for doc in self._read(query)]
 
     def lease_outbox(self, *, now: datetime, until: datetime, token: str, limit: int = 32) -> list[OutboxItem]:
+        return [OutboxItem.model_validate(doc) for doc, _, _ in self._lease(now, until, token, limit, ())]
+
+    def lease_outbox_facts(
+        self, *, now: datetime, until: datetime, token: str, platforms: Sequence[str], limit: int = 32
+    ) -> list[DeliveryFacts]:
+        """The lease and each item's facts, read from the state the lease wrote, under its lock."""
+        return [
+            DeliveryFacts(
+                item=OutboxItem.model_validate(doc),
+                person=None if person is None else Person.model_validate(person),
+                cards={(c["card_key"], c["platform"]): CardRef.model_validate(c) for c in cards},
+            )
+            for doc, person, cards in self._lease(now, until, token, limit, platforms)
+        ]
+
+    def _lease(
+        self, now: datetime, until: datetime, token: str, limit: int, platforms: Sequence[str]
+    ) -> list[tuple[Doc, Doc | None, list[Doc]]]:
         """One write under the file lock (so processes sharing the file never take one item
         twice): the oldest due item of each free lane, by priority, then by when it was due.
 
@@ -1573,11 +1591,21 @@ class TinyDBStore:
         until_text = until.isoformat()
         _micros(until)
 
-        def plan(state: _State) -> tuple[list[Op], list[Doc]]:
+        def facts(state: _State, docs: list[Doc]) -> list[tuple[Doc, Doc | None, list[Doc]]]:
+            people, refs = state.tables["people"], state.tables["card_refs"]
+            found = []
+            for doc in docs:
+                workspace, message = doc["workspace"], doc["message"]
+                keys = [k for k in (message.get("card_key"), message.get("thread_key")) if k]
+                cards = [refs[(workspace, k, p)] for k in keys for p in platforms if (workspace, k, p) in refs]
+                found.append((doc, people.get((workspace, message["recipient_id"])) if platforms else None, cards))
+            return found
+
+        def plan(state: _State) -> tuple[list[Op], list[tuple[Doc, Doc | None, list[Doc]]]]:
             table = state.tables["outbox"]
             held = state.tokens.get(token)
             if held:  # a repeated call after a lost answer: what the token holds, not more
-                return [], _held_in_due_order(state, held)
+                return [], facts(state, _held_in_due_order(state, held))
             free: list[tuple[int, int, int, Doc]] = []
             leases = state.lane_leases
             for lane, entries in state.lanes.items():
@@ -1601,9 +1629,10 @@ class TinyDBStore:
                 }
                 for *_, doc in free[:limit]
             ]
-            return [["put", "outbox", doc] for doc in taken], taken
+            return [["put", "outbox", doc] for doc in taken], facts(state, taken)
 
-        return [OutboxItem.model_validate(doc) for doc in self._write(plan)]
+        leased: list[tuple[Doc, Doc | None, list[Doc]]] = self._write(plan)
+        return leased
 
     def renew_outbox(self, leases: Sequence[tuple[str, str]], *, until: datetime) -> set[str]:
         """Extend the leases still held in one write (the version stays: a renewal is no change)."""

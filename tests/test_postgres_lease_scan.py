@@ -12,7 +12,7 @@ import psycopg
 import psycopg.conninfo
 import pytest
 
-from bot.models import OutboxItem
+from bot.models import CardRef, OutboxItem
 from storage.postgres import PostgresStore
 from tests.contract import factories
 from tests.contract.factories import NOW
@@ -49,8 +49,8 @@ def _item(key: str, recipient: str, **fields: Any) -> OutboxItem:
     return factories.outbox_item(key, message=factories.message(key, recipient=recipient), **fields)
 
 
-def _buffers(store: PostgresStore) -> int:
-    """Buffers (pages) read from the outbox and its indexes so far, as PostgreSQL counts them
+def _buffers(store: PostgresStore, table: str = "outbox") -> int:
+    """Buffers (pages) read from ``table`` and its indexes so far, as PostgreSQL counts them
     (the store's one connection sends its counts first: a backend otherwise does so when idle,
     at most once a second)."""
     store._run(lambda conn: conn.execute("SELECT pg_stat_force_next_flush()"), transaction=False)
@@ -58,7 +58,8 @@ def _buffers(store: PostgresStore) -> int:
         conn.execute("SELECT pg_stat_clear_snapshot()")
         row: Any = conn.execute(
             "SELECT coalesce(heap_blks_hit, 0) + coalesce(heap_blks_read, 0) + coalesce(idx_blks_hit, 0) "
-            "+ coalesce(idx_blks_read, 0) FROM pg_statio_user_tables WHERE relname = 'outbox'"
+            "+ coalesce(idx_blks_read, 0) FROM pg_statio_user_tables WHERE relname = %s",
+            (table,),
         ).fetchone()
     return int(row[0])
 
@@ -100,3 +101,36 @@ def test_the_queues_are_vacuumed_after_10000_dead_rows_whatever_their_size() -> 
         table: ["autovacuum_vacuum_scale_factor=0", "autovacuum_vacuum_threshold=10000"]
         for table in ("outbox", "inbox")
     }
+
+
+def test_the_card_refs_read_with_a_lease_are_looked_up_by_key_not_scanned(store: PostgresStore) -> None:
+    """The lease reads each item's card refs in its own round trip (``lease_outbox_facts``): by
+    workspace, card key and platform, not every card of the workspace, also once the statement
+    is prepared and planned generically with no statistics yet (a fresh database). A join on
+    the card and thread keys scanned them all for each item: 177 ms a lease in the benchmark."""
+    store.save_org([factories.person(f"p{n}") for n in range(3)])
+    refs = [
+        CardRef(workspace="default", card_key=f"R-{n}", platform="slack", ref=f"D:{n}.1", revision=0)
+        for n in range(SENT)
+    ]
+    for ref in refs:
+        store.save_card_ref(ref)
+    # As PostgreSQL may plan a prepared statement (psycopg prepares one on its sixth run) with
+    # the statistics it has, which in a fresh database are none:
+    store._run(lambda conn: conn.execute("SET plan_cache_mode = force_generic_plan"), transaction=False)
+    later = NOW + timedelta(seconds=1)
+    for n in range(14):
+        key = f"card:R-{n * 200}"
+        store.enqueue(
+            [factories.outbox_item(key, message=factories.message(key, recipient="P-p1", card_key=f"R-{n * 200}"))]
+        )
+        before = _buffers(store, "card_refs")
+        leased = store.lease_outbox_facts(
+            now=later, until=later + timedelta(minutes=2), token=f"t-{n}", platforms=["slack", "teams"]
+        )
+        read = _buffers(store, "card_refs") - before
+
+        assert [dict(f.cards) for f in leased] == [{(f"R-{n * 200}", "slack"): refs[n * 200]}]
+        assert leased[0].person == store.get_person("default", "P-p1")
+        assert read < 10, f"lease {n + 1}: reading one item's card refs read {read} pages of card_refs"
+        store.save_outbox_item(leased[0].item.model_copy(update={"state": "sent", "lease": None}))  # type: ignore[union-attr]
