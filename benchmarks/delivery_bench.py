@@ -106,7 +106,7 @@ from benchmarks.replica_bench import (  # noqa: E402
     start_replicas,
     stop_replicas,
 )
-from bot.models import Message, OutboxItem, Person  # noqa: E402
+from bot.models import Chart, ChartPanel, ChartSeries, Message, OutboxItem, Person  # noqa: E402
 from bot.ports import Store  # noqa: E402
 from tests.fakes.bot_openid import ISSUER, OpenIdServer, channel_token, signing_key  # noqa: E402
 
@@ -133,6 +133,7 @@ def serve_fake(users: list[tuple[str, str]], latency: float, pipe: Connection, s
         pipe.send(fake.url)
         stop.wait()
         pipe.send(len([c for c in fake.calls("views.publish") if c.status == 200]))
+        pipe.send(len([c for c in fake.calls("files.completeUploadExternal") if c.status == 200]))
         posts = []
         for call in fake.calls("chat.postMessage"):
             if call.status != 200 or not call.answer.get("ok"):
@@ -157,6 +158,8 @@ class FakeSlack:
         self.url: str = self._pipe.recv()
         self.home_publishes = 0
         """How many ``views.publish`` calls Slack took (known once stopped)."""
+        self.uploads = 0
+        """How many files (charts) were shared (known once stopped)."""
 
     def response_url(self, name: str) -> str:
         return self.url.replace("/api/", f"/response/{name}")
@@ -165,6 +168,7 @@ class FakeSlack:
         """Stop it; every posted message as ``(answered at, channel, outbox key, params JSON)``."""
         self._stop.set()
         self.home_publishes = int(self._pipe.recv()) if self._pipe.poll(60) else 0
+        self.uploads = int(self._pipe.recv()) if self._pipe.poll(60) else 0
         posts: list[tuple[float, str, str, str]] = self._pipe.recv() if self._pipe.poll(60) else []
         self._process.join(10)
         return posts
@@ -345,14 +349,43 @@ def prepare(db: str, teams: bool, homes: bool) -> None:
         store.close()
 
 
+def digest_chart(i: int) -> Chart:
+    """An 8-week chart with the panels and series of :func:`bot.digest.digest_chart`, every week
+    with a value (the costliest to draw: about 0.3 CPU-s here)."""
+    weeks = [f"W{n}" for n in range(40, 48)]
+
+    def values(top: float) -> list[float | None]:
+        return [round((i * 7 + n * 3) % 11 / 10 * top, 2) for n in range(len(weeks))]
+
+    def panel(title: str, names: Sequence[str], top: float, unit: str = "") -> ChartPanel:
+        series = [ChartSeries(label=name, values=values(top)) for name in names]
+        return ChartPanel(title=title, unit=unit, y_min=0, series=series)
+
+    return Chart(
+        title=f"Team {i} · 8 weeks to 2026-W48",
+        labels=weeks,
+        panels=[
+            panel("Pulse and ratings", ["Supported by you", "Served by others", "Work rating"], 5, "1-5"),
+            panel("Kudos", ["Received", "Given"], 12),
+            panel("Requests from other teams", ["Requests"], 40),
+            panel("Other teams wait for a first answer", ["Median"], 6, "working h"),
+            panel("You to your staff: time to acknowledge", ["Median"], 6, "working h"),
+            panel("You to your staff: rating", ["Rating"], 5, "1-5"),
+        ],
+        alt_text="8-week trends; the same figures are in the text.",
+    )
+
+
 def queue_digests(db: str, run: int) -> None:
-    """105 managers' weekly digests, due now (what the Monday 09:00 job queues)."""
+    """105 managers' weekly digests with their charts, due now (what the Monday 09:00 job queues)."""
     now = datetime.now(UTC)
     items = []
     for i in range(DIGESTS):
         key = f"{WORKSPACE}:digest:P-{i}:bench-{run}"
         text = "\n".join(f"- line {n} of the digest" for n in range(20))
-        message = Message(key=key, recipient_id=f"P-{i}", kind="digest", title="Your team this week", text=text)
+        message = Message(
+            key=key, recipient_id=f"P-{i}", kind="digest", title="Your team this week", text=text, chart=digest_chart(i)
+        )
         items.append(OutboxItem(key=key, message=message, created_at=now, next_attempt_at=now))
     store = open_store(db)
     try:
@@ -400,6 +433,8 @@ class Result:
     harness_cpu: float
     """CPU seconds of the fakes and this client (the load and the platforms, not servechain)."""
     store_ops: dict[str, tuple[float, float]]
+    digests: tuple[int, int, float] | None = None
+    """With ``--digests``: digests posted, charts shared, and seconds from queueing to the last post."""
 
 
 METRIC = re.compile(r'^servechain_store_operation_seconds_(count|sum)\{operation="(\w+)"\} ([0-9.e+-]+)$', re.M)
@@ -527,6 +562,7 @@ def run(name: str, db: str, replicas_count: int, args: argparse.Namespace, folde
         harness = [os.getpid(), fake.pid] + ([teams.pid] if teams is not None else [])
         harness_before = sum(process_ticks(pid) for pid in harness)
         started = time.time()
+        digests_at = started
         index = iter(range(total))
 
         def sender() -> None:
@@ -588,6 +624,7 @@ def run(name: str, db: str, replicas_count: int, args: argparse.Namespace, folde
         if args.digests:
             time.sleep(args.seconds / 2)
             queue_digests(db, run_no)
+            digests_at = time.time()
             print(f"  [{name}] queued {DIGESTS} digests at {time.time() - started:.1f}s", flush=True)
         for thread in threads:
             thread.join()
@@ -630,7 +667,13 @@ def run(name: str, db: str, replicas_count: int, args: argparse.Namespace, folde
     on_teams = teams_side(teams_posts, teams_sent_at, teams_plan, teams_ack_ms) if teams else None
     if on_teams is not None:
         on_teams.refused = refused["teams"]
-    return Result(name, slack, on_teams, drained_s, left_pending, fake.home_publishes, cpu, harness_cpu, store_ops)
+    digests = None
+    if args.digests:
+        posted = [at for at, _channel, key, _params in posts if ":digest:" in key]
+        digests = (len(posted), fake.uploads, max(posted, default=digests_at) - digests_at)
+    return Result(
+        name, slack, on_teams, drained_s, left_pending, fake.home_publishes, cpu, harness_cpu, store_ops, digests
+    )
 
 
 def side_line(name: str, side: Side, result: Result) -> str:
@@ -666,6 +709,9 @@ def report(result: Result, args: argparse.Namespace) -> None:
         print(f"  {'':<14} (card p50/p99 above: the other DMs; the {args.hot} busy DMs' cards: {card})", flush=True)
     if result.teams is not None:
         print("  " + side_line("teams", result.teams, result), flush=True)
+    if result.digests is not None:
+        posted, charts, last = result.digests
+        print(f"  {'digests':<14} posted {posted} of {DIGESTS}, charts shared {charts}, last {last:.1f}s after queued")
     if args.profile and result.store_ops:
         commands = result.slack.sent + (result.teams.sent if result.teams else 0)
         calls = sum(c for c, _ in result.store_ops.values())

@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -278,16 +279,21 @@ def process_ticks(pid: int) -> int:
 
 
 def tree_ticks(pid: int) -> int:
-    """CPU ticks of one process and its children (a replica's delivery process, ``DELIVERY_PROCESS``)."""
-    total = process_ticks(pid)
+    """CPU ticks of one process and its descendants (a replica's delivery process,
+    ``DELIVERY_PROCESS``, and the workers that draw charts, ``handlers/charts.py``)."""
+    children: dict[int, list[int]] = defaultdict(list)
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
             except (OSError, IndexError, ValueError):
                 continue
-            if parent == pid:
-                total += process_ticks(int(entry.name))
+            children[parent].append(int(entry.name))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        total += process_ticks(current)
+        todo.extend(children.get(current, ()))
     return total
 
 
