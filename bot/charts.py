@@ -1,7 +1,9 @@
 """Draw a neutral :class:`bot.models.Chart` as a small PNG with matplotlib.
 
-Notifiers call :func:`chart_png` when they send a message that has a chart, so the outbox
-keeps numbers, not images. The Agg canvas is used directly (no pyplot, no global state), so
+Notifiers call :func:`draw` when they send a message that has a chart, so the outbox keeps
+numbers, not images. :func:`draw` draws with :func:`chart_png` in this process unless the
+process chose another drawer (:func:`draw_with`: servers draw in worker processes of their own,
+see ``handlers.charts``). The Agg canvas is used directly (no pyplot, no global state), so
 drawing is safe from any thread. The image is reduced to a small palette: line charts need
 few colours, and a small PNG travels well inline (Teams cards carry it as a data URI).
 """
@@ -12,6 +14,7 @@ import base64
 import io
 import math
 import textwrap
+from collections.abc import Callable
 
 from bot.models import Chart
 
@@ -110,3 +113,18 @@ def _small(png: bytes) -> bytes:
 def data_uri(png: bytes) -> str:
     """A ``data:image/png;base64,...`` URI for inline images (Teams cards)."""
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+_drawer: Callable[[Chart], bytes] | None = None
+
+
+def draw(chart: Chart) -> bytes:
+    """The chart as PNG bytes, drawn by this process's drawer (:func:`draw_with`), or here."""
+    drawer = _drawer
+    return drawer(chart) if drawer is not None else chart_png(chart)
+
+
+def draw_with(drawer: Callable[[Chart], bytes] | None) -> None:
+    """Draw this process's charts with ``drawer`` from now on (None: with :func:`chart_png`, here)."""
+    global _drawer
+    _drawer = drawer

@@ -334,6 +334,11 @@ def child_main(
         while not stop.wait(REPORT_EVERY):
             send("counts", metrics.counts())
 
+    from bot import charts
+    from handlers.charts import ChartDrawer
+
+    drawer = ChartDrawer()  # digests' charts: drawn aside, at a lower priority than even this process
+    charts.draw_with(drawer.png)
     worker.start()
     threading.Thread(target=woken, name="servechain-delivery-wake", daemon=True).start()
     threading.Thread(target=reporting, name="servechain-delivery-report", daemon=True).start()
@@ -343,6 +348,7 @@ def child_main(
             pass
     finally:
         worker.stop(timeout=STOP_GRACE - 1.0)
+        drawer.close()
         send("counts", metrics.counts())
         store.close()
         report.close()

@@ -23,12 +23,14 @@ import time
 
 from aiohttp import web
 
+from bot import charts
 from bot.dburl import mask_db
 from bot.errors import StorageError
 from bot.ports import NO_TELEMETRY, Clock, Store
 from bot.scheduler import RunReport
 from bot.settings import Settings
 from handlers import delivery_process
+from handlers.charts import ChartDrawer
 from handlers.frontend import FrontEnd
 from handlers.observability import (
     CONTENT_TYPE,
@@ -336,6 +338,8 @@ def serve(
         print(f"servechain: {error}")
         return 2
     runtime = app[RUNTIME_KEY]
+    drawer = ChartDrawer()  # digests' charts: drawn aside, at a lower priority (handlers/charts.py)
+    charts.draw_with(drawer.png)
     if delivery_process.wanted(settings):
         runtime.worker = delivery_process.DeliveryProcess(runtime, metrics=metrics, socket=socket)
     try:
@@ -367,6 +371,8 @@ def serve(
         )
     finally:
         stop_within(runtime, settings.shutdown_grace_seconds)
+        charts.draw_with(None)
+        drawer.close()
     return 0
 
 

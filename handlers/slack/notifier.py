@@ -21,7 +21,7 @@ from urllib.error import URLError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.charts import chart_png
+from bot.charts import draw
 from bot.delivery import DeliveryError
 from bot.models import Message, Person
 from handlers.slack.errors import is_rate_limited, slack_error_code
@@ -193,7 +193,7 @@ class SlackNotifier:
         try:
             self.client.files_upload_v2(
                 channel=channel,
-                content=chart_png(message.chart),
+                content=draw(message.chart),
                 filename=f"{message.kind}-{message.key.rsplit(':', 1)[-1]}.png",
                 title=message.chart.title,
                 alt_txt=message.chart.alt_text[:1000],

@@ -23,7 +23,7 @@ from typing import Any
 from botbuilder.core import CardFactory, MessageFactory
 from botbuilder.schema import Activity
 
-from bot.charts import chart_png, data_uri
+from bot.charts import data_uri, draw
 from bot.models import NEEDS, Action, ActionId, Chart, Message, Section
 from bot.pulse import QUESTIONS, SCALE
 
@@ -387,7 +387,7 @@ def _section(section: Section, channel_id: str | None = TEAMS_CHANNEL, per_reque
 def _chart(chart: Chart) -> list[dict[str, Any]]:
     """The chart inline as a data URI; nothing (the text says it all) if it can't be drawn."""
     try:
-        url = data_uri(chart_png(chart))
+        url = data_uri(draw(chart))
     except Exception:  # a chart is a bonus: never lose the message over it
         log.exception("could not draw the chart %r", chart.title)
         return []

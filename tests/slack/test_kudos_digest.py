@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from bot import charts
 from bot.digest import DigestJob
-from bot.models import ActionId
+from bot.models import ActionId, Chart
 from bot.pulse import ANSWER_DOC, PulseJob
 from bot.workhours import DEFAULT_HOURS
+from handlers.charts import ChartError
 from tests.slack.conftest import SlackHarness, button
 
 WS = "default"
@@ -173,3 +175,28 @@ def test_kudos_given_in_a_direct_message_are_not_announced(harness: SlackHarness
     harness.settle()
     assert [c.params["channel"] for c in harness.fake.calls("chat.postMessage")] == ["DU0BOB"]
     assert harness.replies("U0ALICE") == ["Kudos sent to Bob. (1/5 today)"]
+
+
+def test_a_chart_that_could_not_be_drawn_leaves_the_digest_sent_without_it(harness: SlackHarness) -> None:
+    """Servers draw charts in worker processes (``handlers/charts.py``); a chart that hung or
+    whose worker died is dropped, never the message."""
+
+    def hung(chart: Chart) -> bytes:
+        raise ChartError(f"drawing the chart {chart.title!r} took over 60s")
+
+    harness.command("U0DAVE", "queue")
+    harness.settle()
+    monday = datetime(2026, 11, 30, 9, 30, tzinfo=UTC)
+    harness.clock.now = monday
+    charts.draw_with(hung)
+    try:
+        DigestJob(hours=DEFAULT_HOURS).run(store=harness.store, workspace=WS, now=monday)
+        harness.settle()
+    finally:
+        charts.draw_with(None)
+    assert len([p for p in harness.posted_to("U0DAVE") if p["text"].startswith("Weekly digest")]) == 1
+    assert harness.fake.calls("files.getUploadURLExternal") == []
+    [item] = [
+        i for i in harness.store.list_outbox(WS) if i.message.kind == "digest" and i.message.recipient_id == "P-dave"
+    ]
+    assert item.state == "sent"
