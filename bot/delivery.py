@@ -59,6 +59,11 @@ UNREACHABLE_RETRY = timedelta(minutes=10)
 """How often such a message checks whether they have connected."""
 RETRY_AFTER_JITTER = 0.1
 """A retry after a platform's ``Retry-After`` waits up to this share longer (at most 5 s more)."""
+BULK_SHARE = 0.25
+"""The share of a dispatcher's slots bulk sends (digests, pulse invitations, nudges) may hold at
+once. A digest holds its slot while its chart is drawn (aside, at a low priority) and
+uploaded: 105 of them at 09:00 took every free slot, and cards queued behind them for 26 s
+(``benchmarks/delivery_bench.py --digests``)."""
 GATHER = 0.025
 """Seconds a dispatcher waits for more sends to end before leasing again (see ``Dispatcher._gather``)."""
 MIN_WAIT = 1.0
@@ -209,6 +214,7 @@ class Dispatcher:
         self.notifiers = notifiers
         self.clock = clock
         self.concurrency = max(1, concurrency)
+        self.bulk_limit = max(1, int(self.concurrency * BULK_SHARE))
         self.lease = lease
         self.rng = rng or random.Random()
         self.limiter = limiter
@@ -219,6 +225,8 @@ class Dispatcher:
         self._pool: ThreadPoolExecutor | None = None
         self._changed = threading.Condition()
         self._in_flight: dict[str, str] = {}
+        self._bulk: set[str] = set()
+        """The bulk sends among ``_in_flight`` (at most :attr:`bulk_limit` are leased at once)."""
         """Key → lease token of every item a worker of this dispatcher is sending (one slot each)."""
         self._waiting: dict[str, str] = {}
         """Key → lease token of every item waiting for its booked turn (no slot; see ``_turns``)."""
@@ -332,8 +340,15 @@ class Dispatcher:
     def _start(self, want: int) -> int:
         token = uuid.uuid4().hex
         now = self.clock()
+        with self._changed:
+            bulk = max(self.bulk_limit - len(self._bulk), 0)
         leased = self.store.lease_outbox_facts(
-            now=now, until=now + self.lease, token=token, limit=want, platforms=[n.platform for n in self.notifiers]
+            now=now,
+            until=now + self.lease,
+            token=token,
+            limit=want,
+            bulk=bulk,
+            platforms=[n.platform for n in self.notifiers],
         )
         started = 0
         for facts in leased:
@@ -344,6 +359,8 @@ class Dispatcher:
                     log.error("outbox item %s was leased again while held here; not sending it twice", item.key)
                     continue
                 self._in_flight[item.key] = token
+                if item.priority:
+                    self._bulk.add(item.key)
                 self._held_until[item.key] = item.next_attempt_at
             self._submit(item, None, facts)
             started += 1
@@ -365,6 +382,8 @@ class Dispatcher:
             while self._turns and self._turns[0].due <= now and len(self._in_flight) < self.concurrency:
                 turn = heapq.heappop(self._turns)
                 self._in_flight[turn.item.key] = self._waiting.pop(turn.item.key)
+                if turn.item.priority:
+                    self._bulk.add(turn.item.key)
                 due.append(turn)
         for turn in due:
             self._submit(turn.item, turn)
@@ -467,6 +486,7 @@ class Dispatcher:
         finally:
             with self._changed:
                 token = self._in_flight.pop(item.key, None)
+                self._bulk.discard(item.key)
                 if parked is not None and token is not None:  # still leased, booked, and renewed
                     self._waiting[item.key] = token
                     heapq.heappush(self._turns, parked)
@@ -490,7 +510,7 @@ class Dispatcher:
             return 0.0
         op = "update" if plan.card_ref else "post"
         platform = plan.notifier.platform
-        wait = self.limiter.reserve(platform=platform, scope=item.workspace, conversation=item.lane, op=op)
+        wait = self.limiter.reserve(platform=platform, scope=item.workspace, conversation=item.conversation, op=op)
         if wait <= self.limiter.horizon:
             return max(wait, 0.0)
         self._put_back(item, wait, platform, report)
@@ -578,7 +598,7 @@ def _send_planned(
             ref = notifier.send(message, person, card_ref=card_ref, thread_ref=thread_ref)
     except DeliveryError as error:
         if limiter is not None and error.retry_after is not None:  # the whole conversation waits
-            limiter.pause(platform=notifier.platform, key=item.lane, seconds=error.retry_after)
+            limiter.pause(platform=notifier.platform, key=item.conversation, seconds=error.retry_after)
         if error.permanent:
             _fail(store, item, error.reason, now)
             report.failed += 1

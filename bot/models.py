@@ -400,10 +400,19 @@ class OutboxItem(Model):
     """While a worker sends it: that worker's lease token (until ``next_attempt_at``); None otherwise."""
 
     @property
-    def lane(self) -> str:
-        """The conversation it goes to (its recipient's DM, where its card and thread live):
-        delivery keeps one item of a lane in flight at a time, so a lane's messages keep their order."""
+    def conversation(self) -> str:
+        """The conversation it goes to: its recipient's DM, where its card and thread live (the
+        platforms' per-conversation rate limits count every message sent there)."""
         return f"{self.workspace}/{self.message.recipient_id}"
+
+    @property
+    def lane(self) -> str:
+        """Delivery keeps one item of a lane in flight at a time, so a lane's messages keep their
+        order: the conversation's, with bulk messages that belong to no card (digests, pulse
+        invitations, nudges outside a thread) in a lane of their own beside it (:func:`lane_of`)."""
+        return lane_of(
+            self.workspace, self.message.recipient_id, self.message.kind, self.message.card_key, self.message.thread_key
+        )
 
     @property
     def priority(self) -> int:
@@ -414,6 +423,17 @@ class OutboxItem(Model):
 
 BULK_KINDS = frozenset({"digest", "pulse", "nudge"})
 """Message kinds nobody is waiting for this second (see :attr:`OutboxItem.priority`)."""
+
+
+def lane_of(workspace: str, recipient_id: str, kind: str, card_key: str | None, thread_key: str | None) -> str:
+    """The lane of an outbox message (see :attr:`OutboxItem.lane`). A bulk message of no card
+    has a lane of its own beside the conversation's: a digest holds its lane while its chart is
+    drawn and uploaded (seconds, with 105 of them at 09:00), and the recipient's cards would
+    wait behind it (card p99 28 s in ``benchmarks/delivery_bench.py --digests``). Nothing
+    orders a digest against a card; what belongs to a card (its updates, its thread) stays in
+    the conversation's lane."""
+    conversation = f"{workspace}/{recipient_id}"
+    return f"{conversation}/bulk" if kind in BULK_KINDS and not card_key and not thread_key else conversation
 
 
 class CardRef(Model):

@@ -193,12 +193,20 @@ class Store(Protocol):
         ...
 
     def lease_outbox_facts(
-        self, *, now: datetime, until: datetime, token: str, platforms: Sequence[str], limit: int = 32
+        self,
+        *,
+        now: datetime,
+        until: datetime,
+        token: str,
+        platforms: Sequence[str],
+        limit: int = 32,
+        bulk: int | None = None,
     ) -> list[DeliveryFacts]:
         """:meth:`lease_outbox`, with each leased item's :meth:`delivery_facts` read in the same
         go (its card and thread keys on ``platforms``; ``item`` is the leased item): what a
         dispatcher needs to send what it leased, in one round trip on PostgreSQL instead of
-        one per item."""
+        one per item. With ``bulk``, at most that many of the items are bulk (priority 1): the
+        lanes of the others are passed over as if they were busy."""
         ...
 
     def renew_outbox(self, leases: Sequence[tuple[str, str]], *, until: datetime) -> set[str]:

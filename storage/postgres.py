@@ -721,17 +721,24 @@ class PostgresStore:
         return [OutboxItem.model_validate({**r[0], "version": r[1]}) for r in rows]
 
     def lease_outbox(self, *, now: datetime, until: datetime, token: str, limit: int = 32) -> list[OutboxItem]:
-        return [facts.item for facts in self._lease(now, until, token, limit, None) if facts.item is not None]
+        return [facts.item for facts in self._lease(now, until, token, limit, limit, None) if facts.item is not None]
 
     def lease_outbox_facts(
-        self, *, now: datetime, until: datetime, token: str, platforms: Sequence[str], limit: int = 32
+        self,
+        *,
+        now: datetime,
+        until: datetime,
+        token: str,
+        platforms: Sequence[str],
+        limit: int = 32,
+        bulk: int | None = None,
     ) -> list[DeliveryFacts]:
-        """The lease, and two more reads in its pipeline (the same round trip and transaction):
+        """The lease, and one more read in its pipeline (the same round trip and transaction):
         the recipients of the rows the token now holds, and their card and thread refs."""
-        return self._lease(now, until, token, limit, platforms)
+        return self._lease(now, until, token, limit, limit if bulk is None else bulk, platforms)
 
     def _lease(
-        self, now: datetime, until: datetime, token: str, limit: int, platforms: Sequence[str] | None
+        self, now: datetime, until: datetime, token: str, limit: int, bulk: int, platforms: Sequence[str] | None
     ) -> list[DeliveryFacts]:
         """``FOR UPDATE SKIP LOCKED`` on each free lane's oldest due item: replicas leasing at
         once take different items (a row another replica just leased fails the re-checked
@@ -747,9 +754,13 @@ class PostgresStore:
         sql = (
             "WITH heads AS (SELECT DISTINCT ON (lane) key, lane, priority, next_attempt_at, seq FROM outbox "
             "WHERE state = 'pending' AND next_attempt_at <= %(now)s ORDER BY lane, created_at, seq), "
-            "free AS (SELECT key FROM heads WHERE NOT EXISTS (SELECT 1 FROM outbox b WHERE b.lane = heads.lane "
-            "AND b.state = 'pending' AND b.lease IS NOT NULL AND b.next_attempt_at > %(now)s) "
-            "ORDER BY priority, next_attempt_at, seq LIMIT %(limit)s), "
+            "unblocked AS (SELECT key, priority, next_attempt_at, seq FROM heads WHERE NOT EXISTS (SELECT 1 FROM "
+            "outbox b WHERE b.lane = heads.lane AND b.state = 'pending' AND b.lease IS NOT NULL "
+            "AND b.next_attempt_at > %(now)s)), "
+            "free AS (SELECT key FROM ((SELECT * FROM unblocked WHERE priority = 0 "
+            "ORDER BY next_attempt_at, seq LIMIT %(limit)s) UNION ALL (SELECT * FROM unblocked WHERE priority > 0 "
+            "ORDER BY next_attempt_at, seq LIMIT %(bulk)s)) AS f ORDER BY priority, next_attempt_at, seq "
+            "LIMIT %(limit)s), "
             "locked AS (SELECT o.key FROM outbox o WHERE o.key IN (SELECT key FROM free) AND o.state = 'pending' "
             "AND o.next_attempt_at <= %(now)s AND NOT EXISTS (SELECT 1 FROM outbox h WHERE h.lease = %(token)s "
             "AND h.state = 'pending') FOR UPDATE SKIP LOCKED) "
@@ -758,7 +769,14 @@ class PostgresStore:
             f"'attempts', (o.doc->>'attempts')::int + 1, 'last_error', {note}, 'version', o.version + 1) "
             "FROM locked WHERE o.key = locked.key RETURNING o.doc, o.priority, o.next_attempt_at, o.seq"
         )
-        params = {"now": now, "until": until, "until_text": until.isoformat(), "token": token, "limit": limit}
+        params = {
+            "now": now,
+            "until": until,
+            "until_text": until.isoformat(),
+            "token": token,
+            "limit": limit,
+            "bulk": max(bulk, 0),
+        }
 
         def work(conn: psycopg.Connection[Any]) -> list[DeliveryFacts]:
             with conn.pipeline(), conn.transaction():  # one round trip

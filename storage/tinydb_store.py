@@ -51,7 +51,7 @@ from pydantic import BaseModel
 
 from bot.delivery import lease_note
 from bot.errors import Conflict, StorageError
-from bot.models import BULK_KINDS, CardRef, InboxItem, Kudos, OutboxItem, Person, Request, Status, Team
+from bot.models import BULK_KINDS, CardRef, InboxItem, Kudos, OutboxItem, Person, Request, Status, Team, lane_of
 from bot.ports import DeliveryFacts
 from storage import _journal as files
 from storage._journal import Doc, FormatError, JournalDamaged, Key, Op
@@ -491,7 +491,10 @@ def _held_in_due_order(state: _State, keys: dict[str, None]) -> list[Doc]:
 
 def _lane_of(doc: Doc) -> str:
     """An outbox document's lane, as :attr:`bot.models.OutboxItem.lane`."""
-    return f"{doc['workspace']}/{doc['message']['recipient_id']}"
+    message = doc["message"]
+    return lane_of(
+        doc["workspace"], message["recipient_id"], message["kind"], message.get("card_key"), message.get("thread_key")
+    )
 
 
 def _remove_sorted(entries: list[Any], entry: Any) -> None:
@@ -1563,10 +1566,17 @@ class TinyDBStore:
         return [OutboxItem.model_validate(doc) for doc in self._read(query)]
 
     def lease_outbox(self, *, now: datetime, until: datetime, token: str, limit: int = 32) -> list[OutboxItem]:
-        return [OutboxItem.model_validate(doc) for doc, _, _ in self._lease(now, until, token, limit, ())]
+        return [OutboxItem.model_validate(doc) for doc, _, _ in self._lease(now, until, token, limit, limit, ())]
 
     def lease_outbox_facts(
-        self, *, now: datetime, until: datetime, token: str, platforms: Sequence[str], limit: int = 32
+        self,
+        *,
+        now: datetime,
+        until: datetime,
+        token: str,
+        platforms: Sequence[str],
+        limit: int = 32,
+        bulk: int | None = None,
     ) -> list[DeliveryFacts]:
         """The lease and each item's facts, read from the state the lease wrote, under its lock."""
         return [
@@ -1575,11 +1585,11 @@ class TinyDBStore:
                 person=None if person is None else Person.model_validate(person),
                 cards={(c["card_key"], c["platform"]): CardRef.model_validate(c) for c in cards},
             )
-            for doc, person, cards in self._lease(now, until, token, limit, platforms)
+            for doc, person, cards in self._lease(now, until, token, limit, limit if bulk is None else bulk, platforms)
         ]
 
     def _lease(
-        self, now: datetime, until: datetime, token: str, limit: int, platforms: Sequence[str]
+        self, now: datetime, until: datetime, token: str, limit: int, bulk: int, platforms: Sequence[str]
     ) -> list[tuple[Doc, Doc | None, list[Doc]]]:
         """One write under the file lock (so processes sharing the file never take one item
         twice): the oldest due item of each free lane, by priority, then by when it was due.
@@ -1618,6 +1628,8 @@ class TinyDBStore:
                         free.append((1 if doc["message"]["kind"] in BULK_KINDS else 0, due, seq, doc))
                         break
             free.sort(key=lambda f: f[:3])
+            urgent = [f for f in free if f[0] == 0]
+            free = (urgent + [f for f in free if f[0] != 0][: max(bulk, 0)])[:limit]
             taken = [
                 {
                     **doc,

@@ -185,3 +185,62 @@ def test_a_persons_card_goes_ahead_of_105_digests_due_at_once(open_store: Opener
         dispatcher.drain()
 
     assert platform.sent[0] == "card-zed" and len(platform.sent) == 106
+
+
+def test_slow_digests_hold_a_quarter_of_the_slots_and_cards_keep_going(open_store: Opener) -> None:
+    """A digest holds its slot while its chart is drawn and uploaded. However many are due,
+    they take at most a quarter of the slots, so a card queued meanwhile goes out at once
+    (with every slot to digests, cards waited 26 s in benchmarks/delivery_bench.py --digests)."""
+    store = open_store()
+    _queue(store, lanes=20, per_lane=1, kind="digest")
+    zed = person("zed")
+    store.save_org([zed])
+    release = threading.Event()
+
+    class SlowCharts:
+        platform = "slack"
+
+        def __init__(self) -> None:
+            self.lock = threading.Lock()
+            self.sent: list[str] = []
+            self.digests_at_once = 0
+            self._digests_now = 0
+
+        def can_reach(self, person: Person) -> bool:
+            return True
+
+        def send(self, message: Message, person: Person, *, card_ref: str | None, thread_ref: str | None) -> str:
+            if message.kind == "digest":
+                with self.lock:
+                    self._digests_now += 1
+                    self.digests_at_once = max(self.digests_at_once, self._digests_now)
+                release.wait(30)
+                with self.lock:
+                    self._digests_now -= 1
+            with self.lock:
+                self.sent.append(message.key)
+            return "ref"
+
+    platform = SlowCharts()
+    with Dispatcher(store=store, notifiers=[platform], clock=_now, concurrency=8) as dispatcher:
+        draining = threading.Thread(target=dispatcher.drain)
+        draining.start()
+        try:
+            deadline = time.monotonic() + 10
+            while platform._digests_now < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            queued = _now()
+            card = Message(key="card-zed", recipient_id=zed.id, kind="provider_card", title="R-1")
+            store.enqueue([OutboxItem(key="card-zed", message=card, created_at=queued, next_attempt_at=queued)])
+            dispatcher.wake()
+            deadline = time.monotonic() + 10
+            while "card-zed" not in platform.sent and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert "card-zed" in platform.sent, "the card waited for the digests' slots"
+            assert dispatcher.in_flight == 2  # the digests: a quarter of the 8 slots
+        finally:
+            release.set()
+            draining.join(60)
+
+    assert platform.digests_at_once == 2
+    assert sorted(platform.sent) == sorted([*(f"digest-p{n}-0" for n in range(20)), "card-zed"])

@@ -64,6 +64,27 @@ def test_people_waiting_go_before_bulk_work(store: Store) -> None:
     assert [i.key for i in taken] == ["card", "nudge", "digest-0"]
 
 
+def test_a_lease_can_cap_the_bulk_it_takes_and_still_take_every_person_waiting(store: Store) -> None:
+    """A dispatcher keeps most of its slots for people: with ``bulk`` it takes at most that many
+    bulk items (the rest stay due for the next lease), and every urgent one up to ``limit``."""
+    digests = [_item(f"digest-{n}", f"P-m{n}", n + 1, kind="digest") for n in range(5)]
+    cards = [_item(f"card-{n}", f"P-p{n}", n + 20, kind="provider_card") for n in range(3)]
+    store.enqueue([*digests, *cards])
+
+    first = store.lease_outbox_facts(now=at(30), until=LEASE_UNTIL, token="t1", platforms=["slack"], limit=10, bulk=2)
+    assert [f.item.key for f in first if f.item] == ["card-0", "card-1", "card-2", "digest-0", "digest-1"]
+
+    none = store.lease_outbox_facts(now=at(30), until=LEASE_UNTIL, token="t2", platforms=["slack"], limit=10, bulk=0)
+    assert none == []  # only bulk is left, and none may be taken
+
+    store.enqueue([_item("card-late", "P-late", 25, kind="provider_card")])
+    late = store.lease_outbox_facts(now=at(30), until=LEASE_UNTIL, token="t3", platforms=["slack"], limit=2, bulk=0)
+    assert [f.item.key for f in late if f.item] == ["card-late"]
+
+    rest = store.lease_outbox_facts(now=at(30), until=LEASE_UNTIL, token="t4", platforms=["slack"], limit=10)
+    assert [f.item.key for f in rest if f.item] == ["digest-2", "digest-3", "digest-4"]
+
+
 def test_an_expired_lease_is_taken_over_and_the_old_holder_can_neither_renew_nor_save(store: Store) -> None:
     store.enqueue([_item("bob-1", "P-bob", 1)])
     [first] = store.lease_outbox(now=at(1), until=at(61), token="old", limit=1)
@@ -129,3 +150,25 @@ def test_a_renewal_changes_nothing_but_the_lease_end(store: Store) -> None:
     renewed = store.get_outbox_item("bob-1")
     assert renewed == item.model_copy(update={"next_attempt_at": at(121)})
     store.save_outbox_item(renewed.model_copy(update={"state": "sent", "lease": None}))  # still the holder's version
+
+
+def test_a_digest_in_flight_does_not_hold_up_its_recipients_cards(store: Store) -> None:
+    """Bulk messages of no card have a lane beside the conversation's: a digest whose chart is
+    being drawn and uploaded leaves bob's cards free to go. A nudge in a card's thread stays in
+    the conversation's lane, behind the card."""
+    threaded = outbox_item(
+        "nudge-in-thread",
+        created_at=at(3),
+        next_attempt_at=at(3),
+        message=message("nudge-in-thread", recipient="P-bob", kind="nudge", thread_key="R-1"),
+    )
+    store.enqueue(
+        [_item("digest", "P-bob", 1, kind="digest"), _item("card-1", "P-bob", 2, kind="provider_card"), threaded]
+    )
+
+    first = store.lease_outbox(now=at(10), until=LEASE_UNTIL, token="t1", limit=10)
+    assert [i.key for i in first] == ["card-1", "digest"]
+    assert first[0].conversation == first[1].conversation == "default/P-bob" != first[1].lane
+    assert store.lease_outbox(now=at(10), until=LEASE_UNTIL, token="t2") == []  # the nudge waits behind the card
+    store.save_outbox_item(first[0].model_copy(update={"state": "sent", "lease": None}))
+    assert [i.key for i in store.lease_outbox(now=at(11), until=LEASE_UNTIL, token="t3")] == ["nudge-in-thread"]
