@@ -13,7 +13,8 @@ draws them instead in worker processes (``serve`` and its delivery process insta
 - **Resources.** At most :data:`WORKERS` workers, started on the first chart; each leaves
   after :data:`IDLE` seconds without one (matplotlib costs a worker about 60 MB), so a server
   holds none between Mondays.
-- **Faults.** A chart that takes over :data:`TIMEOUT` seconds kills the workers; a worker that
+- **Faults.** A worker leaves within a second of its server's death, however it died. A
+  chart that takes over :data:`TIMEOUT` seconds kills the workers; a worker that
   dies fails the charts it had. Either raises :class:`ChartError` and the next chart starts
   new workers. The notifiers treat a chart as a bonus: the message goes out without it.
 
@@ -29,6 +30,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
@@ -45,16 +47,27 @@ IDLE = 120.0
 """Seconds a worker waits for another chart before it leaves."""
 TIMEOUT = 60.0
 """Seconds a chart may take, queueing included, before the workers are killed and it is dropped."""
+ORPHAN_CHECK = 1.0
+"""How often a worker looks whether the process that started it is still there."""
 
 
 class ChartError(Exception):
     """The chart was not drawn (it took too long, or its worker died)."""
 
 
-def _start_worker(niceness: int) -> None:
-    """In each new worker: lower its priority, and load matplotlib before the first chart."""
+def _start_worker(niceness: int, parent: int) -> None:
+    """In each new worker: lower its priority, leave when the process that started it is gone
+    (a server killed with SIGKILL would otherwise leave it waiting for work until its idle
+    timeout), and load matplotlib before the first chart."""
     with contextlib.suppress(OSError):  # not allowed here: draw at the same priority rather than not at all
         os.nice(niceness)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(ORPHAN_CHECK)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="servechain-chart-parent", daemon=True).start()
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
 
 
@@ -110,7 +123,7 @@ class ChartDrawer:
                     max_workers=self.workers,
                     timeout=self.idle,
                     initializer=_start_worker,
-                    initargs=(self.niceness,),
+                    initargs=(self.niceness, os.getpid()),
                 )
             return self._executor
 

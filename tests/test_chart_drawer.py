@@ -4,7 +4,11 @@ the same image as drawn here, and a hung or dead worker costs one chart, not the
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +18,8 @@ from bot.models import Chart, ChartPanel, ChartSeries
 from handlers.charts import ChartDrawer, ChartError
 
 pytestmark = pytest.mark.timeout(120)
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _chart(panels: int = 2, title: str = "Team · 8 weeks") -> Chart:
@@ -91,3 +97,39 @@ def test_the_process_draws_with_the_drawer_it_chose(drawer: ChartDrawer) -> None
     assert drawn == ["aside"]
     assert charts.draw(_chart(title="here")) == chart_png(_chart(title="here"))
     assert drawn == ["aside"]
+
+
+SERVER = """
+import os, sys, time
+from handlers.charts import ChartDrawer
+from tests.test_chart_drawer import _chart
+drawer = ChartDrawer(workers=1)
+drawer.png(_chart())
+print(drawer._running().submit(os.getpid).result(30), flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_worker_leaves_when_its_server_is_killed() -> None:
+    """SIGKILL gives the server no chance to stop its workers: each leaves by itself, instead
+    of waiting for work until its idle timeout (or for ever, had it none)."""
+    server = subprocess.Popen([sys.executable, "-c", SERVER], stdout=subprocess.PIPE, cwd=ROOT)
+    try:
+        assert server.stdout is not None
+        worker = int(server.stdout.readline())
+        assert _alive(worker)
+    finally:
+        server.kill()
+        server.wait(10)
+    deadline = time.monotonic() + 10
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(worker), f"chart worker {worker} outlived its server"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
