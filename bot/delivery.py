@@ -225,9 +225,9 @@ class Dispatcher:
         self._pool: ThreadPoolExecutor | None = None
         self._changed = threading.Condition()
         self._in_flight: dict[str, str] = {}
+        """Key → lease token of every item a worker of this dispatcher is sending (one slot each)."""
         self._bulk: set[str] = set()
         """The bulk sends among ``_in_flight`` (at most :attr:`bulk_limit` are leased at once)."""
-        """Key → lease token of every item a worker of this dispatcher is sending (one slot each)."""
         self._waiting: dict[str, str] = {}
         """Key → lease token of every item waiting for its booked turn (no slot; see ``_turns``)."""
         self._turns: list[_Turn] = []

@@ -742,9 +742,10 @@ class PostgresStore:
     ) -> list[DeliveryFacts]:
         """``FOR UPDATE SKIP LOCKED`` on each free lane's oldest due item: replicas leasing at
         once take different items (a row another replica just leased fails the re-checked
-        ``next_attempt_at <= now``). Two statements pipelined in autocommit (one round trip; the
-        dispatcher leases many times a second at a busy hour): what ``token`` already holds,
-        and a lease that takes nothing when it holds something. So a retry after a lost answer
+        ``next_attempt_at <= now``). Two statements pipelined in one transaction (one round trip;
+        the dispatcher leases many times a second at a busy hour), with the facts as a third
+        when ``platforms`` are given: what ``token`` already holds, and a lease that takes
+        nothing when it holds something. At most ``bulk`` bulk items are taken. So a retry after a lost answer
         returns what the lost attempt took instead of more: nothing is left leased for nobody."""
         held_sql = "SELECT doc, version FROM outbox WHERE lease = %s AND state = 'pending'"
         note = (
