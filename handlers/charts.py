@@ -11,7 +11,7 @@ draws them instead in worker processes (``serve`` and its delivery process insta
   with what acks, commands and cards leave over. A digest is bulk work (it waits behind
   cards in the outbox already); a chart a few seconds later is not noticed.
 - **Resources.** At most :data:`WORKERS` workers, started on the first chart; each leaves
-  after :data:`IDLE` seconds without one (matplotlib costs a worker about 60 MB), so a server
+  after :data:`IDLE` seconds without one (a worker with matplotlib loaded holds about 90 MB), so a server
   holds none between Mondays.
 - **Faults.** A worker leaves within a second of its server's death, however it died. A
   chart that takes over :data:`TIMEOUT` seconds kills the workers; a worker that
